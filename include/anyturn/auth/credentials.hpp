@@ -1,0 +1,94 @@
+// anyturn::auth — long-term credentials (RFC 8489 §9.2) for static users and
+// TURN REST shared secrets (draft-uberti-behave-turn-rest).
+//
+// Everything here is a pure function of configuration, the request and an
+// injected "now" (unix seconds); nothing reads a clock or touches I/O.
+#pragma once
+
+#include <anyturn/stun/message.hpp>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace anyturn::auth {
+
+using md5_key = std::array<std::uint8_t, 16>;
+using sha256_key = std::array<std::uint8_t, 32>;
+
+// MD5(user ":" realm ":" password) and SHA-256(user ":" realm ":" password).
+md5_key derive_md5_key(std::string_view user, std::string_view realm, std::string_view password);
+sha256_key derive_sha256_key(std::string_view user, std::string_view realm, std::string_view password);
+
+// base64(HMAC-SHA1(secret, username)): the REST password for `username`.
+std::string rest_password(std::string_view secret, std::string_view username);
+// "<now+ttl>:<user>" (or "<now+ttl>" when user is empty).
+std::string rest_username(std::int64_t now, std::int64_t ttl, std::string_view user);
+
+// Length of rest_password(): base64 of a 20-byte SHA-1 MAC, with padding.
+inline constexpr std::size_t rest_password_size = 28;
+
+// One candidate key for a request. A REST username maps to one candidate per
+// configured secret, so several may come back; the caller tries each.
+struct key_candidate {
+  md5_key md5{};
+  std::optional<sha256_key> sha256;  // absent when only an MD5 key was configured
+};
+inline constexpr std::size_t max_candidates = 8;  // secrets tried per request, at most
+
+struct static_user {
+  std::string name;
+  std::optional<std::string> password;  // one of these two is set
+  std::optional<md5_key> key;           // MD5(user:realm:password), from config
+};
+
+enum class lookup_status {
+  ok,
+  unknown_user,   // neither a static user nor a REST username
+  expired,        // REST username whose timestamp is in the past
+  malformed,      // REST-shaped username that does not parse
+};
+
+// REST usernames accepted (draft-uberti-behave-turn-rest, as coturn issues them):
+//   "<expiry>"              e.g. "1700000000"
+//   "<expiry>:<user>"       e.g. "1700000000:alice" (user may contain ':')
+//   "<user>:<expiry>"       coturn's alternative order, e.g. "alice:1700000000";
+//                           only when the text before the first ':' is not all
+//                           digits, so the two orders never overlap.
+// <expiry> is 1..18 decimal digits of unix seconds; the credential is valid while
+// now <= expiry. A username with a numeric field in one of these places but an
+// empty user part or an out-of-range number is `malformed`; anything else that
+// is not a static user is `unknown_user`. The password is rest_password(secret,
+// whole username) for each configured secret, in configuration order.
+class credential_store {
+ public:
+  // Start-up only; throws std::invalid_argument when a static user has neither
+  // or both of password/key, a name repeats, a REST secret is empty, or there
+  // are more than max_candidates secrets.
+  credential_store(std::string realm, std::vector<static_user> users,
+                   std::vector<std::string> rest_secrets);
+
+  [[nodiscard]] const std::string& realm() const { return realm_; }
+  [[nodiscard]] bool has_rest_secrets() const { return !secrets_.empty(); }
+
+  // Static users first; else a username of the form "<unix-expiry>" or
+  // "<unix-expiry>:<user>" is checked against every REST secret.
+  // Writes up to `out.size()` candidates and sets `count` (0 unless ok).
+  // Static users win over a REST username of the same spelling. Never throws
+  // and allocates nothing itself.
+  lookup_status lookup(std::string_view username, std::int64_t now,
+                       std::span<key_candidate> out, std::size_t& count) const noexcept;
+
+ private:
+  std::string realm_;
+  std::vector<std::pair<std::string, key_candidate>> users_;  // sorted by name
+  std::vector<std::string> secrets_;
+};
+
+}  // namespace anyturn::auth

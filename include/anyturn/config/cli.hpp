@@ -1,0 +1,47 @@
+// anyturn::config — the command line.
+//
+//   anyturn [--config FILE] [flags...]        run the server
+//   anyturn check-config FILE [flags...]     validate and exit
+//   anyturn --help | --version
+//
+// Flags override the config file; they are a fixed contract (README,
+// docs/configuration.md).
+#pragma once
+
+#include <anyturn/config/config.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace anyturn::config {
+
+enum class command { run, check_config, help, version };
+
+struct cli_options {
+  command cmd = command::run;
+  std::optional<std::string> config_path;
+  std::vector<std::string> listen;       // --listen ADDR:PORT
+  std::vector<std::string> relay_ip;     // --relay-ip ADDR
+  std::optional<std::string> relay_ports;  // --relay-ports LOW-HIGH
+  std::optional<std::string> realm;
+  std::vector<std::string> users;        // --user NAME:PASSWORD
+  std::vector<std::string> auth_secrets; // --auth-secret SECRET
+  std::vector<std::string> allow_peer;   // --allow-peer CIDR
+  std::vector<std::string> deny_peer;    // --deny-peer CIDR
+  std::optional<std::string> threads;    // --threads N
+  std::optional<std::string> log_level;  // --log-level LEVEL
+};
+
+// Parses argv; appends problems to `errors` (unknown flag, missing value).
+std::optional<cli_options> parse_cli(int argc, const char* const* argv, std::vector<std::string>& errors);
+
+// Loads the file (if any) or the defaults, then applies the flags. Every
+// problem goes to `errors` at once; nullopt if there was any.
+std::optional<server_config> resolve(const cli_options& opts, std::vector<std::string>& errors);
+
+std::string usage();
+// "anyturn <version>" for --version.
+std::string version();
+
+}  // namespace anyturn::config

@@ -1,0 +1,99 @@
+// anyturn::config — the server's configuration.
+//
+// Config goes one way: YAML -> typed structs (defaults live only here) ->
+// validate() (every error at once, each naming its key path) -> an immutable
+// snapshot handed to the workers through their constructors. No globals.
+#pragma once
+
+#include <anyturn/auth/credentials.hpp>
+#include <anyturn/auth/peer_policy.hpp>
+#include <anyturn/stun/endpoint.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace anyturn::config {
+
+struct relay_config {
+  std::vector<stun::endpoint> ips;        // relay addresses, at most one per family (port ignored)
+  std::uint16_t port_min = 49152;
+  std::uint16_t port_max = 65535;
+  bool ips_auto = false;                  // "auto" was given: ips holds the detected IPv4
+};
+
+struct lifetime_config {
+  std::uint32_t allocation_default = 600;   // RFC 8656 §3.9
+  std::uint32_t allocation_max = 3600;
+  std::uint32_t permission = 300;           // RFC 8656 §9
+  std::uint32_t channel = 600;              // RFC 8656 §12
+  std::uint32_t nonce = 600;                // stale after this: 438
+};
+
+struct auth_config {
+  std::string realm = "anyturn";
+  std::vector<auth::static_user> users;
+  std::vector<std::string> rest_secrets;
+  std::string nonce_key;                    // empty: random per process (single node only)
+  bool offer_sha256 = true;                 // PASSWORD-ALGORITHMS in 401s
+};
+
+struct peer_config {
+  std::vector<auth::cidr> allow;
+  std::vector<auth::cidr> deny;
+};
+
+struct server_config {
+  std::vector<stun::endpoint> listen;       // UDP (and, later, TCP) listeners
+  relay_config relay;
+  lifetime_config lifetimes;
+  auth_config auth;
+  peer_config peers;
+  unsigned threads = 0;                     // 0: one per core
+  std::string log_level = "info";
+  std::string software = "anyturn";         // SOFTWARE attribute; empty: none
+  std::uint32_t max_allocations_per_worker = 200000;
+  std::uint32_t udp_socket_buffer = 4 * 1024 * 1024;  // SO_RCVBUF/SO_SNDBUF for listeners
+};
+
+// Parses a YAML document. On failure returns nullopt and appends one message
+// per problem ("relay.ports: expected LOW-HIGH, got '5-1'") to `errors`.
+std::optional<server_config> load_yaml(const std::string& yaml_text, std::vector<std::string>& errors);
+std::optional<server_config> load_file(const std::string& path, std::vector<std::string>& errors);
+
+// Cross-field checks on a complete config (after flags are applied).
+// Appends every problem to `errors`; returns true when there are none.
+bool validate(const server_config& cfg, std::vector<std::string>& errors);
+
+// Built-in defaults used when no --config is given: UDP/TCP on 0.0.0.0:3478,
+// relay on the first non-loopback IPv4 address, realm "anyturn".
+server_config defaults();
+
+// Non-fatal remarks on a valid config, for the operator's log (e.g. the relay
+// address fell back to loopback, or the nonce key is random per process).
+std::vector<std::string> warnings(const server_config& cfg);
+
+// Log levels accepted by `log_level` / --log-level (spdlog's names).
+bool is_known_log_level(std::string_view level);
+
+// ---- relay address auto-detection ("auto" in relay.ips) ----
+
+struct interface_address {
+  std::string name;        // e.g. "eth0"
+  bool up = false;         // IFF_UP
+  bool loopback = false;   // IFF_LOOPBACK
+  stun::endpoint address;  // port 0
+};
+
+// The host's interface addresses (getifaddrs), in the kernel's order.
+std::vector<interface_address> host_interface_addresses();
+// The first interface address that is up, not loopback, IPv4, and neither
+// unspecified, loopback nor link-local (169.254/16). nullopt if none.
+std::optional<stun::endpoint> pick_relay_ipv4(const std::vector<interface_address>& addrs);
+// pick_relay_ipv4(host_interface_addresses()), else 127.0.0.1 (local runs
+// only: remote clients cannot reach a loopback relay; warnings() says so).
+stun::endpoint auto_relay_ip();
+
+}  // namespace anyturn::config

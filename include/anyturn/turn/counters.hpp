@@ -1,0 +1,65 @@
+// anyturn::turn — per-worker counters.
+//
+// Each worker owns one `worker_counters` and is its only writer: it bumps
+// with relaxed load+store (no read-modify-write, no lock, no shared cache
+// line). Readers on other threads (the metrics scrape, the shutdown summary)
+// load relaxed and sum across workers.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace anyturn::turn {
+
+// X(name, help)
+#define ANYTURN_WORKER_COUNTERS(X)                                                      \
+  X(packets_received, "datagrams/frames received from clients")                         \
+  X(malformed_dropped, "client packets dropped as malformed")                           \
+  X(bad_fingerprint_dropped, "STUN messages dropped for a bad FINGERPRINT")             \
+  X(unknown_dropped, "client packets that were neither STUN nor ChannelData")           \
+  X(binding_requests, "Binding requests answered")                                      \
+  X(allocate_requests, "Allocate requests")                                             \
+  X(refresh_requests, "Refresh requests")                                               \
+  X(create_permission_requests, "CreatePermission requests")                            \
+  X(channel_bind_requests, "ChannelBind requests")                                      \
+  X(send_indications, "Send indications received")                                      \
+  X(retransmits_answered, "requests answered from the retransmission cache")           \
+  X(responses_success, "success responses sent")                                        \
+  X(responses_error, "error responses sent")                                            \
+  X(auth_challenges, "401 responses without a prior credential (normal first step)")    \
+  X(auth_bad_integrity, "requests with a wrong MESSAGE-INTEGRITY")                      \
+  X(auth_unknown_user, "requests for an unknown user")                                  \
+  X(auth_expired_rest, "REST credentials whose timestamp had passed")                   \
+  X(auth_stale_nonce, "438 Stale Nonce responses")                                      \
+  X(auth_bad_nonce, "nonces that failed verification")                                  \
+  X(allocations_created, "allocations created")                                         \
+  X(allocations_expired, "allocations ended by expiry")                                 \
+  X(allocations_deleted, "allocations ended by Refresh lifetime 0")                     \
+  X(allocations_closed, "allocations ended by connection close or shutdown")            \
+  X(allocations_failed_ports, "Allocate refused with 508: no relay port")               \
+  X(allocations_failed_quota, "Allocate refused with 486")                              \
+  X(peer_denied, "permissions or sends refused by the peer policy (403)")              \
+  X(no_permission_dropped, "packets dropped for lack of a permission")                  \
+  X(no_allocation_dropped, "ChannelData/Send with no allocation")                       \
+  X(unbound_channel_dropped, "ChannelData on an unbound channel")                       \
+  X(relay_send_failed, "datagrams the kernel refused on a relay socket")                \
+  X(client_send_failed, "datagrams the kernel refused toward a client")                 \
+  X(packets_to_peer, "packets relayed client -> peer")                                  \
+  X(bytes_to_peer, "payload bytes relayed client -> peer")                              \
+  X(packets_to_client, "packets relayed peer -> client")                                \
+  X(bytes_to_client, "payload bytes relayed peer -> client")                            \
+  X(kernel_drops, "datagrams the kernel dropped on our sockets (SO_RXQ_OVFL)")
+
+struct alignas(64) worker_counters {
+#define ANYTURN_DECLARE_COUNTER(name, help) std::atomic<std::uint64_t> name{0};
+  ANYTURN_WORKER_COUNTERS(ANYTURN_DECLARE_COUNTER)
+#undef ANYTURN_DECLARE_COUNTER
+  std::atomic<std::uint64_t> active_allocations{0};  // gauge
+};
+
+// Single-writer increment: no lock prefix on the hot path.
+inline void bump(std::atomic<std::uint64_t>& c, std::uint64_t by = 1) {
+  c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+}
+
+}  // namespace anyturn::turn

@@ -1,0 +1,67 @@
+// anyturn::turn — the seams between the sans-I/O TURN core and the world.
+//
+// The core never touches a socket or a clock. Each worker's net layer
+// implements `io_port`; unit tests implement it with a recording fake.
+#pragma once
+
+#include <anyturn/stun/message.hpp>
+
+#include <cstdint>
+#include <span>
+#include <system_error>
+
+namespace anyturn::turn {
+
+enum class transport : std::uint8_t { udp = 0, tcp = 1, tls = 2 };
+const char* to_string(transport t);
+
+// The client side of a 5-tuple, as the net layer saw it.
+struct client_ref {
+  transport proto = transport::udp;
+  std::uint32_t listener = 0;     // index of the listening socket (UDP) ...
+  std::uint64_t connection = 0;   // ... or of the stream connection (TCP/TLS), else 0
+  stun::endpoint remote;          // the client's address and port
+  stun::endpoint local;           // the server address it reached
+
+  friend bool operator==(const client_ref&, const client_ref&) = default;
+};
+
+struct client_ref_hash {
+  std::size_t operator()(const client_ref& c) const noexcept;
+};
+
+// Index of a relay socket; the core picks it (its allocation slot) and the
+// net layer keys its socket table by it, so both lookups are O(1).
+using relay_id = std::uint32_t;
+inline constexpr relay_id no_relay = 0xFFFFFFFFu;
+
+// Times the core needs, read once per event-loop turn by the net layer.
+struct now_t {
+  std::int64_t mono_ms = 0;  // monotonic milliseconds: lifetimes and timers
+  std::int64_t unix_s = 0;   // wall clock seconds: REST expiry and nonces
+};
+
+// A message to send, in up to four pieces (header, attributes, payload,
+// padding), so payloads are never copied into a new buffer.
+using fragments = std::span<const stun::bytes_view>;
+
+class io_port {
+ public:
+  virtual ~io_port() = default;
+
+  // Sends to a client. For UDP one datagram; for streams, appended in order.
+  virtual void send_to_client(const client_ref& to, fragments data) = 0;
+
+  // Binds a UDP relay socket on `bind` (relay IP and exact port). Returns an
+  // error (address_in_use, ...) when the kernel refuses; the core then tries
+  // another port.
+  virtual std::error_code open_relay(relay_id id, const stun::endpoint& bind) = 0;
+  virtual void close_relay(relay_id id) = 0;
+
+  // Sends one datagram from relay socket `id` to `peer`. Returns false when
+  // the kernel refused it (buffer full, unreachable); the core counts it.
+  virtual bool send_to_peer(relay_id id, const stun::endpoint& peer, fragments data,
+                            bool dont_fragment) = 0;
+};
+
+}  // namespace anyturn::turn

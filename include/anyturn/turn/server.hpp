@@ -1,0 +1,74 @@
+// anyturn::turn — the TURN server logic of one worker (RFC 8656, RFC 6156).
+//
+// A deterministic function of (worker state, message, now): it parses what a
+// client or peer sent, updates this worker's allocation tables, and acts
+// through the `io_port` seam (reply, forward, open/close relay sockets).
+// It owns every allocation whose 5-tuple its worker received; nothing here
+// is touched by another thread, so nothing takes a lock.
+#pragma once
+
+#include <anyturn/auth/credentials.hpp>
+#include <anyturn/auth/nonce.hpp>
+#include <anyturn/auth/peer_policy.hpp>
+#include <anyturn/relay/port_pool.hpp>
+#include <anyturn/stun/message.hpp>
+#include <anyturn/turn/counters.hpp>
+#include <anyturn/turn/io.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace anyturn::turn {
+
+// Immutable, shared by all workers (read-only after start).
+struct shared_state {
+  std::shared_ptr<const auth::credential_store> credentials;
+  std::shared_ptr<const auth::nonce_service> nonces;
+  std::shared_ptr<const auth::peer_policy> peers;
+  // Relay addresses, at most one per family, each with its port pool. The
+  // pools are the only mutable shared objects, and are lock-free.
+  struct relay_address {
+    stun::endpoint ip;  // port unused
+    std::shared_ptr<relay::port_pool> ports;
+  };
+  std::vector<relay_address> relays;
+
+  std::uint32_t allocation_lifetime_default = 600;
+  std::uint32_t allocation_lifetime_max = 3600;
+  std::uint32_t permission_lifetime = 300;
+  std::uint32_t channel_lifetime = 600;
+  std::string software = "anyturn";
+  std::uint32_t max_allocations = 200000;  // per worker
+};
+
+class server {
+ public:
+  server(std::shared_ptr<const shared_state> shared, io_port& io, worker_counters& counters,
+         unsigned worker_index);
+  ~server();
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  // A datagram (UDP) or one framed message (TCP/TLS) from a client.
+  void on_client_packet(const client_ref& from, stun::bytes_view data, const now_t& now);
+  // A datagram that arrived on relay socket `id` from `peer`.
+  void on_peer_packet(relay_id id, const stun::endpoint& peer, stun::bytes_view data,
+                      const now_t& now);
+  // A stream connection closed: its allocation, if any, ends now.
+  void on_client_closed(const client_ref& client, const now_t& now);
+  // Called at least once a second: expires allocations, permissions,
+  // channels, reservations and cached responses.
+  void on_tick(const now_t& now);
+  // Frees every allocation (clean stop).
+  void shutdown(const now_t& now);
+
+  [[nodiscard]] std::size_t allocation_count() const;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace anyturn::turn

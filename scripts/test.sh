@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs the build dependencies, builds anyturn and its tests
+# (RelWithDebInfo) into build/, and runs the whole suite:
+#   - ctest: unit, integration (real daemon, C++ TURN client) and interop
+#     (coturn's turnutils_* clients against the real daemon);
+#   - the fuzz smoke test, scripts/fuzz.sh 15, when that script exists.
+# Exits non-zero if anything fails, and prints one summary line at the end.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+start=$SECONDS
+jobs="$(nproc)"
+
+scripts/setup.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DANYTURN_BUILD_TESTS=ON
+cmake --build build -j"$jobs"
+
+results=()
+failed=0
+
+if ctest --test-dir build --output-on-failure --no-tests=error -j"$jobs"; then
+  results+=("ctest: passed")
+else
+  results+=("ctest: FAILED")
+  failed=1
+fi
+
+if [[ -f scripts/fuzz.sh ]]; then
+  if bash scripts/fuzz.sh 15; then
+    results+=("fuzz: passed")
+  else
+    results+=("fuzz: FAILED")
+    failed=1
+  fi
+else
+  results+=("fuzz: no scripts/fuzz.sh")
+fi
+
+summary="$(IFS=';'; echo "${results[*]}")"
+summary="${summary//;/, }"
+if ((failed)); then
+  echo "test.sh: FAILED (${summary}) in $((SECONDS - start))s"
+  exit 1
+fi
+echo "test.sh: PASSED (${summary}) in $((SECONDS - start))s"

@@ -1,0 +1,239 @@
+// Long-term credential keys (RFC 8489 §9.2.2, §18.5) and TURN REST usernames
+// (draft-uberti-behave-turn-rest §2.2).
+#include <anyturn/auth/credentials.hpp>
+
+#include "base64.hpp"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <algorithm>
+#include <memory>
+#include <stdexcept>
+
+namespace anyturn::auth {
+namespace {
+
+struct md_ctx_deleter {
+  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
+};
+
+// digest(user ":" realm ":" password) without building the joined string.
+// Returns false if OpenSSL fails (e.g. MD5 disabled by a FIPS provider).
+bool try_digest(const EVP_MD* md, std::string_view user, std::string_view realm,
+                std::string_view password, std::uint8_t* out, unsigned expected_size) noexcept {
+  std::unique_ptr<EVP_MD_CTX, md_ctx_deleter> ctx{EVP_MD_CTX_new()};
+  if (!ctx || md == nullptr) return false;
+  unsigned len = 0;
+  const bool ok = EVP_DigestInit_ex(ctx.get(), md, nullptr) == 1 &&
+                  EVP_DigestUpdate(ctx.get(), user.data(), user.size()) == 1 &&
+                  EVP_DigestUpdate(ctx.get(), ":", 1) == 1 &&
+                  EVP_DigestUpdate(ctx.get(), realm.data(), realm.size()) == 1 &&
+                  EVP_DigestUpdate(ctx.get(), ":", 1) == 1 &&
+                  EVP_DigestUpdate(ctx.get(), password.data(), password.size()) == 1 &&
+                  EVP_DigestFinal_ex(ctx.get(), out, &len) == 1;
+  return ok && len == expected_size;
+}
+
+bool try_md5_key(std::string_view user, std::string_view realm, std::string_view password,
+                 md5_key& out) noexcept {
+  return try_digest(EVP_md5(), user, realm, password, out.data(), out.size());
+}
+
+bool try_sha256_key(std::string_view user, std::string_view realm, std::string_view password,
+                    sha256_key& out) noexcept {
+  return try_digest(EVP_sha256(), user, realm, password, out.data(), out.size());
+}
+
+// base64(HMAC-SHA1(secret, username)) into a fixed buffer.
+bool try_rest_password(std::string_view secret, std::string_view username,
+                       std::array<char, rest_password_size>& out) noexcept {
+  std::array<std::uint8_t, 20> mac{};
+  unsigned mac_len = 0;
+  if (HMAC(EVP_sha1(), secret.data(), static_cast<int>(secret.size()),
+           reinterpret_cast<const unsigned char*>(username.data()), username.size(), mac.data(),
+           &mac_len) == nullptr ||
+      mac_len != mac.size()) {
+    return false;
+  }
+  detail::base64_encode(mac, out.data(), /*url=*/false, /*pad=*/true);
+  return true;
+}
+
+// Longest <expiry> accepted: 18 digits always fits in int64.
+constexpr std::size_t max_expiry_digits = 18;
+
+enum class number_parse { not_a_number, ok, out_of_range };
+
+number_parse parse_expiry(std::string_view text, std::int64_t& value) noexcept {
+  if (text.empty()) return number_parse::not_a_number;
+  if (!std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return number_parse::not_a_number;
+  }
+  if (text.size() > max_expiry_digits) return number_parse::out_of_range;
+  std::int64_t v = 0;
+  for (const char c : text) v = v * 10 + (c - '0');
+  value = v;
+  return number_parse::ok;
+}
+
+enum class rest_parse { ok, not_rest, malformed };
+
+// See the credential_store comment in credentials.hpp for the accepted forms.
+rest_parse parse_rest_username(std::string_view username, std::int64_t& expiry) noexcept {
+  const auto first_colon = username.find(':');
+  if (first_colon == std::string_view::npos) {
+    switch (parse_expiry(username, expiry)) {
+      case number_parse::ok: return rest_parse::ok;
+      case number_parse::out_of_range: return rest_parse::malformed;
+      case number_parse::not_a_number: return rest_parse::not_rest;
+    }
+    return rest_parse::not_rest;
+  }
+
+  // "<expiry>:<user>"
+  const std::string_view head = username.substr(0, first_colon);
+  switch (parse_expiry(head, expiry)) {
+    case number_parse::ok:
+      return first_colon + 1 < username.size() ? rest_parse::ok : rest_parse::malformed;
+    case number_parse::out_of_range: return rest_parse::malformed;
+    case number_parse::not_a_number: break;
+  }
+
+  // "<user>:<expiry>" (coturn's alternative order); head is not all digits.
+  const auto last_colon = username.rfind(':');
+  switch (parse_expiry(username.substr(last_colon + 1), expiry)) {
+    case number_parse::ok: return head.empty() ? rest_parse::malformed : rest_parse::ok;
+    case number_parse::out_of_range: return rest_parse::malformed;
+    case number_parse::not_a_number: return rest_parse::not_rest;
+  }
+  return rest_parse::not_rest;
+}
+
+struct name_less {
+  bool operator()(const std::pair<std::string, key_candidate>& a, std::string_view b) const {
+    return std::string_view{a.first} < b;
+  }
+  bool operator()(const std::pair<std::string, key_candidate>& a,
+                  const std::pair<std::string, key_candidate>& b) const {
+    return a.first < b.first;
+  }
+};
+
+}  // namespace
+
+md5_key derive_md5_key(std::string_view user, std::string_view realm, std::string_view password) {
+  md5_key key{};
+  if (!try_md5_key(user, realm, password, key)) {
+    throw std::runtime_error("auth: MD5 key derivation failed (is MD5 available?)");
+  }
+  return key;
+}
+
+sha256_key derive_sha256_key(std::string_view user, std::string_view realm,
+                             std::string_view password) {
+  sha256_key key{};
+  if (!try_sha256_key(user, realm, password, key)) {
+    throw std::runtime_error("auth: SHA-256 key derivation failed");
+  }
+  return key;
+}
+
+std::string rest_password(std::string_view secret, std::string_view username) {
+  std::array<char, rest_password_size> buf{};
+  if (!try_rest_password(secret, username, buf)) {
+    throw std::runtime_error("auth: HMAC-SHA1 failed");
+  }
+  return std::string(buf.data(), buf.size());
+}
+
+std::string rest_username(std::int64_t now, std::int64_t ttl, std::string_view user) {
+  std::string out = std::to_string(now + ttl);
+  if (!user.empty()) {
+    out += ':';
+    out += user;
+  }
+  return out;
+}
+
+credential_store::credential_store(std::string realm, std::vector<static_user> users,
+                                   std::vector<std::string> rest_secrets)
+    : realm_(std::move(realm)), secrets_(std::move(rest_secrets)) {
+  if (secrets_.size() > max_candidates) {
+    throw std::invalid_argument("auth: at most " + std::to_string(max_candidates) +
+                                " REST secrets are supported, got " +
+                                std::to_string(secrets_.size()));
+  }
+  for (const auto& secret : secrets_) {
+    if (secret.empty()) throw std::invalid_argument("auth: empty REST secret");
+  }
+
+  users_.reserve(users.size());
+  for (auto& user : users) {
+    if (user.password.has_value() == user.key.has_value()) {
+      throw std::invalid_argument("auth: user '" + user.name +
+                                  "' needs exactly one of password and key");
+    }
+    key_candidate candidate;
+    if (user.password) {
+      candidate.md5 = derive_md5_key(user.name, realm_, *user.password);
+      candidate.sha256 = derive_sha256_key(user.name, realm_, *user.password);
+    } else {
+      candidate.md5 = *user.key;  // MD5-only: SHA-256 cannot be derived from it
+    }
+    users_.emplace_back(std::move(user.name), candidate);
+  }
+  std::sort(users_.begin(), users_.end(), name_less{});
+  const auto dup = std::adjacent_find(users_.begin(), users_.end(),
+                                      [](const auto& a, const auto& b) { return a.first == b.first; });
+  if (dup != users_.end()) {
+    throw std::invalid_argument("auth: user '" + dup->first + "' is defined twice");
+  }
+}
+
+lookup_status credential_store::lookup(std::string_view username, std::int64_t now,
+                                       std::span<key_candidate> out,
+                                       std::size_t& count) const noexcept {
+  count = 0;
+
+  // Static users win over a REST username spelled the same way.
+  const auto it = std::lower_bound(users_.begin(), users_.end(), username, name_less{});
+  if (it != users_.end() && it->first == username) {
+    if (!out.empty()) {
+      out[0] = it->second;
+      count = 1;
+    }
+    return lookup_status::ok;
+  }
+
+  if (secrets_.empty()) return lookup_status::unknown_user;
+
+  std::int64_t expiry = 0;
+  switch (parse_rest_username(username, expiry)) {
+    case rest_parse::not_rest: return lookup_status::unknown_user;
+    case rest_parse::malformed: return lookup_status::malformed;
+    case rest_parse::ok: break;
+  }
+  if (expiry < now) return lookup_status::expired;
+
+  // One candidate per secret: key = H(username:realm:base64(HMAC-SHA1(secret, username))).
+  const std::size_t n = std::min({out.size(), secrets_.size(), max_candidates});
+  std::array<char, rest_password_size> password{};
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!try_rest_password(secrets_[i], username, password)) continue;
+    const std::string_view pw{password.data(), password.size()};
+    key_candidate& c = out[count];
+    sha256_key sha{};
+    if (!try_md5_key(username, realm_, pw, c.md5)) continue;
+    if (try_sha256_key(username, realm_, pw, sha)) {
+      c.sha256 = sha;
+    } else {
+      c.sha256.reset();
+    }
+    ++count;
+  }
+  if (n > 0 && count == 0) return lookup_status::unknown_user;  // crypto failure: no usable key
+  return lookup_status::ok;
+}
+
+}  // namespace anyturn::auth

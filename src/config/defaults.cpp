@@ -1,0 +1,111 @@
+// The built-in defaults (the one place they live), relay address
+// auto-detection, and non-fatal warnings about a config.
+#include <anyturn/config/config.hpp>
+
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+
+#include <array>
+#include <cstring>
+
+namespace anyturn::config {
+
+namespace {
+
+constexpr std::array<std::string_view, 7> log_level_names = {"trace", "debug", "info", "warn",
+                                                             "error", "critical", "off"};
+
+bool is_loopback_v4(const stun::endpoint& ep) { return ep.is_v4() && ep.ip[0] == 127; }
+
+}  // namespace
+
+server_config defaults() {
+  // Every member of server_config carries its default initialiser in
+  // config.hpp; what cannot be a constant initialiser is set here.
+  server_config cfg;
+  cfg.listen.push_back(stun::endpoint::v4(INADDR_ANY, 3478));
+  cfg.relay.ips.push_back(auto_relay_ip());
+  cfg.relay.ips_auto = true;
+  return cfg;
+}
+
+bool is_known_log_level(std::string_view level) {
+  for (auto name : log_level_names) {
+    if (name == level) return true;
+  }
+  return false;
+}
+
+std::vector<interface_address> host_interface_addresses() {
+  std::vector<interface_address> out;
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return out;
+  for (const ifaddrs* ifa = list; ifa != nullptr; ifa = ifa->ifa_next) {
+    if (ifa->ifa_addr == nullptr) continue;
+    interface_address entry;
+    entry.name = ifa->ifa_name != nullptr ? ifa->ifa_name : "";
+    entry.up = (ifa->ifa_flags & IFF_UP) != 0;
+    entry.loopback = (ifa->ifa_flags & IFF_LOOPBACK) != 0;
+    if (ifa->ifa_addr->sa_family == AF_INET) {
+      sockaddr_in sin{};
+      std::memcpy(&sin, ifa->ifa_addr, sizeof sin);
+      entry.address = stun::endpoint::v4(ntohl(sin.sin_addr.s_addr), 0);
+    } else if (ifa->ifa_addr->sa_family == AF_INET6) {
+      sockaddr_in6 sin6{};
+      std::memcpy(&sin6, ifa->ifa_addr, sizeof sin6);
+      std::array<std::uint8_t, 16> bytes{};
+      std::memcpy(bytes.data(), sin6.sin6_addr.s6_addr, bytes.size());
+      entry.address = stun::endpoint::v6(bytes, 0);
+    } else {
+      continue;  // AF_PACKET and friends
+    }
+    out.push_back(std::move(entry));
+  }
+  freeifaddrs(list);
+  return out;
+}
+
+std::optional<stun::endpoint> pick_relay_ipv4(const std::vector<interface_address>& addrs) {
+  for (const auto& a : addrs) {
+    if (!a.up || a.loopback || !a.address.is_v4()) continue;
+    const auto ip = a.address.v4_host_order();
+    if (ip == 0) continue;                            // 0.0.0.0
+    if ((ip >> 24) == 127) continue;                  // 127/8 on a non-loopback device
+    if ((ip >> 16) == ((169u << 8) | 254u)) continue;  // 169.254/16 link-local
+    stun::endpoint ep = a.address;
+    ep.port = 0;
+    return ep;
+  }
+  return std::nullopt;
+}
+
+stun::endpoint auto_relay_ip() {
+  if (auto ep = pick_relay_ipv4(host_interface_addresses())) return *ep;
+  return stun::endpoint::v4(INADDR_LOOPBACK, 0);
+}
+
+std::vector<std::string> warnings(const server_config& cfg) {
+  std::vector<std::string> out;
+  if (cfg.relay.ips_auto) {
+    for (const auto& ip : cfg.relay.ips) {
+      if (is_loopback_v4(ip)) {
+        out.push_back("relay.ips: 'auto' found no up, non-loopback IPv4 address; relaying on " +
+                      ip.ip_string() + ", which only local clients can reach");
+      }
+    }
+  }
+  if (cfg.auth.nonce_key.empty()) {
+    out.push_back(
+        "auth.nonce_key is empty: nonces use a random per-process key, so they do not survive a "
+        "restart and other nodes of an anycast fleet reject them");
+  }
+  for (const auto& c : cfg.peers.allow) {
+    out.push_back("peers.allow: clients may relay to " + c.to_string() +
+                  " even where the built-in policy refuses it");
+  }
+  return out;
+}
+
+}  // namespace anyturn::config

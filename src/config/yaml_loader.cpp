@@ -1,0 +1,357 @@
+// YAML -> server_config. Type checks only (cross-field rules are in
+// validate.cpp). Every problem is reported with its key path, all at once,
+// and nothing is thrown to the caller.
+#include <anyturn/config/config.hpp>
+
+#include "values.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <initializer_list>
+#include <limits>
+#include <set>
+#include <sstream>
+
+namespace anyturn::config {
+
+namespace {
+
+using detail::expected;
+
+std::string describe(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Null: return "null";
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Map: return "a map";
+    case YAML::NodeType::Scalar: return "'" + node.Scalar() + "'";
+    default: return "nothing";
+  }
+}
+
+std::string join(std::string_view parent, std::string_view key) {
+  if (parent.empty()) return std::string(key);
+  std::string out(parent);
+  out.append(".").append(key);
+  return out;
+}
+
+std::string index(std::string_view parent, std::size_t i) {
+  return std::string(parent) + "[" + std::to_string(i) + "]";
+}
+
+class loader {
+ public:
+  explicit loader(std::vector<std::string>& errors) : errors_(errors) {}
+
+  [[nodiscard]] std::size_t error_count() const { return count_; }
+
+  void root(const YAML::Node& doc, server_config& cfg) {
+    for_each_key(doc, "", {"listen", "relay", "realm", "auth", "lifetimes", "peers", "threads",
+                           "log_level", "software", "limits"},
+                 [&](const std::string& key, const YAML::Node& v, const std::string& path) {
+                   if (key == "listen") listen(v, path, cfg.listen);
+                   else if (key == "relay") relay(v, path, cfg.relay);
+                   else if (key == "realm") string(v, path, cfg.auth.realm);
+                   else if (key == "auth") auth(v, path, cfg.auth, cfg.lifetimes);
+                   else if (key == "lifetimes") lifetimes(v, path, cfg.lifetimes);
+                   else if (key == "peers") peers(v, path, cfg.peers);
+                   else if (key == "threads") uint(v, path, cfg.threads);
+                   else if (key == "log_level") string(v, path, cfg.log_level);
+                   else if (key == "software") string(v, path, cfg.software);
+                   else if (key == "limits") limits(v, path, cfg);
+                 });
+  }
+
+ private:
+  void error(std::string message) {
+    errors_.push_back(std::move(message));
+    ++count_;
+  }
+
+  // Walks a mapping (null counts as an empty one), reporting unknown,
+  // duplicate and non-string keys by path, and calls `fn` for the rest.
+  template <typename Fn>
+  void for_each_key(const YAML::Node& node, const std::string& path,
+                    std::initializer_list<std::string_view> allowed, Fn&& fn) {
+    if (node.IsNull()) return;
+    if (!node.IsMap()) {
+      error((path.empty() ? std::string("top level") : path) + ": expected a map, got " +
+            describe(node));
+      return;
+    }
+    std::set<std::string> seen;
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      if (!it->first.IsScalar()) {
+        error((path.empty() ? std::string("top level") : path) + ": keys must be strings, got " +
+              describe(it->first));
+        continue;
+      }
+      const std::string key = it->first.Scalar();
+      const std::string child = join(path, key);
+      bool known = false;
+      for (auto a : allowed) known = known || a == key;
+      if (!known) {
+        std::string msg = child + ": unknown key (expected one of:";
+        for (auto a : allowed) msg.append(" ").append(a);
+        error(msg + ")");
+        continue;
+      }
+      if (!seen.insert(key).second) {
+        error(child + ": duplicate key");
+        continue;
+      }
+      fn(key, it->second, child);
+    }
+  }
+
+  // ---- scalars ----
+  bool scalar(const YAML::Node& node, const std::string& path, std::string_view what,
+              std::string& out) {
+    if (!node.IsScalar()) {
+      error(path + ": expected " + std::string(what) + ", got " + describe(node));
+      return false;
+    }
+    out = node.Scalar();
+    return true;
+  }
+
+  void string(const YAML::Node& node, const std::string& path, std::string& out) {
+    std::string text;
+    if (scalar(node, path, "a string", text)) out = std::move(text);
+  }
+
+  void optional_string(const YAML::Node& node, const std::string& path,
+                       std::optional<std::string>& out) {
+    std::string text;
+    if (scalar(node, path, "a string", text)) out = std::move(text);
+  }
+
+  template <typename T>
+  void uint(const YAML::Node& node, const std::string& path, T& out) {
+    constexpr auto max = std::numeric_limits<T>::max();
+    const std::string what = "an integer in 0.." + std::to_string(max);
+    std::string text;
+    if (!scalar(node, path, what, text)) return;
+    if (auto v = detail::parse_uint(text, max)) {
+      out = static_cast<T>(*v);
+    } else {
+      error(expected(path, what, text));
+    }
+  }
+
+  void boolean(const YAML::Node& node, const std::string& path, bool& out) {
+    std::string text;
+    if (!scalar(node, path, "true or false", text)) return;
+    std::string lower;
+    for (char c : text) lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    if (lower == "true" || lower == "yes" || lower == "on") out = true;
+    else if (lower == "false" || lower == "no" || lower == "off") out = false;
+    else error(expected(path, "true or false", text));
+  }
+
+  // A list (null counts as empty) whose items are strings; `item` gets each
+  // one with its path.
+  template <typename Fn>
+  void string_list(const YAML::Node& node, const std::string& path, Fn&& item) {
+    if (node.IsNull()) return;
+    if (!node.IsSequence()) {
+      error(path + ": expected a list of strings, got " + describe(node));
+      return;
+    }
+    for (std::size_t i = 0; i < node.size(); ++i) {
+      std::string text;
+      const std::string child = index(path, i);
+      if (scalar(node[i], child, "a string", text)) item(text, child);
+    }
+  }
+
+  // ---- sections ----
+  void listen(const YAML::Node& node, const std::string& path, std::vector<stun::endpoint>& out) {
+    std::vector<stun::endpoint> parsed;
+    string_list(node, path, [&](const std::string& text, const std::string& child) {
+      if (auto ep = detail::parse_listen(text)) parsed.push_back(*ep);
+      else error(expected(child, detail::expect_listen, text));
+    });
+    out = std::move(parsed);
+  }
+
+  void relay(const YAML::Node& node, const std::string& path, relay_config& out) {
+    for_each_key(node, path, {"ips", "ports"},
+                 [&](const std::string& key, const YAML::Node& v, const std::string& child) {
+                   if (key == "ips") {
+                     relay_ips(v, child, out);
+                   } else {
+                     std::string text;
+                     if (!scalar(v, child, detail::expect_port_range, text)) return;
+                     if (auto range = detail::parse_port_range(text)) {
+                       out.port_min = range->first;
+                       out.port_max = range->second;
+                     } else {
+                       error(expected(child, detail::expect_port_range, text));
+                     }
+                   }
+                 });
+  }
+
+  void relay_ips(const YAML::Node& node, const std::string& path, relay_config& out) {
+    std::vector<stun::endpoint> ips;
+    bool any_auto = false;
+    string_list(node, path, [&](const std::string& text, const std::string& child) {
+      if (text == "auto") {
+        if (any_auto) {
+          error(child + ": 'auto' given twice");
+          return;
+        }
+        any_auto = true;
+        ips.push_back(auto_relay_ip());
+      } else if (auto ip = detail::parse_ip(text)) {
+        ips.push_back(*ip);
+      } else {
+        error(expected(child, detail::expect_relay_ip, text));
+      }
+    });
+    out.ips = std::move(ips);
+    out.ips_auto = any_auto;
+  }
+
+  void auth(const YAML::Node& node, const std::string& path, auth_config& out,
+            lifetime_config& lifetimes) {
+    for_each_key(node, path, {"users", "secrets", "nonce_key", "nonce_lifetime", "offer_sha256"},
+                 [&](const std::string& key, const YAML::Node& v, const std::string& child) {
+                   if (key == "users") users(v, child, out.users);
+                   else if (key == "secrets") {
+                     std::vector<std::string> secrets;
+                     string_list(v, child, [&](const std::string& text, const std::string&) {
+                       secrets.push_back(text);
+                     });
+                     out.rest_secrets = std::move(secrets);
+                   } else if (key == "nonce_key") string(v, child, out.nonce_key);
+                   else if (key == "nonce_lifetime") uint(v, child, lifetimes.nonce);
+                   else if (key == "offer_sha256") boolean(v, child, out.offer_sha256);
+                 });
+  }
+
+  void users(const YAML::Node& node, const std::string& path, std::vector<auth::static_user>& out) {
+    std::vector<auth::static_user> parsed;
+    if (node.IsNull()) {
+      out.clear();
+      return;
+    }
+    if (!node.IsSequence()) {
+      error(path + ": expected a list of {name, password} or {name, key} maps, got " +
+            describe(node));
+      return;
+    }
+    for (std::size_t i = 0; i < node.size(); ++i) {
+      const std::string child = index(path, i);
+      const YAML::Node entry = node[i];
+      if (!entry.IsMap()) {
+        error(child + ": expected a map with name and password (or key), got " + describe(entry));
+        continue;
+      }
+      auth::static_user user;
+      bool has_name = false;
+      for_each_key(entry, child, {"name", "password", "key"},
+                   [&](const std::string& key, const YAML::Node& v, const std::string& kpath) {
+                     if (key == "name") {
+                       has_name = true;
+                       string(v, kpath, user.name);
+                     } else if (key == "password") {
+                       optional_string(v, kpath, user.password);
+                     } else {
+                       std::string text;
+                       if (!scalar(v, kpath, detail::expect_md5_key, text)) return;
+                       // The key is a credential: say what is wrong, never echo it.
+                       if (auto k = detail::parse_md5_hex(text)) user.key = *k;
+                       else error(kpath + ": expected " + std::string(detail::expect_md5_key) +
+                                  ", got " + std::to_string(text.size()) +
+                                  " characters or a non-hex character");
+                     }
+                   });
+      if (!has_name) error(child + ": missing 'name'");
+      parsed.push_back(std::move(user));
+    }
+    out = std::move(parsed);
+  }
+
+  void lifetimes(const YAML::Node& node, const std::string& path, lifetime_config& out) {
+    for_each_key(node, path, {"allocation_default", "allocation_max", "permission", "channel"},
+                 [&](const std::string& key, const YAML::Node& v, const std::string& child) {
+                   if (key == "allocation_default") uint(v, child, out.allocation_default);
+                   else if (key == "allocation_max") uint(v, child, out.allocation_max);
+                   else if (key == "permission") uint(v, child, out.permission);
+                   else if (key == "channel") uint(v, child, out.channel);
+                 });
+  }
+
+  void cidrs(const YAML::Node& node, const std::string& path, std::vector<auth::cidr>& out) {
+    std::vector<auth::cidr> parsed;
+    string_list(node, path, [&](const std::string& text, const std::string& child) {
+      if (auto c = detail::parse_cidr(text)) parsed.push_back(*c);
+      else error(expected(child, detail::expect_cidr, text));
+    });
+    out = std::move(parsed);
+  }
+
+  void peers(const YAML::Node& node, const std::string& path, peer_config& out) {
+    for_each_key(node, path, {"allow", "deny"},
+                 [&](const std::string& key, const YAML::Node& v, const std::string& child) {
+                   cidrs(v, child, key == "allow" ? out.allow : out.deny);
+                 });
+  }
+
+  void limits(const YAML::Node& node, const std::string& path, server_config& out) {
+    for_each_key(node, path, {"max_allocations_per_worker", "udp_socket_buffer"},
+                 [&](const std::string& key, const YAML::Node& v, const std::string& child) {
+                   if (key == "max_allocations_per_worker") uint(v, child, out.max_allocations_per_worker);
+                   else uint(v, child, out.udp_socket_buffer);
+                 });
+  }
+
+  std::vector<std::string>& errors_;
+  std::size_t count_ = 0;
+};
+
+}  // namespace
+
+std::optional<server_config> load_yaml(const std::string& yaml_text,
+                                       std::vector<std::string>& errors) {
+  try {
+    const YAML::Node doc = YAML::Load(yaml_text);
+    server_config cfg = defaults();
+    loader l(errors);
+    l.root(doc, cfg);
+    if (l.error_count() != 0) return std::nullopt;
+    return cfg;
+  } catch (const YAML::Exception& e) {
+    std::string msg = "yaml";
+    if (!e.mark.is_null()) {
+      msg += ": line " + std::to_string(e.mark.line + 1) + ", column " +
+             std::to_string(e.mark.column + 1);
+    }
+    errors.push_back(msg + ": " + e.msg);
+  } catch (const std::exception& e) {
+    errors.push_back(std::string("yaml: ") + e.what());
+  }
+  return std::nullopt;
+}
+
+std::optional<server_config> load_file(const std::string& path, std::vector<std::string>& errors) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    errors.push_back(path + ": cannot open: " + std::strerror(errno));
+    return std::nullopt;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) {
+    errors.push_back(path + ": cannot read: " + std::strerror(errno));
+    return std::nullopt;
+  }
+  return load_yaml(text.str(), errors);
+}
+
+}  // namespace anyturn::config
