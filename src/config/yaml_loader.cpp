@@ -7,6 +7,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -94,8 +95,12 @@ class loader {
       bool known = false;
       for (auto a : allowed) known = known || a == key;
       if (!known) {
-        std::string msg = child + ": unknown key (expected one of:";
-        for (auto a : allowed) msg.append(" ").append(a);
+        std::string msg = child + ": unknown key (expected one of: ";
+        bool first = true;
+        for (auto a : allowed) {
+          msg.append(first ? "" : ", ").append(a);
+          first = false;
+        }
         error(msg + ")");
         continue;
       }
@@ -267,8 +272,9 @@ class loader {
                        // The key is a credential: say what is wrong, never echo it.
                        if (auto k = detail::parse_md5_hex(text)) user.key = *k;
                        else error(kpath + ": expected " + std::string(detail::expect_md5_key) +
-                                  ", got " + std::to_string(text.size()) +
-                                  " characters or a non-hex character");
+                                  (text.size() == 32 ? std::string(", got a non-hex character")
+                                                     : ", got " + std::to_string(text.size()) +
+                                                           " characters"));
                      }
                    });
       if (!has_name) error(child + ": missing 'name'");

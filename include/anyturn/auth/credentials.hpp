@@ -23,6 +23,7 @@ using md5_key = std::array<std::uint8_t, 16>;
 using sha256_key = std::array<std::uint8_t, 32>;
 
 // MD5(user ":" realm ":" password) and SHA-256(user ":" realm ":" password).
+// These and rest_password() throw std::runtime_error only if OpenSSL fails.
 md5_key derive_md5_key(std::string_view user, std::string_view realm, std::string_view password);
 sha256_key derive_sha256_key(std::string_view user, std::string_view realm, std::string_view password);
 
@@ -81,7 +82,8 @@ class credential_store {
   // "<unix-expiry>:<user>" is checked against every REST secret.
   // Writes up to `out.size()` candidates and sets `count` (0 unless ok).
   // Static users win over a REST username of the same spelling. Never throws
-  // and allocates nothing itself.
+  // and allocates nothing itself (OpenSSL may, for the REST digests); should
+  // OpenSSL fail, the REST path reports unknown_user rather than a bad key.
   lookup_status lookup(std::string_view username, std::int64_t now,
                        std::span<key_candidate> out, std::size_t& count) const noexcept;
 

@@ -40,6 +40,7 @@ struct shared_state {
   std::uint32_t permission_lifetime = 300;
   std::uint32_t channel_lifetime = 600;
   std::string software = "anyturn";
+  bool offer_sha256 = true;                // PASSWORD-ALGORITHMS in 401/438 (RFC 8489 §9.2)
   std::uint32_t max_allocations = 200000;  // per worker
 };
 
@@ -65,6 +66,8 @@ class server {
   void shutdown(const now_t& now);
 
   [[nodiscard]] std::size_t allocation_count() const;
+  // Test hook: the relay addresses of the allocation of `client`, if any.
+  [[nodiscard]] std::vector<stun::endpoint> relays_of_for_test(const client_ref& client) const;
 
  private:
   struct impl;

@@ -1,0 +1,725 @@
+#include <anyturn/stun/message.hpp>
+
+#include <openssl/crypto.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "byte_order.hpp"
+#include "crc32.hpp"
+#include "hmac.hpp"
+
+namespace anyturn::stun {
+
+using detail::load16;
+using detail::load32;
+using detail::load64;
+using detail::pad4;
+using detail::store16;
+using detail::store32;
+using detail::store64;
+
+namespace {
+
+inline constexpr std::size_t mi_sha1_size = 20;
+inline constexpr std::size_t mi_sha256_min = 16;
+inline constexpr std::size_t mi_sha256_max = 32;
+inline constexpr std::size_t fingerprint_size = 4;
+// RFC 8489 §14.8: reason phrase < 128 characters, at most 763 bytes of UTF-8.
+inline constexpr std::size_t max_reason_bytes = 763;
+inline constexpr std::size_t max_body = 0xFFFF & ~std::size_t{3};
+
+class codec_category_impl final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "anyturn.stun"; }
+  std::string message(int ev) const override {
+    switch (static_cast<codec_error>(ev)) {
+      case codec_error::need_more: return "need more bytes";
+      case codec_error::not_stun: return "not a STUN message";
+      case codec_error::bad_length: return "bad message length";
+      case codec_error::truncated_attribute: return "attribute runs past the message end";
+      case codec_error::too_many_attributes: return "too many attributes";
+      case codec_error::bad_fingerprint: return "bad or misplaced FINGERPRINT";
+      case codec_error::bad_attribute_value: return "bad attribute value";
+      case codec_error::attribute_missing: return "attribute missing";
+      case codec_error::not_channel_data: return "not a ChannelData message";
+      case codec_error::buffer_too_small: return "output buffer too small";
+      case codec_error::too_large: return "frame too large";
+    }
+    return "unknown STUN codec error";
+  }
+};
+
+// Port and address XOR masks of RFC 8489 §14.2: the port with the cookie's
+// high 16 bits, IPv4 with the cookie, IPv6 with cookie || transaction id.
+std::array<std::uint8_t, 16> xor_mask(const transaction_id& tid) {
+  std::array<std::uint8_t, 16> mask{};
+  mask[0] = static_cast<std::uint8_t>(magic_cookie >> 24);
+  mask[1] = static_cast<std::uint8_t>(magic_cookie >> 16);
+  mask[2] = static_cast<std::uint8_t>(magic_cookie >> 8);
+  mask[3] = static_cast<std::uint8_t>(magic_cookie);
+  for (std::size_t i = 0; i < tid.bytes.size(); ++i) {
+    mask[4 + i] = std::to_integer<std::uint8_t>(tid.bytes[i]);
+  }
+  return mask;
+}
+
+std::optional<address_family> to_family(std::uint8_t v) {
+  if (v == static_cast<std::uint8_t>(address_family::ipv4)) return address_family::ipv4;
+  if (v == static_cast<std::uint8_t>(address_family::ipv6)) return address_family::ipv6;
+  return std::nullopt;
+}
+
+// ERROR-CODE and ADDRESS-ERROR-CODE share the class/number layout:
+// 21 (or 13) reserved bits, 3 bits class (3-6), 8 bits number (0-99).
+std::optional<int> decode_class_number(std::byte cls_byte, std::byte number_byte) {
+  const int cls = std::to_integer<int>(cls_byte) & 0x07;
+  const int number = std::to_integer<int>(number_byte);
+  if (cls < 3 || cls > 6 || number > 99) return std::nullopt;
+  return cls * 100 + number;
+}
+
+bool valid_error_code(int code) { return code >= 300 && code <= 699; }
+
+std::string_view as_string(bytes_view v) {
+  return {reinterpret_cast<const char*>(v.data()), v.size()};
+}
+
+bool integrity_matches(const message_view& m, std::uint16_t type, detail::hmac_digest digest,
+                       bytes_view key) {
+  const auto a = m.find(type);
+  if (!a) return false;
+  const std::size_t mac_len = a->value.size();
+  if (digest == detail::hmac_digest::sha1) {
+    if (mac_len != mi_sha1_size) return false;
+  } else if (mac_len < mi_sha256_min || mac_len > mi_sha256_max || mac_len % 4 != 0) {
+    return false;
+  }
+  // RFC 8489 §14.5/14.6: the HMAC covers the message up to the attribute,
+  // with the header length adjusted to end right after the attribute.
+  const bytes_view raw = m.raw();
+  std::array<std::byte, header_size> header{};
+  std::memcpy(header.data(), raw.data(), header_size);
+  store16(header.data() + 2, static_cast<std::uint16_t>(a->offset + 4 + mac_len - header_size));
+
+  std::array<std::byte, detail::sha256_size> mac{};
+  const auto len = detail::hmac(digest, key,
+                                {bytes_view{header}, raw.subspan(header_size, a->offset - header_size)},
+                                mac);
+  if (!len || *len < mac_len) return false;
+  return CRYPTO_memcmp(mac.data(), a->value.data(), mac_len) == 0;
+}
+
+}  // namespace
+
+// ---- errors ----
+const std::error_category& codec_category() noexcept {
+  static const codec_category_impl category;
+  return category;
+}
+
+std::error_code make_error_code(codec_error e) noexcept {
+  return {static_cast<int>(e), codec_category()};
+}
+
+// ---- message type ----
+std::uint16_t compose_type(std::uint16_t m, message_class cls) {
+  const auto c = static_cast<std::uint16_t>(cls);
+  return static_cast<std::uint16_t>((m & 0x000F) | ((m & 0x0070) << 1) | ((m & 0x0F80) << 2) |
+                                    ((c & 0x1) << 4) | ((c & 0x2) << 7));
+}
+
+std::uint16_t type_method(std::uint16_t type) {
+  return static_cast<std::uint16_t>((type & 0x000F) | ((type & 0x00E0) >> 1) |
+                                    ((type & 0x3E00) >> 2));
+}
+
+message_class type_class(std::uint16_t type) {
+  return static_cast<message_class>(((type >> 4) & 0x1) | ((type >> 7) & 0x2));
+}
+
+bool attr::known(std::uint16_t type) {
+  switch (type) {
+    case mapped_address:
+    case username:
+    case message_integrity:
+    case error_code:
+    case unknown_attributes:
+    case channel_number:
+    case lifetime:
+    case xor_peer_address:
+    case data:
+    case realm:
+    case nonce:
+    case xor_relayed_address:
+    case requested_address_family:
+    case even_port:
+    case requested_transport:
+    case dont_fragment:
+    case message_integrity_sha256:
+    case password_algorithm:
+    case userhash:
+    case xor_mapped_address:
+    case reservation_token:
+    case additional_address_family:
+    case address_error_code:
+    case password_algorithms:
+    case alternate_domain:
+    case icmp:
+    case software:
+    case alternate_server:
+    case fingerprint:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// ---- framing ----
+frame_kind classify(bytes_view data) {
+  if (data.empty()) return frame_kind::other;
+  const auto first = std::to_integer<unsigned>(data[0]);
+  if (first <= 3) return frame_kind::stun;
+  if (first >= 64 && first <= 127) return frame_kind::channel_data;
+  return frame_kind::other;
+}
+
+result<std::size_t> stream_frame_length(bytes_view data, std::size_t max_frame) {
+  switch (classify(data)) {
+    case frame_kind::stun: {
+      // Reject as early as the bytes allow, so a garbage stream is dropped
+      // without waiting for a full header.
+      if (data.size() >= 4) {
+        const std::size_t len = load16(data.data() + 2);
+        if (len % 4 != 0) return codec_error::bad_length;
+        if (header_size + len > max_frame) return codec_error::too_large;
+      }
+      if (data.size() >= 8 && load32(data.data() + 4) != magic_cookie) {
+        return codec_error::not_stun;
+      }
+      if (data.size() < header_size) return codec_error::need_more;
+      const std::size_t frame = header_size + load16(data.data() + 2);
+      if (data.size() < frame) return codec_error::need_more;
+      return frame;
+    }
+    case frame_kind::channel_data: {
+      if (data.size() < channel_data_header_size) return codec_error::need_more;
+      // RFC 8656 §12.5: over streams ChannelData is padded to 4 bytes.
+      const std::size_t frame = channel_data_header_size + pad4(load16(data.data() + 2));
+      if (frame > max_frame) return codec_error::too_large;
+      if (data.size() < frame) return codec_error::need_more;
+      return frame;
+    }
+    case frame_kind::other:
+      if (data.empty()) return codec_error::need_more;
+      return codec_error::not_stun;
+  }
+  return codec_error::not_stun;
+}
+
+// ---- parsing ----
+result<message_view> parse_message(bytes_view data) {
+  // RFC 8489 §6: 20-byte header, top two bits zero, magic cookie, length a
+  // multiple of 4 covering exactly the rest of the datagram.
+  if (data.size() < header_size) return codec_error::bad_length;
+  if ((std::to_integer<unsigned>(data[0]) & 0xC0U) != 0) return codec_error::not_stun;
+  if (load32(data.data() + 4) != magic_cookie) return codec_error::not_stun;
+  const std::size_t body = load16(data.data() + 2);
+  if (body % 4 != 0 || header_size + body != data.size()) return codec_error::bad_length;
+
+  message_view m;
+  m.raw_ = data;
+  m.type_ = load16(data.data());
+  std::memcpy(m.tid_.bytes.data(), data.data() + 8, m.tid_.bytes.size());
+
+  bool cut = false;
+  std::size_t off = header_size;
+  const std::size_t end = data.size();
+  while (off < end) {
+    if (end - off < 4) return codec_error::truncated_attribute;
+    const std::uint16_t type = load16(data.data() + off);
+    const std::size_t len = load16(data.data() + off + 2);
+    if (pad4(len) > end - off - 4) return codec_error::truncated_attribute;
+    if (m.count_ == max_attributes) return codec_error::too_many_attributes;
+    m.attrs_[m.count_++] = attribute_view{type, data.subspan(off + 4, len), off};
+
+    if (type == attr::fingerprint) {
+      // RFC 8489 §14.7: FINGERPRINT is last and is the CRC-32 of the message
+      // up to it (the header length already includes it), XOR 0x5354554E.
+      if (len != fingerprint_size || off + 4 + fingerprint_size != end) {
+        return codec_error::bad_fingerprint;
+      }
+      if (fingerprint_of(data.first(off)) != load32(data.data() + off + 4)) {
+        return codec_error::bad_fingerprint;
+      }
+      m.has_fingerprint_ = true;
+    }
+    if (!cut && (type == attr::message_integrity || type == attr::message_integrity_sha256)) {
+      cut = true;
+      m.visible_ = m.count_;
+    }
+    off += 4 + pad4(len);
+  }
+  if (!cut) m.visible_ = m.count_;
+  return m;
+}
+
+std::optional<attribute_view> message_view::find(std::uint16_t type) const {
+  for (std::size_t i = 0; i < visible_; ++i) {
+    if (attrs_[i].type == type) return attrs_[i];
+  }
+  if (visible_ == count_) return std::nullopt;
+  // Past the first MESSAGE-INTEGRITY(-SHA256) only MESSAGE-INTEGRITY-SHA256
+  // (after MESSAGE-INTEGRITY) and FINGERPRINT count (RFC 8489 §14.5, §14.6).
+  if (type == attr::fingerprint) {
+    if (has_fingerprint_) return attrs_[count_ - 1];
+    return std::nullopt;
+  }
+  if (type == attr::message_integrity_sha256 &&
+      attrs_[visible_ - 1].type == attr::message_integrity) {
+    for (std::size_t i = visible_; i < count_; ++i) {
+      if (attrs_[i].type == type) return attrs_[i];
+    }
+  }
+  return std::nullopt;
+}
+
+std::size_t message_view::unknown_required(std::span<std::uint16_t> out) const {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < visible_ && n < out.size(); ++i) {
+    const auto type = attrs_[i].type;
+    if (!attr::comprehension_required(type) || attr::known(type)) continue;
+    if (std::find(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(n), type) !=
+        out.begin() + static_cast<std::ptrdiff_t>(n)) {
+      continue;
+    }
+    out[n++] = type;
+  }
+  return n;
+}
+
+// ---- attribute decoders ----
+result<endpoint> decode_address(const attribute_view& a, const transaction_id& tid, bool xored) {
+  // RFC 8489 §14.1/14.2: 8 bits ignored, family, port, address.
+  const auto v = a.value;
+  if (v.size() < 4) return codec_error::bad_attribute_value;
+  const auto family = to_family(std::to_integer<std::uint8_t>(v[1]));
+  if (!family) return codec_error::bad_attribute_value;
+  const std::size_t ip_len = *family == address_family::ipv4 ? 4 : 16;
+  if (v.size() != 4 + ip_len) return codec_error::bad_attribute_value;
+
+  endpoint e;
+  e.family = *family;
+  e.port = load16(v.data() + 2);
+  for (std::size_t i = 0; i < ip_len; ++i) e.ip[i] = std::to_integer<std::uint8_t>(v[4 + i]);
+  if (xored) {
+    e.port ^= static_cast<std::uint16_t>(magic_cookie >> 16);
+    const auto mask = xor_mask(tid);
+    for (std::size_t i = 0; i < ip_len; ++i) e.ip[i] ^= mask[i];
+  }
+  return e;
+}
+
+result<std::uint32_t> decode_u32(const attribute_view& a) {
+  if (a.value.size() != 4) return codec_error::bad_attribute_value;
+  return load32(a.value.data());
+}
+
+result<std::string_view> decode_string(const attribute_view& a, std::size_t max_len) {
+  if (a.value.size() > max_len) return codec_error::bad_attribute_value;
+  return as_string(a.value);
+}
+
+result<error_code_value> decode_error_code(const attribute_view& a) {
+  // RFC 8489 §14.8: 21 reserved bits, class (3 bits), number (8 bits), reason.
+  const auto v = a.value;
+  if (v.size() < 4 || v.size() - 4 > max_reason_bytes) return codec_error::bad_attribute_value;
+  const auto code = decode_class_number(v[2], v[3]);
+  if (!code) return codec_error::bad_attribute_value;
+  return error_code_value{*code, as_string(v.subspan(4))};
+}
+
+result<std::uint16_t> decode_channel_number(const attribute_view& a) {
+  // RFC 8656 §18.1: channel number, 16 bits RFFU. The range is the caller's
+  // check (valid_channel): an out-of-range number is a 400, not a parse error.
+  if (a.value.size() != 4) return codec_error::bad_attribute_value;
+  return load16(a.value.data());
+}
+
+result<std::uint8_t> decode_requested_transport(const attribute_view& a) {
+  // RFC 8656 §18.7: protocol, 24 bits RFFU.
+  if (a.value.size() != 4) return codec_error::bad_attribute_value;
+  return std::to_integer<std::uint8_t>(a.value[0]);
+}
+
+result<address_family> decode_address_family(const attribute_view& a) {
+  // RFC 8656 §18.9/18.11: family, 24 bits reserved.
+  if (a.value.size() != 4) return codec_error::bad_attribute_value;
+  const auto family = to_family(std::to_integer<std::uint8_t>(a.value[0]));
+  if (!family) return codec_error::bad_attribute_value;
+  return *family;
+}
+
+result<bool> decode_even_port(const attribute_view& a) {
+  // RFC 8656 §18.6: one byte, R in the top bit, the rest RFFU.
+  if (a.value.size() != 1) return codec_error::bad_attribute_value;
+  return (std::to_integer<unsigned>(a.value[0]) & 0x80U) != 0;
+}
+
+result<std::uint64_t> decode_reservation_token(const attribute_view& a) {
+  if (a.value.size() != 8) return codec_error::bad_attribute_value;
+  return load64(a.value.data());
+}
+
+result<address_error_value> decode_address_error_code(const attribute_view& a) {
+  // RFC 8656 §18.12: family, 13 reserved bits, class, number, reason.
+  const auto v = a.value;
+  if (v.size() < 4 || v.size() - 4 > max_reason_bytes) return codec_error::bad_attribute_value;
+  const auto family = to_family(std::to_integer<std::uint8_t>(v[0]));
+  const auto code = decode_class_number(v[2], v[3]);
+  if (!family || !code) return codec_error::bad_attribute_value;
+  return address_error_value{*family, *code, as_string(v.subspan(4))};
+}
+
+result<password_algorithm> decode_password_algorithm(const attribute_view& a) {
+  // RFC 8489 §14.12: algorithm, parameters length, parameters.
+  const auto v = a.value;
+  if (v.size() < 4) return codec_error::bad_attribute_value;
+  const std::size_t params = load16(v.data() + 2);
+  if (4 + params != v.size()) return codec_error::bad_attribute_value;
+  return static_cast<password_algorithm>(load16(v.data()));
+}
+
+result<std::size_t> decode_password_algorithms(const attribute_view& a,
+                                               std::span<std::uint16_t> out) {
+  // RFC 8489 §14.11: a list of (algorithm, parameters length, parameters
+  // padded to 4 bytes); the last entry's padding is the attribute's padding.
+  const auto v = a.value;
+  std::size_t off = 0;
+  std::size_t n = 0;
+  while (off < v.size()) {
+    if (v.size() - off < 4) return codec_error::bad_attribute_value;
+    const std::uint16_t alg = load16(v.data() + off);
+    const std::size_t params = load16(v.data() + off + 2);
+    off += 4;
+    if (params > v.size() - off) return codec_error::bad_attribute_value;
+    off += params;
+    if (off < v.size()) {  // not the last entry: its padding must be there
+      const std::size_t padding = pad4(params) - params;
+      if (padding > v.size() - off) return codec_error::bad_attribute_value;
+      off += padding;
+    }
+    if (n < out.size()) out[n++] = alg;
+  }
+  return n;
+}
+
+result<std::size_t> decode_unknown_attributes(const attribute_view& a,
+                                              std::span<std::uint16_t> out) {
+  const auto v = a.value;
+  if (v.size() % 2 != 0) return codec_error::bad_attribute_value;
+  std::size_t n = 0;
+  for (std::size_t off = 0; off < v.size() && n < out.size(); off += 2) {
+    out[n++] = load16(v.data() + off);
+  }
+  return n;
+}
+
+// ---- integrity ----
+bool check_message_integrity(const message_view& m, bytes_view key) {
+  return integrity_matches(m, attr::message_integrity, detail::hmac_digest::sha1, key);
+}
+
+bool check_message_integrity_sha256(const message_view& m, bytes_view key) {
+  return integrity_matches(m, attr::message_integrity_sha256, detail::hmac_digest::sha256, key);
+}
+
+std::uint32_t fingerprint_of(bytes_view data) { return detail::crc32(data) ^ fingerprint_xor; }
+
+// ---- builder ----
+message_builder::message_builder(mutable_bytes out, std::uint16_t method, message_class cls,
+                                 const transaction_id& tid)
+    : out_(out), tid_(tid) {
+  if (out_.size() < header_size) {
+    fail(codec_error::buffer_too_small);
+    return;
+  }
+  if (method > 0x0FFF) {
+    fail(codec_error::bad_attribute_value);
+    return;
+  }
+  store16(out_.data(), compose_type(method, cls));
+  store16(out_.data() + 2, 0);
+  store32(out_.data() + 4, magic_cookie);
+  std::memcpy(out_.data() + 8, tid_.bytes.data(), tid_.bytes.size());
+  size_ = header_size;
+}
+
+void message_builder::fail(codec_error e) {
+  if (ok_) error_ = e;
+  ok_ = false;
+}
+
+bool message_builder::enter_stage(std::uint8_t stage) {
+  if (!ok_) return false;
+  // Plain attributes only before any integrity/fingerprint; each of MI,
+  // MI-SHA256 and FINGERPRINT at most once and in that order.
+  if (stage == 0 ? stage_ != 0 : stage_ >= stage) {
+    fail(codec_error::bad_attribute_value);
+    return false;
+  }
+  stage_ = stage;
+  return true;
+}
+
+void message_builder::set_length(std::size_t body_len) {
+  store16(out_.data() + 2, static_cast<std::uint16_t>(body_len));
+}
+
+mutable_bytes message_builder::attr_header(std::uint16_t type, std::size_t len) {
+  if (!ok_) return {};
+  if (len > 0xFFFF) {
+    fail(codec_error::bad_attribute_value);
+    return {};
+  }
+  const std::size_t total = 4 + pad4(len);
+  if (total > out_.size() - size_ || size_ - header_size + total > max_body) {
+    fail(codec_error::buffer_too_small);
+    return {};
+  }
+  std::byte* p = out_.data() + size_;
+  store16(p, type);
+  store16(p + 2, static_cast<std::uint16_t>(len));
+  std::memset(p + 4 + len, 0, pad4(len) - len);  // padding is zero (RFC 8489 §14)
+  size_ += total;
+  set_length(size_ - header_size);
+  return {p + 4, len};
+}
+
+message_builder& message_builder::add_bytes(std::uint16_t type, bytes_view value) {
+  if (!enter_stage(0)) return *this;
+  auto v = attr_header(type, value.size());
+  if (ok_ && !value.empty()) std::memcpy(v.data(), value.data(), value.size());
+  return *this;
+}
+
+message_builder& message_builder::add_string(std::uint16_t type, std::string_view value) {
+  return add_bytes(type, bytes_view{reinterpret_cast<const std::byte*>(value.data()), value.size()});
+}
+
+message_builder& message_builder::add_u32(std::uint16_t type, std::uint32_t value) {
+  if (!enter_stage(0)) return *this;
+  auto v = attr_header(type, 4);
+  if (ok_) store32(v.data(), value);
+  return *this;
+}
+
+message_builder& message_builder::add_address(std::uint16_t type, const endpoint& ep, bool xored) {
+  if (!enter_stage(0)) return *this;
+  if (ep.family != address_family::ipv4 && ep.family != address_family::ipv6) {
+    fail(codec_error::bad_attribute_value);
+    return *this;
+  }
+  const std::size_t ip_len = ep.ip_size();
+  auto v = attr_header(type, 4 + ip_len);
+  if (!ok_) return *this;
+  v[0] = std::byte{0};
+  v[1] = static_cast<std::byte>(ep.family);
+  std::uint16_t port = ep.port;
+  std::array<std::uint8_t, 16> mask{};
+  if (xored) {
+    port ^= static_cast<std::uint16_t>(magic_cookie >> 16);
+    mask = xor_mask(tid_);
+  }
+  store16(v.data() + 2, port);
+  for (std::size_t i = 0; i < ip_len; ++i) v[4 + i] = static_cast<std::byte>(ep.ip[i] ^ mask[i]);
+  return *this;
+}
+
+message_builder& message_builder::add_error_code(int code, std::string_view reason) {
+  if (!enter_stage(0)) return *this;
+  if (!valid_error_code(code) || reason.size() > max_reason_bytes) {
+    fail(codec_error::bad_attribute_value);
+    return *this;
+  }
+  auto v = attr_header(attr::error_code, 4 + reason.size());
+  if (!ok_) return *this;
+  v[0] = std::byte{0};
+  v[1] = std::byte{0};
+  v[2] = static_cast<std::byte>(code / 100);
+  v[3] = static_cast<std::byte>(code % 100);
+  if (!reason.empty()) std::memcpy(v.data() + 4, reason.data(), reason.size());
+  return *this;
+}
+
+message_builder& message_builder::add_unknown_attributes(std::span<const std::uint16_t> types) {
+  if (!enter_stage(0)) return *this;
+  auto v = attr_header(attr::unknown_attributes, 2 * types.size());
+  if (!ok_) return *this;
+  for (std::size_t i = 0; i < types.size(); ++i) store16(v.data() + 2 * i, types[i]);
+  return *this;
+}
+
+message_builder& message_builder::add_channel_number(std::uint16_t channel) {
+  if (!enter_stage(0)) return *this;
+  auto v = attr_header(attr::channel_number, 4);
+  if (!ok_) return *this;
+  store16(v.data(), channel);
+  store16(v.data() + 2, 0);
+  return *this;
+}
+
+message_builder& message_builder::add_requested_transport(std::uint8_t protocol) {
+  if (!enter_stage(0)) return *this;
+  auto v = attr_header(attr::requested_transport, 4);
+  if (!ok_) return *this;
+  store32(v.data(), static_cast<std::uint32_t>(protocol) << 24);
+  return *this;
+}
+
+message_builder& message_builder::add_address_family(std::uint16_t type, address_family family) {
+  if (!enter_stage(0)) return *this;
+  if (!to_family(static_cast<std::uint8_t>(family))) {
+    fail(codec_error::bad_attribute_value);
+    return *this;
+  }
+  auto v = attr_header(type, 4);
+  if (!ok_) return *this;
+  store32(v.data(), static_cast<std::uint32_t>(family) << 24);
+  return *this;
+}
+
+message_builder& message_builder::add_even_port(bool reserve) {
+  if (!enter_stage(0)) return *this;
+  auto v = attr_header(attr::even_port, 1);
+  if (!ok_) return *this;
+  v[0] = reserve ? std::byte{0x80} : std::byte{0};
+  return *this;
+}
+
+message_builder& message_builder::add_reservation_token(std::uint64_t token) {
+  if (!enter_stage(0)) return *this;
+  auto v = attr_header(attr::reservation_token, 8);
+  if (!ok_) return *this;
+  store64(v.data(), token);
+  return *this;
+}
+
+message_builder& message_builder::add_address_error_code(address_family family, int code,
+                                                         std::string_view reason) {
+  if (!enter_stage(0)) return *this;
+  if (!to_family(static_cast<std::uint8_t>(family)) || !valid_error_code(code) ||
+      reason.size() > max_reason_bytes) {
+    fail(codec_error::bad_attribute_value);
+    return *this;
+  }
+  auto v = attr_header(attr::address_error_code, 4 + reason.size());
+  if (!ok_) return *this;
+  v[0] = static_cast<std::byte>(family);
+  v[1] = std::byte{0};
+  v[2] = static_cast<std::byte>(code / 100);
+  v[3] = static_cast<std::byte>(code % 100);
+  if (!reason.empty()) std::memcpy(v.data() + 4, reason.data(), reason.size());
+  return *this;
+}
+
+message_builder& message_builder::add_password_algorithm(password_algorithm alg) {
+  if (!enter_stage(0)) return *this;
+  auto v = attr_header(attr::password_algorithm, 4);
+  if (!ok_) return *this;
+  store16(v.data(), static_cast<std::uint16_t>(alg));
+  store16(v.data() + 2, 0);  // MD5 and SHA-256 take no parameters
+  return *this;
+}
+
+message_builder& message_builder::add_password_algorithms(
+    std::span<const password_algorithm> algs) {
+  if (!enter_stage(0)) return *this;
+  auto v = attr_header(attr::password_algorithms, 4 * algs.size());
+  if (!ok_) return *this;
+  for (std::size_t i = 0; i < algs.size(); ++i) {
+    store16(v.data() + 4 * i, static_cast<std::uint16_t>(algs[i]));
+    store16(v.data() + 4 * i + 2, 0);
+  }
+  return *this;
+}
+
+message_builder& message_builder::add_flag(std::uint16_t type) {
+  if (!enter_stage(0)) return *this;
+  attr_header(type, 0);
+  return *this;
+}
+
+mutable_bytes message_builder::add_data_slot(std::size_t len) {
+  if (!enter_stage(0)) return {};
+  return attr_header(attr::data, len);
+}
+
+message_builder& message_builder::add_message_integrity(bytes_view key) {
+  if (!enter_stage(1)) return *this;
+  // attr_header already set the header length to cover this attribute,
+  // which is what RFC 8489 §14.5 asks the HMAC input to carry.
+  auto v = attr_header(attr::message_integrity, mi_sha1_size);
+  if (!ok_) return *this;
+  const std::size_t covered = static_cast<std::size_t>(v.data() - out_.data()) - 4;
+  std::array<std::byte, detail::sha256_size> mac{};
+  const auto len = detail::hmac(detail::hmac_digest::sha1, key, {bytes_view{out_.data(), covered}}, mac);
+  if (!len || *len != mi_sha1_size) {
+    fail(codec_error::bad_attribute_value);
+    return *this;
+  }
+  std::memcpy(v.data(), mac.data(), mi_sha1_size);
+  return *this;
+}
+
+message_builder& message_builder::add_message_integrity_sha256(bytes_view key) {
+  if (!enter_stage(2)) return *this;
+  auto v = attr_header(attr::message_integrity_sha256, mi_sha256_max);
+  if (!ok_) return *this;
+  const std::size_t covered = static_cast<std::size_t>(v.data() - out_.data()) - 4;
+  std::array<std::byte, detail::sha256_size> mac{};
+  const auto len = detail::hmac(detail::hmac_digest::sha256, key, {bytes_view{out_.data(), covered}}, mac);
+  if (!len || *len != mi_sha256_max) {
+    fail(codec_error::bad_attribute_value);
+    return *this;
+  }
+  std::memcpy(v.data(), mac.data(), mi_sha256_max);
+  return *this;
+}
+
+message_builder& message_builder::add_fingerprint() {
+  if (!enter_stage(3)) return *this;
+  auto v = attr_header(attr::fingerprint, fingerprint_size);
+  if (!ok_) return *this;
+  const std::size_t covered = static_cast<std::size_t>(v.data() - out_.data()) - 4;
+  store32(v.data(), fingerprint_of(bytes_view{out_.data(), covered}));
+  return *this;
+}
+
+result<bytes_view> message_builder::finish() const {
+  if (!ok_) return error_;
+  return bytes_view{out_.data(), size_};
+}
+
+// ---- ChannelData ----
+result<channel_data_view> parse_channel_data(bytes_view data) {
+  // RFC 8656 §12.4/12.5: channel number, length, data; padding to 4 bytes
+  // is optional over UDP and always present in stream frames.
+  if (data.size() < channel_data_header_size) return codec_error::bad_length;
+  const std::uint16_t channel = load16(data.data());
+  if (!valid_channel(channel)) return codec_error::not_channel_data;
+  const std::size_t len = load16(data.data() + 2);
+  if (data.size() < channel_data_header_size + len ||
+      data.size() > channel_data_header_size + pad4(len)) {
+    return codec_error::bad_length;
+  }
+  return channel_data_view{channel, data.subspan(channel_data_header_size, len)};
+}
+
+void write_channel_data_header(mutable_bytes out, std::uint16_t channel, std::uint16_t payload_len) {
+  if (out.size() < channel_data_header_size) return;
+  store16(out.data(), channel);
+  store16(out.data() + 2, payload_len);
+}
+
+}  // namespace anyturn::stun

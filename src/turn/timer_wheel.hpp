@@ -1,0 +1,62 @@
+// A hashed timing wheel with one-second slots.
+//
+// Expiry must scale to 100,000 allocations without a timer per object: each
+// allocation has at most one live entry, placed in the slot of its next
+// deadline. A tick walks only the slots whose second has passed. Entries
+// past the wheel's span fire early and are rescheduled by their owner, and
+// entries whose owner moved on (freed, or rescheduled earlier) are skipped
+// by the owner's generation/deadline check.
+#pragma once
+
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+namespace anyturn::turn::detail {
+
+class timer_wheel {
+ public:
+  struct entry {
+    std::uint32_t slot;        // allocation slot
+    std::uint32_t generation;  // allocation generation when scheduled
+    std::int64_t at_s;         // the deadline this entry stands for
+  };
+  static constexpr std::int64_t span_s = 4096;
+
+  timer_wheel() : wheel_(span_s) {}
+
+  void schedule(std::int64_t at_s, std::uint32_t slot, std::uint32_t generation) {
+    if (current_s_ >= 0 && at_s < current_s_) at_s = current_s_;
+    wheel_[static_cast<std::size_t>(at_s % span_s)].push_back({slot, generation, at_s});
+  }
+
+  // Calls fire(entry) for every entry in the slots up to and including now_s.
+  template <typename F>
+  void advance(std::int64_t now_s, F&& fire) {
+    if (current_s_ < 0) current_s_ = now_s;
+    while (current_s_ <= now_s) {
+      auto& bucket = wheel_[static_cast<std::size_t>(current_s_ % span_s)];
+      if (!bucket.empty()) {
+        firing_.swap(bucket);  // keeps both vectors' capacity: no churn
+        for (const entry& e : firing_) {
+          if (e.at_s > now_s) {
+            bucket.push_back(e);  // a later lap of the wheel
+          } else {
+            fire(e);
+          }
+        }
+        firing_.clear();
+      }
+      ++current_s_;
+    }
+  }
+
+  [[nodiscard]] std::int64_t current() const { return current_s_; }
+
+ private:
+  std::vector<std::vector<entry>> wheel_;
+  std::vector<entry> firing_;
+  std::int64_t current_s_ = -1;
+};
+
+}  // namespace anyturn::turn::detail

@@ -1,0 +1,202 @@
+#include "daemon.hpp"
+
+#include "turn_client.hpp"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#ifndef ANYTURN_BINARY
+#error "ANYTURN_BINARY must name the anyturn executable"
+#endif
+
+namespace anyturn::itest {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+std::pair<unsigned, unsigned> ephemeral_range() {
+  std::ifstream f("/proc/sys/net/ipv4/ip_local_port_range");
+  unsigned lo = 32768, hi = 60999;
+  if (f) f >> lo >> hi;
+  return {lo, hi};
+}
+
+// Binds `type` on the loopback address at `port` (0: any); returns the port or 0.
+std::uint16_t try_bind(bool ipv6, int type, std::uint16_t port) {
+  const int fd = ::socket(ipv6 ? AF_INET6 : AF_INET, type | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  if (ipv6) {
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    sin6->sin6_family = AF_INET6;
+    sin6->sin6_addr = in6addr_loopback;
+    sin6->sin6_port = htons(port);
+    len = sizeof *sin6;
+  } else {
+    auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
+    sin->sin_family = AF_INET;
+    sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sin->sin_port = htons(port);
+    len = sizeof *sin;
+  }
+  std::uint16_t got = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+    got = ipv6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port)
+               : ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  }
+  ::close(fd);
+  return got;
+}
+
+}  // namespace
+
+std::string port_range::flag() const { return std::to_string(low) + "-" + std::to_string(high); }
+
+port_range relay_ports_for_slot(unsigned slot, unsigned width) {
+  const auto [lo, hi] = ephemeral_range();
+  // A 10000-port window that does not overlap the ephemeral range, so the
+  // kernel never hands one of our relay ports to some other socket.
+  unsigned base = 20000;
+  for (unsigned candidate : {20000u, 10000u, 1100u}) {
+    if (candidate + 9999 < lo || candidate > hi) {
+      base = candidate;
+      break;
+    }
+  }
+  const unsigned low = base + (slot * width) % 10000;
+  return {static_cast<std::uint16_t>(low), static_cast<std::uint16_t>(low + width - 1)};
+}
+
+std::uint16_t free_port(bool ipv6) {
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    const std::uint16_t p = try_bind(ipv6, SOCK_DGRAM, 0);
+    if (p != 0 && try_bind(ipv6, SOCK_STREAM, p) == p) return p;
+  }
+  throw std::runtime_error("free_port: no free loopback port");
+}
+
+bool ipv6_loopback_usable() { return try_bind(true, SOCK_DGRAM, 0) != 0; }
+
+daemon::daemon(options o) : options_(std::move(o)) {}
+
+daemon::~daemon() {
+  if (pid_ > 0 && !exit_status_) {
+    ::kill(pid_, SIGKILL);
+    reap(true);
+  }
+  if (!log_path_.empty() && std::getenv("ANYTURN_KEEP_LOGS") == nullptr) ::unlink(log_path_.c_str());
+}
+
+std::string daemon::command_line() const {
+  std::string s;
+  for (const auto& a : argv_) {
+    if (!s.empty()) s += ' ';
+    s += a;
+  }
+  return s;
+}
+
+std::string daemon::log() const {
+  std::ifstream f(log_path_);
+  std::ostringstream os;
+  os << "---- " << command_line() << " (log " << log_path_ << ")\n" << f.rdbuf();
+  return os.str();
+}
+
+std::optional<int> daemon::reap(bool block) {
+  if (exit_status_) return exit_status_;
+  if (pid_ <= 0) return std::nullopt;
+  int status = 0;
+  pid_t r;
+  do {
+    r = ::waitpid(pid_, &status, block ? 0 : WNOHANG);
+  } while (r < 0 && errno == EINTR);
+  if (r != pid_) return std::nullopt;
+  exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return exit_status_;
+}
+
+bool daemon::running() { return pid_ > 0 && !reap(false); }
+
+bool daemon::start(std::chrono::milliseconds ready_timeout) {
+  const std::uint16_t port = free_port(options_.ipv6);
+  std::array<std::uint8_t, 16> v6{};
+  v6[15] = 1;
+  address_ = options_.ipv6 ? stun::endpoint::v6(v6, port) : stun::endpoint::v4(0x7F000001u, port);
+
+  argv_ = {ANYTURN_BINARY, "--listen", address_.to_string()};
+  argv_.insert(argv_.end(), options_.args.begin(), options_.args.end());
+
+  std::string tmpl = "/tmp/anyturn-itest-XXXXXX.log";
+  const int log_fd = ::mkstemps(tmpl.data(), 4);
+  if (log_fd < 0) throw std::runtime_error("mkstemps failed");
+  log_path_ = tmpl;
+
+  std::vector<char*> cargv;
+  for (auto& a : argv_) cargv.push_back(a.data());
+  cargv.push_back(nullptr);
+
+  const pid_t parent = ::getpid();
+  pid_ = ::fork();
+  if (pid_ < 0) throw std::runtime_error("fork failed");
+  if (pid_ == 0) {
+    // Child: die with the test process, log to the file, never read stdin.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(126);
+    const int devnull = ::open("/dev/null", O_RDONLY);
+    if (devnull >= 0) ::dup2(devnull, 0);
+    ::dup2(log_fd, 1);
+    ::dup2(log_fd, 2);
+    ::execv(cargv[0], cargv.data());
+    const char msg[] = "exec of the anyturn binary failed\n";
+    (void)!::write(2, msg, sizeof msg - 1);
+    ::_exit(127);
+  }
+  ::close(log_fd);
+
+  // Ready when it answers a Binding request.
+  turn_client probe(address_);
+  const auto deadline = clock::now() + ready_timeout;
+  while (clock::now() < deadline) {
+    if (!running()) return false;
+    auto r = probe.exchange(probe.build_request(stun::method::binding, turn_client::random_tid(), {}, false),
+                            std::chrono::milliseconds{200});
+    if (r && r->is_success()) return true;
+  }
+  return false;
+}
+
+int daemon::stop(std::chrono::milliseconds grace) {
+  if (pid_ <= 0) return -1;
+  if (exit_status_) return *exit_status_;
+  ::kill(pid_, SIGTERM);
+  const auto deadline = clock::now() + grace;
+  while (clock::now() < deadline) {
+    if (auto s = reap(false)) return *s;
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  }
+  ::kill(pid_, SIGKILL);
+  reap(true);
+  exit_status_ = -1;
+  return -1;
+}
+
+}  // namespace anyturn::itest

@@ -1,0 +1,74 @@
+// Starts the real anyturn binary for one test and stops it again.
+//
+// The daemon listens on a free loopback UDP port picked at start-up. Its
+// stdout and stderr go to a temporary log file, shown when a test fails.
+// stop() sends SIGTERM to exactly the daemon's PID and reports its exit
+// status, so every test also checks that the server shuts down cleanly.
+#pragma once
+
+#include <anyturn/stun/endpoint.hpp>
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace anyturn::itest {
+
+// A relay port range [low, high] that is outside the kernel's ephemeral
+// range, unique per `slot` (0..499), 20 ports wide.
+struct port_range {
+  std::uint16_t low = 0;
+  std::uint16_t high = 0;
+  [[nodiscard]] std::string flag() const;  // "LOW-HIGH"
+  [[nodiscard]] bool contains(std::uint16_t p) const { return p >= low && p <= high; }
+};
+port_range relay_ports_for_slot(unsigned slot, unsigned width = 20);
+
+// A loopback port free for both UDP and TCP at the time of the call.
+std::uint16_t free_port(bool ipv6);
+
+// True when a UDP socket can be bound to [::1].
+bool ipv6_loopback_usable();
+
+class daemon {
+ public:
+  struct options {
+    bool ipv6 = false;               // listen on [::1] instead of 127.0.0.1
+    std::vector<std::string> args;   // extra flags: --relay-ip, --user, ...
+  };
+  explicit daemon(options o);
+  ~daemon();  // kills the daemon if stop() was not called
+  daemon(const daemon&) = delete;
+  daemon& operator=(const daemon&) = delete;
+
+  // Forks and execs the binary, then waits until it answers a Binding
+  // request. Returns false (with log() explaining) when it does not.
+  bool start(std::chrono::milliseconds ready_timeout = std::chrono::seconds{10});
+
+  [[nodiscard]] const stun::endpoint& address() const { return address_; }
+  [[nodiscard]] pid_t pid() const { return pid_; }
+  [[nodiscard]] bool running();
+  [[nodiscard]] std::string log() const;
+  [[nodiscard]] std::string command_line() const;
+
+  // SIGTERM, then waits up to `grace`. Returns the exit code (0 is a clean
+  // stop), 128+signal when killed by a signal, or -1 if it had to be
+  // SIGKILLed after the grace period.
+  int stop(std::chrono::milliseconds grace = std::chrono::seconds{5});
+
+ private:
+  std::optional<int> reap(bool block);
+
+  options options_;
+  stun::endpoint address_;
+  std::vector<std::string> argv_;
+  std::string log_path_;
+  pid_t pid_ = -1;
+  std::optional<int> exit_status_;
+};
+
+}  // namespace anyturn::itest

@@ -1,0 +1,168 @@
+# Shared helpers for the interop scripts (sourced, not run).
+#
+# Every process started here is recorded by PID and killed by that PID on
+# exit; every wait is bounded; ports are picked at run time.
+
+set -euo pipefail
+
+: "${ANYTURN_BINARY:?ANYTURN_BINARY must point at the anyturn executable}"
+
+work="$(mktemp -d /tmp/anyturn-interop.XXXXXX)"
+declare -a started_pids=()
+server_pid=""
+server_port=""
+server_log=""
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+fail() {
+  log "FAIL: $*"
+  exit 1
+}
+
+stop_pid() {  # stop_pid PID: TERM, wait up to 5 s, then KILL
+  local pid=$1 i
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for ((i = 0; i < 50; i++)); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  local rc=$? pid
+  for pid in "${started_pids[@]}"; do stop_pid "$pid"; done
+  for pid in "${started_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if ((rc != 0)); then
+    local f
+    for f in "$work"/*.log; do
+      [[ -f "$f" ]] || continue
+      echo "---- $f (last 60 lines)"
+      tail -n 60 "$f"
+    done
+  fi
+  if [[ -z "${ANYTURN_KEEP_LOGS:-}" ]]; then rm -rf "$work"; else echo "logs kept in $work"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+require_tool() {
+  command -v "$1" >/dev/null 2>&1 || fail "$1 not found (install the coturn package: scripts/setup.sh)"
+}
+
+# A relay port range outside the kernel's ephemeral range, unique per slot.
+# Interop tests use slots of 200 ports from base+8000 (integration tests use
+# the start of the same window).
+relay_range() {  # relay_range SLOT
+  local slot=$1 lo hi base=20000 candidate
+  read -r lo hi </proc/sys/net/ipv4/ip_local_port_range
+  for candidate in 20000 10000 1100; do
+    if ((candidate + 9999 < lo || candidate > hi)); then
+      base=$candidate
+      break
+    fi
+  done
+  local low=$((base + 8000 + slot * 200))
+  echo "${low}-$((low + 199))"
+}
+
+# A loopback port free for UDP and TCP; with "pair", PORT+1 is free for UDP too.
+free_port() {
+  python3 - "${1:-}" <<'PY'
+import socket, sys
+pair = sys.argv[1] == "pair"
+for _ in range(200):
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", 0))
+    port = u.getsockname()[1]
+    held = [u]
+    try:
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        held.append(t)
+        t.bind(("127.0.0.1", port))
+        if pair:
+            u2 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            held.append(u2)
+            u2.bind(("127.0.0.1", port + 1))
+        print(port)
+        sys.exit(0)
+    except OSError:
+        pass
+    finally:
+        for s in held:
+            s.close()
+sys.exit("no free port")
+PY
+}
+
+# Sends STUN Binding requests to 127.0.0.1:PORT until one is answered.
+stun_ping() {  # stun_ping PORT TIMEOUT_SECONDS
+  python3 - "$1" "$2" <<'PY'
+import os, socket, struct, sys, time
+port, limit = int(sys.argv[1]), float(sys.argv[2])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(0.2)
+deadline = time.monotonic() + limit
+while time.monotonic() < deadline:
+    tid = os.urandom(12)
+    s.sendto(struct.pack("!HHI", 0x0001, 0, 0x2112A442) + tid, ("127.0.0.1", port))
+    try:
+        data, _ = s.recvfrom(2048)
+        if len(data) >= 20 and data[8:20] == tid and data[0:2] == b"\x01\x01":
+            sys.exit(0)
+    except (socket.timeout, ConnectionRefusedError):
+        pass
+sys.exit(1)
+PY
+}
+
+# start_server ARGS...: runs anyturn on a free loopback port with ARGS.
+start_server() {
+  server_port="$(free_port)"
+  server_log="$work/anyturn.log"
+  log "anyturn --listen 127.0.0.1:$server_port $*"
+  "$ANYTURN_BINARY" --listen "127.0.0.1:$server_port" "$@" >"$server_log" 2>&1 &
+  server_pid=$!
+  started_pids+=("$server_pid")
+  if ! stun_ping "$server_port" 10; then
+    kill -0 "$server_pid" 2>/dev/null || fail "anyturn exited during start-up"
+    fail "anyturn did not answer a Binding request within 10 s"
+  fi
+}
+
+# stop_server: SIGTERM to the server's PID; it must exit 0 within 5 s.
+stop_server() {
+  local i rc
+  kill -TERM "$server_pid"
+  for ((i = 0; i < 50; i++)); do
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -0 "$server_pid" 2>/dev/null && fail "anyturn did not exit within 5 s of SIGTERM"
+  rc=0
+  wait "$server_pid" || rc=$?
+  ((rc == 0)) || fail "anyturn exited with status $rc after SIGTERM"
+  log "anyturn stopped cleanly"
+}
+
+# start_peer: turnutils_peer on a free loopback port pair (it binds P and P+1).
+peer_port=""
+start_peer() {
+  require_tool turnutils_peer
+  peer_port="$(free_port pair)"
+  turnutils_peer -L 127.0.0.1 -p "$peer_port" >"$work/peer.log" 2>&1 &
+  local pid=$! i
+  started_pids+=("$pid")
+  for ((i = 0; i < 50; i++)); do
+    if ss -H -uln "sport = :$peer_port" 2>/dev/null | grep -q .; then
+      log "turnutils_peer on 127.0.0.1:$peer_port"
+      return 0
+    fi
+    kill -0 "$pid" 2>/dev/null || fail "turnutils_peer exited"
+    sleep 0.1
+  done
+  fail "turnutils_peer did not bind 127.0.0.1:$peer_port"
+}

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# coturn's turnutils_uclient against anyturn, with turnutils_peer as the UDP
+# echo peer on loopback. Usage: uclient.sh CASE SLOT
+#   channel-longterm  ChannelData, long-term credentials (-u -w)
+#   send-longterm     Send/Data indications (-s), long-term credentials
+#   channel-rest      ChannelData, TURN REST secret (-W)
+#   send-rest         Send/Data indications, TURN REST secret
+#   wrong-password    long-term credentials with a wrong password: must fail
+#   peer-denied       no --allow-peer: the loopback peer must be refused (403)
+# The relaying cases run 10 clients without -c, so each one also makes an
+# RTCP allocation with EVEN-PORT (R bit) and RESERVATION-TOKEN, and require
+# zero loss and tot_recv_msgs == tot_send_msgs.
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=lib.sh
+source "$here/lib.sh"
+
+case_name="${1:?usage: uclient.sh CASE SLOT}"
+slot="${2:?usage: uclient.sh CASE SLOT}"
+require_tool turnutils_uclient
+
+user=alice
+password=wonderland
+secret="interop-rest-secret-$RANDOM$RANDOM"
+clients=10
+messages=50
+
+server_args=(--relay-ip 127.0.0.1 --relay-ports "$(relay_range "$slot")" --realm anyturn.test
+  --user "$user:$password" --auth-secret "$secret" --threads 2)
+client_args=(-m "$clients" -n "$messages" -l 160 -z 5 -X)
+expect=relay
+case "$case_name" in
+  channel-longterm) client_args+=(-u "$user" -w "$password") ;;
+  send-longterm) client_args+=(-s -u "$user" -w "$password") ;;
+  channel-rest) client_args+=(-u "$user" -W "$secret") ;;
+  send-rest) client_args+=(-s -u "$user" -W "$secret") ;;
+  wrong-password)
+    client_args=(-m 1 -n 10 -l 100 -z 5 -X -u "$user" -w "not-$password")
+    expect=refused-401
+    ;;
+  peer-denied)
+    client_args=(-m 1 -n 10 -l 100 -z 5 -X -u "$user" -w "$password")
+    expect=refused-403
+    ;;
+  *) fail "unknown case $case_name" ;;
+esac
+[[ "$expect" == refused-403 ]] || server_args+=(--allow-peer 127.0.0.1/32)
+
+start_server "${server_args[@]}" --log-level debug
+start_peer
+
+out="$work/uclient.log"
+log "turnutils_uclient ${client_args[*]} -p $server_port -e 127.0.0.1 -r $peer_port 127.0.0.1"
+rc=0
+timeout 90 turnutils_uclient "${client_args[@]}" -p "$server_port" -e 127.0.0.1 -r "$peer_port" 127.0.0.1 \
+  >"$out" 2>&1 &
+pid=$!
+started_pids+=("$pid")
+wait "$pid" || rc=$?
+((rc != 124)) || fail "turnutils_uclient did not finish within 90 s"
+tail -n 8 "$out"
+
+sent="$(grep -oE 'tot_send_msgs=[0-9]+' "$out" | tail -n 1 | cut -d= -f2 || true)"
+received="$(grep -oE 'tot_recv_msgs=[0-9]+' "$out" | tail -n 1 | cut -d= -f2 || true)"
+lost="$(grep -oE 'Total lost packets [0-9]+' "$out" | tail -n 1 | awk '{print $4}' || true)"
+log "exit=$rc sent=${sent:-none} received=${received:-none} lost=${lost:-none}"
+
+case "$expect" in
+  relay)
+    [[ -n "$sent" && -n "$received" && -n "$lost" ]] || fail "no summary lines in turnutils_uclient output"
+    ((sent >= clients * messages)) || fail "only $sent messages sent, expected at least $((clients * messages))"
+    ((received == sent)) || fail "received $received of $sent messages"
+    ((lost == 0)) || fail "$lost packets lost"
+    ;;
+  refused-*)
+    code="${expect#refused-}"
+    ((${received:-0} == 0)) || fail "$received messages were relayed, expected none"
+    if ! grep -qE "(error|code)[^0-9]{0,8}$code|\\b$code\\b" "$out" &&
+      ! grep -qE "\\b$code\\b" "$server_log"; then
+      fail "neither turnutils_uclient nor the server log mentions $code"
+    fi
+    log "refused with $code as expected"
+    ;;
+esac
+
+stop_server
+log "PASS"

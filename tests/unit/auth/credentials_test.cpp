@@ -1,0 +1,239 @@
+#include <anyturn/auth/credentials.hpp>
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <stdexcept>
+#include <string>
+
+namespace anyturn::auth {
+namespace {
+
+// Expected values below were computed outside this code base with coreutils
+// and the openssl CLI, e.g.
+//   printf 'user:realm:pass' | md5sum
+//   printf user | openssl dgst -sha1 -hmac secret -binary | base64
+
+template <std::size_t N>
+std::string hex(const std::array<std::uint8_t, N>& bytes) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  for (const auto b : bytes) {
+    out += digits[b >> 4];
+    out += digits[b & 0xf];
+  }
+  return out;
+}
+
+constexpr std::int64_t now = 1700000000;
+constexpr const char* realm = "example.org";
+// "1700000600:alice" under secret1 and secret2 in realm example.org:
+//   password  kjCydOCIWn3IzCbK5Zoeh+y7KP0=  /  v778owZQnI3Q/AnckseULg/3Tz4=
+constexpr const char* rest_md5_secret1 = "b0399acb1fcec050dbd704243b8e654b";
+constexpr const char* rest_sha256_secret1 =
+    "f4118d7d96ce3fc2b65d9b5fd89e4cd1b6d8a922770eb86c0fa174e187113a09";
+constexpr const char* rest_md5_secret2 = "d0cb305308e09402a15ec4637e4ad365";
+constexpr const char* rest_sha256_secret2 =
+    "d11bd5999056226a62d30e0f799f4f98ec680d14600385c9cccb6ecd6e5d8f8c";
+
+TEST(credentials, md5_key_matches_md5sum) {
+  EXPECT_EQ(hex(derive_md5_key("user", "realm", "pass")), "8493fbc53ba582fb4c044c456bdc40eb");
+}
+
+TEST(credentials, sha256_key_matches_sha256sum) {
+  EXPECT_EQ(hex(derive_sha256_key("user", "realm", "pass")),
+            "07e934117abd40836e7c6329b54731b2b2d2a5f9a71f544922d75e0730d8251b");
+}
+
+TEST(credentials, md5_key_of_rfc5769_credentials) {
+  // RFC 5769 §2.4 long-term credentials: username "evtj:h6vY", realm
+  // "example.org", password "VOkJxbRl1RmTxUk/WvJxBt".
+  EXPECT_EQ(hex(derive_md5_key("evtj:h6vY", "example.org", "VOkJxbRl1RmTxUk/WvJxBt")),
+            "4efa518a03441a50e6a7cfc8d936f074");
+}
+
+TEST(credentials, rest_password_matches_openssl_cli) {
+  EXPECT_EQ(rest_password("secret", "user"), "An2kjIxkLKTFjrmC7sgZFReed6M=");
+  EXPECT_EQ(rest_password("secret1", "1700000600:alice"), "kjCydOCIWn3IzCbK5Zoeh+y7KP0=");
+  EXPECT_EQ(rest_password("secret", "user").size(), rest_password_size);
+}
+
+TEST(credentials, rest_username_format) {
+  EXPECT_EQ(rest_username(now, 600, "alice"), "1700000600:alice");
+  EXPECT_EQ(rest_username(now, 600, ""), "1700000600");
+}
+
+TEST(credentials, static_user_with_password_gets_both_keys) {
+  credential_store store("realm", {static_user{"user", "pass", std::nullopt}}, {});
+  EXPECT_EQ(store.realm(), "realm");
+  EXPECT_FALSE(store.has_rest_secrets());
+
+  std::array<key_candidate, max_candidates> out{};
+  std::size_t count = 99;
+  ASSERT_EQ(store.lookup("user", now, out, count), lookup_status::ok);
+  ASSERT_EQ(count, 1u);
+  EXPECT_EQ(hex(out[0].md5), "8493fbc53ba582fb4c044c456bdc40eb");
+  ASSERT_TRUE(out[0].sha256.has_value());
+  EXPECT_EQ(hex(*out[0].sha256),
+            "07e934117abd40836e7c6329b54731b2b2d2a5f9a71f544922d75e0730d8251b");
+}
+
+TEST(credentials, md5_key_only_user_has_no_sha256) {
+  const md5_key key = derive_md5_key("bob", realm, "hunter2");
+  credential_store store(realm, {static_user{"bob", std::nullopt, key}}, {});
+
+  std::array<key_candidate, 2> out{};
+  out[0].sha256 = sha256_key{};  // must be cleared by lookup
+  std::size_t count = 0;
+  ASSERT_EQ(store.lookup("bob", now, out, count), lookup_status::ok);
+  ASSERT_EQ(count, 1u);
+  EXPECT_EQ(out[0].md5, key);
+  EXPECT_FALSE(out[0].sha256.has_value());
+}
+
+TEST(credentials, static_users_found_among_many) {
+  std::vector<static_user> users;
+  for (int i = 0; i < 200; ++i) {
+    users.push_back({"user" + std::to_string(i), "pw" + std::to_string(i), std::nullopt});
+  }
+  credential_store store(realm, users, {});
+  std::array<key_candidate, 1> out{};
+  std::size_t count = 0;
+  for (const int i : {0, 1, 57, 150, 199}) {
+    const std::string name = "user" + std::to_string(i);
+    ASSERT_EQ(store.lookup(name, now, out, count), lookup_status::ok) << name;
+    ASSERT_EQ(count, 1u);
+    EXPECT_EQ(out[0].md5, derive_md5_key(name, realm, "pw" + std::to_string(i)));
+  }
+  EXPECT_EQ(store.lookup("user200", now, out, count), lookup_status::unknown_user);
+  EXPECT_EQ(count, 0u);
+  EXPECT_EQ(store.lookup("", now, out, count), lookup_status::unknown_user);
+}
+
+TEST(credentials, unknown_user_without_rest_secrets) {
+  credential_store store(realm, {}, {});
+  std::array<key_candidate, 1> out{};
+  std::size_t count = 5;
+  EXPECT_EQ(store.lookup("1700000600:alice", now, out, count), lookup_status::unknown_user);
+  EXPECT_EQ(count, 0u);
+}
+
+TEST(credentials, rest_several_secrets_give_several_candidates) {
+  credential_store store(realm, {}, {"secret1", "secret2"});
+  EXPECT_TRUE(store.has_rest_secrets());
+
+  std::array<key_candidate, max_candidates> out{};
+  std::size_t count = 0;
+  ASSERT_EQ(store.lookup("1700000600:alice", now, out, count), lookup_status::ok);
+  ASSERT_EQ(count, 2u);
+  EXPECT_EQ(hex(out[0].md5), rest_md5_secret1);
+  ASSERT_TRUE(out[0].sha256.has_value());
+  EXPECT_EQ(hex(*out[0].sha256), rest_sha256_secret1);
+  EXPECT_EQ(hex(out[1].md5), rest_md5_secret2);
+  ASSERT_TRUE(out[1].sha256.has_value());
+  EXPECT_EQ(hex(*out[1].sha256), rest_sha256_secret2);
+}
+
+TEST(credentials, rest_candidates_limited_by_output_span) {
+  credential_store store(realm, {}, {"secret1", "secret2"});
+  std::array<key_candidate, 1> out{};
+  std::size_t count = 0;
+  ASSERT_EQ(store.lookup("1700000600:alice", now, out, count), lookup_status::ok);
+  ASSERT_EQ(count, 1u);
+  EXPECT_EQ(hex(out[0].md5), rest_md5_secret1);
+
+  ASSERT_EQ(store.lookup("1700000600:alice", now, std::span<key_candidate>{}, count),
+            lookup_status::ok);
+  EXPECT_EQ(count, 0u);
+}
+
+TEST(credentials, rest_keys_match_the_public_helpers) {
+  credential_store store(realm, {}, {"s3cr3t"});
+  std::array<key_candidate, 1> out{};
+  std::size_t count = 0;
+  for (const char* name : {"1700000600", "1700000600:alice", "1700000600:a:b", "alice:1700000600",
+                           "a:b:1700000600"}) {
+    ASSERT_EQ(store.lookup(name, now, out, count), lookup_status::ok) << name;
+    ASSERT_EQ(count, 1u);
+    const std::string pw = rest_password("s3cr3t", name);
+    EXPECT_EQ(out[0].md5, derive_md5_key(name, realm, pw)) << name;
+    EXPECT_EQ(out[0].sha256, derive_sha256_key(name, realm, pw)) << name;
+  }
+}
+
+TEST(credentials, rest_expired) {
+  credential_store store(realm, {}, {"secret1"});
+  std::array<key_candidate, 1> out{};
+  std::size_t count = 7;
+  EXPECT_EQ(store.lookup("1699999999:alice", now, out, count), lookup_status::expired);
+  EXPECT_EQ(count, 0u);
+  EXPECT_EQ(store.lookup("alice:1699999999", now, out, count), lookup_status::expired);
+  EXPECT_EQ(store.lookup("0", now, out, count), lookup_status::expired);
+  // Valid through the expiry second itself.
+  EXPECT_EQ(store.lookup("1700000000:alice", now, out, count), lookup_status::ok);
+  EXPECT_EQ(count, 1u);
+}
+
+TEST(credentials, rest_malformed_and_unknown) {
+  credential_store store(realm, {}, {"secret1"});
+  std::array<key_candidate, 1> out{};
+  std::size_t count = 3;
+  EXPECT_EQ(store.lookup("1700000600:", now, out, count), lookup_status::malformed);
+  EXPECT_EQ(count, 0u);
+  EXPECT_EQ(store.lookup(":1700000600", now, out, count), lookup_status::malformed);
+  EXPECT_EQ(store.lookup("1234567890123456789", now, out, count), lookup_status::malformed);
+  EXPECT_EQ(store.lookup("1234567890123456789:alice", now, out, count), lookup_status::malformed);
+  EXPECT_EQ(store.lookup("alice:1234567890123456789", now, out, count), lookup_status::malformed);
+
+  EXPECT_EQ(store.lookup("alice", now, out, count), lookup_status::unknown_user);
+  EXPECT_EQ(store.lookup("", now, out, count), lookup_status::unknown_user);
+  EXPECT_EQ(store.lookup(":", now, out, count), lookup_status::unknown_user);
+  EXPECT_EQ(store.lookup("12ab:bob", now, out, count), lookup_status::unknown_user);
+  EXPECT_EQ(store.lookup("-1700000600:bob", now, out, count), lookup_status::unknown_user);
+  EXPECT_EQ(store.lookup("+1700000600", now, out, count), lookup_status::unknown_user);
+  EXPECT_EQ(store.lookup("bob:17000006x0", now, out, count), lookup_status::unknown_user);
+  EXPECT_EQ(count, 0u);
+}
+
+TEST(credentials, static_and_rest_together_static_wins_on_clash) {
+  credential_store store(realm,
+                         {static_user{"bob", "bobpw", std::nullopt},
+                          static_user{"1700000600:alice", "static-pw", std::nullopt}},
+                         {"secret1", "secret2"});
+  std::array<key_candidate, max_candidates> out{};
+  std::size_t count = 0;
+
+  ASSERT_EQ(store.lookup("bob", now, out, count), lookup_status::ok);
+  ASSERT_EQ(count, 1u);
+  EXPECT_EQ(out[0].md5, derive_md5_key("bob", realm, "bobpw"));
+
+  // Spelled like a REST username, but a static user: one candidate, static key.
+  ASSERT_EQ(store.lookup("1700000600:alice", now, out, count), lookup_status::ok);
+  ASSERT_EQ(count, 1u);
+  EXPECT_EQ(out[0].md5, derive_md5_key("1700000600:alice", realm, "static-pw"));
+  // Static users do not expire.
+  ASSERT_EQ(store.lookup("1700000600:alice", now + 100000, out, count), lookup_status::ok);
+
+  ASSERT_EQ(store.lookup("1700000600:carol", now, out, count), lookup_status::ok);
+  EXPECT_EQ(count, 2u);
+  EXPECT_EQ(store.lookup("carol", now, out, count), lookup_status::unknown_user);
+}
+
+TEST(credentials, constructor_rejects_bad_configuration) {
+  EXPECT_THROW(credential_store(realm, {static_user{"a", std::nullopt, std::nullopt}}, {}),
+               std::invalid_argument);
+  EXPECT_THROW(credential_store(realm, {static_user{"a", "pw", md5_key{}}}, {}),
+               std::invalid_argument);
+  EXPECT_THROW(credential_store(realm,
+                                {static_user{"a", "pw", std::nullopt},
+                                 static_user{"a", "pw2", std::nullopt}},
+                                {}),
+               std::invalid_argument);
+  EXPECT_THROW(credential_store(realm, {}, {"ok", ""}), std::invalid_argument);
+  EXPECT_THROW(credential_store(realm, {}, std::vector<std::string>(max_candidates + 1, "s")),
+               std::invalid_argument);
+  EXPECT_NO_THROW(credential_store(realm, {}, std::vector<std::string>(max_candidates, "s")));
+}
+
+}  // namespace
+}  // namespace anyturn::auth

@@ -1,0 +1,344 @@
+#include <anyturn/config/cli.hpp>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+namespace anyturn::config {
+namespace {
+
+const std::string example_path = std::string(ANYTURN_TESTDATA_DIR) + "/../../config/anyturn.yaml";
+
+std::optional<cli_options> parse(std::initializer_list<const char*> args, std::vector<std::string>& errors) {
+  std::vector<const char*> argv = {"anyturn"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return parse_cli(static_cast<int>(argv.size()), argv.data(), errors);
+}
+
+bool has_error(const std::vector<std::string>& errors, const std::string& needle) {
+  return std::any_of(errors.begin(), errors.end(),
+                     [&](const std::string& e) { return e.find(needle) != std::string::npos; });
+}
+
+std::string dump(const std::vector<std::string>& errors) {
+  std::string out;
+  for (const auto& e : errors) out += "  " + e + "\n";
+  return out;
+}
+
+stun::endpoint ep(std::string_view text) {
+  auto e = stun::endpoint::parse(text, true);
+  EXPECT_TRUE(e.has_value()) << text;
+  return e.value_or(stun::endpoint{});
+}
+
+// ------------------------------------------------------------- parse_cli
+
+TEST(CliParse, NoArgumentsRunsWithDefaults) {
+  std::vector<std::string> errors;
+  auto o = parse({}, errors);
+  ASSERT_TRUE(o) << dump(errors);
+  EXPECT_EQ(o->cmd, command::run);
+  EXPECT_FALSE(o->config_path);
+  EXPECT_TRUE(o->listen.empty());
+}
+
+TEST(CliParse, EveryFlagSpaceSeparated) {
+  std::vector<std::string> errors;
+  auto o = parse({"--config", "/etc/anyturn.yaml", "--listen", "0.0.0.0:3478", "--listen", "[::1]:3478",
+                  "--relay-ip", "192.0.2.1", "--relay-ip", "2001:db8::1", "--relay-ports", "40000-40100",
+                  "--realm", "example.org", "--user", "alice:pw", "--user", "bob:x:y", "--auth-secret", "s1",
+                  "--auth-secret", "s2", "--allow-peer", "10.0.0.0/8", "--deny-peer", "203.0.113.0/24",
+                  "--threads", "4", "--log-level", "debug"},
+                 errors);
+  ASSERT_TRUE(o) << dump(errors);
+  EXPECT_EQ(o->cmd, command::run);
+  EXPECT_EQ(o->config_path, std::optional<std::string>("/etc/anyturn.yaml"));
+  EXPECT_EQ(o->listen, (std::vector<std::string>{"0.0.0.0:3478", "[::1]:3478"}));
+  EXPECT_EQ(o->relay_ip, (std::vector<std::string>{"192.0.2.1", "2001:db8::1"}));
+  EXPECT_EQ(o->relay_ports, std::optional<std::string>("40000-40100"));
+  EXPECT_EQ(o->realm, std::optional<std::string>("example.org"));
+  EXPECT_EQ(o->users, (std::vector<std::string>{"alice:pw", "bob:x:y"}));
+  EXPECT_EQ(o->auth_secrets, (std::vector<std::string>{"s1", "s2"}));
+  EXPECT_EQ(o->allow_peer, (std::vector<std::string>{"10.0.0.0/8"}));
+  EXPECT_EQ(o->deny_peer, (std::vector<std::string>{"203.0.113.0/24"}));
+  EXPECT_EQ(o->threads, std::optional<std::string>("4"));
+  EXPECT_EQ(o->log_level, std::optional<std::string>("debug"));
+}
+
+TEST(CliParse, EqualsForm) {
+  std::vector<std::string> errors;
+  auto o = parse({"--config=/tmp/a.yaml", "--listen=[::1]:3478", "--relay-ports=1000-2000", "--realm=r",
+                  "--user=carol:p=q", "--auth-secret=--dashes", "--threads=2", "--log-level=warn",
+                  "--realm="},
+                 errors);
+  ASSERT_TRUE(o) << dump(errors);
+  EXPECT_EQ(o->config_path, std::optional<std::string>("/tmp/a.yaml"));
+  EXPECT_EQ(o->listen, (std::vector<std::string>{"[::1]:3478"}));
+  EXPECT_EQ(o->relay_ports, std::optional<std::string>("1000-2000"));
+  EXPECT_EQ(o->users, (std::vector<std::string>{"carol:p=q"}));  // split at the first '=' only
+  EXPECT_EQ(o->auth_secrets, (std::vector<std::string>{"--dashes"}));
+  EXPECT_EQ(o->threads, std::optional<std::string>("2"));
+  EXPECT_EQ(o->log_level, std::optional<std::string>("warn"));
+  EXPECT_EQ(o->realm, std::optional<std::string>(""));  // last one wins
+}
+
+TEST(CliParse, UnknownFlag) {
+  std::vector<std::string> errors;
+  EXPECT_FALSE(parse({"--relay-port", "1-2", "-x", "--listen=1.2.3.4:5"}, errors));
+  EXPECT_TRUE(has_error(errors, "unknown flag '--relay-port'")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "unknown flag '-x'")) << dump(errors);
+  // "1-2" after the unknown flag is then an unexpected positional argument.
+  EXPECT_TRUE(has_error(errors, "unexpected argument '1-2'")) << dump(errors);
+  EXPECT_EQ(errors.size(), 3u) << dump(errors);
+}
+
+TEST(CliParse, UnknownFlagWithEqualsNamesOnlyTheFlag) {
+  std::vector<std::string> errors;
+  EXPECT_FALSE(parse({"--secret=hunter2"}, errors));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0], "unknown flag '--secret' (see --help)");
+}
+
+TEST(CliParse, MissingValue) {
+  std::vector<std::string> errors;
+  EXPECT_FALSE(parse({"--realm", "--threads"}, errors));
+  EXPECT_TRUE(has_error(errors, "--realm: missing value")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "--threads: missing value")) << dump(errors);
+  EXPECT_EQ(errors.size(), 2u) << dump(errors);
+}
+
+TEST(CliParse, ValueThatLooksLikeShortOptionIsAValue) {
+  std::vector<std::string> errors;
+  auto o = parse({"--auth-secret", "-abc"}, errors);
+  ASSERT_TRUE(o) << dump(errors);
+  EXPECT_EQ(o->auth_secrets, (std::vector<std::string>{"-abc"}));
+}
+
+TEST(CliParse, SwitchesTakeNoValue) {
+  std::vector<std::string> errors;
+  EXPECT_FALSE(parse({"--version=1"}, errors));
+  EXPECT_TRUE(has_error(errors, "--version: takes no value")) << dump(errors);
+}
+
+TEST(CliParse, CheckConfig) {
+  std::vector<std::string> errors;
+  auto o = parse({"check-config", "/etc/anyturn.yaml", "--realm", "r"}, errors);
+  ASSERT_TRUE(o) << dump(errors);
+  EXPECT_EQ(o->cmd, command::check_config);
+  EXPECT_EQ(o->config_path, std::optional<std::string>("/etc/anyturn.yaml"));
+  EXPECT_EQ(o->realm, std::optional<std::string>("r"));
+
+  // Flags may come first too.
+  o = parse({"--threads=1", "check-config", "f.yaml"}, errors);
+  ASSERT_TRUE(o) << dump(errors);
+  EXPECT_EQ(o->cmd, command::check_config);
+  EXPECT_EQ(o->config_path, std::optional<std::string>("f.yaml"));
+}
+
+TEST(CliParse, CheckConfigErrors) {
+  std::vector<std::string> errors;
+  EXPECT_FALSE(parse({"check-config"}, errors));
+  EXPECT_TRUE(has_error(errors, "check-config: missing FILE")) << dump(errors);
+
+  errors.clear();
+  EXPECT_FALSE(parse({"check-config", "a.yaml", "--config", "b.yaml"}, errors));
+  EXPECT_TRUE(has_error(errors, "check-config: give the file once")) << dump(errors);
+
+  errors.clear();
+  EXPECT_FALSE(parse({"check-config", "a.yaml", "b.yaml"}, errors));
+  EXPECT_TRUE(has_error(errors, "unexpected argument 'b.yaml'")) << dump(errors);
+
+  errors.clear();
+  EXPECT_FALSE(parse({"serve"}, errors));
+  EXPECT_TRUE(has_error(errors, "unexpected argument 'serve'")) << dump(errors);
+
+  errors.clear();
+  EXPECT_FALSE(parse({"--config", "a", "--config", "b"}, errors));
+  EXPECT_TRUE(has_error(errors, "--config: given more than once")) << dump(errors);
+}
+
+TEST(CliParse, HelpAndVersionWin) {
+  std::vector<std::string> errors;
+  auto o = parse({"--bogus", "--help"}, errors);
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->cmd, command::help);
+  EXPECT_TRUE(errors.empty()) << dump(errors);
+
+  o = parse({"-h"}, errors);
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->cmd, command::help);
+
+  o = parse({"--version", "--listen"}, errors);
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->cmd, command::version);
+  EXPECT_TRUE(errors.empty()) << dump(errors);
+}
+
+TEST(CliParse, AppendsToExistingErrors) {
+  std::vector<std::string> errors = {"earlier"};
+  EXPECT_FALSE(parse({"--nope"}, errors));
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[0], "earlier");
+  // --help keeps the caller's earlier errors, dropping only its own.
+  EXPECT_TRUE(parse({"--nope", "--help"}, errors));
+  EXPECT_EQ(errors.size(), 2u);
+}
+
+TEST(CliUsage, MentionsEveryFlag) {
+  const std::string text = usage();
+  for (const char* f : {"--config", "--listen", "--relay-ip", "--relay-ports", "--realm", "--user",
+                        "--auth-secret", "--allow-peer", "--deny-peer", "--threads", "--log-level",
+                        "--help", "--version", "check-config"}) {
+    EXPECT_NE(text.find(f), std::string::npos) << f;
+  }
+  EXPECT_TRUE(version().starts_with("anyturn "));
+  EXPECT_GT(version().size(), std::string("anyturn ").size());
+}
+
+// --------------------------------------------------------------- resolve
+
+TEST(CliResolve, ExampleFileAlone) {
+  std::vector<std::string> errors;
+  cli_options o;
+  o.config_path = example_path;
+  auto cfg = resolve(o, errors);
+  ASSERT_TRUE(cfg) << dump(errors);
+  EXPECT_EQ(cfg->auth.users.size(), 1u);
+}
+
+TEST(CliResolve, FlagsOverrideAndAdd) {
+  std::vector<std::string> errors;
+  const std::string config_flag = "--config=" + example_path;
+  auto o = parse({config_flag.c_str(), "--listen", "127.0.0.1:3479", "--listen=[::1]:3479", "--relay-ip",
+                  "192.0.2.1", "--relay-ip=2001:db8::1", "--relay-ports", "50000-50010", "--realm", "example.org",
+                  "--user", "bob:pa:ss", "--auth-secret", "second", "--allow-peer", "10.0.0.0/8",
+                  "--deny-peer", "203.0.113.0/24", "--threads", "3", "--log-level", "trace"},
+                 errors);
+  ASSERT_TRUE(o) << dump(errors);
+  auto cfg = resolve(*o, errors);
+  ASSERT_TRUE(cfg) << dump(errors);
+
+  // replaced
+  EXPECT_EQ(cfg->listen, (std::vector<stun::endpoint>{ep("127.0.0.1:3479"), ep("[::1]:3479")}));
+  ASSERT_EQ(cfg->relay.ips.size(), 2u);
+  EXPECT_TRUE(cfg->relay.ips[0].same_ip(ep("192.0.2.1")));
+  EXPECT_TRUE(cfg->relay.ips[1].same_ip(ep("[2001:db8::1]")));
+  EXPECT_FALSE(cfg->relay.ips_auto);
+  EXPECT_EQ(cfg->relay.port_min, 50000);
+  EXPECT_EQ(cfg->relay.port_max, 50010);
+  EXPECT_EQ(cfg->auth.realm, "example.org");
+  EXPECT_EQ(cfg->threads, 3u);
+  EXPECT_EQ(cfg->log_level, "trace");
+  // added after the file's entries
+  ASSERT_EQ(cfg->auth.users.size(), 2u);
+  EXPECT_EQ(cfg->auth.users[0].name, "demo");
+  EXPECT_EQ(cfg->auth.users[1].name, "bob");
+  EXPECT_EQ(cfg->auth.users[1].password, std::optional<std::string>("pa:ss"));  // split at the first ':'
+  EXPECT_FALSE(cfg->auth.users[1].key);
+  ASSERT_EQ(cfg->auth.rest_secrets.size(), 2u);
+  EXPECT_EQ(cfg->auth.rest_secrets[1], "second");
+  ASSERT_EQ(cfg->peers.allow.size(), 1u);
+  EXPECT_EQ(cfg->peers.allow[0].to_string(), "10.0.0.0/8");
+  ASSERT_EQ(cfg->peers.deny.size(), 1u);
+  EXPECT_EQ(cfg->peers.deny[0].to_string(), "203.0.113.0/24");
+  // untouched by flags
+  EXPECT_EQ(cfg->lifetimes.allocation_max, 3600u);
+  EXPECT_EQ(cfg->software, "anyturn");
+}
+
+TEST(CliResolve, DefaultsWithoutConfigFile) {
+  std::vector<std::string> errors;
+  auto o = parse({"--user", "alice:pw"}, errors);
+  ASSERT_TRUE(o) << dump(errors);
+  auto cfg = resolve(*o, errors);
+  ASSERT_TRUE(cfg) << dump(errors);
+  const server_config d = defaults();
+  EXPECT_EQ(cfg->listen, d.listen);
+  EXPECT_EQ(cfg->relay.ips, d.relay.ips);
+  EXPECT_EQ(cfg->auth.realm, "anyturn");
+  ASSERT_EQ(cfg->auth.users.size(), 1u);
+  EXPECT_EQ(cfg->auth.users[0].name, "alice");
+}
+
+TEST(CliResolve, RelayIpAuto) {
+  std::vector<std::string> errors;
+  auto o = parse({"--auth-secret", "s", "--relay-ip", "auto", "--relay-ip", "2001:db8::1"}, errors);
+  ASSERT_TRUE(o) << dump(errors);
+  auto cfg = resolve(*o, errors);
+  ASSERT_TRUE(cfg) << dump(errors);
+  EXPECT_TRUE(cfg->relay.ips_auto);
+  ASSERT_EQ(cfg->relay.ips.size(), 2u);
+  EXPECT_EQ(cfg->relay.ips[0], auto_relay_ip());
+}
+
+TEST(CliResolve, NoCredentialsFails) {
+  std::vector<std::string> errors;
+  auto cfg = resolve(cli_options{}, errors);
+  EXPECT_FALSE(cfg);
+  ASSERT_EQ(errors.size(), 1u) << dump(errors);
+  EXPECT_TRUE(errors[0].starts_with("auth: no credentials")) << errors[0];
+}
+
+TEST(CliResolve, EveryBadFlagValueAtOnce) {
+  std::vector<std::string> errors;
+  auto o = parse({"--listen", "nowhere", "--relay-ip", "1.2.3.4:5", "--relay-ports", "5-1", "--user", "nocolon",
+                  "--user", ":pw", "--allow-peer", "10.0.0.0/40", "--deny-peer", "x", "--threads", "-1",
+                  "--auth-secret", "s"},
+                 errors);
+  ASSERT_TRUE(o) << dump(errors);
+  EXPECT_FALSE(resolve(*o, errors));
+  EXPECT_TRUE(has_error(errors, "--listen: expected ADDR:PORT (IPv6 as [ADDR]:PORT), got 'nowhere'")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "--relay-ip: expected 'auto' or an IP address without a port, got '1.2.3.4:5'")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "--relay-ports: expected LOW-HIGH with 1 <= LOW <= HIGH <= 65535, got '5-1'")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "--user: expected NAME:PASSWORD, got 'nocolon'")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "--user: expected NAME:PASSWORD with a non-empty NAME")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "--allow-peer: expected an address or CIDR")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "--deny-peer: expected an address or CIDR")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "--threads: expected a non-negative integer")) << dump(errors);
+  EXPECT_EQ(errors.size(), 8u) << dump(errors);
+}
+
+TEST(CliResolve, FileErrorsAndFlagErrorsTogether) {
+  std::vector<std::string> errors;
+  cli_options o;
+  o.config_path = "/nonexistent/anyturn.yaml";
+  o.relay_ports = "x";
+  EXPECT_FALSE(resolve(o, errors));
+  EXPECT_TRUE(has_error(errors, "/nonexistent/anyturn.yaml: cannot open")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "--relay-ports: expected LOW-HIGH")) << dump(errors);
+  EXPECT_EQ(errors.size(), 2u) << dump(errors);
+}
+
+TEST(CliResolve, ValidationSeesMergedConfig) {
+  std::vector<std::string> errors;
+  const std::string config_flag = "--config=" + example_path;
+  auto o = parse({config_flag.c_str(), "--user", "demo:other", "--threads", "300", "--log-level", "loud",
+                  "--relay-ip", "192.0.2.1", "--relay-ip", "192.0.2.2"},
+                 errors);
+  ASSERT_TRUE(o) << dump(errors);
+  EXPECT_FALSE(resolve(*o, errors));
+  EXPECT_TRUE(has_error(errors, "auth.users[1] 'demo': duplicate user name")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "threads: at most 256")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "log_level: expected one of")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "relay.ips: at most one IPv4 address, got 2")) << dump(errors);
+  EXPECT_EQ(errors.size(), 4u) << dump(errors);
+}
+
+TEST(CliResolve, FlagsCanRepairAFileThatFailsValidation) {
+  // The defaults lack credentials; --auth-secret supplies them, so the
+  // merged config validates.
+  std::vector<std::string> errors;
+  auto o = parse({"--auth-secret", "s", "--relay-ports=10000-10001"}, errors);
+  ASSERT_TRUE(o);
+  auto cfg = resolve(*o, errors);
+  ASSERT_TRUE(cfg) << dump(errors);
+  EXPECT_EQ(cfg->relay.port_min, 10000);
+  EXPECT_EQ(cfg->relay.port_max, 10001);
+}
+
+}  // namespace
+}  // namespace anyturn::config

@@ -1,0 +1,497 @@
+#include <anyturn/net/worker.hpp>
+
+#include <anyturn/auth/credentials.hpp>
+#include <anyturn/auth/nonce.hpp>
+#include <anyturn/auth/peer_policy.hpp>
+#include <anyturn/net/address.hpp>
+#include <anyturn/relay/port_pool.hpp>
+#include <anyturn/stun/message.hpp>
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <chrono>
+#include <cstring>
+#include <functional>
+#include <optional>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace anyturn::net {
+namespace {
+
+using namespace std::chrono_literals;
+namespace attr = stun::attr;
+
+constexpr std::uint16_t relay_low = 61000;
+constexpr std::uint16_t relay_high = 61999;
+
+stun::endpoint loopback(std::uint16_t port = 0) { return stun::endpoint::v4(0x7F000001, port); }
+
+std::shared_ptr<turn::shared_state> make_shared_state() {
+  auto s = std::make_shared<turn::shared_state>();
+  s->credentials = std::make_shared<auth::credential_store>(
+      "test", std::vector<auth::static_user>{{"u", std::string("p"), std::nullopt}},
+      std::vector<std::string>{});
+  s->nonces = std::make_shared<auth::nonce_service>(std::vector<std::uint8_t>(32, 7), 600, false);
+  s->peers = std::make_shared<auth::peer_policy>(
+      std::vector<auth::cidr>{*auth::cidr::parse("127.0.0.0/8")}, std::vector<auth::cidr>{});
+  s->relays.push_back({loopback(), std::make_shared<relay::port_pool>(relay_low, relay_high)});
+  return s;
+}
+
+// A plain blocking UDP socket for the test's side of the wire.
+class udp_socket {
+ public:
+  explicit udp_socket(const stun::endpoint& bind_to = loopback()) {
+    fd_ = ::socket(bind_to.is_v4() ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    EXPECT_GE(fd_, 0);
+    const socket_address sa = to_sockaddr(bind_to);
+    EXPECT_EQ(::bind(fd_, sa.data(), sa.size), 0) << std::strerror(errno);
+  }
+  ~udp_socket() { ::close(fd_); }
+  udp_socket(const udp_socket&) = delete;
+  udp_socket& operator=(const udp_socket&) = delete;
+
+  [[nodiscard]] int fd() const { return fd_; }
+  [[nodiscard]] stun::endpoint local() const {
+    socket_address sa;
+    sa.size = sizeof sa.storage;
+    ::getsockname(fd_, sa.data(), &sa.size);
+    return *from_sockaddr(sa.data(), sa.size);
+  }
+  void send_to(const stun::endpoint& to, stun::bytes_view data) const {
+    const socket_address sa = to_sockaddr(to);
+    ASSERT_EQ(::sendto(fd_, data.data(), data.size(), 0, sa.data(), sa.size),
+              static_cast<ssize_t>(data.size()))
+        << std::strerror(errno);
+  }
+  // One datagram within `timeout`, and who sent it.
+  std::optional<std::vector<std::byte>> receive(std::chrono::milliseconds timeout,
+                                                stun::endpoint* from = nullptr) const {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1) return std::nullopt;
+    std::vector<std::byte> buf(65536);
+    socket_address sa;
+    sa.size = sizeof sa.storage;
+    const ssize_t n = ::recvfrom(fd_, buf.data(), buf.size(), 0, sa.data(), &sa.size);
+    if (n < 0) return std::nullopt;
+    buf.resize(static_cast<std::size_t>(n));
+    if (from != nullptr) *from = *from_sockaddr(sa.data(), sa.size);
+    return buf;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+stun::transaction_id random_tid() {
+  static std::mt19937 rng(12345);
+  stun::transaction_id tid;
+  for (auto& b : tid.bytes) b = static_cast<std::byte>(rng());
+  return tid;
+}
+
+std::vector<std::byte> binding_request(const stun::transaction_id& tid) {
+  std::vector<std::byte> buf(512);
+  stun::message_builder b(buf, static_cast<std::uint16_t>(stun::method::binding),
+                          stun::message_class::request, tid);
+  b.add_fingerprint();
+  auto done = b.finish();
+  EXPECT_TRUE(done.has_value());
+  buf.resize(done->size());
+  return buf;
+}
+
+// Runs a worker on its own thread for the duration of a test.
+class running_worker {
+ public:
+  explicit running_worker(worker_options options, std::shared_ptr<turn::shared_state> shared = make_shared_state())
+      : worker_(0, std::move(shared), std::move(options)) {
+    std::string what;
+    const std::error_code ec = worker_.open(what);
+    EXPECT_FALSE(ec) << what;
+  }
+  void start() {
+    thread_ = std::thread([this] { worker_.run(); });
+  }
+  // Stops and joins; returns how long it took.
+  std::chrono::milliseconds stop() {
+    const auto begin = std::chrono::steady_clock::now();
+    worker_.stop();
+    if (thread_.joinable()) thread_.join();
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - begin);
+  }
+  ~running_worker() { stop(); }
+  worker& get() { return worker_; }
+  [[nodiscard]] stun::endpoint listener(std::size_t i = 0) const { return worker_.listener_endpoints().at(i); }
+
+ private:
+  worker worker_;
+  std::thread thread_;
+};
+
+worker_options loopback_options() {
+  worker_options o;
+  o.listen = {loopback()};
+  o.socket_buffer = 256 * 1024;
+  return o;
+}
+
+std::uint64_t read(const std::atomic<std::uint64_t>& c) { return c.load(std::memory_order_relaxed); }
+
+TEST(worker, answers_binding_with_xor_mapped_address_and_stops_promptly) {
+  running_worker w(loopback_options());
+  const stun::endpoint server = w.listener();
+  EXPECT_EQ(server.ip, loopback().ip);
+  EXPECT_NE(server.port, 0);
+  w.start();
+
+  udp_socket client;
+  const auto tid = random_tid();
+  client.send_to(server, binding_request(tid));
+  stun::endpoint from;
+  auto reply = client.receive(1000ms, &from);
+  ASSERT_TRUE(reply.has_value()) << "no Binding response";
+  EXPECT_EQ(from, server);
+  auto msg = stun::parse_message(*reply);
+  ASSERT_TRUE(msg.has_value()) << msg.error.message();
+  EXPECT_EQ(msg->method(), static_cast<std::uint16_t>(stun::method::binding));
+  EXPECT_EQ(msg->cls(), stun::message_class::success_response);
+  EXPECT_EQ(msg->tid(), tid);
+  auto xma = msg->find(attr::xor_mapped_address);
+  ASSERT_TRUE(xma.has_value());
+  auto mapped = stun::decode_address(*xma, msg->tid(), true);
+  ASSERT_TRUE(mapped.has_value());
+  EXPECT_EQ(*mapped, client.local());
+
+  EXPECT_LT(w.stop().count(), 500);
+  EXPECT_EQ(read(w.get().counters().binding_requests), 1u);
+  EXPECT_EQ(read(w.get().counters().packets_received), 1u);
+}
+
+TEST(worker, stop_before_run_makes_run_return) {
+  worker w(0, make_shared_state(), loopback_options());
+  std::string what;
+  ASSERT_FALSE(w.open(what)) << what;
+  w.stop();
+  const auto begin = std::chrono::steady_clock::now();
+  w.run();
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, 500ms);
+}
+
+TEST(worker, workers_share_a_port_through_reuseport) {
+  running_worker a(loopback_options());
+  worker_options o = loopback_options();
+  o.listen = {a.listener()};
+  running_worker b(o);  // a second worker binds the very same address and port
+  EXPECT_EQ(b.listener(), a.listener());
+}
+
+TEST(worker, listener_bind_failure_is_reported) {
+  udp_socket squatter;  // no SO_REUSEPORT: the port is really taken
+  worker_options o;
+  o.listen = {squatter.local()};
+  worker w(0, make_shared_state(), o);
+  std::string what;
+  const std::error_code ec = w.open(what);
+  EXPECT_EQ(ec, std::errc::address_in_use);
+  EXPECT_NE(what.find(squatter.local().to_string()), std::string::npos) << what;
+  EXPECT_NE(what.find("bind"), std::string::npos) << what;
+  EXPECT_TRUE(w.listener_endpoints().empty());
+}
+
+TEST(worker, wildcard_listener_answers_from_the_address_the_client_reached) {
+  worker_options o;
+  o.listen = {stun::endpoint::v4(0, 0)};
+  running_worker w(o);
+  const std::uint16_t port = w.listener().port;
+  w.start();
+  udp_socket client;
+  // 127.0.0.2 is local too; without IP_PKTINFO the reply would leave from 127.0.0.1.
+  const stun::endpoint target = stun::endpoint::v4(0x7F000002, port);
+  client.send_to(target, binding_request(random_tid()));
+  stun::endpoint from;
+  auto reply = client.receive(1000ms, &from);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(from, target);
+}
+
+TEST(worker, ipv6_listener) {
+  udp_socket probe_v6_support(stun::endpoint::v4(0x7F000001, 0));
+  int fd = ::socket(AF_INET6, SOCK_DGRAM, 0);
+  const socket_address sa = to_sockaddr(*stun::endpoint::parse("[::1]:0"));
+  const bool have_v6 = fd >= 0 && ::bind(fd, sa.data(), sa.size) == 0;
+  if (fd >= 0) ::close(fd);
+  if (!have_v6) GTEST_SKIP() << "no IPv6 loopback";
+
+  worker_options o;
+  o.listen = {*stun::endpoint::parse("[::1]:0")};
+  running_worker w(o);
+  w.start();
+  udp_socket client(*stun::endpoint::parse("[::1]:0"));
+  const auto tid = random_tid();
+  client.send_to(w.listener(), binding_request(tid));
+  auto reply = client.receive(1000ms);
+  ASSERT_TRUE(reply.has_value());
+  auto msg = stun::parse_message(*reply);
+  ASSERT_TRUE(msg.has_value());
+  auto mapped = stun::decode_address(*msg->find(attr::xor_mapped_address), tid, true);
+  ASSERT_TRUE(mapped.has_value());
+  EXPECT_EQ(*mapped, client.local());
+}
+
+TEST(worker, oversized_client_datagram_is_counted_as_malformed) {
+  worker_options o = loopback_options();
+  o.datagram_size = 1024;
+  running_worker w(o);
+  udp_socket client;
+  std::vector<std::byte> big(2000, std::byte{0x01});
+  client.send_to(w.listener(), big);
+  client.send_to(w.listener(), binding_request(random_tid()));
+  w.start();
+  ASSERT_TRUE(client.receive(1000ms).has_value());  // the small one is still answered
+  w.stop();
+  EXPECT_EQ(read(w.get().counters().malformed_dropped), 1u);
+}
+
+TEST(worker, counts_kernel_drops_from_so_rxq_ovfl) {
+  worker_options o = loopback_options();
+  o.socket_buffer = 1;  // the kernel's minimum: a handful of datagrams
+  running_worker w(o);
+  udp_socket client;
+  const std::vector<std::byte> junk(1000, std::byte{0xEE});  // "other": dropped by the core
+  for (int i = 0; i < 200; ++i) client.send_to(w.listener(), junk);
+  client.send_to(w.listener(), binding_request(random_tid()));  // dropped too, most likely
+  w.start();
+  // Something new after the overflow carries the counter to us.
+  for (int i = 0; i < 5; ++i) {
+    client.send_to(w.listener(), binding_request(random_tid()));
+    if (client.receive(200ms)) break;
+  }
+  w.stop();
+  const auto& c = w.get().counters();
+  EXPECT_GT(read(c.kernel_drops), 0u);
+  EXPECT_LT(read(c.packets_received), 201u);
+  EXPECT_GE(read(c.kernel_drops) + read(c.packets_received), 201u);
+}
+
+TEST(worker, budget_does_not_strand_queued_datagrams) {
+  worker_options o = loopback_options();
+  o.batch_size = 4;
+  o.read_budget = 4;  // every wake-up stops long before the queue is empty
+  running_worker w(o);
+  udp_socket client;
+  constexpr int count = 50;
+  for (int i = 0; i < count; ++i) client.send_to(w.listener(), binding_request(random_tid()));
+  w.start();
+  int answered = 0;
+  while (answered < count && client.receive(500ms)) ++answered;
+  EXPECT_EQ(answered, count);
+}
+
+// ---- the io_port, driven directly (the worker is not running) ----
+
+std::uint16_t free_port() {
+  udp_socket s;
+  return s.local().port;
+}
+
+TEST(worker_io, open_relay_refuses_a_port_in_use) {
+  worker w(0, make_shared_state(), loopback_options());
+  turn::io_port& io = w.io_for_test();
+  udp_socket squatter;
+  EXPECT_EQ(io.open_relay(0, squatter.local()), std::errc::address_in_use);
+
+  const stun::endpoint bind = loopback(free_port());
+  ASSERT_FALSE(io.open_relay(3, bind));
+  EXPECT_EQ(read(w.io_counters().relay_sockets_open), 1u);
+  // No SO_REUSEADDR/SO_REUSEPORT: a second relay cannot share it.
+  EXPECT_EQ(io.open_relay(4, bind), std::errc::address_in_use);
+  io.close_relay(3);
+  EXPECT_EQ(read(w.io_counters().relay_sockets_open), 0u);
+  // Closed for real: the port can be bound again, also at the same id.
+  EXPECT_FALSE(io.open_relay(3, bind));
+  io.close_relay(3);
+  io.close_relay(3);     // twice: harmless
+  io.close_relay(1000);  // never opened: harmless
+  EXPECT_EQ(io.open_relay(turn::no_relay, bind), std::errc::invalid_argument);
+}
+
+TEST(worker_io, send_to_peer_gathers_fragments_and_sets_df) {
+  worker w(0, make_shared_state(), loopback_options());
+  turn::io_port& io = w.io_for_test();
+  const stun::endpoint bind = loopback(free_port());
+  ASSERT_FALSE(io.open_relay(0, bind));
+  udp_socket peer;
+
+  const std::array<std::byte, 3> a{std::byte{1}, std::byte{2}, std::byte{3}};
+  const std::array<std::byte, 2> b{std::byte{4}, std::byte{5}};
+  const std::array<stun::bytes_view, 2> parts{stun::bytes_view(a), stun::bytes_view(b)};
+  for (bool df : {false, true, true, false}) {
+    ASSERT_TRUE(io.send_to_peer(0, peer.local(), parts, df));
+    stun::endpoint from;
+    auto got = peer.receive(1000ms, &from);
+    ASSERT_TRUE(got.has_value());
+    EXPECT_EQ(from, bind);
+    EXPECT_EQ(*got, (std::vector<std::byte>{std::byte{1}, std::byte{2}, std::byte{3}, std::byte{4},
+                                            std::byte{5}}));
+  }
+  // With DF set, a datagram larger than the loopback MTU is refused, not fragmented.
+  std::vector<std::byte> huge(65000, std::byte{9});
+  const std::array<stun::bytes_view, 1> one{stun::bytes_view(huge)};
+  EXPECT_FALSE(io.send_to_peer(0, peer.local(), one, true));
+  EXPECT_TRUE(io.send_to_peer(0, peer.local(), one, false));
+
+  EXPECT_FALSE(io.send_to_peer(7, peer.local(), parts, false));  // no such relay
+  io.close_relay(0);
+  EXPECT_FALSE(io.send_to_peer(0, peer.local(), parts, false));
+  // Wrong family for the socket: refused, not thrown.
+  ASSERT_FALSE(io.open_relay(0, bind));
+  EXPECT_FALSE(io.send_to_peer(0, *stun::endpoint::parse("[::1]:9"), parts, false));
+}
+
+TEST(worker_io, send_to_client_counts_failures) {
+  worker w(0, make_shared_state(), loopback_options());
+  std::string what;
+  ASSERT_FALSE(w.open(what)) << what;
+  turn::io_port& io = w.io_for_test();
+  udp_socket client;
+  const std::array<std::byte, 2> a{std::byte{7}, std::byte{8}};
+  const std::array<stun::bytes_view, 1> parts{stun::bytes_view(a)};
+
+  turn::client_ref to;
+  to.remote = client.local();
+  to.local = w.listener_endpoints()[0];
+  io.send_to_client(to, parts);
+  stun::endpoint from;
+  auto got = client.receive(1000ms, &from);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(from, w.listener_endpoints()[0]);
+  EXPECT_EQ(got->size(), 2u);
+
+  to.listener = 5;  // no such listener
+  io.send_to_client(to, parts);
+  to.listener = 0;
+  to.proto = turn::transport::tcp;  // not ours
+  io.send_to_client(to, parts);
+  EXPECT_EQ(read(w.counters().client_send_failed), 2u);
+}
+
+// ---- a whole TURN exchange over real sockets ----
+
+struct turn_client {
+  udp_socket socket;
+  stun::endpoint server;
+  std::string realm;
+  std::string nonce;
+  auth::md5_key key{};
+
+  stun::message_view exchange(std::vector<std::byte>& storage, std::uint16_t method,
+                              const std::function<void(stun::message_builder&)>& add,
+                              bool authenticate) {
+    const auto tid = random_tid();
+    std::vector<std::byte> out(1024);
+    stun::message_builder b(out, method, stun::message_class::request, tid);
+    add(b);
+    if (authenticate) {
+      b.add_string(attr::username, "u");
+      b.add_string(attr::realm, realm);
+      b.add_string(attr::nonce, nonce);
+      b.add_message_integrity(std::as_bytes(std::span(key)));
+    }
+    b.add_fingerprint();
+    auto msg = b.finish();
+    EXPECT_TRUE(msg.has_value());
+    socket.send_to(server, *msg);
+    auto reply = socket.receive(1000ms);
+    EXPECT_TRUE(reply.has_value());
+    storage = reply.value_or(std::vector<std::byte>{});
+    auto parsed = stun::parse_message(storage);
+    EXPECT_TRUE(parsed.has_value());
+    EXPECT_EQ(parsed->tid(), tid);
+    return parsed.value_or(stun::message_view{});
+  }
+};
+
+TEST(worker, relays_between_client_and_peer_and_frees_on_stop) {
+  running_worker w(loopback_options());
+  w.start();
+  turn_client c;
+  c.server = w.listener();
+  udp_socket peer;
+  const auto allocate = static_cast<std::uint16_t>(stun::method::allocate);
+  auto transport = [](stun::message_builder& b) { b.add_requested_transport(17); };
+
+  // RFC 8656 §7.1: the first Allocate is challenged.
+  std::vector<std::byte> storage;
+  auto challenge = c.exchange(storage, allocate, transport, false);
+  ASSERT_EQ(challenge.cls(), stun::message_class::error_response);
+  c.realm = std::string(*stun::decode_string(*challenge.find(attr::realm), 763));
+  c.nonce = std::string(*stun::decode_string(*challenge.find(attr::nonce), 763));
+  c.key = auth::derive_md5_key("u", c.realm, "p");
+
+  auto ok = c.exchange(storage, allocate, transport, true);
+  ASSERT_EQ(ok.cls(), stun::message_class::success_response);
+  auto relayed = stun::decode_address(*ok.find(attr::xor_relayed_address), ok.tid(), true);
+  ASSERT_TRUE(relayed.has_value());
+  EXPECT_EQ(relayed->ip, loopback().ip);
+  EXPECT_GE(relayed->port, relay_low);
+  EXPECT_LE(relayed->port, relay_high);
+
+  const stun::endpoint peer_ep = peer.local();
+  auto perm = c.exchange(storage, static_cast<std::uint16_t>(stun::method::create_permission),
+                         [&](stun::message_builder& b) { b.add_address(attr::xor_peer_address, peer_ep, true); },
+                         true);
+  ASSERT_EQ(perm.cls(), stun::message_class::success_response);
+
+  // Client -> peer through a Send indication.
+  {
+    std::vector<std::byte> out(256);
+    stun::message_builder b(out, static_cast<std::uint16_t>(stun::method::send),
+                            stun::message_class::indication, random_tid());
+    b.add_address(attr::xor_peer_address, peer_ep, true);
+    const std::string payload = "hello peer";
+    b.add_bytes(attr::data, std::as_bytes(std::span(payload)));
+    c.socket.send_to(c.server, *b.finish());
+    stun::endpoint from;
+    auto got = peer.receive(1000ms, &from);
+    ASSERT_TRUE(got.has_value());
+    EXPECT_EQ(from, *relayed);
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(got->data()), got->size()), payload);
+  }
+  // Peer -> client as a Data indication.
+  {
+    const std::string payload = "hello client";
+    peer.send_to(*relayed, std::as_bytes(std::span(payload)));
+    auto got = c.socket.receive(1000ms);
+    ASSERT_TRUE(got.has_value());
+    auto data_ind = stun::parse_message(*got);
+    ASSERT_TRUE(data_ind.has_value());
+    EXPECT_EQ(data_ind->method(), static_cast<std::uint16_t>(stun::method::data));
+    auto data = data_ind->find(attr::data);
+    ASSERT_TRUE(data.has_value());
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(data->value.data()), data->value.size()),
+              payload);
+  }
+  EXPECT_EQ(read(w.get().io_counters().relay_sockets_open), 1u);
+
+  EXPECT_LT(w.stop().count(), 500);
+  const auto& counters = w.get().counters();
+  EXPECT_EQ(read(counters.allocations_created), 1u);
+  EXPECT_EQ(read(counters.allocations_closed), 1u);
+  EXPECT_EQ(read(counters.packets_to_peer), 1u);
+  EXPECT_EQ(read(counters.packets_to_client), 1u);
+  EXPECT_EQ(read(w.get().io_counters().relay_sockets_open), 0u);
+  // The relay port went back to the kernel.
+  udp_socket reuse(*relayed);
+  EXPECT_EQ(reuse.local(), *relayed);
+}
+
+}  // namespace
+}  // namespace anyturn::net
