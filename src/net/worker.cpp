@@ -161,6 +161,13 @@ struct worker::impl final : private turn::io_port {
       what = fmt::format("udp listener {}: {}: {}", ep.to_string(), step, ec.message());
       return ec;
     };
+    if (options_.probe_exclusive && ep.port != 0) {
+      fd_guard probe{::socket(domain_of(ep), SOCK_DGRAM | SOCK_CLOEXEC, 0)};
+      if (probe.fd < 0) return fail("socket");
+      if (!ep.is_v4()) set_int_option(probe.fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
+      const socket_address sa = to_sockaddr(ep);
+      if (::bind(probe.fd, sa.data(), sa.size) != 0) return fail("bind");
+    }
     fd_guard fd{::socket(domain_of(ep), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)};
     if (fd.fd < 0) return fail("socket");
     // Every worker binds the same address: the kernel spreads 5-tuples.

@@ -592,8 +592,16 @@ struct server::impl {
       if (!t) return send_error(r, 400);
       redeem_token = *t;
     }
-    // Quota (486) before any resource is taken.
+    // Capacity (508) and the user's quota (486), before any resource is taken.
     if (by_client.size() >= shared->max_allocations) {
+      bump(counters.allocations_failed_ports);
+      if (limiter.allow(log_limiter::ports, r.now.mono_ms))
+        spdlog::warn("turn: worker {} holds its maximum of {} allocations; answering 508", worker,
+                     shared->max_allocations);
+      return send_error(r, 508);
+    }
+    const std::string_view quota_key = user_quota::key_of(r.username);
+    if (shared->user_quotas && !shared->user_quotas->try_acquire(quota_key)) {
       bump(counters.allocations_failed_quota);
       return send_error(r, 486);
     }
@@ -623,6 +631,7 @@ struct server::impl {
       std::uint8_t pool_index = 0;
       if (relay_address_for(family, pool_index) == nullptr) {
         release_slot(slot);
+        if (shared->user_quotas) shared->user_quotas->release(quota_key);
         return send_error(r, 440);
       }
       const open_mode mode = even_attr ? (reserve_next ? open_mode::even_reserve : open_mode::even)
@@ -631,6 +640,7 @@ struct server::impl {
     }
     if (!ok) {
       release_slot(slot);
+      if (shared->user_quotas) shared->user_quotas->release(quota_key);
       bump(counters.allocations_failed_ports);
       if (limiter.allow(log_limiter::ports, r.now.mono_ms))
         spdlog::warn("turn: relay ports exhausted or unavailable; answering 508 to {}",
@@ -1017,6 +1027,7 @@ struct server::impl {
         why, to_string(a.client.proto), a.client.remote.to_string(), a.client.local.to_string(),
         a.username, static_cast<double>(now.mono_ms - a.started_ms) / 1000.0, a.packets_to_peer,
         a.bytes_to_peer, a.packets_to_client, a.bytes_to_client);
+    if (shared->user_quotas) shared->user_quotas->release(user_quota::key_of(a.username));
     by_client.erase(a.client);
     slots[slot].reset();
     free_slots.push_back(slot);

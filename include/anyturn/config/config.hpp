@@ -54,7 +54,8 @@ struct server_config {
   unsigned threads = 0;                     // 0: one per core
   std::string log_level = "info";
   std::string software = "anyturn";         // SOFTWARE attribute; empty: none
-  std::uint32_t max_allocations_per_worker = 200000;
+  std::uint32_t max_allocations_per_worker = 200000;  // beyond: 508 Insufficient Capacity
+  std::uint32_t max_allocations_per_user = 0;         // 0 = no limit; beyond: 486
   std::uint32_t udp_socket_buffer = 4 * 1024 * 1024;  // SO_RCVBUF/SO_SNDBUF for listeners
 };
 

@@ -35,6 +35,10 @@ struct worker_options {
   std::size_t datagram_size = 9 * 1024;           // bytes per receive buffer; longer ones are dropped
   std::size_t read_budget = 256;                  // datagrams per socket per wake-up
   std::chrono::milliseconds tick{250};            // core.on_tick period
+  // Before binding with SO_REUSEPORT, check with a plain bind that nobody
+  // holds the port: another process using SO_REUSEPORT under the same user
+  // would otherwise silently share our traffic. Set for the first worker.
+  bool probe_exclusive = false;
 
   static worker_options from_config(const config::server_config& cfg);
 };

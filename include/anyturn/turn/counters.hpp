@@ -36,8 +36,8 @@ namespace anyturn::turn {
   X(allocations_expired, "allocations ended by expiry")                                 \
   X(allocations_deleted, "allocations ended by Refresh lifetime 0")                     \
   X(allocations_closed, "allocations ended by connection close or shutdown")            \
-  X(allocations_failed_ports, "Allocate refused with 508: no relay port")               \
-  X(allocations_failed_quota, "Allocate refused with 486")                              \
+  X(allocations_failed_ports, "Allocate refused with 508: no relay port or worker full")               \
+  X(allocations_failed_quota, "Allocate refused with 486: user quota reached")                              \
   X(peer_denied, "permissions or sends refused by the peer policy (403)")              \
   X(no_permission_dropped, "packets dropped for lack of a permission")                  \
   X(no_allocation_dropped, "ChannelData/Send with no allocation")                       \

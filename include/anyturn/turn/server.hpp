@@ -14,6 +14,7 @@
 #include <anyturn/stun/message.hpp>
 #include <anyturn/turn/counters.hpp>
 #include <anyturn/turn/io.hpp>
+#include <anyturn/turn/user_quota.hpp>
 
 #include <cstdint>
 #include <memory>
@@ -41,7 +42,8 @@ struct shared_state {
   std::uint32_t channel_lifetime = 600;
   std::string software = "anyturn";
   bool offer_sha256 = true;                // PASSWORD-ALGORITHMS in 401/438 (RFC 8489 §9.2)
-  std::uint32_t max_allocations = 200000;  // per worker
+  std::uint32_t max_allocations = 200000;  // per worker; beyond: 508
+  std::shared_ptr<user_quota> user_quotas; // per user across workers; beyond: 486 (may be null)
 };
 
 class server {

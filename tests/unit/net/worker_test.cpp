@@ -206,6 +206,32 @@ TEST(worker, listener_bind_failure_is_reported) {
   EXPECT_TRUE(w.listener_endpoints().empty());
 }
 
+TEST(worker, probe_refuses_a_port_another_reuseport_socket_holds) {
+  // Another process (same user) with SO_REUSEPORT would share the port silently.
+  const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  const int one = 1;
+  ASSERT_EQ(::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one), 0);
+  const socket_address sa = to_sockaddr(loopback());
+  ASSERT_EQ(::bind(fd, sa.data(), sa.size), 0);
+  socket_address bound;
+  bound.size = sizeof bound.storage;
+  ::getsockname(fd, bound.data(), &bound.size);
+  const stun::endpoint taken = *from_sockaddr(bound.data(), bound.size);
+
+  worker_options o;
+  o.listen = {taken};
+  {
+    worker sharing(0, make_shared_state(), o);
+    std::string what;
+    EXPECT_FALSE(sharing.open(what)) << what;  // without the probe it joins the group
+  }
+  o.probe_exclusive = true;
+  worker w(0, make_shared_state(), o);
+  std::string what;
+  EXPECT_EQ(w.open(what), std::errc::address_in_use);
+  ::close(fd);
+}
+
 TEST(worker, wildcard_listener_answers_from_the_address_the_client_reached) {
   worker_options o;
   o.listen = {stun::endpoint::v4(0, 0)};
@@ -323,6 +349,25 @@ TEST(worker_io, open_relay_refuses_a_port_in_use) {
   EXPECT_EQ(io.open_relay(turn::no_relay, bind), std::errc::invalid_argument);
 }
 
+// The socket of ours bound to `ep` (found by address, as an outsider would).
+int descriptor_bound_to(const stun::endpoint& ep) {
+  for (int fd = 0; fd < 4096; ++fd) {
+    socket_address sa;
+    sa.size = sizeof sa.storage;
+    if (::getsockname(fd, sa.data(), &sa.size) != 0) continue;
+    auto local = from_sockaddr(sa.data(), sa.size);
+    if (local && *local == ep) return fd;
+  }
+  return -1;
+}
+
+int pmtu_discover_mode(int fd) {
+  int mode = -1;
+  socklen_t len = sizeof mode;
+  ::getsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &mode, &len);
+  return mode;
+}
+
 TEST(worker_io, send_to_peer_gathers_fragments_and_sets_df) {
   worker w(0, make_shared_state(), loopback_options());
   turn::io_port& io = w.io_for_test();
@@ -342,11 +387,15 @@ TEST(worker_io, send_to_peer_gathers_fragments_and_sets_df) {
     EXPECT_EQ(*got, (std::vector<std::byte>{std::byte{1}, std::byte{2}, std::byte{3}, std::byte{4},
                                             std::byte{5}}));
   }
-  // With DF set, a datagram larger than the loopback MTU is refused, not fragmented.
-  std::vector<std::byte> huge(65000, std::byte{9});
-  const std::array<stun::bytes_view, 1> one{stun::bytes_view(huge)};
-  EXPECT_FALSE(io.send_to_peer(0, peer.local(), one, true));
-  EXPECT_TRUE(io.send_to_peer(0, peer.local(), one, false));
+  // The DF state follows the last request: IP_PMTUDISC_DO only while asked.
+  const int fd = descriptor_bound_to(bind);
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(pmtu_discover_mode(fd), IP_PMTUDISC_DONT);
+  ASSERT_TRUE(io.send_to_peer(0, peer.local(), parts, true));
+  EXPECT_EQ(pmtu_discover_mode(fd), IP_PMTUDISC_DO);
+  ASSERT_TRUE(io.send_to_peer(0, peer.local(), parts, false));
+  EXPECT_EQ(pmtu_discover_mode(fd), IP_PMTUDISC_DONT);
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(peer.receive(1000ms).has_value());
 
   EXPECT_FALSE(io.send_to_peer(7, peer.local(), parts, false));  // no such relay
   io.close_relay(0);
@@ -415,7 +464,7 @@ struct turn_client {
     auto parsed = stun::parse_message(storage);
     EXPECT_TRUE(parsed.has_value());
     EXPECT_EQ(parsed->tid(), tid);
-    return parsed.value_or(stun::message_view{});
+    return parsed.value.value_or(stun::message_view{});
   }
 };
 

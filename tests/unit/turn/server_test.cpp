@@ -91,6 +91,7 @@ struct options {
   std::uint16_t port_low = 50000, port_high = 50009;
   bool with_v6 = false;
   std::uint32_t max_allocations = 1000;
+  std::uint32_t per_user = 0;
   std::vector<std::string> allow;
 };
 
@@ -111,6 +112,7 @@ class TurnServer : public ::testing::Test {
     if (o.with_v6)
       s->relays.push_back({ep("[2001:db8::7]:0"), std::make_shared<relay::port_pool>(o.port_low, o.port_high)});
     s->max_allocations = o.max_allocations;
+    if (o.per_user) s->user_quotas = std::make_shared<user_quota>(o.per_user);
     shared_ = s;
     server_ = std::make_unique<server>(s, io_, counters_, 0);
   }
@@ -824,16 +826,41 @@ TEST_F(TurnServer, DualAllocationAndIpv6Relaying) {
   EXPECT_EQ(error_of(r), 400);
 }
 
-TEST_F(TurnServer, QuotaGives486) {
+TEST_F(TurnServer, WorkerCapacityGives508) {
   options o;
   o.max_allocations = 1;
   start(o);
   allocate(client("203.0.113.1:1"));
   const auto c2 = client("203.0.113.2:1");
   learn_nonce(c2);
-  auto r = send(c2, build(stun::method::allocate, new_tid(), requested_udp, "alice", "wonderland"));
+  auto r = send(c2, build(stun::method::allocate, new_tid(), requested_udp, "bob", "builder"));
+  EXPECT_EQ(error_of(r), 508);
+}
+
+TEST_F(TurnServer, UserQuotaGives486AndFreesWithTheAllocation) {
+  options o;
+  o.per_user = 2;
+  start(o);
+  const std::string u1 = auth::rest_username(now_.unix_s, 3600, "carol");
+  const std::string p1 = auth::rest_password(rest_secret, u1);
+  const std::string u2 = auth::rest_username(now_.unix_s, 7200, "carol");  // fresh credentials
+  const std::string p2 = auth::rest_password(rest_secret, u2);
+  const auto c1 = client("203.0.113.1:1");
+  allocate(c1, u1.c_str(), p1.c_str());
+  allocate(client("203.0.113.2:1"), u2.c_str(), p2.c_str());
+  const auto c3 = client("203.0.113.3:1");
+  learn_nonce(c3);
+  auto r = send(c3, build(stun::method::allocate, new_tid(), requested_udp, u2.c_str(), p2.c_str()));
   EXPECT_EQ(error_of(r), 486);
   EXPECT_EQ(counters_.allocations_failed_quota.load(), 1u);
+  // Another user is not affected.
+  allocate(client("203.0.113.4:1"), "bob", "builder");
+  // Freeing one of carol's allocations gives the quota back.
+  learn_nonce(c1);
+  send(c1, build(stun::method::refresh, new_tid(), [](auto& b) { b.add_u32(attr::lifetime, 0); },
+                 u1.c_str(), p1.c_str()));
+  allocate(c3, u2.c_str(), p2.c_str());
+  EXPECT_EQ(shared_->user_quotas->count("carol"), 2u);
 }
 
 TEST_F(TurnServer, UnknownComprehensionRequiredAttributeGets420) {

@@ -1,0 +1,40 @@
+// anyturn::turn — concurrent allocations per user, counted across workers.
+//
+// A count-min sketch of atomic counters: two rows, each indexed by an
+// independent hash of the user. Workers add and subtract with atomic
+// read-modify-write, never a lock. A collision can only make the count too
+// high, so the limit is never exceeded; with 65,536 buckets per row two
+// users sharing both buckets is vanishingly rare.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+namespace anyturn::turn {
+
+class user_quota {
+ public:
+  explicit user_quota(std::uint32_t limit, std::size_t buckets_per_row = 1u << 16);
+
+  [[nodiscard]] std::uint32_t limit() const { return limit_; }
+  // Counts one more allocation for `user`, or returns false (486) when the
+  // user is at the limit. A limit of 0 means no limit.
+  bool try_acquire(std::string_view user);
+  void release(std::string_view user);
+  [[nodiscard]] std::uint32_t count(std::string_view user) const;
+
+  // The part of a username that a quota counts: REST usernames
+  // "<expiry>:<user>" (or coturn's "<user>:<expiry>") count as <user>, so
+  // fresh credentials do not reset the quota.
+  static std::string_view key_of(std::string_view username);
+
+ private:
+  std::size_t index(std::string_view user, int row) const;
+  std::uint32_t limit_;
+  std::size_t buckets_;
+  std::unique_ptr<std::atomic<std::uint32_t>[]> rows_;  // 2 * buckets_
+};
+
+}  // namespace anyturn::turn
