@@ -1,0 +1,86 @@
+// anyturn::app — the daemon: builds the shared state from a validated config,
+// starts one net::worker per thread, handles SIGINT/SIGTERM on the main
+// thread, and on stop frees every allocation and logs a summary.
+#pragma once
+
+#include <anyturn/app/summary.hpp>
+#include <anyturn/config/config.hpp>
+#include <anyturn/turn/server.hpp>
+
+#include <cstdint>
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace anyturn::app {
+
+// The immutable state every worker shares: credentials, nonce service (a
+// random key when auth.nonce_key is empty), peer policy, one port pool per
+// relay address, lifetimes and limits. Throws std::runtime_error if no random
+// key can be drawn (start-up only).
+std::shared_ptr<turn::shared_state> make_shared_state(const config::server_config& cfg);
+
+// Worker threads for `configured` (0: one per core, at least one).
+unsigned resolve_threads(unsigned configured);
+
+// File descriptors the configuration can need at once: every relay port,
+// every worker's listeners and event-loop descriptors, and some slack.
+std::uint64_t required_descriptors(const config::server_config& cfg, unsigned threads);
+
+struct fd_limit {
+  std::uint64_t before = 0;  // soft limit found
+  std::uint64_t after = 0;   // soft limit now
+  std::uint64_t hard = 0;
+  std::uint64_t needed = 0;
+  [[nodiscard]] bool sufficient() const { return after >= needed; }
+};
+// Raises RLIMIT_NOFILE's soft limit to the hard limit (capped by
+// fs.nr_open) and reports what it got.
+fd_limit raise_fd_limit(std::uint64_t needed);
+
+// peers.allow entries that open ranges the built-in policy refuses
+// (loopback, private, link-local/metadata, ...), one remark each.
+std::vector<std::string> risky_peer_allowances(const config::peer_config& peers);
+
+class server_app {
+ public:
+  explicit server_app(config::server_config cfg);
+  ~server_app();  // stops and joins the workers if wait() was not called
+  server_app(const server_app&) = delete;
+  server_app& operator=(const server_app&) = delete;
+
+  // Raises the descriptor limit, builds the shared state, binds every
+  // worker's listeners and starts the worker threads. On failure (a listener
+  // cannot bind, ...) returns false with a one-line reason in `error` and
+  // leaves nothing running.
+  bool start(std::string& error);
+
+  // Blocks until SIGINT, SIGTERM or request_stop(); then stops every worker
+  // (each frees its allocations), joins them and logs the summary. Returns
+  // the process exit code.
+  int wait();
+
+  // Any thread: makes wait() return with `exit_code`.
+  void request_stop(int exit_code = 0);
+
+  // Bound listener addresses (ephemeral ports resolved), after start().
+  [[nodiscard]] std::vector<stun::endpoint> listeners() const;
+  [[nodiscard]] unsigned threads() const;
+  // Counters summed over the workers; safe from any thread.
+  [[nodiscard]] counter_totals totals() const;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+// The program: argv -> --help / --version / check-config / run. Writes
+// usage, version and check-config results to `out`, command-line and config
+// errors to `err`; the server logs through spdlog. Returns the exit code.
+int run_main(int argc, const char* const* argv, std::ostream& out, std::ostream& err);
+
+// One logger to stderr: time, level, thread id. `level` is a spdlog level name.
+void setup_logging(const std::string& level);
+
+}  // namespace anyturn::app
