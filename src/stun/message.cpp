@@ -161,6 +161,8 @@ bool attr::known(std::uint16_t type) {
     case userhash:
     case xor_mapped_address:
     case reservation_token:
+    case priority:
+    case use_candidate:
     case additional_address_family:
     case address_error_code:
     case password_algorithms:

@@ -78,6 +78,10 @@ inline constexpr std::uint16_t password_algorithm = 0x001D;
 inline constexpr std::uint16_t userhash = 0x001E;
 inline constexpr std::uint16_t xor_mapped_address = 0x0020;
 inline constexpr std::uint16_t reservation_token = 0x0022;
+// ICE (RFC 8445): a Binding request from an ICE agent may carry these; a
+// STUN server answers it like any Binding, so they count as understood.
+inline constexpr std::uint16_t priority = 0x0024;
+inline constexpr std::uint16_t use_candidate = 0x0025;
 // comprehension-optional (>= 0x8000)
 inline constexpr std::uint16_t additional_address_family = 0x8000;
 inline constexpr std::uint16_t address_error_code = 0x8001;
@@ -87,6 +91,8 @@ inline constexpr std::uint16_t icmp = 0x8004;
 inline constexpr std::uint16_t software = 0x8022;
 inline constexpr std::uint16_t alternate_server = 0x8023;
 inline constexpr std::uint16_t fingerprint = 0x8028;
+inline constexpr std::uint16_t ice_controlled = 0x8029;
+inline constexpr std::uint16_t ice_controlling = 0x802A;
 
 constexpr bool comprehension_required(std::uint16_t type) { return type < 0x8000; }
 // True for every comprehension-required attribute this codec understands.

@@ -10,6 +10,9 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <atomic>
+#include <cstdlib>
+#include <new>
 #include <chrono>
 #include <cstring>
 #include <functional>
@@ -21,6 +24,21 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+// Counts heap allocations while `counting` is set, on any thread: the
+// forward path must not allocate.
+namespace {
+std::atomic<bool> counting{false};
+std::atomic<std::uint64_t> allocations{0};
+}  // namespace
+
+void* operator new(std::size_t size) {
+  if (counting.load(std::memory_order_relaxed)) allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace anyturn::net {
 namespace {
@@ -540,6 +558,68 @@ TEST(worker, relays_between_client_and_peer_and_frees_on_stop) {
   // The relay port went back to the kernel.
   udp_socket reuse(*relayed);
   EXPECT_EQ(reuse.local(), *relayed);
+}
+
+TEST(worker, channel_data_forwarding_allocates_nothing) {
+  running_worker w(loopback_options());
+  w.start();
+  turn_client c;
+  c.server = w.listener();
+  udp_socket peer;
+  const stun::endpoint peer_ep = peer.local();
+  std::vector<std::byte> storage;
+  auto transport = [](stun::message_builder& b) { b.add_requested_transport(17); };
+  const auto allocate = static_cast<std::uint16_t>(stun::method::allocate);
+  auto challenge = c.exchange(storage, allocate, transport, false);
+  c.realm = std::string(*stun::decode_string(*challenge.find(attr::realm), 763));
+  c.nonce = std::string(*stun::decode_string(*challenge.find(attr::nonce), 763));
+  c.key = auth::derive_md5_key("u", c.realm, "p");
+  auto ok = c.exchange(storage, allocate, transport, true);
+  ASSERT_EQ(ok.cls(), stun::message_class::success_response);
+  const stun::endpoint relayed = *stun::decode_address(*ok.find(attr::xor_relayed_address), ok.tid(), true);
+  constexpr std::uint16_t channel = 0x4001;
+  auto bound = c.exchange(storage, static_cast<std::uint16_t>(stun::method::channel_bind),
+                          [&](stun::message_builder& b) {
+                            b.add_channel_number(channel);
+                            b.add_address(attr::xor_peer_address, peer_ep, true);
+                          },
+                          true);
+  ASSERT_EQ(bound.cls(), stun::message_class::success_response);
+
+  // Fixed buffers and raw syscalls only: the test thread allocates nothing either.
+  std::array<std::byte, 164> to_peer{};
+  stun::write_channel_data_header(to_peer, channel, 160);
+  std::array<std::byte, 160> from_peer{};
+  std::array<std::byte, 2048> in{};
+  const socket_address server_sa = to_sockaddr(c.server);
+  const socket_address relay_sa = to_sockaddr(relayed);
+  auto round_trip = [&]() -> bool {
+    ::sendto(c.socket.fd(), to_peer.data(), to_peer.size(), 0, server_sa.data(), server_sa.size);
+    pollfd p{peer.fd(), POLLIN, 0};
+    if (::poll(&p, 1, 1000) != 1 || ::recv(peer.fd(), in.data(), in.size(), 0) != 160) return false;
+    ::sendto(peer.fd(), from_peer.data(), from_peer.size(), 0, relay_sa.data(), relay_sa.size);
+    pollfd q{c.socket.fd(), POLLIN, 0};
+    return ::poll(&q, 1, 1000) == 1 && ::recv(c.socket.fd(), in.data(), in.size(), 0) == 164;
+  };
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(round_trip());  // warm-up: Asio recycles its op memory
+
+  // The counter sees allocations (the replacement is in effect).
+  allocations = 0;
+  counting = true;
+  delete new std::uint64_t(1);
+  counting = false;
+  ASSERT_EQ(allocations.load(), 1u);
+
+  allocations = 0;
+  counting = true;
+  int ok_count = 0;
+  for (int i = 0; i < 200; ++i) ok_count += round_trip() ? 1 : 0;
+  counting = false;
+  EXPECT_EQ(ok_count, 200);
+  EXPECT_EQ(allocations.load(), 0u);
+  w.stop();
+  EXPECT_EQ(read(w.get().counters().packets_to_peer), 220u);
+  EXPECT_EQ(read(w.get().counters().packets_to_client), 220u);
 }
 
 }  // namespace

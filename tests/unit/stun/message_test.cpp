@@ -111,10 +111,10 @@ TEST(Rfc5769, SampleRequestShortTerm) {
   EXPECT_FALSE(check_message_integrity(*msg, as_bytes("VOkJxbRl1RmTxUk/WvJxBu")));
   EXPECT_FALSE(check_message_integrity_sha256(*msg, as_bytes(short_term_password)));
 
-  // PRIORITY (ICE) is comprehension-required and not a TURN attribute.
+  // PRIORITY and USE-CANDIDATE (ICE) are understood: an ICE agent's Binding
+  // request is answered, not refused with 420.
   std::array<std::uint16_t, 4> unknown{};
-  ASSERT_EQ(msg->unknown_required(unknown), 1U);
-  EXPECT_EQ(unknown[0], 0x0024);
+  EXPECT_EQ(msg->unknown_required(unknown), 0U);
 }
 
 TEST(Rfc5769, SampleIpv4Response) {
@@ -130,6 +130,7 @@ TEST(Rfc5769, SampleIpv4Response) {
   EXPECT_EQ(mapped->to_string(), "192.0.2.1:32853");
   EXPECT_TRUE(check_message_integrity(*msg, as_bytes(short_term_password)));
   EXPECT_TRUE(msg->has_fingerprint());
+  EXPECT_EQ(*decode_u32(*msg->find(attr::fingerprint)), 0xc07d4c96U);
 
   // Re-encoding the address gives the RFC's bytes.
   std::array<std::byte, 64> buf{};
@@ -158,6 +159,7 @@ TEST(Rfc5769, SampleIpv6Response) {
   EXPECT_EQ(*mapped, *endpoint::parse("[2001:db8:1234:5678:11:2233:4455:6677]:32853"));
   EXPECT_TRUE(check_message_integrity(*msg, as_bytes(short_term_password)));
   EXPECT_TRUE(msg->has_fingerprint());
+  EXPECT_EQ(*decode_u32(*msg->find(attr::fingerprint)), 0xc8fb0b4cU);
 
   std::array<std::byte, 64> buf{};
   auto built = message_builder(buf, m(method::binding), message_class::success_response, msg->tid())
@@ -534,7 +536,10 @@ TEST(ParseMessage, UnknownComprehensionRequired) {
                           attr::userhash, attr::reservation_token, attr::requested_transport}) {
     EXPECT_TRUE(attr::known(t)) << t;
   }
-  EXPECT_FALSE(attr::known(0x0024));
+  EXPECT_TRUE(attr::known(attr::priority));
+  EXPECT_TRUE(attr::known(attr::use_candidate));
+  EXPECT_FALSE(attr::known(0x0003));  // CHANGE-REQUEST (RFC 5780) is not offered
+  EXPECT_FALSE(attr::known(0x0077));
 }
 
 TEST(ParseMessage, AttributesAfterIntegrityAreIgnored) {
@@ -668,6 +673,9 @@ TEST(Decoders, RejectBadValues) {
   long_reason.pop_back();
   EXPECT_TRUE(decode_error_code(view(long_reason)));
   EXPECT_FALSE(decode_channel_number(view(from_hex("4000"))));
+  // Out-of-range numbers decode; the range is the TURN layer's 400.
+  EXPECT_EQ(*decode_channel_number(view(from_hex("3fff0000"))), 0x3FFF);
+  EXPECT_FALSE(valid_channel(*decode_channel_number(view(from_hex("8000ffff")))));
   EXPECT_FALSE(decode_requested_transport(view(from_hex("11"))));
   EXPECT_FALSE(decode_address_family(view(from_hex("03000000"))));
   EXPECT_FALSE(decode_address_family(view(from_hex("01"))));

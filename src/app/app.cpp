@@ -1,0 +1,323 @@
+#include <anyturn/app/app.hpp>
+
+#include <anyturn/auth/credentials.hpp>
+#include <anyturn/auth/nonce.hpp>
+#include <anyturn/auth/peer_policy.hpp>
+#include <anyturn/config/cli.hpp>
+#include <anyturn/net/worker.hpp>
+#include <anyturn/relay/port_pool.hpp>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <openssl/rand.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <csignal>
+#include <fstream>
+#include <stdexcept>
+#include <thread>
+
+#include <pthread.h>
+#include <sys/resource.h>
+
+namespace anyturn::app {
+
+namespace asio = boost::asio;
+
+std::shared_ptr<turn::shared_state> make_shared_state(const config::server_config& cfg) {
+  auto s = std::make_shared<turn::shared_state>();
+  s->credentials = std::make_shared<const auth::credential_store>(cfg.auth.realm, cfg.auth.users,
+                                                                  cfg.auth.rest_secrets);
+  std::vector<std::uint8_t> key;
+  if (cfg.auth.nonce_key.empty()) {
+    // Single node only: a fleet behind one anycast address must share a key
+    // (config::warnings() tells the operator).
+    key.resize(32);
+    if (RAND_bytes(key.data(), static_cast<int>(key.size())) != 1) {
+      throw std::runtime_error("cannot draw a random nonce key (RAND_bytes failed)");
+    }
+  } else {
+    key.assign(cfg.auth.nonce_key.begin(), cfg.auth.nonce_key.end());
+  }
+  s->nonces = std::make_shared<const auth::nonce_service>(std::move(key), cfg.lifetimes.nonce,
+                                                          cfg.auth.offer_sha256);
+  s->peers = std::make_shared<const auth::peer_policy>(cfg.peers.allow, cfg.peers.deny);
+  for (const auto& ip : cfg.relay.ips) {
+    turn::shared_state::relay_address r;
+    r.ip = ip;
+    r.ip.port = 0;
+    r.ports = std::make_shared<relay::port_pool>(cfg.relay.port_min, cfg.relay.port_max);
+    s->relays.push_back(std::move(r));
+  }
+  s->allocation_lifetime_default = cfg.lifetimes.allocation_default;
+  s->allocation_lifetime_max = cfg.lifetimes.allocation_max;
+  s->permission_lifetime = cfg.lifetimes.permission;
+  s->channel_lifetime = cfg.lifetimes.channel;
+  s->software = cfg.software;
+  s->offer_sha256 = cfg.auth.offer_sha256;
+  s->max_allocations = cfg.max_allocations_per_worker;
+  return s;
+}
+
+unsigned resolve_threads(unsigned configured) {
+  if (configured != 0) return configured;
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+std::uint64_t required_descriptors(const config::server_config& cfg, unsigned threads) {
+  std::uint64_t relay_ports = 0;
+  if (cfg.relay.port_max >= cfg.relay.port_min) {
+    relay_ports = std::uint64_t{cfg.relay.port_max} - cfg.relay.port_min + 1;
+  }
+  // Per worker: its listeners plus epoll, eventfd, timerfd and a spare.
+  const std::uint64_t per_worker = cfg.listen.size() + 4;
+  return relay_ports * cfg.relay.ips.size() + per_worker * threads + 64;
+}
+
+namespace {
+
+std::uint64_t nr_open() {
+  std::ifstream in("/proc/sys/fs/nr_open");
+  std::uint64_t value = 0;
+  if (in >> value && value > 0) return value;
+  return 1u << 20;
+}
+
+}  // namespace
+
+fd_limit raise_fd_limit(std::uint64_t needed) {
+  fd_limit r;
+  r.needed = needed;
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return r;
+  r.before = rl.rlim_cur;
+  r.after = rl.rlim_cur;
+  r.hard = rl.rlim_max == RLIM_INFINITY ? nr_open() : rl.rlim_max;
+  if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= r.hard) return r;
+  rlimit raised = rl;
+  raised.rlim_cur = r.hard;
+  if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) r.after = r.hard;
+  return r;
+}
+
+std::vector<std::string> risky_peer_allowances(const config::peer_config& peers) {
+  struct probe {
+    const char* address;
+    const char* what;
+  };
+  static constexpr probe probes[] = {
+      {"127.0.0.1", "loopback"},
+      {"10.0.0.1", "private (RFC 1918)"},
+      {"172.16.0.1", "private (RFC 1918)"},
+      {"192.168.0.1", "private (RFC 1918)"},
+      {"100.64.0.1", "carrier-grade NAT"},
+      {"169.254.169.254", "link-local, cloud metadata"},
+      {"0.0.0.0", "unspecified"},
+      {"::1", "IPv6 loopback"},
+      {"fd00::1", "IPv6 unique-local"},
+      {"fe80::1", "IPv6 link-local"},
+      {"fd00:ec2::254", "cloud metadata (IPv6)"},
+      {"::ffff:127.0.0.1", "IPv4-mapped loopback"},
+  };
+  const auth::peer_policy defaults({}, {});
+  std::vector<std::string> out;
+  for (const auto& c : peers.allow) {
+    std::vector<std::string> opened;
+    for (const auto& p : probes) {
+      auto ep = stun::endpoint::parse(p.address, true);
+      if (ep && c.contains(*ep) && !auth::is_allowed(defaults.check(*ep))) {
+        opened.push_back(fmt::format("{} ({})", p.what, p.address));
+      }
+    }
+    // The range's own base address, e.g. 192.0.2.0/24 (documentation).
+    stun::endpoint base;
+    base.family = c.family;
+    base.ip = c.ip;
+    if (opened.empty() && !auth::is_allowed(defaults.check(base))) {
+      opened.push_back(fmt::format("a special-purpose range ({})", base.ip_string()));
+    }
+    if (!opened.empty()) {
+      out.push_back(fmt::format("peers.allow {} lets clients relay into {}", c.to_string(),
+                                fmt::join(opened, ", ")));
+    }
+  }
+  return out;
+}
+
+// ---- server_app ----
+
+struct server_app::impl {
+  explicit impl(config::server_config c)
+      : cfg(std::move(c)), thread_count(resolve_threads(cfg.threads)) {}
+
+  ~impl() { stop_and_join(); }
+
+  bool start(std::string& error) {
+    spdlog::info("{} starting", config::version());
+
+    const fd_limit fds = raise_fd_limit(required_descriptors(cfg, thread_count));
+    if (fds.after != fds.before) {
+      spdlog::info("open-file limit raised from {} to {}", fds.before, fds.after);
+    }
+    if (!fds.sufficient()) {
+      spdlog::warn(
+          "open-file limit is {} (hard limit {}) but the listeners and the relay port range can "
+          "need {} descriptors: beyond it allocations fail with 508; raise the hard limit "
+          "(ulimit -Hn, systemd LimitNOFILE=)",
+          fds.after, fds.hard, fds.needed);
+    }
+
+    std::shared_ptr<turn::shared_state> shared;
+    try {
+      shared = make_shared_state(cfg);
+    } catch (const std::exception& e) {
+      error = e.what();
+      return false;
+    }
+
+    // Worker 0 binds what the config says (and checks nobody else holds the
+    // ports); the others join the same addresses, ephemeral ports resolved.
+    const net::worker_options base = net::worker_options::from_config(cfg);
+    std::vector<stun::endpoint> resolved;
+    for (unsigned i = 0; i < thread_count; ++i) {
+      net::worker_options options = base;
+      if (i == 0) {
+        options.probe_exclusive = true;
+      } else {
+        options.listen = resolved;
+      }
+      auto w = std::make_unique<net::worker>(i, shared, std::move(options));
+      std::string what;
+      if (const std::error_code ec = w->open(what)) {
+        error = "cannot open " + what;
+        workers.clear();
+        return false;
+      }
+      if (i == 0) resolved = w->listener_endpoints();
+      workers.push_back(std::move(w));
+    }
+
+    signals.add(SIGINT);
+    signals.add(SIGTERM);
+    start_threads();
+    log_startup(resolved);
+    started = true;
+    return true;
+  }
+
+  void start_threads() {
+    // Workers never take SIGINT/SIGTERM (no EINTR on their hot path): the
+    // mask is inherited, and only the main thread's signal_set handles them.
+    sigset_t block, previous;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &block, &previous);
+    threads.reserve(workers.size());
+    for (auto& w : workers) {
+      net::worker* worker = w.get();
+      threads.emplace_back([this, worker] {
+        char name[16];
+        std::snprintf(name, sizeof name, "anyturn-w%u", worker->index());
+        pthread_setname_np(pthread_self(), name);
+        try {
+          worker->run();
+        } catch (const std::exception& e) {
+          spdlog::critical("worker {} failed: {}", worker->index(), e.what());
+          request_stop(1);
+        }
+      });
+    }
+    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  }
+
+  void log_startup(const std::vector<stun::endpoint>& listeners) const {
+    std::vector<std::string> names;
+    for (const auto& l : listeners) names.push_back("udp " + l.to_string());
+    spdlog::info("listening on {} ({} worker thread{}, SO_REUSEPORT)", fmt::join(names, ", "),
+                 thread_count, thread_count == 1 ? "" : "s");
+    std::vector<std::string> relays;
+    for (const auto& ip : cfg.relay.ips) relays.push_back(ip.ip_string());
+    spdlog::info("relaying on {}, ports {}-{} ({} per address)", fmt::join(relays, ", "),
+                 cfg.relay.port_min, cfg.relay.port_max,
+                 std::uint32_t{cfg.relay.port_max} - cfg.relay.port_min + 1);
+    spdlog::info("realm '{}': {} static user{}, {} REST secret{}", cfg.auth.realm,
+                 cfg.auth.users.size(), cfg.auth.users.size() == 1 ? "" : "s",
+                 cfg.auth.rest_secrets.size(), cfg.auth.rest_secrets.size() == 1 ? "" : "s");
+    for (const auto& w : config::warnings(cfg)) spdlog::warn("{}", w);
+    for (const auto& w : risky_peer_allowances(cfg.peers)) spdlog::warn("{}", w);
+  }
+
+  void request_stop(int code) {
+    asio::post(main_ioc, [this, code] {
+      if (code != 0 && exit_code == 0) exit_code = code;
+      boost::system::error_code ignored;
+      signals.cancel(ignored);
+    });
+  }
+
+  int wait() {
+    if (!started) return 1;
+    signals.async_wait([](const boost::system::error_code& ec, int signal) {
+      if (ec) return;
+      spdlog::info("received {}, stopping", signal == SIGINT ? "SIGINT" : "SIGTERM");
+    });
+    main_ioc.run();
+    // A second Ctrl-C now kills the process the default way.
+    boost::system::error_code ignored;
+    signals.clear(ignored);
+    stop_and_join();
+    spdlog::info("stopped: {}", summary_line(totals()));
+    return exit_code;
+  }
+
+  void stop_and_join() {
+    for (auto& w : workers) w->stop();
+    for (auto& t : threads) {
+      if (t.joinable()) t.join();
+    }
+    threads.clear();
+  }
+
+  [[nodiscard]] counter_totals totals() const {
+    counter_totals t;
+    for (const auto& w : workers) accumulate(t, w->counters());
+    return t;
+  }
+
+  config::server_config cfg;
+  unsigned thread_count;
+  // The main thread's loop: signals and stop requests only.
+  asio::io_context main_ioc{1};
+  asio::signal_set signals{main_ioc};
+  int exit_code = 0;  // main thread (set inside main_ioc)
+  bool started = false;
+  // Each worker is run by exactly one of `threads`; the main thread only
+  // calls their thread-safe stop() and reads their counters.
+  std::vector<std::unique_ptr<net::worker>> workers;
+  std::vector<std::thread> threads;
+};
+
+server_app::server_app(config::server_config cfg) : impl_(std::make_unique<impl>(std::move(cfg))) {}
+
+server_app::~server_app() = default;
+
+bool server_app::start(std::string& error) { return impl_->start(error); }
+
+int server_app::wait() { return impl_->wait(); }
+
+void server_app::request_stop(int exit_code) { impl_->request_stop(exit_code); }
+
+std::vector<stun::endpoint> server_app::listeners() const {
+  if (impl_->workers.empty()) return {};
+  return impl_->workers.front()->listener_endpoints();
+}
+
+unsigned server_app::threads() const { return impl_->thread_count; }
+
+counter_totals server_app::totals() const { return impl_->totals(); }
+
+}  // namespace anyturn::app

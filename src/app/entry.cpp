@@ -1,0 +1,76 @@
+#include <anyturn/app/app.hpp>
+
+#include <anyturn/config/cli.hpp>
+
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <ostream>
+
+namespace anyturn::app {
+
+void setup_logging(const std::string& level) {
+  auto logger = spdlog::get("anyturn");
+  if (!logger) logger = spdlog::stderr_logger_mt("anyturn");
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l [%t] %v");
+  logger->set_level(spdlog::level::from_str(level));
+  logger->flush_on(spdlog::level::warn);
+  spdlog::set_default_logger(logger);
+}
+
+namespace {
+
+void print_errors(std::ostream& err, const std::vector<std::string>& errors) {
+  for (const auto& e : errors) err << "anyturn: " << e << '\n';
+}
+
+}  // namespace
+
+int run_main(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
+  std::vector<std::string> errors;
+  const auto opts = config::parse_cli(argc, argv, errors);
+  if (!opts) {
+    print_errors(err, errors);
+    err << "Try 'anyturn --help'.\n";
+    return 1;
+  }
+  switch (opts->cmd) {
+    case config::command::help:
+      out << config::usage();
+      return 0;
+    case config::command::version:
+      out << config::version() << '\n';
+      return 0;
+    case config::command::check_config: {
+      // Loads, applies the flags and validates; binds nothing.
+      const auto cfg = config::resolve(*opts, errors);
+      if (!cfg) {
+        print_errors(err, errors);
+        err << errors.size() << (errors.size() == 1 ? " error\n" : " errors\n");
+        return 1;
+      }
+      out << "configuration OK\n";
+      for (const auto& w : config::warnings(*cfg)) out << "warning: " << w << '\n';
+      for (const auto& w : risky_peer_allowances(cfg->peers)) out << "warning: " << w << '\n';
+      return 0;
+    }
+    case config::command::run:
+      break;
+  }
+
+  const auto cfg = config::resolve(*opts, errors);
+  if (!cfg) {
+    print_errors(err, errors);
+    return 1;
+  }
+  setup_logging(cfg->log_level);
+  server_app app(*cfg);
+  std::string error;
+  if (!app.start(error)) {
+    spdlog::error("{}", error);
+    return 1;
+  }
+  return app.wait();
+}
+
+}  // namespace anyturn::app

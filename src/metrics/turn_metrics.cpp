@@ -1,0 +1,177 @@
+// The anyturn metric set: every worker counter mapped to one series.
+#include <anyturn/metrics/turn_metrics.hpp>
+
+#include <atomic>
+
+namespace anyturn::metrics {
+namespace {
+
+using wc = worker_counter;
+
+// One row per X-macro counter, in X-macro order (checked below).
+constexpr std::array<counter_mapping, worker_counter_count> mappings{{
+    {wc::packets_received, "packets_received", "anyturn_received_packets_total", {}, {}},
+    {wc::malformed_dropped, "malformed_dropped", "anyturn_dropped_packets_total", "reason", "malformed"},
+    {wc::bad_fingerprint_dropped, "bad_fingerprint_dropped", "anyturn_dropped_packets_total", "reason", "bad_fingerprint"},
+    {wc::unknown_dropped, "unknown_dropped", "anyturn_dropped_packets_total", "reason", "unknown"},
+    {wc::binding_requests, "binding_requests", "anyturn_requests_total", "method", "binding"},
+    {wc::allocate_requests, "allocate_requests", "anyturn_requests_total", "method", "allocate"},
+    {wc::refresh_requests, "refresh_requests", "anyturn_requests_total", "method", "refresh"},
+    {wc::create_permission_requests, "create_permission_requests", "anyturn_requests_total", "method", "create_permission"},
+    {wc::channel_bind_requests, "channel_bind_requests", "anyturn_requests_total", "method", "channel_bind"},
+    {wc::send_indications, "send_indications", "anyturn_indications_total", "method", "send"},
+    {wc::retransmits_answered, "retransmits_answered", "anyturn_retransmits_answered_total", {}, {}},
+    {wc::responses_success, "responses_success", "anyturn_responses_total", "class", "success"},
+    {wc::responses_error, "responses_error", "anyturn_responses_total", "class", "error"},
+    {wc::auth_challenges, "auth_challenges", "anyturn_auth_challenges_total", {}, {}},
+    {wc::auth_bad_integrity, "auth_bad_integrity", "anyturn_auth_failures_total", "reason", "bad_integrity"},
+    {wc::auth_unknown_user, "auth_unknown_user", "anyturn_auth_failures_total", "reason", "unknown_user"},
+    {wc::auth_expired_rest, "auth_expired_rest", "anyturn_auth_failures_total", "reason", "expired"},
+    {wc::auth_stale_nonce, "auth_stale_nonce", "anyturn_auth_failures_total", "reason", "stale_nonce"},
+    {wc::auth_bad_nonce, "auth_bad_nonce", "anyturn_auth_failures_total", "reason", "bad_nonce"},
+    {wc::allocations_created, "allocations_created", "anyturn_allocations_total", "result", "created"},
+    {wc::allocations_expired, "allocations_expired", "anyturn_allocations_total", "result", "expired"},
+    {wc::allocations_deleted, "allocations_deleted", "anyturn_allocations_total", "result", "deleted"},
+    {wc::allocations_closed, "allocations_closed", "anyturn_allocations_total", "result", "closed"},
+    {wc::allocations_failed_ports, "allocations_failed_ports", "anyturn_allocations_total", "result", "failed_ports"},
+    {wc::allocations_failed_quota, "allocations_failed_quota", "anyturn_allocations_total", "result", "failed_quota"},
+    {wc::peer_denied, "peer_denied", "anyturn_peer_denied_total", {}, {}},
+    {wc::no_permission_dropped, "no_permission_dropped", "anyturn_dropped_packets_total", "reason", "no_permission"},
+    {wc::no_allocation_dropped, "no_allocation_dropped", "anyturn_dropped_packets_total", "reason", "no_allocation"},
+    {wc::unbound_channel_dropped, "unbound_channel_dropped", "anyturn_dropped_packets_total", "reason", "unbound_channel"},
+    {wc::relay_send_failed, "relay_send_failed", "anyturn_dropped_packets_total", "reason", "relay_send_failed"},
+    {wc::client_send_failed, "client_send_failed", "anyturn_dropped_packets_total", "reason", "client_send_failed"},
+    {wc::packets_to_peer, "packets_to_peer", "anyturn_relayed_packets_total", "direction", "to_peer"},
+    {wc::bytes_to_peer, "bytes_to_peer", "anyturn_relayed_bytes_total", "direction", "to_peer"},
+    {wc::packets_to_client, "packets_to_client", "anyturn_relayed_packets_total", "direction", "to_client"},
+    {wc::bytes_to_client, "bytes_to_client", "anyturn_relayed_bytes_total", "direction", "to_client"},
+    {wc::kernel_drops, "kernel_drops", "anyturn_dropped_packets_total", "reason", "kernel"},
+}};
+
+constexpr bool mappings_in_order() {
+  for (std::size_t i = 0; i < mappings.size(); ++i) {
+    if (static_cast<std::size_t>(mappings[i].counter) != i) return false;
+  }
+  return true;
+}
+static_assert(mappings_in_order(),
+              "every ANYTURN_WORKER_COUNTERS entry needs one mapping row, in X-macro order");
+
+// The name of each counter as the X-macro spells it, to check the table.
+constexpr std::array<std::string_view, worker_counter_count> names{{
+#define ANYTURN_COUNTER_NAME(name, help) #name,
+    ANYTURN_WORKER_COUNTERS(ANYTURN_COUNTER_NAME)
+#undef ANYTURN_COUNTER_NAME
+}};
+constexpr bool mapping_names_match() {
+  for (std::size_t i = 0; i < mappings.size(); ++i) {
+    if (mappings[i].counter_name != names[i]) return false;
+  }
+  return true;
+}
+static_assert(mapping_names_match(), "mapping row names must match the X-macro");
+
+using counter_member = std::atomic<std::uint64_t> turn::worker_counters::*;
+constexpr std::array<counter_member, worker_counter_count> members{{
+#define ANYTURN_COUNTER_MEMBER(name, help) &turn::worker_counters::name,
+    ANYTURN_WORKER_COUNTERS(ANYTURN_COUNTER_MEMBER)
+#undef ANYTURN_COUNTER_MEMBER
+}};
+
+struct family_help {
+  std::string_view family;
+  std::string_view help;
+};
+constexpr family_help helps[] = {
+    {"anyturn_received_packets_total", "Datagrams and stream frames received from clients."},
+    {"anyturn_dropped_packets_total", "Packets dropped, by reason."},
+    {"anyturn_requests_total", "STUN/TURN requests received, by method."},
+    {"anyturn_indications_total", "STUN/TURN indications received, by method."},
+    {"anyturn_retransmits_answered_total",
+     "Retransmitted requests answered from the transaction cache."},
+    {"anyturn_responses_total", "STUN/TURN responses sent, by class."},
+    {"anyturn_auth_challenges_total",
+     "401 challenges to requests that carried no credentials (the normal first step)."},
+    {"anyturn_auth_failures_total", "Requests that failed authentication, by reason."},
+    {"anyturn_allocations_total", "Allocation outcomes: creations, endings and refusals."},
+    {"anyturn_peer_denied_total", "Permissions or sends refused by the peer address policy (403)."},
+    {"anyturn_relayed_packets_total", "Packets relayed, by direction."},
+    {"anyturn_relayed_bytes_total", "Application payload bytes relayed, by direction."},
+};
+
+constexpr std::string_view help_for(std::string_view family) {
+  for (const auto& h : helps) {
+    if (h.family == family) return h.help;
+  }
+  return {};
+}
+
+constexpr bool every_family_has_help() {
+  for (const auto& m : mappings) {
+    if (help_for(m.family).empty()) return false;
+  }
+  return true;
+}
+static_assert(every_family_has_help(), "add a HELP text for each family");
+
+constexpr std::array<std::string_view, 3> transport_names{"udp", "tcp", "tls"};
+
+}  // namespace
+
+std::span<const counter_mapping> counter_mappings() { return mappings; }
+
+counter_totals sum_counters(std::span<const turn::worker_counters* const> workers,
+                            const turn_metrics_options& options) {
+  counter_totals t;
+  for (const turn::worker_counters* w : workers) {
+    if (w == nullptr) continue;
+    ++t.workers;
+    for (std::size_t i = 0; i < members.size(); ++i) {
+      t.values[i] += (w->*members[i]).load(std::memory_order_relaxed);
+    }
+    if (options.active_by_transport) {
+      const transport_split split = options.active_by_transport(*w);
+      for (std::size_t i = 0; i < split.size(); ++i) t.active[i] += split[i];
+    } else {
+      const auto idx = static_cast<std::size_t>(options.default_transport);
+      if (idx < t.active.size()) {
+        t.active[idx] += w->active_allocations.load(std::memory_order_relaxed);
+      }
+    }
+  }
+  return t;
+}
+
+void emit_turn_metrics(sink& s, const counter_totals& totals, const turn_metrics_options& options) {
+  // The options' constant labels, then at most one family label.
+  std::vector<label> labels;
+  labels.reserve(options.const_labels.size() + 1);
+  for (const auto& [name, value] : options.const_labels) labels.push_back({name, value});
+  const std::size_t base = labels.size();
+
+  s.gauge("anyturn_workers", "Relay worker threads whose counters are summed here.",
+          std::span<const label>(labels), totals.workers);
+
+  for (std::size_t i = 0; i < transport_names.size(); ++i) {
+    labels.resize(base);
+    labels.push_back({"transport", transport_names[i]});
+    s.gauge("anyturn_allocations_active", "Allocations currently active, by client transport.",
+            std::span<const label>(labels), totals.active[i]);
+  }
+
+  for (const counter_mapping& m : mappings) {
+    labels.resize(base);
+    if (!m.label_name.empty()) labels.push_back({m.label_name, m.label_value});
+    s.counter(m.family, help_for(m.family), std::span<const label>(labels),
+              totals.values[static_cast<std::size_t>(m.counter)]);
+  }
+}
+
+registry::collector turn_metrics(std::vector<const turn::worker_counters*> workers,
+                                 turn_metrics_options options) {
+  return [workers = std::move(workers), options = std::move(options)](sink& s) {
+    emit_turn_metrics(s, sum_counters(workers, options), options);
+  };
+}
+
+}  // namespace anyturn::metrics

@@ -1,0 +1,113 @@
+#include <anyturn/metrics/turn_metrics.hpp>
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+
+namespace anyturn::metrics {
+namespace {
+
+std::string line_of(const std::string& text, const std::string& series) {
+  const auto pos = text.find("\n" + series + " ");
+  if (pos == std::string::npos) return {};
+  const auto end = text.find('\n', pos + 1);
+  return text.substr(pos + 1, end - pos - 1);
+}
+
+TEST(turn_metrics, every_worker_counter_maps_to_exactly_one_distinct_series) {
+  const auto maps = counter_mappings();
+  ASSERT_EQ(maps.size(), worker_counter_count);
+  std::set<std::pair<std::string_view, std::string_view>> series;
+  for (std::size_t i = 0; i < maps.size(); ++i) {
+    EXPECT_EQ(static_cast<std::size_t>(maps[i].counter), i);
+    EXPECT_TRUE(maps[i].family.starts_with("anyturn_")) << maps[i].family;
+    EXPECT_TRUE(maps[i].family.ends_with("_total")) << maps[i].family;
+    EXPECT_TRUE(series.emplace(maps[i].family, maps[i].label_value).second)
+        << "two counters share " << maps[i].family << " " << maps[i].label_value;
+  }
+}
+
+TEST(turn_metrics, sums_two_workers) {
+  turn::worker_counters a, b;
+  turn::bump(a.allocate_requests, 3);
+  turn::bump(b.allocate_requests, 4);
+  turn::bump(a.auth_stale_nonce);
+  turn::bump(b.bytes_to_peer, 1000);
+  turn::bump(a.bytes_to_peer, 24);
+  turn::bump(b.kernel_drops, 9);
+  turn::bump(a.allocations_failed_quota, 2);
+  a.active_allocations.store(5);
+  b.active_allocations.store(7);
+
+  registry reg;
+  reg.add_collector(turn_metrics({&a, &b}));
+  const std::string text = reg.render();
+
+  EXPECT_EQ(line_of(text, "anyturn_workers"), "anyturn_workers 2");
+  EXPECT_EQ(line_of(text, "anyturn_requests_total{method=\"allocate\"}"),
+            "anyturn_requests_total{method=\"allocate\"} 7");
+  EXPECT_EQ(line_of(text, "anyturn_requests_total{method=\"binding\"}"),
+            "anyturn_requests_total{method=\"binding\"} 0");
+  EXPECT_EQ(line_of(text, "anyturn_auth_failures_total{reason=\"stale_nonce\"}"),
+            "anyturn_auth_failures_total{reason=\"stale_nonce\"} 1");
+  EXPECT_EQ(line_of(text, "anyturn_relayed_bytes_total{direction=\"to_peer\"}"),
+            "anyturn_relayed_bytes_total{direction=\"to_peer\"} 1024");
+  EXPECT_EQ(line_of(text, "anyturn_dropped_packets_total{reason=\"kernel\"}"),
+            "anyturn_dropped_packets_total{reason=\"kernel\"} 9");
+  EXPECT_EQ(line_of(text, "anyturn_allocations_total{result=\"failed_quota\"}"),
+            "anyturn_allocations_total{result=\"failed_quota\"} 2");
+  EXPECT_EQ(line_of(text, "anyturn_allocations_active{transport=\"udp\"}"),
+            "anyturn_allocations_active{transport=\"udp\"} 12");
+  EXPECT_EQ(line_of(text, "anyturn_allocations_active{transport=\"tcp\"}"),
+            "anyturn_allocations_active{transport=\"tcp\"} 0");
+  // Each family's HELP and TYPE appear once.
+  for (const char* fam : {"anyturn_requests_total", "anyturn_dropped_packets_total",
+                          "anyturn_allocations_active", "anyturn_peer_denied_total"}) {
+    const std::string type = std::string("# TYPE ") + fam + " ";
+    const auto first = text.find(type);
+    ASSERT_NE(first, std::string::npos) << fam;
+    EXPECT_EQ(text.find(type, first + 1), std::string::npos) << fam;
+  }
+}
+
+TEST(turn_metrics, sum_counters_reads_every_counter) {
+  turn::worker_counters a, b;
+  std::uint64_t k = 1;
+#define BUMP_EACH(name, help) turn::bump(a.name, k); turn::bump(b.name, 100 * k); ++k;
+  ANYTURN_WORKER_COUNTERS(BUMP_EACH)
+#undef BUMP_EACH
+  const std::array<const turn::worker_counters*, 2> workers{&a, &b};
+  const counter_totals t = sum_counters(workers);
+  ASSERT_EQ(t.workers, 2u);
+  for (std::size_t i = 0; i < worker_counter_count; ++i) {
+    EXPECT_EQ(t.values[i], 101 * (i + 1)) << counter_mappings()[i].counter_name;
+  }
+}
+
+TEST(turn_metrics, const_labels_and_transport_split) {
+  turn::worker_counters a;
+  a.active_allocations.store(10);
+  turn::bump(a.peer_denied, 4);
+  turn_metrics_options options;
+  options.const_labels = {{"tenant", "acme"}};
+  options.active_by_transport = [](const turn::worker_counters& w) {
+    const auto total = w.active_allocations.load();
+    return transport_split{total - 3, 2, 1};
+  };
+  registry reg;
+  reg.add_collector(turn_metrics({&a}, options));
+  options.const_labels = {{"tenant", "other"}};
+  reg.add_collector(turn_metrics({}, options));
+  const std::string text = reg.render();
+  EXPECT_NE(text.find("\nanyturn_allocations_active{tenant=\"acme\",transport=\"udp\"} 7\n"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find("\nanyturn_allocations_active{tenant=\"acme\",transport=\"tls\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("\nanyturn_peer_denied_total{tenant=\"acme\"} 4\n"), std::string::npos);
+  EXPECT_NE(text.find("\nanyturn_peer_denied_total{tenant=\"other\"} 0\n"), std::string::npos);
+  EXPECT_NE(text.find("\nanyturn_workers{tenant=\"other\"} 0\n"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace anyturn::metrics
