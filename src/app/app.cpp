@@ -59,6 +59,8 @@ std::shared_ptr<turn::shared_state> make_shared_state(const config::server_confi
   s->software = cfg.software;
   s->offer_sha256 = cfg.auth.offer_sha256;
   s->max_allocations = cfg.max_allocations_per_worker;
+  if (cfg.max_allocations_per_user > 0)
+    s->user_quotas = std::make_shared<turn::user_quota>(cfg.max_allocations_per_user);
   return s;
 }
 

@@ -127,10 +127,12 @@ start_server() {
   "$ANYTURN_BINARY" --listen "127.0.0.1:$server_port" "$@" >"$server_log" 2>&1 &
   server_pid=$!
   started_pids+=("$server_pid")
-  if ! stun_ping "$server_port" 10; then
+  local i
+  for ((i = 0; i < 50; i++)); do
     kill -0 "$server_pid" 2>/dev/null || fail "anyturn exited during start-up"
-    fail "anyturn did not answer a Binding request within 10 s"
-  fi
+    if stun_ping "$server_port" 0.2; then return 0; fi
+  done
+  fail "anyturn did not answer a Binding request within 10 s"
 }
 
 # stop_server: SIGTERM to the server's PID; it must exit 0 within 5 s.

@@ -6,7 +6,8 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$here/lib.sh"
 
 require_tool turnutils_stunclient
-start_server --relay-ip 127.0.0.1 --relay-ports "$(relay_range 0)" --realm anyturn.test --threads 2
+start_server --relay-ip 127.0.0.1 --relay-ports "$(relay_range 0)" --realm anyturn.test \
+  --user alice:wonderland --threads 2
 
 out="$work/stunclient.log"
 rc=0

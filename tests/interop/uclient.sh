@@ -71,14 +71,23 @@ case "$expect" in
     ((received == sent)) || fail "received $received of $sent messages"
     ((lost == 0)) || fail "$lost packets lost"
     ;;
-  refused-*)
-    code="${expect#refused-}"
+  refused-401)
+    # turnutils_uclient retries the Allocate and gives up without printing
+    # the code; the server must have created no allocation at all.
     ((${received:-0} == 0)) || fail "$received messages were relayed, expected none"
-    if ! grep -qE "(error|code)[^0-9]{0,8}$code|\\b$code\\b" "$out" &&
-      ! grep -qE "\\b$code\\b" "$server_log"; then
-      fail "neither turnutils_uclient nor the server log mentions $code"
-    fi
-    log "refused with $code as expected"
+    grep -q 'Cannot complete Allocation' "$out" || ((rc != 0)) ||
+      fail "turnutils_uclient did not report a failed allocation"
+    stop_server
+    created="$(grep -oE 'allocations created [0-9]+' "$server_log" | tail -n 1 | awk '{print $3}' || true)"
+    [[ -n "$created" ]] || fail "no 'allocations created N' in the server's shutdown summary"
+    ((created == 0)) || fail "the server created $created allocations for a wrong password"
+    log "PASS: wrong password refused, no allocation created"
+    exit 0
+    ;;
+  refused-403)
+    ((${received:-0} == 0)) || fail "$received messages were relayed, expected none"
+    grep -qE 'error 403' "$out" || fail "turnutils_uclient output does not show error 403"
+    log "loopback peer refused with 403 as expected"
     ;;
 esac
 

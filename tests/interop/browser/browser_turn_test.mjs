@@ -240,7 +240,7 @@ async function main(opts, state) {
     password: crypto.randomBytes(12).toString('base64url'),
     secret: crypto.randomBytes(24).toString('base64url'),
   };
-  const relay = relay_port_window();
+  const relay = await relay_port_window();
   const need_tls = opts.transports.includes('tls');
 
   let tls_files = null;
@@ -383,8 +383,15 @@ async function cleanup(state) {
   await Promise.all(state.servers.map((x) => x.stop()));
 }
 
+function remove_workdir(state, opts) {
+  if (!state.workdir) return;
+  if (opts.keep) console.log(`kept ${state.workdir}`);
+  else fs.rmSync(state.workdir, { recursive: true, force: true });
+  state.workdir = null;
+}
+
 const opts = parse_options(process.argv.slice(2));
-const state = { results: [], servers: [], browser: null, browser_pid: null, workdir: null };
+const state = { results: [], servers: [], browser: null, browser_pid: null, workdir: null, interrupted: null };
 
 process.on('exit', () => {
   // Last resort when something skipped cleanup(): nothing async runs here.
@@ -397,10 +404,19 @@ process.on('exit', () => {
     }
   }
 });
+// On SIGINT/SIGTERM: close the browser and stop the servers, which makes the
+// run in progress fail at once; the normal path below then prints the
+// summary and exits with 128+signal. A timer guards against a stuck path.
 for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]]) {
   process.on(signal, () => {
+    if (state.interrupted) return;
+    state.interrupted = { signal, code };
     log(`${signal}: stopping`);
-    cleanup(state).finally(() => process.exit(code));
+    cleanup(state);
+    setTimeout(() => {
+      remove_workdir(state, opts);
+      process.exit(code);
+    }, 8000).unref();
   });
 }
 
@@ -408,13 +424,15 @@ let fatal = null;
 const started = performance.now();
 try {
   await Promise.race([
-    main(opts, state),
+    main(opts, state).then(() => {
+      if (state.interrupted) throw new Error(`interrupted by ${state.interrupted.signal}`);
+    }),
     sleep(SCRIPT_DEADLINE_MS).then(() => {
       throw new Error(`whole test exceeded ${SCRIPT_DEADLINE_MS} ms`);
     }),
   ]);
 } catch (e) {
-  fatal = e;
+  fatal = state.interrupted ? new Error(`interrupted by ${state.interrupted.signal}`) : e;
 }
 const server_tails = state.servers.map((x) => [x.log_path, x.log_tail()]);
 await cleanup(state);
@@ -429,8 +447,5 @@ if (failed) {
 }
 print_summary(state.results, `TURN in Chromium against ${opts.server} (${opts.transports.join(', ')}), ${Math.round(performance.now() - started)} ms`);
 if (fatal) console.log(`FAIL: ${fatal.message}`);
-if (state.workdir) {
-  if (opts.keep) console.log(`kept ${state.workdir}`);
-  else fs.rmSync(state.workdir, { recursive: true, force: true });
-}
-process.exit(failed ? 1 : 0);
+remove_workdir(state, opts);
+process.exit(state.interrupted ? state.interrupted.code : failed ? 1 : 0);

@@ -55,12 +55,22 @@ export async function free_port(avoid = new Set()) {
   throw new Error('no free loopback port for both TCP and UDP after 50 attempts');
 }
 
+async function udp_ports_free(low, high) {
+  for (let port = low; port <= high; ++port) {
+    const socket = await bind_udp(port);
+    if (!socket) return false;
+    await close_handle(socket);
+  }
+  return true;
+}
+
 /// A 100-port relay window outside the kernel's ephemeral range, so relay
-/// sockets never collide with ports the kernel hands out. The windows sit at
-/// the top of a 10000-port block (base+9400 .. base+9999): tests/interop's
-/// uclient slots use base+8000 + 200*slot, and the integration tests the
-/// bottom of the block.
-export function relay_port_window() {
+/// sockets never collide with ports the kernel hands out. The six candidate
+/// windows sit at the top of a 10000-port block (base+9400 .. base+9999;
+/// tests/interop's uclient slots start at base+8000); they are tried in
+/// random order and the first whose ports are all free right now wins, so
+/// concurrent test runs rarely share relay ports.
+export async function relay_port_window() {
   let lo = 32768;
   let hi = 60999;
   try {
@@ -70,8 +80,15 @@ export function relay_port_window() {
   }
   const base = [20000, 10000, 1100].find((b) => b + 9999 < lo || b > hi);
   if (base === undefined) throw new Error(`no relay window outside the ephemeral range ${lo}-${hi}`);
-  const low = base + 9400 + 100 * crypto.randomInt(6);
-  return { low, high: low + 99 };
+  const windows = [0, 1, 2, 3, 4, 5].map((i) => ({ low: base + 9400 + 100 * i, high: base + 9499 + 100 * i }));
+  for (let i = windows.length - 1; i > 0; --i) {
+    const j = crypto.randomInt(i + 1);
+    [windows[i], windows[j]] = [windows[j], windows[i]];
+  }
+  for (const w of windows) {
+    if (await udp_ports_free(w.low, w.high)) return w;
+  }
+  return windows[0];  // all busy: the server skips ports it cannot bind
 }
 
 // ---------------------------------------------------------------------------

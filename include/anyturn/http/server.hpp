@@ -1,0 +1,107 @@
+// anyturn::http — the side HTTP server: /metrics, health probes and the
+// credentials API (docs/credentials-api.md).
+//
+// It runs on its own io_context and threads, never on a relay worker: a slow
+// scrape or API client can never delay a relayed packet. The request logic
+// is in `api` (api.hpp), a pure function of the request, the config and the
+// injected clock; this class only moves bytes (Boost.Beast, optional TLS) and
+// enforces the limits below.
+#pragma once
+
+#include <anyturn/metrics/registry.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace anyturn::http {
+
+// One API customer. Its keys authorise calls; its first secret signs the
+// credentials it is issued (the TURN side must accept that secret too).
+struct api_tenant {
+  std::string id;                     // from config; used as a metric label value
+  std::vector<std::string> api_keys;  // bearer tokens, at least one
+  std::vector<std::string> secrets;   // REST shared secrets, at least one; [0] signs
+  std::uint32_t max_ttl = 86400;      // seconds; a larger requested ttl is capped
+  std::uint32_t default_ttl = 3600;   // seconds; when the request names none
+};
+
+// The URLs handed to clients, verbatim (RFC 7064/7065 syntax).
+struct ice_urls {
+  std::vector<std::string> stun;  // e.g. "stun:turn.example.com:3478"
+  std::vector<std::string> turn;  // e.g. "turn:turn.example.com:3478?transport=udp",
+                                  //      "turns:turn.example.com:5349?transport=tcp"
+};
+
+struct tls_files {
+  std::string certificate_chain;  // PEM file: leaf first, then intermediates
+  std::string private_key;        // PEM file
+};
+
+struct http_limits {
+  std::size_t max_header_bytes = 16 * 1024;  // request line + headers; more: 431
+  std::size_t max_body_bytes = 16 * 1024;    // more: 413
+  std::chrono::milliseconds read_timeout{10'000};  // per read/write, incl. keep-alive idle
+  std::size_t max_connections = 256;         // more are closed at accept
+};
+
+struct server_config {
+  std::string address = "127.0.0.1";  // IPv4 or IPv6 literal to listen on
+  std::uint16_t port = 9641;          // 0: an ephemeral port (see server::port())
+  std::optional<tls_files> tls;       // set: HTTPS only
+  http_limits limits;
+  unsigned threads = 1;               // threads running the server's io_context
+
+  std::vector<api_tenant> tenants;    // empty: the credentials API answers 401
+  ice_urls urls;
+
+  // /readyz: true when the TURN listeners are up and the server is not
+  // draining. Called on an HTTP thread; must be thread-safe and quick.
+  // Empty: always ready.
+  std::function<bool()> ready;
+  // /metrics renders this registry; nullptr: /metrics is 404. The server
+  // also adds its own anyturn_http_* collector to it (removed on destruction).
+  metrics::registry* registry = nullptr;
+  // Wall clock in unix seconds (REST expiry). Empty: the system clock.
+  std::function<std::int64_t()> now;
+  // Credential user id when the request names none. Empty: 16 random hex
+  // digits from OpenSSL's RAND_bytes.
+  std::function<std::string()> generate_user_id;
+};
+
+// Every problem in `cfg` ("tenants[1].secrets: empty"), none if it is valid.
+std::vector<std::string> validate(const server_config& cfg);
+
+class server {
+ public:
+  // Throws std::invalid_argument listing validate()'s errors, and
+  // std::runtime_error when the TLS files cannot be loaded.
+  explicit server(server_config cfg);
+  ~server();  // stop()
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  // Binds, listens and starts the threads. Throws std::system_error when the
+  // address cannot be bound (its what() names the address). Once only.
+  void start();
+  // Any thread but the server's own; idempotent. Stops accepting, aborts
+  // in-flight requests, closes every connection and joins the threads.
+  void stop();
+
+  // The bound port and address (after start()).
+  [[nodiscard]] std::uint16_t port() const;
+  [[nodiscard]] std::string address() const;
+  // Open connections right now.
+  [[nodiscard]] std::size_t connections() const;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace anyturn::http

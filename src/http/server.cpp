@@ -1,0 +1,362 @@
+// The HTTP/1.1 server: Boost.Beast sessions over TCP or TLS on the server's
+// own io_context. Each connection runs on its own strand; the request logic
+// is api::handle().
+#include <anyturn/http/api.hpp>
+#include <anyturn/http/server.hpp>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include <atomic>
+#include <stdexcept>
+#include <system_error>
+#include <thread>
+
+namespace anyturn::http {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using tcp = asio::ip::tcp;
+
+constexpr std::size_t max_drain_bytes = 64 * 1024;  // read and dropped before closing on an error
+
+// What every connection shares; kept alive by the sessions that use it.
+struct shared_state {
+  explicit shared_state(const server_config& cfg) : limits(cfg.limits), handler(cfg) {}
+  http_limits limits;
+  api handler;
+  std::atomic<std::size_t> connections{0};
+  std::atomic<std::uint64_t> accepted{0};
+  std::atomic<std::uint64_t> rejected{0};
+};
+
+// One connection. Stream is beast::tcp_stream or beast::ssl_stream<beast::tcp_stream>.
+template <typename Stream>
+class session : public std::enable_shared_from_this<session<Stream>> {
+ public:
+  static constexpr bool is_tls = !std::is_same_v<Stream, beast::tcp_stream>;
+
+  template <typename... Args>
+  session(std::shared_ptr<shared_state> state, Args&&... stream_args)
+      : state_(std::move(state)), stream_(std::forward<Args>(stream_args)...) {}
+
+  ~session() { state_->connections.fetch_sub(1, std::memory_order_relaxed); }
+
+  void run() {
+    // Start on the connection's strand.
+    asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] { self->start(); });
+  }
+
+ private:
+  beast::tcp_stream& tcp() { return beast::get_lowest_layer(stream_); }
+
+  void start() {
+    if constexpr (is_tls) {
+      tcp().expires_after(state_->limits.read_timeout);
+      stream_.async_handshake(asio::ssl::stream_base::server,
+                              [self = this->shared_from_this()](beast::error_code ec) {
+                                if (!ec) self->do_read();
+                              });
+    } else {
+      do_read();
+    }
+  }
+
+  void do_read() {
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(state_->limits.max_header_bytes));
+    parser_->body_limit(state_->limits.max_body_bytes);
+    tcp().expires_after(state_->limits.read_timeout);
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                        self->on_read(ec);
+                      });
+  }
+
+  void on_read(beast::error_code ec) {
+    if (ec == bhttp::error::end_of_stream) return do_close();
+    if (ec == beast::error::timeout || ec == asio::error::operation_aborted) return;  // drop
+    if (ec) {
+      // Oversized or unparsable: answer, then close.
+      bhttp::status status = bhttp::status::bad_request;
+      std::string_view message = "malformed request";
+      if (ec == bhttp::error::header_limit) {
+        status = bhttp::status::request_header_fields_too_large;
+        message = "request header too large";
+      } else if (ec == bhttp::error::body_limit) {
+        status = bhttp::status::payload_too_large;
+        message = "request body too large";
+      } else if (ec == asio::error::eof || ec == asio::error::connection_reset ||
+                 ec == bhttp::error::partial_message) {
+        return;  // the client went away
+      }
+      std::string_view target;
+      if (parser_ && parser_->is_header_done()) target = std::string_view(parser_->get().target());
+      state_->handler.count_response(target, static_cast<unsigned>(status));
+      response res{status, 11};
+      res.set(bhttp::field::server, "anyturn");
+      res.set(bhttp::field::content_type, "application/json");
+      res.set(bhttp::field::connection, "close");
+      res.body() = "{\"error\":\"" + std::string(message) + "\"}\n";
+      res.keep_alive(false);
+      res.prepare_payload();
+      return send(std::move(res));
+    }
+    send(state_->handler.handle(parser_->get()));
+  }
+
+  void send(response res) {
+    response_ = std::make_shared<response>(std::move(res));
+    tcp().expires_after(state_->limits.read_timeout);
+    bhttp::async_write(stream_, *response_,
+                       [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                         self->on_write(ec);
+                       });
+  }
+
+  void on_write(beast::error_code ec) {
+    if (ec) return;
+    const bool keep_alive = response_->keep_alive();
+    response_.reset();
+    if (!keep_alive) return do_close();
+    do_read();
+  }
+
+  // Graceful close: say goodbye, then read (and drop) what the client may
+  // still be sending, so closing does not reset the connection before the
+  // client has read our last response.
+  void do_close() {
+    tcp().expires_after(state_->limits.read_timeout);
+    if constexpr (is_tls) {
+      stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) {
+        beast::error_code ignored;
+        self->tcp().socket().shutdown(tcp::socket::shutdown_both, ignored);
+      });
+    } else {
+      beast::error_code ignored;
+      tcp().socket().shutdown(tcp::socket::shutdown_send, ignored);
+      drain();
+    }
+  }
+
+  void drain() {
+    if constexpr (!is_tls) {
+      tcp().async_read_some(asio::buffer(drain_buffer_),
+                            [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
+                              self->drained_ += n;
+                              if (!ec && self->drained_ < max_drain_bytes) self->drain();
+                            });
+    }
+  }
+
+  std::shared_ptr<shared_state> state_;
+  Stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::shared_ptr<response> response_;
+  std::array<char, 4096> drain_buffer_{};
+  std::size_t drained_ = 0;
+};
+
+void add_error(std::vector<std::string>& errors, const std::string& path, const std::string& msg) {
+  errors.push_back(path + ": " + msg);
+}
+
+}  // namespace
+
+std::vector<std::string> validate(const server_config& cfg) {
+  std::vector<std::string> errors;
+  beast::error_code ec;
+  asio::ip::make_address(cfg.address, ec);
+  if (ec) add_error(errors, "address", "not an IP address: '" + cfg.address + "'");
+  if (cfg.threads == 0) add_error(errors, "threads", "must be at least 1");
+  if (cfg.limits.max_header_bytes < 1024) add_error(errors, "limits.max_header_bytes", "below 1024");
+  if (cfg.limits.max_header_bytes > 0xFFFFFFFFu) {
+    add_error(errors, "limits.max_header_bytes", "too large");
+  }
+  if (cfg.limits.read_timeout.count() <= 0) add_error(errors, "limits.read_timeout", "must be > 0");
+  if (cfg.limits.max_connections == 0) add_error(errors, "limits.max_connections", "must be >= 1");
+  if (cfg.tls && (cfg.tls->certificate_chain.empty() || cfg.tls->private_key.empty())) {
+    add_error(errors, "tls", "needs both a certificate chain and a private key file");
+  }
+  std::vector<std::string_view> ids;
+  for (std::size_t i = 0; i < cfg.tenants.size(); ++i) {
+    const api_tenant& t = cfg.tenants[i];
+    const std::string path = "tenants[" + std::to_string(i) + "]";
+    if (t.id.empty()) add_error(errors, path + ".id", "empty");
+    for (std::string_view other : ids) {
+      if (other == t.id) add_error(errors, path + ".id", "repeats '" + t.id + "'");
+    }
+    ids.push_back(t.id);
+    if (t.api_keys.empty()) add_error(errors, path + ".api_keys", "none given");
+    for (const std::string& k : t.api_keys) {
+      if (k.empty()) add_error(errors, path + ".api_keys", "empty key");
+      if (k.find_first_of(" \t\r\n") != std::string::npos) {
+        add_error(errors, path + ".api_keys", "a key contains whitespace");
+      }
+    }
+    if (t.secrets.empty()) add_error(errors, path + ".secrets", "none given");
+    for (const std::string& s : t.secrets) {
+      if (s.empty()) add_error(errors, path + ".secrets", "empty secret");
+    }
+    if (t.max_ttl == 0) add_error(errors, path + ".max_ttl", "must be > 0");
+    if (t.default_ttl == 0 || t.default_ttl > t.max_ttl) {
+      add_error(errors, path + ".default_ttl", "must be in 1..max_ttl");
+    }
+  }
+  // A key must identify one tenant.
+  for (std::size_t i = 0; i < cfg.tenants.size(); ++i) {
+    for (std::size_t j = i + 1; j < cfg.tenants.size(); ++j) {
+      for (const std::string& a : cfg.tenants[i].api_keys) {
+        for (const std::string& b : cfg.tenants[j].api_keys) {
+          if (a == b && !a.empty()) {
+            add_error(errors, "tenants[" + std::to_string(j) + "].api_keys",
+                      "a key is also used by tenants[" + std::to_string(i) + "]");
+          }
+        }
+      }
+    }
+  }
+  if (!cfg.tenants.empty() && cfg.urls.turn.empty()) {
+    add_error(errors, "urls.turn", "none given, but tenants are configured");
+  }
+  return errors;
+}
+
+struct server::impl {
+  explicit impl(server_config c) : cfg(std::move(c)) {}
+
+  server_config cfg;
+  std::shared_ptr<shared_state> state;
+  std::optional<asio::ssl::context> tls;
+  // Destroyed in stop(): acceptor first, then the context (which destroys
+  // every session still waiting on it).
+  std::unique_ptr<asio::io_context> ioc;
+  std::unique_ptr<tcp::acceptor> acceptor;
+  std::vector<std::thread> threads;
+  tcp::endpoint bound;
+  metrics::registry::collector_id collector = 0;
+  bool started = false;
+  bool stopped = false;
+
+  void do_accept() {
+    acceptor->async_accept(asio::make_strand(*ioc), [this](beast::error_code ec, tcp::socket sock) {
+      if (ec == asio::error::operation_aborted || !acceptor->is_open()) return;
+      if (!ec) on_accept(std::move(sock));
+      do_accept();
+    });
+  }
+
+  void on_accept(tcp::socket sock) {
+    state->accepted.fetch_add(1, std::memory_order_relaxed);
+    if (state->connections.load(std::memory_order_relaxed) >= state->limits.max_connections) {
+      state->rejected.fetch_add(1, std::memory_order_relaxed);
+      beast::error_code ignored;
+      sock.close(ignored);
+      return;
+    }
+    state->connections.fetch_add(1, std::memory_order_relaxed);
+    if (tls) {
+      std::make_shared<session<beast::ssl_stream<beast::tcp_stream>>>(state, std::move(sock), *tls)
+          ->run();
+    } else {
+      std::make_shared<session<beast::tcp_stream>>(state, std::move(sock))->run();
+    }
+  }
+};
+
+server::server(server_config cfg) : impl_(std::make_unique<impl>(std::move(cfg))) {
+  const auto errors = validate(impl_->cfg);
+  if (!errors.empty()) {
+    std::string what = "invalid HTTP server config:";
+    for (const auto& e : errors) what += "\n  " + e;
+    throw std::invalid_argument(what);
+  }
+  if (impl_->cfg.tls) {
+    auto& ctx = impl_->tls.emplace(asio::ssl::context::tls_server);
+    ctx.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                    asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                    asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+    beast::error_code ec;
+    ctx.use_certificate_chain_file(impl_->cfg.tls->certificate_chain, ec);
+    if (ec) {
+      throw std::runtime_error("TLS certificate chain '" + impl_->cfg.tls->certificate_chain +
+                               "': " + ec.message());
+    }
+    ctx.use_private_key_file(impl_->cfg.tls->private_key, asio::ssl::context::pem, ec);
+    if (ec) {
+      throw std::runtime_error("TLS private key '" + impl_->cfg.tls->private_key +
+                               "': " + ec.message());
+    }
+  }
+  impl_->state = std::make_shared<shared_state>(impl_->cfg);
+  if (impl_->cfg.registry != nullptr) {
+    std::weak_ptr<shared_state> weak = impl_->state;
+    impl_->collector = impl_->cfg.registry->add_collector([weak](metrics::sink& s) {
+      const auto st = weak.lock();
+      if (!st) return;
+      st->handler.collect(s);
+      s.gauge("anyturn_http_connections_active", "Open HTTP connections.", {},
+              st->connections.load(std::memory_order_relaxed));
+      s.counter("anyturn_http_connections_total", "HTTP connections accepted, by outcome.",
+                {{"result", "served"}},
+                st->accepted.load(std::memory_order_relaxed) -
+                    st->rejected.load(std::memory_order_relaxed));
+      s.counter("anyturn_http_connections_total", "HTTP connections accepted, by outcome.",
+                {{"result", "rejected_limit"}}, st->rejected.load(std::memory_order_relaxed));
+    });
+  }
+}
+
+server::~server() {
+  stop();
+  if (impl_->cfg.registry != nullptr) impl_->cfg.registry->remove_collector(impl_->collector);
+}
+
+void server::start() {
+  auto& d = *impl_;
+  if (d.started) throw std::logic_error("http::server::start() called twice");
+  d.started = true;
+  d.ioc = std::make_unique<asio::io_context>(static_cast<int>(d.cfg.threads));
+  const tcp::endpoint ep(asio::ip::make_address(d.cfg.address), d.cfg.port);
+  auto where = [&] { return "HTTP listen " + d.cfg.address + ":" + std::to_string(d.cfg.port); };
+  d.acceptor = std::make_unique<tcp::acceptor>(asio::make_strand(*d.ioc));
+  beast::error_code ec;
+  if (d.acceptor->open(ep.protocol(), ec); ec) throw std::system_error(ec, where());
+  if (d.acceptor->set_option(asio::socket_base::reuse_address(true), ec); ec) {
+    throw std::system_error(ec, where());
+  }
+  if (d.acceptor->bind(ep, ec); ec) throw std::system_error(ec, where());
+  if (d.acceptor->listen(asio::socket_base::max_listen_connections, ec); ec) {
+    throw std::system_error(ec, where());
+  }
+  d.bound = d.acceptor->local_endpoint();
+  d.do_accept();
+  d.threads.reserve(d.cfg.threads);
+  for (unsigned i = 0; i < d.cfg.threads; ++i) d.threads.emplace_back([&d] { d.ioc->run(); });
+}
+
+void server::stop() {
+  auto& d = *impl_;
+  if (!d.started || d.stopped) return;
+  d.stopped = true;
+  d.ioc->stop();
+  for (auto& t : d.threads) t.join();
+  d.threads.clear();
+  d.acceptor.reset();
+  d.ioc.reset();  // destroys the pending handlers, hence the sessions and their sockets
+}
+
+std::uint16_t server::port() const { return impl_->bound.port(); }
+std::string server::address() const { return impl_->bound.address().to_string(); }
+std::size_t server::connections() const {
+  return impl_->state->connections.load(std::memory_order_relaxed);
+}
+
+}  // namespace anyturn::http

@@ -1,0 +1,382 @@
+// The HTTP server over real loopback sockets, with a Beast client.
+#include <anyturn/auth/credentials.hpp>
+#include <anyturn/http/server.hpp>
+#include <anyturn/metrics/registry.hpp>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <thread>
+
+namespace anyturn::http {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using tcp = asio::ip::tcp;
+using client_response = bhttp::response<bhttp::string_body>;
+
+constexpr std::int64_t fixed_now = 1700000000;
+
+server_config base_config(metrics::registry* reg, std::atomic<bool>* ready) {
+  server_config cfg;
+  cfg.port = 0;
+  cfg.registry = reg;
+  cfg.ready = [ready] { return ready->load(); };
+  cfg.now = [] { return fixed_now; };
+  cfg.tenants.push_back({"acme", {"k-acme"}, {"s-acme", "s-old"}, 3600, 600});
+  cfg.urls.stun = {"stun:turn.example.com:3478"};
+  cfg.urls.turn = {"turn:turn.example.com:3478?transport=udp",
+                   "turn:turn.example.com:3478?transport=tcp",
+                   "turns:turn.example.com:5349?transport=tcp"};
+  return cfg;
+}
+
+class http_server : public ::testing::Test {
+ protected:
+  void start(server_config cfg) {
+    server_ = std::make_unique<server>(std::move(cfg));
+    server_->start();
+    ASSERT_NE(server_->port(), 0);
+    std::printf("[ info     ] HTTP server bound to 127.0.0.1:%u\n", server_->port());
+  }
+  void SetUp() override {
+    reg_.add_collector([](metrics::sink& s) { s.gauge("test_marker", "A test gauge.", {}, 42); });
+  }
+
+  tcp::endpoint endpoint() const {
+    return {asio::ip::make_address("127.0.0.1"), server_->port()};
+  }
+
+  client_response fetch(bhttp::verb verb, const std::string& target, const std::string& body = {},
+                        const std::string& bearer = {}) {
+    beast::tcp_stream stream(ioc_);
+    stream.connect(endpoint());
+    bhttp::request<bhttp::string_body> req{verb, target, 11};
+    req.set(bhttp::field::host, "127.0.0.1");
+    if (!bearer.empty()) req.set(bhttp::field::authorization, "Bearer " + bearer);
+    if (!body.empty()) req.set(bhttp::field::content_type, "application/json");
+    req.body() = body;
+    req.prepare_payload();
+    bhttp::write(stream, req);
+    beast::flat_buffer buf;
+    client_response res;
+    bhttp::read(stream, buf, res);
+    return res;
+  }
+
+  metrics::registry reg_;
+  std::atomic<bool> ready_{true};
+  asio::io_context ioc_;
+  std::unique_ptr<server> server_;
+};
+
+std::string member(const std::string& body, const std::string& key) {
+  const std::string k = "\"" + key + "\":\"";
+  const auto pos = body.find(k);
+  if (pos == std::string::npos) return {};
+  const auto start = pos + k.size();
+  return body.substr(start, body.find('"', start) - start);
+}
+
+TEST_F(http_server, healthz_and_readyz) {
+  start(base_config(&reg_, &ready_));
+  const auto health = fetch(bhttp::verb::get, "/healthz");
+  EXPECT_EQ(health.result_int(), 200u);
+  EXPECT_EQ(health.body(), "ok\n");
+  EXPECT_EQ(fetch(bhttp::verb::get, "/readyz").result_int(), 200u);
+  ready_ = false;
+  const auto not_ready = fetch(bhttp::verb::get, "/readyz");
+  EXPECT_EQ(not_ready.result_int(), 503u);
+  EXPECT_EQ(not_ready.body(), "not ready\n");
+}
+
+TEST_F(http_server, metrics_content_type_and_content) {
+  start(base_config(&reg_, &ready_));
+  fetch(bhttp::verb::get, "/healthz");
+  const auto res = fetch(bhttp::verb::get, "/metrics");
+  ASSERT_EQ(res.result_int(), 200u);
+  EXPECT_EQ(res[bhttp::field::content_type], "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_NE(res.body().find("\ntest_marker 42\n"), std::string::npos) << res.body();
+  EXPECT_NE(res.body().find("anyturn_http_requests_total{route=\"/healthz\",code=\"200\"} 1\n"),
+            std::string::npos) << res.body();
+  EXPECT_NE(res.body().find("anyturn_http_connections_active 1\n"), std::string::npos);
+}
+
+TEST_F(http_server, api_requires_a_valid_key) {
+  start(base_config(&reg_, &ready_));
+  const auto missing = fetch(bhttp::verb::post, "/api/v1/ice-servers", "{}");
+  EXPECT_EQ(missing.result_int(), 401u);
+  EXPECT_EQ(missing[bhttp::field::www_authenticate], "Bearer realm=\"anyturn\"");
+  EXPECT_EQ(missing[bhttp::field::content_type], "application/json");
+  EXPECT_EQ(missing.body(), "{\"error\":\"missing API key\"}\n");
+  const auto wrong = fetch(bhttp::verb::post, "/api/v1/ice-servers", "{}", "k-acmE");
+  EXPECT_EQ(wrong.result_int(), 401u);
+  EXPECT_EQ(wrong.body(), "{\"error\":\"invalid API key\"}\n");
+  EXPECT_NE(std::string(wrong[bhttp::field::www_authenticate]).rfind("Bearer", 0),
+            std::string::npos);
+}
+
+TEST_F(http_server, ice_servers_issue_valid_rest_credentials) {
+  start(base_config(&reg_, &ready_));
+  const auto res =
+      fetch(bhttp::verb::post, "/api/v1/ice-servers", "{\"ttl\": 120, \"user\": \"alice\"}", "k-acme");
+  ASSERT_EQ(res.result_int(), 200u) << res.body();
+  const std::string username = member(res.body(), "username");
+  const std::string credential = member(res.body(), "credential");
+  EXPECT_EQ(username, auth::rest_username(fixed_now, 120, "alice"));
+  EXPECT_EQ(credential, auth::rest_password("s-acme", username));
+  EXPECT_EQ(member(res.body(), "expiresAt"), "2023-11-14T22:15:20Z");
+  EXPECT_NE(res.body().find("\"urls\":[\"turn:turn.example.com:3478?transport=udp\","
+                            "\"turn:turn.example.com:3478?transport=tcp\","
+                            "\"turns:turn.example.com:5349?transport=tcp\"]"),
+            std::string::npos);
+
+  // The TURN side accepts it: the store derives the same key from the secret.
+  auth::credential_store store("anyturn", {}, {"s-acme"});
+  std::array<auth::key_candidate, auth::max_candidates> cands{};
+  std::size_t count = 0;
+  ASSERT_EQ(store.lookup(username, fixed_now, cands, count), auth::lookup_status::ok);
+  ASSERT_EQ(count, 1u);
+  EXPECT_EQ(cands[0].md5, auth::derive_md5_key(username, "anyturn", credential));
+}
+
+TEST_F(http_server, ttl_is_capped_and_defaulted) {
+  start(base_config(&reg_, &ready_));
+  const auto capped = fetch(bhttp::verb::post, "/api/v1/ice-servers", "{\"ttl\": 999999}", "k-acme");
+  ASSERT_EQ(capped.result_int(), 200u);
+  EXPECT_EQ(member(capped.body(), "username").substr(0, 11), std::to_string(fixed_now + 3600) + ":");
+  const auto dflt = fetch(bhttp::verb::post, "/api/v1/ice-servers", "", "k-acme");
+  ASSERT_EQ(dflt.result_int(), 200u);
+  const std::string user = member(dflt.body(), "username");
+  EXPECT_EQ(user.substr(0, 11), std::to_string(fixed_now + 600) + ":");
+  EXPECT_EQ(user.size(), 11u + 16u);  // generated 16 hex digits
+  const auto bad = fetch(bhttp::verb::post, "/api/v1/ice-servers", "{\"ttl\":", "k-acme");
+  EXPECT_EQ(bad.result_int(), 400u);
+  EXPECT_EQ(bad.body().rfind("{\"error\":\"invalid JSON", 0), 0u) << bad.body();
+}
+
+TEST_F(http_server, turn_credentials_shape) {
+  start(base_config(&reg_, &ready_));
+  const auto res = fetch(bhttp::verb::get,
+                         "/api/v1/turn-credentials?service=turn&username=bob&ttl=86400", {}, "k-acme");
+  ASSERT_EQ(res.result_int(), 200u) << res.body();
+  const std::string username = auth::rest_username(fixed_now, 3600, "bob");
+  EXPECT_EQ(res.body(),
+            "{\"username\":\"" + username + "\",\"password\":\"" +
+                auth::rest_password("s-acme", username) +
+                "\",\"ttl\":3600,\"uris\":[\"turn:turn.example.com:3478?transport=udp\","
+                "\"turn:turn.example.com:3478?transport=tcp\","
+                "\"turns:turn.example.com:5349?transport=tcp\"]}\n");
+  EXPECT_EQ(fetch(bhttp::verb::get, "/api/v1/turn-credentials?service=stun", {}, "k-acme").result_int(),
+            400u);
+}
+
+TEST_F(http_server, not_found_and_method_not_allowed) {
+  start(base_config(&reg_, &ready_));
+  const auto nf = fetch(bhttp::verb::get, "/admin");
+  EXPECT_EQ(nf.result_int(), 404u);
+  EXPECT_EQ(nf.body(), "{\"error\":\"not found\"}\n");
+  const auto na = fetch(bhttp::verb::delete_, "/api/v1/ice-servers", {}, "k-acme");
+  EXPECT_EQ(na.result_int(), 405u);
+  EXPECT_EQ(na[bhttp::field::allow], "POST");
+  EXPECT_EQ(fetch(bhttp::verb::post, "/healthz").result_int(), 405u);
+}
+
+TEST_F(http_server, oversized_requests_are_rejected) {
+  start(base_config(&reg_, &ready_));
+  const auto big_body = fetch(bhttp::verb::post, "/api/v1/ice-servers",
+                              "{\"user\":\"" + std::string(20 * 1024, 'x') + "\"}", "k-acme");
+  EXPECT_EQ(big_body.result_int(), 413u);
+  EXPECT_FALSE(big_body.keep_alive());
+
+  beast::tcp_stream stream(ioc_);
+  stream.connect(endpoint());
+  bhttp::request<bhttp::string_body> req{bhttp::verb::get, "/healthz", 11};
+  req.set("X-Padding", std::string(20 * 1024, 'p'));
+  bhttp::write(stream, req);
+  beast::flat_buffer buf;
+  client_response res;
+  bhttp::read(stream, buf, res);
+  EXPECT_EQ(res.result_int(), 431u);
+}
+
+TEST_F(http_server, keep_alive_serves_several_requests_on_one_connection) {
+  start(base_config(&reg_, &ready_));
+  beast::tcp_stream stream(ioc_);
+  stream.connect(endpoint());
+  beast::flat_buffer buf;
+  for (int i = 0; i < 3; ++i) {
+    bhttp::request<bhttp::string_body> req{bhttp::verb::get, "/healthz", 11};
+    bhttp::write(stream, req);
+    client_response res;
+    bhttp::read(stream, buf, res);
+    EXPECT_EQ(res.result_int(), 200u);
+    EXPECT_TRUE(res.keep_alive());
+  }
+}
+
+TEST_F(http_server, idle_connection_is_closed_after_the_read_timeout) {
+  server_config cfg = base_config(&reg_, &ready_);
+  cfg.limits.read_timeout = std::chrono::milliseconds(200);
+  start(std::move(cfg));
+  tcp::socket sock(ioc_);
+  sock.connect(endpoint());
+  const auto t0 = std::chrono::steady_clock::now();
+  std::array<char, 16> b{};
+  beast::error_code ec;
+  sock.read_some(asio::buffer(b), ec);  // blocks until the server closes
+  const auto elapsed = std::chrono::steady_clock::now() - t0;
+  EXPECT_TRUE(ec == asio::error::eof || ec == asio::error::connection_reset) << ec.message();
+  EXPECT_GE(elapsed, std::chrono::milliseconds(150));
+  EXPECT_LT(elapsed, std::chrono::seconds(5));
+}
+
+TEST_F(http_server, connections_over_the_limit_are_closed) {
+  server_config cfg = base_config(&reg_, &ready_);
+  cfg.limits.max_connections = 2;
+  start(std::move(cfg));
+  tcp::socket a(ioc_), b(ioc_), c(ioc_);
+  a.connect(endpoint());
+  b.connect(endpoint());
+  for (int i = 0; i < 200 && server_->connections() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_EQ(server_->connections(), 2u);
+  c.connect(endpoint());
+  std::array<char, 16> buf{};
+  beast::error_code ec;
+  c.read_some(asio::buffer(buf), ec);
+  EXPECT_TRUE(ec == asio::error::eof || ec == asio::error::connection_reset) << ec.message();
+  a.close();
+  b.close();
+  for (int i = 0; i < 200 && server_->connections() > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(fetch(bhttp::verb::get, "/healthz").result_int(), 200u);
+  const std::string text = reg_.render();
+  EXPECT_NE(text.find("anyturn_http_connections_total{result=\"rejected_limit\"} 1\n"),
+            std::string::npos) << text;
+}
+
+TEST_F(http_server, stop_closes_open_connections) {
+  start(base_config(&reg_, &ready_));
+  tcp::socket sock(ioc_);
+  sock.connect(endpoint());
+  for (int i = 0; i < 200 && server_->connections() < 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  server_->stop();
+  std::array<char, 16> buf{};
+  beast::error_code ec;
+  sock.read_some(asio::buffer(buf), ec);
+  EXPECT_TRUE(ec == asio::error::eof || ec == asio::error::connection_reset) << ec.message();
+  server_->stop();  // idempotent
+}
+
+TEST(http_server_config, invalid_config_and_bind_failure_throw) {
+  server_config cfg;
+  cfg.threads = 0;
+  EXPECT_THROW(server{cfg}, std::invalid_argument);
+  server_config a;
+  a.port = 0;
+  server first(a);
+  first.start();
+  server_config b;
+  b.port = first.port();
+  server second(b);
+  EXPECT_THROW(second.start(), std::system_error);
+}
+
+// ---- TLS, with a self-signed certificate made for the test ----
+
+struct pem_files {
+  std::string cert;
+  std::string key;
+};
+
+pem_files make_self_signed() {
+  EVP_PKEY* pkey = EVP_EC_gen("P-256");
+  X509* x = X509_new();
+  ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+  X509_gmtime_adj(X509_getm_notBefore(x), -60);
+  X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+  X509_set_pubkey(x, pkey);
+  X509_NAME* name = X509_get_subject_name(x);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>("127.0.0.1"), -1, -1, 0);
+  X509_set_issuer_name(x, name);
+  X509_sign(x, pkey, EVP_sha256());
+  const std::string dir = ::testing::TempDir();
+  pem_files files{dir + "anyturn_http_test_cert.pem", dir + "anyturn_http_test_key.pem"};
+  FILE* f = std::fopen(files.cert.c_str(), "w");
+  PEM_write_X509(f, x);
+  std::fclose(f);
+  f = std::fopen(files.key.c_str(), "w");
+  PEM_write_PrivateKey(f, pkey, nullptr, nullptr, 0, nullptr, nullptr);
+  std::fclose(f);
+  X509_free(x);
+  EVP_PKEY_free(pkey);
+  return files;
+}
+
+TEST_F(http_server, serves_https_when_tls_is_configured) {
+  const pem_files files = make_self_signed();
+  server_config cfg = base_config(&reg_, &ready_);
+  cfg.tls = tls_files{files.cert, files.key};
+  start(std::move(cfg));
+
+  asio::ssl::context ctx(asio::ssl::context::tls_client);
+  ctx.load_verify_file(files.cert);
+  ctx.set_verify_mode(asio::ssl::verify_peer);
+  beast::ssl_stream<beast::tcp_stream> stream(ioc_, ctx);
+  beast::get_lowest_layer(stream).connect(endpoint());
+  stream.handshake(asio::ssl::stream_base::client);
+  bhttp::request<bhttp::string_body> req{bhttp::verb::post, "/api/v1/ice-servers", 11};
+  req.set(bhttp::field::authorization, "Bearer k-acme");
+  req.body() = "{\"user\":\"tls-user\"}";
+  req.prepare_payload();
+  bhttp::write(stream, req);
+  beast::flat_buffer buf;
+  client_response res;
+  bhttp::read(stream, buf, res);
+  EXPECT_EQ(res.result_int(), 200u);
+  const std::string username = member(res.body(), "username");
+  EXPECT_EQ(member(res.body(), "credential"), auth::rest_password("s-acme", username));
+
+  // Plain HTTP to the TLS port gets nothing useful back.
+  tcp::socket plain(ioc_);
+  plain.connect(endpoint());
+  const std::string get = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+  asio::write(plain, asio::buffer(get));
+  std::array<char, 64> b{};
+  beast::error_code ec;
+  const std::size_t n = plain.read_some(asio::buffer(b), ec);
+  EXPECT_EQ(std::string(b.data(), n).find("200 OK"), std::string::npos);
+  std::remove(files.cert.c_str());
+  std::remove(files.key.c_str());
+}
+
+TEST(http_server_config, missing_tls_files_throw) {
+  server_config cfg;
+  cfg.tls = tls_files{"/nonexistent/cert.pem", "/nonexistent/key.pem"};
+  EXPECT_THROW(server{cfg}, std::runtime_error);
+}
+
+}  // namespace
+}  // namespace anyturn::http
