@@ -111,14 +111,27 @@ rest_parse parse_rest_username(std::string_view username, std::int64_t& expiry) 
 }
 
 struct name_less {
-  bool operator()(const std::pair<std::string, key_candidate>& a, std::string_view b) const {
+  template <typename Entry>
+  bool operator()(const Entry& a, std::string_view b) const {
     return std::string_view{a.first} < b;
   }
-  bool operator()(const std::pair<std::string, key_candidate>& a,
-                  const std::pair<std::string, key_candidate>& b) const {
+  template <typename Entry>
+  bool operator()(const Entry& a, const Entry& b) const {
     return a.first < b.first;
   }
 };
+
+// The user part of a well-formed REST username: after "<expiry>:", or
+// before ":<expiry>" in coturn's order.
+std::string_view rest_user_part(std::string_view username) {
+  const auto first = username.find(':');
+  if (first == std::string_view::npos) return {};
+  const auto head = username.substr(0, first);
+  const bool head_digits =
+      std::all_of(head.begin(), head.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+  if (head_digits) return username.substr(first + 1);
+  return username.substr(0, username.rfind(':'));
+}
 
 }  // namespace
 
@@ -158,30 +171,50 @@ std::string rest_username(std::int64_t now, std::int64_t ttl, std::string_view u
 
 credential_store::credential_store(std::string realm, std::vector<static_user> users,
                                    std::vector<std::string> rest_secrets)
-    : realm_(std::move(realm)), secrets_(std::move(rest_secrets)) {
-  if (secrets_.size() > max_candidates) {
-    throw std::invalid_argument("auth: at most " + std::to_string(max_candidates) +
-                                " REST secrets are supported, got " +
-                                std::to_string(secrets_.size()));
-  }
-  for (const auto& secret : secrets_) {
-    if (secret.empty()) throw std::invalid_argument("auth: empty REST secret");
-  }
+    : credential_store(std::move(realm),
+                       std::vector<tenant_credentials>{
+                           tenant_credentials{"", std::move(users), std::move(rest_secrets)}}) {}
 
-  users_.reserve(users.size());
-  for (auto& user : users) {
-    if (user.password.has_value() == user.key.has_value()) {
-      throw std::invalid_argument("auth: user '" + user.name +
-                                  "' needs exactly one of password and key");
+credential_store::credential_store(std::string realm, std::vector<tenant_credentials> tenants)
+    : realm_(std::move(realm)) {
+  if (tenants.empty()) tenants.emplace_back();
+  if (tenants.size() > 0xFFFF) throw std::invalid_argument("auth: too many tenants");
+  for (std::size_t t = 0; t < tenants.size(); ++t) {
+    auto& tenant = tenants[t];
+    const std::string label = tenant.id.empty() ? std::string("default tenant") : "tenant '" + tenant.id + "'";
+    if (tenant.secrets.size() > max_candidates) {
+      throw std::invalid_argument("auth: " + label + ": at most " + std::to_string(max_candidates) +
+                                  " REST secrets are supported, got " +
+                                  std::to_string(tenant.secrets.size()));
     }
-    key_candidate candidate;
-    if (user.password) {
-      candidate.md5 = derive_md5_key(user.name, realm_, *user.password);
-      candidate.sha256 = derive_sha256_key(user.name, realm_, *user.password);
-    } else {
-      candidate.md5 = *user.key;  // MD5-only: SHA-256 cannot be derived from it
+    for (const auto& secret : tenant.secrets) {
+      if (secret.empty()) throw std::invalid_argument("auth: " + label + ": empty REST secret");
     }
-    users_.emplace_back(std::move(user.name), candidate);
+    if (t > 0) {
+      if (tenant.id.empty()) throw std::invalid_argument("auth: a tenant needs an id");
+      if (tenant.id.find(':') != std::string::npos)
+        throw std::invalid_argument("auth: tenant id '" + tenant.id + "' contains ':'");
+    }
+    if (!tenant.id.empty() &&
+        !tenant_by_id_.emplace(tenant.id, static_cast<tenant_index>(t)).second) {
+      throw std::invalid_argument("auth: tenant '" + tenant.id + "' is defined twice");
+    }
+    for (auto& user : tenant.users) {
+      if (user.password.has_value() == user.key.has_value()) {
+        throw std::invalid_argument("auth: user '" + user.name +
+                                    "' needs exactly one of password and key");
+      }
+      user_entry entry;
+      entry.tenant = static_cast<tenant_index>(t);
+      if (user.password) {
+        entry.key.md5 = derive_md5_key(user.name, realm_, *user.password);
+        entry.key.sha256 = derive_sha256_key(user.name, realm_, *user.password);
+      } else {
+        entry.key.md5 = *user.key;  // MD5-only: SHA-256 cannot be derived from it
+      }
+      users_.emplace_back(std::move(user.name), entry);
+    }
+    tenants_.push_back({std::move(tenant.id), std::move(tenant.secrets)});
   }
   std::sort(users_.begin(), users_.end(), name_less{});
   const auto dup = std::adjacent_find(users_.begin(), users_.end(),
@@ -191,22 +224,34 @@ credential_store::credential_store(std::string realm, std::vector<static_user> u
   }
 }
 
+bool credential_store::has_rest_secrets() const {
+  return std::any_of(tenants_.begin(), tenants_.end(),
+                     [](const tenant_entry& t) { return !t.secrets.empty(); });
+}
+
 lookup_status credential_store::lookup(std::string_view username, std::int64_t now,
                                        std::span<key_candidate> out,
                                        std::size_t& count) const noexcept {
+  tenant_index tenant = default_tenant;
+  return lookup(username, now, out, count, tenant);
+}
+
+lookup_status credential_store::lookup(std::string_view username, std::int64_t now,
+                                       std::span<key_candidate> out, std::size_t& count,
+                                       tenant_index& tenant) const noexcept {
   count = 0;
+  tenant = default_tenant;
 
   // Static users win over a REST username spelled the same way.
   const auto it = std::lower_bound(users_.begin(), users_.end(), username, name_less{});
   if (it != users_.end() && it->first == username) {
+    tenant = it->second.tenant;
     if (!out.empty()) {
-      out[0] = it->second;
+      out[0] = it->second.key;
       count = 1;
     }
     return lookup_status::ok;
   }
-
-  if (secrets_.empty()) return lookup_status::unknown_user;
 
   std::int64_t expiry = 0;
   switch (parse_rest_username(username, expiry)) {
@@ -214,13 +259,21 @@ lookup_status credential_store::lookup(std::string_view username, std::int64_t n
     case rest_parse::malformed: return lookup_status::malformed;
     case rest_parse::ok: break;
   }
+  // The tenant, in O(1): "<tenant-id>:" at the start of the user part.
+  const std::string_view user_part = rest_user_part(username);
+  if (const auto colon = user_part.find(':'); colon != std::string_view::npos) {
+    const auto found = tenant_by_id_.find(user_part.substr(0, colon));
+    if (found != tenant_by_id_.end()) tenant = found->second;
+  }
+  const auto& secrets = tenants_[tenant].secrets;
+  if (secrets.empty()) return lookup_status::unknown_user;
   if (expiry < now) return lookup_status::expired;
 
   // One candidate per secret: key = H(username:realm:base64(HMAC-SHA1(secret, username))).
-  const std::size_t n = std::min({out.size(), secrets_.size(), max_candidates});
+  const std::size_t n = std::min({out.size(), secrets.size(), max_candidates});
   std::array<char, rest_password_size> password{};
   for (std::size_t i = 0; i < n; ++i) {
-    if (!try_rest_password(secrets_[i], username, password)) continue;
+    if (!try_rest_password(secrets[i], username, password)) continue;
     const std::string_view pw{password.data(), password.size()};
     key_candidate& c = out[count];
     sha256_key sha{};

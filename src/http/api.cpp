@@ -369,7 +369,8 @@ response api::turn_credentials(const request& req, std::string_view query,
     std::uint64_t v = 0;
     const auto r = std::from_chars(ttl_text->data(), ttl_text->data() + ttl_text->size(), v);
     if (r.ptr != ttl_text->data() + ttl_text->size() || ttl_text->empty() ||
-        (r.ec != std::errc{} && r.ec != std::errc::result_out_of_range) || v == 0) {
+        (r.ec != std::errc{} && r.ec != std::errc::result_out_of_range) ||
+        (r.ec == std::errc{} && v == 0)) {
       return json_error(req, bhttp::status::bad_request, "ttl: expected a positive integer");
     }
     ttl = r.ec == std::errc::result_out_of_range || v > tenant.max_ttl

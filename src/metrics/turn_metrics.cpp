@@ -174,4 +174,10 @@ registry::collector turn_metrics(std::vector<const turn::worker_counters*> worke
   };
 }
 
+registry::collector turn_metrics(std::span<const turn::worker_counters* const> workers,
+                                 turn_metrics_options options) {
+  return turn_metrics(std::vector<const turn::worker_counters*>(workers.begin(), workers.end()),
+                      std::move(options));
+}
+
 }  // namespace anyturn::metrics

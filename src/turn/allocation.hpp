@@ -36,6 +36,7 @@ struct allocation {
   client_ref client;
   stun::transaction_id tid;  // of the Allocate that created it (retransmissions)
   std::string username;
+  auth::tenant_index tenant = auth::default_tenant;
   auth::key_candidate key;   // the key the client proved; signs our responses
   bool sha256 = false;       // the client used MESSAGE-INTEGRITY-SHA256
   std::array<relay_side, 2> relays{};
@@ -48,6 +49,8 @@ struct allocation {
   std::int64_t scheduled_s = -1;        // deadline of its live timer-wheel entry
   std::vector<permission> permissions;
   std::vector<channel> channels;
+  std::int64_t bandwidth_tokens = 0;   // token bucket of the tenant's per-allocation limit
+  std::int64_t bandwidth_refilled_ms = 0;
   std::uint64_t packets_to_peer = 0, bytes_to_peer = 0;
   std::uint64_t packets_to_client = 0, bytes_to_client = 0;
 

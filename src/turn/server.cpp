@@ -121,7 +121,9 @@ class log_limiter {
 struct server::impl {
   impl(std::shared_ptr<const shared_state> s, io_port& io, worker_counters& c, unsigned worker)
       : shared(std::move(s)), io(io), counters(c), worker(worker),
-        rng(0x9E3779B97F4A7C15ULL * (worker + 1) ^ reinterpret_cast<std::uintptr_t>(this)) {}
+        rng(0x9E3779B97F4A7C15ULL * (worker + 1) ^ reinterpret_cast<std::uintptr_t>(this)) {
+    counters.tenants = std::vector<tenant_counters>(std::max<std::size_t>(1, shared->tenants.size()));
+  }
 
   // ---- state (owned by this worker's thread) ----
   std::shared_ptr<const shared_state> shared;
@@ -155,8 +157,41 @@ struct server::impl {
     const auth::key_candidate* key = nullptr;
     bool sha256 = false;
     std::string_view username;
+    auth::tenant_index tenant = auth::default_tenant;
     auth::key_candidate key_storage;
   };
+
+  // ------------------------------------------------------------- tenants
+  const tenant_policy* policy_of(auth::tenant_index t) const {
+    return t < shared->tenants.size() ? &shared->tenants[t] : nullptr;
+  }
+  tenant_counters& tenant_stats(auth::tenant_index t) {
+    return counters.tenants[t < counters.tenants.size() ? t : 0];
+  }
+  std::uint32_t user_limit(auth::tenant_index t) const {
+    const auto* p = policy_of(t);
+    if (p != nullptr && p->max_allocations_per_user != 0) return p->max_allocations_per_user;
+    return shared->user_quotas ? shared->user_quotas->limit() : 0;
+  }
+  // The tenant's per-allocation bandwidth limit: a token bucket holding at
+  // most one second of traffic, refilled from the coarse loop clock.
+  bool within_bandwidth(detail::allocation& a, std::size_t bytes, std::int64_t now_ms) {
+    const auto* p = policy_of(a.tenant);
+    if (p == nullptr || p->bandwidth_bytes_per_s == 0) return true;
+    const auto rate = static_cast<std::int64_t>(p->bandwidth_bytes_per_s);
+    if (now_ms > a.bandwidth_refilled_ms) {
+      a.bandwidth_tokens =
+          std::min(rate, a.bandwidth_tokens + (now_ms - a.bandwidth_refilled_ms) * rate / 1000);
+      a.bandwidth_refilled_ms = now_ms;
+    }
+    if (a.bandwidth_tokens < static_cast<std::int64_t>(bytes)) {
+      bump(counters.bandwidth_dropped);
+      bump(tenant_stats(a.tenant).bandwidth_dropped);
+      return false;
+    }
+    a.bandwidth_tokens -= static_cast<std::int64_t>(bytes);
+    return true;
+  }
 
   std::uint64_t next_random() {
     rng ^= rng << 13;
@@ -379,7 +414,7 @@ struct server::impl {
     }
     std::array<auth::key_candidate, auth::max_candidates> candidates{};
     std::size_t count = 0;
-    switch (shared->credentials->lookup(*username, r.now.unix_s, candidates, count)) {
+    switch (shared->credentials->lookup(*username, r.now.unix_s, candidates, count, r.tenant)) {
       case auth::lookup_status::ok:
         break;
       case auth::lookup_status::expired:
@@ -600,11 +635,25 @@ struct server::impl {
                      shared->max_allocations);
       return send_error(r, 508);
     }
-    const std::string_view quota_key = user_quota::key_of(r.username);
-    if (shared->user_quotas && !shared->user_quotas->try_acquire(quota_key)) {
+    const tenant_policy* policy = policy_of(r.tenant);
+    if (shared->tenant_usage &&
+        !shared->tenant_usage->try_acquire(r.tenant, policy ? policy->max_allocations : 0)) {
       bump(counters.allocations_failed_quota);
+      bump(tenant_stats(r.tenant).quota_rejected);
       return send_error(r, 486);
     }
+    const std::string_view quota_key = user_quota::key_of(r.username);
+    const std::uint32_t per_user = user_limit(r.tenant);
+    if (shared->user_quotas && !shared->user_quotas->try_acquire(quota_key, per_user)) {
+      if (shared->tenant_usage) shared->tenant_usage->release(r.tenant);
+      bump(counters.allocations_failed_quota);
+      bump(tenant_stats(r.tenant).quota_rejected);
+      return send_error(r, 486);
+    }
+    const auto release_quotas = [&] {
+      if (shared->user_quotas) shared->user_quotas->release(quota_key, per_user);
+      if (shared->tenant_usage) shared->tenant_usage->release(r.tenant);
+    };
 
     auto alloc = std::make_unique<detail::allocation>();
     const std::uint32_t slot = take_slot();
@@ -612,6 +661,7 @@ struct server::impl {
     a.client = r.from;
     a.tid = msg.tid();
     a.username = std::string(r.username);
+    a.tenant = r.tenant;
     a.key = *r.key;
     a.sha256 = r.sha256;
     a.generation = ++generation_counter;
@@ -631,7 +681,7 @@ struct server::impl {
       std::uint8_t pool_index = 0;
       if (relay_address_for(family, pool_index) == nullptr) {
         release_slot(slot);
-        if (shared->user_quotas) shared->user_quotas->release(quota_key);
+        release_quotas();
         return send_error(r, 440);
       }
       const open_mode mode = even_attr ? (reserve_next ? open_mode::even_reserve : open_mode::even)
@@ -640,7 +690,7 @@ struct server::impl {
     }
     if (!ok) {
       release_slot(slot);
-      if (shared->user_quotas) shared->user_quotas->release(quota_key);
+      release_quotas();
       bump(counters.allocations_failed_ports);
       if (limiter.allow(log_limiter::ports, r.now.mono_ms))
         spdlog::warn("turn: relay ports exhausted or unavailable; answering 508 to {}",
@@ -666,6 +716,13 @@ struct server::impl {
     a.lifetime_s = granted_lifetime(msg);
     a.started_ms = r.now.mono_ms;
     a.expires_ms = r.now.mono_ms + std::int64_t{a.lifetime_s} * 1000;
+    if (policy != nullptr) {
+      a.bandwidth_tokens = static_cast<std::int64_t>(policy->bandwidth_bytes_per_s);
+      a.bandwidth_refilled_ms = r.now.mono_ms;
+    }
+    auto& ts = tenant_stats(a.tenant);
+    bump(ts.allocations_created);
+    bump(ts.active[static_cast<std::size_t>(r.from.proto)]);
     slots[slot] = std::move(alloc);
     by_client.emplace(r.from, slot);
     schedule(slot, a.expires_ms);
@@ -903,6 +960,7 @@ struct server::impl {
   void forward_to_peer(detail::allocation& a, const detail::relay_side& side,
                        const stun::endpoint& peer, bytes_view payload, bool dont_fragment,
                        const now_t& now) {
+    if (!within_bandwidth(a, payload.size(), now.mono_ms)) return;
     const std::array<bytes_view, 1> parts{payload};
     if (!io.send_to_peer(side.id, peer, parts, dont_fragment)) {
       bump(counters.relay_send_failed);
@@ -915,6 +973,9 @@ struct server::impl {
     a.bytes_to_peer += payload.size();
     bump(counters.packets_to_peer);
     bump(counters.bytes_to_peer, payload.size());
+    auto& ts = tenant_stats(a.tenant);
+    bump(ts.packets_to_peer);
+    bump(ts.bytes_to_peer, payload.size());
   }
 
   // ------------------------------------------- RFC 8656 §11.3, §12.6
@@ -931,6 +992,7 @@ struct server::impl {
       bump(counters.malformed_dropped);
       return;
     }
+    if (!within_bandwidth(*a, data.size(), now.mono_ms)) return;
     const auto* ch = a->channel_by_peer(peer);
     if (ch != nullptr && ch->expires_ms > now.mono_ms) {
       // ChannelData: a 4-byte header in front of the payload, padded to 4
@@ -971,6 +1033,9 @@ struct server::impl {
     a->bytes_to_client += data.size();
     bump(counters.packets_to_client);
     bump(counters.bytes_to_client, data.size());
+    auto& ts = tenant_stats(a->tenant);
+    bump(ts.packets_to_client);
+    bump(ts.bytes_to_client, data.size());
   }
 
   // ------------------------------------------------------------- timers
@@ -1027,7 +1092,13 @@ struct server::impl {
         why, to_string(a.client.proto), a.client.remote.to_string(), a.client.local.to_string(),
         a.username, static_cast<double>(now.mono_ms - a.started_ms) / 1000.0, a.packets_to_peer,
         a.bytes_to_peer, a.packets_to_client, a.bytes_to_client);
-    if (shared->user_quotas) shared->user_quotas->release(user_quota::key_of(a.username));
+    if (shared->user_quotas)
+      shared->user_quotas->release(user_quota::key_of(a.username), user_limit(a.tenant));
+    if (shared->tenant_usage) shared->tenant_usage->release(a.tenant);
+    auto& ts = tenant_stats(a.tenant);
+    bump(ts.allocations_ended);
+    auto& active = ts.active[static_cast<std::size_t>(a.client.proto)];
+    active.store(active.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
     by_client.erase(a.client);
     slots[slot].reset();
     free_slots.push_back(slot);

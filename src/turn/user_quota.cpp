@@ -30,13 +30,13 @@ std::size_t user_quota::index(std::string_view user, int row) const {
   return static_cast<std::size_t>(row) * buckets_ + static_cast<std::size_t>(h % buckets_);
 }
 
-bool user_quota::try_acquire(std::string_view user) {
-  if (limit_ == 0) return true;
+bool user_quota::try_acquire(std::string_view user, std::uint32_t limit) {
+  if (limit == 0) return true;
   auto& a = rows_[index(user, 0)];
   auto& b = rows_[index(user, 1)];
   const std::uint32_t na = a.fetch_add(1, std::memory_order_acq_rel) + 1;
   const std::uint32_t nb = b.fetch_add(1, std::memory_order_acq_rel) + 1;
-  if (std::min(na, nb) > limit_) {
+  if (std::min(na, nb) > limit) {
     a.fetch_sub(1, std::memory_order_acq_rel);
     b.fetch_sub(1, std::memory_order_acq_rel);
     return false;
@@ -44,8 +44,8 @@ bool user_quota::try_acquire(std::string_view user) {
   return true;
 }
 
-void user_quota::release(std::string_view user) {
-  if (limit_ == 0) return;
+void user_quota::release(std::string_view user, std::uint32_t limit) {
+  if (limit == 0) return;
   rows_[index(user, 0)].fetch_sub(1, std::memory_order_acq_rel);
   rows_[index(user, 1)].fetch_sub(1, std::memory_order_acq_rel);
 }
@@ -62,6 +62,31 @@ std::string_view user_quota::key_of(std::string_view username) {
   const auto last = username.rfind(':');
   if (all_digits(username.substr(last + 1))) return username.substr(0, last);
   return username;
+}
+
+tenant_quota::tenant_quota(std::size_t tenants)
+    : count_(std::max<std::size_t>(tenants, 1)),
+      active_(std::make_unique<std::atomic<std::uint32_t>[]>(count_)) {
+  for (std::size_t i = 0; i < count_; ++i) active_[i].store(0, std::memory_order_relaxed);
+}
+
+bool tenant_quota::try_acquire(std::size_t tenant, std::uint32_t limit) {
+  if (tenant >= count_) return false;
+  auto& a = active_[tenant];
+  const std::uint32_t n = a.fetch_add(1, std::memory_order_acq_rel) + 1;
+  if (limit != 0 && n > limit) {
+    a.fetch_sub(1, std::memory_order_acq_rel);
+    return false;
+  }
+  return true;
+}
+
+void tenant_quota::release(std::size_t tenant) {
+  if (tenant < count_) active_[tenant].fetch_sub(1, std::memory_order_acq_rel);
+}
+
+std::uint32_t tenant_quota::active(std::size_t tenant) const {
+  return tenant < count_ ? active_[tenant].load(std::memory_order_relaxed) : 0;
 }
 
 }  // namespace anyturn::turn

@@ -14,6 +14,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -49,6 +50,18 @@ struct static_user {
   std::optional<md5_key> key;           // MD5(user:realm:password), from config
 };
 
+// Tenants: each customer of a TURN service has its own static users and REST
+// secrets. Index 0 is the default tenant (what flags and a single-tenant
+// config define); its id may be empty.
+using tenant_index = std::uint16_t;
+inline constexpr tenant_index default_tenant = 0;
+
+struct tenant_credentials {
+  std::string id;
+  std::vector<static_user> users;
+  std::vector<std::string> secrets;  // REST shared secrets, several for rotation
+};
+
 enum class lookup_status {
   ok,
   unknown_user,   // neither a static user nor a REST username
@@ -62,6 +75,11 @@ enum class lookup_status {
 //   "<user>:<expiry>"       coturn's alternative order, e.g. "alice:1700000000";
 //                           only when the text before the first ':' is not all
 //                           digits, so the two orders never overlap.
+// Tenant resolution is O(1) and needs no trial of secrets: a static user
+// belongs to the tenant that lists it; a REST username whose user part starts
+// with "<tenant-id>:" (e.g. "1700000000:acme:alice", which the credentials
+// API mints) belongs to that tenant, any other REST username to the default
+// tenant.
 // <expiry> is 1..18 decimal digits of unix seconds; the credential is valid while
 // now <= expiry. A username with a numeric field in one of these places but an
 // empty user part or an out-of-range number is `malformed`; anything else that
@@ -74,9 +92,15 @@ class credential_store {
   // are more than max_candidates secrets.
   credential_store(std::string realm, std::vector<static_user> users,
                    std::vector<std::string> rest_secrets);
+  // Several tenants; tenants[0] is the default tenant. Tenant ids must be
+  // unique and non-empty (but the default's), and user names unique across
+  // all tenants. Throws std::invalid_argument otherwise.
+  credential_store(std::string realm, std::vector<tenant_credentials> tenants);
 
   [[nodiscard]] const std::string& realm() const { return realm_; }
-  [[nodiscard]] bool has_rest_secrets() const { return !secrets_.empty(); }
+  [[nodiscard]] bool has_rest_secrets() const;
+  [[nodiscard]] std::size_t tenant_count() const { return tenants_.size(); }
+  [[nodiscard]] const std::string& tenant_id(tenant_index t) const { return tenants_.at(t).id; }
 
   // Static users first; else a username of the form "<unix-expiry>" or
   // "<unix-expiry>:<user>" is checked against every REST secret.
@@ -86,11 +110,29 @@ class credential_store {
   // OpenSSL fail, the REST path reports unknown_user rather than a bad key.
   lookup_status lookup(std::string_view username, std::int64_t now,
                        std::span<key_candidate> out, std::size_t& count) const noexcept;
+  // The same, and says which tenant the username belongs to.
+  lookup_status lookup(std::string_view username, std::int64_t now, std::span<key_candidate> out,
+                       std::size_t& count, tenant_index& tenant) const noexcept;
 
  private:
+  struct user_entry {
+    key_candidate key;
+    tenant_index tenant = default_tenant;
+  };
+  struct tenant_entry {
+    std::string id;
+    std::vector<std::string> secrets;
+  };
+  struct string_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
   std::string realm_;
-  std::vector<std::pair<std::string, key_candidate>> users_;  // sorted by name
-  std::vector<std::string> secrets_;
+  std::vector<std::pair<std::string, user_entry>> users_;  // sorted by name
+  std::vector<tenant_entry> tenants_;
+  std::unordered_map<std::string, tenant_index, string_hash, std::equal_to<>> tenant_by_id_;
 };
 
 }  // namespace anyturn::auth

@@ -104,5 +104,7 @@ void emit_turn_metrics(sink& s, const counter_totals& totals,
 // more series to the same families.
 registry::collector turn_metrics(std::vector<const turn::worker_counters*> workers,
                                  turn_metrics_options options = {});
+registry::collector turn_metrics(std::span<const turn::worker_counters* const> workers,
+                                 turn_metrics_options options = {});
 
 }  // namespace anyturn::metrics

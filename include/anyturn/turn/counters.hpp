@@ -6,8 +6,10 @@
 // load relaxed and sum across workers.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
+#include <vector>
 
 namespace anyturn::turn {
 
@@ -37,7 +39,8 @@ namespace anyturn::turn {
   X(allocations_deleted, "allocations ended by Refresh lifetime 0")                     \
   X(allocations_closed, "allocations ended by connection close or shutdown")            \
   X(allocations_failed_ports, "Allocate refused with 508: no relay port or worker full")               \
-  X(allocations_failed_quota, "Allocate refused with 486: user quota reached")                              \
+  X(allocations_failed_quota, "Allocate refused with 486: tenant or user quota reached")  \
+  X(bandwidth_dropped, "packets dropped by the per-allocation bandwidth limit")                              \
   X(peer_denied, "permissions or sends refused by the peer policy (403)")              \
   X(no_permission_dropped, "packets dropped for lack of a permission")                  \
   X(no_allocation_dropped, "ChannelData/Send with no allocation")                       \
@@ -50,11 +53,32 @@ namespace anyturn::turn {
   X(bytes_to_client, "payload bytes relayed peer -> client")                            \
   X(kernel_drops, "datagrams the kernel dropped on our sockets (SO_RXQ_OVFL)")
 
+// What one worker counted for one tenant (X(name, help)).
+#define ANYTURN_TENANT_COUNTERS(X)                                       \
+  X(allocations_created, "allocations created")                          \
+  X(allocations_ended, "allocations ended, for any reason")              \
+  X(quota_rejected, "Allocate refused with 486")                         \
+  X(bandwidth_dropped, "packets dropped by the bandwidth limit")         \
+  X(packets_to_peer, "packets relayed client -> peer")                   \
+  X(bytes_to_peer, "payload bytes relayed client -> peer")               \
+  X(packets_to_client, "packets relayed peer -> client")                 \
+  X(bytes_to_client, "payload bytes relayed peer -> client")
+
+struct alignas(64) tenant_counters {
+#define ANYTURN_DECLARE_COUNTER(name, help) std::atomic<std::uint64_t> name{0};
+  ANYTURN_TENANT_COUNTERS(ANYTURN_DECLARE_COUNTER)
+#undef ANYTURN_DECLARE_COUNTER
+  std::array<std::atomic<std::uint64_t>, 3> active{};  // gauge, by turn::transport
+};
+
 struct alignas(64) worker_counters {
 #define ANYTURN_DECLARE_COUNTER(name, help) std::atomic<std::uint64_t> name{0};
   ANYTURN_WORKER_COUNTERS(ANYTURN_DECLARE_COUNTER)
 #undef ANYTURN_DECLARE_COUNTER
   std::atomic<std::uint64_t> active_allocations{0};  // gauge
+  // One block per tenant (index = auth::tenant_index). Sized by the worker's
+  // turn::server before its thread starts, never resized afterwards.
+  std::vector<tenant_counters> tenants;
 };
 
 // Single-writer increment: no lock prefix on the hot path.

@@ -23,6 +23,14 @@
 
 namespace anyturn::turn {
 
+// A tenant's limits (index = auth::tenant_index). 0 means no limit.
+struct tenant_policy {
+  std::string id;
+  std::uint32_t max_allocations = 0;           // concurrent, all workers: 486
+  std::uint32_t max_allocations_per_user = 0;  // 0: the global per-user limit
+  std::uint64_t bandwidth_bytes_per_s = 0;     // per allocation, both directions
+};
+
 // Immutable, shared by all workers (read-only after start).
 struct shared_state {
   std::shared_ptr<const auth::credential_store> credentials;
@@ -44,6 +52,10 @@ struct shared_state {
   bool offer_sha256 = true;                // PASSWORD-ALGORITHMS in 401/438 (RFC 8489 §9.2)
   std::uint32_t max_allocations = 200000;  // per worker; beyond: 508
   std::shared_ptr<user_quota> user_quotas; // per user across workers; beyond: 486 (may be null)
+  // Tenants, index = auth::tenant_index; empty means one default tenant
+  // without limits. tenant_usage counts their allocations across workers.
+  std::vector<tenant_policy> tenants;
+  std::shared_ptr<tenant_quota> tenant_usage;
 };
 
 class server {

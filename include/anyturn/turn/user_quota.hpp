@@ -20,9 +20,12 @@ class user_quota {
 
   [[nodiscard]] std::uint32_t limit() const { return limit_; }
   // Counts one more allocation for `user`, or returns false (486) when the
-  // user is at the limit. A limit of 0 means no limit.
-  bool try_acquire(std::string_view user);
-  void release(std::string_view user);
+  // user is at the limit. A limit of 0 means no limit (and nothing is
+  // counted, so release() must be given the same limit).
+  bool try_acquire(std::string_view user) { return try_acquire(user, limit_); }
+  bool try_acquire(std::string_view user, std::uint32_t limit);
+  void release(std::string_view user) { release(user, limit_); }
+  void release(std::string_view user, std::uint32_t limit);
   [[nodiscard]] std::uint32_t count(std::string_view user) const;
 
   // The part of a username that a quota counts: REST usernames
@@ -35,6 +38,20 @@ class user_quota {
   std::uint32_t limit_;
   std::size_t buckets_;
   std::unique_ptr<std::atomic<std::uint32_t>[]> rows_;  // 2 * buckets_
+};
+
+// Concurrent allocations per tenant, across workers: one atomic counter per
+// tenant.
+class tenant_quota {
+ public:
+  explicit tenant_quota(std::size_t tenants);
+  bool try_acquire(std::size_t tenant, std::uint32_t limit);  // limit 0: no limit
+  void release(std::size_t tenant);
+  [[nodiscard]] std::uint32_t active(std::size_t tenant) const;
+
+ private:
+  std::size_t count_;
+  std::unique_ptr<std::atomic<std::uint32_t>[]> active_;
 };
 
 }  // namespace anyturn::turn

@@ -237,3 +237,78 @@ TEST(credentials, constructor_rejects_bad_configuration) {
 
 }  // namespace
 }  // namespace anyturn::auth
+
+namespace anyturn::auth {
+namespace {
+
+std::vector<tenant_credentials> two_tenants() {
+  std::vector<tenant_credentials> t(3);
+  t[0].secrets = {"default-secret"};
+  t[0].users.push_back({"alice", std::string("a-pass"), std::nullopt});
+  t[1].id = "acme";
+  t[1].secrets = {"acme-old", "acme-new"};
+  t[1].users.push_back({"bob", std::string("b-pass"), std::nullopt});
+  t[2].id = "globex";  // static users only
+  t[2].users.push_back({"carol", std::string("c-pass"), std::nullopt});
+  return t;
+}
+
+TEST(CredentialTenants, StaticUsersResolveToTheirTenant) {
+  credential_store store("realm", two_tenants());
+  std::array<key_candidate, max_candidates> out{};
+  std::size_t n = 0;
+  tenant_index t = 99;
+  ASSERT_EQ(store.lookup("bob", 0, out, n, t), lookup_status::ok);
+  EXPECT_EQ(t, 1);
+  EXPECT_EQ(out[0].md5, derive_md5_key("bob", "realm", "b-pass"));
+  ASSERT_EQ(store.lookup("carol", 0, out, n, t), lookup_status::ok);
+  EXPECT_EQ(t, 2);
+  EXPECT_EQ(store.tenant_id(2), "globex");
+  ASSERT_EQ(store.lookup("alice", 0, out, n, t), lookup_status::ok);
+  EXPECT_EQ(t, default_tenant);
+}
+
+TEST(CredentialTenants, RestUsernamesCarryTheTenantId) {
+  credential_store store("realm", two_tenants());
+  std::array<key_candidate, max_candidates> out{};
+  std::size_t n = 0;
+  tenant_index t = 99;
+  const std::string acme_user = "2000000000:acme:u1";
+  ASSERT_EQ(store.lookup(acme_user, 1000, out, n, t), lookup_status::ok);
+  EXPECT_EQ(t, 1);
+  ASSERT_EQ(n, 2u) << "one candidate per secret of that tenant only";
+  const auto pw = rest_password("acme-new", acme_user);
+  EXPECT_EQ(out[1].md5, derive_md5_key(acme_user, "realm", pw));
+
+  // Not a tenant id: the default tenant's secrets.
+  ASSERT_EQ(store.lookup("2000000000:nobody:u1", 1000, out, n, t), lookup_status::ok);
+  EXPECT_EQ(t, default_tenant);
+  ASSERT_EQ(n, 1u);
+  EXPECT_EQ(out[0].md5, derive_md5_key("2000000000:nobody:u1", "realm",
+                                       rest_password("default-secret", "2000000000:nobody:u1")));
+  ASSERT_EQ(store.lookup("2000000000:u2", 1000, out, n, t), lookup_status::ok);
+  EXPECT_EQ(t, default_tenant);
+
+  // A tenant without secrets accepts no REST usernames.
+  EXPECT_EQ(store.lookup("2000000000:globex:u1", 1000, out, n, t), lookup_status::unknown_user);
+  // Expiry still applies.
+  EXPECT_EQ(store.lookup("999:acme:u1", 1000, out, n, t), lookup_status::expired);
+}
+
+TEST(CredentialTenants, RejectsBadTenantSetups) {
+  auto dup_id = two_tenants();
+  dup_id[2].id = "acme";
+  EXPECT_THROW(credential_store("r", dup_id), std::invalid_argument);
+  auto dup_user = two_tenants();
+  dup_user[2].users.push_back({"bob", std::string("x"), std::nullopt});
+  EXPECT_THROW(credential_store("r", dup_user), std::invalid_argument);
+  auto no_id = two_tenants();
+  no_id[1].id.clear();
+  EXPECT_THROW(credential_store("r", no_id), std::invalid_argument);
+  auto colon = two_tenants();
+  colon[1].id = "a:b";
+  EXPECT_THROW(credential_store("r", colon), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace anyturn::auth

@@ -79,6 +79,10 @@ TEST(turn_metrics, sum_counters_reads_every_counter) {
 #undef BUMP_EACH
   const std::array<const turn::worker_counters*, 2> workers{&a, &b};
   const counter_totals t = sum_counters(workers);
+  registry reg;
+  reg.add_collector(turn_metrics(std::span<const turn::worker_counters* const>(workers)));
+  EXPECT_NE(reg.render().find("\nanyturn_relayed_bytes_total{direction=\"to_client\"} "),
+            std::string::npos);
   ASSERT_EQ(t.workers, 2u);
   for (std::size_t i = 0; i < worker_counter_count; ++i) {
     EXPECT_EQ(t.values[i], 101 * (i + 1)) << counter_mappings()[i].counter_name;

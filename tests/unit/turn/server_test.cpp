@@ -92,6 +92,8 @@ struct options {
   bool with_v6 = false;
   std::uint32_t max_allocations = 1000;
   std::uint32_t per_user = 0;
+  bool tenants = false;  // adds tenant "acme" (secret "acme-secret", user "dave")
+  tenant_policy acme;
   std::vector<std::string> allow;
 };
 
@@ -102,8 +104,20 @@ class TurnServer : public ::testing::Test {
     std::vector<auth::static_user> users;
     users.push_back({"alice", std::string("wonderland"), std::nullopt});
     users.push_back({"bob", std::string("builder"), std::nullopt});
-    s->credentials = std::make_shared<auth::credential_store>(realm, users,
-                                                              std::vector<std::string>{rest_secret});
+    if (o.tenants) {
+      std::vector<auth::tenant_credentials> t(2);
+      t[0].users = users;
+      t[0].secrets = {rest_secret};
+      t[1].id = "acme";
+      t[1].secrets = {"acme-secret"};
+      t[1].users.push_back({"dave", std::string("dave-pass"), std::nullopt});
+      s->credentials = std::make_shared<auth::credential_store>(realm, t);
+      s->tenants = {tenant_policy{}, o.acme};
+      s->tenant_usage = std::make_shared<tenant_quota>(2);
+    } else {
+      s->credentials = std::make_shared<auth::credential_store>(
+          realm, users, std::vector<std::string>{rest_secret});
+    }
     s->nonces = std::make_shared<auth::nonce_service>(std::vector<std::uint8_t>(32, 7), 600, true);
     std::vector<auth::cidr> allow;
     for (const auto& a : o.allow) allow.push_back(*auth::cidr::parse(a));
@@ -861,6 +875,61 @@ TEST_F(TurnServer, UserQuotaGives486AndFreesWithTheAllocation) {
                  u1.c_str(), p1.c_str()));
   allocate(c3, u2.c_str(), p2.c_str());
   EXPECT_EQ(shared_->user_quotas->count("carol"), 2u);
+}
+
+TEST_F(TurnServer, TenantQuotaGives486AndCountsPerTenant) {
+  options o;
+  o.tenants = true;
+  o.acme.id = "acme";
+  o.acme.max_allocations = 2;
+  start(o);
+  const std::string u1 = auth::rest_username(now_.unix_s, 3600, "acme:u1");
+  const std::string p1 = auth::rest_password("acme-secret", u1);
+  allocate(client("203.0.113.1:1"), u1.c_str(), p1.c_str());
+  allocate(client("203.0.113.2:1"), "dave", "dave-pass");  // a static user of acme
+  const auto c3 = client("203.0.113.3:1");
+  learn_nonce(c3);
+  auto r = send(c3, build(stun::method::allocate, new_tid(), requested_udp, u1.c_str(), p1.c_str()));
+  EXPECT_EQ(error_of(r), 486);
+  // The default tenant is not limited by acme's quota.
+  allocate(c3, "alice", "wonderland");
+  EXPECT_EQ(shared_->tenant_usage->active(1), 2u);
+  EXPECT_EQ(shared_->tenant_usage->active(0), 1u);
+  EXPECT_EQ(counters_.tenants[1].allocations_created.load(), 2u);
+  EXPECT_EQ(counters_.tenants[1].quota_rejected.load(), 1u);
+  EXPECT_EQ(counters_.tenants[1].active[0].load(), 2u);
+  EXPECT_EQ(counters_.tenants[0].allocations_created.load(), 1u);
+  server_->shutdown(now_);
+  EXPECT_EQ(shared_->tenant_usage->active(1), 0u);
+  EXPECT_EQ(counters_.tenants[1].active[0].load(), 0u);
+}
+
+TEST_F(TurnServer, TenantBandwidthLimitDropsExcessAndCountsIt) {
+  options o;
+  o.tenants = true;
+  o.acme.id = "acme";
+  o.acme.bandwidth_bytes_per_s = 1000;
+  start(o);
+  const auto c = client();
+  allocate(c, "dave", "dave-pass");
+  ASSERT_EQ(send(c, build(stun::method::channel_bind, new_tid(),
+                          [&](auto& b) {
+                            b.add_channel_number(0x4000);
+                            b.add_address(attr::xor_peer_address, peer_, true);
+                          },
+                          "dave", "dave-pass"))
+                .cls(),
+            message_class::success_response);
+  io_.to_peer.clear();
+  const auto cd = channel_data(0x4000, std::string(300, 'x'));
+  for (int i = 0; i < 5; ++i) server_->on_client_packet(c, cd, now_);
+  EXPECT_EQ(io_.to_peer.size(), 3u) << "1000 bytes of burst: three 300-byte packets";
+  EXPECT_EQ(counters_.bandwidth_dropped.load(), 2u);
+  EXPECT_EQ(counters_.tenants[1].bandwidth_dropped.load(), 2u);
+  EXPECT_EQ(counters_.tenants[1].bytes_to_peer.load(), 900u);
+  now_.mono_ms += 600;  // refills 600 bytes
+  for (int i = 0; i < 3; ++i) server_->on_client_packet(c, cd, now_);
+  EXPECT_EQ(io_.to_peer.size(), 5u);
 }
 
 TEST_F(TurnServer, UnknownComprehensionRequiredAttributeGets420) {
