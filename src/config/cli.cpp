@@ -17,7 +17,7 @@ namespace {
 
 enum class flag {
   config, listen, relay_ip, relay_ports, realm, user, auth_secret, allow_peer, deny_peer,
-  threads, log_level, help, version,
+  threads, log_level, tls_listen, tls_cert, tls_key, help, version,
 };
 
 struct flag_spec {
@@ -26,7 +26,7 @@ struct flag_spec {
   bool takes_value;
 };
 
-constexpr std::array<flag_spec, 14> flags = {{
+constexpr std::array<flag_spec, 17> flags = {{
     {"--config", flag::config, true},
     {"--listen", flag::listen, true},
     {"--relay-ip", flag::relay_ip, true},
@@ -38,6 +38,9 @@ constexpr std::array<flag_spec, 14> flags = {{
     {"--deny-peer", flag::deny_peer, true},
     {"--threads", flag::threads, true},
     {"--log-level", flag::log_level, true},
+    {"--tls-listen", flag::tls_listen, true},
+    {"--tls-cert", flag::tls_cert, true},
+    {"--tls-key", flag::tls_key, true},
     {"--help", flag::help, false},
     {"-h", flag::help, false},
     {"--version", flag::version, false},
@@ -114,6 +117,9 @@ std::optional<cli_options> parse_cli(int argc, const char* const* argv,
       case flag::deny_peer: opts.deny_peer.push_back(std::move(v)); break;
       case flag::threads: opts.threads = std::move(v); break;
       case flag::log_level: opts.log_level = std::move(v); break;
+      case flag::tls_listen: opts.tls_listen.push_back(std::move(v)); break;
+      case flag::tls_cert: opts.tls_cert = std::move(v); break;
+      case flag::tls_key: opts.tls_key = std::move(v); break;
       case flag::help:
       case flag::version: break;  // no value; handled above
     }
@@ -227,6 +233,16 @@ std::optional<server_config> resolve(const cli_options& opts, std::vector<std::s
     }
   }
   if (opts.log_level) cfg.log_level = *opts.log_level;
+  if (!opts.tls_listen.empty()) {  // replaces the file's list
+    std::vector<stun::endpoint> listen;
+    for (const auto& text : opts.tls_listen) {
+      if (auto ep = detail::parse_listen(text)) listen.push_back(*ep);
+      else errors.push_back(expected("--tls-listen", detail::expect_listen, text));
+    }
+    cfg.tls.listen = std::move(listen);
+  }
+  if (opts.tls_cert) cfg.tls.cert = *opts.tls_cert;
+  if (opts.tls_key) cfg.tls.key = *opts.tls_key;
 
   // Cross-field checks only make sense on a config that parsed cleanly.
   if (!base || errors.size() != before) return std::nullopt;
@@ -256,6 +272,9 @@ its value as "--flag VALUE" or "--flag=VALUE".
   --deny-peer CIDR          deny relaying to CIDR, repeatable (added)
   --threads N               worker threads, 0 = one per core
   --log-level LEVEL         trace, debug, info, warn, error, critical, off
+  --tls-listen ADDR:PORT    TLS listener, repeatable (replaces tls.listen)
+  --tls-cert FILE           PEM certificate chain for TLS (replaces tls.cert)
+  --tls-key FILE            PEM private key for TLS (replaces tls.key)
   -h, --help                print this help and exit
   --version                 print the version and exit
 )";

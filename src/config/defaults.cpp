@@ -101,6 +101,11 @@ std::vector<std::string> warnings(const server_config& cfg) {
         "auth.nonce_key is empty: nonces use a random per-process key, so they do not survive a "
         "restart and other nodes of an anycast fleet reject them");
   }
+  if (!cfg.tls.listen.empty() && cfg.tls.cert.empty()) {
+    out.push_back(
+        "tls.cert is not set: TLS uses a self-signed certificate generated in the state directory, "
+        "which browsers and other clients do not trust; for development only");
+  }
   for (const auto& c : cfg.peers.allow) {
     out.push_back("peers.allow: clients may relay to " + c.to_string() +
                   " even where the built-in policy refuses it");

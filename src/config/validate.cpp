@@ -51,6 +51,54 @@ void check_listen(const server_config& cfg, std::vector<std::string>& errors) {
   }
 }
 
+void check_tls(const server_config& cfg, std::vector<std::string>& errors) {
+  const auto& tls = cfg.tls;
+  for (std::size_t i = 0; i < tls.listen.size(); ++i) {
+    const auto& ep = tls.listen[i];
+    const std::string path = idx("tls.listen", i);
+    if (ep.port == 0) errors.push_back(path + ": port must not be 0");
+    for (std::size_t j = 0; j < i; ++j) {
+      if (tls.listen[j] == ep) {
+        errors.push_back(path + ": " + ep.to_string() + " is already listed as " +
+                         idx("tls.listen", j));
+        break;
+      }
+    }
+    if (!cfg.streams.tcp) continue;
+    // TCP on `listen` and TLS on the same TCP port cannot both bind.
+    for (std::size_t j = 0; j < cfg.listen.size(); ++j) {
+      const auto& l = cfg.listen[j];
+      if (l.port != ep.port || l.family != ep.family) continue;
+      if (l == ep || is_unspecified(l) || is_unspecified(ep)) {
+        errors.push_back(path + ": " + ep.to_string() + " overlaps " + idx("listen", j) + " (" +
+                         l.to_string() + "), which also serves TCP; use another port");
+        break;
+      }
+    }
+  }
+  if (tls.cert.empty() != tls.key.empty()) {
+    errors.push_back(tls.cert.empty()
+                         ? "tls.cert: must be set together with tls.key"
+                         : "tls.key: must be set together with tls.cert");
+  }
+}
+
+void check_streams(const stream_config& s, std::vector<std::string>& errors) {
+  if (s.tls_handshake_timeout == 0) {
+    errors.push_back("streams.tls_handshake_timeout: must be greater than 0");
+  }
+  if (s.idle_timeout == 0) errors.push_back("streams.idle_timeout: must be greater than 0");
+  if (s.max_message_size < min_stream_message_size || s.max_message_size > max_stream_message_size) {
+    errors.push_back("streams.max_message_size: expected " + std::to_string(min_stream_message_size) +
+                     ".." + std::to_string(max_stream_message_size) + ", got " +
+                     std::to_string(s.max_message_size));
+  }
+  if (s.write_queue_size < min_write_queue_size) {
+    errors.push_back("streams.write_queue_size: at least " + std::to_string(min_write_queue_size) +
+                     " bytes, got " + std::to_string(s.write_queue_size));
+  }
+}
+
 void check_relay(const relay_config& relay, std::vector<std::string>& errors) {
   if (relay.ips.empty()) {
     errors.push_back("relay.ips: at least one relay address (or 'auto') is required");
@@ -155,6 +203,8 @@ bool validate(const server_config& cfg, std::vector<std::string>& errors) {
   check_listen(cfg, errors);
   check_relay(cfg.relay, errors);
   check_lifetimes(cfg.lifetimes, errors);
+  check_tls(cfg, errors);
+  check_streams(cfg.streams, errors);
   check_auth(cfg.auth, errors);
   if (cfg.threads > max_threads) {
     errors.push_back("threads: at most " + std::to_string(max_threads) + " (0 = one per core), got " +

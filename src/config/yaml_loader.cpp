@@ -51,7 +51,7 @@ class loader {
 
   void root(const YAML::Node& doc, server_config& cfg) {
     for_each_key(doc, "", {"listen", "relay", "realm", "auth", "lifetimes", "peers", "threads",
-                           "log_level", "software", "limits"},
+                           "log_level", "software", "limits", "tls", "streams", "state_dir"},
                  [&](const std::string& key, const YAML::Node& v, const std::string& path) {
                    if (key == "listen") listen(v, path, cfg.listen);
                    else if (key == "relay") relay(v, path, cfg.relay);
@@ -63,6 +63,9 @@ class loader {
                    else if (key == "log_level") string(v, path, cfg.log_level);
                    else if (key == "software") string(v, path, cfg.software);
                    else if (key == "limits") limits(v, path, cfg);
+                   else if (key == "tls") tls(v, path, cfg.tls);
+                   else if (key == "streams") streams(v, path, cfg.streams);
+                   else if (key == "state_dir") string(v, path, cfg.state_dir);
                  });
   }
 
@@ -316,6 +319,30 @@ class loader {
                    if (key == "max_allocations_per_worker") uint(v, child, out.max_allocations_per_worker);
                    else if (key == "max_allocations_per_user") uint(v, child, out.max_allocations_per_user);
                    else uint(v, child, out.udp_socket_buffer);
+                 });
+  }
+
+  void tls(const YAML::Node& node, const std::string& path, tls_config& out) {
+    for_each_key(node, path, {"listen", "cert", "key"},
+                 [&](const std::string& key, const YAML::Node& v, const std::string& child) {
+                   if (key == "listen") listen(v, child, out.listen);
+                   else if (key == "cert") string(v, child, out.cert);
+                   else string(v, child, out.key);
+                 });
+  }
+
+  void streams(const YAML::Node& node, const std::string& path, stream_config& out) {
+    for_each_key(node, path,
+                 {"tcp", "max_connections", "max_connections_per_ip", "tls_handshake_timeout",
+                  "idle_timeout", "max_message_size", "write_queue_size"},
+                 [&](const std::string& key, const YAML::Node& v, const std::string& child) {
+                   if (key == "tcp") boolean(v, child, out.tcp);
+                   else if (key == "max_connections") uint(v, child, out.max_connections);
+                   else if (key == "max_connections_per_ip") uint(v, child, out.max_connections_per_ip);
+                   else if (key == "tls_handshake_timeout") uint(v, child, out.tls_handshake_timeout);
+                   else if (key == "idle_timeout") uint(v, child, out.idle_timeout);
+                   else if (key == "max_message_size") uint(v, child, out.max_message_size);
+                   else uint(v, child, out.write_queue_size);
                  });
   }
 

@@ -44,6 +44,7 @@ struct allocation {
   std::uint64_t reservation_token = 0;  // handed out with EVEN-PORT R=1, 0 = none
   std::int64_t expires_ms = 0;
   std::int64_t started_ms = 0;
+  std::int64_t started_unix_ms = 0;
   std::uint32_t lifetime_s = 0;         // as granted by the last Allocate/Refresh
   std::uint32_t generation = 0;
   std::int64_t scheduled_s = -1;        // deadline of its live timer-wheel entry

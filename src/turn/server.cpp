@@ -715,6 +715,7 @@ struct server::impl {
     }
     a.lifetime_s = granted_lifetime(msg);
     a.started_ms = r.now.mono_ms;
+    a.started_unix_ms = r.now.unix_s * 1000;
     a.expires_ms = r.now.mono_ms + std::int64_t{a.lifetime_s} * 1000;
     if (policy != nullptr) {
       a.bandwidth_tokens = static_cast<std::int64_t>(policy->bandwidth_bytes_per_s);
@@ -1085,6 +1086,25 @@ struct server::impl {
 
   void free_allocation(std::uint32_t slot, const char* why, const now_t& now) {
     auto& a = *slots[slot];
+    if (shared->usage) {
+      usage_record rec;
+      rec.tenant = a.tenant < shared->credentials->tenant_count()
+                       ? std::string_view(shared->credentials->tenant_id(a.tenant))
+                       : std::string_view();
+      rec.user = a.username;
+      rec.reason = why;
+      rec.proto = a.client.proto;
+      rec.client = a.client.remote;
+      if (a.relay_count > 0) rec.relay = a.relays[0].address;
+      if (a.relay_count > 1) rec.relay6 = &a.relays[1].address;
+      rec.start_unix_ms = a.started_unix_ms;
+      rec.end_unix_ms = a.started_unix_ms + (now.mono_ms - a.started_ms);
+      rec.packets_to_peer = a.packets_to_peer;
+      rec.bytes_to_peer = a.bytes_to_peer;
+      rec.packets_to_client = a.packets_to_client;
+      rec.bytes_to_client = a.bytes_to_client;
+      shared->usage->record(rec);
+    }
     close_relays(a);  // an unredeemed reservation lives on until its own timer
     spdlog::info(
         "allocation end ({}): {} {} -> {} user={} duration={:.1f}s client->peer {} pkts {} B, "
@@ -1095,6 +1115,13 @@ struct server::impl {
     if (shared->user_quotas)
       shared->user_quotas->release(user_quota::key_of(a.username), user_limit(a.tenant));
     if (shared->tenant_usage) shared->tenant_usage->release(a.tenant);
+    const std::int64_t duration_ms = std::max<std::int64_t>(0, now.mono_ms - a.started_ms);
+    std::size_t bucket = 0;
+    while (bucket < allocation_duration_bounds_s.size() &&
+           duration_ms > allocation_duration_bounds_s[bucket] * 1000)
+      ++bucket;
+    bump(counters.allocation_duration_buckets[bucket]);
+    bump(counters.allocation_duration_sum_ms, static_cast<std::uint64_t>(duration_ms));
     auto& ts = tenant_stats(a.tenant);
     bump(ts.allocations_ended);
     auto& active = ts.active[static_cast<std::size_t>(a.client.proto)];

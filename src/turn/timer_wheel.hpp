@@ -25,15 +25,21 @@ class timer_wheel {
 
   timer_wheel() : wheel_(span_s) {}
 
+  // The entry keeps `at_s` as its deadline; one already past goes into the
+  // slot the next advance visits first.
   void schedule(std::int64_t at_s, std::uint32_t slot, std::uint32_t generation) {
-    if (current_s_ >= 0 && at_s < current_s_) at_s = current_s_;
-    wheel_[static_cast<std::size_t>(at_s % span_s)].push_back({slot, generation, at_s});
+    if (!advanced_ && (current_s_ < 0 || at_s < current_s_)) current_s_ = at_s;
+    const std::int64_t bucket = at_s < current_s_ ? current_s_ : at_s;
+    wheel_[static_cast<std::size_t>(bucket % span_s)].push_back({slot, generation, at_s});
   }
 
-  // Calls fire(entry) for every entry in the slots up to and including now_s.
+  // Calls fire(entry) for every entry due at or before now_s.
   template <typename F>
   void advance(std::int64_t now_s, F&& fire) {
-    if (current_s_ < 0) current_s_ = now_s;
+    if (current_s_ < 0 || current_s_ > now_s) return;
+    advanced_ = true;
+    // After a stall longer than the wheel, one lap visits every slot.
+    if (now_s - current_s_ >= span_s) current_s_ = now_s - span_s + 1;
     while (current_s_ <= now_s) {
       auto& bucket = wheel_[static_cast<std::size_t>(current_s_ % span_s)];
       if (!bucket.empty()) {
@@ -56,7 +62,8 @@ class timer_wheel {
  private:
   std::vector<std::vector<entry>> wheel_;
   std::vector<entry> firing_;
-  std::int64_t current_s_ = -1;
+  std::int64_t current_s_ = -1;  // the next second to visit
+  bool advanced_ = false;
 };
 
 }  // namespace anyturn::turn::detail

@@ -45,8 +45,32 @@ struct peer_config {
   std::vector<auth::cidr> deny;
 };
 
+// TLS listeners and their certificate (RFC 8656 §3.1 TURN over TLS).
+struct tls_config {
+  std::vector<stun::endpoint> listen;  // "tls.listen" / --tls-listen
+  std::string cert;                    // PEM chain file, leaf first; empty: self-signed (development)
+  std::string key;                     // PEM private key file; set together with cert
+};
+
+// Protections of the stream transports (TCP and TLS). Each violation is
+// counted and logged (rate-limited).
+struct stream_config {
+  bool tcp = true;                             // TCP on every `listen` address (same port as UDP)
+  std::uint32_t max_connections = 65536;       // TCP+TLS connections in total; 0 = no limit
+  std::uint32_t max_connections_per_ip = 256;  // per IPv4 address / IPv6 /64; 0 = no limit
+  std::uint32_t tls_handshake_timeout = 10;    // seconds from accept to a finished handshake
+  std::uint32_t idle_timeout = 30;             // seconds a connection may hold no allocation
+  std::uint32_t max_message_size = 65552;      // bytes of one framed message; longer: close
+  std::uint32_t write_queue_size = 262144;     // bytes queued toward one client; more: dropped
+};
+
+// Bounds the validator enforces on stream_config.
+inline constexpr std::uint32_t min_stream_message_size = 548;
+inline constexpr std::uint32_t max_stream_message_size = 20 + 65532;  // the largest STUN message
+inline constexpr std::uint32_t min_write_queue_size = 8192;
+
 struct server_config {
-  std::vector<stun::endpoint> listen;       // UDP (and, later, TCP) listeners
+  std::vector<stun::endpoint> listen;       // UDP listeners, and TCP unless streams.tcp is off
   relay_config relay;
   lifetime_config lifetimes;
   auth_config auth;
@@ -57,6 +81,12 @@ struct server_config {
   std::uint32_t max_allocations_per_worker = 200000;  // beyond: 508 Insufficient Capacity
   std::uint32_t max_allocations_per_user = 0;         // 0 = no limit; beyond: 486
   std::uint32_t udp_socket_buffer = 4 * 1024 * 1024;  // SO_RCVBUF/SO_SNDBUF for listeners
+  tls_config tls;
+  stream_config streams;
+  // Where the server keeps state it creates itself (the development TLS
+  // certificate). Empty: $XDG_STATE_HOME/anyturn, else ~/.local/state/anyturn,
+  // else ./var/anyturn (resolved by app at start-up).
+  std::string state_dir;
 };
 
 // Parses a YAML document. On failure returns nullopt and appends one message
@@ -69,7 +99,8 @@ std::optional<server_config> load_file(const std::string& path, std::vector<std:
 bool validate(const server_config& cfg, std::vector<std::string>& errors);
 
 // Built-in defaults used when no --config is given: UDP/TCP on 0.0.0.0:3478,
-// relay on the first non-loopback IPv4 address, realm "anyturn".
+// no TLS listener, relay on the first non-loopback IPv4 address, realm
+// "anyturn".
 server_config defaults();
 
 // Non-fatal remarks on a valid config, for the operator's log (e.g. the relay

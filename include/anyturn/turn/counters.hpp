@@ -71,11 +71,20 @@ struct alignas(64) tenant_counters {
   std::array<std::atomic<std::uint64_t>, 3> active{};  // gauge, by turn::transport
 };
 
+// Upper bounds (seconds) of the allocation-duration histogram buckets; one
+// more bucket counts everything longer (+Inf).
+inline constexpr std::array<std::int64_t, 8> allocation_duration_bounds_s{1,   10,   60,   300,
+                                                                          600, 1800, 3600, 10800};
+
 struct alignas(64) worker_counters {
 #define ANYTURN_DECLARE_COUNTER(name, help) std::atomic<std::uint64_t> name{0};
   ANYTURN_WORKER_COUNTERS(ANYTURN_DECLARE_COUNTER)
 #undef ANYTURN_DECLARE_COUNTER
   std::atomic<std::uint64_t> active_allocations{0};  // gauge
+  // Allocation durations: per-bucket (not cumulative) counts, last is +Inf.
+  std::array<std::atomic<std::uint64_t>, allocation_duration_bounds_s.size() + 1>
+      allocation_duration_buckets{};
+  std::atomic<std::uint64_t> allocation_duration_sum_ms{0};
   // One block per tenant (index = auth::tenant_index). Sized by the worker's
   // turn::server before its thread starts, never resized afterwards.
   std::vector<tenant_counters> tenants;

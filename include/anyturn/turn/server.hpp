@@ -14,6 +14,7 @@
 #include <anyturn/stun/message.hpp>
 #include <anyturn/turn/counters.hpp>
 #include <anyturn/turn/io.hpp>
+#include <anyturn/turn/usage.hpp>
 #include <anyturn/turn/user_quota.hpp>
 
 #include <cstdint>
@@ -56,6 +57,7 @@ struct shared_state {
   // without limits. tenant_usage counts their allocations across workers.
   std::vector<tenant_policy> tenants;
   std::shared_ptr<tenant_quota> tenant_usage;
+  std::shared_ptr<usage_sink> usage;       // one record per ended allocation (may be null)
 };
 
 class server {

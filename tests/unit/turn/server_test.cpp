@@ -38,6 +38,21 @@ bytes concat(fragments parts) {
   return out;
 }
 
+struct recording_usage final : usage_sink {
+  struct row {
+    std::string tenant, user, reason;
+    stun::endpoint client, relay;
+    std::int64_t start, end;
+    std::uint64_t pp, bp, pc, bc;
+  };
+  std::vector<row> rows;
+  void record(const usage_record& r) noexcept override {
+    rows.push_back({std::string(r.tenant), std::string(r.user), std::string(r.reason), r.client,
+                    r.relay, r.start_unix_ms, r.end_unix_ms, r.packets_to_peer, r.bytes_to_peer,
+                    r.packets_to_client, r.bytes_to_client});
+  }
+};
+
 struct fake_io final : io_port {
   struct to_client_msg {
     client_ref to;
@@ -930,6 +945,46 @@ TEST_F(TurnServer, TenantBandwidthLimitDropsExcessAndCountsIt) {
   now_.mono_ms += 600;  // refills 600 bytes
   for (int i = 0; i < 3; ++i) server_->on_client_packet(c, cd, now_);
   EXPECT_EQ(io_.to_peer.size(), 5u);
+}
+
+TEST_F(TurnServer, EndedAllocationsWriteUsageRecords) {
+  options o;
+  o.tenants = true;
+  o.acme.id = "acme";
+  start(o);
+  auto usage = std::make_shared<recording_usage>();
+  shared_->usage = usage;
+  const auto c = client();
+  const auto relayed = allocate(c, "dave", "dave-pass");
+  const relay_id rid = io_.open.begin()->first;
+  ASSERT_EQ(send(c, build(stun::method::create_permission, new_tid(),
+                          [&](auto& b) { b.add_address(attr::xor_peer_address, peer_, true); },
+                          "dave", "dave-pass"))
+                .cls(),
+            message_class::success_response);
+  std::array<std::byte, 256> buf{};
+  stun::message_builder b(buf, 0x006, message_class::indication, new_tid());
+  b.add_address(attr::xor_peer_address, peer_, true);
+  b.add_bytes(attr::data, payload_bytes("0123456789"));
+  server_->on_client_packet(c, *b.finish(), now_);
+  server_->on_peer_packet(rid, peer_, payload_bytes("abc"), now_);
+  server_->on_peer_packet(rid, peer_, payload_bytes("defg"), now_);
+  advance(700);  // expires
+  ASSERT_EQ(usage->rows.size(), 1u);
+  const auto& row = usage->rows[0];
+  EXPECT_EQ(row.tenant, "acme");
+  EXPECT_EQ(row.user, "dave");
+  EXPECT_EQ(row.reason, "expired");
+  EXPECT_EQ(row.client, c.remote);
+  EXPECT_EQ(row.relay, relayed);
+  EXPECT_EQ(row.pp, 1u);
+  EXPECT_EQ(row.bp, 10u);
+  EXPECT_EQ(row.pc, 2u);
+  EXPECT_EQ(row.bc, 7u);
+  EXPECT_GE(row.end - row.start, 600'000);
+  // 700 s lands in the (600, 1800] bucket of the duration histogram.
+  EXPECT_EQ(counters_.allocation_duration_buckets[5].load(), 1u);
+  EXPECT_GE(counters_.allocation_duration_sum_ms.load(), 600'000u);
 }
 
 TEST_F(TurnServer, UnknownComprehensionRequiredAttributeGets420) {

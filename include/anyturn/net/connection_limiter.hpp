@@ -1,0 +1,54 @@
+// anyturn::net — stream connections counted across workers, per client IP and
+// in total.
+//
+// Lock-free: one atomic total and a count-min sketch of atomic counters per
+// client address (two rows, each indexed by an independent keyed hash). A
+// worker acquires when it accepts a connection and releases when it closes.
+// A hash collision can only make a count too high, so a limit is never
+// exceeded; the hash key is random per process, so nobody can aim collisions
+// at another client's address.
+//
+// IPv6 clients are counted per /64: one subscriber usually holds a whole /64
+// and could otherwise open connections from as many addresses as it likes.
+#pragma once
+
+#include <anyturn/stun/endpoint.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+namespace anyturn::net {
+
+class connection_limiter {
+ public:
+  // A limit of 0 means no limit.
+  connection_limiter(std::uint32_t max_total, std::uint32_t max_per_ip,
+                     std::size_t buckets_per_row = 1u << 16);
+
+  enum class verdict { accepted, over_total, over_ip };
+
+  // Counts one more connection from `client`, or refuses it (nothing is
+  // counted then).
+  verdict try_acquire(const stun::endpoint& client);
+  // Undoes one accepted try_acquire for `client`.
+  void release(const stun::endpoint& client);
+
+  [[nodiscard]] std::uint32_t total() const { return total_.load(std::memory_order_relaxed); }
+  // The (over-)estimate for `client`'s address.
+  [[nodiscard]] std::uint32_t count(const stun::endpoint& client) const;
+  [[nodiscard]] std::uint32_t max_total() const { return max_total_; }
+  [[nodiscard]] std::uint32_t max_per_ip() const { return max_per_ip_; }
+
+ private:
+  std::size_t index(const stun::endpoint& client, int row) const;
+
+  std::uint32_t max_total_;
+  std::uint32_t max_per_ip_;
+  std::size_t buckets_;
+  std::uint64_t keys_[2];
+  std::atomic<std::uint32_t> total_{0};
+  std::unique_ptr<std::atomic<std::uint32_t>[]> rows_;  // 2 * buckets_
+};
+
+}  // namespace anyturn::net
