@@ -1,5 +1,6 @@
 #include <anyturn/app/app.hpp>
 
+#include <anyturn/app/tls_setup.hpp>
 #include <anyturn/auth/credentials.hpp>
 #include <anyturn/auth/nonce.hpp>
 #include <anyturn/auth/peer_policy.hpp>
@@ -74,9 +75,14 @@ std::uint64_t required_descriptors(const config::server_config& cfg, unsigned th
   if (cfg.relay.port_max >= cfg.relay.port_min) {
     relay_ports = std::uint64_t{cfg.relay.port_max} - cfg.relay.port_min + 1;
   }
-  // Per worker: its listeners plus epoll, eventfd, timerfd and a spare.
-  const std::uint64_t per_worker = cfg.listen.size() + 4;
-  return relay_ports * cfg.relay.ips.size() + per_worker * threads + 64;
+  // Per worker: its UDP, TCP and TLS listeners plus epoll, eventfd, timerfd
+  // and a spare; then one per stream connection.
+  const std::uint64_t listeners =
+      cfg.listen.size() * (cfg.streams.tcp ? 2 : 1) + cfg.tls.listen.size();
+  const std::uint64_t per_worker = listeners + 4;
+  const bool streams = cfg.streams.tcp || !cfg.tls.listen.empty();
+  const std::uint64_t connections = streams ? cfg.streams.max_connections : 0;
+  return relay_ports * cfg.relay.ips.size() + per_worker * threads + connections + 64;
 }
 
 namespace {
@@ -166,9 +172,10 @@ struct server_app::impl {
     }
     if (!fds.sufficient()) {
       spdlog::warn(
-          "open-file limit is {} (hard limit {}) but the listeners and the relay port range can "
-          "need {} descriptors: beyond it allocations fail with 508; raise the hard limit "
-          "(ulimit -Hn, systemd LimitNOFILE=)",
+          "open-file limit is {} (hard limit {}) but the listeners, the relay port range and "
+          "streams.max_connections can need {} descriptors: beyond it allocations fail with 508 "
+          "and TCP/TLS connections are not accepted; raise the hard limit (ulimit -Hn, systemd "
+          "LimitNOFILE=) or lower streams.max_connections",
           fds.after, fds.hard, fds.needed);
     }
 
@@ -180,16 +187,34 @@ struct server_app::impl {
       return false;
     }
 
+    if (!cfg.tls.listen.empty()) {
+      state_dir = resolve_state_dir(cfg.state_dir);
+      tls_material tls = load_tls_material(cfg, state_dir, error);
+      if (!tls.context) {
+        error = "TLS: " + error;
+        return false;
+      }
+      log_tls_material(tls);
+      tls_context = tls.context;
+    }
+
     // Worker 0 binds what the config says (and checks nobody else holds the
     // ports); the others join the same addresses, ephemeral ports resolved.
-    const net::worker_options base = net::worker_options::from_config(cfg);
+    net::worker_options base = net::worker_options::from_config(cfg);
+    base.tls = tls_context;
+    if (cfg.streams.tcp || !cfg.tls.listen.empty()) {
+      base.connections = std::make_shared<net::connection_limiter>(
+          cfg.streams.max_connections, cfg.streams.max_connections_per_ip);
+    }
     std::vector<stun::endpoint> resolved;
+    std::vector<stun::endpoint> resolved_tls;
     for (unsigned i = 0; i < thread_count; ++i) {
       net::worker_options options = base;
       if (i == 0) {
         options.probe_exclusive = true;
       } else {
         options.listen = resolved;
+        options.tls_listen = resolved_tls;
       }
       auto w = std::make_unique<net::worker>(i, shared, std::move(options));
       std::string what;
@@ -198,16 +223,73 @@ struct server_app::impl {
         workers.clear();
         return false;
       }
-      if (i == 0) resolved = w->listener_endpoints();
+      if (i == 0) {
+        resolved = w->listener_endpoints();
+        resolved_tls = w->tls_listener_endpoints();
+      }
       workers.push_back(std::move(w));
     }
 
     signals.add(SIGINT);
     signals.add(SIGTERM);
+    signals.add(SIGHUP);
     start_threads();
-    log_startup(resolved);
+    log_startup(resolved, resolved_tls);
     started = true;
     return true;
+  }
+
+  void log_tls_material(const tls_material& tls) const {
+    if (!tls.development) {
+      spdlog::info("TLS certificate {} with key {}", tls.cert_path, tls.key_path);
+      return;
+    }
+    if (tls.generated) {
+      spdlog::warn(
+          "TLS: generated a SELF-SIGNED certificate {} (key {}) because tls.cert is not set ({}). "
+          "It is for DEVELOPMENT ONLY: clients do not trust it. Configure tls.cert and tls.key "
+          "(--tls-cert, --tls-key) for production.",
+          tls.cert_path, tls.key_path, tls.note);
+    } else {
+      spdlog::warn(
+          "TLS: using the SELF-SIGNED development certificate {} because tls.cert is not set. It "
+          "is for DEVELOPMENT ONLY: clients do not trust it. Configure tls.cert and tls.key "
+          "(--tls-cert, --tls-key) for production.",
+          tls.cert_path);
+    }
+  }
+
+  // SIGHUP (main thread): read the certificate and key again and hand the
+  // new context to every worker. Existing connections keep their session;
+  // on any error the old context stays.
+  bool reload_tls(std::string& error) {
+    if (cfg.tls.listen.empty()) {
+      error = "no TLS listener is configured";
+      return false;
+    }
+    tls_material tls = load_tls_material(cfg, state_dir, error);
+    if (!tls.context) return false;
+    if (tls.development) log_tls_material(tls);
+    tls_context = tls.context;
+    for (auto& w : workers) w->set_tls_context(tls_context);
+    spdlog::info("TLS: reloaded the certificate {} and key {}; new handshakes use them",
+                 tls.cert_path, tls.key_path);
+    return true;
+  }
+
+  void arm_signals() {
+    signals.async_wait([this](const boost::system::error_code& ec, int signal) {
+      if (ec) return;
+      if (signal == SIGHUP) {
+        std::string error;
+        if (!reload_tls(error)) {
+          spdlog::error("SIGHUP: TLS certificate not reloaded, keeping the current one: {}", error);
+        }
+        arm_signals();
+        return;
+      }
+      spdlog::info("received {}, stopping", signal == SIGINT ? "SIGINT" : "SIGTERM");
+    });
   }
 
   void start_threads() {
@@ -217,6 +299,7 @@ struct server_app::impl {
     sigemptyset(&block);
     sigaddset(&block, SIGINT);
     sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &block, &previous);
     threads.reserve(workers.size());
     for (auto& w : workers) {
@@ -236,9 +319,11 @@ struct server_app::impl {
     pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   }
 
-  void log_startup(const std::vector<stun::endpoint>& listeners) const {
+  void log_startup(const std::vector<stun::endpoint>& listeners,
+                   const std::vector<stun::endpoint>& tls_listeners) const {
     std::vector<std::string> names;
-    for (const auto& l : listeners) names.push_back("udp " + l.to_string());
+    for (const auto& l : listeners) names.push_back((cfg.streams.tcp ? "udp+tcp " : "udp ") + l.to_string());
+    for (const auto& l : tls_listeners) names.push_back("tls " + l.to_string());
     spdlog::info("listening on {} ({} worker thread{}, SO_REUSEPORT)", fmt::join(names, ", "),
                  thread_count, thread_count == 1 ? "" : "s");
     std::vector<std::string> relays;
@@ -249,6 +334,14 @@ struct server_app::impl {
     spdlog::info("realm '{}': {} static user{}, {} REST secret{}", cfg.auth.realm,
                  cfg.auth.users.size(), cfg.auth.users.size() == 1 ? "" : "s",
                  cfg.auth.rest_secrets.size(), cfg.auth.rest_secrets.size() == 1 ? "" : "s");
+    if (cfg.streams.tcp || !cfg.tls.listen.empty()) {
+      spdlog::info(
+          "streams: at most {} connections ({} per address), TLS handshake timeout {} s, idle "
+          "timeout {} s, messages up to {} bytes, write queue {} bytes per connection",
+          cfg.streams.max_connections, cfg.streams.max_connections_per_ip,
+          cfg.streams.tls_handshake_timeout, cfg.streams.idle_timeout,
+          cfg.streams.max_message_size, cfg.streams.write_queue_size);
+    }
     for (const auto& w : config::warnings(cfg)) spdlog::warn("{}", w);
     for (const auto& w : risky_peer_allowances(cfg.peers)) spdlog::warn("{}", w);
   }
@@ -263,16 +356,16 @@ struct server_app::impl {
 
   int wait() {
     if (!started) return 1;
-    signals.async_wait([](const boost::system::error_code& ec, int signal) {
-      if (ec) return;
-      spdlog::info("received {}, stopping", signal == SIGINT ? "SIGINT" : "SIGTERM");
-    });
+    arm_signals();
     main_ioc.run();
     // A second Ctrl-C now kills the process the default way.
     boost::system::error_code ignored;
     signals.clear(ignored);
     stop_and_join();
     spdlog::info("stopped: {}", summary_line(totals()));
+    if (cfg.streams.tcp || !cfg.tls.listen.empty()) {
+      spdlog::info("streams: {}", stream_summary_line(stream_totals()));
+    }
     return exit_code;
   }
 
@@ -290,6 +383,12 @@ struct server_app::impl {
     return t;
   }
 
+  [[nodiscard]] net_totals stream_totals() const {
+    net_totals t;
+    for (const auto& w : workers) accumulate(t, w->io_counters());
+    return t;
+  }
+
   config::server_config cfg;
   unsigned thread_count;
   // The main thread's loop: signals and stop requests only.
@@ -297,6 +396,10 @@ struct server_app::impl {
   asio::signal_set signals{main_ioc};
   int exit_code = 0;  // main thread (set inside main_ioc)
   bool started = false;
+  // TLS (main thread): where the development certificate lives, and the
+  // context the workers were last given.
+  std::filesystem::path state_dir;
+  net::tls_context_ptr tls_context;
   // Each worker is run by exactly one of `threads`; the main thread only
   // calls their thread-safe stop() and reads their counters.
   std::vector<std::unique_ptr<net::worker>> workers;
@@ -317,6 +420,13 @@ std::vector<stun::endpoint> server_app::listeners() const {
   if (impl_->workers.empty()) return {};
   return impl_->workers.front()->listener_endpoints();
 }
+
+std::vector<stun::endpoint> server_app::tls_listeners() const {
+  if (impl_->workers.empty()) return {};
+  return impl_->workers.front()->tls_listener_endpoints();
+}
+
+net_totals server_app::stream_totals() const { return impl_->stream_totals(); }
 
 unsigned server_app::threads() const { return impl_->thread_count; }
 

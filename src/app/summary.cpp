@@ -11,6 +11,25 @@ void accumulate(counter_totals& into, const turn::worker_counters& from) {
   into.active_allocations += from.active_allocations.load(std::memory_order_relaxed);
 }
 
+void accumulate(net_totals& into, const net::net_counters& from) {
+#define ANYTURN_ADD_NET_FIELD(name, help) into.name += from.name.load(std::memory_order_relaxed);
+  ANYTURN_NET_COUNTERS(ANYTURN_ADD_NET_FIELD)
+#undef ANYTURN_ADD_NET_FIELD
+  into.relay_sockets_open += from.relay_sockets_open.load(std::memory_order_relaxed);
+  into.connections_open += from.connections_open.load(std::memory_order_relaxed);
+}
+
+std::string stream_summary_line(const net_totals& t) {
+  return fmt::format(
+      "connections {} accepted (refused: {} total limit, {} per-address limit), TLS handshakes {} "
+      "ok / {} failed / {} timed out, closed: {} idle, {} framing, {} too large; write queue "
+      "full: {} messages / {} bytes dropped",
+      t.connections_accepted, t.connections_refused_total, t.connections_refused_per_ip,
+      t.tls_handshakes, t.tls_handshake_failures, t.tls_handshake_timeouts, t.idle_timeouts,
+      t.stream_framing_errors, t.stream_too_large, t.stream_write_dropped,
+      t.stream_write_dropped_bytes);
+}
+
 std::string summary_line(const counter_totals& t) {
   return fmt::format(
       "allocations created {} (expired {}, deleted {}, closed {}; refused: {} no port, {} quota), "

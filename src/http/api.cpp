@@ -85,9 +85,21 @@ response method_not_allowed(const request& req, std::string_view allow) {
 bool valid_user_id(std::string_view u) {
   if (u.empty() || u.size() > max_user_id_bytes || !json::is_valid_utf8(u)) return false;
   for (char c : u) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) return false;
+    // ':' would make the tenant part of the username ambiguous.
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F || c == ':') return false;
   }
   return true;
+}
+
+// The user part of a REST username: "<tenant-id>:<user>", so the TURN side
+// resolves the tenant from the username alone (auth::credential_store);
+// just "<user>" for the default tenant (empty id).
+std::string rest_user_part(const api_tenant& tenant, std::string_view user) {
+  if (tenant.id.empty()) return std::string(user);
+  std::string out = tenant.id;
+  out += ':';
+  out += user;
+  return out;
 }
 
 // A strictly positive integer ttl, capped at max_ttl. Doubles: JSON numbers.
@@ -306,7 +318,7 @@ response api::ice_servers(const request& req, std::size_t tenant_index) {
         v != nullptr && v->type != json::value::kind::null) {
       if (v->type != json::value::kind::string || !valid_user_id(v->text)) {
         return json_error(req, bhttp::status::bad_request,
-                          "user: expected a string of 1 to 128 bytes without control characters");
+                          "user: expected a string of 1 to 128 bytes without control characters or ':'");
       }
       user = v->text;
     }
@@ -315,7 +327,7 @@ response api::ice_servers(const request& req, std::size_t tenant_index) {
   if (user.empty()) user = new_user_id();
 
   const std::int64_t t = now();
-  const std::string username = auth::rest_username(t, ttl, user);
+  const std::string username = auth::rest_username(t, ttl, rest_user_part(tenant, user));
   const std::string credential = auth::rest_password(tenant.secrets.front(), username);
 
   std::string out = "{\"iceServers\":[";
@@ -382,14 +394,14 @@ response api::turn_credentials(const request& req, std::string_view query,
   if (user) {
     if (!valid_user_id(*user)) {
       return json_error(req, bhttp::status::bad_request,
-                        "username: expected 1 to 128 bytes of UTF-8 without control characters");
+                        "username: expected 1 to 128 bytes of UTF-8 without control characters or ':'");
     }
     user_id = *user;
   } else {
     user_id = new_user_id();
   }
 
-  const std::string username = auth::rest_username(now(), ttl, user_id);
+  const std::string username = auth::rest_username(now(), ttl, rest_user_part(tenant, user_id));
   std::string out = "{\"username\":";
   json::append_string(out, username);
   out += ",\"password\":";
@@ -422,7 +434,9 @@ void api::collect(metrics::sink& s) const {
   for (std::size_t t = 0; t < issued_.size(); ++t) {
     s.counter("anyturn_http_credentials_issued_total",
               "TURN REST credentials issued by the API, by tenant.",
-              {{"tenant", cfg_.tenants[t].id}}, issued_[t]);
+              {{"tenant", cfg_.tenants[t].id.empty() ? std::string_view("default")
+                                                     : std::string_view(cfg_.tenants[t].id)}},
+              issued_[t]);
   }
 }
 

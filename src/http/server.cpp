@@ -189,7 +189,7 @@ std::vector<std::string> validate(const server_config& cfg) {
   for (std::size_t i = 0; i < cfg.tenants.size(); ++i) {
     const api_tenant& t = cfg.tenants[i];
     const std::string path = "tenants[" + std::to_string(i) + "]";
-    if (t.id.empty()) add_error(errors, path + ".id", "empty");
+    if (t.id.find(':') != std::string::npos) add_error(errors, path + ".id", "contains ':'");
     for (std::string_view other : ids) {
       if (other == t.id) add_error(errors, path + ".id", "repeats '" + t.id + "'");
     }

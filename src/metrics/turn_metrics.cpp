@@ -1,6 +1,7 @@
 // The anyturn metric set: every worker counter mapped to one series.
 #include <anyturn/metrics/turn_metrics.hpp>
 
+#include <algorithm>
 #include <atomic>
 
 namespace anyturn::metrics {
@@ -35,6 +36,7 @@ constexpr std::array<counter_mapping, worker_counter_count> mappings{{
     {wc::allocations_closed, "allocations_closed", "anyturn_allocations_total", "result", "closed"},
     {wc::allocations_failed_ports, "allocations_failed_ports", "anyturn_allocations_total", "result", "failed_ports"},
     {wc::allocations_failed_quota, "allocations_failed_quota", "anyturn_allocations_total", "result", "failed_quota"},
+    {wc::bandwidth_dropped, "bandwidth_dropped", "anyturn_dropped_packets_total", "reason", "bandwidth"},
     {wc::peer_denied, "peer_denied", "anyturn_peer_denied_total", {}, {}},
     {wc::no_permission_dropped, "no_permission_dropped", "anyturn_dropped_packets_total", "reason", "no_permission"},
     {wc::no_allocation_dropped, "no_allocation_dropped", "anyturn_dropped_packets_total", "reason", "no_allocation"},
@@ -78,6 +80,45 @@ constexpr std::array<counter_member, worker_counter_count> members{{
 #undef ANYTURN_COUNTER_MEMBER
 }};
 
+// Per-tenant counters: same shape, families prefixed anyturn_tenant_.
+enum class tc : std::size_t {
+#define ANYTURN_TENANT_COUNTER_ID(name, help) name,
+  ANYTURN_TENANT_COUNTERS(ANYTURN_TENANT_COUNTER_ID)
+#undef ANYTURN_TENANT_COUNTER_ID
+  count_
+};
+struct tenant_mapping {
+  tc counter;
+  std::string_view family;
+  std::string_view label_name;
+  std::string_view label_value;
+};
+constexpr std::array<tenant_mapping, static_cast<std::size_t>(tc::count_)> tenant_mappings{{
+    {tc::allocations_created, "anyturn_tenant_allocations_total", "result", "created"},
+    {tc::allocations_ended, "anyturn_tenant_allocations_total", "result", "ended"},
+    {tc::quota_rejected, "anyturn_tenant_allocations_total", "result", "failed_quota"},
+    {tc::bandwidth_dropped, "anyturn_tenant_dropped_packets_total", "reason", "bandwidth"},
+    {tc::packets_to_peer, "anyturn_tenant_relayed_packets_total", "direction", "to_peer"},
+    {tc::bytes_to_peer, "anyturn_tenant_relayed_bytes_total", "direction", "to_peer"},
+    {tc::packets_to_client, "anyturn_tenant_relayed_packets_total", "direction", "to_client"},
+    {tc::bytes_to_client, "anyturn_tenant_relayed_bytes_total", "direction", "to_client"},
+}};
+constexpr bool tenant_mappings_in_order() {
+  for (std::size_t i = 0; i < tenant_mappings.size(); ++i) {
+    if (static_cast<std::size_t>(tenant_mappings[i].counter) != i) return false;
+  }
+  return true;
+}
+static_assert(tenant_mappings_in_order(),
+              "every ANYTURN_TENANT_COUNTERS entry needs one mapping row, in X-macro order");
+
+using tenant_member = std::atomic<std::uint64_t> turn::tenant_counters::*;
+constexpr std::array<tenant_member, tenant_mappings.size()> tenant_members{{
+#define ANYTURN_TENANT_MEMBER(name, help) &turn::tenant_counters::name,
+    ANYTURN_TENANT_COUNTERS(ANYTURN_TENANT_MEMBER)
+#undef ANYTURN_TENANT_MEMBER
+}};
+
 struct family_help {
   std::string_view family;
   std::string_view help;
@@ -97,6 +138,12 @@ constexpr family_help helps[] = {
     {"anyturn_peer_denied_total", "Permissions or sends refused by the peer address policy (403)."},
     {"anyturn_relayed_packets_total", "Packets relayed, by direction."},
     {"anyturn_relayed_bytes_total", "Application payload bytes relayed, by direction."},
+    {"anyturn_tenant_allocations_total",
+     "Allocation outcomes per tenant: created, ended (any reason), refused by quota."},
+    {"anyturn_tenant_dropped_packets_total", "Packets dropped per tenant, by reason."},
+    {"anyturn_tenant_relayed_packets_total", "Packets relayed per tenant, by direction."},
+    {"anyturn_tenant_relayed_bytes_total",
+     "Application payload bytes relayed per tenant, by direction."},
 };
 
 constexpr std::string_view help_for(std::string_view family) {
@@ -110,6 +157,9 @@ constexpr bool every_family_has_help() {
   for (const auto& m : mappings) {
     if (help_for(m.family).empty()) return false;
   }
+  for (const auto& m : tenant_mappings) {
+    if (help_for(m.family).empty()) return false;
+  }
   return true;
 }
 static_assert(every_family_has_help(), "add a HELP text for each family");
@@ -120,6 +170,14 @@ constexpr std::array<std::string_view, 3> transport_names{"udp", "tcp", "tls"};
 
 std::span<const counter_mapping> counter_mappings() { return mappings; }
 
+std::vector<double> allocation_duration_bounds() {
+  std::vector<double> out;
+  for (const auto b : turn::allocation_duration_bounds_s) out.push_back(static_cast<double>(b));
+  return out;
+}
+
+counter_totals::counter_totals() : duration(allocation_duration_bounds()) {}
+
 counter_totals sum_counters(std::span<const turn::worker_counters* const> workers,
                             const turn_metrics_options& options) {
   counter_totals t;
@@ -128,6 +186,23 @@ counter_totals sum_counters(std::span<const turn::worker_counters* const> worker
     ++t.workers;
     for (std::size_t i = 0; i < members.size(); ++i) {
       t.values[i] += (w->*members[i]).load(std::memory_order_relaxed);
+    }
+    for (std::size_t i = 0; i < t.duration.counts.size() && i < w->allocation_duration_buckets.size();
+         ++i) {
+      t.duration.counts[i] += w->allocation_duration_buckets[i].load(std::memory_order_relaxed);
+    }
+    t.duration_sum_ms += w->allocation_duration_sum_ms.load(std::memory_order_relaxed);
+    // The vector is sized before the worker starts and never resized.
+    if (t.tenants.size() < w->tenants.size()) t.tenants.resize(w->tenants.size());
+    for (std::size_t k = 0; k < w->tenants.size(); ++k) {
+      const turn::tenant_counters& src = w->tenants[k];
+      tenant_totals& dst = t.tenants[k];
+      for (std::size_t i = 0; i < tenant_members.size(); ++i) {
+        dst.values[i] += (src.*tenant_members[i]).load(std::memory_order_relaxed);
+      }
+      for (std::size_t i = 0; i < dst.active.size(); ++i) {
+        dst.active[i] += src.active[i].load(std::memory_order_relaxed);
+      }
     }
     if (options.active_by_transport) {
       const transport_split split = options.active_by_transport(*w);
@@ -164,6 +239,36 @@ void emit_turn_metrics(sink& s, const counter_totals& totals, const turn_metrics
     if (!m.label_name.empty()) labels.push_back({m.label_name, m.label_value});
     s.counter(m.family, help_for(m.family), std::span<const label>(labels),
               totals.values[static_cast<std::size_t>(m.counter)]);
+  }
+
+  labels.resize(base);
+  histogram_snapshot duration = totals.duration;
+  duration.sum = static_cast<double>(totals.duration_sum_ms) / 1000.0;
+  s.histogram("anyturn_allocation_duration_seconds",
+              "Lifetime of ended allocations, from creation to end, in seconds.",
+              std::span<const label>(labels), duration);
+
+  // Per tenant, for the tenants the options name (index = auth::tenant_index).
+  const std::size_t tenants = std::min(options.tenant_ids.size(), totals.tenants.size());
+  for (std::size_t k = 0; k < tenants; ++k) {
+    const std::string_view id =
+        options.tenant_ids[k].empty() ? std::string_view("default") : options.tenant_ids[k];
+    const tenant_totals& tt = totals.tenants[k];
+    for (std::size_t i = 0; i < transport_names.size(); ++i) {
+      labels.resize(base);
+      labels.push_back({"tenant", id});
+      labels.push_back({"transport", transport_names[i]});
+      s.gauge("anyturn_tenant_allocations_active",
+              "Allocations currently active per tenant, by client transport.",
+              std::span<const label>(labels), tt.active[i]);
+    }
+    for (const tenant_mapping& m : tenant_mappings) {
+      labels.resize(base);
+      labels.push_back({"tenant", id});
+      labels.push_back({m.label_name, m.label_value});
+      s.counter(m.family, help_for(m.family), std::span<const label>(labels),
+                tt.values[static_cast<std::size_t>(m.counter)]);
+    }
   }
 }
 

@@ -3,7 +3,10 @@
 #include <anyturn/net/address.hpp>
 #include <anyturn/net/log_limiter.hpp>
 
+#include "stream_session.hpp"
+
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/udp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -19,6 +22,7 @@
 #include <utility>
 
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -27,12 +31,21 @@ namespace anyturn::net {
 
 namespace asio = boost::asio;
 using udp = asio::ip::udp;
+using tcp = asio::ip::tcp;
 using turn::bump;
+using detail::close_reason;
+using detail::stream_session;
 
 worker_options worker_options::from_config(const config::server_config& cfg) {
   worker_options o;
   o.listen = cfg.listen;
   o.socket_buffer = cfg.udp_socket_buffer;
+  o.tcp = cfg.streams.tcp;
+  o.tls_listen = cfg.tls.listen;
+  o.max_message_size = cfg.streams.max_message_size;
+  o.write_queue_size = cfg.streams.write_queue_size;
+  o.tls_handshake_timeout = std::chrono::seconds{cfg.streams.tls_handshake_timeout};
+  o.idle_timeout = std::chrono::seconds{cfg.streams.idle_timeout};
   return o;
 }
 
@@ -42,8 +55,26 @@ worker_options sanitized(worker_options o) {
   o.datagram_size = std::clamp<std::size_t>(o.datagram_size, 548, 65536);
   o.read_budget = std::max<std::size_t>(o.read_budget, 1);
   if (o.tick.count() <= 0) o.tick = std::chrono::milliseconds{250};
+  o.max_message_size = std::clamp<std::size_t>(o.max_message_size, config::min_stream_message_size,
+                                               config::max_stream_message_size);
+  o.write_queue_size = std::max<std::size_t>(o.write_queue_size, 1024);
+  if (o.tls_handshake_timeout.count() <= 0) o.tls_handshake_timeout = std::chrono::seconds{10};
+  if (o.idle_timeout.count() <= 0) o.idle_timeout = std::chrono::seconds{30};
   return o;
 }
+
+detail::stream_settings settings_of(const worker_options& o) {
+  detail::stream_settings s;
+  s.max_message_size = o.max_message_size;
+  s.write_queue_size = o.write_queue_size;
+  s.handshake_timeout = o.tls_handshake_timeout;
+  s.idle_timeout = o.idle_timeout;
+  return s;
+}
+
+// Retry delay after accept() fails (EMFILE and friends): the queue stays
+// full, so re-arming at once would spin.
+constexpr std::chrono::milliseconds accept_retry_delay{100};
 }  // namespace
 
 namespace {
@@ -96,7 +127,7 @@ int set_buffer(int fd, int force_name, int name, std::uint32_t bytes) {
 
 }  // namespace
 
-struct worker::impl final : private turn::io_port {
+struct worker::impl final : private turn::io_port, private detail::stream_host {
   // A listening UDP socket, shared (SO_REUSEPORT) with the other workers.
   struct listener {
     explicit listener(asio::io_context& ioc) : socket(ioc) {}
@@ -113,6 +144,24 @@ struct worker::impl final : private turn::io_port {
     bool v6 = false;
     bool dont_fragment = false;         // the DF state last set on the socket
     std::uint32_t drops_seen = 0;
+    std::uint64_t connection = 0;       // the stream connection whose allocation opened it, or 0
+  };
+
+  // A listening TCP socket (plain or TLS), shared (SO_REUSEPORT) with the
+  // other workers.
+  struct stream_listener {
+    explicit stream_listener(asio::io_context& ioc) : acceptor(ioc), retry(ioc) {}
+    tcp::acceptor acceptor;
+    asio::steady_timer retry;  // back-off after an accept error
+    stun::endpoint bound;
+    bool tls = false;
+  };
+
+  // The connection table: a connection id is (generation << 32 | slot), so a
+  // stale id (a closed connection whose slot was reused) never resolves.
+  struct connection_slot {
+    std::shared_ptr<stream_session> session;
+    std::uint32_t generation = 1;  // ids are never 0 (0 means "not a stream")
   };
 
   impl(unsigned index, std::shared_ptr<const turn::shared_state> shared, worker_options options)
@@ -120,6 +169,8 @@ struct worker::impl final : private turn::io_port {
         options_(sanitized(std::move(options))),
         ioc_(1),
         timer_(ioc_),
+        stream_settings_(settings_of(options_)),
+        tls_(options_.tls),
         batch_data_(options_.batch_size * options_.datagram_size),
         headers_(options_.batch_size),
         iov_(options_.batch_size),
@@ -137,7 +188,9 @@ struct worker::impl final : private turn::io_port {
   }
 
   ~impl() override {
-    // The core goes first: its destructor may still close relays through us.
+    // Connections first (they release their limiter counts and end their
+    // allocations), then the core: its destructor may still close relays.
+    close_all_connections();
     core_.reset();
   }
 
@@ -145,14 +198,84 @@ struct worker::impl final : private turn::io_port {
 
   std::error_code open(std::string& what) {
     listeners_.clear();
+    stream_listeners_.clear();
     listeners_.reserve(options_.listen.size());
+    stream_listeners_.reserve(options_.listen.size() + options_.tls_listen.size());
+    auto fail = [&](std::error_code ec) {
+      listeners_.clear();
+      stream_listeners_.clear();
+      return ec;
+    };
+    if (!options_.tls_listen.empty() && !tls_) {
+      what = "tls listeners configured without a TLS context";
+      return fail(std::make_error_code(std::errc::invalid_argument));
+    }
     for (const auto& ep : options_.listen) {
-      std::error_code ec = open_listener(ep, what);
-      if (ec) {
-        listeners_.clear();
-        return ec;
+      // UDP and TCP share the port. With port 0 the UDP socket picks one,
+      // and if TCP finds that port taken, both try again with another.
+      for (int attempt = 0;; ++attempt) {
+        if (std::error_code ec = open_listener(ep, what)) return fail(ec);
+        if (!options_.tcp) break;
+        const std::error_code ec = open_stream_listener(listeners_.back().bound, false, what);
+        if (!ec) break;
+        if (ep.port == 0 && ec == std::errc::address_in_use && attempt < 20) {
+          listeners_.pop_back();
+          continue;
+        }
+        return fail(ec);
       }
     }
+    for (const auto& ep : options_.tls_listen) {
+      if (std::error_code ec = open_stream_listener(ep, true, what)) return fail(ec);
+    }
+    return {};
+  }
+
+  std::error_code open_stream_listener(const stun::endpoint& ep, bool tls, std::string& what) {
+    const char* kind = tls ? "tls" : "tcp";
+    auto fail = [&](const char* step) {
+      std::error_code ec = last_error();
+      what = fmt::format("{} listener {}: {}: {}", kind, ep.to_string(), step, ec.message());
+      return ec;
+    };
+    if (options_.probe_exclusive && ep.port != 0) {
+      // Without SO_REUSEPORT: fails if anybody listens on the port.
+      fd_guard probe{::socket(domain_of(ep), SOCK_STREAM | SOCK_CLOEXEC, 0)};
+      if (probe.fd < 0) return fail("socket");
+      set_int_option(probe.fd, SOL_SOCKET, SO_REUSEADDR, 1);
+      if (!ep.is_v4()) set_int_option(probe.fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
+      const socket_address sa = to_sockaddr(ep);
+      if (::bind(probe.fd, sa.data(), sa.size) != 0) return fail("bind");
+    }
+    fd_guard fd{::socket(domain_of(ep), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)};
+    if (fd.fd < 0) return fail("socket");
+    if (set_int_option(fd.fd, SOL_SOCKET, SO_REUSEADDR, 1) != 0) return fail("SO_REUSEADDR");
+    if (set_int_option(fd.fd, SOL_SOCKET, SO_REUSEPORT, 1) != 0) return fail("SO_REUSEPORT");
+    if (!ep.is_v4() && set_int_option(fd.fd, IPPROTO_IPV6, IPV6_V6ONLY, 1) != 0) {
+      return fail("IPV6_V6ONLY");
+    }
+    const socket_address sa = to_sockaddr(ep);
+    if (::bind(fd.fd, sa.data(), sa.size) != 0) return fail("bind");
+    if (::listen(fd.fd, SOMAXCONN) != 0) return fail("listen");
+    socket_address bound;
+    bound.size = sizeof bound.storage;
+    if (::getsockname(fd.fd, bound.data(), &bound.size) != 0) return fail("getsockname");
+    auto bound_ep = from_sockaddr(bound.data(), bound.size);
+    if (!bound_ep) {
+      what = fmt::format("{} listener {}: unexpected local address", kind, ep.to_string());
+      return std::make_error_code(std::errc::address_family_not_supported);
+    }
+    stream_listener& l = stream_listeners_.emplace_back(ioc_);
+    boost::system::error_code aec;
+    l.acceptor.assign(ep.is_v4() ? tcp::v4() : tcp::v6(), fd.fd, aec);
+    if (aec) {
+      stream_listeners_.pop_back();
+      what = fmt::format("{} listener {}: {}", kind, ep.to_string(), aec.message());
+      return std::error_code(aec.value(), std::system_category());
+    }
+    fd.release();
+    l.bound = *bound_ep;
+    l.tls = tls;
     return {};
   }
 
@@ -225,6 +348,14 @@ struct worker::impl final : private turn::io_port {
     return out;
   }
 
+  std::vector<stun::endpoint> tls_listener_endpoints() const {
+    std::vector<stun::endpoint> out;
+    for (const auto& l : stream_listeners_) {
+      if (l.tls) out.push_back(l.bound);
+    }
+    return out;
+  }
+
   // ---- the loop ----
 
   void run() {
@@ -234,6 +365,7 @@ struct worker::impl final : private turn::io_port {
         if (!stopping_) drain_listener(i);
       });
     }
+    for (std::size_t i = 0; i < stream_listeners_.size(); ++i) arm_accept(i);
     arm_tick();
     ioc_.run();
     owner_ = std::thread::id{};
@@ -250,6 +382,11 @@ struct worker::impl final : private turn::io_port {
     stopping_ = true;
     boost::system::error_code ignored;
     for (auto& l : listeners_) l.socket.close(ignored);
+    for (auto& l : stream_listeners_) {
+      l.acceptor.close(ignored);
+      l.retry.cancel();
+    }
+    close_all_connections();
     for (turn::relay_id id = 0; id < relays_.size(); ++id) close_relay_socket(id);
     timer_.cancel();
     ioc_.stop();
@@ -427,6 +564,9 @@ struct worker::impl final : private turn::io_port {
 
   void close_relay_socket(turn::relay_id id) {
     relay_slot& slot = relays_[id];
+    if (const std::uint64_t conn = std::exchange(slot.connection, 0); conn != 0) {
+      if (stream_session* s = find_connection(conn)) s->relay_closed();
+    }
     if (!slot.socket) return;
     boost::system::error_code ignored;
     slot.socket->close(ignored);
@@ -442,7 +582,11 @@ struct worker::impl final : private turn::io_port {
 
   void send_to_client(const turn::client_ref& to, turn::fragments data) override {
     assert_owner();
-    if (to.proto != turn::transport::udp || to.listener >= listeners_.size() ||
+    if (to.proto != turn::transport::udp) {
+      send_to_stream(to, data);
+      return;
+    }
+    if (to.listener >= listeners_.size() ||
         data.size() > max_fragments) {
       bump(counters_.client_send_failed);
       return;
@@ -523,6 +667,12 @@ struct worker::impl final : private turn::io_port {
     slot.v6 = !bind.is_v4();
     slot.dont_fragment = false;
     slot.drops_seen = 0;
+    if (dispatching_ != nullptr) {
+      // The core opens relays only while handling an Allocate from this
+      // connection: the allocation is the connection's.
+      slot.connection = dispatching_->ref().connection;
+      dispatching_->relay_opened();
+    }
     bump(io_counters_.relay_sockets_open);
     arm_relay(id, slot.generation);
     return {};
@@ -574,6 +724,221 @@ struct worker::impl final : private turn::io_port {
     return true;
   }
 
+  // ---- streams (worker thread only) ----
+
+  void arm_accept(std::size_t li) {
+    stream_listeners_[li].acceptor.async_accept(
+        [this, li](const boost::system::error_code& ec, tcp::socket socket) {
+          if (stopping_ || ec == asio::error::operation_aborted) return;
+          if (ec) {
+            on_accept_error(li, ec);
+            return;
+          }
+          on_accepted(li, std::move(socket));
+          if (!stopping_) arm_accept(li);
+        });
+  }
+
+  void on_accept_error(std::size_t li, const boost::system::error_code& ec) {
+    bump(io_counters_.accept_errors);
+    std::uint64_t suppressed = 0;
+    if (accept_log_.allow(read_clock().mono_ms, suppressed)) {
+      spdlog::warn("worker {}: accept on {} failed: {}; retrying in {} ms ({} similar suppressed)",
+                   index_, stream_listeners_[li].bound.to_string(), ec.message(),
+                   accept_retry_delay.count(), suppressed);
+    }
+    stream_listener& l = stream_listeners_[li];
+    l.retry.expires_after(accept_retry_delay);
+    l.retry.async_wait([this, li](const boost::system::error_code& wait_ec) {
+      if (!wait_ec && !stopping_) arm_accept(li);
+    });
+  }
+
+  static std::optional<stun::endpoint> endpoint_of(const tcp::endpoint& ep) {
+    auto e = from_sockaddr(ep.data(), static_cast<socklen_t>(ep.size()));
+    if (!e) return std::nullopt;
+    return unmap_v4(*e);
+  }
+
+  void on_accepted(std::size_t li, tcp::socket socket) {
+    assert_owner();
+    const stream_listener& l = stream_listeners_[li];
+    boost::system::error_code ec;
+    const auto remote = endpoint_of(socket.remote_endpoint(ec));
+    if (ec || !remote) return;  // reset before we got to it; the socket closes here
+    const auto local = endpoint_of(socket.local_endpoint(ec));
+    if (ec || !local) return;
+
+    if (options_.connections) {
+      const auto verdict = options_.connections->try_acquire(*remote);
+      if (verdict != connection_limiter::verdict::accepted) {
+        const bool total = verdict == connection_limiter::verdict::over_total;
+        bump(total ? io_counters_.connections_refused_total : io_counters_.connections_refused_per_ip);
+        std::uint64_t suppressed = 0;
+        if (limit_log_.allow(read_clock().mono_ms, suppressed)) {
+          spdlog::warn("worker {}: refused a {} connection from {}: {} ({} similar suppressed)", index_,
+                       l.tls ? "TLS" : "TCP", remote->to_string(),
+                       total ? fmt::format("{} connections in total (streams.max_connections)",
+                                           options_.connections->max_total())
+                             : fmt::format("{} connections from this address "
+                                           "(streams.max_connections_per_ip)",
+                                           options_.connections->max_per_ip()),
+                       suppressed);
+        }
+        // Reset rather than FIN: no TIME_WAIT left behind by a flood.
+        socket.set_option(asio::socket_base::linger(true, 0), ec);
+        socket.close(ec);
+        return;
+      }
+    }
+    socket.set_option(tcp::no_delay(true), ec);  // relayed media must not wait for Nagle
+
+    std::uint32_t slot;
+    if (!free_connections_.empty()) {
+      slot = free_connections_.back();
+      free_connections_.pop_back();
+    } else {
+      slot = static_cast<std::uint32_t>(connections_.size());
+      connections_.emplace_back();
+    }
+    turn::client_ref ref;
+    ref.proto = l.tls ? turn::transport::tls : turn::transport::tcp;
+    ref.listener = static_cast<std::uint32_t>(li);
+    ref.connection = (std::uint64_t{connections_[slot].generation} << 32) | slot;
+    ref.remote = *remote;
+    ref.local = *local;
+    auto session = stream_session::make(*this, std::move(socket), ref, l.tls ? tls_ : nullptr);
+    connections_[slot].session = session;
+    bump(io_counters_.connections_accepted);
+    bump(io_counters_.connections_open);
+    spdlog::debug("worker {}: {} connection {} from {} to {}", index_, turn::to_string(ref.proto),
+                  ref.connection, ref.remote.to_string(), ref.local.to_string());
+    session->start();
+  }
+
+  [[nodiscard]] stream_session* find_connection(std::uint64_t id) const {
+    const auto slot = static_cast<std::uint32_t>(id & 0xFFFFFFFFu);
+    const auto generation = static_cast<std::uint32_t>(id >> 32);
+    if (slot >= connections_.size() || connections_[slot].generation != generation) return nullptr;
+    return connections_[slot].session.get();
+  }
+
+  void send_to_stream(const turn::client_ref& to, turn::fragments data) {
+    stream_session* s = find_connection(to.connection);
+    if (s == nullptr || !s->is_open()) {
+      bump(counters_.client_send_failed);
+      return;
+    }
+    if (s->send(data)) return;
+    // The write queue is full: the client reads too slowly. Drop, count,
+    // and say so once per connection (and at most a few times a second).
+    std::size_t bytes = 0;
+    for (const auto& f : data) bytes += f.size();
+    bump(io_counters_.stream_write_dropped);
+    bump(io_counters_.stream_write_dropped_bytes, bytes);
+    if (!s->queue_full_logged) {
+      s->queue_full_logged = true;
+      std::uint64_t suppressed = 0;
+      if (queue_log_.allow(read_clock().mono_ms, suppressed)) {
+        spdlog::warn(
+            "worker {}: {} client {} reads too slowly: its write queue is full ({} bytes, "
+            "streams.write_queue_size); dropping messages to it ({} similar suppressed)",
+            index_, turn::to_string(to.proto), to.remote.to_string(), s->queued_bytes(), suppressed);
+      }
+    }
+  }
+
+  void close_all_connections() {
+    // Closing calls back into on_stream_closed, which edits the table.
+    auto table = std::move(connections_);
+    connections_.clear();
+    free_connections_.clear();
+    for (auto& c : table) {
+      if (c.session) c.session->close(close_reason::shutdown);
+    }
+  }
+
+  // ---- stream_host ----
+
+  const detail::stream_settings& settings() const override { return stream_settings_; }
+
+  turn::now_t now() const override { return read_clock(); }
+
+  void on_stream_frame(stream_session& s, stun::bytes_view frame, const turn::now_t& now) override {
+    dispatching_ = &s;
+    core_->on_client_packet(s.ref(), frame, now);
+    dispatching_ = nullptr;
+  }
+
+  void on_stream_ready(stream_session& s) override {
+    if (s.ref().proto == turn::transport::tls) bump(io_counters_.tls_handshakes);
+  }
+
+  void on_stream_closed(stream_session& s, close_reason why) override {
+    const turn::client_ref ref = s.ref();  // a copy: the session may go away below
+    const auto slot = static_cast<std::uint32_t>(ref.connection & 0xFFFFFFFFu);
+    std::shared_ptr<stream_session> keep;
+    if (find_connection(ref.connection) == &s) {
+      keep = std::move(connections_[slot].session);
+      ++connections_[slot].generation;
+      if (connections_[slot].generation == 0) connections_[slot].generation = 1;
+      free_connections_.push_back(slot);
+    }
+    // RFC 8656 §3.1: the allocation lives as long as its connection.
+    core_->on_client_closed(ref, read_clock());
+    if (options_.connections) options_.connections->release(ref.remote);
+    io_counters_.connections_open.store(
+        io_counters_.connections_open.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+    count_close(ref, why);
+  }
+
+  void count_close(const turn::client_ref& ref, close_reason why) {
+    std::atomic<std::uint64_t>* counter = nullptr;
+    log_limiter* limiter = nullptr;
+    switch (why) {
+      case close_reason::framing_error:
+        counter = &io_counters_.stream_framing_errors;
+        limiter = &framing_log_;
+        break;
+      case close_reason::too_large:
+        counter = &io_counters_.stream_too_large;
+        limiter = &framing_log_;
+        break;
+      case close_reason::handshake_failed:
+        counter = &io_counters_.tls_handshake_failures;
+        limiter = &handshake_log_;
+        break;
+      case close_reason::handshake_timeout:
+        counter = &io_counters_.tls_handshake_timeouts;
+        limiter = &handshake_log_;
+        break;
+      case close_reason::idle_timeout:
+        counter = &io_counters_.idle_timeouts;
+        limiter = &idle_log_;
+        break;
+      case close_reason::io_error:
+        counter = &io_counters_.stream_io_errors;
+        break;
+      case close_reason::peer_closed:
+      case close_reason::shutdown:
+        break;
+    }
+    if (counter != nullptr) bump(*counter);
+    std::uint64_t suppressed = 0;
+    if (limiter != nullptr && limiter->allow(read_clock().mono_ms, suppressed)) {
+      spdlog::warn("worker {}: closed {} connection from {}: {} ({} similar suppressed)", index_,
+                   turn::to_string(ref.proto), ref.remote.to_string(), detail::to_string(why),
+                   suppressed);
+    } else {
+      spdlog::debug("worker {}: {} connection {} from {} closed: {}", index_, turn::to_string(ref.proto),
+                    ref.connection, ref.remote.to_string(), detail::to_string(why));
+    }
+  }
+
+  void set_tls_context(tls_context_ptr ctx) {
+    asio::post(ioc_, [this, ctx = std::move(ctx)]() mutable { tls_ = std::move(ctx); });
+  }
+
   void assert_owner() const {
     // The thread in run() owns everything here; before run() and after it
     // returns, the (single) thread holding the worker may use it.
@@ -598,6 +963,16 @@ struct worker::impl final : private turn::io_port {
   std::vector<relay_slot> relays_;  // indexed by relay_id
   bool stopping_ = false;
 
+  // Streams: listeners, the connection table, the session whose frame the
+  // core is handling (to tie the relays it opens to that connection), and
+  // the TLS context new handshakes use.
+  std::vector<stream_listener> stream_listeners_;
+  std::vector<connection_slot> connections_;
+  std::vector<std::uint32_t> free_connections_;
+  stream_session* dispatching_ = nullptr;
+  const detail::stream_settings stream_settings_;
+  tls_context_ptr tls_;
+
   // Receive batch, preallocated once; reused by every socket of this worker.
   std::vector<std::byte> batch_data_;
   std::vector<mmsghdr> headers_;
@@ -608,6 +983,12 @@ struct worker::impl final : private turn::io_port {
   log_limiter receive_error_log_;
   log_limiter send_error_log_;
   log_limiter truncated_log_;
+  log_limiter accept_log_;
+  log_limiter limit_log_;
+  log_limiter framing_log_;
+  log_limiter handshake_log_;
+  log_limiter idle_log_;
+  log_limiter queue_log_;
 
   // Last: destroyed first, while the sockets it may close still exist.
   std::unique_ptr<turn::server> core_;
@@ -622,6 +1003,12 @@ worker::~worker() = default;
 std::error_code worker::open(std::string& what) { return impl_->open(what); }
 
 std::vector<stun::endpoint> worker::listener_endpoints() const { return impl_->listener_endpoints(); }
+
+std::vector<stun::endpoint> worker::tls_listener_endpoints() const {
+  return impl_->tls_listener_endpoints();
+}
+
+void worker::set_tls_context(tls_context_ptr ctx) { impl_->set_tls_context(std::move(ctx)); }
 
 void worker::run() { impl_->run(); }
 

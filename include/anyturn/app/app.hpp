@@ -1,6 +1,8 @@
 // anyturn::app — the daemon: builds the shared state from a validated config,
-// starts one net::worker per thread, handles SIGINT/SIGTERM on the main
-// thread, and on stop frees every allocation and logs a summary.
+// loads (or, for development, creates) the TLS certificate, starts one
+// net::worker per thread, handles SIGINT/SIGTERM (stop) and SIGHUP (reload
+// the TLS certificate) on the main thread, and on stop frees every
+// allocation and logs a summary.
 #pragma once
 
 #include <anyturn/app/summary.hpp>
@@ -25,7 +27,8 @@ std::shared_ptr<turn::shared_state> make_shared_state(const config::server_confi
 unsigned resolve_threads(unsigned configured);
 
 // File descriptors the configuration can need at once: every relay port,
-// every worker's listeners and event-loop descriptors, and some slack.
+// every worker's listeners and event-loop descriptors, every stream
+// connection (streams.max_connections), and some slack.
 std::uint64_t required_descriptors(const config::server_config& cfg, unsigned threads);
 
 struct fd_limit {
@@ -64,11 +67,14 @@ class server_app {
   // Any thread: makes wait() return with `exit_code`.
   void request_stop(int exit_code = 0);
 
-  // Bound listener addresses (ephemeral ports resolved), after start().
+  // Bound listener addresses (ephemeral ports resolved), after start():
+  // UDP (and TCP on the same ports), and TLS.
   [[nodiscard]] std::vector<stun::endpoint> listeners() const;
+  [[nodiscard]] std::vector<stun::endpoint> tls_listeners() const;
   [[nodiscard]] unsigned threads() const;
   // Counters summed over the workers; safe from any thread.
   [[nodiscard]] counter_totals totals() const;
+  [[nodiscard]] net_totals stream_totals() const;
 
  private:
   struct impl;

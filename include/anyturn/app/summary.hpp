@@ -1,6 +1,7 @@
 // anyturn::app — per-worker counters summed for the shutdown summary.
 #pragma once
 
+#include <anyturn/net/worker.hpp>
 #include <anyturn/turn/counters.hpp>
 
 #include <cstdint>
@@ -19,6 +20,21 @@ struct counter_totals {
 
 // Adds one worker's counters (relaxed loads; safe while it runs).
 void accumulate(counter_totals& into, const turn::worker_counters& from);
+
+// A plain snapshot of net::net_counters (same X-macro list).
+struct net_totals {
+#define ANYTURN_NET_TOTAL_FIELD(name, help) std::uint64_t name = 0;
+  ANYTURN_NET_COUNTERS(ANYTURN_NET_TOTAL_FIELD)
+#undef ANYTURN_NET_TOTAL_FIELD
+  std::uint64_t relay_sockets_open = 0;
+  std::uint64_t connections_open = 0;
+};
+void accumulate(net_totals& into, const net::net_counters& from);
+
+// "connections 12 accepted (refused: 0 total limit, 3 per-address limit), TLS handshakes 4 ok /
+// 1 failed / 0 timed out, closed: 2 idle, 1 framing, 0 too large; write queue full: 7 messages /
+// 9000 bytes dropped": the stream part of the shutdown summary.
+std::string stream_summary_line(const net_totals& t);
 
 // "allocations created 3 (expired 1, deleted 1, closed 1), client->peer 20 packets / 3200 bytes,
 // peer->client ...": the one line logged at shutdown.

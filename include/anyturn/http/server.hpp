@@ -23,8 +23,13 @@ namespace anyturn::http {
 
 // One API customer. Its keys authorise calls; its first secret signs the
 // credentials it is issued (the TURN side must accept that secret too).
+//
+// Credentials minted for a tenant have the username
+// "<expiry>:<tenant id>:<user>", which auth::credential_store maps back to
+// that tenant; the default tenant (empty id, at most one) gets
+// "<expiry>:<user>". `id` must therefore equal the TURN side's tenant id.
 struct api_tenant {
-  std::string id;                     // from config; used as a metric label value
+  std::string id;                     // TURN tenant id ("" = default); metric label
   std::vector<std::string> api_keys;  // bearer tokens, at least one
   std::vector<std::string> secrets;   // REST shared secrets, at least one; [0] signs
   std::uint32_t max_ttl = 86400;      // seconds; a larger requested ttl is capped

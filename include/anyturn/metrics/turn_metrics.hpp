@@ -20,6 +20,12 @@
 //   anyturn_relayed_packets_total{direction}     counter
 //   anyturn_relayed_bytes_total{direction}       counter
 //   anyturn_dropped_packets_total{reason}        counter
+//   anyturn_allocation_duration_seconds          histogram
+//   anyturn_tenant_allocations_active{tenant,transport}   gauge   (options.tenant_ids)
+//   anyturn_tenant_allocations_total{tenant,result}       counter
+//   anyturn_tenant_dropped_packets_total{tenant,reason}   counter
+//   anyturn_tenant_relayed_packets_total{tenant,direction} counter
+//   anyturn_tenant_relayed_bytes_total{tenant,direction}  counter
 //
 // docs/metrics.md describes each one.
 #pragma once
@@ -66,11 +72,29 @@ std::span<const counter_mapping> counter_mappings();
 // by turn::transport (udp, tcp, tls).
 using transport_split = std::array<std::uint64_t, 3>;
 
+#define ANYTURN_COUNTER_ONE(name, help) +1
+inline constexpr std::size_t tenant_counter_count = 0 ANYTURN_TENANT_COUNTERS(ANYTURN_COUNTER_ONE);
+#undef ANYTURN_COUNTER_ONE
+
+// One tenant's counters summed over the workers (ANYTURN_TENANT_COUNTERS order).
+struct tenant_totals {
+  std::array<std::uint64_t, tenant_counter_count> values{};
+  transport_split active{};
+};
+
+// The allocation-duration histogram's bounds, in seconds
+// (turn::allocation_duration_bounds_s).
+std::vector<double> allocation_duration_bounds();
+
 // Sum of the counters of several workers (relaxed loads).
 struct counter_totals {
+  counter_totals();
   std::array<std::uint64_t, worker_counter_count> values{};
   transport_split active{};  // anyturn_allocations_active by transport
   std::size_t workers = 0;
+  histogram_snapshot duration;    // counts only; the sum is duration_sum_ms
+  std::uint64_t duration_sum_ms = 0;
+  std::vector<tenant_totals> tenants;  // index = auth::tenant_index
   [[nodiscard]] std::uint64_t operator[](worker_counter c) const {
     return values[static_cast<std::size_t>(c)];
   }
@@ -88,6 +112,11 @@ struct turn_metrics_options {
   // transport, pass a function that reads those counters.
   std::function<transport_split(const turn::worker_counters&)> active_by_transport;
   turn::transport default_transport = turn::transport::udp;
+
+  // Tenant ids by auth::tenant_index ("" for the default tenant, shown as
+  // tenant="default"). Per-tenant series are emitted for these tenants only;
+  // empty: none. Ids come from configuration, so the label set is bounded.
+  std::vector<std::string> tenant_ids;
 };
 
 // Loads and sums every worker's counters. Any thread; never blocks a worker.

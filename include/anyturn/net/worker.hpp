@@ -9,9 +9,19 @@
 //
 // The receive path reads batches with recvmmsg into preallocated buffers
 // under a per-wake-up budget and allocates nothing per packet.
+//
+// Stream transports: every `listen` address also gets a TCP listener on the
+// same port, and `tls_listen` addresses get TLS listeners, each bound once
+// per worker with SO_REUSEPORT, so the kernel spreads connections over the
+// workers. The worker that accepts a connection owns it and the allocation
+// made over it; when the connection closes, the allocation ends at once.
+// Connection limits are counted across workers by a shared, lock-free
+// connection_limiter.
 #pragma once
 
 #include <anyturn/config/config.hpp>
+#include <anyturn/net/connection_limiter.hpp>
+#include <anyturn/net/tls.hpp>
 #include <anyturn/stun/endpoint.hpp>
 #include <anyturn/turn/counters.hpp>
 #include <anyturn/turn/io.hpp>
@@ -40,14 +50,47 @@ struct worker_options {
   // would otherwise silently share our traffic. Set for the first worker.
   bool probe_exclusive = false;
 
+  // ---- streams (TCP and TLS) ----
+  bool tcp = true;                          // a TCP listener on every `listen` address
+  std::vector<stun::endpoint> tls_listen;   // TLS listeners (port 0: ephemeral)
+  tls_context_ptr tls;                      // required when tls_listen is not empty
+  std::size_t max_message_size = 65552;     // longer frames close the connection
+  std::size_t write_queue_size = 262144;    // bytes queued per connection; beyond: dropped
+  std::chrono::milliseconds tls_handshake_timeout{10'000};
+  std::chrono::milliseconds idle_timeout{30'000};  // a connection without an allocation is closed
+  std::shared_ptr<connection_limiter> connections;  // shared by every worker; null: no limits
+
+  // Everything but `tls`, `connections` and `probe_exclusive`, which the
+  // caller supplies.
   static worker_options from_config(const config::server_config& cfg);
 };
 
 // Counters only the net layer can see (the core's live in turn::worker_counters).
+// Single writer (the worker), relaxed readers, like worker_counters.
+// X(name, help)
+#define ANYTURN_NET_COUNTERS(X)                                                                  \
+  X(peer_truncated, "peer datagrams longer than datagram_size")                                  \
+  X(receive_errors, "recvmmsg failures other than EAGAIN")                                       \
+  X(connections_accepted, "TCP and TLS connections accepted")                                    \
+  X(connections_refused_total, "connections refused: streams.max_connections reached")           \
+  X(connections_refused_per_ip, "connections refused: streams.max_connections_per_ip reached")   \
+  X(accept_errors, "accept() failures (descriptor limits, ...)")                                 \
+  X(tls_handshakes, "TLS handshakes completed")                                                  \
+  X(tls_handshake_failures, "TLS handshakes that failed (garbage, no common version, ...)")      \
+  X(tls_handshake_timeouts, "TLS handshakes not done within streams.tls_handshake_timeout")      \
+  X(idle_timeouts, "connections closed after streams.idle_timeout without an allocation")        \
+  X(stream_framing_errors, "connections closed: bytes neither STUN nor ChannelData")             \
+  X(stream_too_large, "connections closed: a message longer than streams.max_message_size")      \
+  X(stream_io_errors, "connections closed by a socket error other than the client closing")      \
+  X(stream_write_dropped, "messages to stream clients dropped: write queue full")                \
+  X(stream_write_dropped_bytes, "bytes of messages dropped for a full write queue")
+
 struct net_counters {
-  std::atomic<std::uint64_t> peer_truncated{0};   // peer datagrams longer than datagram_size
-  std::atomic<std::uint64_t> receive_errors{0};   // recvmmsg failures other than EAGAIN
+#define ANYTURN_DECLARE_NET_COUNTER(name, help) std::atomic<std::uint64_t> name{0};
+  ANYTURN_NET_COUNTERS(ANYTURN_DECLARE_NET_COUNTER)
+#undef ANYTURN_DECLARE_NET_COUNTER
   std::atomic<std::uint64_t> relay_sockets_open{0};  // gauge
+  std::atomic<std::uint64_t> connections_open{0};    // gauge: TCP and TLS
 };
 
 class worker {
@@ -61,7 +104,14 @@ class worker {
   // returns the error and describes which listener failed in `what`.
   std::error_code open(std::string& what);
   // The listeners' bound addresses (ephemeral ports resolved), in config order.
+  // A `listen` address serves UDP and, when `tcp` is set, TCP on this port.
   [[nodiscard]] std::vector<stun::endpoint> listener_endpoints() const;
+  // The TLS listeners' bound addresses, in config order.
+  [[nodiscard]] std::vector<stun::endpoint> tls_listener_endpoints() const;
+
+  // Any thread: new TLS handshakes use `ctx` from now on; connections that
+  // already started keep theirs (SIGHUP certificate reload).
+  void set_tls_context(tls_context_ptr ctx);
 
   // Runs the event loop on the calling thread until stop().
   void run();

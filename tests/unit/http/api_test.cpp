@@ -63,7 +63,7 @@ TEST(api, ice_servers_defaults_and_signature) {
   EXPECT_EQ(res[bhttp::field::content_type], "application/json");
   EXPECT_EQ(res[bhttp::field::cache_control], "no-store");
   const std::string username = string_member(res.body(), "username");
-  EXPECT_EQ(username, "1700000300:gen-id");  // default_ttl 300
+  EXPECT_EQ(username, "1700000300:acme:gen-id");  // default_ttl 300
   EXPECT_EQ(string_member(res.body(), "credential"), auth::rest_password("acme-secret", username));
   EXPECT_EQ(res.body(),
             "{\"iceServers\":[{\"urls\":[\"stun:turn.example.com:3478\"]},"
@@ -78,12 +78,12 @@ TEST(api, ice_servers_body_validation) {
     return a.handle(make(bhttp::verb::post, "/api/v1/ice-servers", std::move(body), "globex-key"));
   };
   EXPECT_EQ(string_member(post("{\"ttl\": 60, \"user\": \"bob\"}").body(), "username"),
-            "1700000060:bob");
-  EXPECT_EQ(string_member(post("{\"ttl\": 1e9}").body(), "username"), "1700086400:gen-id");
+            "1700000060:globex:bob");
+  EXPECT_EQ(string_member(post("{\"ttl\": 1e9}").body(), "username"), "1700086400:globex:gen-id");
   EXPECT_EQ(string_member(post("{\"user\": null, \"extra\": true}").body(), "username"),
-            "1700003600:gen-id");
+            "1700003600:globex:gen-id");
   for (const char* bad : {"{\"ttl\": 0}", "{\"ttl\": -5}", "{\"ttl\": 1.5}", "{\"ttl\": \"60\"}",
-                          "{\"user\": 5}", "{\"user\": \"\"}", "{\"user\": \"a\\nb\"}",
+                          "{\"user\": 5}", "{\"user\": \"\"}", "{\"user\": \"a\\nb\"}", "{\"user\": \"a:b\"}",
                           "not json", "{\"ttl\": 60,}"}) {
     const response res = post(bad);
     EXPECT_EQ(res.result_int(), 400u) << bad;
@@ -99,7 +99,7 @@ TEST(api, turn_credentials_query) {
       bhttp::verb::get, "/api/v1/turn-credentials?service=turn&username=al%20ice+x&ttl=100",
       "", "acme-key-1"));
   ASSERT_EQ(ok.result_int(), 200u) << ok.body();
-  const std::string username = "1700000100:al ice x";
+  const std::string username = "1700000100:acme:al ice x";
   EXPECT_EQ(ok.body(), "{\"username\":\"" + username + "\",\"password\":\"" +
                            auth::rest_password("acme-secret", username) +
                            "\",\"ttl\":100,\"uris\":[\"turn:turn.example.com:3478?transport=udp\"]}\n");
@@ -149,6 +149,20 @@ TEST(api, routing_errors_and_counters) {
             std::string::npos);
   EXPECT_NE(text.find("anyturn_http_credentials_issued_total{tenant=\"acme\"} 0\n"),
             std::string::npos);
+}
+
+TEST(api, default_tenant_usernames_have_no_tenant_part) {
+  server_config cfg = test_config();
+  cfg.tenants.push_back({"", {"default-key"}, {"default-secret"}, 600, 60});
+  api a(cfg);
+  const response res = a.handle(
+      make(bhttp::verb::post, "/api/v1/ice-servers", "{\"user\":\"u1\"}", "default-key"));
+  ASSERT_EQ(res.result_int(), 200u) << res.body();
+  EXPECT_EQ(string_member(res.body(), "username"), "1700000060:u1");
+  metrics::sink s;
+  a.collect(s);
+  EXPECT_NE(s.text().find("anyturn_http_credentials_issued_total{tenant=\"default\"} 1\n"),
+            std::string::npos) << s.text();
 }
 
 TEST(api, metrics_absent_without_registry) {

@@ -142,7 +142,7 @@ TEST_F(http_server, ice_servers_issue_valid_rest_credentials) {
   ASSERT_EQ(res.result_int(), 200u) << res.body();
   const std::string username = member(res.body(), "username");
   const std::string credential = member(res.body(), "credential");
-  EXPECT_EQ(username, auth::rest_username(fixed_now, 120, "alice"));
+  EXPECT_EQ(username, auth::rest_username(fixed_now, 120, "acme:alice"));
   EXPECT_EQ(credential, auth::rest_password("s-acme", username));
   EXPECT_EQ(member(res.body(), "expiresAt"), "2023-11-14T22:15:20Z");
   EXPECT_NE(res.body().find("\"urls\":[\"turn:turn.example.com:3478?transport=udp\","
@@ -150,12 +150,17 @@ TEST_F(http_server, ice_servers_issue_valid_rest_credentials) {
                             "\"turns:turn.example.com:5349?transport=tcp\"]"),
             std::string::npos);
 
-  // The TURN side accepts it: the store derives the same key from the secret.
-  auth::credential_store store("anyturn", {}, {"s-acme"});
+  // The TURN side accepts it: the store maps it to tenant "acme" and derives
+  // the same key from that tenant's secret.
+  auth::credential_store store(
+      "anyturn", std::vector<auth::tenant_credentials>{{"", {}, {"s-default"}},
+                                                       {"acme", {}, {"s-acme"}}});
   std::array<auth::key_candidate, auth::max_candidates> cands{};
   std::size_t count = 0;
-  ASSERT_EQ(store.lookup(username, fixed_now, cands, count), auth::lookup_status::ok);
-  ASSERT_EQ(count, 1u);
+  auth::tenant_index tenant = 0;
+  ASSERT_EQ(store.lookup(username, fixed_now, cands, count, tenant), auth::lookup_status::ok);
+  EXPECT_EQ(tenant, 1u);
+  ASSERT_GE(count, 1u);
   EXPECT_EQ(cands[0].md5, auth::derive_md5_key(username, "anyturn", credential));
 }
 
@@ -163,12 +168,12 @@ TEST_F(http_server, ttl_is_capped_and_defaulted) {
   start(base_config(&reg_, &ready_));
   const auto capped = fetch(bhttp::verb::post, "/api/v1/ice-servers", "{\"ttl\": 999999}", "k-acme");
   ASSERT_EQ(capped.result_int(), 200u);
-  EXPECT_EQ(member(capped.body(), "username").substr(0, 11), std::to_string(fixed_now + 3600) + ":");
+  EXPECT_EQ(member(capped.body(), "username").substr(0, 16), std::to_string(fixed_now + 3600) + ":acme:");
   const auto dflt = fetch(bhttp::verb::post, "/api/v1/ice-servers", "", "k-acme");
   ASSERT_EQ(dflt.result_int(), 200u);
   const std::string user = member(dflt.body(), "username");
-  EXPECT_EQ(user.substr(0, 11), std::to_string(fixed_now + 600) + ":");
-  EXPECT_EQ(user.size(), 11u + 16u);  // generated 16 hex digits
+  EXPECT_EQ(user.substr(0, 16), std::to_string(fixed_now + 600) + ":acme:");
+  EXPECT_EQ(user.size(), 16u + 16u);  // generated 16 hex digits
   const auto bad = fetch(bhttp::verb::post, "/api/v1/ice-servers", "{\"ttl\":", "k-acme");
   EXPECT_EQ(bad.result_int(), 400u);
   EXPECT_EQ(bad.body().rfind("{\"error\":\"invalid JSON", 0), 0u) << bad.body();
@@ -179,7 +184,7 @@ TEST_F(http_server, turn_credentials_shape) {
   const auto res = fetch(bhttp::verb::get,
                          "/api/v1/turn-credentials?service=turn&username=bob&ttl=86400", {}, "k-acme");
   ASSERT_EQ(res.result_int(), 200u) << res.body();
-  const std::string username = auth::rest_username(fixed_now, 3600, "bob");
+  const std::string username = auth::rest_username(fixed_now, 3600, "acme:bob");
   EXPECT_EQ(res.body(),
             "{\"username\":\"" + username + "\",\"password\":\"" +
                 auth::rest_password("s-acme", username) +

@@ -58,10 +58,16 @@ TEST(promtool, accepts_a_representative_registry) {
   reg.add_gauge("anyturn_http_connections_active", "Open HTTP connections.").set({}, 2);
 
   turn::worker_counters w1, w2;
+  w1.tenants = std::vector<turn::tenant_counters>(2);
   turn::bump(w1.allocate_requests, 10);
   turn::bump(w2.bytes_to_client, 123456);
+  turn::bump(w1.tenants[1].bytes_to_peer, 99);
+  turn::bump(w2.allocation_duration_buckets[2]);
+  turn::bump(w2.allocation_duration_sum_ms, 42000);
   w1.active_allocations.store(3);
-  reg.add_collector(turn_metrics({&w1, &w2}));
+  turn_metrics_options options;
+  options.tenant_ids = {"", "acme"};
+  reg.add_collector(turn_metrics({&w1, &w2}, options));
 
   histogram_cell latency(exponential_buckets(0.0005, 2, 12));
   for (double v : {0.0001, 0.003, 0.02, 0.3, 5.0}) latency.observe(v);

@@ -102,7 +102,7 @@ TEST(turn_metrics, const_labels_and_transport_split) {
   registry reg;
   reg.add_collector(turn_metrics({&a}, options));
   options.const_labels = {{"tenant", "other"}};
-  reg.add_collector(turn_metrics({}, options));
+  reg.add_collector(turn_metrics(std::vector<const turn::worker_counters*>{}, options));
   const std::string text = reg.render();
   EXPECT_NE(text.find("\nanyturn_allocations_active{tenant=\"acme\",transport=\"udp\"} 7\n"),
             std::string::npos) << text;
@@ -111,6 +111,60 @@ TEST(turn_metrics, const_labels_and_transport_split) {
   EXPECT_NE(text.find("\nanyturn_peer_denied_total{tenant=\"acme\"} 4\n"), std::string::npos);
   EXPECT_NE(text.find("\nanyturn_peer_denied_total{tenant=\"other\"} 0\n"), std::string::npos);
   EXPECT_NE(text.find("\nanyturn_workers{tenant=\"other\"} 0\n"), std::string::npos);
+}
+
+TEST(turn_metrics, allocation_duration_histogram_merges_workers) {
+  turn::worker_counters a, b;
+  turn::bump(a.allocation_duration_buckets[0], 2);   // <= 1 s
+  turn::bump(b.allocation_duration_buckets[3], 1);   // <= 300 s
+  turn::bump(b.allocation_duration_buckets.back());  // > 10800 s
+  turn::bump(a.allocation_duration_sum_ms, 1500);
+  turn::bump(b.allocation_duration_sum_ms, 20000000);
+  registry reg;
+  reg.add_collector(turn_metrics({&a, &b}));
+  const std::string text = reg.render();
+  EXPECT_NE(text.find("# TYPE anyturn_allocation_duration_seconds histogram\n"
+                      "anyturn_allocation_duration_seconds_bucket{le=\"1\"} 2\n"
+                      "anyturn_allocation_duration_seconds_bucket{le=\"10\"} 2\n"
+                      "anyturn_allocation_duration_seconds_bucket{le=\"60\"} 2\n"
+                      "anyturn_allocation_duration_seconds_bucket{le=\"300\"} 3\n"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find("anyturn_allocation_duration_seconds_bucket{le=\"+Inf\"} 4\n"
+                      "anyturn_allocation_duration_seconds_sum 20001.5\n"
+                      "anyturn_allocation_duration_seconds_count 4\n"),
+            std::string::npos) << text;
+}
+
+TEST(turn_metrics, per_tenant_series_for_configured_tenants) {
+  turn::worker_counters a, b;
+  a.tenants = std::vector<turn::tenant_counters>(2);
+  b.tenants = std::vector<turn::tenant_counters>(2);
+  turn::bump(a.tenants[1].allocations_created, 3);
+  turn::bump(b.tenants[1].allocations_created, 4);
+  turn::bump(b.tenants[1].bandwidth_dropped, 7);
+  turn::bump(a.tenants[0].bytes_to_client, 100);
+  a.tenants[1].active[2].store(5);
+  b.tenants[1].active[2].store(1);
+  turn::bump(a.bandwidth_dropped, 7);
+
+  turn_metrics_options options;
+  registry none;
+  none.add_collector(turn_metrics({&a, &b}, options));
+  EXPECT_EQ(none.render().find("anyturn_tenant_"), std::string::npos);  // no ids: no series
+
+  options.tenant_ids = {"", "acme"};
+  registry reg;
+  reg.add_collector(turn_metrics({&a, &b}, options));
+  const std::string text = reg.render();
+  for (const char* line : {
+           "anyturn_tenant_allocations_total{tenant=\"acme\",result=\"created\"} 7\n",
+           "anyturn_tenant_dropped_packets_total{tenant=\"acme\",reason=\"bandwidth\"} 7\n",
+           "anyturn_tenant_relayed_bytes_total{tenant=\"default\",direction=\"to_client\"} 100\n",
+           "anyturn_tenant_allocations_active{tenant=\"acme\",transport=\"tls\"} 6\n",
+           "anyturn_dropped_packets_total{reason=\"bandwidth\"} 7\n",
+       }) {
+    EXPECT_NE(text.find(std::string("\n") + line), std::string::npos) << line << text;
+  }
 }
 
 }  // namespace

@@ -1,0 +1,109 @@
+// A small blocking TURN client over TCP or TLS for the integration tests.
+//
+// It frames what the server sends with the project's own
+// stun::stream_frame_length (STUN back to back, ChannelData padded to 4
+// bytes), speaks the long-term credential mechanism like turn_client, and
+// lets a test misbehave on purpose: split a message across writes, send
+// garbage, stop reading, close mid-message. TLS goes through OpenSSL
+// directly (no certificate verification: the tests check framing and
+// transport, not PKI); ALPN can be offered.
+#pragma once
+
+#include "turn_client.hpp"
+
+#include <anyturn/stun/message.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <sys/types.h>
+
+namespace anyturn::itest {
+
+class stream_client {
+ public:
+  struct options {
+    bool tls = false;
+    std::vector<std::string> alpn;  // protocols to offer (TLS only)
+    int receive_buffer = 0;         // SO_RCVBUF before connect; 0 = system default
+    bool handshake = true;          // TLS: run the handshake in connect()
+  };
+
+  stream_client(stun::endpoint server, options o);
+  ~stream_client();
+  stream_client(const stream_client&) = delete;
+  stream_client& operator=(const stream_client&) = delete;
+
+  // Connects (and handshakes for TLS). False with last_error() on failure.
+  bool connect(std::chrono::milliseconds timeout = std::chrono::seconds{5});
+  [[nodiscard]] const std::string& last_error() const { return error_; }
+  [[nodiscard]] std::string alpn_selected() const;  // empty when none
+  [[nodiscard]] const stun::endpoint& local() const { return local_; }
+
+  void set_credentials(credentials c) { credentials_ = std::move(c); }
+
+  // Raw writes: through TLS when TLS is on. False once the connection broke.
+  bool send_raw(stun::bytes_view data);
+  // Writes `data` in `pieces` parts with `gap` between them.
+  bool send_in_pieces(stun::bytes_view data, std::size_t pieces, std::chrono::milliseconds gap);
+  // Writes straight to the TCP socket, bypassing TLS (garbage handshakes).
+  bool send_plain(stun::bytes_view data);
+
+  // The next complete frame from the server (queued ones first).
+  std::optional<bytes> recv_frame(std::chrono::milliseconds timeout = response_timeout);
+  // True when the server closes the connection (EOF or reset) within `timeout`.
+  bool wait_closed(std::chrono::milliseconds timeout);
+
+  // A request, with the long-term credential dance when credentials are
+  // set; frames that are not its response are queued for recv_frame/recv_data.
+  bytes build_request(stun::method m, const attribute_writer& attrs, bool authenticate,
+                      stun::transaction_id* tid_out = nullptr) const;
+  std::optional<stun_message> exchange(const bytes& request,
+                                       std::chrono::milliseconds timeout = response_timeout);
+  std::optional<stun_message> request(stun::method m, const attribute_writer& attrs,
+                                      std::chrono::milliseconds timeout = response_timeout);
+  std::optional<stun_message> binding();
+  std::optional<stun_message> allocate(std::optional<std::uint32_t> lifetime = std::nullopt);
+  std::optional<stun_message> refresh(std::uint32_t lifetime);
+  std::optional<stun_message> create_permission(const stun::endpoint& peer);
+  std::optional<stun_message> channel_bind(std::uint16_t channel, const stun::endpoint& peer);
+
+  // ChannelData with the stream padding (RFC 8656 §12.5), as bytes.
+  static bytes channel_data(std::uint16_t channel, stun::bytes_view payload);
+  static bytes send_indication(const stun::endpoint& peer, stun::bytes_view payload);
+
+  std::optional<relayed_data> recv_data(std::chrono::milliseconds timeout = response_timeout);
+
+  void close();
+
+ private:
+  bool fill(std::chrono::milliseconds timeout);  // reads more bytes into buffer_
+  std::optional<bytes> take_frame();
+
+  stun::endpoint server_;
+  options options_;
+  int fd_ = -1;
+  struct ssl_state;
+  std::unique_ptr<ssl_state> ssl_;
+  stun::endpoint local_;
+  std::string error_;
+  bool closed_ = false;
+
+  bytes buffer_;  // received, not yet framed
+  std::deque<bytes> inbox_;
+
+  std::optional<credentials> credentials_;
+  std::string realm_;
+  std::string nonce_;
+  std::optional<auth::md5_key> md5_key_;
+};
+
+// VmRSS of a process in KiB (from /proc/PID/status), 0 if unreadable.
+std::uint64_t rss_kib(pid_t pid);
+
+}  // namespace anyturn::itest
