@@ -75,10 +75,11 @@ bool stream_session::send(turn::fragments data) {
   return true;
 }
 
-void stream_session::close(close_reason why) {
+void stream_session::close(close_reason why, const boost::system::error_code& error) {
   if (state_ == state::closed) return;
   const auto self = shared_from_this();  // the host drops its pointer below
   state_ = state::closed;
+  close_error_ = error;
   cancel_timer();
   close_transport();
   host_.on_stream_closed(*this, why);
@@ -145,7 +146,7 @@ void stream_session::do_read() {
 void stream_session::on_read(const boost::system::error_code& ec, std::size_t n) {
   if (state_ != state::open) return;
   if (ec) {
-    close(is_peer_close(ec) ? close_reason::peer_closed : close_reason::io_error);
+    close(is_peer_close(ec) ? close_reason::peer_closed : close_reason::io_error, ec);
     return;
   }
   end_ += n;
@@ -174,7 +175,7 @@ void stream_session::on_read(const boost::system::error_code& ec, std::size_t n)
 }
 
 void stream_session::on_write_error(const boost::system::error_code& ec) {
-  close(is_peer_close(ec) ? close_reason::peer_closed : close_reason::io_error);
+  close(is_peer_close(ec) ? close_reason::peer_closed : close_reason::io_error, ec);
 }
 
 // ------------------------------------------------------------------- TCP
@@ -317,7 +318,7 @@ class tls_session final : public stream_session {
                             [this, self = shared_from_this()](const boost::system::error_code& ec) {
                               if (state_ != state::handshaking) return;
                               if (ec) {
-                                close(close_reason::handshake_failed);
+                                close(close_reason::handshake_failed, ec);
                                 return;
                               }
                               become_open();

@@ -87,8 +87,10 @@ class stream_session : public std::enable_shared_from_this<stream_session> {
   // dropped; the caller counts it).
   bool send(turn::fragments data);
 
-  // Idempotent. Closes the socket and tells the host once.
-  void close(close_reason why);
+  // Idempotent. Closes the socket and tells the host once. `error` is what
+  // caused it, if anything (for the log).
+  void close(close_reason why, const boost::system::error_code& error = {});
+  [[nodiscard]] const boost::system::error_code& close_error() const { return close_error_; }
 
   // The host tells when an allocation of this connection opened or closed a
   // relay socket: a connection holding none is closed after idle_timeout.
@@ -131,6 +133,7 @@ class stream_session : public std::enable_shared_from_this<stream_session> {
 
   stream_host& host_;
   turn::client_ref ref_;
+  boost::system::error_code close_error_;
   state state_ = state::handshaking;
   boost::asio::steady_timer timer_;
   std::uint64_t timer_generation_ = 0;

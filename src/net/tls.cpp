@@ -142,7 +142,11 @@ tls_context_ptr make_server_tls_context_from_pem(std::string_view cert_chain_pem
   }
   ctx->use_private_key(boost::asio::buffer(key_pem.data(), key_pem.size()), ssl::context::pem, ec);
   if (ec) {
-    error = "private key: " + openssl_error(ec.message());
+    // Asio took the error off the queue into ec (an OpenSSL error code).
+    const bool mismatch = ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == X509_R_KEY_VALUES_MISMATCH;
+    error = mismatch ? "the private key does not match the certificate"
+                     : "private key: " + openssl_error(ec.message());
+    ERR_clear_error();
     return nullptr;
   }
   if (SSL_CTX_check_private_key(ctx->native_handle()) != 1) {

@@ -889,10 +889,10 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
     if (options_.connections) options_.connections->release(ref.remote);
     io_counters_.connections_open.store(
         io_counters_.connections_open.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
-    count_close(ref, why);
+    count_close(ref, why, s.close_error());
   }
 
-  void count_close(const turn::client_ref& ref, close_reason why) {
+  void count_close(const turn::client_ref& ref, close_reason why, const boost::system::error_code& error) {
     std::atomic<std::uint64_t>* counter = nullptr;
     log_limiter* limiter = nullptr;
     switch (why) {
@@ -924,14 +924,16 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
         break;
     }
     if (counter != nullptr) bump(*counter);
+    const std::string detail = error ? ": " + error.message() : std::string();
     std::uint64_t suppressed = 0;
     if (limiter != nullptr && limiter->allow(read_clock().mono_ms, suppressed)) {
-      spdlog::warn("worker {}: closed {} connection from {}: {} ({} similar suppressed)", index_,
-                   turn::to_string(ref.proto), ref.remote.to_string(), detail::to_string(why),
+      spdlog::warn("worker {}: closed {} connection from {}: {}{} ({} similar suppressed)", index_,
+                   turn::to_string(ref.proto), ref.remote.to_string(), detail::to_string(why), detail,
                    suppressed);
     } else {
-      spdlog::debug("worker {}: {} connection {} from {} closed: {}", index_, turn::to_string(ref.proto),
-                    ref.connection, ref.remote.to_string(), detail::to_string(why));
+      spdlog::debug("worker {}: {} connection {} from {} closed: {}{}", index_,
+                    turn::to_string(ref.proto), ref.connection, ref.remote.to_string(),
+                    detail::to_string(why), detail);
     }
   }
 

@@ -175,6 +175,20 @@ inline std::optional<std::int64_t> process_rss_kib(int pid) {
   return std::nullopt;
 }
 
+// Busy CPU time of the whole machine (all CPUs, everything but idle and
+// iowait) from /proc/stat, in ns.
+inline std::int64_t machine_busy_ns() {
+  std::ifstream f("/proc/stat");
+  std::string cpu;
+  unsigned long long v[8] = {};
+  f >> cpu;
+  for (auto& x : v) f >> x;
+  // user nice system idle iowait irq softirq steal
+  const unsigned long long busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+  const long hz = ::sysconf(_SC_CLK_TCK);
+  return static_cast<std::int64_t>(busy * (1'000'000'000ULL / static_cast<unsigned long long>(hz)));
+}
+
 // CPU time of this process (all threads), ns.
 inline std::int64_t self_cpu_ns() {
   rusage ru{};

@@ -73,6 +73,7 @@ struct options {
   std::size_t concurrency = 32;
   std::vector<std::size_t> steps = {10000, 50000};
   double settle = 1.5;
+  std::size_t rounds = 2;
   std::vector<in_addr> client_ips;
   std::uint32_t client_port_low = 0, client_port_high = 0;
   std::uint32_t lifetime = 0;  // 0: do not send LIFETIME
@@ -98,6 +99,7 @@ MODE: throughput | paced | alloc-rate | memory
   --concurrency C         alloc-rate: client sockets (default 32)
   --steps A,B,...         memory: allocation counts (default 10000,50000)
   --settle S              memory: wait before reading RSS (default 1.5)
+  --rounds R              memory: fill/free rounds, fresh 5-tuples each (default 2)
   --client-ips A-B|A,B    client source addresses (default 127.0.0.1)
   --client-ports LOW-HIGH client source ports (default: ephemeral)
   --lifetime S            LIFETIME in the Allocate (default: none)
@@ -180,6 +182,7 @@ options parse_options(int argc, char** argv) {
     else if (a == "--setup-window") o.setup_window = to_size(v, "--setup-window");
     else if (a == "--concurrency") o.concurrency = to_size(v, "--concurrency");
     else if (a == "--settle") o.settle = to_double(v, "--settle");
+    else if (a == "--rounds") o.rounds = std::clamp<std::size_t>(to_size(v, "--rounds"), 1, 10);
     else if (a == "--lifetime") o.lifetime = static_cast<std::uint32_t>(to_size(v, "--lifetime"));
     else if (a == "--client-ips") o.client_ips = parse_ips(v);
     else if (a == "--client-ports") {
@@ -288,11 +291,15 @@ class samples {
 // Server CPU/RSS between two points in time.
 struct server_probe {
   int pid = 0;
-  std::int64_t cpu0 = 0, wall0 = 0, self0 = 0;
+  std::int64_t cpu0 = 0, wall0 = 0, self0 = 0, machine0 = 0;
   bool ok = false;
+  // CPU used by everything else on the machine during the window (one core
+  // = 100%): other users' jobs steal from the server and the generator.
+  double others_pct = std::nan("");
   void start() {
     wall0 = now_ns();
     self0 = self_cpu_ns();
+    machine0 = machine_busy_ns();
     if (pid > 0) {
       auto c = process_cpu_ns(pid);
       ok = c.has_value();
@@ -300,7 +307,7 @@ struct server_probe {
     }
   }
   // Server CPU ns and % since start(), and this generator's CPU %.
-  void finish(double& server_cpu_ns, double& cpu_pct, double& gen_pct) const {
+  void finish(double& server_cpu_ns, double& cpu_pct, double& gen_pct) {
     const std::int64_t wall = now_ns() - wall0;
     gen_pct = 100.0 * static_cast<double>(self_cpu_ns() - self0) / static_cast<double>(wall);
     server_cpu_ns = std::nan("");
@@ -311,6 +318,8 @@ struct server_probe {
         cpu_pct = 100.0 * server_cpu_ns / static_cast<double>(wall);
       }
     }
+    const double machine_pct = 100.0 * static_cast<double>(machine_busy_ns() - machine0) / static_cast<double>(wall);
+    others_pct = std::max(0.0, machine_pct - gen_pct - (std::isnan(cpu_pct) ? 0.0 : cpu_pct));
   }
 };
 
@@ -1001,6 +1010,7 @@ class generator {
     out.add_int("sent", static_cast<std::int64_t>(window_sent_)).add_int("delivered", static_cast<std::int64_t>(window_delivered_));
     out.add("pps", pps).add("loss", loss).add("rtt_p50_us", p50).add("rtt_p99_us", p99);
     out.add("server_cpu_pct", server_pct).add("server_cpu_ns_per_pkt", ns_per_pkt).add("gen_cpu_pct", gen_pct);
+    out.add("others_cpu_pct", probe.others_pct);
     if (o_.server_pid > 0) {
       if (auto rss = process_rss_kib(o_.server_pid)) out.add_int("server_rss_kib", *rss);
     }
@@ -1012,11 +1022,11 @@ class generator {
     std::fprintf(stderr,
                  "%s %s: %zu clients (%zu active), %zu B, %s: %.0f pkt/s delivered, loss %.3f%%, "
                  "RTT p50 %.1f us p99 %.1f us, server CPU %.1f%% (%.0f ns/relayed pkt), generator CPU %.1f%%, "
-                 "set-up %.2f s\n",
+                 "others %.0f%%, set-up %.2f s\n",
                  o_.label.empty() ? "anyturn-load" : o_.label.c_str(), o_.mode.c_str(), o_.clients, o_.active,
                  o_.size, closed_loop ? ("closed loop, " + std::to_string(o_.inflight) + " in flight").c_str()
                                       : ("paced " + std::to_string(static_cast<int>(o_.rate)) + " pkt/s each").c_str(),
-                 pps, 100.0 * loss, p50, p99, server_pct, ns_per_pkt, gen_pct, setup_s);
+                 pps, 100.0 * loss, p50, p99, server_pct, ns_per_pkt, gen_pct, probe.others_pct, setup_s);
     return 0;
   }
 
@@ -1052,16 +1062,16 @@ class generator {
     out.add_int("allocations", static_cast<std::int64_t>(window_allocations_)).add("allocs_per_s", rate);
     out.add("alloc_p50_us", p50).add("alloc_p99_us", p99);
     out.add_int("failures", static_cast<std::int64_t>(failures_)).add_int("retransmissions", static_cast<std::int64_t>(retransmissions_));
-    out.add("server_cpu_pct", server_pct).add("gen_cpu_pct", gen_pct);
+    out.add("server_cpu_pct", server_pct).add("gen_cpu_pct", gen_pct).add("others_cpu_pct", probe.others_pct);
     out.add("server_cpu_us_per_alloc", window_allocations_ > 0 ? server_cpu_ns / 1000.0 / static_cast<double>(window_allocations_) : std::nan(""));
     std::cout << out.str() << std::endl;
     report_failures();
     std::fprintf(stderr,
                  "%s alloc-rate: %.0f allocations/s (%zu sockets; 401 + Allocate + Refresh(0) per cycle), "
                  "cycle-to-allocation p50 %.0f us p99 %.0f us, %zu failures, %zu retransmissions, server CPU %.1f%%, "
-                 "generator CPU %.1f%%\n",
+                 "generator CPU %.1f%%, others %.0f%%\n",
                  o_.label.empty() ? "anyturn-load" : o_.label.c_str(), rate, o_.concurrency, p50, p99, failures_,
-                 retransmissions_, server_pct, gen_pct);
+                 retransmissions_, server_pct, gen_pct, probe.others_pct);
     return window_allocations_ > 0 ? 0 : 1;
   }
 
@@ -1100,23 +1110,50 @@ class generator {
         break;
       }
     }
-    std::vector<std::uint32_t> allocated;
-    for (std::size_t i = 0; i < clients_.size(); ++i)
-      if (clients_[i].ph == phase::ready) allocated.push_back(static_cast<std::uint32_t>(i));
-    const std::size_t freed = run_job(job::release, allocated, o_.setup_window, o_.setup_timeout);
+    auto free_all = [&] {
+      std::vector<std::uint32_t> allocated;
+      for (std::size_t i = 0; i < clients_.size(); ++i)
+        if (clients_[i].ph == phase::ready) allocated.push_back(static_cast<std::uint32_t>(i));
+      return run_job(job::release, allocated, o_.setup_window, o_.setup_timeout);
+    };
+    const std::size_t freed = free_all();
     const std::int64_t after = settle_and_read_rss();
     const double per_alloc = have > 0 ? static_cast<double>(top_rss - base) * 1024.0 / static_cast<double>(have) : std::nan("");
     out.add_int("allocated", static_cast<std::int64_t>(have)).add_int("freed", static_cast<std::int64_t>(freed));
     out.add_int("rss_kib_after_free", after).add("bytes_per_allocation", per_alloc);
     out.add("retained_kib", static_cast<double>(after - base));
     out.add("allocs_per_s_while_filling", alloc_s > 0 ? static_cast<double>(have) / alloc_s : std::nan(""));
-    out.add_int("failures", static_cast<std::int64_t>(failures_));
-    std::cout << out.str() << std::endl;
     std::fprintf(stderr,
                  "%s memory: %.0f bytes per allocation over %zu allocations; after freeing %zu: RSS %lld KiB "
                  "(baseline %lld KiB, %+lld KiB)\n",
                  o_.label.c_str(), per_alloc, have, freed, static_cast<long long>(after), static_cast<long long>(base),
                  static_cast<long long>(after - base));
+
+    // Further rounds fill to the top again from fresh 5-tuples (a server may
+    // refuse a just-freed one for a while) and free again: memory that
+    // keeps growing is a leak, memory that stays flat is retained for reuse.
+    for (std::size_t round = 2; round <= o_.rounds && have > 0; ++round) {
+      std::vector<std::uint32_t> who;
+      for (std::size_t i = 0; i < have; ++i) {
+        client& c = clients_[i];
+        c.ph = phase::idle;
+        c.busy = false;
+        if (!rotate_client_socket(c)) break;
+        who.push_back(static_cast<std::uint32_t>(i));
+      }
+      const std::size_t again = run_job(job::allocate, who, o_.setup_window, o_.setup_timeout);
+      const std::int64_t top = settle_and_read_rss();
+      const std::size_t freed_again = free_all();
+      const std::int64_t after_again = settle_and_read_rss();
+      const std::string r = std::to_string(round);
+      out.add_int("round" + r + "_allocated", static_cast<std::int64_t>(again));
+      out.add_int("round" + r + "_rss_kib_top", top).add_int("round" + r + "_rss_kib_after_free", after_again);
+      std::fprintf(stderr, "%s memory: round %zu: %zu allocations, RSS %lld KiB; after freeing %zu: %lld KiB\n",
+                   o_.label.c_str(), round, again, static_cast<long long>(top), freed_again,
+                   static_cast<long long>(after_again));
+    }
+    out.add_int("failures", static_cast<std::int64_t>(failures_));
+    std::cout << out.str() << std::endl;
     return have > 0 ? 0 : 1;
   }
 

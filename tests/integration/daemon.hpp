@@ -18,8 +18,10 @@
 
 namespace anyturn::itest {
 
-// A relay port range [low, high] that is outside the kernel's ephemeral
-// range, unique per `slot` (0..499), 20 ports wide.
+// A relay port range [low, high] of `width` ports outside the kernel's
+// ephemeral range, at offset (slot * width) mod 5000 of a 10000-port window
+// (the window's second half belongs to tests/interop). Tests that may run in
+// parallel use slots whose ranges do not overlap.
 struct port_range {
   std::uint16_t low = 0;
   std::uint16_t high = 0;

@@ -53,9 +53,9 @@ require_tool() {
   command -v "$1" >/dev/null 2>&1 || fail "$1 not found (install the coturn package: scripts/setup.sh)"
 }
 
-# A relay port range outside the kernel's ephemeral range, unique per slot.
-# Interop tests use slots of 200 ports from base+8000 (integration tests use
-# the start of the same window).
+# A relay port range of 200 ports outside the kernel's ephemeral range,
+# unique per slot (0..24). Interop scripts use the second half of a
+# 10000-port window; integration tests (tests/integration/daemon.cpp) the first.
 relay_range() {  # relay_range SLOT
   local slot=$1 lo hi base=20000 candidate
   read -r lo hi </proc/sys/net/ipv4/ip_local_port_range
@@ -65,7 +65,7 @@ relay_range() {  # relay_range SLOT
       break
     fi
   done
-  local low=$((base + 8000 + slot * 200))
+  local low=$((base + 5000 + (slot % 25) * 200))
   echo "${low}-$((low + 199))"
 }
 

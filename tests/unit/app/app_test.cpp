@@ -91,8 +91,15 @@ TEST(app, thread_count_and_descriptor_budget) {
   config::server_config cfg = test_config();
   cfg.relay.ips = {ep("127.0.0.1"), ep("::1")};
   cfg.listen = {ep("0.0.0.0:3478"), ep("[::]:3478")};
-  // 2 x 100 relay ports + 4 workers x (2 listeners + 4) + 64 slack
+  // UDP only: 2 x 100 relay ports + 4 workers x (2 listeners + 4) + 64 slack
+  cfg.streams.tcp = false;
   EXPECT_EQ(required_descriptors(cfg, 4), 200u + 24u + 64u);
+  // UDP+TCP on both listen addresses and one TLS listener: 5 listeners per
+  // worker, plus one descriptor per allowed connection.
+  cfg.streams.tcp = true;
+  cfg.tls.listen = {ep("0.0.0.0:5349")};
+  cfg.streams.max_connections = 1000;
+  EXPECT_EQ(required_descriptors(cfg, 4), 200u + 4u * (5u + 4u) + 1000u + 64u);
 }
 
 TEST(app, raises_the_soft_descriptor_limit_to_the_hard_one) {
