@@ -300,16 +300,16 @@ profile_anyturn() {
       echo "# perf record -e cpu-clock -g -p ANYTURN (4 s of the 100-client 200 B closed loop); self time"
       echo "# by binary:"
       perf report -i "$work/perf.data" --stdio --no-children --sort dso -g none 2>/dev/null |
-        grep -E '^ +[0-9.]+%' | sed -E 's/[[:space:]]+$//' | head -6
+        grep -E '^ +[0-9.]+%' | sed -E 's/[[:space:]]+$//' | head -6 || true
       echo "# top symbols (k = kernel, . = user space):"
       perf report -i "$work/perf.data" --stdio --no-children --sort dso,symbol -g none --percent-limit 0.7 2>/dev/null |
-        grep -E '^ +[0-9.]+%' | sed -E 's/[[:space:]]+$//; s/  +/  /g' | head -40
+        grep -E '^ +[0-9.]+%' | sed -E 's/[[:space:]]+$//; s/  +/  /g' | head -40 || true
       echo "# user space only (anyturn, libc, libstdc++, libcrypto):"
       perf report -i "$work/perf.data" --stdio --no-children --sort dso,symbol -g none \
         --dsos anyturn,libc.so.6,libstdc++.so.6.0.30,libcrypto.so.3 2>/dev/null |
-        grep -E '^ +[0-9.]+%' | sed -E 's/[[:space:]]+$//; s/  +/  /g' | head -20
+        grep -E '^ +[0-9.]+%' | sed -E 's/[[:space:]]+$//; s/  +/  /g' | head -20 || true
       echo "# system calls entered by anyturn during the same load, per second:"
-      cat "$work/syscalls.txt" 2>/dev/null
+      cat "$work/syscalls.txt" 2>/dev/null || true
     } >"$prof"
   elif command -v valgrind >/dev/null; then
     stop_server anyturn
@@ -324,7 +324,7 @@ profile_anyturn() {
     taskset -c "$BENCH_GEN_CPUS" "$load_bin" ${scenario_args[c100_200]} --duration 5 --warmup 1 \
       --server "127.0.0.1:$port" --label anyturn-callgrind >/dev/null 2>>"$work/load.log" || true
     stop_server anyturn
-    callgrind_annotate "$work/callgrind.out" 2>/dev/null | head -60 >"$prof"
+    callgrind_annotate "$work/callgrind.out" 2>/dev/null | head -60 >"$prof" || true
   fi
   [[ -n "$tool" ]] && log "profile ($tool) written to $prof"
 }

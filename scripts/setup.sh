@@ -16,7 +16,13 @@ packages=(
   libboost1.81-dev libssl-dev libspdlog-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   coturn prometheus python3 openssl iproute2 procps
+  chromium libnss3-tools gnuplot-nox
 )
+# Node.js and npm drive the browser test (playwright-core). The machine image
+# ships them; install Debian's only where they are missing.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 
 is_installed() {
   [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" == "install ok installed" ]]

@@ -13,7 +13,12 @@ start=$SECONDS
 jobs="$(nproc)"
 
 scripts/setup.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DANYTURN_BUILD_TESTS=ON
+# The browser test's playwright-core, pinned by its lockfile (never a browser
+# download: it drives Debian's /usr/bin/chromium).
+npm ci --prefix tests/interop/browser --no-audit --no-fund --loglevel=error
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DANYTURN_BUILD_TESTS=ON \
+  -DANYTURN_BUILD_BROWSER_TESTS=ON -DANYTURN_REQUIRE_BROWSER_TESTS=ON \
+  "-DANYTURN_BROWSER_TRANSPORTS=udp;tcp;tls"
 cmake --build build -j"$jobs"
 
 results=()

@@ -77,9 +77,8 @@ tls_context_ptr base_context(std::string& error) {
     error = "cannot set the TLS 1.2 cipher list: " + openssl_error("unknown error");
     return nullptr;
   }
-  // Idle connections give their read/write buffers back (many mostly idle
-  // TURN connections per worker).
-  SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS);
+  // No SSL_MODE_RELEASE_BUFFERS: it would free and re-allocate the record
+  // buffers around every record, a malloc per relayed packet.
   SSL_CTX_set_alpn_select_cb(native, on_alpn, nullptr);
   return ctx;
 }

@@ -40,5 +40,29 @@ TEST(summary, line_names_allocations_and_both_directions) {
   EXPECT_EQ(line.find('\n'), std::string::npos);
 }
 
+TEST(summary, stream_line_sums_the_net_counters) {
+  net::net_counters a, b;
+  turn::bump(a.connections_accepted, 5);
+  turn::bump(b.connections_accepted, 7);
+  turn::bump(b.connections_refused_per_ip, 3);
+  turn::bump(a.tls_handshakes, 4);
+  turn::bump(b.tls_handshake_failures, 1);
+  turn::bump(a.idle_timeouts, 2);
+  turn::bump(b.stream_write_dropped, 9);
+  turn::bump(b.stream_write_dropped_bytes, 9000);
+  b.connections_open.store(2);
+  net_totals t;
+  accumulate(t, a);
+  accumulate(t, b);
+  EXPECT_EQ(t.connections_accepted, 12u);
+  EXPECT_EQ(t.connections_open, 2u);
+  const std::string line = stream_summary_line(t);
+  EXPECT_NE(line.find("connections 12 accepted (refused: 0 total limit, 3 per-address limit)"),
+            std::string::npos) << line;
+  EXPECT_NE(line.find("TLS handshakes 4 ok / 1 failed / 0 timed out"), std::string::npos) << line;
+  EXPECT_NE(line.find("closed: 2 idle"), std::string::npos) << line;
+  EXPECT_NE(line.find("write queue full: 9 messages / 9000 bytes dropped"), std::string::npos) << line;
+}
+
 }  // namespace
 }  // namespace anyturn::app

@@ -1059,6 +1059,9 @@ TEST_F(TurnServer, ForwardingAllocatesNothing) {
   const auto send_ind = *b.finish();
 
   io_.record = false;
+  const std::size_t sanity = g_allocations.load();
+  ::operator delete(::operator new(8));  // the counter sees allocations
+  ASSERT_EQ(g_allocations.load(), sanity + 1);
   const std::size_t before = g_allocations.load();
   for (int i = 0; i < 1000; ++i) {
     server_->on_client_packet(c, cd, now_);
@@ -1070,8 +1073,7 @@ TEST_F(TurnServer, ForwardingAllocatesNothing) {
   io_.record = true;
   EXPECT_EQ(after - before, 0u);
   EXPECT_EQ(io_.peer_sends, 2000u);
-  EXPECT_EQ(io_.client_sends - 0, io_.client_sends);
-  EXPECT_GE(io_.client_sends, 2000u);
+  EXPECT_EQ(io_.client_sends, 2000u);
 }
 
 }  // namespace
