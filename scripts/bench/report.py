@@ -26,6 +26,13 @@ SCENARIOS = [
     ("allocrate", "allocation rate: 401 + Allocate + Refresh(0), 32 in parallel"),
 ]
 SERVERS = ["forwarder", "anyturn", "coturn"]
+SHORT = {
+    "c1_200": "1 client 200 B",
+    "c100_200": "100 clients 200 B",
+    "a1000_50": "1000 alloc, 50 active",
+    "c100_1200": "100 clients 1200 B",
+    "paced100": "paced 100x50 pkt/s",
+}
 
 
 def med(values):
@@ -92,7 +99,6 @@ def chart(rows, groups, png):
     pps_dat = os.path.join(tmp, "pps.dat")
     cpu_dat = os.path.join(tmp, "cpu.dat")
     with open(pps_dat, "w") as f:
-        f.write("scenario anyturn coturn\n")
         for sc, _ in SCENARIOS:
             if sc in ("allocrate", "paced100"):
                 continue
@@ -100,18 +106,17 @@ def chart(rows, groups, png):
             c, _ = per_rep_ratio(rows, sc, "coturn", "forwarder", "pps")
             if a is None and c is None:
                 continue
-            f.write(f"{sc} {a if a is not None else 0:.4f} {c if c is not None else 0:.4f}\n")
+            f.write(f'"{SHORT[sc]}" {a if a is not None else 0:.4f} {c if c is not None else 0:.4f}\n')
     with open(cpu_dat, "w") as f:
-        f.write("scenario forwarder anyturn coturn\n")
         for sc, _ in SCENARIOS:
             if sc == "allocrate":
                 continue
             vals = [med([r.get("server_cpu_ns_per_pkt") for r in groups.get((sc, s), [])]) for s in SERVERS]
             if all(v is None for v in vals):
                 continue
-            f.write(sc + " " + " ".join(f"{(v or 0) / 1000:.3f}" for v in vals) + "\n")
+            f.write(f'"{SHORT[sc]}" ' + " ".join(f"{(v or 0) / 1000:.3f}" for v in vals) + "\n")
     script = f"""
-set terminal pngcairo size 1300,520 font "sans,10"
+set terminal pngcairo size 1300,540 font "sans,10" noenhanced
 set output "{png}"
 set multiplot layout 1,2
 set style data histograms
@@ -120,14 +125,16 @@ set style fill solid 0.85 border -1
 set boxwidth 0.9
 set grid ytics
 set key top right
-set xtics rotate by -20
+set xtics rotate by -25 scale 0
 set title "Delivered packets/s relative to the bare forwarder (median of per-repetition ratios)"
-set yrange [0:*]
+set yrange [0:1.2<*]
 set arrow 1 from graph 0, first 0.95 to graph 1, first 0.95 nohead dt 2 lc rgb "#444444"
 set label 1 "target 0.95" at graph 0.01, first 0.99 tc rgb "#444444"
 plot "{pps_dat}" using 2:xtic(1) title "anyturn" lc rgb "#1f77b4", "" using 3 title "coturn 4.6.1" lc rgb "#ff7f0e"
 unset arrow 1
 unset label 1
+set key top left
+set yrange [0:*]
 set title "Server CPU per relayed packet (us, median; lower is better)"
 plot "{cpu_dat}" using 2:xtic(1) title "bare forwarder" lc rgb "#7f7f7f", "" using 3 title "anyturn" lc rgb "#1f77b4", "" using 4 title "coturn 4.6.1" lc rgb "#ff7f0e"
 unset multiplot
