@@ -54,10 +54,11 @@ log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 # ---------------------------------------------------------------- build
 if ((do_build)); then
   log "building Release into $build"
-  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DANYTURN_BUILD_TESTS=ON >"$build.cmake.log" 2>&1 ||
-    { cat "$build.cmake.log" >&2; exit 1; }
-  cmake --build "$build" --target anyturn anyturn-load anyturn-bare-forwarder -j2 >"$build.build.log" 2>&1 ||
-    { tail -40 "$build.build.log" >&2; exit 1; }
+  mkdir -p "$build"
+  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DANYTURN_BUILD_TESTS=ON >"$build/bench-cmake.log" 2>&1 ||
+    { cat "$build/bench-cmake.log" >&2; exit 1; }
+  cmake --build "$build" --target anyturn anyturn-load anyturn-bare-forwarder -j2 >"$build/bench-build.log" 2>&1 ||
+    { tail -40 "$build/bench-build.log" >&2; exit 1; }
 fi
 anyturn_bin="$build/anyturn"
 load_bin="$build/tests/bench/anyturn-load"

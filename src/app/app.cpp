@@ -1,10 +1,16 @@
 #include <anyturn/app/app.hpp>
 
+#include <anyturn/app/side.hpp>
 #include <anyturn/app/tls_setup.hpp>
 #include <anyturn/auth/credentials.hpp>
 #include <anyturn/auth/nonce.hpp>
 #include <anyturn/auth/peer_policy.hpp>
 #include <anyturn/config/cli.hpp>
+#include <anyturn/http/server.hpp>
+#include <anyturn/metrics/process.hpp>
+#include <anyturn/metrics/registry.hpp>
+#include <anyturn/metrics/turn_metrics.hpp>
+#include <anyturn/metrics/usage_log.hpp>
 #include <anyturn/net/worker.hpp>
 #include <anyturn/relay/port_pool.hpp>
 
@@ -30,8 +36,9 @@ namespace asio = boost::asio;
 
 std::shared_ptr<turn::shared_state> make_shared_state(const config::server_config& cfg) {
   auto s = std::make_shared<turn::shared_state>();
-  s->credentials = std::make_shared<const auth::credential_store>(cfg.auth.realm, cfg.auth.users,
-                                                                  cfg.auth.rest_secrets);
+  // Tenant index 0 is the default tenant (auth.*), k+1 is cfg.tenants[k].
+  s->credentials =
+      std::make_shared<const auth::credential_store>(cfg.auth.realm, tenant_credentials(cfg));
   std::vector<std::uint8_t> key;
   if (cfg.auth.nonce_key.empty()) {
     // Single node only: a fleet behind one anycast address must share a key
@@ -60,7 +67,16 @@ std::shared_ptr<turn::shared_state> make_shared_state(const config::server_confi
   s->software = cfg.software;
   s->offer_sha256 = cfg.auth.offer_sha256;
   s->max_allocations = cfg.max_allocations_per_worker;
-  if (cfg.max_allocations_per_user > 0)
+  s->tenants = tenant_policies(cfg);
+  bool tenant_limits = false;
+  bool per_user_limits = cfg.max_allocations_per_user > 0;
+  for (const auto& t : s->tenants) {
+    tenant_limits = tenant_limits || t.max_allocations > 0;
+    per_user_limits = per_user_limits || t.max_allocations_per_user > 0;
+  }
+  if (tenant_limits) s->tenant_usage = std::make_shared<turn::tenant_quota>(s->tenants.size());
+  // A tenant's own per-user limit needs the table even when the global one is 0.
+  if (per_user_limits)
     s->user_quotas = std::make_shared<turn::user_quota>(cfg.max_allocations_per_user);
   return s;
 }
@@ -161,7 +177,10 @@ struct server_app::impl {
   explicit impl(config::server_config c)
       : cfg(std::move(c)), thread_count(resolve_threads(cfg.threads)) {}
 
-  ~impl() { stop_and_join(); }
+  ~impl() {
+    stop_and_join();
+    stop_http();  // before `workers` (whose counters the collectors read) go
+  }
 
   bool start(std::string& error) {
     spdlog::info("{} starting", config::version());
@@ -182,6 +201,12 @@ struct server_app::impl {
     std::shared_ptr<turn::shared_state> shared;
     try {
       shared = make_shared_state(cfg);
+      if (!cfg.usage_log.empty()) {
+        // Opened before any worker exists and held by the shared state, so it
+        // outlives every worker: the records of a clean shutdown are written.
+        usage = std::make_shared<metrics::usage_log>(cfg.usage_log);
+        shared->usage = usage;
+      }
     } catch (const std::exception& e) {
       error = e.what();
       return false;
@@ -230,13 +255,103 @@ struct server_app::impl {
       workers.push_back(std::move(w));
     }
 
+    if (cfg.http.enabled && !start_http(resolved, resolved_tls, error)) {
+      workers.clear();
+      return false;
+    }
+
     signals.add(SIGINT);
     signals.add(SIGTERM);
     signals.add(SIGHUP);
     start_threads();
+    listening.store(true, std::memory_order_release);
     log_startup(resolved, resolved_tls);
     started = true;
     return true;
+  }
+
+  // The side HTTP server on its own thread, with every collector. The
+  // collectors read the workers' counters (relaxed loads, at scrape time).
+  bool start_http(const std::vector<stun::endpoint>& listeners,
+                  const std::vector<stun::endpoint>& tls_listeners, std::string& error) {
+    std::vector<const turn::worker_counters*> turn_counters;
+    std::vector<const net::net_counters*> io_counters;
+    for (const auto& w : workers) {
+      turn_counters.push_back(&w->counters());
+      io_counters.push_back(&w->io_counters());
+    }
+    metrics::turn_metrics_options options;
+    options.tenant_ids = tenant_ids(cfg);
+    // The core counts active allocations per tenant and client transport;
+    // their sum over tenants is the per-transport total.
+    options.active_by_transport = [](const turn::worker_counters& c) {
+      metrics::transport_split split{};
+      for (const auto& t : c.tenants) {
+        for (std::size_t i = 0; i < split.size(); ++i) {
+          split[i] += t.active[i].load(std::memory_order_relaxed);
+        }
+      }
+      return split;
+    };
+    counter_collectors.push_back(
+        registry.add_collector(metrics::turn_metrics(std::move(turn_counters), std::move(options))));
+    counter_collectors.push_back(registry.add_collector(net_metrics(std::move(io_counters))));
+    registry.add_collector(metrics::process_collector());
+    registry.add_collector(metrics::build_info_collector());
+    if (usage) registry.add_collector(usage->collector());
+
+    ice_urls_result urls = ice_urls_for(cfg, listeners, tls_listeners);
+    if (urls.derived) {
+      std::vector<std::string> all = urls.urls.stun;
+      all.insert(all.end(), urls.urls.turn.begin(), urls.urls.turn.end());
+      spdlog::info(
+          "credentials API: http.urls is not set; derived from the listeners and the relay "
+          "address: {} (set http.urls to the public names of this node or fleet)",
+          all.empty() ? std::string("none") : fmt::format("{}", fmt::join(all, " ")));
+    }
+    http::server_config h = http_server_config(cfg, std::move(urls.urls));
+    h.registry = &registry;
+    h.ready = [this] {
+      return listening.load(std::memory_order_acquire) && !draining.load(std::memory_order_acquire);
+    };
+    const std::size_t api_tenants = h.tenants.size();
+    // The HTTP thread never takes SIGINT/SIGTERM/SIGHUP (the main thread's
+    // signal_set does): it inherits this mask.
+    sigset_t block, previous;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &block, &previous);
+    try {
+      http_server = std::make_unique<http::server>(std::move(h));
+      http_server->start();
+    } catch (const std::exception& e) {
+      pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+      error = std::string("HTTP server (http.listen / --http-listen): ") + e.what();
+      stop_http();
+      return false;
+    }
+    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+    stun::endpoint bound = cfg.http.listen;
+    bound.port = http_server->port();
+    spdlog::info("HTTP on {}://{}: /metrics, /healthz, /readyz{}",
+                 cfg.http.tls_cert.empty() ? "http" : "https", bound.to_string(),
+                 api_tenants == 0 ? std::string(" (credentials API off: no API keys configured)")
+                                  : fmt::format(", credentials API for {} tenant{}", api_tenants,
+                                                api_tenants == 1 ? "" : "s"));
+    return true;
+  }
+
+  // Removes the collectors that read the workers' counters (before the
+  // workers are destroyed), then stops the HTTP server.
+  void stop_http() {
+    for (const auto id : counter_collectors) registry.remove_collector(id);
+    counter_collectors.clear();
+    if (http_server) {
+      http_server->stop();
+      http_server.reset();
+    }
   }
 
   void log_tls_material(const tls_material& tls) const {
@@ -281,15 +396,37 @@ struct server_app::impl {
     signals.async_wait([this](const boost::system::error_code& ec, int signal) {
       if (ec) return;
       if (signal == SIGHUP) {
-        std::string error;
-        if (!reload_tls(error)) {
-          spdlog::error("SIGHUP: TLS certificate not reloaded, keeping the current one: {}", error);
-        }
+        on_sighup();
         arm_signals();
         return;
       }
+      // Not ready from now on (/readyz answers 503) while the workers stop.
+      draining.store(true, std::memory_order_release);
       spdlog::info("received {}, stopping", signal == SIGINT ? "SIGINT" : "SIGTERM");
     });
+  }
+
+  // SIGHUP (main thread): reload the TLS certificate (when TLS is
+  // configured) and reopen the usage log (after logrotate moved it).
+  void on_sighup() {
+    bool any = false;
+    if (!cfg.tls.listen.empty()) {
+      any = true;
+      std::string error;
+      if (!reload_tls(error)) {
+        spdlog::error("SIGHUP: TLS certificate not reloaded, keeping the current one: {}", error);
+      }
+    }
+    if (usage) {
+      any = true;
+      if (const std::error_code ec = usage->reopen()) {
+        spdlog::error("SIGHUP: cannot reopen the usage log {}: {}; still writing to the old file",
+                      usage->path(), ec.message());
+      } else {
+        spdlog::info("SIGHUP: reopened the usage log {}", usage->path());
+      }
+    }
+    if (!any) spdlog::info("SIGHUP: nothing to reload (no TLS listener, no usage log)");
   }
 
   void start_threads() {
@@ -334,6 +471,13 @@ struct server_app::impl {
     spdlog::info("realm '{}': {} static user{}, {} REST secret{}", cfg.auth.realm,
                  cfg.auth.users.size(), cfg.auth.users.size() == 1 ? "" : "s",
                  cfg.auth.rest_secrets.size(), cfg.auth.rest_secrets.size() == 1 ? "" : "s");
+    if (!cfg.tenants.empty()) {
+      std::vector<std::string> ids;
+      for (const auto& t : cfg.tenants) ids.push_back(t.id);
+      spdlog::info("{} tenant{} besides the default one: {}", ids.size(), ids.size() == 1 ? "" : "s",
+                   fmt::join(ids, ", "));
+    }
+    if (usage) spdlog::info("usage records: one JSON line per ended allocation to {}", usage->path());
     if (cfg.streams.tcp || !cfg.tls.listen.empty()) {
       spdlog::info(
           "streams: at most {} connections ({} per address), TLS handshake timeout {} s, idle "
@@ -347,6 +491,7 @@ struct server_app::impl {
   }
 
   void request_stop(int code) {
+    draining.store(true, std::memory_order_release);
     asio::post(main_ioc, [this, code] {
       if (code != 0 && exit_code == 0) exit_code = code;
       boost::system::error_code ignored;
@@ -361,10 +506,18 @@ struct server_app::impl {
     // A second Ctrl-C now kills the process the default way.
     boost::system::error_code ignored;
     signals.clear(ignored);
+    draining.store(true, std::memory_order_release);
+    // Each worker frees its allocations (writing their usage records) before
+    // its thread ends; the usage log outlives them all.
     stop_and_join();
+    stop_http();
     spdlog::info("stopped: {}", summary_line(totals()));
     if (cfg.streams.tcp || !cfg.tls.listen.empty()) {
       spdlog::info("streams: {}", stream_summary_line(stream_totals()));
+    }
+    if (usage) {
+      spdlog::info("usage log {}: {} records written, {} failed", usage->path(),
+                   usage->records_written(), usage->write_errors());
     }
     return exit_code;
   }
@@ -404,6 +557,16 @@ struct server_app::impl {
   // calls their thread-safe stop() and reads their counters.
   std::vector<std::unique_ptr<net::worker>> workers;
   std::vector<std::thread> threads;
+
+  // Side module. The registry outlives the HTTP server that renders it;
+  // `counter_collectors` read the workers' counters and are removed (in
+  // stop_http) before the workers are destroyed.
+  std::shared_ptr<metrics::usage_log> usage;  // also held by the shared state
+  std::atomic<bool> listening{false};  // every listener bound, workers running
+  std::atomic<bool> draining{false};   // stop requested: /readyz answers 503
+  metrics::registry registry;
+  std::vector<metrics::registry::collector_id> counter_collectors;
+  std::unique_ptr<http::server> http_server;
 };
 
 server_app::server_app(config::server_config cfg) : impl_(std::make_unique<impl>(std::move(cfg))) {}
@@ -429,6 +592,12 @@ std::vector<stun::endpoint> server_app::tls_listeners() const {
 net_totals server_app::stream_totals() const { return impl_->stream_totals(); }
 
 unsigned server_app::threads() const { return impl_->thread_count; }
+
+std::uint16_t server_app::http_port() const {
+  return impl_->http_server ? impl_->http_server->port() : 0;
+}
+
+std::string server_app::render_metrics() const { return impl_->registry.render(); }
 
 counter_totals server_app::totals() const { return impl_->totals(); }
 

@@ -1,10 +1,13 @@
 #include <anyturn/app/app.hpp>
 
+#include <anyturn/app/side.hpp>
 #include <anyturn/config/cli.hpp>
 
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
+#include <ctime>
 #include <ostream>
 
 namespace anyturn::app {
@@ -24,9 +27,29 @@ void print_errors(std::ostream& err, const std::vector<std::string>& errors) {
   for (const auto& e : errors) err << "anyturn: " << e << '\n';
 }
 
+// `anyturn credentials ...`: no config, no sockets, no logging.
+int run_credentials(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
+  std::vector<std::string> errors;
+  const auto opts =
+      config::parse_credentials_cli(argc, argv, std::getenv("ANYTURN_REST_SECRET"), errors);
+  if (!opts) {
+    print_errors(err, errors);
+    err << "Try 'anyturn credentials --help'.\n";
+    return 1;
+  }
+  if (opts->help) {
+    out << config::credentials_usage();
+    return 0;
+  }
+  const auto now = static_cast<std::int64_t>(std::time(nullptr));
+  out << format_credentials(mint_credentials(*opts, now), opts->json);
+  return 0;
+}
+
 }  // namespace
 
 int run_main(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
+  if (config::is_credentials_command(argc, argv)) return run_credentials(argc, argv, out, err);
   std::vector<std::string> errors;
   const auto opts = config::parse_cli(argc, argv, errors);
   if (!opts) {

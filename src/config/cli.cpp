@@ -4,6 +4,7 @@
 
 #include "values.hpp"
 
+#include <algorithm>
 #include <array>
 #include <limits>
 
@@ -17,7 +18,7 @@ namespace {
 
 enum class flag {
   config, listen, relay_ip, relay_ports, realm, user, auth_secret, allow_peer, deny_peer,
-  threads, log_level, tls_listen, tls_cert, tls_key, help, version,
+  threads, log_level, tls_listen, tls_cert, tls_key, http_listen, api_key, help, version,
 };
 
 struct flag_spec {
@@ -26,7 +27,7 @@ struct flag_spec {
   bool takes_value;
 };
 
-constexpr std::array<flag_spec, 17> flags = {{
+constexpr std::array<flag_spec, 19> flags = {{
     {"--config", flag::config, true},
     {"--listen", flag::listen, true},
     {"--relay-ip", flag::relay_ip, true},
@@ -41,6 +42,8 @@ constexpr std::array<flag_spec, 17> flags = {{
     {"--tls-listen", flag::tls_listen, true},
     {"--tls-cert", flag::tls_cert, true},
     {"--tls-key", flag::tls_key, true},
+    {"--http-listen", flag::http_listen, true},
+    {"--api-key", flag::api_key, true},
     {"--help", flag::help, false},
     {"-h", flag::help, false},
     {"--version", flag::version, false},
@@ -120,6 +123,8 @@ std::optional<cli_options> parse_cli(int argc, const char* const* argv,
       case flag::tls_listen: opts.tls_listen.push_back(std::move(v)); break;
       case flag::tls_cert: opts.tls_cert = std::move(v); break;
       case flag::tls_key: opts.tls_key = std::move(v); break;
+      case flag::http_listen: opts.http_listen = std::move(v); break;
+      case flag::api_key: opts.api_keys.push_back(std::move(v)); break;
       case flag::help:
       case flag::version: break;  // no value; handled above
     }
@@ -148,7 +153,8 @@ std::optional<cli_options> parse_cli(int argc, const char* const* argv,
       }
     } else {
       for (const auto& p : positionals) {
-        errors.push_back("unexpected argument '" + p + "' (the only command is check-config)");
+        errors.push_back("unexpected argument '" + p +
+                         "' (the commands are check-config and credentials)");
       }
     }
   }
@@ -243,6 +249,16 @@ std::optional<server_config> resolve(const cli_options& opts, std::vector<std::s
   }
   if (opts.tls_cert) cfg.tls.cert = *opts.tls_cert;
   if (opts.tls_key) cfg.tls.key = *opts.tls_key;
+  if (opts.http_listen) {
+    if (auto ep = detail::parse_listen(*opts.http_listen)) {
+      cfg.http.listen = *ep;
+      cfg.http.enabled = true;
+    } else {
+      errors.push_back(expected("--http-listen", detail::expect_listen, *opts.http_listen));
+    }
+  }
+  // Added to the default tenant's keys; never echoed.
+  for (const auto& key : opts.api_keys) cfg.auth.api_keys.push_back(key);
 
   // Cross-field checks only make sense on a config that parsed cleanly.
   if (!base || errors.size() != before) return std::nullopt;
@@ -254,6 +270,8 @@ std::string usage() {
   return R"(Usage:
   anyturn [--config FILE] [flags]        run the TURN/STUN server
   anyturn check-config FILE [flags]      load FILE, apply the flags, validate, exit
+  anyturn credentials --secret S [--user U] [--ttl T] [--tenant ID] [--json]
+                                         print TURN REST credentials (offline)
   anyturn --help | --version
 
 Flags override the config file (see docs/configuration.md). Every flag takes
@@ -275,8 +293,115 @@ its value as "--flag VALUE" or "--flag=VALUE".
   --tls-listen ADDR:PORT    TLS listener, repeatable (replaces tls.listen)
   --tls-cert FILE           PEM certificate chain for TLS (replaces tls.cert)
   --tls-key FILE            PEM private key for TLS (replaces tls.key)
+  --http-listen ADDR:PORT   metrics/health/credentials-API HTTP server address
+                            (replaces http.listen; default 127.0.0.1:9641)
+  --api-key KEY             credentials-API bearer key of the default tenant,
+                            repeatable, at least 16 characters (added)
   -h, --help                print this help and exit
   --version                 print the version and exit
+)";
+}
+
+bool is_credentials_command(int argc, const char* const* argv) {
+  return argc >= 2 && argv[1] != nullptr && std::string_view(argv[1]) == "credentials";
+}
+
+std::optional<credentials_options> parse_credentials_cli(int argc, const char* const* argv,
+                                                          const char* env_secret,
+                                                          std::vector<std::string>& errors) {
+  const auto before = errors.size();
+  credentials_options opts;
+  bool have_secret = false;
+  for (int i = 2; i < argc; ++i) {
+    const std::string_view arg = argv[i] != nullptr ? argv[i] : "";
+    std::string_view name = arg;
+    std::optional<std::string_view> value;
+    if (const auto eq = arg.find('='); eq != std::string_view::npos && arg.starts_with("--")) {
+      name = arg.substr(0, eq);
+      value = arg.substr(eq + 1);
+    }
+    if (name == "--help" || name == "-h") {
+      opts.help = true;
+      continue;
+    }
+    if (name == "--json") {
+      if (value) errors.push_back("--json: takes no value");
+      opts.json = true;
+      continue;
+    }
+    if (name != "--secret" && name != "--user" && name != "--ttl" && name != "--tenant") {
+      errors.push_back(looks_like_flag(arg)
+                           ? "credentials: unknown flag '" + std::string(name) + "'"
+                           : "credentials: unexpected argument '" + std::string(arg) + "'");
+      continue;
+    }
+    if (!value) {
+      if (i + 1 < argc && argv[i + 1] != nullptr && !std::string_view(argv[i + 1]).starts_with("--")) {
+        value = argv[++i];
+      } else {
+        errors.push_back(std::string(name) + ": missing value");
+        continue;
+      }
+    }
+    if (name == "--secret") {
+      opts.secret = std::string(*value);
+      have_secret = true;
+    } else if (name == "--user") {
+      opts.user = std::string(*value);
+    } else if (name == "--tenant") {
+      opts.tenant = std::string(*value);
+    } else if (auto ttl = detail::parse_uint(*value, 10u * 365 * 86400); ttl && *ttl > 0) {
+      opts.ttl = static_cast<std::uint32_t>(*ttl);
+    } else {
+      errors.push_back(detail::expected("--ttl", "seconds, 1..315360000", *value));
+    }
+  }
+  if (opts.help) {
+    errors.resize(before);
+    return opts;
+  }
+  if (!have_secret && env_secret != nullptr && *env_secret != '\0') {
+    opts.secret = env_secret;
+    have_secret = true;
+  }
+  if (!have_secret || opts.secret.empty()) {
+    errors.push_back("credentials: --secret SECRET (or ANYTURN_REST_SECRET) is required");
+  }
+  auto bad_part = [](std::string_view s) {
+    return s.find(':') != std::string_view::npos ||
+           std::any_of(s.begin(), s.end(), [](char c) {
+             const auto u = static_cast<unsigned char>(c);
+             return u < 0x20 || u == 0x7f;
+           });
+  };
+  if (bad_part(opts.user) || opts.user.size() > 128) {
+    errors.push_back("--user: at most 128 bytes, no ':' and no control characters");
+  }
+  if (bad_part(opts.tenant) || opts.tenant.size() > max_tenant_id_bytes) {
+    errors.push_back("--tenant: at most " + std::to_string(max_tenant_id_bytes) +
+                     " bytes, no ':' and no control characters");
+  }
+  if (!opts.tenant.empty() && opts.user.empty()) {
+    errors.push_back("--tenant: needs --user (the username is <expiry>:<tenant>:<user>)");
+  }
+  if (errors.size() != before) return std::nullopt;
+  return opts;
+}
+
+std::string credentials_usage() {
+  return R"(Usage:
+  anyturn credentials --secret SECRET [--user ID] [--ttl SECONDS] [--tenant ID] [--json]
+
+Prints TURN REST credentials (draft-uberti-behave-turn-rest) signed with
+SECRET, the same as the credentials API issues; needs no running server and
+no config. The secret may come from $ANYTURN_REST_SECRET instead of --secret
+(keeps it out of the process list).
+  --secret SECRET   a REST shared secret the server accepts (auth.secrets or a
+                    tenant's secrets)
+  --user ID         end-user id; username "<expiry>:<ID>" (default: "<expiry>")
+  --ttl SECONDS     lifetime, default 86400
+  --tenant ID       tenant id; username "<expiry>:<tenant>:<ID>" (needs --user)
+  --json            print {"username":...,"password":...,"ttl":...,"expiresAt":...}
 )";
 }
 

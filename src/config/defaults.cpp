@@ -106,6 +106,18 @@ std::vector<std::string> warnings(const server_config& cfg) {
         "tls.cert is not set: TLS uses a self-signed certificate generated in the state directory, "
         "which browsers and other clients do not trust; for development only");
   }
+  bool api_keys = !cfg.auth.api_keys.empty();
+  for (const auto& t : cfg.tenants) api_keys = api_keys || !t.api_keys.empty();
+  if (api_keys && !cfg.http.enabled) {
+    out.push_back("API keys are configured but http.enabled is false: the credentials API is off");
+  }
+  if (api_keys && cfg.http.enabled && cfg.http.tls_cert.empty() &&
+      !(cfg.http.listen.is_v4() ? is_loopback_v4(cfg.http.listen)
+                                : cfg.http.listen.ip_string() == "::1")) {
+    out.push_back("http.listen " + cfg.http.listen.to_string() +
+                  " is not a loopback address and http.tls is not set: API keys and the "
+                  "credentials the API issues travel in clear text");
+  }
   for (const auto& c : cfg.peers.allow) {
     out.push_back("peers.allow: clients may relay to " + c.to_string() +
                   " even where the built-in policy refuses it");

@@ -2,8 +2,13 @@
 // flags are merged). Every problem is reported, each naming its key path.
 #include <anyturn/config/config.hpp>
 
+#include "values.hpp"
+
 #include <algorithm>
+#include <initializer_list>
 #include <string>
+#include <string_view>
+#include <utility>
 
 namespace anyturn::config {
 
@@ -145,21 +150,14 @@ void check_lifetimes(const lifetime_config& lt, std::vector<std::string>& errors
   if (lt.nonce == 0) errors.push_back("auth.nonce_lifetime: must be greater than 0");
 }
 
-void check_auth(const auth_config& auth, std::vector<std::string>& errors) {
-  if (auth.realm.empty()) errors.push_back("realm: must not be empty");
-  if (auth.realm.size() > max_realm_bytes) {
-    errors.push_back("realm: at most " + std::to_string(max_realm_bytes) + " bytes, got " +
-                     std::to_string(auth.realm.size()));
-  }
-  if (has_control_char(auth.realm)) errors.push_back("realm: must not contain control characters");
-  if (auth.users.empty() && auth.rest_secrets.empty()) {
-    errors.push_back(
-        "auth: no credentials: configure auth.users or auth.secrets (or --user / --auth-secret); "
-        "a TURN server without credentials is an open relay");
-  }
-  for (std::size_t i = 0; i < auth.users.size(); ++i) {
-    const auto& u = auth.users[i];
-    const std::string path = idx("auth.users", i);
+// Static users of one tenant (`path` is "auth.users" or "tenants[i].users");
+// `seen` holds every name checked so far, across tenants, with its path.
+void check_users(const std::vector<auth::static_user>& users, const std::string& base,
+                 std::vector<std::pair<std::string, std::string>>& seen,
+                 std::vector<std::string>& errors) {
+  for (std::size_t i = 0; i < users.size(); ++i) {
+    const auto& u = users[i];
+    const std::string path = idx(base, i);
     const std::string who = u.name.empty() ? path : path + " '" + u.name + "'";
     if (u.name.empty()) errors.push_back(path + ".name: must not be empty");
     if (u.name.size() > max_username_bytes) {
@@ -172,27 +170,190 @@ void check_auth(const auth_config& auth, std::vector<std::string>& errors) {
     } else if (u.password && u.password->empty()) {
       errors.push_back(who + ": password must not be empty");
     }
-    for (std::size_t j = 0; j < i; ++j) {
-      if (!u.name.empty() && auth.users[j].name == u.name) {
-        errors.push_back(who + ": duplicate user name (also " + idx("auth.users", j) + ")");
+    if (u.name.empty()) continue;
+    bool duplicate = false;
+    for (const auto& [name, where] : seen) {
+      if (name == u.name) {
+        errors.push_back(who + ": duplicate user name (also " + where + ")");
+        duplicate = true;
         break;
       }
     }
+    if (!duplicate) seen.emplace_back(u.name, path);
   }
-  if (auth.rest_secrets.size() > auth::max_candidates) {
-    errors.push_back("auth.secrets: at most " + std::to_string(auth::max_candidates) +
-                     " secrets (each is tried per request), got " +
-                     std::to_string(auth.rest_secrets.size()));
+}
+
+void check_secrets(const std::vector<std::string>& secrets, const std::string& base,
+                   std::vector<std::string>& errors) {
+  if (secrets.size() > auth::max_candidates) {
+    errors.push_back(base + ": at most " + std::to_string(auth::max_candidates) +
+                     " secrets (each is tried per request), got " + std::to_string(secrets.size()));
   }
-  for (std::size_t i = 0; i < auth.rest_secrets.size(); ++i) {
-    if (auth.rest_secrets[i].empty()) {
-      errors.push_back(idx("auth.secrets", i) + ": must not be empty");
+  for (std::size_t i = 0; i < secrets.size(); ++i) {
+    if (secrets[i].empty()) errors.push_back(idx(base, i) + ": must not be empty");
+  }
+}
+
+// API keys of one tenant; `seen` holds every key checked so far with its
+// path (a key must identify exactly one tenant). Keys are never echoed.
+void check_api_keys(const std::vector<std::string>& keys, const std::string& base,
+                    const std::vector<std::string>& secrets, const std::string& secrets_path,
+                    std::vector<std::pair<std::string, std::string>>& seen,
+                    std::vector<std::string>& errors) {
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    const std::string& k = keys[i];
+    const std::string path = idx(base, i);
+    if (k.size() < min_api_key_bytes) {
+      errors.push_back(path + ": at least " + std::to_string(min_api_key_bytes) +
+                       " characters (use e.g. openssl rand -hex 32), got " + std::to_string(k.size()));
     }
+    const bool bad_char = std::any_of(k.begin(), k.end(), [](char c) {
+      const auto u = static_cast<unsigned char>(c);
+      return u <= 0x20 || u == 0x7f;
+    });
+    if (bad_char) errors.push_back(path + ": must not contain spaces or control characters");
+    for (const auto& [key, where] : seen) {
+      if (key == k) {
+        errors.push_back(path + ": the same key is also " + where + "; a key must name one tenant");
+        break;
+      }
+    }
+    seen.emplace_back(k, path);
   }
+  if (!keys.empty() && secrets.empty()) {
+    errors.push_back(base + ": the credentials API signs with the tenant's first REST secret, but " +
+                     secrets_path + " is empty");
+  }
+}
+
+bool valid_tenant_id_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == '-';
+}
+
+void check_auth(const server_config& cfg, std::vector<std::string>& errors) {
+  const auto& auth = cfg.auth;
+  if (auth.realm.empty()) errors.push_back("realm: must not be empty");
+  if (auth.realm.size() > max_realm_bytes) {
+    errors.push_back("realm: at most " + std::to_string(max_realm_bytes) + " bytes, got " +
+                     std::to_string(auth.realm.size()));
+  }
+  if (has_control_char(auth.realm)) errors.push_back("realm: must not contain control characters");
+  bool any_credential = !auth.users.empty() || !auth.rest_secrets.empty();
+  for (const auto& t : cfg.tenants) any_credential = any_credential || !t.users.empty() || !t.secrets.empty();
+  if (!any_credential) {
+    errors.push_back(
+        "auth: no credentials: configure auth.users or auth.secrets (or --user / --auth-secret) or "
+        "a tenant's users or secrets; a TURN server without credentials is an open relay");
+  }
+  std::vector<std::pair<std::string, std::string>> user_names;
+  std::vector<std::pair<std::string, std::string>> api_keys;
+  check_users(auth.users, "auth.users", user_names, errors);
+  check_secrets(auth.rest_secrets, "auth.secrets", errors);
+  check_api_keys(auth.api_keys, "auth.api_keys", auth.rest_secrets, "auth.secrets", api_keys, errors);
   if (!auth.nonce_key.empty() && auth.nonce_key.size() < min_nonce_key_bytes) {
     errors.push_back("auth.nonce_key: at least " + std::to_string(min_nonce_key_bytes) +
                      " bytes when set (empty means random per process), got " +
                      std::to_string(auth.nonce_key.size()));
+  }
+
+  // Tenants: auth::tenant_index 0 is the default tenant, so at most 65535 more.
+  if (cfg.tenants.size() > 0xFFFEu) {
+    errors.push_back("tenants: at most 65534, got " + std::to_string(cfg.tenants.size()));
+  }
+  for (std::size_t i = 0; i < cfg.tenants.size(); ++i) {
+    const tenant_config& t = cfg.tenants[i];
+    const std::string path = idx("tenants", i);
+    if (t.id.empty()) {
+      errors.push_back(path + ".id: must not be empty (the default tenant is auth.*)");
+    } else if (t.id.size() > max_tenant_id_bytes ||
+               !std::all_of(t.id.begin(), t.id.end(), valid_tenant_id_char)) {
+      // Part of every REST username and a metric label: a ':' would make the
+      // username ambiguous, so only a small, safe alphabet is allowed.
+      errors.push_back(path + ".id: expected 1.." + std::to_string(max_tenant_id_bytes) +
+                       " characters of A-Z a-z 0-9 . _ - (no ':'), got '" + t.id + "'");
+    } else if (t.id == "default") {
+      errors.push_back(path + ".id: 'default' is reserved (it labels the default tenant's metrics)");
+    }
+    for (std::size_t j = 0; j < i; ++j) {
+      if (!t.id.empty() && cfg.tenants[j].id == t.id) {
+        errors.push_back(path + ".id: '" + t.id + "' is already used by " + idx("tenants", j));
+        break;
+      }
+    }
+    if (t.users.empty() && t.secrets.empty()) {
+      errors.push_back(path + ": no credentials: give users or secrets");
+    }
+    check_users(t.users, path + ".users", user_names, errors);
+    check_secrets(t.secrets, path + ".secrets", errors);
+    check_api_keys(t.api_keys, path + ".api_keys", t.secrets, path + ".secrets", api_keys, errors);
+  }
+}
+
+bool overlaps_tcp(const stun::endpoint& a, const stun::endpoint& b) {
+  if (a.port != b.port || a.family != b.family) return false;
+  return a == b || is_unspecified(a) || is_unspecified(b);
+}
+
+bool valid_url(std::string_view url, std::initializer_list<std::string_view> schemes) {
+  bool scheme_ok = false;
+  for (auto s : schemes) {
+    if (url.starts_with(s) && url.size() > s.size()) scheme_ok = true;
+  }
+  if (!scheme_ok) return false;
+  return std::none_of(url.begin(), url.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u <= 0x20 || u == 0x7f || c == '"' || c == '\\';
+  });
+}
+
+void check_http(const server_config& cfg, std::vector<std::string>& errors) {
+  const http_config& h = cfg.http;
+  if (h.listen.port == 0) errors.push_back("http.listen: port must not be 0");
+  if (h.enabled && h.listen.port != 0) {
+    for (std::size_t j = 0; j < cfg.listen.size(); ++j) {
+      if (cfg.streams.tcp && overlaps_tcp(h.listen, cfg.listen[j])) {
+        errors.push_back("http.listen: " + h.listen.to_string() + " overlaps " + idx("listen", j) +
+                         " (" + cfg.listen[j].to_string() + "), which also serves TCP");
+        break;
+      }
+    }
+    for (std::size_t j = 0; j < cfg.tls.listen.size(); ++j) {
+      if (overlaps_tcp(h.listen, cfg.tls.listen[j])) {
+        errors.push_back("http.listen: " + h.listen.to_string() + " overlaps " +
+                         idx("tls.listen", j) + " (" + cfg.tls.listen[j].to_string() + ")");
+        break;
+      }
+    }
+  }
+  if (h.tls_cert.empty() != h.tls_key.empty()) {
+    errors.push_back(h.tls_cert.empty() ? "http.tls.cert: must be set together with http.tls.key"
+                                        : "http.tls.key: must be set together with http.tls.cert");
+  }
+  if (h.max_ttl == 0) errors.push_back("http.max_ttl: must be greater than 0");
+  if (h.default_ttl == 0 || h.default_ttl > h.max_ttl) {
+    errors.push_back("http.default_ttl: expected 1..http.max_ttl (" + std::to_string(h.max_ttl) +
+                     "), got " + std::to_string(h.default_ttl));
+  }
+  for (std::size_t i = 0; i < h.stun_urls.size(); ++i) {
+    if (!valid_url(h.stun_urls[i], {"stun:", "stuns:"})) {
+      errors.push_back(detail::expected(idx("http.urls.stun", i),
+                                        "a stun: or stuns: URL without spaces or quotes",
+                                        h.stun_urls[i]));
+    }
+  }
+  for (std::size_t i = 0; i < h.turn_urls.size(); ++i) {
+    if (!valid_url(h.turn_urls[i], {"turn:", "turns:"})) {
+      errors.push_back(detail::expected(idx("http.urls.turn", i),
+                                        "a turn: or turns: URL without spaces or quotes",
+                                        h.turn_urls[i]));
+    }
+  }
+  if (!h.stun_urls.empty() && h.turn_urls.empty()) {
+    // Both empty: derived at start-up. Only STUN URLs would hand clients
+    // credentials without a TURN server to use them on.
+    errors.push_back("http.urls.turn: required when http.urls.stun is set (leave both empty to "
+                     "derive them from the listeners)");
   }
 }
 
@@ -205,7 +366,11 @@ bool validate(const server_config& cfg, std::vector<std::string>& errors) {
   check_lifetimes(cfg.lifetimes, errors);
   check_tls(cfg, errors);
   check_streams(cfg.streams, errors);
-  check_auth(cfg.auth, errors);
+  check_auth(cfg, errors);
+  check_http(cfg, errors);
+  if (has_control_char(cfg.usage_log)) {
+    errors.push_back("usage_log: must not contain control characters");
+  }
   if (cfg.threads > max_threads) {
     errors.push_back("threads: at most " + std::to_string(max_threads) + " (0 = one per core), got " +
                      std::to_string(cfg.threads));

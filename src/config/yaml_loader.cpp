@@ -51,7 +51,8 @@ class loader {
 
   void root(const YAML::Node& doc, server_config& cfg) {
     for_each_key(doc, "", {"listen", "relay", "realm", "auth", "lifetimes", "peers", "threads",
-                           "log_level", "software", "limits", "tls", "streams", "state_dir"},
+                           "log_level", "software", "limits", "tls", "streams", "state_dir", "http",
+                           "tenants", "usage_log"},
                  [&](const std::string& key, const YAML::Node& v, const std::string& path) {
                    if (key == "listen") listen(v, path, cfg.listen);
                    else if (key == "relay") relay(v, path, cfg.relay);
@@ -66,6 +67,9 @@ class loader {
                    else if (key == "tls") tls(v, path, cfg.tls);
                    else if (key == "streams") streams(v, path, cfg.streams);
                    else if (key == "state_dir") string(v, path, cfg.state_dir);
+                   else if (key == "http") http(v, path, cfg.http);
+                   else if (key == "tenants") tenants(v, path, cfg.tenants);
+                   else if (key == "usage_log") string(v, path, cfg.usage_log);
                  });
   }
 
@@ -227,18 +231,102 @@ class loader {
 
   void auth(const YAML::Node& node, const std::string& path, auth_config& out,
             lifetime_config& lifetimes) {
-    for_each_key(node, path, {"users", "secrets", "nonce_key", "nonce_lifetime", "offer_sha256"},
+    for_each_key(node, path,
+                 {"users", "secrets", "api_keys", "nonce_key", "nonce_lifetime", "offer_sha256"},
                  [&](const std::string& key, const YAML::Node& v, const std::string& child) {
                    if (key == "users") users(v, child, out.users);
-                   else if (key == "secrets") {
-                     std::vector<std::string> secrets;
-                     string_list(v, child, [&](const std::string& text, const std::string&) {
-                       secrets.push_back(text);
-                     });
-                     out.rest_secrets = std::move(secrets);
-                   } else if (key == "nonce_key") string(v, child, out.nonce_key);
+                   else if (key == "secrets") strings(v, child, out.rest_secrets);
+                   else if (key == "api_keys") strings(v, child, out.api_keys);
+                   else if (key == "nonce_key") string(v, child, out.nonce_key);
                    else if (key == "nonce_lifetime") uint(v, child, lifetimes.nonce);
                    else if (key == "offer_sha256") boolean(v, child, out.offer_sha256);
+                 });
+  }
+
+  // A list of strings, replacing `out`.
+  void strings(const YAML::Node& node, const std::string& path, std::vector<std::string>& out) {
+    std::vector<std::string> parsed;
+    string_list(node, path, [&](const std::string& text, const std::string&) { parsed.push_back(text); });
+    out = std::move(parsed);
+  }
+
+  void http(const YAML::Node& node, const std::string& path, http_config& out) {
+    for_each_key(node, path,
+                 {"enabled", "listen", "tls", "max_ttl", "default_ttl", "urls"},
+                 [&](const std::string& key, const YAML::Node& v, const std::string& child) {
+                   if (key == "enabled") {
+                     boolean(v, child, out.enabled);
+                   } else if (key == "listen") {
+                     std::string text;
+                     if (!scalar(v, child, detail::expect_listen, text)) return;
+                     if (auto ep = detail::parse_listen(text)) out.listen = *ep;
+                     else error(expected(child, detail::expect_listen, text));
+                   } else if (key == "tls") {
+                     for_each_key(v, child, {"cert", "key"},
+                                  [&](const std::string& k, const YAML::Node& tv, const std::string& p) {
+                                    string(tv, p, k == "cert" ? out.tls_cert : out.tls_key);
+                                  });
+                   } else if (key == "max_ttl") {
+                     uint(v, child, out.max_ttl);
+                   } else if (key == "default_ttl") {
+                     uint(v, child, out.default_ttl);
+                   } else {
+                     for_each_key(v, child, {"stun", "turn"},
+                                  [&](const std::string& k, const YAML::Node& uv, const std::string& p) {
+                                    strings(uv, p, k == "stun" ? out.stun_urls : out.turn_urls);
+                                  });
+                   }
+                 });
+  }
+
+  void tenants(const YAML::Node& node, const std::string& path, std::vector<tenant_config>& out) {
+    std::vector<tenant_config> parsed;
+    if (node.IsNull()) {
+      out.clear();
+      return;
+    }
+    if (!node.IsSequence()) {
+      error(path + ": expected a list of tenant maps ({id, secrets, api_keys, users, quotas}), got " +
+            describe(node));
+      return;
+    }
+    for (std::size_t i = 0; i < node.size(); ++i) {
+      const std::string child = index(path, i);
+      const YAML::Node entry = node[i];
+      if (!entry.IsMap()) {
+        error(child + ": expected a map with id, secrets, api_keys, users, quotas, got " +
+              describe(entry));
+        continue;
+      }
+      tenant_config t;
+      bool has_id = false;
+      for_each_key(entry, child, {"id", "secrets", "api_keys", "users", "quotas"},
+                   [&](const std::string& key, const YAML::Node& v, const std::string& kpath) {
+                     if (key == "id") {
+                       has_id = true;
+                       string(v, kpath, t.id);
+                     } else if (key == "secrets") {
+                       strings(v, kpath, t.secrets);
+                     } else if (key == "api_keys") {
+                       strings(v, kpath, t.api_keys);
+                     } else if (key == "users") {
+                       users(v, kpath, t.users);
+                     } else {
+                       quotas(v, kpath, t);
+                     }
+                   });
+      if (!has_id) error(child + ": missing 'id'");
+      parsed.push_back(std::move(t));
+    }
+    out = std::move(parsed);
+  }
+
+  void quotas(const YAML::Node& node, const std::string& path, tenant_config& out) {
+    for_each_key(node, path, {"max_allocations", "max_allocations_per_user", "bandwidth"},
+                 [&](const std::string& key, const YAML::Node& v, const std::string& child) {
+                   if (key == "max_allocations") uint(v, child, out.max_allocations);
+                   else if (key == "max_allocations_per_user") uint(v, child, out.max_allocations_per_user);
+                   else uint(v, child, out.bandwidth);
                  });
   }
 

@@ -7,10 +7,12 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -145,6 +147,13 @@ bool daemon::start(std::chrono::milliseconds ready_timeout) {
   address_ = options_.ipv6 ? stun::endpoint::v6(v6, port) : stun::endpoint::v4(0x7F000001u, port);
 
   argv_ = {ANYTURN_BINARY, "--listen", address_.to_string()};
+  if (options_.http) {
+    do {
+      http_port_ = free_port(false);
+    } while (http_port_ == port);
+    argv_.push_back("--http-listen");
+    argv_.push_back("127.0.0.1:" + std::to_string(http_port_));
+  }
   argv_.insert(argv_.end(), options_.args.begin(), options_.args.end());
 
   std::string tmpl = "/tmp/anyturn-itest-XXXXXX.log";
@@ -184,6 +193,103 @@ bool daemon::start(std::chrono::milliseconds ready_timeout) {
     if (r && r->is_success()) return true;
   }
   return false;
+}
+
+bool daemon::signal(int sig) {
+  if (!running()) return false;
+  return ::kill(pid_, sig) == 0;
+}
+
+std::optional<http_response> http_request(std::uint16_t port, std::string_view method,
+                                          std::string_view target,
+                                          const std::vector<std::string>& headers,
+                                          std::string_view body, std::chrono::milliseconds timeout) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return std::nullopt;
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  sin.sin_port = htons(port);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin) != 0) {
+    ::close(fd);
+    return std::nullopt;
+  }
+  std::string req;
+  req.append(method).append(" ").append(target).append(" HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+  req += "Connection: close\r\n";
+  for (const auto& h : headers) req += h + "\r\n";
+  if (!body.empty() || method == "POST") {
+    req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  }
+  req += "\r\n";
+  req.append(body);
+  std::size_t sent = 0;
+  while (sent < req.size()) {
+    const ssize_t n = ::send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) {
+      ::close(fd);
+      return std::nullopt;
+    }
+    sent += static_cast<std::size_t>(n);
+  }
+  std::string raw;
+  const auto deadline = clock::now() + timeout;
+  std::array<char, 16384> buf{};
+  while (clock::now() < deadline) {
+    const ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+    if (n <= 0) break;  // EOF (Connection: close), error or SO_RCVTIMEO
+    raw.append(buf.data(), static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  const auto end = raw.find("\r\n\r\n");
+  if (end == std::string::npos || !raw.starts_with("HTTP/1.1 ") || raw.size() < 12) return std::nullopt;
+  http_response r;
+  r.status = std::atoi(raw.substr(9, 3).c_str());
+  r.headers = raw.substr(0, end);
+  for (auto& c : r.headers) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  r.body = raw.substr(end + 4);
+  return r;
+}
+
+std::optional<double> metric_value(std::string_view exposition, std::string_view series) {
+  std::size_t pos = 0;
+  while (pos < exposition.size()) {
+    std::size_t eol = exposition.find('\n', pos);
+    if (eol == std::string_view::npos) eol = exposition.size();
+    const std::string_view line = exposition.substr(pos, eol - pos);
+    pos = eol + 1;
+    if (line.size() > series.size() && line.starts_with(series) && line[series.size()] == ' ') {
+      return std::strtod(std::string(line.substr(series.size() + 1)).c_str(), nullptr);
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<double> metric_sum(std::string_view exposition, std::string_view family,
+                                 const std::vector<std::string>& matchers) {
+  std::optional<double> sum;
+  std::size_t pos = 0;
+  while (pos < exposition.size()) {
+    std::size_t eol = exposition.find('\n', pos);
+    if (eol == std::string_view::npos) eol = exposition.size();
+    const std::string_view line = exposition.substr(pos, eol - pos);
+    pos = eol + 1;
+    if (line.empty() || line.front() == '#' || !line.starts_with(family)) continue;
+    const std::string_view rest = line.substr(family.size());
+    if (rest.empty() || (rest.front() != '{' && rest.front() != ' ')) continue;  // a longer name
+    const auto space = line.rfind(' ');
+    const std::string_view labels = line.substr(family.size(), space - family.size());
+    bool all = true;
+    for (const auto& m : matchers) all = all && labels.find(m) != std::string_view::npos;
+    if (!all) continue;
+    sum = sum.value_or(0) + std::strtod(std::string(line.substr(space + 1)).c_str(), nullptr);
+  }
+  return sum;
 }
 
 int daemon::stop(std::chrono::milliseconds grace) {

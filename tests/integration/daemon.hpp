@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace anyturn::itest {
@@ -36,11 +37,35 @@ std::uint16_t free_port(bool ipv6);
 // True when a UDP socket can be bound to [::1].
 bool ipv6_loopback_usable();
 
+// One HTTP/1.1 exchange with 127.0.0.1:port (Connection: close), blocking,
+// bounded by `timeout`. nullopt when nothing parsable came back.
+struct http_response {
+  int status = 0;
+  std::string headers;  // raw header block, lower-cased names
+  std::string body;
+};
+std::optional<http_response> http_request(std::uint16_t port, std::string_view method,
+                                          std::string_view target,
+                                          const std::vector<std::string>& headers = {},
+                                          std::string_view body = {},
+                                          std::chrono::milliseconds timeout = std::chrono::seconds{3});
+
+// The value of one sample in Prometheus text output: `series` is the exact
+// series as rendered, e.g. anyturn_relayed_bytes_total{direction="to_peer"}.
+std::optional<double> metric_value(std::string_view exposition, std::string_view series);
+// Sum of every sample of a family whose labels contain all of `matchers`
+// (each like tenant="acme"); nullopt when no sample matched.
+std::optional<double> metric_sum(std::string_view exposition, std::string_view family,
+                                 const std::vector<std::string>& matchers = {});
+
 class daemon {
  public:
   struct options {
     bool ipv6 = false;               // listen on [::1] instead of 127.0.0.1
     std::vector<std::string> args;   // extra flags: --relay-ip, --user, ...
+    // The side HTTP server listens on a free loopback port (--http-listen),
+    // never the shared default 127.0.0.1:9641; args may override it.
+    bool http = true;
   };
   explicit daemon(options o);
   ~daemon();  // kills the daemon if stop() was not called
@@ -52,6 +77,10 @@ class daemon {
   bool start(std::chrono::milliseconds ready_timeout = std::chrono::seconds{10});
 
   [[nodiscard]] const stun::endpoint& address() const { return address_; }
+  // The side HTTP server's port (0 when options.http is off).
+  [[nodiscard]] std::uint16_t http_port() const { return http_port_; }
+  // Sends `sig` to exactly the daemon's PID; false if it is not running.
+  bool signal(int sig);
   [[nodiscard]] pid_t pid() const { return pid_; }
   [[nodiscard]] bool running();
   [[nodiscard]] std::string log() const;
@@ -67,6 +96,7 @@ class daemon {
 
   options options_;
   stun::endpoint address_;
+  std::uint16_t http_port_ = 0;
   std::vector<std::string> argv_;
   std::string log_path_;
   pid_t pid_ = -1;

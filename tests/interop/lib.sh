@@ -12,6 +12,7 @@ declare -a started_pids=()
 server_pid=""
 server_port=""
 server_log=""
+http_port=""
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 fail() {
@@ -119,12 +120,16 @@ sys.exit(1)
 PY
 }
 
-# start_server ARGS...: runs anyturn on a free loopback port with ARGS.
+# start_server ARGS...: runs anyturn on a free loopback port with ARGS; its
+# side HTTP server (metrics, credentials API) on another free port, $http_port.
 start_server() {
   server_port="$(free_port)"
+  http_port="$(free_port)"
+  while [[ "$http_port" == "$server_port" ]]; do http_port="$(free_port)"; done
   server_log="$work/anyturn.log"
-  log "anyturn --listen 127.0.0.1:$server_port $*"
-  "$ANYTURN_BINARY" --listen "127.0.0.1:$server_port" "$@" >"$server_log" 2>&1 &
+  log "anyturn --listen 127.0.0.1:$server_port --http-listen 127.0.0.1:$http_port $*"
+  "$ANYTURN_BINARY" --listen "127.0.0.1:$server_port" --http-listen "127.0.0.1:$http_port" "$@" \
+    >"$server_log" 2>&1 &
   server_pid=$!
   started_pids+=("$server_pid")
   local i

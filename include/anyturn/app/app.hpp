@@ -1,8 +1,10 @@
 // anyturn::app — the daemon: builds the shared state from a validated config,
 // loads (or, for development, creates) the TLS certificate, starts one
-// net::worker per thread, handles SIGINT/SIGTERM (stop) and SIGHUP (reload
-// the TLS certificate) on the main thread, and on stop frees every
-// allocation and logs a summary.
+// net::worker per thread, starts the side HTTP server (metrics, health,
+// credentials API) on its own thread, handles SIGINT/SIGTERM (drain, stop)
+// and SIGHUP (reload the TLS certificate, reopen the usage log) on the main
+// thread, and on stop frees every allocation (writing its usage record) and
+// logs a summary.
 #pragma once
 
 #include <anyturn/app/summary.hpp>
@@ -72,6 +74,10 @@ class server_app {
   [[nodiscard]] std::vector<stun::endpoint> listeners() const;
   [[nodiscard]] std::vector<stun::endpoint> tls_listeners() const;
   [[nodiscard]] unsigned threads() const;
+  // The side HTTP server's bound port after start(); 0 when it is off.
+  [[nodiscard]] std::uint16_t http_port() const;
+  // What GET /metrics answers right now (any thread).
+  [[nodiscard]] std::string render_metrics() const;
   // Counters summed over the workers; safe from any thread.
   [[nodiscard]] counter_totals totals() const;
   [[nodiscard]] net_totals stream_totals() const;

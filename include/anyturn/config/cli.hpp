@@ -2,6 +2,8 @@
 //
 //   anyturn [--config FILE] [flags...]        run the server
 //   anyturn check-config FILE [flags...]     validate and exit
+//   anyturn credentials --secret S [--user U] [--ttl T] [--tenant ID] [--json]
+//                                            mint TURN REST credentials offline
 //   anyturn --help | --version
 //
 // Flags override the config file; they are a fixed contract (README,
@@ -10,6 +12,7 @@
 
 #include <anyturn/config/config.hpp>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -34,7 +37,29 @@ struct cli_options {
   std::vector<std::string> tls_listen;   // --tls-listen ADDR:PORT
   std::optional<std::string> tls_cert;   // --tls-cert FILE
   std::optional<std::string> tls_key;    // --tls-key FILE
+  std::optional<std::string> http_listen;  // --http-listen ADDR:PORT
+  std::vector<std::string> api_keys;     // --api-key KEY (default tenant)
 };
+
+// `anyturn credentials ...`: offline minting of TURN REST credentials
+// (draft-uberti-behave-turn-rest), the same as the credentials API issues.
+struct credentials_options {
+  std::string secret;       // --secret S (or $ANYTURN_REST_SECRET)
+  std::string user;         // --user U; empty: username "<expiry>"
+  std::string tenant;       // --tenant ID: username "<expiry>:<ID>:<user>"
+  std::uint32_t ttl = 86400;  // --ttl SECONDS
+  bool json = false;        // --json
+  bool help = false;        // --help
+};
+
+// True when argv names the credentials command (argv[1] == "credentials").
+bool is_credentials_command(int argc, const char* const* argv);
+// Parses `anyturn credentials` flags (argv[1] is "credentials"). `env_secret`
+// is used when --secret is absent. nullopt with `errors` on a problem.
+std::optional<credentials_options> parse_credentials_cli(int argc, const char* const* argv,
+                                                          const char* env_secret,
+                                                          std::vector<std::string>& errors);
+std::string credentials_usage();
 
 // Parses argv; appends problems to `errors` (unknown flag, missing value).
 std::optional<cli_options> parse_cli(int argc, const char* const* argv, std::vector<std::string>& errors);

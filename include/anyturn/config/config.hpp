@@ -38,6 +38,8 @@ struct auth_config {
   std::vector<std::string> rest_secrets;
   std::string nonce_key;                    // empty: random per process (single node only)
   bool offer_sha256 = true;                 // PASSWORD-ALGORITHMS in 401s
+  // Credentials-API bearer keys of the default tenant (auth.api_keys / --api-key).
+  std::vector<std::string> api_keys;
 };
 
 struct peer_config {
@@ -64,6 +66,40 @@ struct stream_config {
   std::uint32_t write_queue_size = 262144;     // bytes queued toward one client; more: dropped
 };
 
+// The side HTTP server: /metrics, /healthz, /readyz and the credentials API
+// (docs/metrics.md, docs/credentials-api.md). It runs on its own thread,
+// never on a relay worker.
+struct http_config {
+  bool enabled = true;
+  stun::endpoint listen = stun::endpoint::v4(0x7F000001u, 9641);  // "http.listen" / --http-listen
+  std::string tls_cert;                 // PEM chain; set with tls_key: HTTPS only
+  std::string tls_key;
+  std::uint32_t max_ttl = 86400;        // seconds; longer requested credentials are capped
+  std::uint32_t default_ttl = 3600;     // seconds; when a request names none
+  // The URLs handed to clients (RFC 7064/7065), verbatim: the public names
+  // of this node or of the fleet. Both empty: derived from the listeners and
+  // the relay address at start-up (and logged).
+  std::vector<std::string> stun_urls;   // "stun:turn.example.com:3478"
+  std::vector<std::string> turn_urls;   // "turn:...?transport=udp", "turns:...?transport=tcp"
+};
+
+// One customer of the service: its own credentials, API keys and quotas.
+// Its allocations are found in O(1) from the username (a static user it
+// lists, or a REST username "<expiry>:<id>:<user>").
+struct tenant_config {
+  std::string id;                          // [A-Za-z0-9._-], 1..64, unique, not "default"
+  std::vector<auth::static_user> users;    // names unique across every tenant
+  std::vector<std::string> secrets;        // REST secrets; [0] signs what the API issues
+  std::vector<std::string> api_keys;       // bearer keys of the credentials API
+  std::uint32_t max_allocations = 0;       // concurrent, whole node; beyond: 486. 0 = none
+  std::uint32_t max_allocations_per_user = 0;  // 0: limits.max_allocations_per_user
+  std::uint64_t bandwidth = 0;             // bytes per second per allocation, both directions
+};
+
+// Bounds the validator enforces on tenants and API keys.
+inline constexpr std::size_t min_api_key_bytes = 16;
+inline constexpr std::size_t max_tenant_id_bytes = 64;
+
 // Bounds the validator enforces on stream_config.
 inline constexpr std::uint32_t min_stream_message_size = 548;
 inline constexpr std::uint32_t max_stream_message_size = 20 + 65532;  // the largest STUN message
@@ -87,6 +123,13 @@ struct server_config {
   // certificate). Empty: $XDG_STATE_HOME/anyturn, else ~/.local/state/anyturn,
   // else ./var/anyturn (resolved by app at start-up).
   std::string state_dir;
+  http_config http;
+  // Tenants besides the default one (auth.users, auth.secrets,
+  // auth.api_keys and the flags). auth::tenant_index k+1 is tenants[k].
+  std::vector<tenant_config> tenants;
+  // One JSON line per ended allocation, appended; reopened on SIGHUP.
+  // Empty: no usage records.
+  std::string usage_log;
 };
 
 // Parses a YAML document. On failure returns nullopt and appends one message

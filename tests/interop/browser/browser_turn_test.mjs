@@ -265,9 +265,13 @@ async function main(opts, state) {
     taken.add(port);
     const tls_port = need_tls ? await free_port(taken) : null;
     if (tls_port) taken.add(tls_port);
+    // anyturn's side HTTP server (metrics, credentials API): its own port, so
+    // parallel runs never fight over the default 127.0.0.1:9641.
+    const http_port = await free_port(taken);
+    taken.add(http_port);
     const window = { low: relay.low + i * slice, high: relay.low + (i + 1) * slice - 1 };
     const command = server_command(opts.server, opts.binary, {
-      port, tls_port, relay: window, realm: REALM, user: USER, password: secrets.password, secret: secrets.secret,
+      port, tls_port, http_port, relay: window, realm: REALM, user: USER, password: secrets.password, secret: secrets.secret,
       tls_files, families: served,
     }, state.workdir);
     log(`server: ${opts.server} [${served.join('+')}] ${command.file} (listen 127.0.0.1:${port}`

@@ -154,7 +154,7 @@ export function server_instances(kind) {
 /// window, the credential families it serves, the credentials and (when TLS
 /// runs) the certificate.
 export function server_command(kind, binary, cfg, workdir) {
-  const { port, tls_port, relay, realm, user, password, secret, tls_files, families } = cfg;
+  const { port, tls_port, http_port, relay, realm, user, password, secret, tls_files, families } = cfg;
   if (kind === 'anyturn') {
     const args = [
       '--listen', `127.0.0.1:${port}`,
@@ -167,6 +167,7 @@ export function server_command(kind, binary, cfg, workdir) {
       '--threads', '2',
       '--log-level', 'info',
     ];
+    if (http_port) args.push('--http-listen', `127.0.0.1:${http_port}`);
     if (tls_port) args.push('--tls-listen', `127.0.0.1:${tls_port}`, '--tls-cert', tls_files.cert, '--tls-key', tls_files.key);
     return { file: binary, args };
   }

@@ -39,6 +39,7 @@ config::server_config test_config() {
   cfg.peers.allow = {*auth::cidr::parse("127.0.0.0/8")};
   cfg.threads = 2;
   cfg.udp_socket_buffer = 256 * 1024;
+  cfg.http.listen = ep("127.0.0.1:0");  // tests run in parallel: an ephemeral port
   return cfg;
 }
 
