@@ -279,8 +279,8 @@ its value as "--flag VALUE" or "--flag=VALUE".
   --config FILE             YAML config file (default: built-in defaults)
   --listen ADDR:PORT        listener, repeatable; IPv6 as [::1]:3478
                             (replaces the file's listen list)
-  --relay-ip ADDR           relay address or 'auto', repeatable, at most one
-                            per family (replaces the file's relay.ips)
+  --relay-ip ADDR           relay address or 'auto', repeatable; several per
+                            family add capacity (replaces the file's relay.ips)
   --relay-ports LOW-HIGH    relay port range, e.g. 49152-65535
   --realm NAME              authentication realm
   --user NAME:PASSWORD      static user, repeatable (added to the file's users;

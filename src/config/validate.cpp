@@ -108,22 +108,23 @@ void check_relay(const relay_config& relay, std::vector<std::string>& errors) {
   if (relay.ips.empty()) {
     errors.push_back("relay.ips: at least one relay address (or 'auto') is required");
   }
-  std::size_t v4 = 0;
-  std::size_t v6 = 0;
+  if (relay.ips.size() > max_relay_ips) {
+    errors.push_back("relay.ips: at most " + std::to_string(max_relay_ips) + " addresses, got " +
+                     std::to_string(relay.ips.size()));
+  }
   for (std::size_t i = 0; i < relay.ips.size(); ++i) {
     const auto& ip = relay.ips[i];
-    (ip.is_v4() ? v4 : v6) += 1;
+    for (std::size_t j = 0; j < i; ++j) {
+      if (relay.ips[j].same_ip(ip)) {
+        errors.push_back(idx("relay.ips", i) + ": " + ip.ip_string() + " is listed twice");
+        break;
+      }
+    }
     if (is_unspecified(ip)) {
       errors.push_back(idx("relay.ips", i) + ": " + ip.ip_string() +
                        " is the unspecified address; clients must be told a reachable relay "
                        "address (give the host's address, or 'auto')");
     }
-  }
-  if (v4 > 1) {
-    errors.push_back("relay.ips: at most one IPv4 address, got " + std::to_string(v4));
-  }
-  if (v6 > 1) {
-    errors.push_back("relay.ips: at most one IPv6 address, got " + std::to_string(v6));
   }
   const auto range = "'" + std::to_string(relay.port_min) + "-" + std::to_string(relay.port_max) + "'";
   if (relay.port_min < 1 || relay.port_min > relay.port_max) {

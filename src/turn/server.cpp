@@ -138,6 +138,7 @@ struct server::impl {
   std::vector<std::uint32_t> relay_owner;  // relay_id -> slot
   std::vector<relay_id> free_relay_ids;
   std::uint32_t generation_counter = 0;
+  std::size_t relay_cursor = 0;  // next relay address to try first
   detail::timer_wheel wheel;
   response_cache cache;
   struct reservation {
@@ -472,15 +473,9 @@ struct server::impl {
     return lifetime;
   }
 
-  const shared_state::relay_address* relay_address_for(stun::address_family f,
-                                                       std::uint8_t& index) const {
-    for (std::size_t i = 0; i < shared->relays.size(); ++i) {
-      if (shared->relays[i].ip.family == f) {
-        index = static_cast<std::uint8_t>(i);
-        return &shared->relays[i];
-      }
-    }
-    return nullptr;
+  bool has_relay_family(stun::address_family f) const {
+    return std::any_of(shared->relays.begin(), shared->relays.end(),
+                       [f](const auto& r) { return r.ip.family == f; });
   }
 
   relay_id take_relay_id(std::uint32_t slot) {
@@ -548,6 +543,23 @@ struct server::impl {
     }
     for (std::size_t i = 0; i < refused_count; ++i) pool.release(refused[i]);
     return opened;
+  }
+
+  // Opens a relay socket on one of the family's relay addresses. New
+  // allocations rotate over the addresses, and an address whose range is
+  // full is skipped, so several addresses add capacity.
+  bool open_in_family(detail::allocation& a, std::uint32_t slot, stun::address_family f,
+                      open_mode mode, std::uint64_t& token_out) {
+    const std::size_t n = shared->relays.size();
+    for (std::size_t k = 0; k < n; ++k) {
+      const std::size_t i = (relay_cursor + k) % n;
+      if (shared->relays[i].ip.family != f) continue;
+      if (open_relay(a, slot, static_cast<std::uint8_t>(i), mode, 0, token_out)) {
+        relay_cursor = i + 1;
+        return true;
+      }
+    }
+    return false;
   }
 
   void close_relays(detail::allocation& a) {
@@ -678,15 +690,14 @@ struct server::impl {
         }
       }
     } else {
-      std::uint8_t pool_index = 0;
-      if (relay_address_for(family, pool_index) == nullptr) {
+      if (!has_relay_family(family)) {
         release_slot(slot);
         release_quotas();
         return send_error(r, 440);
       }
       const open_mode mode = even_attr ? (reserve_next ? open_mode::even_reserve : open_mode::even)
                                        : open_mode::any;
-      ok = open_relay(a, slot, pool_index, mode, 0, a.reservation_token);
+      ok = open_in_family(a, slot, family, mode, a.reservation_token);
     }
     if (!ok) {
       release_slot(slot);
@@ -701,12 +712,8 @@ struct server::impl {
     // IPv6 half is best effort, reported by ADDRESS-ERROR-CODE.
     bool v6_unavailable = false;
     if (want_v6_too) {
-      std::uint8_t pool6 = 0;
       std::uint64_t unused = 0;
-      if (relay_address_for(stun::address_family::ipv6, pool6) == nullptr ||
-          !open_relay(a, slot, pool6, open_mode::any, 0, unused)) {
-        v6_unavailable = true;
-      }
+      v6_unavailable = !open_in_family(a, slot, stun::address_family::ipv6, open_mode::any, unused);
     }
     if (a.reservation_token != 0) {
       reservations.push_back({a.reservation_token & 0x00FFFFFFFFFFFFFFULL,

@@ -84,6 +84,26 @@ log "scrape_samples_scraped=${scraped:-none}"
 python3 -c "import sys; sys.exit(0 if float('${scraped:-0}') > 50 else 1)" ||
   fail "prometheus scraped too few samples (${scraped:-none})"
 
+# Every query of docs/grafana-dashboard.json parses and evaluates here.
+python3 - "$here/../../docs/grafana-dashboard.json" "$prom_port" <<'PY' || fail "a dashboard query failed"
+import json, sys, urllib.parse, urllib.request
+dash = json.load(open(sys.argv[1]))
+subst = {"$job": "anyturn", "$instance": ".*", "$tenant": ".*", "$__rate_interval": "5s", "$__range": "1m"}
+exprs = [t["expr"] for p in dash["panels"] for t in p.get("targets", [])]
+for e in exprs:
+    q = e
+    for k, v in subst.items():
+        q = q.replace(k, v)
+    url = f"http://127.0.0.1:{sys.argv[2]}/api/v1/query?" + urllib.parse.urlencode({"query": q})
+    try:
+        doc = json.load(urllib.request.urlopen(url, timeout=5))
+    except Exception as err:  # 400 for a bad expression
+        sys.exit(f"dashboard query {e!r}: {err}")
+    if doc.get("status") != "success":
+        sys.exit(f"dashboard query {e!r}: {doc}")
+print(f"{len(exprs)} dashboard queries evaluate")
+PY
+
 stop_pid "$uclient_pid"
 stop_pid "$prom_pid"
 stop_server

@@ -17,8 +17,12 @@
 
 namespace anyturn::config {
 
+inline constexpr std::size_t max_relay_ips = 64;
+
 struct relay_config {
-  std::vector<stun::endpoint> ips;        // relay addresses, at most one per family (port ignored)
+  // Relay addresses (port ignored). Several of one family add capacity: each
+  // has the whole port range, and allocations spread over them.
+  std::vector<stun::endpoint> ips;
   std::uint16_t port_min = 49152;
   std::uint16_t port_max = 65535;
   bool ips_auto = false;                  // "auto" was given: ips holds the detected IPv4

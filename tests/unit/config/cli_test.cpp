@@ -317,14 +317,14 @@ TEST(CliResolve, ValidationSeesMergedConfig) {
   std::vector<std::string> errors;
   const std::string config_flag = "--config=" + example_path;
   auto o = parse({config_flag.c_str(), "--user", "demo:other", "--threads", "300", "--log-level", "loud",
-                  "--relay-ip", "192.0.2.1", "--relay-ip", "192.0.2.2"},
+                  "--relay-ip", "192.0.2.1", "--relay-ip", "192.0.2.1"},
                  errors);
   ASSERT_TRUE(o) << dump(errors);
   EXPECT_FALSE(resolve(*o, errors));
   EXPECT_TRUE(has_error(errors, "auth.users[1] 'demo': duplicate user name")) << dump(errors);
   EXPECT_TRUE(has_error(errors, "threads: at most 256")) << dump(errors);
   EXPECT_TRUE(has_error(errors, "log_level: expected one of")) << dump(errors);
-  EXPECT_TRUE(has_error(errors, "relay.ips: at most one IPv4 address, got 2")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "relay.ips[1]: 192.0.2.1 is listed twice")) << dump(errors);
   EXPECT_EQ(errors.size(), 4u) << dump(errors);
 }
 

@@ -105,6 +105,7 @@ constexpr const char* rest_secret = "rest-secret";
 struct options {
   std::uint16_t port_low = 50000, port_high = 50009;
   bool with_v6 = false;
+  bool second_v4 = false;  // another IPv4 relay address, 198.51.100.8
   std::uint32_t max_allocations = 1000;
   std::uint32_t per_user = 0;
   bool tenants = false;  // adds tenant "acme" (secret "acme-secret", user "dave")
@@ -138,6 +139,8 @@ class TurnServer : public ::testing::Test {
     for (const auto& a : o.allow) allow.push_back(*auth::cidr::parse(a));
     s->peers = std::make_shared<auth::peer_policy>(allow, std::vector<auth::cidr>{});
     s->relays.push_back({ep("198.51.100.7:0"), std::make_shared<relay::port_pool>(o.port_low, o.port_high)});
+    if (o.second_v4)
+      s->relays.push_back({ep("198.51.100.8:0"), std::make_shared<relay::port_pool>(o.port_low, o.port_high)});
     if (o.with_v6)
       s->relays.push_back({ep("[2001:db8::7]:0"), std::make_shared<relay::port_pool>(o.port_low, o.port_high)});
     s->max_allocations = o.max_allocations;
@@ -722,6 +725,25 @@ TEST_F(TurnServer, PortRangeExhaustionGives508AndFreedPortsComeBack) {
              "wonderland"));
   allocate(c3);
   EXPECT_EQ(server_->allocation_count(), 2u);
+}
+
+TEST_F(TurnServer, SeveralRelayAddressesAddCapacity) {
+  options o;
+  o.port_low = 50000;
+  o.port_high = 50001;
+  o.second_v4 = true;
+  start(o);
+  std::set<std::string> ips;
+  for (int i = 1; i <= 4; ++i) {
+    const std::string remote = "203.0.113." + std::to_string(i) + ":1";
+    ips.insert(allocate(client(remote.c_str())).ip_string());
+  }
+  EXPECT_EQ(ips, (std::set<std::string>{"198.51.100.7", "198.51.100.8"}));
+  EXPECT_EQ(server_->allocation_count(), 4u);
+  const auto c5 = client("203.0.113.5:1");
+  learn_nonce(c5);
+  auto r = send(c5, build(stun::method::allocate, new_tid(), requested_udp, "alice", "wonderland"));
+  EXPECT_EQ(error_of(r), 508) << "2 addresses x 2 ports";
 }
 
 TEST_F(TurnServer, BusyPortIsSkipped) {
