@@ -2,12 +2,14 @@
 
 #include <anyturn/net/address.hpp>
 #include <anyturn/net/log_limiter.hpp>
+#include <anyturn/net/send_queue.hpp>
 
 #include "stream_session.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/udp.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
@@ -21,8 +23,11 @@
 #include <thread>
 #include <utility>
 
+#include <linux/sock_diag.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -54,6 +59,10 @@ worker_options sanitized(worker_options o) {
   o.batch_size = std::clamp<std::size_t>(o.batch_size, 1, 1024);
   o.datagram_size = std::clamp<std::size_t>(o.datagram_size, 548, 65536);
   o.read_budget = std::max<std::size_t>(o.read_budget, 1);
+  o.turn_budget = std::max<std::size_t>(o.turn_budget, 1);
+  o.receive_arena = std::clamp<std::size_t>(o.receive_arena, o.batch_size, 16 * 1024);
+  o.send_batch = std::clamp<std::size_t>(o.send_batch, 1, 16 * 1024);
+  o.epoll_events = std::clamp<std::size_t>(o.epoll_events, 1, 4096);
   if (o.tick.count() <= 0) o.tick = std::chrono::milliseconds{250};
   o.max_message_size = std::clamp<std::size_t>(o.max_message_size, config::min_stream_message_size,
                                                config::max_stream_message_size);
@@ -80,7 +89,7 @@ constexpr std::chrono::milliseconds accept_retry_delay{100};
 namespace {
 
 // Most fragments a single send may carry (the core uses up to four).
-constexpr std::size_t max_fragments = 8;
+constexpr std::size_t max_fragments = send_queue::max_fragments;
 // Highest relay id we accept: a bound on the socket table, far above any
 // max_allocations a worker is configured for.
 constexpr turn::relay_id max_relay_id = 1u << 24;
@@ -108,7 +117,63 @@ struct fd_guard {
   int release() { return std::exchange(fd, -1); }
 };
 
-udp protocol_of(const stun::endpoint& ep) { return ep.is_v4() ? udp::v4() : udp::v6(); }
+// A descriptor the worker owns outright (UDP sockets: not registered with Asio).
+class unique_fd {
+ public:
+  unique_fd() = default;
+  explicit unique_fd(int fd) : fd_(fd) {}
+  unique_fd(unique_fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  unique_fd& operator=(unique_fd&& other) noexcept {
+    if (this != &other) {
+      reset();
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
+  unique_fd(const unique_fd&) = delete;
+  unique_fd& operator=(const unique_fd&) = delete;
+  ~unique_fd() { reset(); }
+  [[nodiscard]] int get() const { return fd_; }
+  [[nodiscard]] bool is_open() const { return fd_ >= 0; }
+  void reset() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// The worker's epoll set for its UDP sockets.
+int make_epoll() {
+  const int fd = ::epoll_create1(EPOLL_CLOEXEC);
+  if (fd < 0) throw std::system_error(last_error(), "epoll_create1");
+  return fd;
+}
+
+// What an epoll event names: (generation << 32) | index. Listeners have
+// generation 0 (index: the listener); relay sockets a generation that is
+// never 0 and never reused (index: the relay id), so an event harvested for
+// a socket that was closed since resolves to nothing.
+constexpr std::uint64_t token_of(std::uint32_t index, std::uint32_t generation) {
+  return (std::uint64_t{generation} << 32) | index;
+}
+constexpr std::uint32_t token_index(std::uint64_t token) { return static_cast<std::uint32_t>(token); }
+constexpr std::uint32_t token_generation(std::uint64_t token) {
+  return static_cast<std::uint32_t>(token >> 32);
+}
+
+// A drain that read this much from one socket may have met a full receive
+// queue: read the socket's drop count at the next tick.
+constexpr std::size_t drop_check_bytes = 64 * 1024;
+
+// Rounds of the UDP loop per wake-up before Asio's other handlers get a turn.
+constexpr std::size_t max_rounds = 8;
+
+// Memory housekeeping on the tick (see compact_relays / maybe_trim).
+constexpr std::size_t min_relay_table = 64;
+constexpr std::int64_t trim_interval_ms = 10'000;
+constexpr std::uint64_t trim_min_drop = 1000;
 
 int domain_of(const stun::endpoint& ep) { return ep.is_v4() ? AF_INET : AF_INET6; }
 
@@ -130,21 +195,24 @@ int set_buffer(int fd, int force_name, int name, std::uint32_t bytes) {
 struct worker::impl final : private turn::io_port, private detail::stream_host {
   // A listening UDP socket, shared (SO_REUSEPORT) with the other workers.
   struct listener {
-    explicit listener(asio::io_context& ioc) : socket(ioc) {}
-    udp::socket socket;
+    unique_fd fd;
     stun::endpoint bound;    // address and resolved port
     bool wildcard = false;   // bound to 0.0.0.0 / ::, so replies carry PKTINFO
+    bool ready = false;      // on the ready list
     std::uint32_t drops_seen = 0;
   };
 
-  // A relay socket, indexed by the core's relay_id.
+  // A relay socket, indexed by the core's relay_id. The descriptor is closed
+  // by close_relay_socket (or the worker's destructor).
   struct relay_slot {
-    std::optional<udp::socket> socket;  // empty when closed
-    std::uint32_t generation = 0;       // bumped on every close: late handlers see a mismatch
+    int fd = -1;                     // -1 when closed
+    std::uint32_t generation = 0;    // of the socket now open (see token_of)
     bool v6 = false;
-    bool dont_fragment = false;         // the DF state last set on the socket
-    std::uint32_t drops_seen = 0;
-    std::uint64_t connection = 0;       // the stream connection whose allocation opened it, or 0
+    bool dont_fragment = false;      // the DF state last set on the socket
+    bool ready = false;              // on the ready list
+    bool drop_check = false;         // on the drop-check list
+    std::uint32_t drops_seen = 0;    // SK_MEMINFO_DROPS last read
+    std::uint64_t connection = 0;    // the stream connection whose allocation opened it, or 0
   };
 
   // A listening TCP socket (plain or TLS), shared (SO_REUSEPORT) with the
@@ -171,20 +239,29 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
         timer_(ioc_),
         stream_settings_(settings_of(options_)),
         tls_(options_.tls),
-        batch_data_(options_.batch_size * options_.datagram_size),
-        headers_(options_.batch_size),
-        iov_(options_.batch_size),
-        names_(options_.batch_size),
-        control_(options_.batch_size),
+        epoll_(ioc_, make_epoll()),
+        events_(options_.epoll_events),
+        arena_slots_(options_.receive_arena),
+        arena_data_(std::make_unique_for_overwrite<std::byte[]>(arena_slots_ * options_.datagram_size)),
+        headers_(arena_slots_),
+        iov_(arena_slots_),
+        names_(arena_slots_),
+        control_(arena_slots_),
+        tx_(options_.send_batch, options_.send_batch * 256),
         core_(std::make_unique<turn::server>(std::move(shared), static_cast<turn::io_port&>(*this),
                                              counters_, index)) {
-    for (std::size_t i = 0; i < options_.batch_size; ++i) {
-      iov_[i].iov_base = batch_data_.data() + i * options_.datagram_size;
+    for (std::size_t i = 0; i < arena_slots_; ++i) {
+      iov_[i].iov_base = arena_data_.get() + i * options_.datagram_size;
       iov_[i].iov_len = options_.datagram_size;
       msghdr& h = headers_[i].msg_hdr;
       h.msg_iov = &iov_[i];
       h.msg_iovlen = 1;
     }
+    // Payloads the core forwards point into the arena: queued, not copied.
+    tx_.set_stable_range(arena_data_.get(), arena_data_.get() + arena_slots_ * options_.datagram_size);
+    ready_.reserve(256);
+    again_.reserve(256);
+    drop_checks_.reserve(64);
   }
 
   ~impl() override {
@@ -192,6 +269,7 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
     // allocations), then the core: its destructor may still close relays.
     close_all_connections();
     core_.reset();
+    for (turn::relay_id id = 0; id < relays_.size(); ++id) close_relay_socket(id);
   }
 
   // ---- start-up (any thread, before run) ----
@@ -327,15 +405,13 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
       return std::make_error_code(std::errc::address_family_not_supported);
     }
 
-    listener& l = listeners_.emplace_back(ioc_);
-    boost::system::error_code aec;
-    l.socket.assign(protocol_of(ep), fd.fd, aec);
-    if (aec) {
-      listeners_.pop_back();
-      what = fmt::format("udp listener {}: {}", ep.to_string(), aec.message());
-      return std::error_code(aec.value(), std::system_category());
-    }
-    fd.release();
+    // Edge-triggered, registered once for the socket's life.
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLET;
+    ev.data.u64 = token_of(static_cast<std::uint32_t>(listeners_.size()), 0);
+    if (::epoll_ctl(epoll_.native_handle(), EPOLL_CTL_ADD, fd.fd, &ev) != 0) return fail("epoll_ctl");
+    listener& l = listeners_.emplace_back();
+    l.fd = unique_fd(fd.release());
     l.bound = *bound_ep;
     l.wildcard = wildcard;
     return {};
@@ -360,11 +436,8 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
 
   void run() {
     owner_ = std::this_thread::get_id();
-    for (std::size_t i = 0; i < listeners_.size(); ++i) {
-      asio::post(ioc_, [this, i] {
-        if (!stopping_) drain_listener(i);
-      });
-    }
+    // The first turn picks up whatever arrived before run().
+    post_turn();
     for (std::size_t i = 0; i < stream_listeners_.size(); ++i) arm_accept(i);
     arm_tick();
     ioc_.run();
@@ -381,13 +454,14 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
     core_->shutdown(read_clock());
     stopping_ = true;
     boost::system::error_code ignored;
-    for (auto& l : listeners_) l.socket.close(ignored);
+    for (auto& l : listeners_) l.fd.reset();
     for (auto& l : stream_listeners_) {
       l.acceptor.close(ignored);
       l.retry.cancel();
     }
     close_all_connections();
     for (turn::relay_id id = 0; id < relays_.size(); ++id) close_relay_socket(id);
+    epoll_.cancel(ignored);
     timer_.cancel();
     ioc_.stop();
   }
@@ -396,31 +470,162 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
     timer_.expires_after(options_.tick);
     timer_.async_wait([this](const boost::system::error_code& ec) {
       if (ec || stopping_) return;
-      core_->on_tick(read_clock());
+      const turn::now_t now = read_clock();
+      core_->on_tick(now);
+      check_relay_drops();
+      compact_relays();
+      maybe_trim(now);
       arm_tick();
     });
   }
 
-  // One recvmmsg into the batch buffers. Returns the count, or -1 (errno set).
-  int receive(int fd) {
-    for (std::size_t i = 0; i < options_.batch_size; ++i) {
+  // ---- the UDP loop: one epoll set, turns, batches ----
+  //
+  // The worker's UDP sockets sit in its own epoll set, edge-triggered and
+  // registered once. Asio waits for that set's descriptor only while the
+  // worker is idle (one EPOLL_CTL_MOD inside Asio per idle period, none per
+  // socket or per datagram). A turn:
+  //   1. epoll_wait(0) moves newly readable sockets onto the ready list;
+  //   2. each ready socket is read with recvmmsg, up to read_budget
+  //      datagrams, until the turn has read turn_budget; a socket leaves the
+  //      list once a read comes back short (Linux raises a new edge for every
+  //      datagram queued after that) or with EAGAIN;
+  //   3. what the core sent meanwhile is flushed with sendmmsg.
+  // If sockets are left on the list (budgets), the next turn is posted, so
+  // timers and streams run in between; otherwise Asio waits again.
+
+  void post_turn() {
+    asio::post(ioc_, [this] {
+      if (!stopping_) run_turn();
+    });
+  }
+
+  void arm_epoll() {
+    epoll_.async_wait(asio::posix::descriptor_base::wait_read, [this](const boost::system::error_code& ec) {
+      if (stopping_ || ec == asio::error::operation_aborted) return;
+      if (ec) log_receive_error("epoll wait", ec.value());
+      run_turn();
+    });
+  }
+
+  // One wake-up: rounds of (harvest, read the ready sockets, flush) until
+  // nothing is ready (then Asio waits for the epoll set again), or the
+  // turn budget or max_rounds is used up (then the next turn is posted, so
+  // Asio's other handlers run first). Harvesting again before going back to
+  // Asio saves its wait and re-arm while packets keep coming.
+  void run_turn() {
+    assert_owner();
+    std::size_t budget = options_.turn_budget;
+    for (std::size_t round = 0; round < max_rounds && budget > 0; ++round) {
+      const bool more_events = harvest();
+      if (ready_.empty() && !more_events) {
+        arm_epoll();
+        return;
+      }
+      read_ready(budget);
+      if (stopping_) return;
+    }
+    post_turn();
+  }
+
+  // One pass over the ready list: each socket is read within its budget
+  // while the turn has budget left; then the queued sends are flushed.
+  void read_ready(std::size_t& budget) {
+    std::size_t i = 0;
+    const std::size_t listed = ready_.size();
+    again_.clear();
+    in_turn_ = true;
+    for (; i < listed && budget > 0; ++i) {
+      const std::uint64_t token = ready_[i];
+      const std::uint32_t index = token_index(token);
+      const std::uint32_t generation = token_generation(token);
+      if (generation == 0) {
+        if (drain_listener(index, budget)) {
+          again_.push_back(token);
+        } else {
+          listeners_[index].ready = false;
+        }
+      } else if (relay_live(index, generation)) {
+        const bool more = drain_relay(index, generation, budget);
+        if (more && relay_live(index, generation)) {
+          again_.push_back(token);
+        } else if (relay_live(index, generation)) {
+          relays_[index].ready = false;
+        }
+      }
+      // else: closed since it was listed; close_relay_socket cleared its flag.
+      if (stopping_) break;
+    }
+    flush_tx();
+    arena_used_ = 0;
+    in_turn_ = false;
+    if (stopping_) return;
+    // Those not reached first, then those with data left.
+    ready_.erase(ready_.begin(), ready_.begin() + static_cast<std::ptrdiff_t>(i));
+    ready_.insert(ready_.end(), again_.begin(), again_.end());
+  }
+
+  // Moves sockets the kernel reports readable onto the ready list. Returns
+  // true when the event buffer was full (more may be waiting).
+  bool harvest() {
+    int n;
+    do {
+      n = ::epoll_wait(epoll_.native_handle(), events_.data(), static_cast<int>(events_.size()), 0);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      log_receive_error("epoll_wait", errno);
+      return false;
+    }
+    for (int k = 0; k < n; ++k) {
+      const std::uint64_t token = events_[k].data.u64;
+      const std::uint32_t index = token_index(token);
+      const std::uint32_t generation = token_generation(token);
+      if (generation == 0) {
+        if (index < listeners_.size() && !listeners_[index].ready) {
+          listeners_[index].ready = true;
+          ready_.push_back(token);
+        }
+      } else if (relay_live(index, generation) && !relays_[index].ready) {
+        relays_[index].ready = true;
+        ready_.push_back(token);
+      }
+    }
+    return static_cast<std::size_t>(n) == events_.size();
+  }
+
+  // One recvmmsg of up to `want` datagrams into the next free arena slots
+  // (flushing the send queue first when the arena is used up: it points
+  // into the arena). Returns the count, or -1 (errno set); `first` is the
+  // slot of the first datagram.
+  int receive(int fd, std::size_t want, bool with_control, std::size_t& first) {
+    if (arena_slots_ - arena_used_ < want) {
+      flush_tx();
+      arena_used_ = 0;
+    }
+    first = arena_used_;
+    for (std::size_t i = first; i < first + want; ++i) {
       msghdr& h = headers_[i].msg_hdr;
       h.msg_name = &names_[i];
       h.msg_namelen = sizeof(sockaddr_storage);
-      h.msg_control = control_[i].bytes;
-      h.msg_controllen = sizeof control_[i].bytes;
+      if (with_control) {
+        h.msg_control = control_[i].bytes;
+        h.msg_controllen = sizeof control_[i].bytes;
+      } else {
+        h.msg_control = nullptr;
+        h.msg_controllen = 0;
+      }
       h.msg_flags = 0;
       headers_[i].msg_len = 0;
     }
     int n;
     do {
-      n = ::recvmmsg(fd, headers_.data(), static_cast<unsigned>(options_.batch_size), MSG_DONTWAIT,
-                     nullptr);
+      n = ::recvmmsg(fd, headers_.data() + first, static_cast<unsigned>(want), MSG_DONTWAIT, nullptr);
     } while (n < 0 && errno == EINTR);
+    if (n > 0) arena_used_ += static_cast<std::size_t>(n);
     return n;
   }
 
-  // SO_RXQ_OVFL reports the socket's cumulative drop count; count the growth.
+  // A socket's cumulative drop count (SO_RXQ_OVFL, SK_MEMINFO_DROPS): count the growth.
   void account_drops(std::uint32_t latest, std::uint32_t& seen) {
     const std::uint32_t delta = latest - seen;  // wraps correctly
     if (delta != 0) bump(counters_.kernel_drops, delta);
@@ -436,20 +641,24 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
     }
   }
 
-  // Reads a listener until the kernel queue is empty or the budget is spent.
-  void drain_listener(std::size_t li) {
-    assert_owner();
+  // Reads a listener within the budgets. Returns true when it may still
+  // have data (a budget ran out, or a read error: try again next turn).
+  bool drain_listener(std::size_t li, std::size_t& turn_budget) {
     listener& l = listeners_[li];  // listeners_ does not change after open()
-    const int fd = l.socket.native_handle();
-    std::size_t budget = options_.read_budget;
+    const int fd = l.fd.get();
+    if (fd < 0) return false;
+    std::size_t budget = std::min(options_.read_budget, turn_budget);
     for (;;) {
-      const int n = receive(fd);
+      const std::size_t want = std::min(options_.batch_size, budget);
+      std::size_t first = 0;
+      const int n = receive(fd, want, true, first);  // SO_RXQ_OVFL, PKTINFO
       if (n < 0) {
-        if (!would_block(errno)) log_receive_error("listener", errno);
-        break;
+        if (would_block(errno)) return false;
+        log_receive_error("listener", errno);
+        return true;
       }
       const turn::now_t now = read_clock();
-      for (int i = 0; i < n; ++i) {
+      for (std::size_t i = first; i < first + static_cast<std::size_t>(n); ++i) {
         const msghdr& h = headers_[i].msg_hdr;
         const receive_info info = parse_control(h);
         if (info.drops) account_drops(*info.drops, l.drops_seen);
@@ -473,58 +682,44 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
         }
         const auto* data = static_cast<const std::byte*>(h.msg_iov[0].iov_base);
         core_->on_client_packet(from, stun::bytes_view(data, headers_[i].msg_len), now);
-        if (stopping_) return;
+        if (stopping_) return false;
       }
       const auto got = static_cast<std::size_t>(n);
-      budget -= std::min(budget, got);
-      if (budget == 0) {
-        // Other sockets get their turn; a posted continuation, not a wait:
-        // Asio's epoll is edge-triggered and the queue is not empty.
-        asio::post(ioc_, [this, li] {
-          if (!stopping_) drain_listener(li);
-        });
-        return;
-      }
+      budget -= got;
+      turn_budget -= got;
+      if (got < want) return false;  // short read: the queue was empty
+      if (budget == 0) return true;
     }
-    arm_listener(li);
-  }
-
-  void arm_listener(std::size_t li) {
-    listeners_[li].socket.async_wait(udp::socket::wait_read,
-                                     [this, li](const boost::system::error_code& ec) {
-                                       if (stopping_ || ec == asio::error::operation_aborted) return;
-                                       if (ec) {
-                                         log_receive_error("listener wait", ec.value());
-                                       }
-                                       drain_listener(li);
-                                     });
   }
 
   [[nodiscard]] bool relay_live(turn::relay_id id, std::uint32_t generation) const {
-    return id < relays_.size() && relays_[id].socket && relays_[id].generation == generation;
+    return id < relays_.size() && relays_[id].fd >= 0 && relays_[id].generation == generation;
   }
 
-  void drain_relay(turn::relay_id id, std::uint32_t generation) {
-    assert_owner();
-    std::size_t budget = options_.read_budget;
+  // Reads a relay socket within the budgets; like drain_listener.
+  bool drain_relay(turn::relay_id id, std::uint32_t generation, std::size_t& turn_budget) {
+    std::size_t budget = std::min(options_.read_budget, turn_budget);
+    std::size_t bytes = 0;
+    bool more = false;
     for (;;) {
       // The core may open relays (growing relays_) or close this one while
       // it handles a packet: look the slot up again every time.
-      if (!relay_live(id, generation)) return;
-      const int n = receive(relays_[id].socket->native_handle());
+      if (!relay_live(id, generation)) return false;
+      const std::size_t want = std::min(options_.batch_size, budget);
+      std::size_t first = 0;
+      const int n = receive(relays_[id].fd, want, false, first);
       if (n < 0) {
-        if (!would_block(errno)) log_receive_error("relay", errno);
+        if (!would_block(errno)) {
+          log_receive_error("relay", errno);
+          more = true;
+        }
         break;
       }
       const turn::now_t now = read_clock();
-      for (int i = 0; i < n; ++i) {
+      for (std::size_t i = first; i < first + static_cast<std::size_t>(n); ++i) {
+        if (!relay_live(id, generation)) return false;
         const msghdr& h = headers_[i].msg_hdr;
-        const receive_info info = parse_control(h);
-        if (info.drops) account_drops(*info.drops, relays_[id].drops_seen);
-      }
-      for (int i = 0; i < n; ++i) {
-        if (!relay_live(id, generation)) return;
-        const msghdr& h = headers_[i].msg_hdr;
+        bytes += headers_[i].msg_len;
         if ((h.msg_flags & MSG_TRUNC) != 0) {
           bump(io_counters_.peer_truncated);
           std::uint64_t suppressed = 0;
@@ -538,28 +733,77 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
         if (!peer) continue;
         const auto* data = static_cast<const std::byte*>(h.msg_iov[0].iov_base);
         core_->on_peer_packet(id, *peer, stun::bytes_view(data, headers_[i].msg_len), now);
-        if (stopping_) return;
+        if (stopping_) return false;
       }
       const auto got = static_cast<std::size_t>(n);
-      budget -= std::min(budget, got);
+      budget -= got;
+      turn_budget -= got;
+      if (got == options_.batch_size) bytes = std::max(bytes, drop_check_bytes);
+      if (got < want) break;  // short read: the queue was empty
       if (budget == 0) {
-        asio::post(ioc_, [this, id, generation] {
-          if (!stopping_ && relay_live(id, generation)) drain_relay(id, generation);
-        });
-        return;
+        more = true;
+        break;
       }
     }
-    arm_relay(id, generation);
+    // No SO_RXQ_OVFL on relay sockets (a control message per datagram costs
+    // more than it tells): a socket read this hard may have overflowed, so
+    // its drop counter is read at the next tick.
+    if (bytes >= drop_check_bytes && relay_live(id, generation) && !relays_[id].drop_check) {
+      relays_[id].drop_check = true;
+      drop_checks_.push_back(token_of(id, generation));
+    }
+    return more;
   }
 
-  void arm_relay(turn::relay_id id, std::uint32_t generation) {
-    relays_[id].socket->async_wait(
-        udp::socket::wait_read, [this, id, generation](const boost::system::error_code& ec) {
-          // A closed (or closed and reopened) slot: this completion is stale.
-          if (stopping_ || ec == asio::error::operation_aborted || !relay_live(id, generation)) return;
-          if (ec) log_receive_error("relay wait", ec.value());
-          drain_relay(id, generation);
-        });
+  // Tick: the kernel's drop count of every relay socket read hard since the
+  // last tick (one getsockopt each, at most once per tick).
+  void check_relay_drops() {
+    for (const std::uint64_t token : drop_checks_) {
+      const std::uint32_t id = token_index(token);
+      if (!relay_live(id, token_generation(token))) continue;
+      relay_slot& slot = relays_[id];
+      slot.drop_check = false;
+      read_relay_drops(slot);
+    }
+    drop_checks_.clear();
+  }
+
+  void read_relay_drops(relay_slot& slot) {
+    std::uint32_t info[SK_MEMINFO_VARS] = {};
+    socklen_t len = sizeof info;
+    if (::getsockopt(slot.fd, SOL_SOCKET, SO_MEMINFO, info, &len) == 0 &&
+        len >= static_cast<socklen_t>((SK_MEMINFO_DROPS + 1) * sizeof(std::uint32_t))) {
+      account_drops(info[SK_MEMINFO_DROPS], slot.drops_seen);
+    }
+  }
+
+  // Tick: give back the relay table's memory after many relays closed: when
+  // less than a quarter is in use and the tail is free.
+  void compact_relays() {
+    const std::uint64_t open = io_counters_.relay_sockets_open.load(std::memory_order_relaxed);
+    if (relays_.size() <= min_relay_table || open >= relays_.size() / 4) return;
+    std::size_t end = relays_.size();
+    while (end > 0 && relays_[end - 1].fd < 0 && relays_[end - 1].connection == 0) --end;
+    const std::size_t keep = std::max(end, min_relay_table);
+    if (keep > relays_.size() / 2) return;
+    relays_.resize(keep);
+    relays_.shrink_to_fit();
+  }
+
+  // Tick: after a large drop in open relay sockets, return free heap memory
+  // to the system (at most every trim_interval_ms).
+  void maybe_trim(const turn::now_t& now) {
+    const std::uint64_t open = io_counters_.relay_sockets_open.load(std::memory_order_relaxed);
+    peak_open_ = std::max(peak_open_, open);
+    if (peak_open_ - open <= trim_min_drop || open >= peak_open_ / 2) return;
+    if (last_trim_ms_ != 0 && now.mono_ms - last_trim_ms_ < trim_interval_ms) return;
+    last_trim_ms_ = now.mono_ms;
+    peak_open_ = open;
+    // The lists sized for the peak are empty between turns.
+    if (ready_.empty() && ready_.capacity() > 4096) std::vector<std::uint64_t>().swap(ready_);
+    if (again_.capacity() > 4096) std::vector<std::uint64_t>().swap(again_);
+    if (drop_checks_.empty() && drop_checks_.capacity() > 4096) std::vector<std::uint64_t>().swap(drop_checks_);
+    ::malloc_trim(0);
   }
 
   void close_relay_socket(turn::relay_id id) {
@@ -567,15 +811,50 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
     if (const std::uint64_t conn = std::exchange(slot.connection, 0); conn != 0) {
       if (stream_session* s = find_connection(conn)) s->relay_closed();
     }
-    if (!slot.socket) return;
-    boost::system::error_code ignored;
-    slot.socket->close(ignored);
-    slot.socket.reset();
-    ++slot.generation;
+    if (slot.fd < 0) return;
+    // Queued datagrams name this descriptor: send them before it goes (its
+    // number may be reused at once).
+    flush_tx();
+    ::close(slot.fd);  // also leaves the epoll set
+    slot.fd = -1;
+    slot.ready = false;       // a listed token no longer resolves (generation)
+    slot.drop_check = false;
     slot.dont_fragment = false;
     slot.drops_seen = 0;
     io_counters_.relay_sockets_open.store(
         io_counters_.relay_sockets_open.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+  }
+
+  // Sends what the turn queued; counts what the kernel refused.
+  void flush_tx() {
+    if (tx_.empty()) return;
+    const send_queue::flush_result r = tx_.flush();
+    if (r.failed_to_client != 0) bump(counters_.client_send_failed, r.failed_to_client);
+    // The core counted these as sent (send_to_peer queued them): the
+    // refusal is counted here.
+    if (r.failed_to_peer != 0) bump(counters_.relay_send_failed, r.failed_to_peer);
+    const int err = r.client_error != 0 ? r.client_error : (r.peer_error != EMSGSIZE ? r.peer_error : 0);
+    if (err != 0) {
+      std::uint64_t suppressed = 0;
+      if (send_error_log_.allow(read_clock().mono_ms, suppressed)) {
+        spdlog::warn("worker {}: sendmmsg to a {} failed: {} ({} similar suppressed)", index_,
+                     r.client_error != 0 ? "client" : "peer", std::strerror(err), suppressed);
+      }
+    }
+  }
+
+  // Queues a datagram for the end of the turn. False: send it now instead
+  // (the queue was flushed first, so the order is kept).
+  bool queue_send(int fd, send_queue::direction dir, const stun::endpoint& to, turn::fragments data,
+                  const stun::endpoint* source) {
+    auto r = tx_.push(fd, dir, to, data, source);
+    if (r == send_queue::push_result::full) {
+      flush_tx();
+      r = tx_.push(fd, dir, to, data, source);
+    }
+    if (r == send_queue::push_result::queued) return true;
+    flush_tx();
+    return false;
   }
 
   // ---- io_port (worker thread only) ----
@@ -586,14 +865,20 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
       send_to_stream(to, data);
       return;
     }
-    if (to.listener >= listeners_.size() ||
-        data.size() > max_fragments) {
+    if (to.listener >= listeners_.size() || data.size() > max_fragments) {
       bump(counters_.client_send_failed);
       return;
     }
     listener& l = listeners_[to.listener];
-    if (!l.socket.is_open()) {
+    if (!l.fd.is_open()) {
       bump(counters_.client_send_failed);
+      return;
+    }
+    // Answer from the address the client reached (multi-homed hosts).
+    const bool with_source =
+        l.wildcard && to.local.family == l.bound.family && !is_unspecified(to.local);
+    if (in_turn_ && queue_send(l.fd.get(), send_queue::direction::to_client, to.remote, data,
+                               with_source ? &to.local : nullptr)) {
       return;
     }
     std::array<iovec, max_fragments> iov;
@@ -608,8 +893,7 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
     msg.msg_iov = iov.data();
     msg.msg_iovlen = data.size();
     control_buffer control;
-    if (l.wildcard && to.local.family == l.bound.family && !is_unspecified(to.local)) {
-      // Answer from the address the client reached (multi-homed hosts).
+    if (with_source) {
       const std::size_t len = write_source_control(to.local, control.bytes);
       if (len != 0) {
         msg.msg_control = control.bytes;
@@ -618,7 +902,7 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
     }
     ssize_t rc;
     do {
-      rc = ::sendmsg(l.socket.native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+      rc = ::sendmsg(l.fd.get(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
     } while (rc < 0 && errno == EINTR);
     if (rc < 0) {
       const int err = errno;
@@ -639,14 +923,13 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
     if (id >= relays_.size()) {
       relays_.resize(std::max<std::size_t>(id + 1, relays_.size() * 2));
     }
-    if (relays_[id].socket) close_relay_socket(id);  // the core reused a slot without closing
+    if (relays_[id].fd >= 0) close_relay_socket(id);  // the core reused a slot without closing
 
     fd_guard fd{::socket(domain_of(bind), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)};
     if (fd.fd < 0) return last_error();
     // Deliberately no SO_REUSEADDR/SO_REUSEPORT: the kernel must refuse a
-    // port somebody else holds.
+    // port somebody else holds. No SO_RXQ_OVFL either (see drain_relay).
     if (!bind.is_v4() && is_unspecified(bind)) set_int_option(fd.fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
-    set_int_option(fd.fd, SOL_SOCKET, SO_RXQ_OVFL, 1);
     if (bind.is_v4()) {
       // DF stays clear unless a client asks for DONT-FRAGMENT (RFC 8656 §7.2);
       // IPv6 never fragments in the network and IPV6_DONTFRAG defaults to 0.
@@ -655,17 +938,22 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
     const socket_address sa = to_sockaddr(bind);
     if (::bind(fd.fd, sa.data(), sa.size) != 0) return last_error();
 
+    // Generations are never 0 (listeners) and never repeat soon: an event or
+    // list entry of an earlier socket in this slot never matches.
+    if (++next_generation_ == 0) ++next_generation_;
+    const std::uint32_t generation = next_generation_;
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLET;
+    ev.data.u64 = token_of(id, generation);
+    if (::epoll_ctl(epoll_.native_handle(), EPOLL_CTL_ADD, fd.fd, &ev) != 0) return last_error();
+
     relay_slot& slot = relays_[id];
-    slot.socket.emplace(ioc_);
-    boost::system::error_code aec;
-    slot.socket->assign(protocol_of(bind), fd.fd, aec);
-    if (aec) {
-      slot.socket.reset();
-      return {aec.value(), std::system_category()};
-    }
-    fd.release();
+    slot.fd = fd.release();
+    slot.generation = generation;
     slot.v6 = !bind.is_v4();
     slot.dont_fragment = false;
+    slot.ready = false;
+    slot.drop_check = false;
     slot.drops_seen = 0;
     if (dispatching_ != nullptr) {
       // The core opens relays only while handling an Allocate from this
@@ -674,7 +962,6 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
       dispatching_->relay_opened();
     }
     bump(io_counters_.relay_sockets_open);
-    arm_relay(id, slot.generation);
     return {};
   }
 
@@ -686,15 +973,20 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
   bool send_to_peer(turn::relay_id id, const stun::endpoint& peer, turn::fragments data,
                     bool dont_fragment) override {
     assert_owner();
-    if (id >= relays_.size() || !relays_[id].socket || data.size() > max_fragments) return false;
+    if (id >= relays_.size() || relays_[id].fd < 0 || data.size() > max_fragments) return false;
     relay_slot& slot = relays_[id];
-    const int fd = slot.socket->native_handle();
+    if (peer.is_v4() == slot.v6) return false;  // the core never crosses families
+    const int fd = slot.fd;
     if (dont_fragment != slot.dont_fragment) {
+      // DF is a socket option: what is queued leaves with the old setting.
+      flush_tx();
       const int rc = slot.v6 ? set_int_option(fd, IPPROTO_IPV6, IPV6_DONTFRAG, dont_fragment ? 1 : 0)
                              : set_int_option(fd, IPPROTO_IP, IP_MTU_DISCOVER,
                                               dont_fragment ? IP_PMTUDISC_DO : IP_PMTUDISC_DONT);
       if (rc == 0) slot.dont_fragment = dont_fragment;
     }
+    // Queued: a refusal at flush time is counted there (relay_send_failed).
+    if (in_turn_ && queue_send(fd, send_queue::direction::to_peer, peer, data, nullptr)) return true;
     std::array<iovec, max_fragments> iov;
     for (std::size_t i = 0; i < data.size(); ++i) {
       iov[i].iov_base = const_cast<std::byte*>(data[i].data());
@@ -975,12 +1267,32 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
   const detail::stream_settings stream_settings_;
   tls_context_ptr tls_;
 
-  // Receive batch, preallocated once; reused by every socket of this worker.
-  std::vector<std::byte> batch_data_;
+  // The UDP loop: the epoll set of the UDP sockets (its descriptor is the
+  // one Asio waits for), the event buffer, the ready list (tokens, see
+  // token_of) and the sockets whose drop count the next tick reads.
+  asio::posix::stream_descriptor epoll_;
+  std::vector<epoll_event> events_;
+  std::vector<std::uint64_t> ready_;
+  std::vector<std::uint64_t> again_;  // scratch for run_turn
+  std::vector<std::uint64_t> drop_checks_;
+  std::uint32_t next_generation_ = 0;
+  bool in_turn_ = false;  // sends are queued in tx_ only inside a turn
+
+  // The receive arena, preallocated once and shared by every UDP socket of
+  // this worker: a turn fills its slots one recvmmsg after another; queued
+  // sends point into them, so it starts over only after tx_ was flushed.
+  std::size_t arena_slots_;
+  std::size_t arena_used_ = 0;
+  std::unique_ptr<std::byte[]> arena_data_;  // not zeroed: pages are touched only when used
   std::vector<mmsghdr> headers_;
   std::vector<iovec> iov_;
   std::vector<sockaddr_storage> names_;
   std::vector<control_buffer> control_;
+  send_queue tx_;
+
+  // Memory housekeeping (maybe_trim).
+  std::uint64_t peak_open_ = 0;
+  std::int64_t last_trim_ms_ = 0;
 
   log_limiter receive_error_log_;
   log_limiter send_error_log_;
@@ -1023,5 +1335,7 @@ const turn::worker_counters& worker::counters() const { return impl_->counters_;
 const net_counters& worker::io_counters() const { return impl_->io_counters_; }
 
 turn::io_port& worker::io_for_test() { return impl_->io(); }
+
+std::size_t worker::relay_table_size_for_test() const { return impl_->relays_.size(); }
 
 }  // namespace anyturn::net

@@ -7,8 +7,15 @@
 // member is touched only by the thread inside run(); stop() is the one
 // method another thread may call while it runs.
 //
-// The receive path reads batches with recvmmsg into preallocated buffers
-// under a per-wake-up budget and allocates nothing per packet.
+// The UDP path (listeners and relay sockets) does not go through Asio's
+// reactor: each worker keeps its UDP sockets in its own edge-triggered epoll
+// set (registered once when opened) and waits for that one descriptor with
+// Asio, only while it has nothing left to do. A turn of the loop takes the
+// ready sockets, reads each with recvmmsg under a per-socket and a per-turn
+// budget, and queues what the core sends; the queue leaves in sendmmsg
+// batches at the end of the turn. Sockets with data left wait for the next
+// turn, which is posted, so timers and streams run in between. Preallocated
+// buffers throughout: nothing is allocated per packet.
 //
 // Stream transports: every `listen` address also gets a TCP listener on the
 // same port, and `tls_listen` addresses get TLS listeners, each bound once
@@ -43,7 +50,13 @@ struct worker_options {
   std::uint32_t socket_buffer = 4 * 1024 * 1024;  // SO_RCVBUF/SO_SNDBUF of listeners
   std::size_t batch_size = 32;                    // datagrams per recvmmsg
   std::size_t datagram_size = 9 * 1024;           // bytes per receive buffer; longer ones are dropped
-  std::size_t read_budget = 256;                  // datagrams per socket per wake-up
+  std::size_t read_budget = 256;                  // datagrams per socket per turn of the UDP loop
+  std::size_t turn_budget = 1024;                 // datagrams per turn, all sockets together
+  // Receive buffers a turn uses before the queued sends must be flushed
+  // (the queue points into them); at least batch_size.
+  std::size_t receive_arena = 128;
+  std::size_t send_batch = 256;                   // datagrams queued before a sendmmsg flush
+  std::size_t epoll_events = 256;                 // readiness events taken per epoll_wait
   std::chrono::milliseconds tick{250};            // core.on_tick period
   // Before binding with SO_REUSEPORT, check with a plain bind that nobody
   // holds the port: another process using SO_REUSEPORT under the same user
@@ -127,6 +140,9 @@ class worker {
   // The io_port the core uses. Only while run() is not running on another
   // thread (or from inside it).
   turn::io_port& io_for_test();
+  // Slots in the relay socket table (it shrinks on the tick after many
+  // relays closed). Only while run() is not running on another thread.
+  [[nodiscard]] std::size_t relay_table_size_for_test() const;
 
  private:
   struct impl;

@@ -1,4 +1,5 @@
 #include <anyturn/app/app.hpp>
+#include <anyturn/auth/credentials.hpp>
 
 #include <gtest/gtest.h>
 
@@ -36,6 +37,27 @@ TEST(entry, version_and_help) {
   r = run({"--help"});
   EXPECT_EQ(r.code, 0);
   EXPECT_NE(r.out.find("check-config"), std::string::npos);
+}
+
+TEST(entry, credentials_command_needs_no_config_or_server) {
+  auto r = run({"credentials", "--secret", "s", "--user", "bob", "--ttl", "60"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("username: ", 0), 0u) << r.out;
+  const auto user_end = r.out.find('\n');
+  const std::string username = r.out.substr(10, user_end - 10);
+  EXPECT_TRUE(username.ends_with(":bob")) << username;
+  EXPECT_NE(r.out.find("password: " + auth::rest_password("s", username) + "\n"), std::string::npos)
+      << r.out;
+  r = run({"credentials", "--help"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("--secret"), std::string::npos);
+  r = run({"credentials"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("--secret"), std::string::npos) << r.err;
+  r = run({"--help"});
+  EXPECT_NE(r.out.find("anyturn credentials"), std::string::npos);
+  EXPECT_NE(r.out.find("--http-listen"), std::string::npos);
+  EXPECT_NE(r.out.find("--api-key"), std::string::npos);
 }
 
 TEST(entry, unknown_flag_is_exit_1) {

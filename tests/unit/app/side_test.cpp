@@ -237,8 +237,8 @@ config::server_config app_config() {
   config::server_config cfg;
   cfg.listen = {ep("127.0.0.1:0")};
   cfg.relay.ips = {ep("127.0.0.1")};
-  cfg.relay.port_min = 62100;
-  cfg.relay.port_max = 62199;
+  cfg.relay.port_min = 62200;
+  cfg.relay.port_max = 62299;
   cfg.auth.users = {user("u")};
   cfg.auth.nonce_key = "0123456789abcdef0123";
   cfg.threads = 2;

@@ -67,6 +67,7 @@ config::server_config tls_config() {
   cfg.auth.nonce_key = "0123456789abcdef0123";
   cfg.threads = 2;
   cfg.udp_socket_buffer = 256 * 1024;
+  cfg.http.listen = ep("127.0.0.1:0");  // tests run in parallel: an ephemeral port
   return cfg;
 }
 

@@ -625,6 +625,150 @@ TEST(worker, channel_data_forwarding_allocates_nothing) {
   EXPECT_EQ(read(w.get().counters().packets_to_client), 220u);
 }
 
+// Allocates over `c` and binds `channel` to `peer_ep`; returns the relayed address.
+std::optional<stun::endpoint> allocate_with_channel(turn_client& c, const stun::endpoint& peer_ep,
+                                                    std::uint16_t channel) {
+  std::vector<std::byte> storage;
+  auto transport = [](stun::message_builder& b) { b.add_requested_transport(17); };
+  const auto allocate = static_cast<std::uint16_t>(stun::method::allocate);
+  auto challenge = c.exchange(storage, allocate, transport, false);
+  if (!challenge.find(attr::realm) || !challenge.find(attr::nonce)) return std::nullopt;
+  c.realm = std::string(*stun::decode_string(*challenge.find(attr::realm), 763));
+  c.nonce = std::string(*stun::decode_string(*challenge.find(attr::nonce), 763));
+  c.key = auth::derive_md5_key("u", c.realm, "p");
+  auto ok = c.exchange(storage, allocate, transport, true);
+  if (ok.cls() != stun::message_class::success_response) return std::nullopt;
+  const auto relayed = stun::decode_address(*ok.find(attr::xor_relayed_address), ok.tid(), true);
+  if (!relayed) return std::nullopt;
+  auto bound = c.exchange(storage, static_cast<std::uint16_t>(stun::method::channel_bind),
+                          [&](stun::message_builder& b) {
+                            b.add_channel_number(channel);
+                            b.add_address(attr::xor_peer_address, peer_ep, true);
+                          },
+                          true);
+  if (bound.cls() != stun::message_class::success_response) return std::nullopt;
+  return *relayed;
+}
+
+// Bursts from several clients at once: the worker reads many datagrams per
+// turn and sends them with sendmmsg, one batch per socket. Every datagram
+// arrives, from the right relay, in order per client, and the batched path
+// allocates nothing.
+TEST(worker, batched_forwarding_of_bursts_keeps_order_and_allocates_nothing) {
+  running_worker w(loopback_options());
+  w.start();
+  constexpr std::size_t clients = 4;
+  constexpr std::size_t burst = 16;
+  constexpr std::size_t payload = 100;
+  std::array<turn_client, clients> c;
+  std::array<stun::endpoint, clients> relayed{};
+  udp_socket peer;
+  for (std::size_t i = 0; i < clients; ++i) {
+    c[i].server = w.listener();
+    auto r = allocate_with_channel(c[i], peer.local(), static_cast<std::uint16_t>(0x4000 + i));
+    ASSERT_TRUE(r.has_value());
+    relayed[i] = *r;
+  }
+  std::array<socket_address, clients> relay_sa{};
+  for (std::size_t i = 0; i < clients; ++i) relay_sa[i] = to_sockaddr(relayed[i]);
+  const socket_address server_sa = to_sockaddr(w.listener());
+
+  // Payload: [client, sequence, 0...]. Fixed buffers and raw syscalls only.
+  std::array<std::byte, 4 + payload> out{};
+  std::array<std::byte, 2048> in{};
+  auto wait_readable = [](int fd) {
+    pollfd p{fd, POLLIN, 0};
+    return ::poll(&p, 1, 1000) == 1;
+  };
+  auto round = [&]() -> bool {
+    // Every client sends its burst before anybody reads.
+    for (std::size_t seq = 0; seq < burst; ++seq) {
+      for (std::size_t i = 0; i < clients; ++i) {
+        stun::write_channel_data_header(out, static_cast<std::uint16_t>(0x4000 + i), payload);
+        out[4] = static_cast<std::byte>(i);
+        out[5] = static_cast<std::byte>(seq);
+        if (::sendto(c[i].socket.fd(), out.data(), out.size(), 0, server_sa.data(), server_sa.size) < 0) return false;
+      }
+    }
+    // The peer checks source and order, and echoes each datagram back.
+    std::array<std::size_t, clients> next{};
+    for (std::size_t k = 0; k < clients * burst; ++k) {
+      if (!wait_readable(peer.fd())) return false;
+      socket_address from;
+      from.size = sizeof from.storage;
+      const ssize_t n = ::recvfrom(peer.fd(), in.data(), in.size(), 0, from.data(), &from.size);
+      if (n != static_cast<ssize_t>(payload)) return false;
+      const auto i = static_cast<std::size_t>(in[0]);
+      if (i >= clients || static_cast<std::size_t>(in[1]) != next[i]++) return false;
+      if (std::memcmp(from.data(), relay_sa[i].data(), relay_sa[i].size) != 0) return false;
+      if (::sendto(peer.fd(), in.data(), payload, 0, relay_sa[i].data(), relay_sa[i].size) < 0) return false;
+    }
+    // Each client gets its own datagrams back, as ChannelData, in order.
+    for (std::size_t i = 0; i < clients; ++i) {
+      for (std::size_t seq = 0; seq < burst; ++seq) {
+        if (!wait_readable(c[i].socket.fd())) return false;
+        const ssize_t n = ::recv(c[i].socket.fd(), in.data(), in.size(), 0);
+        if (n != static_cast<ssize_t>(4 + payload)) return false;
+        if (static_cast<std::size_t>(in[4]) != i || static_cast<std::size_t>(in[5]) != seq) return false;
+      }
+    }
+    return true;
+  };
+  for (int r = 0; r < 5; ++r) ASSERT_TRUE(round()) << "warm-up round " << r;
+
+  allocations = 0;
+  counting = true;
+  int ok_rounds = 0;
+  for (int r = 0; r < 30; ++r) ok_rounds += round() ? 1 : 0;
+  counting = false;
+  EXPECT_EQ(ok_rounds, 30);
+  EXPECT_EQ(allocations.load(), 0u);
+  w.stop();
+  const auto& counters = w.get().counters();
+  EXPECT_EQ(read(counters.packets_to_peer), 35u * clients * burst);
+  EXPECT_EQ(read(counters.packets_to_client), 35u * clients * burst);
+  EXPECT_EQ(read(counters.relay_send_failed), 0u);
+  EXPECT_EQ(read(counters.client_send_failed), 0u);
+}
+
+// Relay sockets carry no SO_RXQ_OVFL: a socket read hard has its kernel drop
+// count read (SO_MEMINFO) at the next tick.
+TEST(worker, counts_kernel_drops_on_relay_sockets) {
+  worker_options o = loopback_options();
+  o.tick = 20ms;
+  running_worker w(o);
+  const stun::endpoint bind = loopback(free_port());
+  ASSERT_FALSE(w.get().io_for_test().open_relay(0, bind));
+  udp_socket peer;
+  // Far more than the relay socket's default receive buffer holds.
+  const std::vector<std::byte> junk(1000, std::byte{0x5A});
+  for (int i = 0; i < 2000; ++i) peer.send_to(bind, junk);
+  w.start();
+  std::this_thread::sleep_for(200ms);
+  w.stop();
+  const std::uint64_t drops = read(w.get().counters().kernel_drops);
+  EXPECT_GT(drops, 0u);
+  EXPECT_LT(drops, 2000u);
+}
+
+// The relay table gives its memory back when most of it is free.
+TEST(worker, relay_table_shrinks_after_relays_close) {
+  worker_options o = loopback_options();
+  o.tick = 20ms;
+  running_worker w(o);
+  turn::io_port& io = w.get().io_for_test();
+  const stun::endpoint low = loopback(free_port());
+  ASSERT_FALSE(io.open_relay(3, low));
+  ASSERT_FALSE(io.open_relay(5000, loopback(free_port())));
+  EXPECT_GE(w.get().relay_table_size_for_test(), 5001u);
+  io.close_relay(5000);
+  w.start();
+  std::this_thread::sleep_for(150ms);
+  w.stop();
+  EXPECT_EQ(w.get().relay_table_size_for_test(), 64u);
+  EXPECT_EQ(read(w.get().io_counters().relay_sockets_open), 0u);  // stop closed relay 3
+}
+
 // The same over TCP and TLS: relaying between a stream client and a UDP
 // peer allocates nothing once the connection is warm (its read buffer and
 // write ring have their size, Asio recycles its operation memory).
