@@ -1,4 +1,5 @@
 #include "turn_client.hpp"
+#include "sockaddr.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -24,32 +25,6 @@ using clock = std::chrono::steady_clock;
   throw std::system_error(errno, std::generic_category(), what);
 }
 
-socklen_t to_sockaddr(const stun::endpoint& ep, sockaddr_storage& ss) {
-  std::memset(&ss, 0, sizeof ss);
-  if (ep.is_v4()) {
-    auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
-    sin->sin_family = AF_INET;
-    sin->sin_port = htons(ep.port);
-    std::memcpy(&sin->sin_addr, ep.ip.data(), 4);
-    return sizeof(sockaddr_in);
-  }
-  auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
-  sin6->sin6_family = AF_INET6;
-  sin6->sin6_port = htons(ep.port);
-  std::memcpy(&sin6->sin6_addr, ep.ip.data(), 16);
-  return sizeof(sockaddr_in6);
-}
-
-stun::endpoint from_sockaddr(const sockaddr_storage& ss) {
-  if (ss.ss_family == AF_INET) {
-    const auto* sin = reinterpret_cast<const sockaddr_in*>(&ss);
-    return stun::endpoint::v4(ntohl(sin->sin_addr.s_addr), ntohs(sin->sin_port));
-  }
-  const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&ss);
-  std::array<std::uint8_t, 16> ip{};
-  std::memcpy(ip.data(), &sin6->sin6_addr, 16);
-  return stun::endpoint::v6(ip, ntohs(sin6->sin6_port));
-}
 
 std::chrono::milliseconds remaining(clock::time_point deadline) {
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
