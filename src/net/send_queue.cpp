@@ -90,7 +90,7 @@ send_queue::flush_result send_queue::flush() {
   // Group by descriptor, keeping the push order inside each group.
   bool sorted = true;
   for (std::size_t i = 0; i < count_; ++i) {
-    order_[i] = (std::uint64_t{static_cast<std::uint32_t>(entries_[i].fd)} << 32) | (0xFFFFu - i);
+    order_[i] = (std::uint64_t{static_cast<std::uint32_t>(entries_[i].fd)} << 32) | i;
     if (i > 0 && order_[i] < order_[i - 1]) sorted = false;
   }
   if (!sorted) std::sort(order_.begin(), order_.begin() + static_cast<std::ptrdiff_t>(count_));

@@ -472,7 +472,7 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
       if (ec || stopping_) return;
       const turn::now_t now = read_clock();
       core_->on_tick(now);
-      //check_relay_drops();
+      check_relay_drops();
       compact_relays();
       maybe_trim(now);
       arm_tick();
