@@ -482,17 +482,19 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
   // ---- the UDP loop: one epoll set, turns, batches ----
   //
   // The worker's UDP sockets sit in its own epoll set, edge-triggered and
-  // registered once. Asio waits for that set's descriptor only while the
-  // worker is idle (one EPOLL_CTL_MOD inside Asio per idle period, none per
-  // socket or per datagram). A turn:
+  // registered once (EPOLL_CTL_ADD when opened; close() removes them).
+  // Asio waits for that set's descriptor only when the worker has nothing
+  // left to read: one EPOLL_CTL_MOD inside Asio per idle period, none per
+  // socket or per datagram. A turn is up to max_rounds rounds of:
   //   1. epoll_wait(0) moves newly readable sockets onto the ready list;
   //   2. each ready socket is read with recvmmsg, up to read_budget
-  //      datagrams, until the turn has read turn_budget; a socket leaves the
-  //      list once a read comes back short (Linux raises a new edge for every
-  //      datagram queued after that) or with EAGAIN;
+  //      datagrams, while the turn has turn_budget left; a socket leaves the
+  //      list once a read comes back short (Linux raises a new edge for
+  //      every datagram queued after that) or with EAGAIN;
   //   3. what the core sent meanwhile is flushed with sendmmsg.
-  // If sockets are left on the list (budgets), the next turn is posted, so
-  // timers and streams run in between; otherwise Asio waits again.
+  // A round that finds nothing ready ends the turn and re-arms Asio's wait.
+  // When a budget runs out, the next turn is posted instead, so timers and
+  // streams run in between.
 
   void post_turn() {
     asio::post(ioc_, [this] {
