@@ -164,7 +164,7 @@ start_server() {
     anyturn)
       taskset -c "$BENCH_SERVER_CPUS" "$anyturn_bin" --listen "127.0.0.1:$port" --relay-ip "$anyturn_relay_ip" \
         --relay-ports "$a_ports" --user bench:bench --allow-peer 127.0.0.0/8 --threads "$threads" \
-        --log-level warn >>"$logf" 2>&1 &
+        --http-listen "127.0.0.1:$((port + 1))" --log-level warn >>"$logf" 2>&1 &
       ;;
     coturn)
       taskset -c "$BENCH_SERVER_CPUS" "$coturn" -n --no-cli --listening-ip=127.0.0.1 --listening-port="$port" \
@@ -319,7 +319,8 @@ profile_anyturn() {
     tool=callgrind
     taskset -c "$BENCH_SERVER_CPUS" valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.out" \
       "$anyturn_bin" --listen "127.0.0.1:$port" --relay-ip "$anyturn_relay_ip" --relay-ports "$anyturn_ports" \
-      --user bench:bench --allow-peer 127.0.0.0/8 --threads 1 --log-level warn >>"$work/anyturn.log" 2>&1 &
+      --user bench:bench --allow-peer 127.0.0.0/8 --threads 1 --http-listen "127.0.0.1:$((port + 1))" \
+      --log-level warn >>"$work/anyturn.log" 2>&1 &
     pid=$!
     server_pid[anyturn]=$pid
     wait_listening "$pid" "$port" || sleep 3
@@ -375,7 +376,7 @@ meta = {
     "server_cpus": "$BENCH_SERVER_CPUS", "gen_cpus": "$BENCH_GEN_CPUS",
     "ephemeral": "$eph_lo-$eph_hi", "fd_hard": "$fd_hard", "memory_steps": "$memory_steps",
     "commands": {
-        "anyturn": "taskset -c $BENCH_SERVER_CPUS build-bench/anyturn --listen 127.0.0.1:PORT --relay-ip $anyturn_relay_ip --relay-ports $anyturn_ports --user bench:bench --allow-peer 127.0.0.0/8 --threads $threads --log-level warn",
+        "anyturn": "taskset -c $BENCH_SERVER_CPUS build-bench/anyturn --listen 127.0.0.1:PORT --relay-ip $anyturn_relay_ip --relay-ports $anyturn_ports --user bench:bench --allow-peer 127.0.0.0/8 --threads $threads --http-listen 127.0.0.1:PORT+1 --log-level warn",
         "coturn": "taskset -c $BENCH_SERVER_CPUS $coturn -n --no-cli --listening-ip=127.0.0.1 --listening-port=PORT --relay-ip=$coturn_relay_ip --min-port=$coturn_lo --max-port=$coturn_hi --user=bench:bench --realm=anyturn --lt-cred-mech --allow-loopback-peers --no-tls --no-dtls --no-tcp --relay-threads=$threads --pidfile=RUN/coturn.pid --log-file=stdout",
         "forwarder": "taskset -c $BENCH_SERVER_CPUS build-bench/tests/bench/anyturn-bare-forwarder --listen 127.0.0.1:PORT --relay-ip $fwd_relay_ip --relay-ports $fwd_ports --threads $threads",
         "memory": "relay ports $memory_ports_lo-$memory_ports_hi for both servers; anyturn-load memory --steps $memory_steps --client-ips $client_ips --client-ports $client_ports",
