@@ -9,6 +9,7 @@
 #include <anyturn/http/server.hpp>
 #include <anyturn/metrics/process.hpp>
 #include <anyturn/metrics/registry.hpp>
+#include <anyturn/relay/owner_directory.hpp>
 #include <anyturn/metrics/turn_metrics.hpp>
 #include <anyturn/metrics/usage_log.hpp>
 #include <anyturn/net/worker.hpp>
@@ -230,6 +231,18 @@ struct server_app::impl {
     if (cfg.streams.tcp || !cfg.tls.listen.empty()) {
       base.connections = std::make_shared<net::connection_limiter>(
           cfg.streams.max_connections, cfg.streams.max_connections_per_ip);
+    }
+    // Worker hand-off (several workers only): the ownership directory holds
+    // every worker's allocations at a load factor of at most 1/2 (capped at
+    // 2^23 entries, 64 MiB); each worker's inbox holds handoff_queue_slots
+    // datagrams (memory touched only when used).
+    if (thread_count > 1 && thread_count <= relay::owner_directory::max_owners) {
+      constexpr std::size_t handoff_queue_slots = 1024;
+      constexpr std::size_t max_directory = std::size_t{1} << 23;
+      const std::size_t entries = relay::owner_directory::capacity_for(
+          std::size_t{cfg.max_allocations_per_worker} * thread_count);
+      base.handoff = std::make_shared<net::handoff_group>(
+          thread_count, handoff_queue_slots, base.datagram_size, std::min(entries, max_directory));
     }
     std::vector<stun::endpoint> resolved;
     std::vector<stun::endpoint> resolved_tls;

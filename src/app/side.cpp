@@ -149,6 +149,9 @@ constexpr std::array<net_counter_mapping, net_counter_count> net_mappings{{
     {"stream_io_errors", "anyturn_connections_closed_total", "reason", "io_error"},
     {"stream_write_dropped", "anyturn_dropped_packets_total", "reason", "write_queue_full"},
     {"stream_write_dropped_bytes", "anyturn_stream_write_dropped_bytes_total", {}, {}},
+    {"handed_off_out", "anyturn_worker_handoff_total", "direction", "out"},
+    {"handed_off_in", "anyturn_worker_handoff_total", "direction", "in"},
+    {"handoff_dropped", "anyturn_dropped_packets_total", "reason", "handoff_queue_full"},
 }};
 
 constexpr std::array<std::string_view, net_counter_count> net_names{{
@@ -190,6 +193,8 @@ constexpr family_help net_helps[] = {
      "TCP and TLS connections closed by the server, by reason (normal closes are not counted)."},
     {"anyturn_stream_write_dropped_bytes_total",
      "Bytes of messages to TCP/TLS clients dropped because the write queue was full."},
+    {"anyturn_worker_handoff_total",
+     "UDP datagrams passed between workers because another worker owns their allocation."},
 };
 constexpr std::string_view net_help_for(std::string_view family) {
   for (const auto& h : net_helps) {

@@ -158,6 +158,8 @@ int make_epoll() {
 constexpr std::uint64_t token_of(std::uint32_t index, std::uint32_t generation) {
   return (std::uint64_t{generation} << 32) | index;
 }
+// The hand-off queue's eventfd (generation 0, an index no listener has).
+constexpr std::uint64_t handoff_token = 0xFFFFFFFFu;
 constexpr std::uint32_t token_index(std::uint64_t token) { return static_cast<std::uint32_t>(token); }
 constexpr std::uint32_t token_generation(std::uint64_t token) {
   return static_cast<std::uint32_t>(token >> 32);
@@ -262,9 +264,23 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
     ready_.reserve(256);
     again_.reserve(256);
     drop_checks_.reserve(64);
+    // Worker hand-off: our inbox's eventfd sits in the epoll set like a socket.
+    if (options_.handoff && index_ < options_.handoff->queues.size()) {
+      handoff_queue* q = options_.handoff->queues[index_].get();
+      if (q->datagram_size() >= options_.datagram_size && q->wake_fd() >= 0) {
+        epoll_event ev{};
+        ev.events = EPOLLIN | EPOLLET;
+        ev.data.u64 = handoff_token;
+        if (::epoll_ctl(epoll_.native_handle(), EPOLL_CTL_ADD, q->wake_fd(), &ev) == 0) {
+          inbox_ = q;
+          handoff_ = options_.handoff.get();
+        }
+      }
+    }
   }
 
   ~impl() override {
+    if (inbox_ != nullptr) inbox_->close();
     // Connections first (they release their limiter counts and end their
     // allocations), then the core: its destructor may still close relays.
     close_all_connections();
@@ -451,6 +467,7 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
   void do_stop() {
     assert_owner();
     if (stopping_) return;
+    if (inbox_ != nullptr) inbox_->close();  // nobody hands us more
     core_->shutdown(read_clock());
     stopping_ = true;
     boost::system::error_code ignored;
@@ -520,7 +537,7 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
     std::size_t budget = options_.turn_budget;
     for (std::size_t round = 0; round < max_rounds && budget > 0; ++round) {
       const bool more_events = harvest();
-      if (ready_.empty() && !more_events) {
+      if (ready_.empty() && !inbox_ready_ && !more_events) {
         arm_epoll();
         return;
       }
@@ -537,6 +554,7 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
     const std::size_t listed = ready_.size();
     again_.clear();
     in_turn_ = true;
+    if (inbox_ready_) drain_inbox(budget);
     for (; i < listed && budget > 0; ++i) {
       const std::uint64_t token = ready_[i];
       const std::uint32_t index = token_index(token);
@@ -582,7 +600,9 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
       const std::uint64_t token = events_[k].data.u64;
       const std::uint32_t index = token_index(token);
       const std::uint32_t generation = token_generation(token);
-      if (generation == 0) {
+      if (token == handoff_token) {
+        inbox_ready_ = inbox_ != nullptr;
+      } else if (generation == 0) {
         if (index < listeners_.size() && !listeners_[index].ready) {
           listeners_[index].ready = true;
           ready_.push_back(token);
@@ -857,6 +877,86 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
     if (r == send_queue::push_result::queued) return true;
     flush_tx();
     return false;
+  }
+
+  // ---- worker hand-off ----
+  //
+  // Datagrams other workers received for allocations we own. Each is copied
+  // into a receive-arena slot (so the send queue may point into it, as for
+  // a datagram we read ourselves), its queue slot is freed at once, and the
+  // core handles it as if our listener had received it: replies leave
+  // through our own listener socket, from the address the client reached.
+  void drain_inbox(std::size_t& budget) {
+    inbox_->begin_drain();  // a push from now on wakes us again
+    const turn::now_t now = read_clock();
+    draining_inbox_ = true;
+    bool more = true;
+    while (budget > 0) {
+      if (arena_used_ == arena_slots_) {
+        flush_tx();
+        arena_used_ = 0;
+      }
+      std::byte* dst = static_cast<std::byte*>(iov_[arena_used_].iov_base);
+      turn::client_ref from;
+      std::size_t size = 0;
+      more = inbox_->pop([&](const turn::client_ref& f, stun::bytes_view data, const turn::now_t&) {
+        from = f;
+        size = data.size();
+        if (size != 0) std::memcpy(dst, data.data(), size);
+      });
+      if (!more) break;
+      ++arena_used_;
+      --budget;
+      bump(io_counters_.handed_off_in);
+      if (from.listener >= listeners_.size()) {
+        bump(counters_.malformed_dropped);
+        continue;
+      }
+      core_->on_client_packet(from, stun::bytes_view(dst, size), now);
+      if (stopping_) break;
+    }
+    draining_inbox_ = false;
+    inbox_ready_ = more && !stopping_;
+  }
+
+  bool hand_off(const turn::client_ref& from, stun::bytes_view data, const turn::now_t& now) override {
+    // A datagram another worker handed us is never handed on: if we do not
+    // own it after all (hash collision, allocation just ended), the core
+    // drops it.
+    if (handoff_ == nullptr || draining_inbox_ || from.proto != turn::transport::udp) return false;
+    const auto owner = handoff_->directory.lookup(handoff_group::key_of(from));
+    if (!owner || *owner == index_ || *owner >= handoff_->queues.size()) return false;
+    if (handoff_->queues[*owner]->push(from, data, now) == handoff_queue::push_result::queued) {
+      bump(io_counters_.handed_off_out);
+    } else {
+      bump(io_counters_.handoff_dropped);
+    }
+    return true;
+  }
+
+  void own(const turn::client_ref& c) override {
+    if (handoff_ != nullptr) handoff_->directory.insert(handoff_group::key_of(c), index_);
+  }
+
+  void disown(const turn::client_ref& c) override {
+    if (handoff_ != nullptr) handoff_->directory.erase(handoff_group::key_of(c), index_);
+  }
+
+  void deliver_for_test(const turn::client_ref& from, stun::bytes_view data) {
+    assert_owner();
+    if (arena_used_ == arena_slots_) {
+      flush_tx();
+      arena_used_ = 0;
+    }
+    auto* dst = static_cast<std::byte*>(iov_[arena_used_].iov_base);
+    const std::size_t size = std::min(data.size(), options_.datagram_size);
+    if (size != 0) std::memcpy(dst, data.data(), size);
+    ++arena_used_;
+    in_turn_ = true;
+    core_->on_client_packet(from, stun::bytes_view(dst, size), read_clock());
+    flush_tx();
+    arena_used_ = 0;
+    in_turn_ = false;
   }
 
   // ---- io_port (worker thread only) ----
@@ -1280,6 +1380,13 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
   std::uint32_t next_generation_ = 0;
   bool in_turn_ = false;  // sends are queued in tx_ only inside a turn
 
+  // Worker hand-off (null without a handoff_group): the shared group and
+  // our own queue in it.
+  handoff_group* handoff_ = nullptr;
+  handoff_queue* inbox_ = nullptr;
+  bool inbox_ready_ = false;     // the queue may hold datagrams
+  bool draining_inbox_ = false;  // inside drain_inbox: never hand on
+
   // The receive arena, preallocated once and shared by every UDP socket of
   // this worker: a turn fills its slots one recvmmsg after another; queued
   // sends point into them, so it starts over only after tx_ was flushed.
@@ -1339,5 +1446,9 @@ const net_counters& worker::io_counters() const { return impl_->io_counters_; }
 turn::io_port& worker::io_for_test() { return impl_->io(); }
 
 std::size_t worker::relay_table_size_for_test() const { return impl_->relays_.size(); }
+
+void worker::deliver_for_test(const turn::client_ref& from, stun::bytes_view data) {
+  impl_->deliver_for_test(from, data);
+}
 
 }  // namespace anyturn::net

@@ -290,13 +290,22 @@ struct server::impl {
       return;
     }
     const stun::message_view& msg = *parsed;
+    // Another worker's 5-tuple (every request but Binding, which needs no
+    // allocation): its owner answers. ChannelData and Send check on their
+    // own miss path, so an owned packet pays no extra lookup.
+    if (msg.cls() == message_class::request &&
+        msg.method() != static_cast<std::uint16_t>(stun::method::binding) &&
+        from.proto == transport::udp && !by_client.contains(from) &&
+        io.hand_off(from, data, now)) {
+      return;
+    }
     switch (msg.cls()) {
       case message_class::request:
         on_request(from, msg, now);
         return;
       case message_class::indication:
         if (msg.method() == static_cast<std::uint16_t>(stun::method::send)) {
-          on_send_indication(from, msg, now);
+          on_send_indication(from, msg, data, now);
         }
         // Binding indications are keepalives (RFC 8489 §6.3.2); others are ignored.
         return;
@@ -733,6 +742,7 @@ struct server::impl {
     bump(ts.active[static_cast<std::size_t>(r.from.proto)]);
     slots[slot] = std::move(alloc);
     by_client.emplace(r.from, slot);
+    if (r.from.proto == transport::udp) io.own(r.from);
     schedule(slot, a.expires_ms);
     bump(counters.allocations_created);
     counters.active_allocations.store(by_client.size(), std::memory_order_relaxed);
@@ -914,13 +924,16 @@ struct server::impl {
 
   // ------------------------------------------------------ RFC 8656 §11.4
   void on_send_indication(const client_ref& from, const stun::message_view& msg,
-                          const now_t& now) {
-    bump(counters.send_indications);
+                          bytes_view raw, const now_t& now) {
     auto* a = allocation_of(from);
     if (a == nullptr) {
+      // Worker hand-off: another worker may own the 5-tuple.
+      if (from.proto == transport::udp && io.hand_off(from, raw, now)) return;
+      bump(counters.send_indications);
       bump(counters.no_allocation_dropped);
       return;
     }
+    bump(counters.send_indications);
     const auto peer_attr = msg.find(attr::xor_peer_address);
     const auto data_attr = msg.find(attr::data);
     if (!peer_attr || !data_attr) {
@@ -949,6 +962,8 @@ struct server::impl {
     }
     auto* a = allocation_of(from);
     if (a == nullptr) {
+      // Worker hand-off: another worker may own the 5-tuple.
+      if (from.proto == transport::udp && io.hand_off(from, data, now)) return;
       bump(counters.no_allocation_dropped);
       return;
     }
@@ -1133,6 +1148,7 @@ struct server::impl {
     bump(ts.allocations_ended);
     auto& active = ts.active[static_cast<std::size_t>(a.client.proto)];
     active.store(active.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+    if (a.client.proto == transport::udp) io.disown(a.client);
     by_client.erase(a.client);
     slots[slot].reset();
     free_slots.push_back(slot);

@@ -28,6 +28,7 @@
 
 #include <anyturn/config/config.hpp>
 #include <anyturn/net/connection_limiter.hpp>
+#include <anyturn/net/handoff.hpp>
 #include <anyturn/net/tls.hpp>
 #include <anyturn/stun/endpoint.hpp>
 #include <anyturn/turn/counters.hpp>
@@ -72,8 +73,12 @@ struct worker_options {
   std::chrono::milliseconds tls_handshake_timeout{10'000};
   std::chrono::milliseconds idle_timeout{30'000};  // a connection without an allocation is closed
   std::shared_ptr<connection_limiter> connections;  // shared by every worker; null: no limits
+  // Worker hand-off (shared by every worker; null: none). A UDP datagram
+  // whose 5-tuple another worker owns goes to that worker's queue in it.
+  // The workers' indices must be their queue indices.
+  std::shared_ptr<handoff_group> handoff;
 
-  // Everything but `tls`, `connections` and `probe_exclusive`, which the
+  // Everything but `tls`, `connections`, `handoff` and `probe_exclusive`, which the
   // caller supplies.
   static worker_options from_config(const config::server_config& cfg);
 };
@@ -96,7 +101,10 @@ struct worker_options {
   X(stream_too_large, "connections closed: a message longer than streams.max_message_size")      \
   X(stream_io_errors, "connections closed by a socket error other than the client closing")      \
   X(stream_write_dropped, "messages to stream clients dropped: write queue full")                \
-  X(stream_write_dropped_bytes, "bytes of messages dropped for a full write queue")
+  X(stream_write_dropped_bytes, "bytes of messages dropped for a full write queue")           \
+  X(handed_off_out, "UDP datagrams passed to the worker that owns their allocation")            \
+  X(handed_off_in, "UDP datagrams received from another worker for an allocation owned here")   \
+  X(handoff_dropped, "UDP datagrams for another worker's allocation dropped: its queue was full or it stopped")
 
 struct net_counters {
 #define ANYTURN_DECLARE_NET_COUNTER(name, help) std::atomic<std::uint64_t> name{0};
@@ -143,6 +151,10 @@ class worker {
   // Slots in the relay socket table (it shrinks on the tick after many
   // relays closed). Only while run() is not running on another thread.
   [[nodiscard]] std::size_t relay_table_size_for_test() const;
+  // Test hook: `data` as if received from `from` on UDP listener
+  // `from.listener`, inside a turn of the loop. Worker thread only (or while
+  // run() is not running).
+  void deliver_for_test(const turn::client_ref& from, stun::bytes_view data);
 
  private:
   struct impl;

@@ -62,6 +62,19 @@ class io_port {
   // the kernel refused it (buffer full, unreachable); the core counts it.
   virtual bool send_to_peer(relay_id id, const stun::endpoint& peer, fragments data,
                             bool dont_fragment) = 0;
+
+  // ---- worker hand-off (UDP only; streams are owned by their connection) ----
+  // A UDP datagram whose 5-tuple has no allocation on this worker: if
+  // another worker owns it, the net layer passes a copy to that worker and
+  // returns true (the core then forgets the datagram). Called only on the
+  // miss path, never for a datagram this worker owns.
+  virtual bool hand_off(const client_ref& /*from*/, stun::bytes_view /*data*/,
+                        const now_t& /*now*/) {
+    return false;
+  }
+  // This worker now owns / no longer owns the allocation of UDP 5-tuple `c`.
+  virtual void own(const client_ref& /*c*/) {}
+  virtual void disown(const client_ref& /*c*/) {}
 };
 
 }  // namespace anyturn::turn
