@@ -902,13 +902,13 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
       more = inbox_->pop([&](const turn::client_ref& f, stun::bytes_view data, const turn::now_t&) {
         from = f;
         size = data.size();
-        if (size != 0) std::memcpy(dst, data.data(), size);
+        if (size <= options_.datagram_size && size != 0) std::memcpy(dst, data.data(), size);
       });
       if (!more) break;
       ++arena_used_;
       --budget;
       bump(io_counters_.handed_off_in);
-      if (from.listener >= listeners_.size()) {
+      if (from.listener >= listeners_.size() || size > options_.datagram_size) {
         bump(counters_.malformed_dropped);
         continue;
       }
