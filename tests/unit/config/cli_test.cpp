@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_support.hpp"
+
 #include <algorithm>
 #include <initializer_list>
 #include <string>
@@ -10,29 +12,10 @@
 namespace anyturn::config {
 namespace {
 
-const std::string example_path = std::string(ANYTURN_TESTDATA_DIR) + "/../../config/anyturn.yaml";
-
 std::optional<cli_options> parse(std::initializer_list<const char*> args, std::vector<std::string>& errors) {
   std::vector<const char*> argv = {"anyturn"};
   argv.insert(argv.end(), args.begin(), args.end());
   return parse_cli(static_cast<int>(argv.size()), argv.data(), errors);
-}
-
-bool has_error(const std::vector<std::string>& errors, const std::string& needle) {
-  return std::any_of(errors.begin(), errors.end(),
-                     [&](const std::string& e) { return e.find(needle) != std::string::npos; });
-}
-
-std::string dump(const std::vector<std::string>& errors) {
-  std::string out;
-  for (const auto& e : errors) out += "  " + e + "\n";
-  return out;
-}
-
-stun::endpoint ep(std::string_view text) {
-  auto e = stun::endpoint::parse(text, true);
-  EXPECT_TRUE(e.has_value()) << text;
-  return e.value_or(stun::endpoint{});
 }
 
 // ------------------------------------------------------------- parse_cli

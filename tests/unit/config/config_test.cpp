@@ -1,6 +1,8 @@
 #include <anyturn/config/config.hpp>
 
 #include <gtest/gtest.h>
+
+#include "test_support.hpp"
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,25 +13,6 @@
 
 namespace anyturn::config {
 namespace {
-
-const std::string example_path = std::string(ANYTURN_TESTDATA_DIR) + "/../../config/anyturn.yaml";
-
-bool has_error(const std::vector<std::string>& errors, const std::string& needle) {
-  return std::any_of(errors.begin(), errors.end(),
-                     [&](const std::string& e) { return e.find(needle) != std::string::npos; });
-}
-
-std::string dump(const std::vector<std::string>& errors) {
-  std::string out;
-  for (const auto& e : errors) out += "  " + e + "\n";
-  return out;
-}
-
-stun::endpoint ep(std::string_view text) {
-  auto e = stun::endpoint::parse(text, true);
-  EXPECT_TRUE(e.has_value()) << text;
-  return e.value_or(stun::endpoint{});
-}
 
 // A config that validates: the defaults plus one user.
 server_config valid_config() {

@@ -4,27 +4,14 @@
 
 #include <gtest/gtest.h>
 
+#include "test_support.hpp"
+
 #include <algorithm>
 #include <string>
 #include <vector>
 
 namespace anyturn::config {
 namespace {
-
-const std::string example_path = std::string(ANYTURN_TESTDATA_DIR) + "/../../config/anyturn.yaml";
-
-bool has_error(const std::vector<std::string>& errors, const std::string& needle) {
-  return std::any_of(errors.begin(), errors.end(),
-                     [&](const std::string& e) { return e.find(needle) != std::string::npos; });
-}
-
-std::string dump(const std::vector<std::string>& errors) {
-  std::string out;
-  for (const auto& e : errors) out += "  " + e + "\n";
-  return out;
-}
-
-stun::endpoint ep(std::string_view text) { return *stun::endpoint::parse(text, true); }
 
 server_config valid_config() {
   server_config cfg = defaults();
