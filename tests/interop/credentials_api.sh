@@ -60,11 +60,8 @@ PY
 
 start_peer
 out="$work/uclient.log"
-log "turnutils_uclient -m $clients -n $messages -z 10 -u $username -w <credential> -p $server_port"
-timeout 90 turnutils_uclient -m "$clients" -n "$messages" -l 160 -z 10 -X -u "$username" -w "$credential" \
-  -p "$server_port" -e 127.0.0.1 -r "$peer_port" 127.0.0.1 >"$out" 2>&1 &
-uclient_pid=$!
-started_pids+=("$uclient_pid")
+start_uclient "$out" -m "$clients" -n "$messages" -l 160 -z 10 -X -u "$username" -w "$credential" \
+  -p "$server_port" -e 127.0.0.1 -r "$peer_port" 127.0.0.1
 
 # Scrape while the session runs (bounded: 300 x 0.1 s).
 seen_active=0
@@ -90,18 +87,8 @@ kill -0 "$uclient_pid" 2>/dev/null || log "note: turnutils_uclient ended before 
 ((seen_active > 0)) || fail "no scrape during the session showed an active allocation"
 ((seen_bytes > 0)) || fail "no scrape during the session showed relayed bytes"
 
-rc=0
-wait "$uclient_pid" || rc=$?
-((rc != 124)) || fail "turnutils_uclient did not finish within 90 s"
-tail -n 8 "$out"
-sent="$(grep -oE 'tot_send_msgs=[0-9]+' "$out" | tail -n 1 | cut -d= -f2 || true)"
-received="$(grep -oE 'tot_recv_msgs=[0-9]+' "$out" | tail -n 1 | cut -d= -f2 || true)"
-lost="$(grep -oE 'Total lost packets [0-9]+' "$out" | tail -n 1 | awk '{print $4}' || true)"
-log "exit=$rc sent=${sent:-none} received=${received:-none} lost=${lost:-none}"
-[[ -n "$sent" && -n "$received" && -n "$lost" ]] || fail "no summary lines in turnutils_uclient output"
-((sent >= clients * messages)) || fail "only $sent messages sent, expected at least $((clients * messages))"
-((received == sent)) || fail "received $received of $sent messages"
-((lost == 0)) || fail "$lost packets lost"
+finish_uclient "$out"
+require_zero_loss $((clients * messages))
 
 # The session was counted under the default tenant, and the API issue too.
 curl -sS --max-time 2 -o "$work/metrics.txt" "http://127.0.0.1:$http_port/metrics"

@@ -173,3 +173,38 @@ start_peer() {
   done
   fail "turnutils_peer did not bind 127.0.0.1:$peer_port"
 }
+
+# start_uclient OUT ARGS...: turnutils_uclient in the background (bounded to
+# 90 s), its output in OUT; sets uclient_pid.
+uclient_pid=""
+start_uclient() {
+  local out=$1
+  shift
+  log "turnutils_uclient $*"
+  timeout 90 turnutils_uclient "$@" >"$out" 2>&1 &
+  uclient_pid=$!
+  started_pids+=("$uclient_pid")
+}
+
+# finish_uclient OUT: waits for it and reads its summary into rc, sent,
+# received and lost. Its exit status is 0 even when packets are lost, so the
+# summary lines are what counts.
+finish_uclient() {
+  local out=$1
+  rc=0
+  wait "$uclient_pid" || rc=$?
+  ((rc != 124)) || fail "turnutils_uclient did not finish within 90 s"
+  tail -n 8 "$out"
+  sent="$(grep -oE 'tot_send_msgs=[0-9]+' "$out" | tail -n 1 | cut -d= -f2 || true)"
+  received="$(grep -oE 'tot_recv_msgs=[0-9]+' "$out" | tail -n 1 | cut -d= -f2 || true)"
+  lost="$(grep -oE 'Total lost packets [0-9]+' "$out" | tail -n 1 | awk '{print $4}' || true)"
+  log "exit=$rc sent=${sent:-none} received=${received:-none} lost=${lost:-none}"
+}
+
+# require_zero_loss MIN_SENT: every message sent came back, and enough were sent.
+require_zero_loss() {
+  [[ -n "$sent" && -n "$received" && -n "$lost" ]] || fail "no summary lines in turnutils_uclient output"
+  ((sent >= $1)) || fail "only $sent messages sent, expected at least $1"
+  ((received == sent)) || fail "received $received of $sent messages"
+  ((lost == 0)) || fail "$lost packets lost"
+}

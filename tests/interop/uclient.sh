@@ -49,27 +49,12 @@ start_server "${server_args[@]}" --log-level debug
 start_peer
 
 out="$work/uclient.log"
-log "turnutils_uclient ${client_args[*]} -p $server_port -e 127.0.0.1 -r $peer_port 127.0.0.1"
-rc=0
-timeout 90 turnutils_uclient "${client_args[@]}" -p "$server_port" -e 127.0.0.1 -r "$peer_port" 127.0.0.1 \
-  >"$out" 2>&1 &
-pid=$!
-started_pids+=("$pid")
-wait "$pid" || rc=$?
-((rc != 124)) || fail "turnutils_uclient did not finish within 90 s"
-tail -n 8 "$out"
-
-sent="$(grep -oE 'tot_send_msgs=[0-9]+' "$out" | tail -n 1 | cut -d= -f2 || true)"
-received="$(grep -oE 'tot_recv_msgs=[0-9]+' "$out" | tail -n 1 | cut -d= -f2 || true)"
-lost="$(grep -oE 'Total lost packets [0-9]+' "$out" | tail -n 1 | awk '{print $4}' || true)"
-log "exit=$rc sent=${sent:-none} received=${received:-none} lost=${lost:-none}"
+start_uclient "$out" "${client_args[@]}" -p "$server_port" -e 127.0.0.1 -r "$peer_port" 127.0.0.1
+finish_uclient "$out"
 
 case "$expect" in
   relay)
-    [[ -n "$sent" && -n "$received" && -n "$lost" ]] || fail "no summary lines in turnutils_uclient output"
-    ((sent >= clients * messages)) || fail "only $sent messages sent, expected at least $((clients * messages))"
-    ((received == sent)) || fail "received $received of $sent messages"
-    ((lost == 0)) || fail "$lost packets lost"
+    require_zero_loss $((clients * messages))
     ;;
   refused-401)
     # turnutils_uclient retries the Allocate and gives up without printing

@@ -44,24 +44,9 @@ port="$server_port"
 [[ "$case_name" == tls-* ]] && port="$tls_port"
 
 out="$work/uclient.log"
-log "turnutils_uclient ${client_args[*]} -p $port -e 127.0.0.1 -r $peer_port 127.0.0.1"
-rc=0
-timeout 90 turnutils_uclient "${client_args[@]}" -p "$port" -e 127.0.0.1 -r "$peer_port" 127.0.0.1 \
-  >"$out" 2>&1 &
-pid=$!
-started_pids+=("$pid")
-wait "$pid" || rc=$?
-((rc != 124)) || fail "turnutils_uclient did not finish within 90 s"
-tail -n 8 "$out"
-
-sent="$(grep -oE 'tot_send_msgs=[0-9]+' "$out" | tail -n 1 | cut -d= -f2 || true)"
-received="$(grep -oE 'tot_recv_msgs=[0-9]+' "$out" | tail -n 1 | cut -d= -f2 || true)"
-lost="$(grep -oE 'Total lost packets [0-9]+' "$out" | tail -n 1 | awk '{print $4}' || true)"
-log "exit=$rc sent=${sent:-none} received=${received:-none} lost=${lost:-none}"
-[[ -n "$sent" && -n "$received" && -n "$lost" ]] || fail "no summary lines in turnutils_uclient output"
-((sent >= clients * messages)) || fail "only $sent messages sent, expected at least $((clients * messages))"
-((received == sent)) || fail "received $received of $sent messages"
-((lost == 0)) || fail "$lost packets lost"
+start_uclient "$out" "${client_args[@]}" -p "$port" -e 127.0.0.1 -r "$peer_port" 127.0.0.1
+finish_uclient "$out"
+require_zero_loss $((clients * messages))
 
 stop_server
 # Every allocation was made over a stream and ended with its connection.
