@@ -348,31 +348,7 @@ std::optional<relayed_data> stream_client::recv_data(std::chrono::milliseconds t
   for (;;) {
     auto f = recv_frame(remaining(deadline));
     if (!f) return std::nullopt;
-    switch (stun::classify(*f)) {
-      case stun::frame_kind::channel_data: {
-        auto cd = stun::parse_channel_data(*f);
-        if (!cd) continue;
-        relayed_data out;
-        out.how = relayed_data::kind::channel_data;
-        out.channel = cd->channel;
-        out.payload.assign(cd->payload.begin(), cd->payload.end());
-        return out;
-      }
-      case stun::frame_kind::stun: {
-        auto m = stun::parse_message(*f);
-        if (!m || m->cls() != stun::message_class::indication ||
-            m->method() != static_cast<std::uint16_t>(stun::method::data)) {
-          continue;
-        }
-        stun_message msg(std::move(*f));
-        relayed_data out;
-        out.peer = msg.address(stun::attr::xor_peer_address);
-        if (auto v = msg.value(stun::attr::data)) out.payload = std::move(*v);
-        return out;
-      }
-      case stun::frame_kind::other:
-        continue;
-    }
+    if (auto out = decode_relayed(std::move(*f))) return out;
   }
 }
 

@@ -391,37 +391,42 @@ std::optional<bytes> turn_client::recv_raw(std::chrono::milliseconds timeout) {
   }
 }
 
+std::optional<relayed_data> decode_relayed(bytes frame) {
+  switch (stun::classify(frame)) {
+    case stun::frame_kind::channel_data: {
+      auto cd = stun::parse_channel_data(frame);
+      if (!cd) return std::nullopt;
+      relayed_data out;
+      out.how = relayed_data::kind::channel_data;
+      out.channel = cd->channel;
+      out.payload.assign(cd->payload.begin(), cd->payload.end());
+      return out;
+    }
+    case stun::frame_kind::stun: {
+      auto m = stun::parse_message(frame);
+      if (!m || m->cls() != stun::message_class::indication ||
+          m->method() != static_cast<std::uint16_t>(stun::method::data)) {
+        return std::nullopt;
+      }
+      stun_message msg(std::move(frame));
+      relayed_data out;
+      out.how = relayed_data::kind::data_indication;
+      out.peer = msg.address(stun::attr::xor_peer_address);
+      if (auto v = msg.value(stun::attr::data)) out.payload = std::move(*v);
+      return out;
+    }
+    case stun::frame_kind::other:
+      break;
+  }
+  return std::nullopt;
+}
+
 std::optional<relayed_data> turn_client::recv_data(std::chrono::milliseconds timeout) {
   const auto deadline = clock::now() + timeout;
   for (;;) {
     auto raw = recv_raw(remaining(deadline));
     if (!raw) return std::nullopt;
-    switch (stun::classify(*raw)) {
-      case stun::frame_kind::channel_data: {
-        auto cd = stun::parse_channel_data(*raw);
-        if (!cd) continue;
-        relayed_data out;
-        out.how = relayed_data::kind::channel_data;
-        out.channel = cd->channel;
-        out.payload.assign(cd->payload.begin(), cd->payload.end());
-        return out;
-      }
-      case stun::frame_kind::stun: {
-        auto m = stun::parse_message(*raw);
-        if (!m || m->cls() != stun::message_class::indication ||
-            m->method() != static_cast<std::uint16_t>(stun::method::data)) {
-          continue;  // e.g. a late duplicate response to a retransmitted request
-        }
-        stun_message msg(std::move(*raw));
-        relayed_data out;
-        out.how = relayed_data::kind::data_indication;
-        out.peer = msg.address(stun::attr::xor_peer_address);
-        if (auto v = msg.value(stun::attr::data)) out.payload = std::move(*v);
-        return out;
-      }
-      case stun::frame_kind::other:
-        continue;
-    }
+    if (auto out = decode_relayed(std::move(*raw))) return out;
   }
 }
 

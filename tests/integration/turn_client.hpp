@@ -96,6 +96,10 @@ struct relayed_data {
   bytes payload;
 };
 
+// A ChannelData message or Data indication from the server, decoded; nullopt
+// for anything else (e.g. a late duplicate response to a retransmission).
+std::optional<relayed_data> decode_relayed(bytes frame);
+
 struct credentials {
   std::string username;
   std::string password;
