@@ -279,25 +279,37 @@ class loader {
                  });
   }
 
-  void tenants(const YAML::Node& node, const std::string& path, std::vector<tenant_config>& out) {
-    std::vector<tenant_config> parsed;
+  // A list whose entries are maps: null clears `out`; each map entry is
+  // parsed by `parse(entry, child_path)`, and a non-map entry is an error.
+  template <typename T, typename Parse>
+  void list_of_maps(const YAML::Node& node, const std::string& path, std::string_view list_shape,
+                    std::string_view entry_shape, std::vector<T>& out, Parse parse) {
+    std::vector<T> parsed;
     if (node.IsNull()) {
       out.clear();
       return;
     }
     if (!node.IsSequence()) {
-      error(path + ": expected a list of tenant maps ({id, secrets, api_keys, users, quotas}), got " +
-            describe(node));
+      error(path + ": expected a list of " + std::string(list_shape) + ", got " + describe(node));
       return;
     }
     for (std::size_t i = 0; i < node.size(); ++i) {
       const std::string child = index(path, i);
       const YAML::Node entry = node[i];
       if (!entry.IsMap()) {
-        error(child + ": expected a map with id, secrets, api_keys, users, quotas, got " +
+        error(child + ": expected a map with " + std::string(entry_shape) + ", got " +
               describe(entry));
         continue;
       }
+      parsed.push_back(parse(entry, child));
+    }
+    out = std::move(parsed);
+  }
+
+  void tenants(const YAML::Node& node, const std::string& path, std::vector<tenant_config>& out) {
+    list_of_maps(node, path, "tenant maps ({id, secrets, api_keys, users, quotas})",
+                 "id, secrets, api_keys, users, quotas", out,
+                 [&](const YAML::Node& entry, const std::string& child) {
       tenant_config t;
       bool has_id = false;
       for_each_key(entry, child, {"id", "secrets", "api_keys", "users", "quotas"},
@@ -316,9 +328,8 @@ class loader {
                      }
                    });
       if (!has_id) error(child + ": missing 'id'");
-      parsed.push_back(std::move(t));
-    }
-    out = std::move(parsed);
+      return t;
+    });
   }
 
   void quotas(const YAML::Node& node, const std::string& path, tenant_config& out) {
@@ -331,23 +342,8 @@ class loader {
   }
 
   void users(const YAML::Node& node, const std::string& path, std::vector<auth::static_user>& out) {
-    std::vector<auth::static_user> parsed;
-    if (node.IsNull()) {
-      out.clear();
-      return;
-    }
-    if (!node.IsSequence()) {
-      error(path + ": expected a list of {name, password} or {name, key} maps, got " +
-            describe(node));
-      return;
-    }
-    for (std::size_t i = 0; i < node.size(); ++i) {
-      const std::string child = index(path, i);
-      const YAML::Node entry = node[i];
-      if (!entry.IsMap()) {
-        error(child + ": expected a map with name and password (or key), got " + describe(entry));
-        continue;
-      }
+    list_of_maps(node, path, "{name, password} or {name, key} maps", "name and password (or key)",
+                 out, [&](const YAML::Node& entry, const std::string& child) {
       auth::static_user user;
       bool has_name = false;
       for_each_key(entry, child, {"name", "password", "key"},
@@ -369,9 +365,8 @@ class loader {
                      }
                    });
       if (!has_name) error(child + ": missing 'name'");
-      parsed.push_back(std::move(user));
-    }
-    out = std::move(parsed);
+      return user;
+    });
   }
 
   void lifetimes(const YAML::Node& node, const std::string& path, lifetime_config& out) {
