@@ -15,6 +15,9 @@
 #include <limits>
 #include <set>
 #include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
 
 namespace anyturn::config {
 
