@@ -176,20 +176,17 @@ void sink::counter(std::string_view name, std::string_view help, label_list labe
                    sample_value v) {
   std::string full(name);
   if (!ends_with(full, "_total")) full += "_total";
-  family* f = labels_valid(labels, false) ? find_or_add(full, help, metric_type::counter) : nullptr;
-  if (f == nullptr) {
-    ++rejected_;
-    return;
-  }
-  append_series(f->samples, f->name, {}, labels);
-  f->samples += ' ';
-  v.append_to(f->samples);
-  f->samples += '\n';
+  add_sample(full, help, metric_type::counter, labels, v);
 }
 
 void sink::gauge(std::string_view name, std::string_view help, label_list labels,
                  sample_value v) {
-  family* f = labels_valid(labels, false) ? find_or_add(name, help, metric_type::gauge) : nullptr;
+  add_sample(name, help, metric_type::gauge, labels, v);
+}
+
+void sink::add_sample(std::string_view name, std::string_view help, metric_type type,
+                      label_list labels, const sample_value& v) {
+  family* f = labels_valid(labels, false) ? find_or_add(name, help, type) : nullptr;
   if (f == nullptr) {
     ++rejected_;
     return;

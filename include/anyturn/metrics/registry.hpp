@@ -113,6 +113,9 @@ class sink {
     std::string samples;  // rendered sample lines
   };
   family* find_or_add(std::string_view name, std::string_view help, metric_type type);
+  // One counter or gauge sample into its family (rejected if its labels are bad).
+  void add_sample(std::string_view name, std::string_view help, metric_type type,
+                  label_list labels, const sample_value& v);
   bool labels_valid(label_list labels, bool histogram) const;
 
   std::vector<family> families_;
