@@ -11,10 +11,13 @@
 #   scripts/bench.sh [--quick] [--reps N] [--duration S] [--threads N]
 #                    [--only SCENARIO[,SCENARIO...]] [--skip-memory]
 #                    [--profile] [--no-build] [--no-report] [--out FILE.md]
+#                    [--coalesce-us N]
 #
 #   --quick       1 repetition, 2 s windows, small memory steps: a smoke test
 #   --profile     also record a perf (or callgrind) profile of anyturn under
 #                 the 100-client 200 B load and put its top functions in the report
+#   --coalesce-us N  the paced scenario also runs "anyturn-coalesce": anyturn
+#                 with --udp-coalesce-us N (default 500; 0 leaves it out)
 #
 # Environment: BENCH_SERVER_CPUS / BENCH_GEN_CPUS (taskset lists; default the
 # last CPU for the server, the first for the generator), COTURN (default
@@ -27,6 +30,7 @@ build="$root/build-bench"
 coturn="${COTURN:-/usr/bin/turnserver}"
 
 quick=0 reps=5 duration=3 warmup=1 threads=1 only="" skip_memory=0 profile=0 do_build=1 do_report=1
+coalesce_us=500
 out_md="$root/docs/benchmarks.md"
 while (($#)); do
   case "$1" in
@@ -40,6 +44,7 @@ while (($#)); do
     --no-build) do_build=0 ;;
     --no-report) do_report=0 ;;
     --out) out_md="$2"; shift ;;
+    --coalesce-us) coalesce_us="$2"; shift ;;
     -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -161,10 +166,12 @@ start_server() {
     a_ports="$memory_ports_lo-$memory_ports_hi" c_lo=$memory_ports_lo c_hi=$memory_ports_hi
   fi
   case "$name" in
-    anyturn)
+    anyturn | anyturn-coalesce)
+      local extra=()
+      [[ "$name" == anyturn-coalesce ]] && extra=(--udp-coalesce-us "$coalesce_us")
       taskset -c "$BENCH_SERVER_CPUS" "$anyturn_bin" --listen "127.0.0.1:$port" --relay-ip "$anyturn_relay_ip" \
         --relay-ports "$a_ports" --user bench:bench --allow-peer 127.0.0.0/8 --threads "$threads" \
-        --http-listen "127.0.0.1:$((port + 1))" --log-level warn >>"$logf" 2>&1 &
+        --http-listen "127.0.0.1:$((port + 1))" --log-level warn "${extra[@]}" >>"$logf" 2>&1 &
       ;;
     coturn)
       taskset -c "$BENCH_SERVER_CPUS" "$coturn" -n --no-cli --listening-ip=127.0.0.1 --listening-port="$port" \
@@ -223,6 +230,13 @@ if [[ -n "$only" ]]; then
   IFS=, read -r -a scenario_order <<<"$only"
 fi
 servers=(forwarder anyturn coturn)
+# The paced scenario also measures anyturn with wake-up coalescing on: the
+# trade of latency for CPU per packet that limits.udp_coalesce_us offers.
+servers_for() {  # servers_for SCENARIO -> the servers to run, one per line
+  printf '%s\n' "${servers[@]}"
+  [[ "$1" == paced100 ]] && ((coalesce_us > 0)) && echo anyturn-coalesce
+  return 0
+}
 
 # Waiting for quiet moments and repeating disturbed measurements stop once
 # the run has used its time budget, so a busy machine cannot stretch it.
@@ -340,8 +354,9 @@ for ((rep = 1; rep <= reps; ++rep)); do
   for sc in "${scenario_order[@]}"; do
     [[ -n "${scenario_args[$sc]:-}" ]] || { log "unknown scenario $sc"; continue; }
     # Rotate the server order each repetition.
-    for ((k = 0; k < ${#servers[@]}; ++k)); do
-      run_one "$rep" "$sc" "${servers[$(((k + rep - 1) % ${#servers[@]}))]}"
+    mapfile -t these < <(servers_for "$sc")
+    for ((k = 0; k < ${#these[@]}; ++k)); do
+      run_one "$rep" "$sc" "${these[$(((k + rep - 1) % ${#these[@]}))]}"
     done
   done
   log "repetition $rep done after $((SECONDS - start_time)) s"
@@ -373,10 +388,11 @@ meta = {
     "coturn_version": sh("$coturn --version 2>&1 | tail -1"),
     "compiler": sh("c++ --version | head -1"),
     "threads": $threads, "reps": $reps, "duration": $duration, "warmup": $warmup, "quick": $quick,
-    "server_cpus": "$BENCH_SERVER_CPUS", "gen_cpus": "$BENCH_GEN_CPUS",
+    "server_cpus": "$BENCH_SERVER_CPUS", "gen_cpus": "$BENCH_GEN_CPUS", "coalesce_us": $coalesce_us,
     "ephemeral": "$eph_lo-$eph_hi", "fd_hard": "$fd_hard", "memory_steps": "$memory_steps",
     "commands": {
         "anyturn": "taskset -c $BENCH_SERVER_CPUS build-bench/anyturn --listen 127.0.0.1:PORT --relay-ip $anyturn_relay_ip --relay-ports $anyturn_ports --user bench:bench --allow-peer 127.0.0.0/8 --threads $threads --http-listen 127.0.0.1:PORT+1 --log-level warn",
+        "anyturn-coalesce": "the anyturn command plus --udp-coalesce-us $coalesce_us (paced scenario only)",
         "coturn": "taskset -c $BENCH_SERVER_CPUS $coturn -n --no-cli --listening-ip=127.0.0.1 --listening-port=PORT --relay-ip=$coturn_relay_ip --min-port=$coturn_lo --max-port=$coturn_hi --user=bench:bench --realm=anyturn --lt-cred-mech --allow-loopback-peers --no-tls --no-dtls --no-tcp --relay-threads=$threads --pidfile=RUN/coturn.pid --log-file=stdout",
         "forwarder": "taskset -c $BENCH_SERVER_CPUS build-bench/tests/bench/anyturn-bare-forwarder --listen 127.0.0.1:PORT --relay-ip $fwd_relay_ip --relay-ports $fwd_ports --threads $threads",
         "memory": "relay ports $memory_ports_lo-$memory_ports_hi for both servers; anyturn-load memory --steps $memory_steps --client-ips $client_ips --client-ports $client_ports",

@@ -25,7 +25,8 @@ SCENARIOS = [
     ("paced100", "100 clients paced at 50 pkt/s each, 200 B"),
     ("allocrate", "allocation rate: 401 + Allocate + Refresh(0), 32 in parallel"),
 ]
-SERVERS = ["forwarder", "anyturn", "coturn"]
+SERVERS = ["forwarder", "anyturn", "anyturn-coalesce", "coturn"]
+CHART_SERVERS = ["forwarder", "anyturn", "coturn"]
 SHORT = {
     "c1_200": "1 client 200 B",
     "c100_200": "100 clients 200 B",
@@ -116,7 +117,7 @@ def chart(rows, groups, png):
         for sc, _ in SCENARIOS:
             if sc == "allocrate":
                 continue
-            vals = [med([r.get("server_cpu_ns_per_pkt") for r in groups.get((sc, s), [])]) for s in SERVERS]
+            vals = [med([r.get("server_cpu_ns_per_pkt") for r in groups.get((sc, s), [])]) for s in CHART_SERVERS]
             if all(v is None for v in vals):
                 continue
             f.write(f'"{SHORT[sc]}" ' + " ".join(f"{(v or 0) / 1000:.3f}" for v in vals) + "\n")
@@ -204,6 +205,14 @@ def main():
     r, n = per_rep_ratio(rows, "paced100", "anyturn", "forwarder", "rtt_p99_us")
     w(f"| RTT p99 at the paced load ≤ 1.1× bare forwarder | {fmt(r, 2)}×, {n} reps "
       f"| {verdict(None if r is None else r <= 1.1)} |")
+    cu = meta.get("coalesce_us")
+    if groups.get(("paced100", "anyturn-coalesce")):
+        r, n = per_rep_ratio(rows, "paced100", "anyturn-coalesce", "coturn", "server_cpu_ns_per_pkt")
+        w(f"| the same CPU target with `limits.udp_coalesce_us: {cu}` (anyturn-coalesce) | {fmt(r, 2)}×, {n} reps "
+          f"| {verdict(None if r is None else r <= 0.5)} |")
+        r, n = per_rep_ratio(rows, "paced100", "anyturn-coalesce", "forwarder", "rtt_p99_us")
+        w(f"| the same RTT target with `limits.udp_coalesce_us: {cu}` | {fmt(r, 2)}×, {n} reps "
+          f"| {verdict(None if r is None else r <= 1.1)} |")
     r, n = per_rep_ratio(rows, "allocrate", "anyturn", "coturn", "allocs_per_s")
     w(f"| allocation rate ≥ 3× coturn | {fmt(r, 2)}×, {n} reps | {verdict(None if r is None else r >= 3)} |")
     mem = {r["server"]: r for r in rows if r["scenario"] == "memory"}

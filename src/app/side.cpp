@@ -149,6 +149,8 @@ constexpr std::array<net_counter_mapping, net_counter_count> net_mappings{{
     {"stream_io_errors", "anyturn_connections_closed_total", "reason", "io_error"},
     {"stream_write_dropped", "anyturn_dropped_packets_total", "reason", "write_queue_full"},
     {"stream_write_dropped_bytes", "anyturn_stream_write_dropped_bytes_total", {}, {}},
+    {"wakeups_socket", "anyturn_worker_wakeups_total", "cause", "socket"},
+    {"wakeups_coalesced", "anyturn_worker_wakeups_total", "cause", "coalesce_window"},
     {"handed_off_out", "anyturn_worker_handoff_total", "direction", "out"},
     {"handed_off_in", "anyturn_worker_handoff_total", "direction", "in"},
     {"handoff_dropped", "anyturn_dropped_packets_total", "reason", "handoff_queue_full"},
@@ -193,6 +195,8 @@ constexpr family_help net_helps[] = {
      "TCP and TLS connections closed by the server, by reason (normal closes are not counted)."},
     {"anyturn_stream_write_dropped_bytes_total",
      "Bytes of messages to TCP/TLS clients dropped because the write queue was full."},
+    {"anyturn_worker_wakeups_total",
+     "Times a worker's UDP loop woke up: for a readable socket, or after a coalescing window."},
     {"anyturn_worker_handoff_total",
      "UDP datagrams passed between workers because another worker owns their allocation."},
 };

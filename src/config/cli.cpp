@@ -18,7 +18,8 @@ namespace {
 
 enum class flag {
   config, listen, relay_ip, relay_ports, realm, user, auth_secret, allow_peer, deny_peer,
-  threads, log_level, tls_listen, tls_cert, tls_key, http_listen, api_key, help, version,
+  threads, log_level, tls_listen, tls_cert, tls_key, http_listen, api_key, udp_coalesce_us, help,
+  version,
 };
 
 struct flag_spec {
@@ -27,7 +28,7 @@ struct flag_spec {
   bool takes_value;
 };
 
-constexpr std::array<flag_spec, 19> flags = {{
+constexpr std::array<flag_spec, 20> flags = {{
     {"--config", flag::config, true},
     {"--listen", flag::listen, true},
     {"--relay-ip", flag::relay_ip, true},
@@ -44,6 +45,7 @@ constexpr std::array<flag_spec, 19> flags = {{
     {"--tls-key", flag::tls_key, true},
     {"--http-listen", flag::http_listen, true},
     {"--api-key", flag::api_key, true},
+    {"--udp-coalesce-us", flag::udp_coalesce_us, true},
     {"--help", flag::help, false},
     {"-h", flag::help, false},
     {"--version", flag::version, false},
@@ -125,6 +127,7 @@ std::optional<cli_options> parse_cli(int argc, const char* const* argv,
       case flag::tls_key: opts.tls_key = std::move(v); break;
       case flag::http_listen: opts.http_listen = std::move(v); break;
       case flag::api_key: opts.api_keys.push_back(std::move(v)); break;
+      case flag::udp_coalesce_us: opts.udp_coalesce_us = std::move(v); break;
       case flag::help:
       case flag::version: break;  // no value; handled above
     }
@@ -238,6 +241,15 @@ std::optional<server_config> resolve(const cli_options& opts, std::vector<std::s
       errors.push_back(expected("--threads", "a non-negative integer (0 = one per core)", *opts.threads));
     }
   }
+  if (opts.udp_coalesce_us) {
+    // Range-checked by validate(), like the key.
+    if (auto n = detail::parse_uint(*opts.udp_coalesce_us, std::numeric_limits<std::uint32_t>::max())) {
+      cfg.udp_coalesce_us = static_cast<std::uint32_t>(*n);
+    } else {
+      errors.push_back(expected("--udp-coalesce-us", "a non-negative integer (microseconds, 0 = off)",
+                                *opts.udp_coalesce_us));
+    }
+  }
   if (opts.log_level) cfg.log_level = *opts.log_level;
   if (!opts.tls_listen.empty()) {  // replaces the file's list
     std::vector<stun::endpoint> listen;
@@ -297,6 +309,8 @@ its value as "--flag VALUE" or "--flag=VALUE".
                             (replaces http.listen; default 127.0.0.1:9641)
   --api-key KEY             credentials-API bearer key of the default tenant,
                             repeatable, at least 16 characters (added)
+  --udp-coalesce-us N       wake-up coalescing window in microseconds, 0..1000
+                            (replaces limits.udp_coalesce_us; 0 = off)
   -h, --help                print this help and exit
   --version                 print the version and exit
 )";

@@ -400,11 +400,13 @@ class loader {
 
   void limits(const YAML::Node& node, const std::string& path, server_config& out) {
     for_each_key(node, path,
-                 {"max_allocations_per_worker", "max_allocations_per_user", "udp_socket_buffer"},
+                 {"max_allocations_per_worker", "max_allocations_per_user", "udp_socket_buffer",
+                  "udp_coalesce_us"},
                  [&](const std::string& key, const YAML::Node& v, const std::string& child) {
                    if (key == "max_allocations_per_worker") uint(v, child, out.max_allocations_per_worker);
                    else if (key == "max_allocations_per_user") uint(v, child, out.max_allocations_per_user);
-                   else uint(v, child, out.udp_socket_buffer);
+                   else if (key == "udp_socket_buffer") uint(v, child, out.udp_socket_buffer);
+                   else uint(v, child, out.udp_coalesce_us);
                  });
   }
 

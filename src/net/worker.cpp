@@ -28,6 +28,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -51,6 +52,7 @@ worker_options worker_options::from_config(const config::server_config& cfg) {
   o.write_queue_size = cfg.streams.write_queue_size;
   o.tls_handshake_timeout = std::chrono::seconds{cfg.streams.tls_handshake_timeout};
   o.idle_timeout = std::chrono::seconds{cfg.streams.idle_timeout};
+  o.udp_coalesce = std::chrono::microseconds{cfg.udp_coalesce_us};
   return o;
 }
 
@@ -64,6 +66,7 @@ worker_options sanitized(worker_options o) {
   o.send_batch = std::clamp<std::size_t>(o.send_batch, 1, 16 * 1024);
   o.epoll_events = std::clamp<std::size_t>(o.epoll_events, 1, 4096);
   if (o.tick.count() <= 0) o.tick = std::chrono::milliseconds{250};
+  o.udp_coalesce = std::clamp(o.udp_coalesce, std::chrono::microseconds{0}, max_udp_coalesce);
   o.max_message_size = std::clamp<std::size_t>(o.max_message_size, config::min_stream_message_size,
                                                config::max_stream_message_size);
   o.write_queue_size = std::max<std::size_t>(o.write_queue_size, 1024);
@@ -93,6 +96,12 @@ constexpr std::size_t max_fragments = send_queue::max_fragments;
 // Highest relay id we accept: a bound on the socket table, far above any
 // max_allocations a worker is configured for.
 constexpr turn::relay_id max_relay_id = 1u << 24;
+
+std::int64_t mono_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
 
 turn::now_t read_clock() {
   using namespace std::chrono;
@@ -252,6 +261,7 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
         tx_(options_.send_batch, options_.send_batch * 256),
         core_(std::make_unique<turn::server>(std::move(shared), static_cast<turn::io_port&>(*this),
                                              counters_, index)) {
+    coalesce_ns_ = static_cast<std::int64_t>(options_.udp_coalesce.count()) * 1000;
     for (std::size_t i = 0; i < arena_slots_; ++i) {
       iov_[i].iov_base = arena_data_.get() + i * options_.datagram_size;
       iov_[i].iov_len = options_.datagram_size;
@@ -452,6 +462,11 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
 
   void run() {
     owner_ = std::this_thread::get_id();
+    if (coalesce_ns_ > 0) {
+      // The default 50 us timer slack would stretch every window by up to
+      // that much; a tenth of the window keeps it close.
+      ::prctl(PR_SET_TIMERSLACK, static_cast<unsigned long>(std::max<std::int64_t>(coalesce_ns_ / 10, 1000)));
+    }
     // The first turn picks up whatever arrived before run().
     post_turn();
     for (std::size_t i = 0; i < stream_listeners_.size(); ++i) arm_accept(i);
@@ -512,6 +527,15 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
   // A round that finds nothing ready ends the turn and re-arms Asio's wait.
   // When a budget runs out, the next turn is posted instead, so timers and
   // streams run in between.
+  //
+  // Wake-up coalescing (limits.udp_coalesce_us, off by default): at
+  // moderate rates nearly every datagram costs a wake-up of its own, and on
+  // a VM a wake-up (interrupt, idle exit, context switch) costs more than
+  // relaying the datagram. When two socket wake-ups come less than two
+  // windows apart, the worker stops waiting for sockets and sleeps one
+  // window per turn instead, reading and sending whatever arrived meanwhile
+  // as one batch; the first window that brings nothing ends it. Each pass
+  // through the relay waits at most one window longer.
 
   void post_turn() {
     asio::post(ioc_, [this] {
@@ -523,8 +547,27 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
     epoll_.async_wait(asio::posix::descriptor_base::wait_read, [this](const boost::system::error_code& ec) {
       if (stopping_ || ec == asio::error::operation_aborted) return;
       if (ec) log_receive_error("epoll wait", ec.value());
+      bump(io_counters_.wakeups_socket);
+      if (coalesce_ns_ > 0) {
+        // Two socket wake-ups closer together than twice the window: the
+        // next datagram is likely within one window, so gather instead.
+        const std::int64_t now = mono_ns();
+        coalescing_ = now - last_socket_wake_ns_ < 2 * coalesce_ns_;
+        last_socket_wake_ns_ = now;
+      }
       run_turn();
     });
+  }
+
+  // Wake-up coalescing (udp_coalesce): sleeps one window, so what arrives
+  // meanwhile is read and sent in one batch instead of one wake-up each.
+  void coalesce_sleep() {
+    timespec ts{};
+    ts.tv_sec = static_cast<time_t>(coalesce_ns_ / 1'000'000'000);
+    ts.tv_nsec = static_cast<long>(coalesce_ns_ % 1'000'000'000);
+    while (::clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) == EINTR) {
+    }
+    bump(io_counters_.wakeups_coalesced);
   }
 
   // One wake-up: rounds of (harvest, read the ready sockets, flush) until
@@ -538,10 +581,24 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
     for (std::size_t round = 0; round < max_rounds && budget > 0; ++round) {
       const bool more_events = harvest();
       if (ready_.empty() && !inbox_ready_ && !more_events) {
+        // Nothing ready. Coalescing and the last window brought datagrams:
+        // sleep another window, then let Asio run what became ready
+        // meanwhile (streams, timers) before the next turn. Otherwise wait
+        // for the sockets.
+        if (coalescing_ && read_since_sleep_ > 0) {
+          read_since_sleep_ = 0;
+          coalesce_sleep();
+          post_turn();
+          return;
+        }
+        coalescing_ = false;
+        read_since_sleep_ = 0;
         arm_epoll();
         return;
       }
+      const std::size_t before = budget;
       read_ready(budget);
+      read_since_sleep_ += before - budget;
       if (stopping_) return;
     }
     post_turn();
@@ -1385,6 +1442,12 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
   handoff_group* handoff_ = nullptr;
   handoff_queue* inbox_ = nullptr;
   bool inbox_ready_ = false;     // the queue may hold datagrams
+
+  // Wake-up coalescing (worker_options::udp_coalesce; 0: off).
+  std::int64_t coalesce_ns_ = 0;
+  std::int64_t last_socket_wake_ns_ = 0;
+  bool coalescing_ = false;           // sleeping windows instead of waiting for sockets
+  std::size_t read_since_sleep_ = 0;  // datagrams read since the last window
   bool draining_inbox_ = false;  // inside drain_inbox: never hand on
 
   // The receive arena, preallocated once and shared by every UDP socket of

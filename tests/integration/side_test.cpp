@@ -265,6 +265,8 @@ TEST_F(Side, MetricsAreLiveAndPassPromtool) {
   EXPECT_EQ(metric_value(text, "anyturn_workers"), 2.0);
   EXPECT_EQ(metric_value(text, "anyturn_relay_sockets_open"), 1.0);
   EXPECT_EQ(metric_value(text, "anyturn_connections_open"), 0.0);
+  EXPECT_GT(metric_value(text, "anyturn_worker_wakeups_total{cause=\"socket\"}").value_or(0), 0.0);
+  EXPECT_EQ(metric_value(text, "anyturn_worker_wakeups_total{cause=\"coalesce_window\"}"), 0.0);  // off by default
   EXPECT_TRUE(metric_value(text, "anyturn_tls_handshakes_total{result=\"ok\"}").has_value());
   EXPECT_TRUE(metric_value(text, "anyturn_dropped_packets_total{reason=\"write_queue_full\"}").has_value());
   EXPECT_GT(metric_value(text, "process_open_fds").value_or(0), 0.0);
@@ -291,6 +293,67 @@ TEST_F(Side, MetricsAreLiveAndPassPromtool) {
   EXPECT_EQ(metric_value(after, "anyturn_allocations_active{transport=\"udp\"}"), 0.0);
   EXPECT_EQ(metric_value(after, "anyturn_allocation_duration_seconds_count"), 1.0);
   EXPECT_EQ(metric_value(after, "anyturn_allocations_total{result=\"deleted\"}"), 1.0);
+}
+
+// --------------------------------------------------------- wake-up coalescing
+
+// limits.udp_coalesce_us (--udp-coalesce-us): while datagrams come faster
+// than one per window, the worker sleeps a window and relays what arrived
+// meanwhile as one batch. Every datagram must still arrive, in order, in
+// both directions, and the wake-ups must be counted, and fewer than the
+// datagrams relayed (each would wake the worker by itself without it).
+TEST_F(Side, UdpCoalescingRelaysEverythingInOrderWithFewerWakeups) {
+  ASSERT_TRUE(start(36, "", {"--user", "alice:wonderland", "--udp-coalesce-us", "1000"}));
+  udp_socket peer(v4_loopback());
+  auto c = client("alice", "wonderland");
+  const auto relayed = allocate_ok(*c);
+  ASSERT_NE(relayed.port, 0);
+  constexpr std::uint16_t channel = 0x4000;
+  auto bound = c->channel_bind(channel, peer.local());
+  ASSERT_TRUE(bound && bound->is_success()) << describe(bound);
+
+  auto payload = [](int i) {
+    std::string text = "seq " + std::to_string(100000 + i);
+    text.resize(100, '.');
+    return to_bytes(text);
+  };
+  // Bursts small enough for the default socket receive buffers; inside a
+  // burst the datagrams are 100 us apart, ten per 1 ms window.
+  constexpr int bursts = 16;
+  constexpr int per_burst = 25;
+  constexpr int total = bursts * per_burst;
+  for (int b = 0; b < bursts; ++b) {
+    for (int i = b * per_burst; i < (b + 1) * per_burst; ++i) {
+      c->send_channel_data(channel, payload(i));
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+    for (int i = b * per_burst; i < (b + 1) * per_burst; ++i) {
+      auto got = peer.recv(response_timeout);
+      ASSERT_TRUE(got.has_value()) << "datagram " << i << " did not reach the peer";
+      ASSERT_EQ(got->data, payload(i)) << "datagram " << i << " to the peer";
+    }
+  }
+  for (int b = 0; b < bursts; ++b) {
+    for (int i = b * per_burst; i < (b + 1) * per_burst; ++i) {
+      peer.send_to(relayed, payload(i));
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+    for (int i = b * per_burst; i < (b + 1) * per_burst; ++i) {
+      auto back = c->recv_data();
+      ASSERT_TRUE(back.has_value()) << "datagram " << i << " did not come back";
+      EXPECT_EQ(back->channel, channel);
+      ASSERT_EQ(back->payload, payload(i)) << "datagram " << i << " to the client";
+    }
+  }
+
+  const std::string text = scrape();
+  EXPECT_EQ(metric_value(text, "anyturn_relayed_packets_total{direction=\"to_peer\"}"), double{total});
+  EXPECT_EQ(metric_value(text, "anyturn_relayed_packets_total{direction=\"to_client\"}"), double{total});
+  const double windows = metric_value(text, "anyturn_worker_wakeups_total{cause=\"coalesce_window\"}").value_or(-1);
+  const double socket = metric_value(text, "anyturn_worker_wakeups_total{cause=\"socket\"}").value_or(-1);
+  EXPECT_GT(windows, 0.0) << text;
+  EXPECT_GT(socket, 0.0) << text;
+  EXPECT_LT(windows + socket, 2.0 * total) << "socket " << socket << ", windows " << windows;
 }
 
 // ------------------------------------------------------------------ quotas

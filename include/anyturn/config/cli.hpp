@@ -39,6 +39,7 @@ struct cli_options {
   std::optional<std::string> tls_key;    // --tls-key FILE
   std::optional<std::string> http_listen;  // --http-listen ADDR:PORT
   std::vector<std::string> api_keys;     // --api-key KEY (default tenant)
+  std::optional<std::string> udp_coalesce_us;  // --udp-coalesce-us N
 };
 
 // `anyturn credentials ...`: offline minting of TURN REST credentials

@@ -108,6 +108,7 @@ inline constexpr std::size_t max_tenant_id_bytes = 64;
 inline constexpr std::uint32_t min_stream_message_size = 548;
 inline constexpr std::uint32_t max_stream_message_size = 20 + 65532;  // the largest STUN message
 inline constexpr std::uint32_t min_write_queue_size = 8192;
+inline constexpr std::uint32_t max_udp_coalesce_us = 1000;
 
 struct server_config {
   std::vector<stun::endpoint> listen;       // UDP listeners, and TCP unless streams.tcp is off
@@ -121,6 +122,8 @@ struct server_config {
   std::uint32_t max_allocations_per_worker = 200000;  // beyond: 508 Insufficient Capacity
   std::uint32_t max_allocations_per_user = 0;         // 0 = no limit; beyond: 486
   std::uint32_t udp_socket_buffer = 4 * 1024 * 1024;  // SO_RCVBUF/SO_SNDBUF for listeners
+  // Wake-up coalescing window of the UDP loop, microseconds; 0 = off.
+  std::uint32_t udp_coalesce_us = 0;
   tls_config tls;
   stream_config streams;
   // Where the server keeps state it creates itself (the development TLS

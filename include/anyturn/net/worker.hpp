@@ -46,6 +46,9 @@
 
 namespace anyturn::net {
 
+// Longest wake-up coalescing window (worker_options::udp_coalesce).
+inline constexpr std::chrono::microseconds max_udp_coalesce{config::max_udp_coalesce_us};
+
 struct worker_options {
   std::vector<stun::endpoint> listen;             // UDP listeners (port 0: ephemeral)
   std::uint32_t socket_buffer = 4 * 1024 * 1024;  // SO_RCVBUF/SO_SNDBUF of listeners
@@ -59,6 +62,11 @@ struct worker_options {
   std::size_t send_batch = 256;                   // datagrams queued before a sendmmsg flush
   std::size_t epoll_events = 256;                 // readiness events taken per epoll_wait
   std::chrono::milliseconds tick{250};            // core.on_tick period
+  // Wake-up coalescing: while datagrams arrive closer together than twice
+  // this window, the worker sleeps one window between turns instead of
+  // waking for each datagram, trading up to this much added latency per
+  // pass for fewer wake-ups and larger batches. 0: off (wake per datagram).
+  std::chrono::microseconds udp_coalesce{0};
   // Before binding with SO_REUSEPORT, check with a plain bind that nobody
   // holds the port: another process using SO_REUSEPORT under the same user
   // would otherwise silently share our traffic. Set for the first worker.
@@ -102,6 +110,8 @@ struct worker_options {
   X(stream_io_errors, "connections closed by a socket error other than the client closing")      \
   X(stream_write_dropped, "messages to stream clients dropped: write queue full")                \
   X(stream_write_dropped_bytes, "bytes of messages dropped for a full write queue")           \
+  X(wakeups_socket, "UDP loop wake-ups by a readable socket or hand-off queue")                   \
+  X(wakeups_coalesced, "UDP loop wake-ups after a coalescing window (limits.udp_coalesce_us)")    \
   X(handed_off_out, "UDP datagrams passed to the worker that owns their allocation")            \
   X(handed_off_in, "UDP datagrams received from another worker for an allocation owned here")   \
   X(handoff_dropped, "UDP datagrams for another worker's allocation dropped: its queue was full or it stopped")

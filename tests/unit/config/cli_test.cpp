@@ -175,7 +175,7 @@ TEST(CliUsage, MentionsEveryFlag) {
   const std::string text = usage();
   for (const char* f : {"--config", "--listen", "--relay-ip", "--relay-ports", "--realm", "--user",
                         "--auth-secret", "--allow-peer", "--deny-peer", "--threads", "--log-level",
-                        "--help", "--version", "check-config"}) {
+                        "--udp-coalesce-us", "--help", "--version", "check-config"}) {
     EXPECT_NE(text.find(f), std::string::npos) << f;
   }
   EXPECT_TRUE(version().starts_with("anyturn "));
@@ -283,6 +283,32 @@ TEST(CliResolve, EveryBadFlagValueAtOnce) {
   EXPECT_TRUE(has_error(errors, "--deny-peer: expected an address or CIDR")) << dump(errors);
   EXPECT_TRUE(has_error(errors, "--threads: expected a non-negative integer")) << dump(errors);
   EXPECT_EQ(errors.size(), 8u) << dump(errors);
+}
+
+TEST(CliResolve, UdpCoalesce) {
+  std::vector<std::string> errors;
+  auto o = parse({"--auth-secret", "s", "--udp-coalesce-us", "250"}, errors);
+  ASSERT_TRUE(o) << dump(errors);
+  auto cfg = resolve(*o, errors);
+  ASSERT_TRUE(cfg) << dump(errors);
+  EXPECT_EQ(cfg->udp_coalesce_us, 250u);
+  EXPECT_EQ(defaults().udp_coalesce_us, 0u);  // off unless asked for
+
+  errors.clear();
+  o = parse({"--auth-secret", "s", "--udp-coalesce-us=1001"}, errors);
+  ASSERT_TRUE(o) << dump(errors);
+  EXPECT_FALSE(resolve(*o, errors));
+  EXPECT_TRUE(has_error(errors, "limits.udp_coalesce_us: at most 1000 microseconds (0 = off), got 1001"))
+      << dump(errors);
+
+  errors.clear();
+  o = parse({"--auth-secret", "s", "--udp-coalesce-us", "0.5"}, errors);
+  ASSERT_TRUE(o) << dump(errors);
+  EXPECT_FALSE(resolve(*o, errors));
+  EXPECT_TRUE(has_error(errors, "--udp-coalesce-us: expected a non-negative integer (microseconds, 0 = off), "
+                                "got '0.5'"))
+      << dump(errors);
+  EXPECT_EQ(errors.size(), 1u) << dump(errors);
 }
 
 TEST(CliResolve, FileErrorsAndFlagErrorsTogether) {

@@ -68,7 +68,8 @@ peers: {allow: ["203.0.113.0/24"], deny: ["198.51.100.0/24", "2001:db8::/32"]}
 threads: 4
 log_level: debug
 software: "my-turn 1.0"
-limits: {max_allocations_per_worker: 1000, max_allocations_per_user: 3, udp_socket_buffer: 65536}
+limits: {max_allocations_per_worker: 1000, max_allocations_per_user: 3, udp_socket_buffer: 65536,
+         udp_coalesce_us: 300}
 )";
   std::vector<std::string> errors;
   auto cfg = load_yaml(yaml, errors);
@@ -114,6 +115,7 @@ limits: {max_allocations_per_worker: 1000, max_allocations_per_user: 3, udp_sock
   EXPECT_EQ(cfg->max_allocations_per_worker, 1000u);
   EXPECT_EQ(cfg->max_allocations_per_user, 3u);
   EXPECT_EQ(cfg->udp_socket_buffer, 65536u);
+  EXPECT_EQ(cfg->udp_coalesce_us, 300u);
 }
 
 TEST(ConfigLoad, MissingKeysKeepDefaults) {
