@@ -53,10 +53,6 @@ bytes_view as_bytes_view(const std::array<T, N>& a) {
   return std::as_bytes(std::span<const T, N>(a));
 }
 
-std::string_view as_string(bytes_view b) {
-  return {reinterpret_cast<const char*>(b.data()), b.size()};
-}
-
 // Retransmitted requests get the first answer again (RFC 8489 §6.3.1). A
 // direct-mapped cache keyed by transaction id: no allocation, no map, and
 // an eviction is harmless (Allocate is rebuilt from its allocation).
