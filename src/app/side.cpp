@@ -151,6 +151,8 @@ constexpr std::array<net_counter_mapping, net_counter_count> net_mappings{{
     {"stream_write_dropped_bytes", "anyturn_stream_write_dropped_bytes_total", {}, {}},
     {"wakeups_socket", "anyturn_worker_wakeups_total", "cause", "socket"},
     {"wakeups_coalesced", "anyturn_worker_wakeups_total", "cause", "coalesce_window"},
+    {"gso_messages", "anyturn_udp_gso_messages_total", {}, {}},
+    {"gso_datagrams", "anyturn_udp_gso_datagrams_total", {}, {}},
     {"handed_off_out", "anyturn_worker_handoff_total", "direction", "out"},
     {"handed_off_in", "anyturn_worker_handoff_total", "direction", "in"},
     {"handoff_dropped", "anyturn_dropped_packets_total", "reason", "handoff_queue_full"},
@@ -197,6 +199,9 @@ constexpr family_help net_helps[] = {
      "Bytes of messages to TCP/TLS clients dropped because the write queue was full."},
     {"anyturn_worker_wakeups_total",
      "Times a worker's UDP loop woke up: for a readable socket, or after a coalescing window."},
+    {"anyturn_udp_gso_messages_total",
+     "UDP GSO (UDP_SEGMENT) messages sent: runs of equal-size datagrams to one destination."},
+    {"anyturn_udp_gso_datagrams_total", "Datagrams sent inside UDP GSO messages."},
     {"anyturn_worker_handoff_total",
      "UDP datagrams passed between workers because another worker owns their allocation."},
 };

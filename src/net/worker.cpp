@@ -53,6 +53,7 @@ worker_options worker_options::from_config(const config::server_config& cfg) {
   o.tls_handshake_timeout = std::chrono::seconds{cfg.streams.tls_handshake_timeout};
   o.idle_timeout = std::chrono::seconds{cfg.streams.idle_timeout};
   o.udp_coalesce = std::chrono::microseconds{cfg.udp_coalesce_us};
+  o.udp_gso = cfg.udp_gso;
   return o;
 }
 
@@ -265,6 +266,7 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
         core_(std::make_unique<turn::server>(std::move(shared), static_cast<turn::io_port&>(*this),
                                              counters_, index)) {
     coalesce_ns_ = static_cast<std::int64_t>(options_.udp_coalesce.count()) * 1000;
+    tx_.set_gso(options_.udp_gso);
     for (std::size_t i = 0; i < arena_slots_; ++i) {
       iov_[i].iov_base = arena_data_.get() + i * options_.datagram_size;
       iov_[i].iov_len = options_.datagram_size;
@@ -921,7 +923,16 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
   // Sends what the turn queued; counts what the kernel refused.
   void flush_tx() {
     if (tx_.empty()) return;
+    const bool gso_was_on = tx_.gso_enabled();
     const send_queue::flush_result r = tx_.flush();
+    if (r.gso_messages != 0) {
+      bump(io_counters_.gso_messages, r.gso_messages);
+      bump(io_counters_.gso_datagrams, r.gso_datagrams);
+    }
+    if (gso_was_on && !tx_.gso_enabled()) {
+      spdlog::warn("worker {}: the kernel refused UDP GSO (UDP_SEGMENT); sending datagrams one by one from now on",
+                   index_);
+    }
     if (r.failed_to_client != 0) bump(counters_.client_send_failed, r.failed_to_client);
     // The core counted these as sent (send_to_peer queued them): the
     // refusal is counted here.

@@ -124,6 +124,7 @@ struct server_config {
   std::uint32_t udp_socket_buffer = 4 * 1024 * 1024;  // SO_RCVBUF/SO_SNDBUF for listeners
   // Wake-up coalescing window of the UDP loop, microseconds; 0 = off.
   std::uint32_t udp_coalesce_us = 0;
+  bool udp_gso = true;  // UDP GSO for runs of equal-size datagrams to one destination
   tls_config tls;
   stream_config streams;
   // Where the server keeps state it creates itself (the development TLS

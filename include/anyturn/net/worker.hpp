@@ -67,6 +67,9 @@ struct worker_options {
   // waking for each datagram, trading up to this much added latency per
   // pass for fewer wake-ups and larger batches. 0: off (wake per datagram).
   std::chrono::microseconds udp_coalesce{0};
+  // Send runs of equal-size datagrams to one destination as one UDP GSO
+  // (UDP_SEGMENT) message (see send_queue).
+  bool udp_gso = true;
   // Before binding with SO_REUSEPORT, check with a plain bind that nobody
   // holds the port: another process using SO_REUSEPORT under the same user
   // would otherwise silently share our traffic. Set for the first worker.
@@ -112,6 +115,8 @@ struct worker_options {
   X(stream_write_dropped_bytes, "bytes of messages dropped for a full write queue")           \
   X(wakeups_socket, "UDP loop wake-ups by a readable socket or hand-off queue")                   \
   X(wakeups_coalesced, "UDP loop wake-ups after a coalescing window (limits.udp_coalesce_us)")    \
+  X(gso_messages, "UDP GSO messages sent (each carries several datagrams)")                       \
+  X(gso_datagrams, "datagrams sent inside UDP GSO messages")                                      \
   X(handed_off_out, "UDP datagrams passed to the worker that owns their allocation")            \
   X(handed_off_in, "UDP datagrams received from another worker for an allocation owned here")   \
   X(handoff_dropped, "UDP datagrams for another worker's allocation dropped: its queue was full or it stopped")

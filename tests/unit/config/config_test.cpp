@@ -69,7 +69,7 @@ threads: 4
 log_level: debug
 software: "my-turn 1.0"
 limits: {max_allocations_per_worker: 1000, max_allocations_per_user: 3, udp_socket_buffer: 65536,
-         udp_coalesce_us: 300}
+         udp_coalesce_us: 300, udp_gso: false}
 )";
   std::vector<std::string> errors;
   auto cfg = load_yaml(yaml, errors);
@@ -116,6 +116,7 @@ limits: {max_allocations_per_worker: 1000, max_allocations_per_user: 3, udp_sock
   EXPECT_EQ(cfg->max_allocations_per_user, 3u);
   EXPECT_EQ(cfg->udp_socket_buffer, 65536u);
   EXPECT_EQ(cfg->udp_coalesce_us, 300u);
+  EXPECT_FALSE(cfg->udp_gso);
 }
 
 TEST(ConfigLoad, MissingKeysKeepDefaults) {
@@ -178,7 +179,7 @@ realm: [a, b]
 threads: many
 lifetimes: {permission: -1, channel: 1.5, allocation_max: 4294967296}
 auth: {offer_sha256: maybe, secrets: {a: b}, nonce_key: ~}
-limits: {udp_socket_buffer: "4M"}
+limits: {udp_socket_buffer: "4M", udp_gso: sometimes}
 software: {}
 relay: []
 )";
@@ -194,9 +195,10 @@ relay: []
   EXPECT_TRUE(has_error(errors, "auth.secrets: expected a list of strings, got a map")) << dump(errors);
   EXPECT_TRUE(has_error(errors, "auth.nonce_key: expected a string, got null")) << dump(errors);
   EXPECT_TRUE(has_error(errors, "limits.udp_socket_buffer: expected an integer")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "limits.udp_gso: expected true or false, got 'sometimes'")) << dump(errors);
   EXPECT_TRUE(has_error(errors, "software: expected a string, got a map")) << dump(errors);
   EXPECT_TRUE(has_error(errors, "relay: expected a map, got a list")) << dump(errors);
-  EXPECT_EQ(errors.size(), 12u) << dump(errors);
+  EXPECT_EQ(errors.size(), 13u) << dump(errors);
 }
 
 TEST(ConfigLoad, TopLevelMustBeAMap) {
