@@ -181,9 +181,6 @@ constexpr std::size_t drop_check_bytes = 64 * 1024;
 
 // Rounds of the UDP loop per wake-up before Asio's other handlers get a turn.
 constexpr std::size_t max_rounds = 8;
-// A round that read fewer datagrams than this ends the turn without another
-// epoll_wait(0) (see run_turn).
-constexpr std::size_t few_datagrams = 4;
 
 // Memory housekeeping on the tick (see compact_relays / maybe_trim).
 constexpr std::size_t min_relay_table = 64;
@@ -586,38 +583,27 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
     for (std::size_t round = 0; round < max_rounds && budget > 0; ++round) {
       const bool more_events = harvest();
       if (ready_.empty() && !inbox_ready_ && !more_events) {
-        end_turn();
+        // Nothing ready. Coalescing and the last window brought datagrams:
+        // sleep another window, then let Asio run what became ready
+        // meanwhile (streams, timers) before the next turn. Otherwise wait
+        // for the sockets.
+        if (coalescing_ && read_since_sleep_ > 0) {
+          read_since_sleep_ = 0;
+          coalesce_sleep();
+          post_turn();
+          return;
+        }
+        coalescing_ = false;
+        read_since_sleep_ = 0;
+        arm_epoll();
         return;
       }
       const std::size_t before = budget;
       read_ready(budget);
       read_since_sleep_ += before - budget;
       if (stopping_) return;
-      // A round that found only a datagram or two (moderate load): another
-      // harvest would most likely come back empty, so skip its system call.
-      // Nothing is missed: re-arming Asio's wait re-polls the epoll set.
-      if (before - budget < few_datagrams && ready_.empty() && !inbox_ready_) {
-        end_turn();
-        return;
-      }
     }
     post_turn();
-  }
-
-  // Nothing left to read. Coalescing, and the last window brought
-  // datagrams: sleep another window, then let Asio run what became ready
-  // meanwhile (streams, timers) before the next turn. Otherwise wait for
-  // the sockets.
-  void end_turn() {
-    if (coalescing_ && read_since_sleep_ > 0) {
-      read_since_sleep_ = 0;
-      coalesce_sleep();
-      post_turn();
-      return;
-    }
-    coalescing_ = false;
-    read_since_sleep_ = 0;
-    arm_epoll();
   }
 
   // One pass over the ready list: each socket is read within its budget
