@@ -184,7 +184,7 @@ constexpr std::size_t max_rounds = 8;
 
 // Memory housekeeping on the tick (see compact_relays / maybe_trim).
 constexpr std::size_t min_relay_table = 64;
-constexpr std::int64_t trim_interval_ms = 10'000;
+constexpr std::int64_t trim_interval_ms = 3000;
 constexpr std::uint64_t trim_min_drop = 1000;
 
 int domain_of(const stun::endpoint& ep) { return ep.is_v4() ? AF_INET : AF_INET6; }
@@ -872,11 +872,17 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
   }
 
   // Tick: after a large drop in open relay sockets, return free heap memory
-  // to the system (at most every trim_interval_ms).
+  // to the system: once the drop has come to rest (so one trim gets it all,
+  // not the first part of a mass close), at most every trim_interval_ms.
   void maybe_trim(const turn::now_t& now) {
     const std::uint64_t open = io_counters_.relay_sockets_open.load(std::memory_order_relaxed);
     peak_open_ = std::max(peak_open_, open);
-    if (peak_open_ - open <= trim_min_drop || open >= peak_open_ / 2) return;
+    // Still falling fast: fewer than a tenth of trim_min_drop closed (net of
+    // new ones) since the last tick counts as at rest, so steady churn does
+    // not hold the trim back.
+    const bool falling = last_tick_open_ > open + trim_min_drop / 10;
+    last_tick_open_ = open;
+    if (peak_open_ - open <= trim_min_drop || open >= peak_open_ / 2 || falling) return;
     if (last_trim_ms_ != 0 && now.mono_ms - last_trim_ms_ < trim_interval_ms) return;
     last_trim_ms_ = now.mono_ms;
     peak_open_ = open;
@@ -1475,6 +1481,7 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
 
   // Memory housekeeping (maybe_trim).
   std::uint64_t peak_open_ = 0;
+  std::uint64_t last_tick_open_ = 0;
   std::int64_t last_trim_ms_ = 0;
 
   log_limiter receive_error_log_;
