@@ -387,6 +387,10 @@ bool validate(const server_config& cfg, std::vector<std::string>& errors) {
   if (cfg.max_allocations_per_worker == 0) {
     errors.push_back("limits.max_allocations_per_worker: must be greater than 0");
   }
+  if (cfg.udp_busy_poll_us > max_udp_busy_poll_us) {
+    errors.push_back("limits.udp_busy_poll_us: at most " + std::to_string(max_udp_busy_poll_us) +
+                     " microseconds (0 = off), got " + std::to_string(cfg.udp_busy_poll_us));
+  }
   if (cfg.udp_coalesce_us > max_udp_coalesce_us) {
     errors.push_back("limits.udp_coalesce_us: at most " + std::to_string(max_udp_coalesce_us) +
                      " microseconds (0 = off), got " + std::to_string(cfg.udp_coalesce_us));

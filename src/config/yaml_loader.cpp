@@ -401,13 +401,14 @@ class loader {
   void limits(const YAML::Node& node, const std::string& path, server_config& out) {
     for_each_key(node, path,
                  {"max_allocations_per_worker", "max_allocations_per_user", "udp_socket_buffer",
-                  "udp_coalesce_us", "udp_gso"},
+                  "udp_coalesce_us", "udp_gso", "udp_busy_poll_us"},
                  [&](const std::string& key, const YAML::Node& v, const std::string& child) {
                    if (key == "max_allocations_per_worker") uint(v, child, out.max_allocations_per_worker);
                    else if (key == "max_allocations_per_user") uint(v, child, out.max_allocations_per_user);
                    else if (key == "udp_socket_buffer") uint(v, child, out.udp_socket_buffer);
                    else if (key == "udp_coalesce_us") uint(v, child, out.udp_coalesce_us);
-                   else boolean(v, child, out.udp_gso);
+                   else if (key == "udp_gso") boolean(v, child, out.udp_gso);
+                   else uint(v, child, out.udp_busy_poll_us);
                  });
   }
 

@@ -54,6 +54,7 @@ worker_options worker_options::from_config(const config::server_config& cfg) {
   o.idle_timeout = std::chrono::seconds{cfg.streams.idle_timeout};
   o.udp_coalesce = std::chrono::microseconds{cfg.udp_coalesce_us};
   o.udp_gso = cfg.udp_gso;
+  o.udp_busy_poll = std::chrono::microseconds{cfg.udp_busy_poll_us};
   return o;
 }
 
@@ -68,6 +69,7 @@ worker_options sanitized(worker_options o) {
   o.epoll_events = std::clamp<std::size_t>(o.epoll_events, 1, 4096);
   if (o.tick.count() <= 0) o.tick = std::chrono::milliseconds{250};
   o.udp_coalesce = std::clamp(o.udp_coalesce, std::chrono::microseconds{0}, max_udp_coalesce);
+  o.udp_busy_poll = std::clamp(o.udp_busy_poll, std::chrono::microseconds{0}, max_udp_busy_poll);
   o.max_message_size = std::clamp<std::size_t>(o.max_message_size, config::min_stream_message_size,
                                                config::max_stream_message_size);
   o.write_queue_size = std::max<std::size_t>(o.write_queue_size, 1024);
@@ -181,6 +183,9 @@ constexpr std::size_t drop_check_bytes = 64 * 1024;
 
 // Rounds of the UDP loop per wake-up before Asio's other handlers get a turn.
 constexpr std::size_t max_rounds = 8;
+// A turn that read at least this many datagrams busy-polls before sleeping
+// (worker_options::udp_busy_poll).
+constexpr std::size_t busy_turn_datagrams = 4;
 
 // Memory housekeeping on the tick (see compact_relays / maybe_trim).
 constexpr std::size_t min_relay_table = 64;
@@ -264,6 +269,7 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
                                              counters_, index)) {
     coalesce_ns_ = static_cast<std::int64_t>(options_.udp_coalesce.count()) * 1000;
     tx_.set_gso(options_.udp_gso);
+    busy_poll_ns_ = static_cast<std::int64_t>(options_.udp_busy_poll.count()) * 1000;
     for (std::size_t i = 0; i < arena_slots_; ++i) {
       iov_[i].iov_base = arena_data_.get() + i * options_.datagram_size;
       iov_[i].iov_len = options_.datagram_size;
@@ -561,6 +567,24 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
     });
   }
 
+  // Busy polling (udp_busy_poll): after a busy turn, keeps harvesting for a
+  // short while before going to sleep, since the next datagram is likely to
+  // come sooner than a sleep and a wake-up would take. Returns what the
+  // last harvest returned.
+  bool busy_poll() {
+    const std::int64_t until = mono_ns() + busy_poll_ns_;
+    bool more_events = false;
+    do {
+      more_events = harvest();
+      if (!ready_.empty() || inbox_ready_ || more_events) {
+        bump(io_counters_.busy_poll_hits);
+        return more_events;
+      }
+    } while (mono_ns() < until);
+    bump(io_counters_.busy_poll_misses);
+    return false;
+  }
+
   // Wake-up coalescing (udp_coalesce): sleeps one window, so what arrives
   // meanwhile is read and sent in one batch instead of one wake-up each.
   void coalesce_sleep() {
@@ -581,7 +605,11 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
     assert_owner();
     std::size_t budget = options_.turn_budget;
     for (std::size_t round = 0; round < max_rounds && budget > 0; ++round) {
-      const bool more_events = harvest();
+      bool more_events = harvest();
+      if (ready_.empty() && !inbox_ready_ && !more_events && busy_poll_ns_ > 0 && !coalescing_ &&
+          options_.turn_budget - budget >= busy_turn_datagrams) {
+        more_events = busy_poll();
+      }
       if (ready_.empty() && !inbox_ready_ && !more_events) {
         // Nothing ready. Coalescing and the last window brought datagrams:
         // sleep another window, then let Asio run what became ready
@@ -1462,6 +1490,7 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
 
   // Wake-up coalescing (worker_options::udp_coalesce; 0: off).
   std::int64_t coalesce_ns_ = 0;
+  std::int64_t busy_poll_ns_ = 0;  // worker_options::udp_busy_poll; 0: off
   std::int64_t last_socket_wake_ns_ = 0;
   bool coalescing_ = false;           // sleeping windows instead of waiting for sockets
   std::size_t read_since_sleep_ = 0;  // datagrams read since the last window

@@ -109,6 +109,7 @@ inline constexpr std::uint32_t min_stream_message_size = 548;
 inline constexpr std::uint32_t max_stream_message_size = 20 + 65532;  // the largest STUN message
 inline constexpr std::uint32_t min_write_queue_size = 8192;
 inline constexpr std::uint32_t max_udp_coalesce_us = 1000;
+inline constexpr std::uint32_t max_udp_busy_poll_us = 1000;
 
 struct server_config {
   std::vector<stun::endpoint> listen;       // UDP listeners, and TCP unless streams.tcp is off
@@ -124,7 +125,8 @@ struct server_config {
   std::uint32_t udp_socket_buffer = 4 * 1024 * 1024;  // SO_RCVBUF/SO_SNDBUF for listeners
   // Wake-up coalescing window of the UDP loop, microseconds; 0 = off.
   std::uint32_t udp_coalesce_us = 0;
-  bool udp_gso = true;  // UDP GSO for runs of equal-size datagrams to one destination
+  bool udp_gso = true;
+  std::uint32_t udp_busy_poll_us = 20;  // busy polling after a busy turn; 0 = off  // UDP GSO for runs of equal-size datagrams to one destination
   tls_config tls;
   stream_config streams;
   // Where the server keeps state it creates itself (the development TLS

@@ -46,8 +46,10 @@
 
 namespace anyturn::net {
 
-// Longest wake-up coalescing window (worker_options::udp_coalesce).
+// Longest wake-up coalescing window (worker_options::udp_coalesce) and
+// busy-polling time (worker_options::udp_busy_poll).
 inline constexpr std::chrono::microseconds max_udp_coalesce{config::max_udp_coalesce_us};
+inline constexpr std::chrono::microseconds max_udp_busy_poll{config::max_udp_busy_poll_us};
 
 struct worker_options {
   std::vector<stun::endpoint> listen;             // UDP listeners (port 0: ephemeral)
@@ -70,6 +72,10 @@ struct worker_options {
   // Send runs of equal-size datagrams to one destination as one UDP GSO
   // (UDP_SEGMENT) message (see send_queue).
   bool udp_gso = true;
+  // After a turn that read several datagrams, keep polling the sockets this
+  // long before sleeping: under load the next datagram usually comes
+  // sooner than a sleep and a wake-up take. 0: off.
+  std::chrono::microseconds udp_busy_poll{20};
   // Before binding with SO_REUSEPORT, check with a plain bind that nobody
   // holds the port: another process using SO_REUSEPORT under the same user
   // would otherwise silently share our traffic. Set for the first worker.
@@ -115,6 +121,8 @@ struct worker_options {
   X(stream_write_dropped_bytes, "bytes of messages dropped for a full write queue")           \
   X(wakeups_socket, "UDP loop wake-ups by a readable socket or hand-off queue")                   \
   X(wakeups_coalesced, "UDP loop wake-ups after a coalescing window (limits.udp_coalesce_us)")    \
+  X(busy_poll_hits, "busy polls after a busy turn that found a datagram (limits.udp_busy_poll_us)") \
+  X(busy_poll_misses, "busy polls that found nothing and went to sleep")                         \
   X(gso_messages, "UDP GSO messages sent (each carries several datagrams)")                       \
   X(gso_datagrams, "datagrams sent inside UDP GSO messages")                                      \
   X(handed_off_out, "UDP datagrams passed to the worker that owns their allocation")            \

@@ -69,7 +69,7 @@ threads: 4
 log_level: debug
 software: "my-turn 1.0"
 limits: {max_allocations_per_worker: 1000, max_allocations_per_user: 3, udp_socket_buffer: 65536,
-         udp_coalesce_us: 300, udp_gso: false}
+         udp_coalesce_us: 300, udp_gso: false, udp_busy_poll_us: 0}
 )";
   std::vector<std::string> errors;
   auto cfg = load_yaml(yaml, errors);
@@ -117,6 +117,7 @@ limits: {max_allocations_per_worker: 1000, max_allocations_per_user: 3, udp_sock
   EXPECT_EQ(cfg->udp_socket_buffer, 65536u);
   EXPECT_EQ(cfg->udp_coalesce_us, 300u);
   EXPECT_FALSE(cfg->udp_gso);
+  EXPECT_EQ(cfg->udp_busy_poll_us, 0u);
 }
 
 TEST(ConfigLoad, MissingKeysKeepDefaults) {
@@ -508,6 +509,8 @@ TEST(ConfigValidate, Secrets) {
 TEST(ConfigValidate, ThreadsLogLevelSoftwareLimits) {
   server_config cfg = valid_config();
   cfg.threads = 256;
+  cfg.udp_busy_poll_us = 1000;
+  cfg.udp_coalesce_us = 1000;
   std::vector<std::string> errors;
   EXPECT_TRUE(validate(cfg, errors)) << dump(errors);
 
@@ -515,12 +518,16 @@ TEST(ConfigValidate, ThreadsLogLevelSoftwareLimits) {
   cfg.log_level = "verbose";
   cfg.software.assign(764, 's');
   cfg.max_allocations_per_worker = 0;
+  cfg.udp_busy_poll_us = 1001;
+  cfg.udp_coalesce_us = 5000;
   EXPECT_FALSE(validate(cfg, errors));
+  EXPECT_TRUE(has_error(errors, "limits.udp_busy_poll_us: at most 1000 microseconds (0 = off), got 1001")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "limits.udp_coalesce_us: at most 1000 microseconds (0 = off), got 5000")) << dump(errors);
   EXPECT_TRUE(has_error(errors, "threads: at most 256 (0 = one per core), got 257")) << dump(errors);
   EXPECT_TRUE(has_error(errors, "log_level: expected one of trace, debug, info, warn, error, critical, off, got 'verbose'")) << dump(errors);
   EXPECT_TRUE(has_error(errors, "software: at most 763 bytes")) << dump(errors);
   EXPECT_TRUE(has_error(errors, "limits.max_allocations_per_worker: must be greater than 0")) << dump(errors);
-  EXPECT_EQ(errors.size(), 4u) << dump(errors);
+  EXPECT_EQ(errors.size(), 6u) << dump(errors);
 }
 
 TEST(ConfigValidate, KnownLogLevels) {

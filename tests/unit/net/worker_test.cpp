@@ -742,6 +742,84 @@ TEST(worker, batched_forwarding_of_bursts_keeps_order_and_allocates_nothing) {
   EXPECT_GE(read(io.gso_datagrams), 2 * read(io.gso_messages));
 }
 
+// Rounds of `burst` ChannelData datagrams from one client to a peer that
+// echoes them back after `think`, the rounds `pause` apart; returns the
+// rounds that completed with every datagram.
+int echo_rounds(running_worker& w, int rounds, std::size_t burst,
+                std::chrono::microseconds pause = std::chrono::microseconds{0},
+                std::chrono::microseconds think = std::chrono::microseconds{0}) {
+  turn_client c;
+  c.server = w.listener();
+  udp_socket peer;
+  const auto relayed = allocate_with_channel(c, peer.local(), 0x4000);
+  if (!relayed) return 0;
+  const socket_address server_sa = to_sockaddr(c.server);
+  const socket_address relay_sa = to_sockaddr(*relayed);
+  std::array<std::byte, 104> out{};
+  stun::write_channel_data_header(out, 0x4000, 100);
+  std::array<std::byte, 2048> in{};
+  auto wait_readable = [](int fd) {
+    pollfd p{fd, POLLIN, 0};
+    return ::poll(&p, 1, 1000) == 1;
+  };
+  int ok = 0;
+  for (int r = 0; r < rounds; ++r) {
+    if (pause.count() > 0) std::this_thread::sleep_for(pause);
+    bool good = true;
+    for (std::size_t i = 0; i < burst; ++i) {
+      ::sendto(c.socket.fd(), out.data(), out.size(), 0, server_sa.data(), server_sa.size);
+    }
+    for (std::size_t i = 0; i < burst && good; ++i) {
+      good = wait_readable(peer.fd()) && ::recv(peer.fd(), in.data(), in.size(), 0) == 100;
+    }
+    if (think.count() > 0) std::this_thread::sleep_for(think);
+    for (std::size_t i = 0; i < burst && good; ++i) {
+      ::sendto(peer.fd(), in.data(), 100, 0, relay_sa.data(), relay_sa.size);
+    }
+    for (std::size_t i = 0; i < burst && good; ++i) {
+      good = wait_readable(c.socket.fd()) && ::recv(c.socket.fd(), in.data(), in.size(), 0) == 104;
+    }
+    ok += good ? 1 : 0;
+  }
+  return ok;
+}
+
+// After a turn that read several datagrams the worker keeps polling for a
+// while (udp_busy_poll) instead of going to sleep; the peer's echo, 100 us
+// after the burst, comes back within that time. Counted as hits and misses.
+TEST(worker, busy_polls_after_busy_turns) {
+  worker_options o = loopback_options();
+  o.udp_busy_poll = max_udp_busy_poll;  // 1 ms
+  running_worker w(o);
+  w.start();
+  EXPECT_EQ(echo_rounds(w, 20, 8, std::chrono::microseconds{0}, std::chrono::microseconds{100}), 20);
+  w.stop();
+  const auto& io = w.get().io_counters();
+  EXPECT_GT(read(io.busy_poll_hits), 0u) << "misses " << read(io.busy_poll_misses) << " wakeups " << read(io.wakeups_socket);
+  EXPECT_GT(read(io.busy_poll_hits) + read(io.busy_poll_misses), 0u);
+}
+
+TEST(worker, busy_polling_off_never_polls_and_single_datagram_turns_never_poll) {
+  worker_options o = loopback_options();
+  o.udp_busy_poll = std::chrono::microseconds{0};
+  running_worker off(o);
+  off.start();
+  EXPECT_EQ(echo_rounds(off, 10, 8), 10);
+  off.stop();
+  EXPECT_EQ(read(off.get().io_counters().busy_poll_hits), 0u);
+  EXPECT_EQ(read(off.get().io_counters().busy_poll_misses), 0u);
+
+  // On, but single datagrams with pauses (paced traffic): a turn reads the
+  // datagram and perhaps its echo, never a busy turn's worth, so no polling.
+  o.udp_busy_poll = max_udp_busy_poll;
+  running_worker paced(o);
+  paced.start();
+  EXPECT_EQ(echo_rounds(paced, 10, 1, std::chrono::milliseconds{3}), 10);
+  paced.stop();
+  EXPECT_EQ(read(paced.get().io_counters().busy_poll_hits), 0u);
+  EXPECT_EQ(read(paced.get().io_counters().busy_poll_misses), 0u);
+}
+
 // Relay sockets carry no SO_RXQ_OVFL: a socket read hard has its kernel drop
 // count read (SO_MEMINFO) at the next tick.
 TEST(worker, counts_kernel_drops_on_relay_sockets) {
