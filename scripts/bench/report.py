@@ -26,7 +26,7 @@ SCENARIOS = [
     ("allocrate", "allocation rate: 401 + Allocate + Refresh(0), 32 in parallel"),
 ]
 SERVERS = ["forwarder", "anyturn", "anyturn-coalesce", "coturn"]
-CHART_SERVERS = ["forwarder", "anyturn", "coturn"]
+CHART_SERVERS = ["forwarder", "anyturn", "coturn", "anyturn-coalesce"]
 SHORT = {
     "c1_200": "1 client 200 B",
     "c100_200": "100 clients 200 B",
@@ -142,7 +142,7 @@ unset label 1
 set key top left
 set yrange [0:*]
 set title "Server CPU per relayed packet (us, median; lower is better)"
-plot "{cpu_dat}" using 2:xtic(1) title "bare forwarder" lc rgb "#7f7f7f", "" using 3 title "anyturn" lc rgb "#1f77b4", "" using 4 title "coturn 4.6.1" lc rgb "#ff7f0e"
+plot "{cpu_dat}" using 2:xtic(1) title "bare forwarder" lc rgb "#7f7f7f", "" using 3 title "anyturn" lc rgb "#1f77b4", "" using 4 title "coturn 4.6.1" lc rgb "#ff7f0e", "" using 5 title "anyturn, coalescing (paced only)" lc rgb "#2ca02c"
 unset multiplot
 """
     res = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
