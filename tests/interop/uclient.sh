@@ -7,6 +7,8 @@
 #   send-rest         Send/Data indications, TURN REST secret
 #   wrong-password    long-term credentials with a wrong password: must fail
 #   peer-denied       no --allow-peer: the loopback peer must be refused (403)
+#   channel-coalesced ChannelData with wake-up coalescing on (--udp-coalesce-us):
+#                     zero loss, and /metrics must show coalescing windows
 # The relaying cases run 10 clients without -c, so each one also makes an
 # RTCP allocation with EVEN-PORT (R bit) and RESERVATION-TOKEN, and require
 # zero loss and tot_recv_msgs == tot_send_msgs.
@@ -30,6 +32,11 @@ client_args=(-m "$clients" -n "$messages" -l 160 -z 5 -X)
 expect=relay
 case "$case_name" in
   channel-longterm) client_args+=(-u "$user" -w "$password") ;;
+  channel-coalesced)
+    client_args+=(-u "$user" -w "$password")
+    server_args+=(--udp-coalesce-us 300)
+    require_tool curl
+    ;;
   send-longterm) client_args+=(-s -u "$user" -w "$password") ;;
   channel-rest) client_args+=(-u "$user" -W "$secret") ;;
   send-rest) client_args+=(-s -u "$user" -W "$secret") ;;
@@ -55,6 +62,14 @@ finish_uclient "$out"
 case "$expect" in
   relay)
     require_zero_loss $((clients * messages))
+    if [[ "$case_name" == channel-coalesced ]]; then
+      curl -sS --max-time 5 -o "$work/metrics.txt" "http://127.0.0.1:$http_port/metrics" ||
+        fail "no answer from /metrics"
+      windows="$(awk '$1 == "anyturn_worker_wakeups_total{cause=\"coalesce_window\"}" {print $2}' "$work/metrics.txt")"
+      [[ -n "$windows" ]] || fail "no coalesce_window sample in /metrics"
+      awk -v w="$windows" 'BEGIN { exit !(w > 0) }' || fail "no coalescing window was used (anyturn_worker_wakeups_total{cause=\"coalesce_window\"} = $windows)"
+      log "coalescing windows used: $windows"
+    fi
     ;;
   refused-401)
     # turnutils_uclient retries the Allocate and gives up without printing
