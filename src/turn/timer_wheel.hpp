@@ -22,6 +22,8 @@ class timer_wheel {
     std::int64_t at_s;         // the deadline this entry stands for
   };
   static constexpr std::int64_t span_s = 4096;
+  // Storage firing_ keeps between ticks (entries).
+  static constexpr std::size_t keep_capacity = 256;
 
   timer_wheel() : wheel_(span_s) {}
 
@@ -43,7 +45,7 @@ class timer_wheel {
     while (current_s_ <= now_s) {
       auto& bucket = wheel_[static_cast<std::size_t>(current_s_ % span_s)];
       if (!bucket.empty()) {
-        firing_.swap(bucket);  // keeps both vectors' capacity: no churn
+        firing_.swap(bucket);  // the bucket gets firing_'s small storage back
         for (const entry& e : firing_) {
           if (e.at_s > now_s) {
             bucket.push_back(e);  // a later lap of the wheel
@@ -52,12 +54,24 @@ class timer_wheel {
           }
         }
         firing_.clear();
+        // A burst (many deadlines in one second) leaves its capacity here.
+        // Kept, the next swap would hand it to another bucket, and bursts
+        // in different seconds would leave every bucket at its peak: give
+        // it back instead.
+        if (firing_.capacity() > keep_capacity) std::vector<entry>().swap(firing_);
       }
       ++current_s_;
     }
   }
 
   [[nodiscard]] std::int64_t current() const { return current_s_; }
+
+  // Entries the wheel has room for without allocating (all slots): for tests.
+  [[nodiscard]] std::size_t capacity() const {
+    std::size_t n = firing_.capacity();
+    for (const auto& b : wheel_) n += b.capacity();
+    return n;
+  }
 
  private:
   std::vector<std::vector<entry>> wheel_;

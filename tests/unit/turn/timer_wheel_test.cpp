@@ -53,5 +53,21 @@ TEST(TimerWheel, PastDeadlinesFireOnTheNextTick) {
   EXPECT_EQ(fire_until(w, 61), std::vector<std::uint32_t>{2});
 }
 
+// Bursts of deadlines in different seconds (a mass of allocations made in
+// one second, then another) must not leave each slot at its burst's size:
+// after they fired, the wheel holds about what it held before.
+TEST(TimerWheel, BurstsGiveTheirCapacityBack) {
+  timer_wheel w;
+  w.schedule(1, 0, 0);
+  fire_until(w, 1);
+  const std::size_t idle = w.capacity();
+  constexpr std::uint32_t burst = 50'000;
+  for (std::int64_t second = 10; second < 16; ++second) {
+    for (std::uint32_t i = 0; i < burst; ++i) w.schedule(second, i, 0);
+    EXPECT_EQ(fire_until(w, second).size(), burst);
+  }
+  EXPECT_LE(w.capacity(), idle + 2 * timer_wheel::keep_capacity) << "idle " << idle;
+}
+
 }  // namespace
 }  // namespace anyturn::turn::detail
