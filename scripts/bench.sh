@@ -62,12 +62,13 @@ if ((do_build)); then
   mkdir -p "$build"
   cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DANYTURN_BUILD_TESTS=ON >"$build/bench-cmake.log" 2>&1 ||
     { cat "$build/bench-cmake.log" >&2; exit 1; }
-  cmake --build "$build" --target anyturn anyturn-load anyturn-bare-forwarder -j2 >"$build/bench-build.log" 2>&1 ||
+  cmake --build "$build" --target anyturn anyturn-load anyturn-bare-forwarder anyturn-core-scale -j2 >"$build/bench-build.log" 2>&1 ||
     { tail -40 "$build/bench-build.log" >&2; exit 1; }
 fi
 anyturn_bin="$build/anyturn"
 load_bin="$build/tests/bench/anyturn-load"
 fwd_bin="$build/tests/bench/anyturn-bare-forwarder"
+core_bin="$build/tests/bench/anyturn-core-scale"
 for b in "$anyturn_bin" "$load_bin" "$fwd_bin" "$coturn"; do
   [[ -x "$b" ]] || { echo "bench.sh: missing $b" >&2; exit 1; }
 done
@@ -295,6 +296,21 @@ run_memory() {  # run_memory SERVER
   fi
 }
 
+# The TURN core alone (no sockets, so no open-file limit) at up to 100,000
+# allocations: memory per allocation, forwarding cost with random senders,
+# memory after freeing. See tests/bench/core_scale.cpp.
+run_core_scale() {
+  local line steps="1000,10000,100000"
+  ((quick)) && steps="1000,10000"
+  line=$(timeout 300 taskset -c "$BENCH_SERVER_CPUS" "$core_bin" --steps "$steps" 2>>"$work/load.log" | tail -1) || true
+  if [[ "$line" == \{* ]]; then
+    echo "{\"scenario\":\"core-scale\",\"server\":\"anyturn-core\",\"rep\":0,${line:1}" >>"$results"
+    grep "^core-scale" "$work/load.log" | tail -6 >&2
+  else
+    log "core-scale produced no result; see $work/load.log"
+  fi
+}
+
 profile_anyturn() {
   local port pid prof="$work/profile.txt" tool=""
   port=$(pick_port)
@@ -363,6 +379,7 @@ for ((rep = 1; rep <= reps; ++rep)); do
 done
 if ((!skip_memory)) && [[ -z "$only" || ",$only," == *,memory,* ]]; then
   for sv in anyturn coturn; do run_memory "$sv"; done
+  run_core_scale
 fi
 ((profile)) && profile_anyturn
 log "measurements done in $((SECONDS - start_time)) s: $results"
@@ -395,6 +412,7 @@ meta = {
         "anyturn-coalesce": "the anyturn command plus --udp-coalesce-us $coalesce_us (paced scenario only)",
         "coturn": "taskset -c $BENCH_SERVER_CPUS $coturn -n --no-cli --listening-ip=127.0.0.1 --listening-port=PORT --relay-ip=$coturn_relay_ip --min-port=$coturn_lo --max-port=$coturn_hi --user=bench:bench --realm=anyturn --lt-cred-mech --allow-loopback-peers --no-tls --no-dtls --no-tcp --relay-threads=$threads --pidfile=RUN/coturn.pid --log-file=stdout",
         "forwarder": "taskset -c $BENCH_SERVER_CPUS build-bench/tests/bench/anyturn-bare-forwarder --listen 127.0.0.1:PORT --relay-ip $fwd_relay_ip --relay-ports $fwd_ports --threads $threads",
+        "core-scale": "taskset -c $BENCH_SERVER_CPUS build-bench/tests/bench/anyturn-core-scale --steps 1000,10000,100000",
         "memory": "relay ports $memory_ports_lo-$memory_ports_hi for both servers; anyturn-load memory --steps $memory_steps --client-ips $client_ips --client-ports $client_ports",
         "load": "taskset -c $BENCH_GEN_CPUS build-bench/tests/bench/anyturn-load MODE ARGS $common --server 127.0.0.1:PORT --server-pid PID [--raw for the forwarder]",
     },
