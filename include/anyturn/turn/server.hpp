@@ -37,7 +37,8 @@ struct shared_state {
   std::shared_ptr<const auth::credential_store> credentials;
   std::shared_ptr<const auth::nonce_service> nonces;
   std::shared_ptr<const auth::peer_policy> peers;
-  // Relay addresses, at most one per family, each with its port pool. The
+  // Relay addresses, each with its own port pool; several of one family add
+  // capacity (new allocations rotate over them, skipping full ones). The
   // pools are the only mutable shared objects, and are lock-free.
   struct relay_address {
     stun::endpoint ip;  // port unused
