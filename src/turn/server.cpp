@@ -3,6 +3,7 @@
 #include <anyturn/turn/server.hpp>
 
 #include "allocation.hpp"
+#include "client_table.hpp"
 #include "timer_wheel.hpp"
 
 #include <spdlog/spdlog.h>
@@ -10,7 +11,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
-#include <unordered_map>
+#include <optional>
 
 namespace anyturn::turn {
 
@@ -128,9 +129,15 @@ struct server::impl {
   unsigned worker;
   std::uint64_t rng;
 
+  // The key accessor of by_client: the 5-tuple of an occupied slot.
+  auto key_of() const {
+    return [this](std::uint32_t s) -> const client_ref& { return slots[s]->client; };
+  }
+  std::optional<std::uint32_t> slot_of(const client_ref& c) const { return by_client.find(c, key_of()); }
+
   std::vector<std::unique_ptr<detail::allocation>> slots;  // allocation table
   std::vector<std::uint32_t> free_slots;
-  std::unordered_map<client_ref, std::uint32_t, client_ref_hash> by_client;  // 5-tuple -> slot
+  detail::client_table by_client;  // 5-tuple -> slot; keys live in slots[slot]->client
   std::vector<std::uint32_t> relay_owner;  // relay_id -> slot
   std::vector<relay_id> free_relay_ids;
   std::uint32_t generation_counter = 0;
@@ -291,7 +298,7 @@ struct server::impl {
     // own miss path, so an owned packet pays no extra lookup.
     if (msg.cls() == message_class::request &&
         msg.method() != static_cast<std::uint16_t>(stun::method::binding) &&
-        from.proto == transport::udp && !by_client.contains(from) &&
+        from.proto == transport::udp && !by_client.contains(from, key_of()) &&
         io.hand_off(from, data, now)) {
       return;
     }
@@ -461,8 +468,8 @@ struct server::impl {
   }
 
   detail::allocation* allocation_of(const client_ref& c) {
-    auto it = by_client.find(c);
-    return it == by_client.end() ? nullptr : slots[it->second].get();
+    const auto slot = slot_of(c);
+    return slot ? slots[*slot].get() : nullptr;
   }
 
   // Lifetime rule of RFC 8656 §7.2 step and §8.2: min(requested, max), but
@@ -737,7 +744,7 @@ struct server::impl {
     bump(ts.allocations_created);
     bump(ts.active[static_cast<std::size_t>(r.from.proto)]);
     slots[slot] = std::move(alloc);
-    by_client.emplace(r.from, slot);
+    by_client.insert(r.from, slot, key_of());
     if (r.from.proto == transport::udp) io.own(r.from);
     schedule(slot, a.expires_ms);
     bump(counters.allocations_created);
@@ -810,7 +817,7 @@ struct server::impl {
     auto b = begin(r, message_class::success_response);
     if (has_lifetime && requested == 0) {
       b.add_u32(attr::lifetime, 0);
-      const std::uint32_t slot = by_client.at(r.from);
+      const std::uint32_t slot = *slot_of(r.from);
       free_allocation(slot, "deleted", r.now);
       bump(counters.allocations_deleted);
       return send_success(r, b);
@@ -879,7 +886,7 @@ struct server::impl {
     }
     if (n == 0) return send_error(r, 400);
     // Every address passed: install them all, or none (§10.2).
-    const std::uint32_t slot = by_client.at(r.from);
+    const std::uint32_t slot = *slot_of(r.from);
     for (std::size_t i = 0; i < n; ++i) install_permission(*a, slot, peers[i], r.now.mono_ms);
     auto b = begin(r, message_class::success_response);
     send_success(r, b);
@@ -903,7 +910,7 @@ struct server::impl {
       if (c.peer == *peer && c.number != *number) return send_error(r, 400);
     }
     if (const int code = check_peer(*a, *peer); code != 0) return send_error(r, code);
-    const std::uint32_t slot = by_client.at(r.from);
+    const std::uint32_t slot = *slot_of(r.from);
     const std::int64_t expires = r.now.mono_ms + std::int64_t{shared->channel_lifetime} * 1000;
     auto it = std::find_if(a->channels.begin(), a->channels.end(),
                            [&](const auto& c) { return c.number == *number; });
@@ -1080,6 +1087,8 @@ struct server::impl {
       shared->relays[res.pool].ports->cancel(res.token);
       return true;
     });
+    // Return the 5-tuple index's memory after mass frees (O(1) otherwise).
+    by_client.shrink_if_sparse();
   }
 
   // Expires the allocation, or its expired permissions and channels, then
@@ -1145,16 +1154,16 @@ struct server::impl {
     auto& active = ts.active[static_cast<std::size_t>(a.client.proto)];
     active.store(active.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
     if (a.client.proto == transport::udp) io.disown(a.client);
-    by_client.erase(a.client);
+    by_client.erase(a.client, key_of());  // before the reset: key_of reads the slot
     slots[slot].reset();
     free_slots.push_back(slot);
     counters.active_allocations.store(by_client.size(), std::memory_order_relaxed);
   }
 
   void on_client_closed(const client_ref& client, const now_t& now) {
-    auto it = by_client.find(client);
-    if (it == by_client.end()) return;
-    free_allocation(it->second, "closed", now);
+    const auto slot = slot_of(client);
+    if (!slot) return;
+    free_allocation(*slot, "closed", now);
     bump(counters.allocations_closed);
   }
 
@@ -1197,9 +1206,9 @@ std::size_t server::allocation_count() const { return impl_->by_client.size(); }
 
 std::vector<stun::endpoint> server::relays_of_for_test(const client_ref& client) const {
   std::vector<stun::endpoint> out;
-  auto it = impl_->by_client.find(client);
-  if (it == impl_->by_client.end()) return out;
-  const auto& a = *impl_->slots[it->second];
+  const auto slot = impl_->slot_of(client);
+  if (!slot) return out;
+  const auto& a = *impl_->slots[*slot];
   for (std::uint8_t i = 0; i < a.relay_count; ++i) out.push_back(a.relays[i].address);
   return out;
 }
