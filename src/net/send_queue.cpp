@@ -332,6 +332,7 @@ void send_queue::send_group(int fd, std::size_t first, std::size_t end, bool mer
     ++next;
   }
 }
+
 void send_queue::fail(std::size_t first, std::size_t count, int error, flush_result& result) {
   for (std::size_t j = first; j < first + count; ++j) {
     const entry& e = entries_[order_[j] & 0xFFFFFFFFu];
