@@ -11,8 +11,6 @@
 #include <anyturn/http/json.hpp>
 
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -21,7 +19,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -42,22 +39,6 @@ using clock = std::chrono::steady_clock;
 
 const std::string realm = "anyturn.test";
 
-// base64(HMAC-SHA1(secret, username)), computed with OpenSSL directly,
-// independent of the server's code.
-std::string hmac_sha1_base64(const std::string& secret, const std::string& username) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int mac_len = 0;
-  HMAC(EVP_sha1(), secret.data(), static_cast<int>(secret.size()),
-       reinterpret_cast<const unsigned char*>(username.data()), username.size(), mac, &mac_len);
-  std::string out(4 * ((mac_len + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), mac, static_cast<int>(mac_len));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
-
-std::int64_t unix_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
-stun::endpoint v4_loopback() { return stun::endpoint::v4(0x7F000001u, 0); }
-std::string describe(const std::optional<stun_message>& m) { return m ? m->describe() : "no response"; }
 
 std::string read_file(const fs::path& p) {
   std::ifstream f(p, std::ios::binary);
@@ -383,7 +364,7 @@ tenants:
   auto a = client("acme-a", "pa");
   allocate_ok(*a);
   const std::string rest_user = std::to_string(unix_now() + 600) + ":acme:bob";
-  auto b = client(rest_user, hmac_sha1_base64("acme-rest-secret", rest_user));
+  auto b = client(rest_user, rest_password("acme-rest-secret", rest_user));
   allocate_ok(*b);
   auto c = client("acme-c", "pc");
   auto refused = c->allocate();
@@ -483,7 +464,7 @@ tenants:
   EXPECT_EQ(username->substr(colon), ":acme:carol");
   const std::int64_t expiry = std::stoll(username->substr(0, colon));
   EXPECT_LE(std::llabs(expiry - (unix_now() + 600)), 5);
-  EXPECT_EQ(*credential, hmac_sha1_base64("acme-secret-new", *username));
+  EXPECT_EQ(*credential, rest_password("acme-secret-new", *username));
 
   auto c = client(*username, *credential);
   allocate_ok(*c);
@@ -609,7 +590,7 @@ TEST_F(Side, CredentialsCommandMintsWhatTheServerAccepts) {
   const std::int64_t expiry = std::stoll(username.substr(0, username.find(':')));
   EXPECT_GE(expiry, before + 600);
   EXPECT_LE(expiry, after + 600);
-  EXPECT_EQ(password, hmac_sha1_base64(secret, username));
+  EXPECT_EQ(password, rest_password(secret, username));
 
   const auto json = run_anyturn({"credentials", "--secret=" + secret, "--user", "carol",
                                  "--tenant", "acme", "--json"});
@@ -622,7 +603,7 @@ TEST_F(Side, CredentialsCommandMintsWhatTheServerAccepts) {
   const auto* ttl = obj->find("ttl");
   ASSERT_TRUE(u && p && ttl && obj->find("expiresAt"));
   EXPECT_TRUE(u->text.ends_with(":acme:carol")) << u->text;
-  EXPECT_EQ(p->text, hmac_sha1_base64(secret, u->text));
+  EXPECT_EQ(p->text, rest_password(secret, u->text));
   EXPECT_EQ(ttl->number, 86400.0);  // the default
 
   EXPECT_EQ(run_anyturn({"credentials", "--user", "bob"}).exit_code, 1);  // no secret

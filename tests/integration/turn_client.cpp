@@ -2,6 +2,8 @@
 #include "sockaddr.hpp"
 
 #include <arpa/inet.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -10,6 +12,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <random>
 #include <sstream>
 #include <stdexcept>
@@ -429,5 +432,22 @@ std::optional<relayed_data> turn_client::recv_data(std::chrono::milliseconds tim
     if (auto out = decode_relayed(std::move(*raw))) return out;
   }
 }
+
+std::string describe(const std::optional<stun_message>& m) {
+  return m ? m->describe() : std::string("no response");
+}
+
+std::string rest_password(const std::string& secret, const std::string& username) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int mac_len = 0;
+  HMAC(EVP_sha1(), secret.data(), static_cast<int>(secret.size()),
+       reinterpret_cast<const unsigned char*>(username.data()), username.size(), mac, &mac_len);
+  std::string out(4 * ((mac_len + 2) / 3) + 1, '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), mac, static_cast<int>(mac_len));
+  out.resize(static_cast<std::size_t>(n));
+  return out;
+}
+
+std::int64_t unix_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
 }  // namespace anyturn::itest

@@ -88,6 +88,18 @@ class stun_message {
   std::shared_ptr<const stun::message_view> view_;
 };
 
+// "no response" or the message's one-line description, for failure output.
+std::string describe(const std::optional<stun_message>& m);
+
+// base64(HMAC-SHA1(secret, username)): a TURN REST password, computed with
+// OpenSSL directly, independent of the server's code.
+std::string rest_password(const std::string& secret, const std::string& username);
+
+// Wall-clock seconds, for REST usernames' expiry.
+std::int64_t unix_now();
+
+inline stun::endpoint v4_loopback(std::uint16_t port = 0) { return stun::endpoint::v4(0x7F000001u, port); }
+
 // What arrived from a peer through the relay.
 struct relayed_data {
   enum class kind { data_indication, channel_data } how = kind::data_indication;

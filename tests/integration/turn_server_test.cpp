@@ -7,12 +7,9 @@
 #include <anyturn/auth/credentials.hpp>
 
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include <algorithm>
 #include <chrono>
-#include <ctime>
 #include <memory>
 #include <random>
 #include <string>
@@ -26,30 +23,10 @@ const std::string user = "alice";
 const std::string password = "wonderland";
 const std::string rest_secret = "integration-rest-secret";
 
-// Computed here with OpenSSL directly, independent of the server's code:
-// base64(HMAC-SHA1(secret, username)).
-std::string rest_password_openssl(const std::string& secret, const std::string& username) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int mac_len = 0;
-  HMAC(EVP_sha1(), secret.data(), static_cast<int>(secret.size()),
-       reinterpret_cast<const unsigned char*>(username.data()), username.size(), mac, &mac_len);
-  std::string out(4 * ((mac_len + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), mac, static_cast<int>(mac_len));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
-
-std::int64_t unix_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
-
-stun::endpoint v4_loopback(std::uint16_t port = 0) { return stun::endpoint::v4(0x7F000001u, port); }
 stun::endpoint v6_loopback(std::uint16_t port = 0) {
   std::array<std::uint8_t, 16> ip{};
   ip[15] = 1;
   return stun::endpoint::v6(ip, port);
-}
-
-std::string describe(const std::optional<stun_message>& m) {
-  return m ? m->describe() : std::string("no response");
 }
 
 class TurnServer : public ::testing::Test {
@@ -251,7 +228,7 @@ TEST_F(TurnServer, AllocateWithSha256PasswordAlgorithm) {
 TEST_F(TurnServer, AllocateWithRestSecret) {
   ASSERT_TRUE(start(4, {"--auth-secret", rest_secret}));
   const std::string username = std::to_string(unix_now() + 3600) + ":alice";
-  const std::string pass = rest_password_openssl(rest_secret, username);
+  const std::string pass = rest_password(rest_secret, username);
   EXPECT_EQ(pass, auth::rest_password(rest_secret, username));
   turn_client c(server());
   c.set_credentials({username, pass});
@@ -262,7 +239,7 @@ TEST_F(TurnServer, AllocateWithRestSecret) {
 
   // A REST password made with another secret is refused.
   turn_client wrong(server());
-  wrong.set_credentials({username, rest_password_openssl("some-other-secret", username)});
+  wrong.set_credentials({username, rest_password("some-other-secret", username)});
   r = wrong.allocate();
   ASSERT_TRUE(r.has_value()) << "no response";
   EXPECT_EQ(r->error_code(), 401) << r->describe();
@@ -272,7 +249,7 @@ TEST_F(TurnServer, ExpiredRestUsernameGets401) {
   ASSERT_TRUE(start(5, {"--auth-secret", rest_secret}));
   const std::string username = std::to_string(unix_now() - 3600) + ":alice";
   turn_client c(server());
-  c.set_credentials({username, rest_password_openssl(rest_secret, username)});
+  c.set_credentials({username, rest_password(rest_secret, username)});
   auto r = c.allocate();
   ASSERT_TRUE(r.has_value()) << "no response";
   EXPECT_EQ(r->error_code(), 401) << r->describe();
