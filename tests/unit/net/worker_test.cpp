@@ -48,6 +48,18 @@ void* operator new(std::size_t size) {
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
+namespace {
+// Heap allocations counted (on any thread) while f() runs.
+template <class F>
+std::uint64_t allocations_in(F&& f) {
+  allocations = 0;
+  counting = true;
+  f();
+  counting = false;
+  return allocations.load();
+}
+}  // namespace
+
 namespace anyturn::net {
 namespace {
 
@@ -611,20 +623,16 @@ TEST(worker, channel_data_forwarding_allocates_nothing) {
   };
   for (int i = 0; i < 20; ++i) ASSERT_TRUE(round_trip());  // warm-up: Asio recycles its op memory
 
-  // The counter sees allocations (the replacement is in effect).
-  allocations = 0;
-  counting = true;
-  ::operator delete(::operator new(8));  // a call the optimiser may not elide
-  counting = false;
-  ASSERT_EQ(allocations.load(), 1u);
+  // The counter sees allocations (the replacement is in effect); a call the
+  // optimiser may not elide.
+  ASSERT_EQ(allocations_in([] { ::operator delete(::operator new(8)); }), 1u);
 
-  allocations = 0;
-  counting = true;
   int ok_count = 0;
-  for (int i = 0; i < 200; ++i) ok_count += round_trip() ? 1 : 0;
-  counting = false;
+  EXPECT_EQ(allocations_in([&] {
+              for (int i = 0; i < 200; ++i) ok_count += round_trip() ? 1 : 0;
+            }),
+            0u);
   EXPECT_EQ(ok_count, 200);
-  EXPECT_EQ(allocations.load(), 0u);
   w.stop();
   EXPECT_EQ(read(w.get().counters().packets_to_peer), 220u);
   EXPECT_EQ(read(w.get().counters().packets_to_client), 220u);
@@ -722,13 +730,12 @@ TEST(worker, batched_forwarding_of_bursts_keeps_order_and_allocates_nothing) {
   };
   for (int r = 0; r < 5; ++r) ASSERT_TRUE(round()) << "warm-up round " << r;
 
-  allocations = 0;
-  counting = true;
   int ok_rounds = 0;
-  for (int r = 0; r < 30; ++r) ok_rounds += round() ? 1 : 0;
-  counting = false;
+  EXPECT_EQ(allocations_in([&] {
+              for (int r = 0; r < 30; ++r) ok_rounds += round() ? 1 : 0;
+            }),
+            0u);
   EXPECT_EQ(ok_rounds, 30);
-  EXPECT_EQ(allocations.load(), 0u);
   w.stop();
   const auto& counters = w.get().counters();
   EXPECT_EQ(read(counters.packets_to_peer), 35u * clients * burst);
@@ -990,13 +997,12 @@ void stream_forwarding_allocates_nothing(bool tls) {
   };
   for (int i = 0; i < 20; ++i) ASSERT_TRUE(round_trip());  // warm-up
 
-  allocations = 0;
-  counting = true;
   int ok_count = 0;
-  for (int i = 0; i < 200; ++i) ok_count += round_trip() ? 1 : 0;
-  counting = false;
+  EXPECT_EQ(allocations_in([&] {
+              for (int i = 0; i < 200; ++i) ok_count += round_trip() ? 1 : 0;
+            }),
+            0u);
   EXPECT_EQ(ok_count, 200);
-  EXPECT_EQ(allocations.load(), 0u);
   w.stop();
   EXPECT_EQ(read(w.get().counters().packets_to_peer), 220u);
   EXPECT_EQ(read(w.get().counters().packets_to_client), 220u);
@@ -1126,19 +1132,14 @@ TEST(worker_handoff, refresh_and_channel_data_reach_the_owner_without_allocating
   };
   for (int i = 0; i < 20; ++i) ASSERT_TRUE(one());  // warm-up
 
-  allocations = 0;
-  counting = true;
-  ::operator delete(::operator new(8));
-  counting = false;
-  ASSERT_EQ(allocations.load(), 1u);
+  ASSERT_EQ(allocations_in([] { ::operator delete(::operator new(8)); }), 1u);
 
-  allocations = 0;
-  counting = true;
   int ok_count = 0;
-  for (int i = 0; i < 200; ++i) ok_count += one() ? 1 : 0;
-  counting = false;
+  EXPECT_EQ(allocations_in([&] {
+              for (int i = 0; i < 200; ++i) ok_count += one() ? 1 : 0;
+            }),
+            0u);
   EXPECT_EQ(ok_count, 200);
-  EXPECT_EQ(allocations.load(), 0u);
   EXPECT_EQ(read(pair.b().io_counters().handed_off_out), 221u);
   EXPECT_EQ(read(pair.b().io_counters().handoff_dropped), 0u);
 
