@@ -567,18 +567,22 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
     });
   }
 
+  // Something to read: a listed socket, the hand-off queue, or events
+  // harvest() had no room for.
+  [[nodiscard]] bool work_ready(bool more_events) const {
+    return !ready_.empty() || inbox_ready_ || more_events;
+  }
+
   // Busy polling (udp_busy_poll): after a busy turn, keeps harvesting for a
   // short while before going to sleep, since the next datagram is likely to
-  // come sooner than a sleep and a wake-up would take. Returns what the
-  // last harvest returned.
+  // come sooner than a sleep and a wake-up would take. True when it found
+  // something to read.
   bool busy_poll() {
     const std::int64_t until = mono_ns() + busy_poll_ns_;
-    bool more_events = false;
     do {
-      more_events = harvest();
-      if (!ready_.empty() || inbox_ready_ || more_events) {
+      if (work_ready(harvest())) {
         bump(io_counters_.busy_poll_hits);
-        return more_events;
+        return true;
       }
     } while (mono_ns() < until);
     bump(io_counters_.busy_poll_misses);
@@ -605,12 +609,11 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
     assert_owner();
     std::size_t budget = options_.turn_budget;
     for (std::size_t round = 0; round < max_rounds && budget > 0; ++round) {
-      bool more_events = harvest();
-      if (ready_.empty() && !inbox_ready_ && !more_events && busy_poll_ns_ > 0 && !coalescing_ &&
-          options_.turn_budget - budget >= busy_turn_datagrams) {
-        more_events = busy_poll();
+      bool work = work_ready(harvest());
+      if (!work && busy_poll_ns_ > 0 && !coalescing_ && options_.turn_budget - budget >= busy_turn_datagrams) {
+        work = busy_poll();
       }
-      if (ready_.empty() && !inbox_ready_ && !more_events) {
+      if (!work) {
         // Nothing ready. Coalescing and the last window brought datagrams:
         // sleep another window, then let Asio run what became ready
         // meanwhile (streams, timers) before the next turn. Otherwise wait
