@@ -7,23 +7,26 @@
 
 namespace anyturn::net {
 
-socket_address to_sockaddr(const stun::endpoint& ep) {
-  socket_address out;
+socklen_t write_sockaddr(const stun::endpoint& ep, void* out) {
   if (ep.is_v4()) {
     sockaddr_in sin{};
     sin.sin_family = AF_INET;
     sin.sin_port = htons(ep.port);
     std::memcpy(&sin.sin_addr, ep.ip.data(), 4);
-    std::memcpy(&out.storage, &sin, sizeof sin);
-    out.size = sizeof sin;
-  } else {
-    sockaddr_in6 sin6{};
-    sin6.sin6_family = AF_INET6;
-    sin6.sin6_port = htons(ep.port);
-    std::memcpy(&sin6.sin6_addr, ep.ip.data(), 16);
-    std::memcpy(&out.storage, &sin6, sizeof sin6);
-    out.size = sizeof sin6;
+    std::memcpy(out, &sin, sizeof sin);
+    return sizeof sin;
   }
+  sockaddr_in6 sin6{};
+  sin6.sin6_family = AF_INET6;
+  sin6.sin6_port = htons(ep.port);
+  std::memcpy(&sin6.sin6_addr, ep.ip.data(), 16);
+  std::memcpy(out, &sin6, sizeof sin6);
+  return sizeof sin6;
+}
+
+socket_address to_sockaddr(const stun::endpoint& ep) {
+  socket_address out;
+  out.size = write_sockaddr(ep, &out.storage);
   return out;
 }
 

@@ -6,7 +6,6 @@
 #include <cerrno>
 #include <cstring>
 
-#include <arpa/inet.h>
 #include <netinet/udp.h>
 
 #ifndef UDP_SEGMENT
@@ -114,19 +113,7 @@ send_queue::push_result send_queue::push(int fd, direction dir, const stun::endp
   }
   e.fragments = static_cast<std::uint8_t>(n);
   e.length = static_cast<std::uint32_t>(std::min<std::size_t>(length, 0xFFFFFFFFu));
-  if (to.is_v4()) {
-    e.name.v4 = sockaddr_in{};
-    e.name.v4.sin_family = AF_INET;
-    e.name.v4.sin_port = htons(to.port);
-    std::memcpy(&e.name.v4.sin_addr, to.ip.data(), 4);
-    e.name_len = sizeof(sockaddr_in);
-  } else {
-    e.name.v6 = sockaddr_in6{};
-    e.name.v6.sin6_family = AF_INET6;
-    e.name.v6.sin6_port = htons(to.port);
-    std::memcpy(&e.name.v6.sin6_addr, to.ip.data(), 16);
-    e.name_len = sizeof(sockaddr_in6);
-  }
+  e.name_len = write_sockaddr(to, &e.name);
   e.control_len = 0;
   if (source != nullptr) {
     e.control_len = static_cast<std::uint8_t>(write_source_control(*source, e.control));

@@ -28,6 +28,8 @@ struct socket_address {
 
 // endpoint -> sockaddr_in / sockaddr_in6.
 socket_address to_sockaddr(const stun::endpoint& ep);
+// The same into `out`, which has room for a sockaddr_in6; returns the length.
+socklen_t write_sockaddr(const stun::endpoint& ep, void* out);
 
 // sockaddr_in / sockaddr_in6 -> endpoint; nullopt for other families or a
 // short length. IPv4-mapped IPv6 addresses stay IPv6 (see unmap_v4).
