@@ -15,7 +15,7 @@ packages=(
   build-essential cmake g++ clang-14 libclang-rt-14-dev
   libboost1.81-dev libssl-dev libspdlog-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  coturn prometheus python3 openssl iproute2 procps
+  coturn prometheus python3 openssl iproute2 procps curl
   chromium libnss3-tools gnuplot-nox
 )
 # Node.js and npm drive the browser test (playwright-core). The machine image
