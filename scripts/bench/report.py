@@ -374,7 +374,7 @@ def main():
         w(f"scenario {k}: anyturn-load {v}")
     w("```")
     w("")
-    w("Reproduce: `scripts/bench.sh` (about 12 minutes), or `scripts/bench.sh --quick` (about 2 minutes). "
+    w("Reproduce: `scripts/bench.sh` (about 10 minutes), or `scripts/bench.sh --quick` (about 2 minutes). "
       "Raw JSON lines of every measurement are kept in `build-bench/bench-runs/<run>/results.jsonl`.")
 
     with open(a.out, "w") as f:
