@@ -287,7 +287,7 @@ struct server_app::impl {
   // collectors read the workers' counters (relaxed loads, at scrape time).
   bool start_http(const std::vector<stun::endpoint>& listeners,
                   const std::vector<stun::endpoint>& tls_listeners, std::string& error) {
-    std::vector<const turn::worker_counters*> turn_counters;
+    std::vector<const relay::worker_counters*> turn_counters;
     std::vector<const net::net_counters*> io_counters;
     for (const auto& w : workers) {
       turn_counters.push_back(&w->counters());
@@ -297,7 +297,7 @@ struct server_app::impl {
     options.tenant_ids = tenant_ids(cfg);
     // The core counts active allocations per tenant and client transport;
     // their sum over tenants is the per-transport total.
-    options.active_by_transport = [](const turn::worker_counters& c) {
+    options.active_by_transport = [](const relay::worker_counters& c) {
       metrics::transport_split split{};
       for (const auto& t : c.tenants) {
         for (std::size_t i = 0; i < split.size(); ++i) {

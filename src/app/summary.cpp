@@ -4,7 +4,7 @@
 
 namespace anyturn::app {
 
-void accumulate(counter_totals& into, const turn::worker_counters& from) {
+void accumulate(counter_totals& into, const relay::worker_counters& from) {
 #define ANYTURN_ADD_FIELD(name, help) into.name += from.name.load(std::memory_order_relaxed);
   ANYTURN_WORKER_COUNTERS(ANYTURN_ADD_FIELD)
 #undef ANYTURN_ADD_FIELD

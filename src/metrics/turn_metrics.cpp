@@ -73,9 +73,9 @@ constexpr bool mapping_names_match() {
 }
 static_assert(mapping_names_match(), "mapping row names must match the X-macro");
 
-using counter_member = std::atomic<std::uint64_t> turn::worker_counters::*;
+using counter_member = std::atomic<std::uint64_t> relay::worker_counters::*;
 constexpr std::array<counter_member, worker_counter_count> members{{
-#define ANYTURN_COUNTER_MEMBER(name, help) &turn::worker_counters::name,
+#define ANYTURN_COUNTER_MEMBER(name, help) &relay::worker_counters::name,
     ANYTURN_WORKER_COUNTERS(ANYTURN_COUNTER_MEMBER)
 #undef ANYTURN_COUNTER_MEMBER
 }};
@@ -112,9 +112,9 @@ constexpr bool tenant_mappings_in_order() {
 static_assert(tenant_mappings_in_order(),
               "every ANYTURN_TENANT_COUNTERS entry needs one mapping row, in X-macro order");
 
-using tenant_member = std::atomic<std::uint64_t> turn::tenant_counters::*;
+using tenant_member = std::atomic<std::uint64_t> relay::tenant_counters::*;
 constexpr std::array<tenant_member, tenant_mappings.size()> tenant_members{{
-#define ANYTURN_TENANT_MEMBER(name, help) &turn::tenant_counters::name,
+#define ANYTURN_TENANT_MEMBER(name, help) &relay::tenant_counters::name,
     ANYTURN_TENANT_COUNTERS(ANYTURN_TENANT_MEMBER)
 #undef ANYTURN_TENANT_MEMBER
 }};
@@ -172,16 +172,16 @@ std::span<const counter_mapping> counter_mappings() { return mappings; }
 
 std::vector<double> allocation_duration_bounds() {
   std::vector<double> out;
-  for (const auto b : turn::allocation_duration_bounds_s) out.push_back(static_cast<double>(b));
+  for (const auto b : relay::allocation_duration_bounds_s) out.push_back(static_cast<double>(b));
   return out;
 }
 
 counter_totals::counter_totals() : duration(allocation_duration_bounds()) {}
 
-counter_totals sum_counters(std::span<const turn::worker_counters* const> workers,
+counter_totals sum_counters(std::span<const relay::worker_counters* const> workers,
                             const turn_metrics_options& options) {
   counter_totals t;
-  for (const turn::worker_counters* w : workers) {
+  for (const relay::worker_counters* w : workers) {
     if (w == nullptr) continue;
     ++t.workers;
     for (std::size_t i = 0; i < members.size(); ++i) {
@@ -195,7 +195,7 @@ counter_totals sum_counters(std::span<const turn::worker_counters* const> worker
     // The vector is sized before the worker starts and never resized.
     if (t.tenants.size() < w->tenants.size()) t.tenants.resize(w->tenants.size());
     for (std::size_t k = 0; k < w->tenants.size(); ++k) {
-      const turn::tenant_counters& src = w->tenants[k];
+      const relay::tenant_counters& src = w->tenants[k];
       tenant_totals& dst = t.tenants[k];
       for (std::size_t i = 0; i < tenant_members.size(); ++i) {
         dst.values[i] += (src.*tenant_members[i]).load(std::memory_order_relaxed);
@@ -272,16 +272,16 @@ void emit_turn_metrics(sink& s, const counter_totals& totals, const turn_metrics
   }
 }
 
-registry::collector turn_metrics(std::vector<const turn::worker_counters*> workers,
+registry::collector turn_metrics(std::vector<const relay::worker_counters*> workers,
                                  turn_metrics_options options) {
   return [workers = std::move(workers), options = std::move(options)](sink& s) {
     emit_turn_metrics(s, sum_counters(workers, options), options);
   };
 }
 
-registry::collector turn_metrics(std::span<const turn::worker_counters* const> workers,
+registry::collector turn_metrics(std::span<const relay::worker_counters* const> workers,
                                  turn_metrics_options options) {
-  return turn_metrics(std::vector<const turn::worker_counters*>(workers.begin(), workers.end()),
+  return turn_metrics(std::vector<const relay::worker_counters*>(workers.begin(), workers.end()),
                       std::move(options));
 }
 

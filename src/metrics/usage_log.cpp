@@ -101,7 +101,7 @@ std::size_t usage_log::format(const turn::usage_record& r, char* out, std::size_
   w.raw(",\"user\":");
   w.str(r.user);
   w.raw(",\"transport\":");
-  w.str(turn::to_string(r.proto));
+  w.str(relay::to_string(r.proto));
   w.raw(",\"client\":");
   w.endpoint(r.client);
   w.raw(",\"relay\":");

@@ -1,5 +1,7 @@
 #include <anyturn/net/handoff.hpp>
 
+#include <anyturn/common/keyed_hash.hpp>
+
 #include <bit>
 #include <cerrno>
 #include <cstring>
@@ -22,8 +24,8 @@ handoff_queue::~handoff_queue() {
   if (wake_fd_ >= 0) ::close(wake_fd_);
 }
 
-handoff_queue::push_result handoff_queue::push(const turn::client_ref& from, stun::bytes_view data,
-                                               const turn::now_t& when) {
+handoff_queue::push_result handoff_queue::push(const relay::client_ref& from, stun::bytes_view data,
+                                               const relay::now_t& when) {
   if (closed_.load(std::memory_order_acquire) || wake_fd_ < 0) return push_result::closed;
   if (data.size() > datagram_size_) return push_result::too_large;
   std::uint64_t ticket = tail_.load(std::memory_order_relaxed);
@@ -75,20 +77,11 @@ handoff_group::handoff_group(unsigned workers, std::size_t queue_capacity, std::
     queues.push_back(std::make_unique<handoff_queue>(queue_capacity, datagram_size));
 }
 
-std::uint64_t handoff_group::key_of(const turn::client_ref& c) noexcept {
-  // FNV-1a over both addresses; owner_directory mixes the result again.
-  std::uint64_t h = 0xcbf29ce484222325ULL;
-  auto mix = [&h](std::uint8_t b) {
-    h ^= b;
-    h *= 0x100000001b3ULL;
-  };
-  for (const stun::endpoint* e : {&c.local, &c.remote}) {
-    mix(static_cast<std::uint8_t>(e->family));
-    for (std::size_t i = 0; i < e->ip_size(); ++i) mix(e->ip[i]);
-    mix(static_cast<std::uint8_t>(e->port >> 8));
-    mix(static_cast<std::uint8_t>(e->port));
-  }
-  return h;
+std::uint64_t handoff_group::key_of(const relay::client_ref& c) noexcept {
+  // Both addresses (the listener index and connection differ per worker or
+  // are 0 for UDP), under the process's keyed hash, which every worker shares.
+  const stun::endpoint_hash h;
+  return common::keyed_hasher().add(h(c.local)).add(h(c.remote)).finish();
 }
 
 }  // namespace anyturn::net

@@ -1,5 +1,6 @@
 #include <anyturn/net/send_queue.hpp>
 
+#include <anyturn/common/keyed_hash.hpp>
 #include <anyturn/net/address.hpp>
 
 #include <algorithm>
@@ -30,26 +31,6 @@ bool is_gso_unsupported(int err) { return err == EIO || err == ENOPROTOOPT || er
 
 // The segment size does not fit the path (gso_size + headers > MTU).
 bool is_gso_size_refused(int err) { return err == EINVAL || err == EMSGSIZE; }
-
-std::uint64_t mix(std::uint64_t h, std::uint64_t v) {
-  h = (h ^ v) * 0x9E3779B97F4A7C15ull;
-  return h ^ (h >> 29);
-}
-
-std::uint64_t mix_bytes(std::uint64_t h, const void* data, std::size_t n) {
-  const auto* p = static_cast<const unsigned char*>(data);
-  for (; n >= 8; n -= 8, p += 8) {
-    std::uint64_t w = 0;
-    std::memcpy(&w, p, 8);
-    h = mix(h, w);
-  }
-  if (n != 0) {
-    std::uint64_t w = 0;
-    std::memcpy(&w, p, n);
-    h = mix(h, w ^ (std::uint64_t{n} << 56));
-  }
-  return h;
-}
 
 std::size_t table_size(std::size_t capacity) {
   std::size_t n = 1;
@@ -165,9 +146,12 @@ bool send_queue::link_destinations() {
   bool repeated = false;
   for (std::size_t i = 0; i < count_; ++i) {
     const entry& e = entries_[i];
-    std::uint64_t h64 = mix(static_cast<std::uint32_t>(e.fd), static_cast<std::uint64_t>(e.dir));
-    h64 = mix_bytes(h64, &e.name, e.name_len);
-    h64 = mix_bytes(h64, e.control, e.control_len);
+    // Destinations are addresses the network chose: the keyed hash.
+    common::keyed_hasher hasher;
+    hasher.add(std::uint64_t{static_cast<std::uint32_t>(e.fd)} << 8 | static_cast<std::uint64_t>(e.dir));
+    hasher.add_bytes(&e.name, e.name_len);
+    hasher.add_bytes(e.control, e.control_len);
+    const std::uint64_t h64 = hasher.finish();
     const auto h = static_cast<std::uint32_t>(h64 ^ (h64 >> 32));
     const auto index = static_cast<std::uint32_t>(i);
     same_next_[i] = none;

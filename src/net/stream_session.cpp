@@ -30,7 +30,7 @@ bool is_peer_close(const boost::system::error_code& ec) {
          ec == ssl::error::stream_truncated;
 }
 
-std::size_t total_size(turn::fragments data) {
+std::size_t total_size(relay::fragments data) {
   std::size_t total = 0;
   for (const auto& f : data) total += f.size();
   return total;
@@ -55,14 +55,14 @@ const char* to_string(close_reason r) {
 // ------------------------------------------------------------------ base
 
 stream_session::stream_session(stream_host& host, asio::any_io_executor executor,
-                               const turn::client_ref& ref)
+                               const relay::client_ref& ref)
     : host_(host),
       ref_(ref),
       timer_(std::move(executor)),
       read_(std::min(host.settings().initial_read_buffer, host.settings().max_message_size)),
       queue_(host.settings().write_queue_size, std::min<std::size_t>(16 * 1024, host.settings().write_queue_size)) {}
 
-bool stream_session::send(turn::fragments data) {
+bool stream_session::send(relay::fragments data) {
   if (state_ != state::open || data.size() > max_fragments) return false;
   const std::size_t total = total_size(data);
   if (total > queue_.limit() - queue_.size()) return false;
@@ -152,7 +152,7 @@ void stream_session::on_read(const boost::system::error_code& ec, std::size_t n)
   end_ += n;
   const bool filled = end_ == read_.size();
   const std::size_t max_size = host_.settings().max_message_size;
-  const turn::now_t now = host_.now();
+  const relay::now_t now = host_.now();
   static const std::error_code need_more = stun::make_error_code(stun::codec_error::need_more);
   static const std::error_code too_large = stun::make_error_code(stun::codec_error::too_large);
   while (begin_ < end_) {
@@ -184,7 +184,7 @@ namespace {
 
 class tcp_session final : public stream_session {
  public:
-  tcp_session(stream_host& host, tcp::socket socket, const turn::client_ref& ref)
+  tcp_session(stream_host& host, tcp::socket socket, const relay::client_ref& ref)
       : stream_session(host, socket.get_executor(), ref), socket_(std::move(socket)) {}
 
   void start() override {
@@ -207,7 +207,7 @@ class tcp_session final : public stream_session {
   // The queue is empty: send straight from the caller's fragments (no
   // copy); whatever the kernel does not take is queued, and the rest of the
   // stream waits behind it.
-  bool try_send_direct(turn::fragments data, std::size_t total) override {
+  bool try_send_direct(relay::fragments data, std::size_t total) override {
     std::array<iovec, max_fragments> iov;
     for (std::size_t i = 0; i < data.size(); ++i) {
       iov[i].iov_base = const_cast<std::byte*>(data[i].data());
@@ -307,7 +307,7 @@ class tcp_session final : public stream_session {
 
 class tls_session final : public stream_session {
  public:
-  tls_session(stream_host& host, tcp::socket socket, const turn::client_ref& ref, tls_context_ptr ctx)
+  tls_session(stream_host& host, tcp::socket socket, const relay::client_ref& ref, tls_context_ptr ctx)
       : stream_session(host, socket.get_executor(), ref),
         ctx_(std::move(ctx)),
         stream_(std::move(socket), *ctx_) {}
@@ -332,7 +332,7 @@ class tls_session final : public stream_session {
                                                               std::size_t n) { on_read(ec, n); });
   }
 
-  bool try_send_direct(turn::fragments, std::size_t) override { return false; }
+  bool try_send_direct(relay::fragments, std::size_t) override { return false; }
 
   // One TLS write at a time, from the oldest contiguous segment; the ring
   // block it points into stays alive (retired_) if the ring grows meanwhile.
@@ -367,7 +367,7 @@ class tls_session final : public stream_session {
 }  // namespace
 
 std::shared_ptr<stream_session> stream_session::make(stream_host& host, tcp::socket socket,
-                                                     const turn::client_ref& ref, tls_context_ptr tls) {
+                                                     const relay::client_ref& ref, tls_context_ptr tls) {
   if (tls) return std::make_shared<tls_session>(host, std::move(socket), ref, std::move(tls));
   return std::make_shared<tcp_session>(host, std::move(socket), ref);
 }

@@ -16,7 +16,7 @@
 
 #include <anyturn/net/byte_ring.hpp>
 #include <anyturn/net/tls.hpp>
-#include <anyturn/turn/io.hpp>
+#include <anyturn/relay/io.hpp>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -59,9 +59,9 @@ class stream_host {
  public:
   virtual ~stream_host() = default;
   [[nodiscard]] virtual const stream_settings& settings() const = 0;
-  [[nodiscard]] virtual turn::now_t now() const = 0;
+  [[nodiscard]] virtual relay::now_t now() const = 0;
   // One complete frame from the client.
-  virtual void on_stream_frame(stream_session& s, stun::bytes_view frame, const turn::now_t& now) = 0;
+  virtual void on_stream_frame(stream_session& s, stun::bytes_view frame, const relay::now_t& now) = 0;
   // The TLS handshake finished (TCP sessions are ready at once).
   virtual void on_stream_ready(stream_session& s) = 0;
   // The session closed (called exactly once, from close()).
@@ -74,7 +74,7 @@ class stream_session : public std::enable_shared_from_this<stream_session> {
 
   // A plain TCP session, or a TLS one when `tls` is set.
   static std::shared_ptr<stream_session> make(stream_host& host, tcp::socket socket,
-                                              const turn::client_ref& ref, tls_context_ptr tls);
+                                              const relay::client_ref& ref, tls_context_ptr tls);
 
   virtual ~stream_session() = default;
   stream_session(const stream_session&) = delete;
@@ -86,7 +86,7 @@ class stream_session : public std::enable_shared_from_this<stream_session> {
   // Queues a message for the client, whole or not at all. False when the
   // session is not open or its write queue has no room (the message is
   // dropped; the caller counts it).
-  bool send(turn::fragments data);
+  bool send(relay::fragments data);
 
   // Idempotent. Closes the socket and tells the host once. `error` is what
   // caused it, if anything (for the log).
@@ -98,7 +98,7 @@ class stream_session : public std::enable_shared_from_this<stream_session> {
   void relay_opened();
   void relay_closed();
 
-  [[nodiscard]] const turn::client_ref& ref() const { return ref_; }
+  [[nodiscard]] const relay::client_ref& ref() const { return ref_; }
   [[nodiscard]] bool is_open() const { return state_ == state::open; }
   [[nodiscard]] std::size_t queued_bytes() const { return queue_.size(); }
   // Set once the host logged a full queue for this session.
@@ -110,7 +110,7 @@ class stream_session : public std::enable_shared_from_this<stream_session> {
   enum class state { handshaking, open, closing, closed };
 
   stream_session(stream_host& host, boost::asio::any_io_executor executor,
-                 const turn::client_ref& ref);
+                 const relay::client_ref& ref);
 
   // ---- what TCP and TLS do differently ----
   // Reads into `into`; completes with on_read.
@@ -120,7 +120,7 @@ class stream_session : public std::enable_shared_from_this<stream_session> {
   // Closes the transport; pending operations complete with an error.
   virtual void close_transport() = 0;
   // Whether the queue may be written from directly now (TCP's fast path).
-  virtual bool try_send_direct(turn::fragments data, std::size_t total) = 0;
+  virtual bool try_send_direct(relay::fragments data, std::size_t total) = 0;
 
   // ---- shared by both ----
   void become_open();
@@ -133,7 +133,7 @@ class stream_session : public std::enable_shared_from_this<stream_session> {
   void write_finished() { retired_.reset(); }
 
   stream_host& host_;
-  turn::client_ref ref_;
+  relay::client_ref ref_;
   boost::system::error_code close_error_;
   state state_ = state::handshaking;
   boost::asio::steady_timer timer_;

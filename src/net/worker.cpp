@@ -1,7 +1,7 @@
 #include <anyturn/net/worker.hpp>
 
 #include <anyturn/net/address.hpp>
-#include <anyturn/net/log_limiter.hpp>
+#include <anyturn/common/log_limiter.hpp>
 #include <anyturn/net/send_queue.hpp>
 
 #include "stream_session.hpp"
@@ -36,9 +36,9 @@
 namespace anyturn::net {
 
 namespace asio = boost::asio;
-using udp = asio::ip::udp;
 using tcp = asio::ip::tcp;
-using turn::bump;
+using common::log_limiter;
+using relay::bump;
 using detail::close_reason;
 using detail::stream_session;
 
@@ -98,7 +98,7 @@ namespace {
 constexpr std::size_t max_fragments = send_queue::max_fragments;
 // Highest relay id we accept: a bound on the socket table, far above any
 // max_allocations a worker is configured for.
-constexpr turn::relay_id max_relay_id = 1u << 24;
+constexpr relay::relay_id max_relay_id = 1u << 24;
 
 std::int64_t mono_ns() {
   timespec ts{};
@@ -106,7 +106,7 @@ std::int64_t mono_ns() {
   return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
-turn::now_t read_clock() {
+relay::now_t read_clock() {
   using namespace std::chrono;
   return {duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count(),
           duration_cast<seconds>(system_clock::now().time_since_epoch()).count()};
@@ -209,7 +209,7 @@ int set_buffer(int fd, int force_name, int name, std::uint32_t bytes) {
 
 }  // namespace
 
-struct worker::impl final : private turn::io_port, private detail::stream_host {
+struct worker::impl final : private relay::io_port, private detail::stream_host {
   // A listening UDP socket, shared (SO_REUSEPORT) with the other workers.
   struct listener {
     unique_fd fd;
@@ -265,7 +265,7 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
         names_(arena_slots_),
         control_(arena_slots_),
         tx_(options_.send_batch, options_.send_batch * 256),
-        core_(std::make_unique<turn::server>(std::move(shared), static_cast<turn::io_port&>(*this),
+        core_(std::make_unique<turn::worker_core>(std::move(shared), static_cast<relay::io_port&>(*this),
                                              counters_, index)) {
     coalesce_ns_ = static_cast<std::int64_t>(options_.udp_coalesce.count()) * 1000;
     tx_.set_gso(options_.udp_gso);
@@ -303,7 +303,7 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
     // allocations), then the core: its destructor may still close relays.
     close_all_connections();
     core_.reset();
-    for (turn::relay_id id = 0; id < relays_.size(); ++id) close_relay_socket(id);
+    for (relay::relay_id id = 0; id < relays_.size(); ++id) close_relay_socket(id);
   }
 
   // ---- start-up (any thread, before run) ----
@@ -500,7 +500,7 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
       l.retry.cancel();
     }
     close_all_connections();
-    for (turn::relay_id id = 0; id < relays_.size(); ++id) close_relay_socket(id);
+    for (relay::relay_id id = 0; id < relays_.size(); ++id) close_relay_socket(id);
     epoll_.cancel(ignored);
     timer_.cancel();
     ioc_.stop();
@@ -510,7 +510,7 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
     timer_.expires_after(options_.tick);
     timer_.async_wait([this](const boost::system::error_code& ec) {
       if (ec || stopping_) return;
-      const turn::now_t now = read_clock();
+      const relay::now_t now = read_clock();
       core_->on_tick(now);
       check_relay_drops();
       compact_relays();
@@ -769,7 +769,7 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
         log_receive_error("listener", errno);
         return true;
       }
-      const turn::now_t now = read_clock();
+      const relay::now_t now = read_clock();
       for (std::size_t i = first; i < first + static_cast<std::size_t>(n); ++i) {
         const msghdr& h = headers_[i].msg_hdr;
         const receive_info info = parse_control(h);
@@ -784,8 +784,8 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
           bump(counters_.malformed_dropped);
           continue;
         }
-        turn::client_ref from;
-        from.proto = turn::transport::udp;
+        relay::client_ref from;
+        from.proto = relay::transport::udp;
         from.listener = static_cast<std::uint32_t>(li);
         from.remote = *remote;
         from.local = l.bound;
@@ -804,12 +804,12 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
     }
   }
 
-  [[nodiscard]] bool relay_live(turn::relay_id id, std::uint32_t generation) const {
+  [[nodiscard]] bool relay_live(relay::relay_id id, std::uint32_t generation) const {
     return id < relays_.size() && relays_[id].fd >= 0 && relays_[id].generation == generation;
   }
 
   // Reads a relay socket within the budgets; like drain_listener.
-  bool drain_relay(turn::relay_id id, std::uint32_t generation, std::size_t& turn_budget) {
+  bool drain_relay(relay::relay_id id, std::uint32_t generation, std::size_t& turn_budget) {
     std::size_t budget = std::min(options_.read_budget, turn_budget);
     std::size_t bytes = 0;
     bool more = false;
@@ -827,7 +827,7 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
         }
         break;
       }
-      const turn::now_t now = read_clock();
+      const relay::now_t now = read_clock();
       for (std::size_t i = first; i < first + static_cast<std::size_t>(n); ++i) {
         if (!relay_live(id, generation)) return false;
         const msghdr& h = headers_[i].msg_hdr;
@@ -905,7 +905,7 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
   // Tick: after a large drop in open relay sockets, return free heap memory
   // to the system: once the drop has come to rest (so one trim gets it all,
   // not the first part of a mass close), at most every trim_interval_ms.
-  void maybe_trim(const turn::now_t& now) {
+  void maybe_trim(const relay::now_t& now) {
     const std::uint64_t open = io_counters_.relay_sockets_open.load(std::memory_order_relaxed);
     peak_open_ = std::max(peak_open_, open);
     // Still falling fast: fewer than a tenth of trim_min_drop closed (net of
@@ -924,7 +924,7 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
     ::malloc_trim(0);
   }
 
-  void close_relay_socket(turn::relay_id id) {
+  void close_relay_socket(relay::relay_id id) {
     relay_slot& slot = relays_[id];
     if (const std::uint64_t conn = std::exchange(slot.connection, 0); conn != 0) {
       if (stream_session* s = find_connection(conn)) s->relay_closed();
@@ -972,7 +972,7 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
 
   // Queues a datagram for the end of the turn. False: send it now instead
   // (the queue was flushed first, so the order is kept).
-  bool queue_send(int fd, send_queue::direction dir, const stun::endpoint& to, turn::fragments data,
+  bool queue_send(int fd, send_queue::direction dir, const stun::endpoint& to, relay::fragments data,
                   const stun::endpoint* source) {
     auto r = tx_.push(fd, dir, to, data, source);
     if (r == send_queue::push_result::full) {
@@ -993,7 +993,7 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
   // through our own listener socket, from the address the client reached.
   void drain_inbox(std::size_t& budget) {
     inbox_->begin_drain();  // a push from now on wakes us again
-    const turn::now_t now = read_clock();
+    const relay::now_t now = read_clock();
     draining_inbox_ = true;
     bool more = true;
     while (budget > 0) {
@@ -1002,9 +1002,9 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
         arena_used_ = 0;
       }
       std::byte* dst = static_cast<std::byte*>(iov_[arena_used_].iov_base);
-      turn::client_ref from;
+      relay::client_ref from;
       std::size_t size = 0;
-      more = inbox_->pop([&](const turn::client_ref& f, stun::bytes_view data, const turn::now_t&) {
+      more = inbox_->pop([&](const relay::client_ref& f, stun::bytes_view data, const relay::now_t&) {
         from = f;
         size = data.size();
         if (size <= options_.datagram_size && size != 0) std::memcpy(dst, data.data(), size);
@@ -1024,11 +1024,11 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
     inbox_ready_ = more && !stopping_;
   }
 
-  bool hand_off(const turn::client_ref& from, stun::bytes_view data, const turn::now_t& now) override {
+  bool hand_off(const relay::client_ref& from, stun::bytes_view data, const relay::now_t& now) override {
     // A datagram another worker handed us is never handed on: if we do not
     // own it after all (hash collision, allocation just ended), the core
     // drops it.
-    if (handoff_ == nullptr || draining_inbox_ || from.proto != turn::transport::udp) return false;
+    if (handoff_ == nullptr || draining_inbox_ || from.proto != relay::transport::udp) return false;
     const auto owner = handoff_->directory.lookup(handoff_group::key_of(from));
     if (!owner || *owner == index_ || *owner >= handoff_->queues.size()) return false;
     if (handoff_->queues[*owner]->push(from, data, now) == handoff_queue::push_result::queued) {
@@ -1039,15 +1039,15 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
     return true;
   }
 
-  void own(const turn::client_ref& c) override {
+  void own(const relay::client_ref& c) override {
     if (handoff_ != nullptr) handoff_->directory.insert(handoff_group::key_of(c), index_);
   }
 
-  void disown(const turn::client_ref& c) override {
+  void disown(const relay::client_ref& c) override {
     if (handoff_ != nullptr) handoff_->directory.erase(handoff_group::key_of(c), index_);
   }
 
-  void deliver_for_test(const turn::client_ref& from, stun::bytes_view data) {
+  void deliver_for_test(const relay::client_ref& from, stun::bytes_view data) {
     assert_owner();
     if (arena_used_ == arena_slots_) {
       flush_tx();
@@ -1066,9 +1066,9 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
 
   // ---- io_port (worker thread only) ----
 
-  void send_to_client(const turn::client_ref& to, turn::fragments data) override {
+  void send_to_client(const relay::client_ref& to, relay::fragments data) override {
     assert_owner();
-    if (to.proto != turn::transport::udp) {
+    if (to.proto != relay::transport::udp) {
       send_to_stream(to, data);
       return;
     }
@@ -1124,7 +1124,7 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
     }
   }
 
-  std::error_code open_relay(turn::relay_id id, const stun::endpoint& bind) override {
+  std::error_code open_relay(relay::relay_id id, const stun::endpoint& bind) override {
     assert_owner();
     if (id >= max_relay_id) return std::make_error_code(std::errc::invalid_argument);
     if (id >= relays_.size()) {
@@ -1172,12 +1172,12 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
     return {};
   }
 
-  void close_relay(turn::relay_id id) override {
+  void close_relay(relay::relay_id id) override {
     assert_owner();
     if (id < relays_.size()) close_relay_socket(id);
   }
 
-  bool send_to_peer(turn::relay_id id, const stun::endpoint& peer, turn::fragments data,
+  bool send_to_peer(relay::relay_id id, const stun::endpoint& peer, relay::fragments data,
                     bool dont_fragment) override {
     assert_owner();
     if (id >= relays_.size() || relays_[id].fd < 0 || data.size() > max_fragments) return false;
@@ -1300,8 +1300,8 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
       slot = static_cast<std::uint32_t>(connections_.size());
       connections_.emplace_back();
     }
-    turn::client_ref ref;
-    ref.proto = l.tls ? turn::transport::tls : turn::transport::tcp;
+    relay::client_ref ref;
+    ref.proto = l.tls ? relay::transport::tls : relay::transport::tcp;
     ref.listener = static_cast<std::uint32_t>(li);
     ref.connection = (std::uint64_t{connections_[slot].generation} << 32) | slot;
     ref.remote = *remote;
@@ -1310,7 +1310,7 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
     connections_[slot].session = session;
     bump(io_counters_.connections_accepted);
     bump(io_counters_.connections_open);
-    spdlog::debug("worker {}: {} connection {} from {} to {}", index_, turn::to_string(ref.proto),
+    spdlog::debug("worker {}: {} connection {} from {} to {}", index_, relay::to_string(ref.proto),
                   ref.connection, ref.remote.to_string(), ref.local.to_string());
     session->start();
   }
@@ -1322,7 +1322,7 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
     return connections_[slot].session.get();
   }
 
-  void send_to_stream(const turn::client_ref& to, turn::fragments data) {
+  void send_to_stream(const relay::client_ref& to, relay::fragments data) {
     stream_session* s = find_connection(to.connection);
     if (s == nullptr || !s->is_open()) {
       bump(counters_.client_send_failed);
@@ -1342,7 +1342,7 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
         spdlog::warn(
             "worker {}: {} client {} reads too slowly: its write queue is full ({} bytes, "
             "streams.write_queue_size); dropping messages to it ({} similar suppressed)",
-            index_, turn::to_string(to.proto), to.remote.to_string(), s->queued_bytes(), suppressed);
+            index_, relay::to_string(to.proto), to.remote.to_string(), s->queued_bytes(), suppressed);
       }
     }
   }
@@ -1361,20 +1361,20 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
 
   const detail::stream_settings& settings() const override { return stream_settings_; }
 
-  turn::now_t now() const override { return read_clock(); }
+  relay::now_t now() const override { return read_clock(); }
 
-  void on_stream_frame(stream_session& s, stun::bytes_view frame, const turn::now_t& now) override {
+  void on_stream_frame(stream_session& s, stun::bytes_view frame, const relay::now_t& now) override {
     dispatching_ = &s;
     core_->on_client_packet(s.ref(), frame, now);
     dispatching_ = nullptr;
   }
 
   void on_stream_ready(stream_session& s) override {
-    if (s.ref().proto == turn::transport::tls) bump(io_counters_.tls_handshakes);
+    if (s.ref().proto == relay::transport::tls) bump(io_counters_.tls_handshakes);
   }
 
   void on_stream_closed(stream_session& s, close_reason why) override {
-    const turn::client_ref ref = s.ref();  // a copy: the session may go away below
+    const relay::client_ref ref = s.ref();  // a copy: the session may go away below
     const auto slot = static_cast<std::uint32_t>(ref.connection & 0xFFFFFFFFu);
     std::shared_ptr<stream_session> keep;
     if (find_connection(ref.connection) == &s) {
@@ -1391,7 +1391,7 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
     count_close(ref, why, s.close_error());
   }
 
-  void count_close(const turn::client_ref& ref, close_reason why, const boost::system::error_code& error) {
+  void count_close(const relay::client_ref& ref, close_reason why, const boost::system::error_code& error) {
     std::atomic<std::uint64_t>* counter = nullptr;
     log_limiter* limiter = nullptr;
     switch (why) {
@@ -1427,11 +1427,11 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
     std::uint64_t suppressed = 0;
     if (limiter != nullptr && limiter->allow(read_clock().mono_ms, suppressed)) {
       spdlog::warn("worker {}: closed {} connection from {}: {}{} ({} similar suppressed)", index_,
-                   turn::to_string(ref.proto), ref.remote.to_string(), detail::to_string(why), detail,
+                   relay::to_string(ref.proto), ref.remote.to_string(), detail::to_string(why), detail,
                    suppressed);
     } else {
       spdlog::debug("worker {}: {} connection {} from {} closed: {}{}", index_,
-                    turn::to_string(ref.proto), ref.connection, ref.remote.to_string(),
+                    relay::to_string(ref.proto), ref.connection, ref.remote.to_string(),
                     detail::to_string(why), detail);
     }
   }
@@ -1446,7 +1446,7 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
     assert(owner_ == std::thread::id{} || owner_ == std::this_thread::get_id());
   }
 
-  turn::io_port& io() { return *this; }
+  relay::io_port& io() { return *this; }
 
   // ---- state ----
   const unsigned index_;
@@ -1454,7 +1454,7 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
   std::thread::id owner_;  // the thread inside run(); id{} otherwise
 
   // Read by other threads (relaxed); written only by the worker thread.
-  turn::worker_counters counters_;
+  relay::worker_counters counters_;
   net_counters io_counters_;
 
   // Everything below is owned by the worker thread.
@@ -1527,7 +1527,7 @@ struct worker::impl final : private turn::io_port, private detail::stream_host {
   log_limiter queue_log_;
 
   // Last: destroyed first, while the sockets it may close still exist.
-  std::unique_ptr<turn::server> core_;
+  std::unique_ptr<turn::worker_core> core_;
 };
 
 worker::worker(unsigned index, std::shared_ptr<const turn::shared_state> shared,
@@ -1552,15 +1552,15 @@ void worker::stop() { impl_->stop(); }
 
 unsigned worker::index() const { return impl_->index_; }
 
-const turn::worker_counters& worker::counters() const { return impl_->counters_; }
+const relay::worker_counters& worker::counters() const { return impl_->counters_; }
 
 const net_counters& worker::io_counters() const { return impl_->io_counters_; }
 
-turn::io_port& worker::io_for_test() { return impl_->io(); }
+relay::io_port& worker::io_for_test() { return impl_->io(); }
 
 std::size_t worker::relay_table_size_for_test() const { return impl_->relays_.size(); }
 
-void worker::deliver_for_test(const turn::client_ref& from, stun::bytes_view data) {
+void worker::deliver_for_test(const relay::client_ref& from, stun::bytes_view data) {
   impl_->deliver_for_test(from, data);
 }
 

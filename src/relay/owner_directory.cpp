@@ -16,10 +16,8 @@ std::size_t owner_directory::capacity_for(std::size_t max_allocations) {
 }
 
 // Live entries have a non-zero hash, so they never equal empty or tombstone.
+// Keys are keyed hashes already (handoff_group::key_of): no mixing needed.
 std::uint64_t owner_directory::hash56(std::uint64_t key) noexcept {
-  key ^= key >> 33;  // spread the caller's hash again: the slot index uses low bits
-  key *= 0xff51afd7ed558ccdULL;
-  key ^= key >> 33;
   const std::uint64_t h = key & ((std::uint64_t{1} << 56) - 1);
   return h == 0 ? 1 : h;
 }

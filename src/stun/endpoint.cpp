@@ -1,5 +1,7 @@
 #include <anyturn/stun/endpoint.hpp>
 
+#include <anyturn/common/keyed_hash.hpp>
+
 #include <arpa/inet.h>
 
 #include <charconv>
@@ -25,15 +27,6 @@ std::optional<std::uint16_t> parse_port(std::string_view text) {
   auto [ptr, ec] = std::from_chars(text.data(), end, value);
   if (ec != std::errc{} || ptr != end || value > 65535) return std::nullopt;
   return static_cast<std::uint16_t>(value);
-}
-
-std::uint64_t mix64(std::uint64_t x) {  // splitmix64 finaliser
-  x ^= x >> 30;
-  x *= 0xBF58476D1CE4E5B9ULL;
-  x ^= x >> 27;
-  x *= 0x94D049BB133111EBULL;
-  x ^= x >> 31;
-  return x;
 }
 
 }  // namespace
@@ -133,16 +126,10 @@ std::string endpoint::to_string() const {
 }
 
 std::size_t endpoint_hash::operator()(const endpoint& e) const noexcept {
-  std::uint64_t hi = 0;
-  std::uint64_t lo = 0;
-  for (std::size_t i = 0; i < 8; ++i) {
-    hi = (hi << 8) | e.ip[i];
-    lo = (lo << 8) | e.ip[i + 8];
-  }
-  std::uint64_t h = mix64(hi ^ (static_cast<std::uint64_t>(e.family) << 56));
-  h = mix64(h ^ lo);
-  h = mix64(h ^ e.port);
-  return static_cast<std::size_t>(h);
+  common::keyed_hasher h;
+  h.add(std::uint64_t{static_cast<std::uint8_t>(e.family)} << 16 | e.port);
+  h.add_bytes(e.ip.data(), e.ip.size());
+  return static_cast<std::size_t>(h.finish());
 }
 
 }  // namespace anyturn::stun

@@ -724,4 +724,17 @@ void write_channel_data_header(mutable_bytes out, std::uint16_t channel, std::ui
   store16(out.data() + 2, payload_len);
 }
 
+std::size_t write_data_indication_prefix(mutable_bytes out, const transaction_id& tid,
+                                         const endpoint& peer, std::size_t payload_len) {
+  message_builder b(out, static_cast<std::uint16_t>(method::data), message_class::indication, tid);
+  b.add_address(attr::xor_peer_address, peer, true);
+  const std::size_t prefix = b.size();
+  const std::size_t body = prefix - header_size + 4 + payload_len + padding_of(payload_len);
+  if (!b.ok() || out.size() < prefix + 4 || body > 0xFFFF) return 0;
+  store16(out.data() + 2, static_cast<std::uint16_t>(body));
+  store16(out.data() + prefix, attr::data);
+  store16(out.data() + prefix + 2, static_cast<std::uint16_t>(payload_len));
+  return prefix + 4;
+}
+
 }  // namespace anyturn::stun

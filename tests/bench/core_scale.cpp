@@ -1,9 +1,9 @@
-// anyturn-core-scale — the TURN core (turn::server) at 100,000 allocations,
+// anyturn-core-scale — the TURN core (turn::worker_core) at 100,000 allocations,
 // without a single socket.
 //
 // The daemon's end-to-end memory run is capped by the open-file limit (one
 // relay socket per allocation). The core is sans-I/O: it acts only through
-// `turn::io_port`, so this program drives it with a fake port that opens
+// `relay::io_port`, so this program drives it with a fake port that opens
 // nothing and counts what it is asked to send. It measures what the core
 // itself costs at scale:
 //
@@ -24,9 +24,9 @@
 #include <anyturn/auth/peer_policy.hpp>
 #include <anyturn/relay/port_pool.hpp>
 #include <anyturn/stun/message.hpp>
-#include <anyturn/turn/counters.hpp>
-#include <anyturn/turn/io.hpp>
-#include <anyturn/turn/server.hpp>
+#include <anyturn/relay/counters.hpp>
+#include <anyturn/relay/io.hpp>
+#include <anyturn/turn/worker_core.hpp>
 
 #include <malloc.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -102,8 +102,8 @@ namespace {
 
 namespace attr = stun::attr;
 using stun::message_class;
-using turn::client_ref;
-using turn::relay_id;
+using relay::client_ref;
+using relay::relay_id;
 
 constexpr const char* realm = "scale.example.org";
 constexpr const char* user = "alice";
@@ -145,17 +145,17 @@ std::int64_t heap_bytes() {
 // Opens nothing, records nothing on the data path: counts sends and bytes.
 // While `capture` is set (control requests only), the last message to a
 // client is copied into a fixed buffer so the caller can parse the answer.
-struct counting_io final : turn::io_port {
+struct counting_io final : relay::io_port {
   std::uint64_t client_sends = 0, client_bytes = 0;
   std::uint64_t peer_sends = 0, peer_bytes = 0;
   std::uint64_t opened = 0, closed = 0;
   std::int64_t open_now = 0;
-  relay_id last_opened = turn::no_relay;
+  relay_id last_opened = relay::no_relay;
   bool capture = false;
   std::array<std::byte, 1500> last{};
   std::size_t last_len = 0;
 
-  void send_to_client(const client_ref& /*to*/, turn::fragments data) override {
+  void send_to_client(const client_ref& /*to*/, relay::fragments data) override {
     ++client_sends;
     std::size_t len = 0;
     for (const auto& part : data) {
@@ -176,7 +176,7 @@ struct counting_io final : turn::io_port {
     ++closed;
     --open_now;
   }
-  bool send_to_peer(relay_id /*id*/, const stun::endpoint& /*peer*/, turn::fragments data,
+  bool send_to_peer(relay_id /*id*/, const stun::endpoint& /*peer*/, relay::fragments data,
                     bool /*dont_fragment*/) override {
     ++peer_sends;
     for (const auto& part : data) peer_bytes += part.size();
@@ -197,7 +197,7 @@ struct options {
   std::fprintf(error != nullptr ? stderr : stdout,
                "usage: anyturn-core-scale [--steps A,B,...] [--packets M] [--seconds S] [--rounds R]\n"
                "\n"
-               "Drives the TURN core (turn::server) with a fake io_port that opens no\n"
+               "Drives the TURN core (turn::worker_core) with a fake io_port that opens no\n"
                "sockets: grows to each step's number of allocations (401 + Allocate +\n"
                "ChannelBind each), reports allocations/s, RSS and heap per allocation,\n"
                "and ChannelData forwarding cost in both directions with the sender drawn\n"
@@ -288,7 +288,7 @@ class bench {
     }
     s->max_allocations = static_cast<std::uint32_t>(top_ + warmup_count);
     shared_ = s;
-    server_ = std::make_unique<turn::server>(shared_, io_, counters_, 0);
+    server_ = std::make_unique<turn::worker_core>(shared_, io_, counters_, 0);
     key_ = auth::derive_md5_key(user, realm, password);
 
     // The generator's own tables, allocated and touched before the baseline
@@ -501,7 +501,7 @@ class bench {
   struct target {
     client_ref client;
     stun::endpoint peer;
-    relay_id relay = turn::no_relay;
+    relay_id relay = relay::no_relay;
   };
   struct step_result {
     std::size_t n = 0;
@@ -519,7 +519,7 @@ class bench {
   // 65,536 addresses: a million distinct 5-tuples).
   static client_ref client_of(std::size_t k) {
     client_ref c;
-    c.proto = turn::transport::udp;
+    c.proto = relay::transport::udp;
     c.listener = 0;
     c.remote = stun::endpoint::v4(0x7F010000u + static_cast<std::uint32_t>(k >> 4),
                                   static_cast<std::uint16_t>(40000 + (k & 15)));
@@ -665,7 +665,7 @@ class bench {
     const std::size_t first = 4'000'000;  // 127.4.208.144 and up
     for (std::size_t k = first; k < first + warmup_count; ++k) {
       const client_ref c = client_of(k);
-      relay_id rid = turn::no_relay;
+      relay_id rid = relay::no_relay;
       allocate(k, c, &rid);
       bind_channel(c, peer_of(k));
       server_->on_client_packet(c, channel_data_, now_);
@@ -770,10 +770,10 @@ class bench {
   std::size_t top_ = 0;
   std::size_t relay_ips_ = 1;
   counting_io io_;
-  turn::worker_counters counters_;
+  relay::worker_counters counters_;
   std::shared_ptr<turn::shared_state> shared_;
-  std::unique_ptr<turn::server> server_;
-  turn::now_t now_{1'000'000, 1'800'000'000};
+  std::unique_ptr<turn::worker_core> server_;
+  relay::now_t now_{1'000'000, 1'800'000'000};
   auth::md5_key key_{};
   std::uint64_t tid_counter_ = 0;
   std::array<std::byte, 1500> req_{};

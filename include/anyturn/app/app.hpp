@@ -9,7 +9,7 @@
 
 #include <anyturn/app/summary.hpp>
 #include <anyturn/config/config.hpp>
-#include <anyturn/turn/server.hpp>
+#include <anyturn/turn/worker_core.hpp>
 
 #include <cstdint>
 #include <iosfwd>

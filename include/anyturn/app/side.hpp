@@ -16,7 +16,7 @@
 #include <anyturn/http/server.hpp>
 #include <anyturn/metrics/registry.hpp>
 #include <anyturn/net/worker.hpp>
-#include <anyturn/turn/server.hpp>
+#include <anyturn/turn/worker_core.hpp>
 
 #include <cstddef>
 #include <cstdint>

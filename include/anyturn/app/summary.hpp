@@ -2,7 +2,7 @@
 #pragma once
 
 #include <anyturn/net/worker.hpp>
-#include <anyturn/turn/counters.hpp>
+#include <anyturn/relay/counters.hpp>
 
 #include <cstdint>
 #include <span>
@@ -10,7 +10,7 @@
 
 namespace anyturn::app {
 
-// A plain snapshot of turn::worker_counters (same X-macro list).
+// A plain snapshot of relay::worker_counters (same X-macro list).
 struct counter_totals {
 #define ANYTURN_TOTAL_FIELD(name, help) std::uint64_t name = 0;
   ANYTURN_WORKER_COUNTERS(ANYTURN_TOTAL_FIELD)
@@ -19,7 +19,7 @@ struct counter_totals {
 };
 
 // Adds one worker's counters (relaxed loads; safe while it runs).
-void accumulate(counter_totals& into, const turn::worker_counters& from);
+void accumulate(counter_totals& into, const relay::worker_counters& from);
 
 // A plain snapshot of net::net_counters (same X-macro list).
 struct net_totals {

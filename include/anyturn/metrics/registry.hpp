@@ -2,7 +2,7 @@
 // Prometheus text exposition format 0.0.4.
 //
 // Nothing here runs on a relay worker. Workers only bump their own relaxed
-// atomics (turn::worker_counters, histogram_cell); at scrape time the HTTP
+// atomics (relay::worker_counters, histogram_cell); at scrape time the HTTP
 // thread calls registry::render(), which runs every collector. A collector
 // loads the workers' atomics, sums them and hands the totals to a `sink`.
 //

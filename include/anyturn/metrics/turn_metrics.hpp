@@ -31,8 +31,8 @@
 #pragma once
 
 #include <anyturn/metrics/registry.hpp>
-#include <anyturn/turn/counters.hpp>
-#include <anyturn/turn/io.hpp>
+#include <anyturn/relay/counters.hpp>
+#include <anyturn/relay/io.hpp>
 
 #include <array>
 #include <cstddef>
@@ -69,7 +69,7 @@ struct counter_mapping {
 std::span<const counter_mapping> counter_mappings();
 
 // Active allocations of one worker split by the client's transport, indexed
-// by turn::transport (udp, tcp, tls).
+// by relay::transport (udp, tcp, tls).
 using transport_split = std::array<std::uint64_t, 3>;
 
 #define ANYTURN_COUNTER_ONE(name, help) +1
@@ -83,7 +83,7 @@ struct tenant_totals {
 };
 
 // The allocation-duration histogram's bounds, in seconds
-// (turn::allocation_duration_bounds_s).
+// (relay::allocation_duration_bounds_s).
 std::vector<double> allocation_duration_bounds();
 
 // Sum of the counters of several workers (relaxed loads).
@@ -110,8 +110,8 @@ struct turn_metrics_options {
   // keeps a single total (worker_counters::active_allocations), so by default
   // all of it is reported under `default_transport`; once the core counts per
   // transport, pass a function that reads those counters.
-  std::function<transport_split(const turn::worker_counters&)> active_by_transport;
-  turn::transport default_transport = turn::transport::udp;
+  std::function<transport_split(const relay::worker_counters&)> active_by_transport;
+  relay::transport default_transport = relay::transport::udp;
 
   // Tenant ids by auth::tenant_index ("" for the default tenant, shown as
   // tenant="default"). Per-tenant series are emitted for these tenants only;
@@ -120,7 +120,7 @@ struct turn_metrics_options {
 };
 
 // Loads and sums every worker's counters. Any thread; never blocks a worker.
-counter_totals sum_counters(std::span<const turn::worker_counters* const> workers,
+counter_totals sum_counters(std::span<const relay::worker_counters* const> workers,
                             const turn_metrics_options& options = {});
 
 // Writes the anyturn families for `totals` into `s`.
@@ -131,9 +131,9 @@ void emit_turn_metrics(sink& s, const counter_totals& totals,
 // counters pointed to must outlive the collector (remove it before the
 // workers go away). Call it once per label set (e.g. per tenant) to add
 // more series to the same families.
-registry::collector turn_metrics(std::vector<const turn::worker_counters*> workers,
+registry::collector turn_metrics(std::vector<const relay::worker_counters*> workers,
                                  turn_metrics_options options = {});
-registry::collector turn_metrics(std::span<const turn::worker_counters* const> workers,
+registry::collector turn_metrics(std::span<const relay::worker_counters* const> workers,
                                  turn_metrics_options options = {});
 
 }  // namespace anyturn::metrics

@@ -1,22 +1,20 @@
 // anyturn::net — stream connections counted across workers, per client IP and
 // in total.
 //
-// Lock-free: one atomic total and a count-min sketch of atomic counters per
-// client address (two rows, each indexed by an independent keyed hash). A
-// worker acquires when it accepts a connection and releases when it closes.
-// A hash collision can only make a count too high, so a limit is never
-// exceeded; the hash key is random per process, so nobody can aim collisions
-// at another client's address.
+// Lock-free: one atomic total and a common::count_min sketch per client
+// address, hashed with the process's keyed hash. A worker acquires when it
+// accepts a connection and releases when it closes. A collision can only
+// make a count too high, so a limit is never exceeded.
 //
 // IPv6 clients are counted per /64: one subscriber usually holds a whole /64
 // and could otherwise open connections from as many addresses as it likes.
 #pragma once
 
+#include <anyturn/common/count_min.hpp>
 #include <anyturn/stun/endpoint.hpp>
 
 #include <atomic>
 #include <cstdint>
-#include <memory>
 
 namespace anyturn::net {
 
@@ -41,14 +39,12 @@ class connection_limiter {
   [[nodiscard]] std::uint32_t max_per_ip() const { return max_per_ip_; }
 
  private:
-  std::size_t index(const stun::endpoint& client, int row) const;
+  static std::uint64_t key_of(const stun::endpoint& client);
 
   std::uint32_t max_total_;
   std::uint32_t max_per_ip_;
-  std::size_t buckets_;
-  std::uint64_t keys_[2];
   std::atomic<std::uint32_t> total_{0};
-  std::unique_ptr<std::atomic<std::uint32_t>[]> rows_;  // 2 * buckets_
+  common::count_min per_ip_;
 };
 
 }  // namespace anyturn::net

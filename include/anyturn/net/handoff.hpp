@@ -17,7 +17,7 @@
 
 #include <anyturn/relay/owner_directory.hpp>
 #include <anyturn/stun/message.hpp>
-#include <anyturn/turn/io.hpp>
+#include <anyturn/relay/io.hpp>
 
 #include <atomic>
 #include <cstddef>
@@ -38,7 +38,7 @@ class handoff_queue {
 
   enum class push_result { queued, full, too_large, closed };
   // Any thread.
-  push_result push(const turn::client_ref& from, stun::bytes_view data, const turn::now_t& when);
+  push_result push(const relay::client_ref& from, stun::bytes_view data, const relay::now_t& when);
 
   // Consumer (the owner's thread) only. Calls fn(client_ref, bytes_view,
   // now_t) for the oldest datagram, whose bytes live until fn returns.
@@ -48,9 +48,9 @@ class handoff_queue {
     slot& s = slots_[head_ & mask_];
     const std::uint64_t seq = s.sequence.load(std::memory_order_acquire);
     if (seq != head_ + 1) return false;
-    fn(static_cast<const turn::client_ref&>(s.from),
+    fn(static_cast<const relay::client_ref&>(s.from),
        stun::bytes_view(data_.get() + (head_ & mask_) * datagram_size_, s.size),
-       static_cast<const turn::now_t&>(s.when));
+       static_cast<const relay::now_t&>(s.when));
     s.sequence.store(head_ + mask_ + 1, std::memory_order_release);
     ++head_;
     return true;
@@ -72,8 +72,8 @@ class handoff_queue {
   struct alignas(64) slot {
     std::atomic<std::uint64_t> sequence{0};
     std::uint32_t size = 0;
-    turn::client_ref from;
-    turn::now_t when;
+    relay::client_ref from;
+    relay::now_t when;
   };
 
   std::size_t mask_;
@@ -98,7 +98,7 @@ struct handoff_group {
 
   // The directory key of a UDP 5-tuple: the server address the client
   // reached and the client's address.
-  static std::uint64_t key_of(const turn::client_ref& c) noexcept;
+  static std::uint64_t key_of(const relay::client_ref& c) noexcept;
 };
 
 }  // namespace anyturn::net

@@ -1,7 +1,7 @@
 // anyturn::net — one worker: a thread's event loop, its sockets and its TURN core.
 //
 // Workers share nothing. Each owns one io_context (concurrency hint 1), one
-// `turn::server`, its own SO_REUSEPORT listener sockets (the kernel hashes a
+// `turn::worker_core`, its own SO_REUSEPORT listener sockets (the kernel hashes a
 // client's 5-tuple to one of them, so a 5-tuple always reaches the same
 // worker) and the relay sockets of the allocations that worker owns. Every
 // member is touched only by the thread inside run(); stop() is the one
@@ -31,9 +31,9 @@
 #include <anyturn/net/handoff.hpp>
 #include <anyturn/net/tls.hpp>
 #include <anyturn/stun/endpoint.hpp>
-#include <anyturn/turn/counters.hpp>
-#include <anyturn/turn/io.hpp>
-#include <anyturn/turn/server.hpp>
+#include <anyturn/relay/counters.hpp>
+#include <anyturn/relay/io.hpp>
+#include <anyturn/turn/worker_core.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -100,7 +100,7 @@ struct worker_options {
   static worker_options from_config(const config::server_config& cfg);
 };
 
-// Counters only the net layer can see (the core's live in turn::worker_counters).
+// Counters only the net layer can see (the core's live in relay::worker_counters).
 // Single writer (the worker), relaxed readers, like worker_counters.
 // X(name, help)
 #define ANYTURN_NET_COUNTERS(X)                                                                  \
@@ -165,19 +165,19 @@ class worker {
 
   [[nodiscard]] unsigned index() const;
   // Written only by the worker thread; read relaxed from any thread.
-  [[nodiscard]] const turn::worker_counters& counters() const;
+  [[nodiscard]] const relay::worker_counters& counters() const;
   [[nodiscard]] const net_counters& io_counters() const;
 
   // The io_port the core uses. Only while run() is not running on another
   // thread (or from inside it).
-  turn::io_port& io_for_test();
+  relay::io_port& io_for_test();
   // Slots in the relay socket table (it shrinks on the tick after many
   // relays closed). Only while run() is not running on another thread.
   [[nodiscard]] std::size_t relay_table_size_for_test() const;
   // Test hook: `data` as if received from `from` on UDP listener
   // `from.listener`, inside a turn of the loop. Worker thread only (or while
   // run() is not running).
-  void deliver_for_test(const turn::client_ref& from, stun::bytes_view data);
+  void deliver_for_test(const relay::client_ref& from, stun::bytes_view data);
 
  private:
   struct impl;

@@ -7,7 +7,8 @@
 // another worker looks an entry up only when a datagram's 5-tuple has no
 // local allocation (the miss path), never for a packet it owns.
 //
-// Keys are hashes, not 5-tuples: two 5-tuples whose 56-bit hashes collide
+// Keys are the process's keyed hashes of 5-tuples (common::keyed_hasher, so
+// clients cannot aim collisions), not 5-tuples: two whose 56-bit hashes collide
 // share an entry, so a lookup may name a worker that does not own the
 // packet's allocation. That worker then finds no allocation and drops the
 // packet (counted); it never hands it on again. Probing is linear and

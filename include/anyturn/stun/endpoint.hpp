@@ -43,6 +43,7 @@ struct endpoint {
   friend auto operator<=>(const endpoint&, const endpoint&) = default;
 };
 
+// The process's keyed hash (common::keyed_hasher) of an endpoint.
 struct endpoint_hash {
   std::size_t operator()(const endpoint& e) const noexcept;
 };

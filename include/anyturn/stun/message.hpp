@@ -284,6 +284,19 @@ result<channel_data_view> parse_channel_data(bytes_view data);
 // Writes the 4-byte header for `payload_len` into `out`.
 void write_channel_data_header(mutable_bytes out, std::uint16_t channel, std::uint16_t payload_len);
 
+// ---- Data indication (RFC 8656 §11.4), written around a payload in place ----
+// Longest prefix: STUN header, XOR-PEER-ADDRESS (IPv6) and DATA's header.
+inline constexpr std::size_t max_data_indication_prefix = header_size + 4 + 20 + 4;
+// Writes the part of a Data indication that comes before its payload: the
+// header (its length covering the padded payload), XOR-PEER-ADDRESS and the
+// DATA attribute's type and length. On the wire the `payload_len` bytes of
+// payload follow it, then padding_of(payload_len) zero bytes. Returns the
+// prefix's size, or 0 when `out` is too small or the payload too long.
+std::size_t write_data_indication_prefix(mutable_bytes out, const transaction_id& tid,
+                                         const endpoint& peer, std::size_t payload_len);
+// Zero bytes that pad `len` to a multiple of 4 (STUN attributes, ChannelData on streams).
+constexpr std::size_t padding_of(std::size_t len) { return (4 - len % 4) % 4; }
+
 // CRC-32 of `data` XORed with 0x5354554E (RFC 8489 §14.7).
 std::uint32_t fingerprint_of(bytes_view data);
 

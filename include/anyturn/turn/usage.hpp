@@ -7,7 +7,7 @@
 #pragma once
 
 #include <anyturn/stun/endpoint.hpp>
-#include <anyturn/turn/io.hpp>
+#include <anyturn/relay/io.hpp>
 
 #include <cstdint>
 #include <string_view>
@@ -18,7 +18,7 @@ struct usage_record {
   std::string_view tenant;   // "" for the default tenant
   std::string_view user;     // the username as authenticated
   std::string_view reason;   // expired, deleted, closed, shutdown
-  transport proto = transport::udp;
+  relay::transport proto = relay::transport::udp;
   stun::endpoint client;
   stun::endpoint relay;
   const stun::endpoint* relay6 = nullptr;  // the second relayed address of a dual allocation

@@ -6,12 +6,12 @@ namespace anyturn::app {
 namespace {
 
 TEST(summary, accumulate_sums_every_counter_across_workers) {
-  turn::worker_counters a, b;
-  turn::bump(a.allocations_created, 2);
-  turn::bump(b.allocations_created, 3);
-  turn::bump(a.packets_to_peer, 10);
-  turn::bump(b.bytes_to_client, 1600);
-  turn::bump(b.kernel_drops, 7);
+  relay::worker_counters a, b;
+  relay::bump(a.allocations_created, 2);
+  relay::bump(b.allocations_created, 3);
+  relay::bump(a.packets_to_peer, 10);
+  relay::bump(b.bytes_to_client, 1600);
+  relay::bump(b.kernel_drops, 7);
   a.active_allocations.store(1);
   b.active_allocations.store(4);
   counter_totals t;
@@ -42,14 +42,14 @@ TEST(summary, line_names_allocations_and_both_directions) {
 
 TEST(summary, stream_line_sums_the_net_counters) {
   net::net_counters a, b;
-  turn::bump(a.connections_accepted, 5);
-  turn::bump(b.connections_accepted, 7);
-  turn::bump(b.connections_refused_per_ip, 3);
-  turn::bump(a.tls_handshakes, 4);
-  turn::bump(b.tls_handshake_failures, 1);
-  turn::bump(a.idle_timeouts, 2);
-  turn::bump(b.stream_write_dropped, 9);
-  turn::bump(b.stream_write_dropped_bytes, 9000);
+  relay::bump(a.connections_accepted, 5);
+  relay::bump(b.connections_accepted, 7);
+  relay::bump(b.connections_refused_per_ip, 3);
+  relay::bump(a.tls_handshakes, 4);
+  relay::bump(b.tls_handshake_failures, 1);
+  relay::bump(a.idle_timeouts, 2);
+  relay::bump(b.stream_write_dropped, 9);
+  relay::bump(b.stream_write_dropped_bytes, 9000);
   b.connections_open.store(2);
   net_totals t;
   accumulate(t, a);

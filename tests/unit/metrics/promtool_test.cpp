@@ -57,13 +57,13 @@ TEST(promtool, accepts_a_representative_registry) {
   http.inc({"/api/v1/ice-servers", "401"});
   reg.add_gauge("anyturn_http_connections_active", "Open HTTP connections.").set({}, 2);
 
-  turn::worker_counters w1, w2;
-  w1.tenants = std::vector<turn::tenant_counters>(2);
-  turn::bump(w1.allocate_requests, 10);
-  turn::bump(w2.bytes_to_client, 123456);
-  turn::bump(w1.tenants[1].bytes_to_peer, 99);
-  turn::bump(w2.allocation_duration_buckets[2]);
-  turn::bump(w2.allocation_duration_sum_ms, 42000);
+  relay::worker_counters w1, w2;
+  w1.tenants = std::vector<relay::tenant_counters>(2);
+  relay::bump(w1.allocate_requests, 10);
+  relay::bump(w2.bytes_to_client, 123456);
+  relay::bump(w1.tenants[1].bytes_to_peer, 99);
+  relay::bump(w2.allocation_duration_buckets[2]);
+  relay::bump(w2.allocation_duration_sum_ms, 42000);
   w1.active_allocations.store(3);
   turn_metrics_options options;
   options.tenant_ids = {"", "acme"};

@@ -29,14 +29,14 @@ TEST(turn_metrics, every_worker_counter_maps_to_exactly_one_distinct_series) {
 }
 
 TEST(turn_metrics, sums_two_workers) {
-  turn::worker_counters a, b;
-  turn::bump(a.allocate_requests, 3);
-  turn::bump(b.allocate_requests, 4);
-  turn::bump(a.auth_stale_nonce);
-  turn::bump(b.bytes_to_peer, 1000);
-  turn::bump(a.bytes_to_peer, 24);
-  turn::bump(b.kernel_drops, 9);
-  turn::bump(a.allocations_failed_quota, 2);
+  relay::worker_counters a, b;
+  relay::bump(a.allocate_requests, 3);
+  relay::bump(b.allocate_requests, 4);
+  relay::bump(a.auth_stale_nonce);
+  relay::bump(b.bytes_to_peer, 1000);
+  relay::bump(a.bytes_to_peer, 24);
+  relay::bump(b.kernel_drops, 9);
+  relay::bump(a.allocations_failed_quota, 2);
   a.active_allocations.store(5);
   b.active_allocations.store(7);
 
@@ -72,15 +72,15 @@ TEST(turn_metrics, sums_two_workers) {
 }
 
 TEST(turn_metrics, sum_counters_reads_every_counter) {
-  turn::worker_counters a, b;
+  relay::worker_counters a, b;
   std::uint64_t k = 1;
-#define BUMP_EACH(name, help) turn::bump(a.name, k); turn::bump(b.name, 100 * k); ++k;
+#define BUMP_EACH(name, help) relay::bump(a.name, k); relay::bump(b.name, 100 * k); ++k;
   ANYTURN_WORKER_COUNTERS(BUMP_EACH)
 #undef BUMP_EACH
-  const std::array<const turn::worker_counters*, 2> workers{&a, &b};
+  const std::array<const relay::worker_counters*, 2> workers{&a, &b};
   const counter_totals t = sum_counters(workers);
   registry reg;
-  reg.add_collector(turn_metrics(std::span<const turn::worker_counters* const>(workers)));
+  reg.add_collector(turn_metrics(std::span<const relay::worker_counters* const>(workers)));
   EXPECT_NE(reg.render().find("\nanyturn_relayed_bytes_total{direction=\"to_client\"} "),
             std::string::npos);
   ASSERT_EQ(t.workers, 2u);
@@ -90,19 +90,19 @@ TEST(turn_metrics, sum_counters_reads_every_counter) {
 }
 
 TEST(turn_metrics, const_labels_and_transport_split) {
-  turn::worker_counters a;
+  relay::worker_counters a;
   a.active_allocations.store(10);
-  turn::bump(a.peer_denied, 4);
+  relay::bump(a.peer_denied, 4);
   turn_metrics_options options;
   options.const_labels = {{"tenant", "acme"}};
-  options.active_by_transport = [](const turn::worker_counters& w) {
+  options.active_by_transport = [](const relay::worker_counters& w) {
     const auto total = w.active_allocations.load();
     return transport_split{total - 3, 2, 1};
   };
   registry reg;
   reg.add_collector(turn_metrics({&a}, options));
   options.const_labels = {{"tenant", "other"}};
-  reg.add_collector(turn_metrics(std::vector<const turn::worker_counters*>{}, options));
+  reg.add_collector(turn_metrics(std::vector<const relay::worker_counters*>{}, options));
   const std::string text = reg.render();
   EXPECT_NE(text.find("\nanyturn_allocations_active{tenant=\"acme\",transport=\"udp\"} 7\n"),
             std::string::npos) << text;
@@ -114,12 +114,12 @@ TEST(turn_metrics, const_labels_and_transport_split) {
 }
 
 TEST(turn_metrics, allocation_duration_histogram_merges_workers) {
-  turn::worker_counters a, b;
-  turn::bump(a.allocation_duration_buckets[0], 2);   // <= 1 s
-  turn::bump(b.allocation_duration_buckets[3], 1);   // <= 300 s
-  turn::bump(b.allocation_duration_buckets.back());  // > 10800 s
-  turn::bump(a.allocation_duration_sum_ms, 1500);
-  turn::bump(b.allocation_duration_sum_ms, 20000000);
+  relay::worker_counters a, b;
+  relay::bump(a.allocation_duration_buckets[0], 2);   // <= 1 s
+  relay::bump(b.allocation_duration_buckets[3], 1);   // <= 300 s
+  relay::bump(b.allocation_duration_buckets.back());  // > 10800 s
+  relay::bump(a.allocation_duration_sum_ms, 1500);
+  relay::bump(b.allocation_duration_sum_ms, 20000000);
   registry reg;
   reg.add_collector(turn_metrics({&a, &b}));
   const std::string text = reg.render();
@@ -136,16 +136,16 @@ TEST(turn_metrics, allocation_duration_histogram_merges_workers) {
 }
 
 TEST(turn_metrics, per_tenant_series_for_configured_tenants) {
-  turn::worker_counters a, b;
-  a.tenants = std::vector<turn::tenant_counters>(2);
-  b.tenants = std::vector<turn::tenant_counters>(2);
-  turn::bump(a.tenants[1].allocations_created, 3);
-  turn::bump(b.tenants[1].allocations_created, 4);
-  turn::bump(b.tenants[1].bandwidth_dropped, 7);
-  turn::bump(a.tenants[0].bytes_to_client, 100);
+  relay::worker_counters a, b;
+  a.tenants = std::vector<relay::tenant_counters>(2);
+  b.tenants = std::vector<relay::tenant_counters>(2);
+  relay::bump(a.tenants[1].allocations_created, 3);
+  relay::bump(b.tenants[1].allocations_created, 4);
+  relay::bump(b.tenants[1].bandwidth_dropped, 7);
+  relay::bump(a.tenants[0].bytes_to_client, 100);
   a.tenants[1].active[2].store(5);
   b.tenants[1].active[2].store(1);
-  turn::bump(a.bandwidth_dropped, 7);
+  relay::bump(a.bandwidth_dropped, 7);
 
   turn_metrics_options options;
   registry none;

@@ -32,7 +32,7 @@ turn::usage_record sample() {
   r.tenant = "acme";
   r.user = "1700000000:acme:\"quoted\"\\user";
   r.reason = "expired";
-  r.proto = turn::transport::udp;
+  r.proto = relay::transport::udp;
   r.client = *stun::endpoint::parse("203.0.113.5:40000");
   r.relay = *stun::endpoint::parse("198.51.100.7:50000");
   r.start_unix_ms = 1700000000123;

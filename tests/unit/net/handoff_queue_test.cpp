@@ -13,8 +13,8 @@
 namespace anyturn::net {
 namespace {
 
-turn::client_ref client(std::uint16_t port) {
-  turn::client_ref c;
+relay::client_ref client(std::uint16_t port) {
+  relay::client_ref c;
   c.remote = stun::endpoint::v4(0x7F000001, port);
   c.local = stun::endpoint::v4(0x7F000001, 3478);
   return c;
@@ -45,7 +45,7 @@ TEST(handoff_queue, single_producer_in_order_with_wraparound_and_wakeups) {
     ASSERT_TRUE(readable(q.wake_fd(), 0));  // woken once the queue went non-empty
     q.begin_drain();
     EXPECT_FALSE(readable(q.wake_fd(), 0));
-    while (q.pop([&](const turn::client_ref& from, stun::bytes_view data, const turn::now_t& when) {
+    while (q.pop([&](const relay::client_ref& from, stun::bytes_view data, const relay::now_t& when) {
       std::uint64_t v = 0;
       ASSERT_EQ(data.size(), sizeof v);
       std::memcpy(&v, data.data(), sizeof v);
@@ -69,14 +69,14 @@ TEST(handoff_queue, full_refuses_too_large_refuses_closed_refuses) {
   EXPECT_EQ(q.push(client(2), fits, {}), handoff_queue::push_result::queued);
   EXPECT_EQ(q.push(client(3), fits, {}), handoff_queue::push_result::full);
   q.begin_drain();
-  EXPECT_TRUE(q.pop([](const turn::client_ref& c, stun::bytes_view, const turn::now_t&) {
+  EXPECT_TRUE(q.pop([](const relay::client_ref& c, stun::bytes_view, const relay::now_t&) {
     EXPECT_EQ(c.remote.port, 1);
   }));
   EXPECT_EQ(q.push(client(4), fits, {}), handoff_queue::push_result::queued);
   q.close();
   EXPECT_EQ(q.push(client(5), fits, {}), handoff_queue::push_result::closed);
   std::vector<std::uint16_t> ports;
-  while (q.pop([&](const turn::client_ref& c, stun::bytes_view, const turn::now_t&) { ports.push_back(c.remote.port); })) {
+  while (q.pop([&](const relay::client_ref& c, stun::bytes_view, const relay::now_t&) { ports.push_back(c.remote.port); })) {
   }
   EXPECT_EQ(ports, (std::vector<std::uint16_t>{2, 4}));
 }
@@ -84,7 +84,7 @@ TEST(handoff_queue, full_refuses_too_large_refuses_closed_refuses) {
 TEST(handoff_queue, empty_datagram) {
   handoff_queue q(2, 16);
   EXPECT_EQ(q.push(client(1), {}, {}), handoff_queue::push_result::queued);
-  EXPECT_TRUE(q.pop([](const turn::client_ref&, stun::bytes_view d, const turn::now_t&) { EXPECT_TRUE(d.empty()); }));
+  EXPECT_TRUE(q.pop([](const relay::client_ref&, stun::bytes_view d, const relay::now_t&) { EXPECT_TRUE(d.empty()); }));
 }
 
 // Several producers, one consumer woken by the eventfd: every queued
@@ -117,7 +117,7 @@ TEST(handoff_queue, multi_producer_single_consumer) {
   bool in_order = true;
   auto drain = [&] {
     q.begin_drain();
-    while (q.pop([&](const turn::client_ref& c, stun::bytes_view data, const turn::now_t&) {
+    while (q.pop([&](const relay::client_ref& c, stun::bytes_view data, const relay::now_t&) {
       std::uint64_t v = 0;
       std::memcpy(&v, data.data(), sizeof v);
       const unsigned p = static_cast<unsigned>(v >> 48);
@@ -146,8 +146,8 @@ TEST(handoff_queue, multi_producer_single_consumer) {
 }
 
 TEST(handoff_group, key_depends_on_both_addresses_only) {
-  turn::client_ref a = client(5000);
-  turn::client_ref b = a;
+  relay::client_ref a = client(5000);
+  relay::client_ref b = a;
   b.listener = 3;  // not part of the key: every worker numbers listeners alike
   EXPECT_EQ(handoff_group::key_of(a), handoff_group::key_of(b));
   b.remote.port = 5001;

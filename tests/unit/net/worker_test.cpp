@@ -368,7 +368,7 @@ std::uint16_t free_port() {
 
 TEST(worker_io, open_relay_refuses_a_port_in_use) {
   worker w(0, make_shared_state(), loopback_options());
-  turn::io_port& io = w.io_for_test();
+  relay::io_port& io = w.io_for_test();
   udp_socket squatter;
   EXPECT_EQ(io.open_relay(0, squatter.local()), std::errc::address_in_use);
 
@@ -384,7 +384,7 @@ TEST(worker_io, open_relay_refuses_a_port_in_use) {
   io.close_relay(3);
   io.close_relay(3);     // twice: harmless
   io.close_relay(1000);  // never opened: harmless
-  EXPECT_EQ(io.open_relay(turn::no_relay, bind), std::errc::invalid_argument);
+  EXPECT_EQ(io.open_relay(relay::no_relay, bind), std::errc::invalid_argument);
 }
 
 // The socket of ours bound to `ep` (found by address, as an outsider would).
@@ -408,7 +408,7 @@ int pmtu_discover_mode(int fd) {
 
 TEST(worker_io, send_to_peer_gathers_fragments_and_sets_df) {
   worker w(0, make_shared_state(), loopback_options());
-  turn::io_port& io = w.io_for_test();
+  relay::io_port& io = w.io_for_test();
   const stun::endpoint bind = loopback(free_port());
   ASSERT_FALSE(io.open_relay(0, bind));
   udp_socket peer;
@@ -447,12 +447,12 @@ TEST(worker_io, send_to_client_counts_failures) {
   worker w(0, make_shared_state(), loopback_options());
   std::string what;
   ASSERT_FALSE(w.open(what)) << what;
-  turn::io_port& io = w.io_for_test();
+  relay::io_port& io = w.io_for_test();
   udp_socket client;
   const std::array<std::byte, 2> a{std::byte{7}, std::byte{8}};
   const std::array<stun::bytes_view, 1> parts{stun::bytes_view(a)};
 
-  turn::client_ref to;
+  relay::client_ref to;
   to.remote = client.local();
   to.local = w.listener_endpoints()[0];
   io.send_to_client(to, parts);
@@ -465,7 +465,7 @@ TEST(worker_io, send_to_client_counts_failures) {
   to.listener = 5;  // no such listener
   io.send_to_client(to, parts);
   to.listener = 0;
-  to.proto = turn::transport::tcp;  // not ours
+  to.proto = relay::transport::tcp;  // not ours
   io.send_to_client(to, parts);
   EXPECT_EQ(read(w.counters().client_send_failed), 2u);
 }
@@ -852,7 +852,7 @@ TEST(worker, relay_table_shrinks_after_relays_close) {
   worker_options o = loopback_options();
   o.tick = 20ms;
   running_worker w(o);
-  turn::io_port& io = w.get().io_for_test();
+  relay::io_port& io = w.get().io_for_test();
   const stun::endpoint low = loopback(free_port());
   ASSERT_FALSE(io.open_relay(3, low));
   ASSERT_FALSE(io.open_relay(5000, loopback(free_port())));
@@ -1085,8 +1085,8 @@ TEST(worker_handoff, refresh_and_channel_data_reach_the_owner_without_allocating
   ASSERT_TRUE(relayed.has_value());
   EXPECT_EQ(read(pair.a().counters().allocations_created), 1u);
 
-  turn::client_ref from;
-  from.proto = turn::transport::udp;
+  relay::client_ref from;
+  from.proto = relay::transport::udp;
   from.listener = 0;
   from.remote = c.socket.local();
   from.local = server;
@@ -1156,8 +1156,8 @@ TEST(worker_handoff, refresh_and_channel_data_reach_the_owner_without_allocating
 
 TEST(worker_handoff, closed_owner_queue_drops_and_counts) {
   handoff_pair pair;
-  turn::client_ref from;
-  from.proto = turn::transport::udp;
+  relay::client_ref from;
+  from.proto = relay::transport::udp;
   from.remote = loopback(40000);
   from.local = pair.a().listener_endpoints().at(0);
   // Pretend A owns the 5-tuple, and A has stopped (its queue is closed).

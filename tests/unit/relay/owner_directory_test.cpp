@@ -1,5 +1,7 @@
 #include <anyturn/relay/owner_directory.hpp>
 
+#include <anyturn/common/keyed_hash.hpp>
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -9,6 +11,9 @@
 
 namespace anyturn::relay {
 namespace {
+
+// Keys are keyed hashes of 5-tuples in the server (handoff_group::key_of).
+std::uint64_t key(std::uint64_t n) { return common::keyed_hasher().add(n).finish(); }
 
 TEST(owner_directory, capacity_is_a_power_of_two) {
   EXPECT_EQ(owner_directory(1000).capacity(), 1024u);
@@ -51,16 +56,16 @@ TEST(owner_directory, refuses_owner_indices_it_cannot_pack) {
 
 TEST(owner_directory, tombstones_are_reused_and_a_full_window_refuses) {
   owner_directory d(64);  // one probe window: the whole table
-  for (std::uint64_t k = 0; k < 64; ++k) ASSERT_TRUE(d.insert(k, k % 4)) << k;
-  EXPECT_FALSE(d.insert(1000, 0));
-  for (std::uint64_t k = 0; k < 64; ++k) EXPECT_EQ(d.lookup(k), k % 4);
+  for (std::uint64_t k = 0; k < 64; ++k) ASSERT_TRUE(d.insert(key(k), k % 4)) << k;
+  EXPECT_FALSE(d.insert(key(100000), 0));
+  for (std::uint64_t k = 0; k < 64; ++k) EXPECT_EQ(d.lookup(key(k)), k % 4);
   // Churn: erase and insert new keys many times over; tombstones are reused.
   for (std::uint64_t round = 1; round < 50; ++round) {
-    for (std::uint64_t k = 0; k < 32; ++k) ASSERT_TRUE(d.erase((round - 1) * 1000 + k, k % 4));
-    for (std::uint64_t k = 0; k < 32; ++k) ASSERT_TRUE(d.insert(round * 1000 + k, k % 4));
-    for (std::uint64_t k = 0; k < 32; ++k) ASSERT_EQ(d.lookup(round * 1000 + k), k % 4);
+    for (std::uint64_t k = 0; k < 32; ++k) ASSERT_TRUE(d.erase(key((round - 1) * 1000 + k), k % 4));
+    for (std::uint64_t k = 0; k < 32; ++k) ASSERT_TRUE(d.insert(key(round * 1000 + k), k % 4));
+    for (std::uint64_t k = 0; k < 32; ++k) ASSERT_EQ(d.lookup(key(round * 1000 + k)), k % 4);
   }
-  for (std::uint64_t k = 32; k < 64; ++k) EXPECT_EQ(d.lookup(k), k % 4);
+  for (std::uint64_t k = 32; k < 64; ++k) EXPECT_EQ(d.lookup(key(k)), k % 4);
 }
 
 TEST(owner_directory, many_keys_at_half_load) {

@@ -1,5 +1,5 @@
 // The TURN state machine, driven with a fake io_port and a fake clock.
-#include <anyturn/turn/server.hpp>
+#include <anyturn/turn/worker_core.hpp>
 
 #include <gtest/gtest.h>
 
@@ -31,6 +31,19 @@ void operator delete(void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace anyturn::turn {
+
+using relay::allocation_duration_bounds_s;
+using relay::bump;
+using relay::client_ref;
+using relay::client_ref_hash;
+using relay::fragments;
+using relay::io_port;
+using relay::no_relay;
+using relay::now_t;
+using relay::relay_id;
+using relay::tenant_counters;
+using relay::transport;
+using relay::worker_counters;
 namespace {
 
 namespace attr = stun::attr;
@@ -151,7 +164,7 @@ class TurnServer : public ::testing::Test {
     s->max_allocations = o.max_allocations;
     if (o.per_user) s->user_quotas = std::make_shared<user_quota>(o.per_user);
     shared_ = s;
-    server_ = std::make_unique<server>(s, io_, counters_, 0);
+    core_ = std::make_unique<worker_core>(s, io_, counters_, 0);
   }
 
   client_ref client(const char* remote = "203.0.113.10:40000") {
@@ -198,7 +211,7 @@ class TurnServer : public ::testing::Test {
   // Sends and returns the single response (parsed view into `last_`).
   stun::message_view send(const client_ref& from, const bytes& msg) {
     io_.to_client.clear();
-    server_->on_client_packet(from, msg, now_);
+    core_->on_client_packet(from, msg, now_);
     EXPECT_EQ(io_.to_client.size(), 1u) << "expected exactly one response";
     if (io_.to_client.empty()) return {};
     last_ = io_.to_client.back().data;
@@ -267,13 +280,13 @@ class TurnServer : public ::testing::Test {
   void advance(std::int64_t seconds) {
     now_.mono_ms += seconds * 1000;
     now_.unix_s += seconds;
-    server_->on_tick(now_);
+    core_->on_tick(now_);
   }
 
   fake_io io_;
   worker_counters counters_;
   std::shared_ptr<shared_state> shared_;
-  std::unique_ptr<server> server_;
+  std::unique_ptr<worker_core> core_;
   now_t now_{1'000'000, 1'800'000'000};
   std::string nonce_;
   bytes last_;
@@ -330,7 +343,7 @@ TEST_F(TurnServer, AllocateSucceedsAndIsSigned) {
   EXPECT_LE(relayed.port, 50009);
   EXPECT_EQ(*stun::decode_u32(*r.find(attr::lifetime)), 600u);
   EXPECT_EQ(*stun::decode_address(*r.find(attr::xor_mapped_address), r.tid(), true), c.remote);
-  EXPECT_EQ(server_->allocation_count(), 1u);
+  EXPECT_EQ(core_->allocation_count(), 1u);
   EXPECT_EQ(io_.open.size(), 1u);
   EXPECT_EQ(counters_.allocations_created.load(), 1u);
 }
@@ -353,7 +366,7 @@ TEST_F(TurnServer, WrongPasswordGets401AndIsCounted) {
   auto r = send(c, build(stun::method::allocate, new_tid(), requested_udp, "alice", "wrong"));
   EXPECT_EQ(error_of(r), 401);
   EXPECT_EQ(counters_.auth_bad_integrity.load(), 1u);
-  EXPECT_EQ(server_->allocation_count(), 0u);
+  EXPECT_EQ(core_->allocation_count(), 0u);
 }
 
 TEST_F(TurnServer, UnknownUserGets401) {
@@ -371,7 +384,7 @@ TEST_F(TurnServer, RestCredentialsWorkAndExpire) {
   const std::string user = auth::rest_username(now_.unix_s, 3600, "carol");
   const std::string pass = auth::rest_password(rest_secret, user);
   allocate(c, user.c_str(), pass.c_str());
-  EXPECT_EQ(server_->allocation_count(), 1u);
+  EXPECT_EQ(core_->allocation_count(), 1u);
 
   const auto c2 = client("203.0.113.11:40000");
   const std::string old_user = auth::rest_username(now_.unix_s, -10, "carol");
@@ -430,7 +443,7 @@ TEST_F(TurnServer, RetransmittedAllocateGetsTheSameAnswer) {
   const bytes first_bytes = last_;
   send(c, req);
   EXPECT_EQ(last_, first_bytes);
-  EXPECT_EQ(server_->allocation_count(), 1u);
+  EXPECT_EQ(core_->allocation_count(), 1u);
   EXPECT_EQ(counters_.retransmits_answered.load(), 1u);
   // A new transaction on the same 5-tuple is a mismatch.
   auto r = send(c, build(stun::method::allocate, new_tid(), requested_udp, "alice", "wonderland"));
@@ -489,11 +502,11 @@ TEST_F(TurnServer, RefreshZeroFreesAndTheFiveTupleCanAllocateAgainAtOnce) {
                          "alice", "wonderland"));
   ASSERT_EQ(r.cls(), message_class::success_response);
   EXPECT_EQ(*stun::decode_u32(*r.find(attr::lifetime)), 0u);
-  EXPECT_EQ(server_->allocation_count(), 0u);
+  EXPECT_EQ(core_->allocation_count(), 0u);
   EXPECT_TRUE(io_.open.empty());
   EXPECT_EQ(counters_.allocations_deleted.load(), 1u);
   allocate(c);
-  EXPECT_EQ(server_->allocation_count(), 1u);
+  EXPECT_EQ(core_->allocation_count(), 1u);
 }
 
 TEST_F(TurnServer, RefreshWithoutAllocationGets437) {
@@ -520,9 +533,9 @@ TEST_F(TurnServer, AllocationExpiresOnTheWheelAndRefreshExtendsIt) {
   auto r = send(c, build(stun::method::refresh, new_tid(), nullptr, "alice", "wonderland"));
   ASSERT_EQ(r.cls(), message_class::success_response);
   advance(500);  // 1000 s after the start, 500 s after the refresh
-  EXPECT_EQ(server_->allocation_count(), 1u);
+  EXPECT_EQ(core_->allocation_count(), 1u);
   advance(101);
-  EXPECT_EQ(server_->allocation_count(), 0u);
+  EXPECT_EQ(core_->allocation_count(), 0u);
   EXPECT_EQ(counters_.allocations_expired.load(), 1u);
   EXPECT_TRUE(io_.open.empty());
 }
@@ -534,7 +547,7 @@ TEST_F(TurnServer, PermissionsGateTrafficBothWays) {
   const relay_id rid = io_.open.begin()->first;
 
   // No permission yet: both directions are dropped.
-  server_->on_peer_packet(rid, peer_, payload_bytes("hi"), now_);
+  core_->on_peer_packet(rid, peer_, payload_bytes("hi"), now_);
   EXPECT_EQ(counters_.no_permission_dropped.load(), 1u);
 
   auto r = permit(c, peer_);
@@ -548,7 +561,7 @@ TEST_F(TurnServer, PermissionsGateTrafficBothWays) {
   b.add_bytes(attr::data, hello);
   b.add_flag(attr::dont_fragment);
   io_.to_peer.clear();
-  server_->on_client_packet(c, *b.finish(), now_);
+  core_->on_client_packet(c, *b.finish(), now_);
   ASSERT_EQ(io_.to_peer.size(), 1u);
   EXPECT_EQ(io_.to_peer[0].peer, peer_);
   EXPECT_EQ(io_.to_peer[0].data, hello);
@@ -558,7 +571,7 @@ TEST_F(TurnServer, PermissionsGateTrafficBothWays) {
   io_.to_client.clear();
   auto other_port = peer_;
   other_port.port = 6000;
-  server_->on_peer_packet(rid, other_port, payload_bytes("world"), now_);
+  core_->on_peer_packet(rid, other_port, payload_bytes("world"), now_);
   ASSERT_EQ(io_.to_client.size(), 1u);
   auto ind = stun::parse_message(io_.to_client[0].data);
   ASSERT_TRUE(ind);
@@ -572,7 +585,7 @@ TEST_F(TurnServer, PermissionsGateTrafficBothWays) {
   // The permission lapses after 300 s.
   advance(301);
   io_.to_client.clear();
-  server_->on_peer_packet(rid, peer_, payload_bytes("late"), now_);
+  core_->on_peer_packet(rid, peer_, payload_bytes("late"), now_);
   EXPECT_TRUE(io_.to_client.empty());
 }
 
@@ -617,7 +630,7 @@ TEST_F(TurnServer, CreatePermissionChecksAddresses) {
   EXPECT_EQ(error_of(r), 403);
   const relay_id rid = io_.open.begin()->first;
   io_.to_client.clear();
-  server_->on_peer_packet(rid, peer_, payload_bytes("x"), now_);
+  core_->on_peer_packet(rid, peer_, payload_bytes("x"), now_);
   EXPECT_TRUE(io_.to_client.empty());
 }
 
@@ -641,13 +654,13 @@ TEST_F(TurnServer, ChannelsRelayBothWays) {
     ASSERT_EQ(r.cls(), message_class::success_response) << error_of(r);
 
     io_.to_peer.clear();
-    server_->on_client_packet(c, channel_data(number, "abcde"), now_);
+    core_->on_client_packet(c, channel_data(number, "abcde"), now_);
     ASSERT_EQ(io_.to_peer.size(), 1u);
     EXPECT_EQ(io_.to_peer[0].peer, peer);
     EXPECT_EQ(io_.to_peer[0].data, payload_bytes("abcde"));
 
     io_.to_client.clear();
-    server_->on_peer_packet(rid, peer, payload_bytes("reply"), now_);
+    core_->on_peer_packet(rid, peer, payload_bytes("reply"), now_);
     ASSERT_EQ(io_.to_client.size(), 1u);
     auto cd = stun::parse_channel_data(io_.to_client[0].data);
     ASSERT_TRUE(cd);
@@ -691,7 +704,7 @@ TEST_F(TurnServer, ExpiredChannelStopsAndItsNumberCoolsDown) {
   }
   // 750 s: the channel (600 s) has expired.
   io_.to_peer.clear();
-  server_->on_client_packet(c, channel_data(0x4000, "x"), now_);
+  core_->on_client_packet(c, channel_data(0x4000, "x"), now_);
   EXPECT_TRUE(io_.to_peer.empty());
   EXPECT_EQ(counters_.unbound_channel_dropped.load(), 1u);
   auto other = peer_;
@@ -706,9 +719,9 @@ TEST_F(TurnServer, ChannelDataOnUnboundChannelIsDropped) {
   start();
   const auto c = client();
   allocate(c);
-  server_->on_client_packet(c, channel_data(0x4444, "x"), now_);
+  core_->on_client_packet(c, channel_data(0x4444, "x"), now_);
   EXPECT_EQ(counters_.unbound_channel_dropped.load(), 1u);
-  server_->on_client_packet(client("203.0.113.99:1"), channel_data(0x4444, "x"), now_);
+  core_->on_client_packet(client("203.0.113.99:1"), channel_data(0x4444, "x"), now_);
   EXPECT_EQ(counters_.no_allocation_dropped.load(), 1u);
 }
 
@@ -729,7 +742,7 @@ TEST_F(TurnServer, PortRangeExhaustionGives508AndFreedPortsComeBack) {
        build(stun::method::refresh, new_tid(), [](auto& b) { b.add_u32(attr::lifetime, 0); }, "alice",
              "wonderland"));
   allocate(c3);
-  EXPECT_EQ(server_->allocation_count(), 2u);
+  EXPECT_EQ(core_->allocation_count(), 2u);
 }
 
 TEST_F(TurnServer, SeveralRelayAddressesAddCapacity) {
@@ -744,7 +757,7 @@ TEST_F(TurnServer, SeveralRelayAddressesAddCapacity) {
     ips.insert(allocate(client(remote.c_str())).ip_string());
   }
   EXPECT_EQ(ips, (std::set<std::string>{"198.51.100.7", "198.51.100.8"}));
-  EXPECT_EQ(server_->allocation_count(), 4u);
+  EXPECT_EQ(core_->allocation_count(), 4u);
   const auto c5 = client("203.0.113.5:1");
   learn_nonce(c5);
   auto r = send(c5, build(stun::method::allocate, new_tid(), requested_udp, "alice", "wonderland"));
@@ -867,7 +880,7 @@ TEST_F(TurnServer, DualAllocationAndIpv6Relaying) {
   const auto v6peer = ep("[2606:4700::1111]:5000");
   ASSERT_EQ(bind_channel(c, 0x4000, v6peer).cls(), message_class::success_response);
   io_.to_peer.clear();
-  server_->on_client_packet(c, channel_data(0x4000, "six"), now_);
+  core_->on_client_packet(c, channel_data(0x4000, "six"), now_);
   ASSERT_EQ(io_.to_peer.size(), 1u);
   EXPECT_FALSE(io_.open.at(io_.to_peer[0].id).is_v4()) << "sent from the IPv6 relay";
   // ADDITIONAL-ADDRESS-FAMILY of IPv4 is a bad request.
@@ -941,7 +954,7 @@ TEST_F(TurnServer, TenantQuotaGives486AndCountsPerTenant) {
   EXPECT_EQ(counters_.tenants[1].quota_rejected.load(), 1u);
   EXPECT_EQ(counters_.tenants[1].active[0].load(), 2u);
   EXPECT_EQ(counters_.tenants[0].allocations_created.load(), 1u);
-  server_->shutdown(now_);
+  core_->shutdown(now_);
   EXPECT_EQ(shared_->tenant_usage->active(1), 0u);
   EXPECT_EQ(counters_.tenants[1].active[0].load(), 0u);
 }
@@ -964,13 +977,13 @@ TEST_F(TurnServer, TenantBandwidthLimitDropsExcessAndCountsIt) {
             message_class::success_response);
   io_.to_peer.clear();
   const auto cd = channel_data(0x4000, std::string(300, 'x'));
-  for (int i = 0; i < 5; ++i) server_->on_client_packet(c, cd, now_);
+  for (int i = 0; i < 5; ++i) core_->on_client_packet(c, cd, now_);
   EXPECT_EQ(io_.to_peer.size(), 3u) << "1000 bytes of burst: three 300-byte packets";
   EXPECT_EQ(counters_.bandwidth_dropped.load(), 2u);
   EXPECT_EQ(counters_.tenants[1].bandwidth_dropped.load(), 2u);
   EXPECT_EQ(counters_.tenants[1].bytes_to_peer.load(), 900u);
   now_.mono_ms += 600;  // refills 600 bytes
-  for (int i = 0; i < 3; ++i) server_->on_client_packet(c, cd, now_);
+  for (int i = 0; i < 3; ++i) core_->on_client_packet(c, cd, now_);
   EXPECT_EQ(io_.to_peer.size(), 5u);
 }
 
@@ -993,9 +1006,9 @@ TEST_F(TurnServer, EndedAllocationsWriteUsageRecords) {
   stun::message_builder b(buf, 0x006, message_class::indication, new_tid());
   b.add_address(attr::xor_peer_address, peer_, true);
   b.add_bytes(attr::data, payload_bytes("0123456789"));
-  server_->on_client_packet(c, *b.finish(), now_);
-  server_->on_peer_packet(rid, peer_, payload_bytes("abc"), now_);
-  server_->on_peer_packet(rid, peer_, payload_bytes("defg"), now_);
+  core_->on_client_packet(c, *b.finish(), now_);
+  core_->on_peer_packet(rid, peer_, payload_bytes("abc"), now_);
+  core_->on_peer_packet(rid, peer_, payload_bytes("defg"), now_);
   advance(700);  // expires
   ASSERT_EQ(usage->rows.size(), 1u);
   const auto& row = usage->rows[0];
@@ -1043,15 +1056,15 @@ TEST_F(TurnServer, BadFingerprintAndGarbageAreDroppedAndCounted) {
   auto req = build(stun::method::binding, new_tid(), nullptr);
   req.back() ^= std::byte{0x01};
   io_.to_client.clear();
-  server_->on_client_packet(c, req, now_);
+  core_->on_client_packet(c, req, now_);
   EXPECT_TRUE(io_.to_client.empty());
   EXPECT_EQ(counters_.bad_fingerprint_dropped.load(), 1u);
 
   const bytes garbage{std::byte{0xFF}, std::byte{0x00}, std::byte{0x12}};
-  server_->on_client_packet(c, garbage, now_);
+  core_->on_client_packet(c, garbage, now_);
   EXPECT_EQ(counters_.unknown_dropped.load(), 1u);
   const bytes truncated{std::byte{0x00}, std::byte{0x01}, std::byte{0x00}, std::byte{0x08}};
-  server_->on_client_packet(c, truncated, now_);
+  core_->on_client_packet(c, truncated, now_);
   EXPECT_EQ(counters_.malformed_dropped.load(), 1u);
   // The server is still fine.
   auto r = send(c, build(stun::method::binding, new_tid(), nullptr));
@@ -1062,8 +1075,8 @@ TEST_F(TurnServer, ShutdownFreesEverything) {
   start();
   allocate(client("203.0.113.1:1"));
   allocate(client("203.0.113.2:1"));
-  server_->shutdown(now_);
-  EXPECT_EQ(server_->allocation_count(), 0u);
+  core_->shutdown(now_);
+  EXPECT_EQ(core_->allocation_count(), 0u);
   EXPECT_TRUE(io_.open.empty());
   EXPECT_EQ(shared_->relays[0].ports->in_use(), 0u);
   EXPECT_EQ(counters_.allocations_closed.load(), 2u);
@@ -1092,10 +1105,10 @@ TEST_F(TurnServer, ForwardingAllocatesNothing) {
   const std::size_t before = g_allocations.load();
   const std::size_t sends_before = io_.client_sends, peer_sends_before = io_.peer_sends;
   for (int i = 0; i < 1000; ++i) {
-    server_->on_client_packet(c, cd, now_);
-    server_->on_client_packet(c, send_ind, now_);
-    server_->on_peer_packet(rid, peer_, payload, now_);
-    server_->on_peer_packet(rid, other, payload, now_);
+    core_->on_client_packet(c, cd, now_);
+    core_->on_client_packet(c, send_ind, now_);
+    core_->on_peer_packet(rid, peer_, payload, now_);
+    core_->on_peer_packet(rid, other, payload, now_);
   }
   const std::size_t after = g_allocations.load();
   io_.record = true;

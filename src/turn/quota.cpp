@@ -1,4 +1,8 @@
-#include <anyturn/turn/user_quota.hpp>
+#include <anyturn/turn/quota.hpp>
+
+#include "context.hpp"
+
+#include <anyturn/common/keyed_hash.hpp>
 
 #include <algorithm>
 
@@ -9,50 +13,21 @@ bool all_digits(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-std::uint64_t fnv1a(std::string_view s, std::uint64_t seed) {
-  std::uint64_t h = 0xcbf29ce484222325ULL ^ seed;
-  for (char c : s) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 0x100000001b3ULL;
-  }
-  return h ^ (h >> 29);
-}
 }  // namespace
 
 user_quota::user_quota(std::uint32_t limit, std::size_t buckets_per_row)
-    : limit_(limit), buckets_(std::max<std::size_t>(buckets_per_row, 1)),
-      rows_(std::make_unique<std::atomic<std::uint32_t>[]>(2 * buckets_)) {
-  for (std::size_t i = 0; i < 2 * buckets_; ++i) rows_[i].store(0, std::memory_order_relaxed);
-}
-
-std::size_t user_quota::index(std::string_view user, int row) const {
-  const std::uint64_t h = fnv1a(user, row == 0 ? 0 : 0x9E3779B97F4A7C15ULL);
-  return static_cast<std::size_t>(row) * buckets_ + static_cast<std::size_t>(h % buckets_);
-}
+    : limit_(limit), counts_(buckets_per_row) {}
 
 bool user_quota::try_acquire(std::string_view user, std::uint32_t limit) {
-  if (limit == 0) return true;
-  auto& a = rows_[index(user, 0)];
-  auto& b = rows_[index(user, 1)];
-  const std::uint32_t na = a.fetch_add(1, std::memory_order_acq_rel) + 1;
-  const std::uint32_t nb = b.fetch_add(1, std::memory_order_acq_rel) + 1;
-  if (std::min(na, nb) > limit) {
-    a.fetch_sub(1, std::memory_order_acq_rel);
-    b.fetch_sub(1, std::memory_order_acq_rel);
-    return false;
-  }
-  return true;
+  return counts_.try_acquire(common::keyed_hash(user), limit);
 }
 
 void user_quota::release(std::string_view user, std::uint32_t limit) {
-  if (limit == 0) return;
-  rows_[index(user, 0)].fetch_sub(1, std::memory_order_acq_rel);
-  rows_[index(user, 1)].fetch_sub(1, std::memory_order_acq_rel);
+  counts_.release(common::keyed_hash(user), limit);
 }
 
 std::uint32_t user_quota::count(std::string_view user) const {
-  return std::min(rows_[index(user, 0)].load(std::memory_order_relaxed),
-                  rows_[index(user, 1)].load(std::memory_order_relaxed));
+  return counts_.count(common::keyed_hash(user));
 }
 
 std::string_view user_quota::key_of(std::string_view username) {
@@ -90,3 +65,39 @@ std::uint32_t tenant_quota::active(std::size_t tenant) const {
 }
 
 }  // namespace anyturn::turn
+
+// ---- the handlers' side: one allocation counted against both quotas ----
+
+namespace anyturn::turn::detail {
+
+std::uint32_t context::user_limit(auth::tenant_index t) const {
+  const auto* p = policy_of(t);
+  if (p != nullptr && p->max_allocations_per_user != 0) return p->max_allocations_per_user;
+  return shared->user_quotas ? shared->user_quotas->limit() : 0;
+}
+
+// The tenant's concurrent allocations across workers, then the user's
+// (RFC 8656 §7.2 step 8's "allocation quota"), before any resource is taken.
+bool acquire_quotas(context& ctx, const request& r) {
+  const tenant_policy* policy = ctx.policy_of(r.tenant);
+  const auto& tenants = ctx.shared->tenant_usage;
+  const auto& users = ctx.shared->user_quotas;
+  bool ok = !tenants || tenants->try_acquire(r.tenant, policy ? policy->max_allocations : 0);
+  if (ok && users && !users->try_acquire(user_quota::key_of(r.username), ctx.user_limit(r.tenant))) {
+    if (tenants) tenants->release(r.tenant);
+    ok = false;
+  }
+  if (ok) return true;
+  bump(ctx.counters.allocations_failed_quota);
+  bump(ctx.tenant_stats(r.tenant).quota_rejected);
+  ctx.send_error(r, 486);
+  return false;
+}
+
+void release_quotas(context& ctx, auth::tenant_index tenant, std::string_view username) {
+  if (ctx.shared->user_quotas)
+    ctx.shared->user_quotas->release(user_quota::key_of(username), ctx.user_limit(tenant));
+  if (ctx.shared->tenant_usage) ctx.shared->tenant_usage->release(tenant);
+}
+
+}  // namespace anyturn::turn::detail

@@ -1,21 +1,25 @@
-// anyturn::turn — the TURN server logic of one worker (RFC 8656, RFC 6156).
+// anyturn::turn — the per-worker TURN core (RFC 8656, RFC 6156).
 //
-// A deterministic function of (worker state, message, now): it parses what a
-// client or peer sent, updates this worker's allocation tables, and acts
-// through the `io_port` seam (reply, forward, open/close relay sockets).
-// It owns every allocation whose 5-tuple its worker received; nothing here
-// is touched by another thread, so nothing takes a lock.
+// What a worker's net layer calls for every packet: a deterministic function
+// of (worker state, message, now). STUN requests go to the TURN handlers
+// (src/turn/: authentication, Allocate/Refresh, CreatePermission/
+// ChannelBind), which update this worker's relay tables; ChannelData, Send
+// indications and peer datagrams go straight to the relay core's forwarding
+// decision (relay::forwarder). Both act through the relay::io_port seam
+// (reply, forward, open/close relay sockets). It owns every allocation whose
+// 5-tuple its worker received; nothing here is touched by another thread,
+// so nothing takes a lock.
 #pragma once
 
 #include <anyturn/auth/credentials.hpp>
 #include <anyturn/auth/nonce.hpp>
 #include <anyturn/auth/peer_policy.hpp>
+#include <anyturn/relay/counters.hpp>
+#include <anyturn/relay/io.hpp>
 #include <anyturn/relay/port_pool.hpp>
 #include <anyturn/stun/message.hpp>
-#include <anyturn/turn/counters.hpp>
-#include <anyturn/turn/io.hpp>
+#include <anyturn/turn/quota.hpp>
 #include <anyturn/turn/usage.hpp>
-#include <anyturn/turn/user_quota.hpp>
 
 #include <cstdint>
 #include <memory>
@@ -39,7 +43,8 @@ struct shared_state {
   std::shared_ptr<const auth::peer_policy> peers;
   // Relay addresses, each with its own port pool; several of one family add
   // capacity (new allocations rotate over them, skipping full ones). The
-  // pools are the only mutable shared objects, and are lock-free.
+  // mutable shared objects, all lock-free or thread-safe, are these pools,
+  // the quotas (user_quotas, tenant_usage) and the usage sink.
   struct relay_address {
     stun::endpoint ip;  // port unused
     std::shared_ptr<relay::port_pool> ports;
@@ -61,30 +66,28 @@ struct shared_state {
   std::shared_ptr<usage_sink> usage;       // one record per ended allocation (may be null)
 };
 
-class server {
+class worker_core {
  public:
-  server(std::shared_ptr<const shared_state> shared, io_port& io, worker_counters& counters,
+  worker_core(std::shared_ptr<const shared_state> shared, relay::io_port& io, relay::worker_counters& counters,
          unsigned worker_index);
-  ~server();
-  server(const server&) = delete;
-  server& operator=(const server&) = delete;
+  ~worker_core();
+  worker_core(const worker_core&) = delete;
+  worker_core& operator=(const worker_core&) = delete;
 
   // A datagram (UDP) or one framed message (TCP/TLS) from a client.
-  void on_client_packet(const client_ref& from, stun::bytes_view data, const now_t& now);
+  void on_client_packet(const relay::client_ref& from, stun::bytes_view data, const relay::now_t& now);
   // A datagram that arrived on relay socket `id` from `peer`.
-  void on_peer_packet(relay_id id, const stun::endpoint& peer, stun::bytes_view data,
-                      const now_t& now);
+  void on_peer_packet(relay::relay_id id, const stun::endpoint& peer, stun::bytes_view data,
+                      const relay::now_t& now);
   // A stream connection closed: its allocation, if any, ends now.
-  void on_client_closed(const client_ref& client, const now_t& now);
+  void on_client_closed(const relay::client_ref& client, const relay::now_t& now);
   // Called at least once a second: expires allocations, permissions,
   // channels, reservations and cached responses.
-  void on_tick(const now_t& now);
+  void on_tick(const relay::now_t& now);
   // Frees every allocation (clean stop).
-  void shutdown(const now_t& now);
+  void shutdown(const relay::now_t& now);
 
   [[nodiscard]] std::size_t allocation_count() const;
-  // Test hook: the relay addresses of the allocation of `client`, if any.
-  [[nodiscard]] std::vector<stun::endpoint> relays_of_for_test(const client_ref& client) const;
 
  private:
   struct impl;

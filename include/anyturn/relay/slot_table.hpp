@@ -1,4 +1,4 @@
-// The worker's 5-tuple -> allocation-slot index: a compact open-addressing
+// anyturn::relay — the worker's 5-tuple -> allocation-slot index: a compact open-addressing
 // hash table that stores no keys.
 //
 // At 100,000 allocations the ChannelData path is bound by dependent cache
@@ -18,10 +18,9 @@
 //     array, never the (cold) allocations. The fingerprint still filters
 //     well: cells from other homes in a probe run differ in the low bits, and
 //     entries sharing a home differ in the 32 - log2(capacity) high bits.
-//   - The caller's hash (client_ref_hash, a hash_combine over mixed endpoint
-//     hashes) is passed through a 64-bit finalizer (murmur3 fmix64) first, so
-//     every bit of the 32-bit fingerprint depends on every input bit whatever
-//     the quality of the caller's hash.
+//   - The caller's hash must be well spread in all 64 bits: client_ref_hash
+//     is the process's keyed SipHash, so clients cannot choose 5-tuples that
+//     collide. Its two halves are folded into the 32-bit fingerprint.
 //   - Linear probing: the best cache behaviour for 8-byte cells (8 per line).
 //   - Maximum load 0.7 (grow by doubling beyond it). Expected probes at 0.7:
 //     about 2.2 for a hit and 6 for a miss, i.e. one or two cache lines.
@@ -29,7 +28,7 @@
 //     no tombstone can lengthen probe runs after mass frees, so lookups never
 //     degrade and no periodic cleanup pass is needed; the shift needs each
 //     moved cell's home, which the stored hash gives without a key access.
-//   - shrink_if_sparse() (called from the core's tick) rehashes to a smaller
+//   - shrink_if_sparse() (called from the worker's tick) rehashes to a smaller
 //     power of two once fewer than 1/8 of the cells are used, to a load of
 //     1/8..1/4, so memory returns after mass frees without grow/shrink
 //     thrashing. Never below min_capacity.
@@ -39,7 +38,7 @@
 // Single-threaded: owned by one worker, like the rest of the core state.
 #pragma once
 
-#include <anyturn/turn/io.hpp>
+#include <anyturn/relay/io.hpp>
 
 #include <algorithm>
 #include <bit>
@@ -49,7 +48,7 @@
 #include <optional>
 #include <utility>
 
-namespace anyturn::turn::detail {
+namespace anyturn::relay {
 
 template <class Key, class Hash>
 class basic_slot_table {
@@ -183,13 +182,9 @@ class basic_slot_table {
   static_assert(sizeof(cell) == 8);
 
   [[nodiscard]] std::uint32_t fingerprint(const Key& key) const {
-    // murmur3 fmix64, folded to 32 bits.
-    std::uint64_t x = static_cast<std::uint64_t>(hash_(key));
-    x ^= x >> 33;
-    x *= 0xFF51AFD7ED558CCDULL;
-    x ^= x >> 33;
-    x *= 0xC4CEB9FE1A85EC53ULL;
-    x ^= x >> 33;
+    // The caller's hash is already well spread (keyed SipHash for 5-tuples):
+    // fold all 64 bits into the 32-bit fingerprint.
+    const auto x = static_cast<std::uint64_t>(hash_(key));
     return static_cast<std::uint32_t>(x ^ (x >> 32));
   }
 
@@ -228,4 +223,4 @@ class basic_slot_table {
 // The core's table: client 5-tuple -> allocation slot.
 using client_table = basic_slot_table<client_ref, client_ref_hash>;
 
-}  // namespace anyturn::turn::detail
+}  // namespace anyturn::relay

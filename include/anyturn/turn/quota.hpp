@@ -1,11 +1,12 @@
-// anyturn::turn — concurrent allocations per user, counted across workers.
+// anyturn::turn — allocation quotas per user and per tenant, counted across workers.
 //
-// A count-min sketch of atomic counters: two rows, each indexed by an
-// independent hash of the user. Workers add and subtract with atomic
-// read-modify-write, never a lock. A collision can only make the count too
-// high, so the limit is never exceeded; with 65,536 buckets per row two
-// users sharing both buckets is vanishingly rare.
+// A common::count_min sketch keyed by the process's keyed hash of the user:
+// workers add and subtract with atomic read-modify-write, never a lock, and
+// a collision can only make the count too high, so the limit is never
+// exceeded.
 #pragma once
+
+#include <anyturn/common/count_min.hpp>
 
 #include <atomic>
 #include <cstdint>
@@ -34,10 +35,8 @@ class user_quota {
   static std::string_view key_of(std::string_view username);
 
  private:
-  std::size_t index(std::string_view user, int row) const;
   std::uint32_t limit_;
-  std::size_t buckets_;
-  std::unique_ptr<std::atomic<std::uint32_t>[]> rows_;  // 2 * buckets_
+  common::count_min counts_;
 };
 
 // Concurrent allocations per tenant, across workers: one atomic counter per

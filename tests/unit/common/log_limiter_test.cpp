@@ -1,8 +1,8 @@
-#include <anyturn/net/log_limiter.hpp>
+#include <anyturn/common/log_limiter.hpp>
 
 #include <gtest/gtest.h>
 
-namespace anyturn::net {
+namespace anyturn::common {
 namespace {
 
 TEST(log_limiter, lets_a_burst_through_then_counts_the_rest) {
@@ -30,4 +30,4 @@ TEST(log_limiter, first_event_at_time_zero_passes) {
 }
 
 }  // namespace
-}  // namespace anyturn::net
+}  // namespace anyturn::common

@@ -1,4 +1,4 @@
-#include "../../../src/turn/client_table.hpp"
+#include <anyturn/relay/slot_table.hpp>
 
 #include <gtest/gtest.h>
 
@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace anyturn::turn::detail {
+namespace anyturn::relay {
 namespace {
 
 // The slot store: keys[slot] is the 5-tuple of slot `slot`, as
@@ -270,4 +270,4 @@ TEST(client_table, clear_releases_cells) {
 }
 
 }  // namespace
-}  // namespace anyturn::turn::detail
+}  // namespace anyturn::relay

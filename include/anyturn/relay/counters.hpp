@@ -1,4 +1,4 @@
-// anyturn::turn — per-worker counters.
+// anyturn::relay — per-worker counters of the relay core and the TURN handlers.
 //
 // Each worker owns one `worker_counters` and is its only writer: it bumps
 // with relaxed load+store (no read-modify-write, no lock, no shared cache
@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace anyturn::turn {
+namespace anyturn::relay {
 
 // X(name, help)
 #define ANYTURN_WORKER_COUNTERS(X)                                                      \
@@ -68,7 +68,7 @@ struct alignas(64) tenant_counters {
 #define ANYTURN_DECLARE_COUNTER(name, help) std::atomic<std::uint64_t> name{0};
   ANYTURN_TENANT_COUNTERS(ANYTURN_DECLARE_COUNTER)
 #undef ANYTURN_DECLARE_COUNTER
-  std::array<std::atomic<std::uint64_t>, 3> active{};  // gauge, by turn::transport
+  std::array<std::atomic<std::uint64_t>, 3> active{};  // gauge, by relay::transport
 };
 
 // Upper bounds (seconds) of the allocation-duration histogram buckets; one
@@ -86,7 +86,7 @@ struct alignas(64) worker_counters {
       allocation_duration_buckets{};
   std::atomic<std::uint64_t> allocation_duration_sum_ms{0};
   // One block per tenant (index = auth::tenant_index). Sized by the worker's
-  // turn::server before its thread starts, never resized afterwards.
+  // core before its thread starts, never resized afterwards.
   std::vector<tenant_counters> tenants;
 };
 
@@ -95,4 +95,4 @@ inline void bump(std::atomic<std::uint64_t>& c, std::uint64_t by = 1) {
   c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
 }
 
-}  // namespace anyturn::turn
+}  // namespace anyturn::relay

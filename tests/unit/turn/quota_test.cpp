@@ -1,4 +1,4 @@
-#include <anyturn/turn/user_quota.hpp>
+#include <anyturn/turn/quota.hpp>
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-// anyturn::net — rate limiting for log lines the network can trigger.
+// anyturn::common — rate limiting for log lines the network can trigger.
 //
 // A peer that floods malformed datagrams must not flood the log: each kind of
 // event gets a limiter that lets `burst` lines through per window and counts
@@ -7,7 +7,7 @@
 
 #include <cstdint>
 
-namespace anyturn::net {
+namespace anyturn::common {
 
 class log_limiter {
  public:
@@ -39,4 +39,4 @@ class log_limiter {
   std::uint64_t suppressed_ = 0;
 };
 
-}  // namespace anyturn::net
+}  // namespace anyturn::common

@@ -1,7 +1,9 @@
-// anyturn::turn — the seams between the sans-I/O TURN core and the world.
+// anyturn::relay — the seam between the sans-I/O cores (relay, turn) and the sockets.
 //
-// The core never touches a socket or a clock. Each worker's net layer
-// implements `io_port`; unit tests implement it with a recording fake.
+// Neither the relay core nor the TURN request handlers touch a socket or a
+// clock. Each worker's net layer implements `io_port`; unit tests implement
+// it with a recording fake. The types here name what crosses the seam: the
+// client side of a 5-tuple, a relay socket, the loop's clock reading.
 #pragma once
 
 #include <anyturn/stun/message.hpp>
@@ -10,7 +12,7 @@
 #include <span>
 #include <system_error>
 
-namespace anyturn::turn {
+namespace anyturn::relay {
 
 enum class transport : std::uint8_t { udp = 0, tcp = 1, tls = 2 };
 const char* to_string(transport t);
@@ -26,16 +28,20 @@ struct client_ref {
   friend bool operator==(const client_ref&, const client_ref&) = default;
 };
 
+// The process's keyed hash (common::keyed_hasher) of every field: clients
+// choose their addresses, so the 5-tuple index must not be predictable.
 struct client_ref_hash {
   std::size_t operator()(const client_ref& c) const noexcept;
 };
 
-// Index of a relay socket; the core picks it (its allocation slot) and the
-// net layer keys its socket table by it, so both lookups are O(1).
+// Index of a relay socket. The relay core hands ids out from its own free
+// list (one per relayed address, so an allocation may hold two) and maps
+// each back to its allocation; the net layer keys its socket table by it,
+// so both lookups are O(1).
 using relay_id = std::uint32_t;
 inline constexpr relay_id no_relay = 0xFFFFFFFFu;
 
-// Times the core needs, read once per event-loop turn by the net layer.
+// Times the cores need, read once per round of the event loop by the net layer.
 struct now_t {
   std::int64_t mono_ms = 0;  // monotonic milliseconds: lifetimes and timers
   std::int64_t unix_s = 0;   // wall clock seconds: REST expiry and nonces
@@ -77,4 +83,4 @@ class io_port {
   virtual void disown(const client_ref& /*c*/) {}
 };
 
-}  // namespace anyturn::turn
+}  // namespace anyturn::relay

@@ -1,0 +1,159 @@
+// What the TURN request handlers of one worker share (private to turn/).
+//
+// worker_core owns one context. The handlers, one file per method family,
+// are free functions over it:
+//   dispatch.cpp    entry points, Binding, 420/400, tick, allocation end
+//   auth.cpp        long-term credentials (RFC 8489 §9.2) and the
+//                   retransmission cache (§6.3.1)
+//   allocate.cpp    Allocate and Refresh (RFC 8656 §7, §8)
+//   permission.cpp  CreatePermission and ChannelBind (§10, §11)
+//   quota.cpp       per-user and per-tenant allocation quotas
+//   responses.cpp   building, signing and sending answers
+// The tables and the forwarding decision are the relay core's
+// (relay::allocation_table, relay::forwarder); the handlers change the
+// tables, and the forwarder reads them.
+//
+// Everything here belongs to the worker's thread; nothing takes a lock.
+#pragma once
+
+#include <anyturn/common/log_limiter.hpp>
+#include <anyturn/relay/allocation_table.hpp>
+#include <anyturn/relay/forwarder.hpp>
+#include <anyturn/turn/worker_core.hpp>
+
+#include "auth.hpp"
+#include "session.hpp"
+#include "timer_wheel.hpp"
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+namespace anyturn::turn::detail {
+
+using relay::bump;
+using relay::client_ref;
+using relay::now_t;
+using relay::tenant_counters;
+using relay::transport;
+using slot_index = relay::allocation_table::slot_index;
+
+const char* reason_for(int code);
+
+// A key (an array of bytes or chars) as the bytes the codec signs with.
+template <typename T, std::size_t N>
+stun::bytes_view as_bytes_view(const std::array<T, N>& a) {
+  return std::as_bytes(std::span<const T, N>(a));
+}
+
+// One request being handled, and what authentication established.
+struct request {
+  const client_ref& from;
+  const stun::message_view& msg;
+  const now_t& now;
+  const auth::key_candidate* key = nullptr;  // set once authenticated: signs the answer
+  bool sha256 = false;
+  std::string_view username;
+  auth::tenant_index tenant = auth::default_tenant;
+  auth::key_candidate key_storage;
+};
+
+// The allocation of the request's 5-tuple, both halves.
+struct owned_allocation {
+  slot_index slot;
+  relay::allocation& fwd;
+  session& ses;
+};
+
+// A port promised with EVEN-PORT R=1, until redeemed or expired (§7.2).
+struct reservation {
+  std::uint64_t token;
+  std::uint8_t pool;
+  std::int64_t expires_ms;
+};
+
+struct context {
+  context(std::shared_ptr<const shared_state> s, relay::io_port& io,
+          relay::worker_counters& counters, unsigned worker);
+
+  // ---- read-only after start ----
+  const std::shared_ptr<const shared_state> shared;
+  relay::io_port& io;
+  relay::worker_counters& counters;
+  const unsigned worker;
+
+  // ---- this worker's state ----
+  relay::allocation_table table;      // forwarding records, by slot
+  relay::forwarder forwarder;         // reads `table`
+  std::vector<std::unique_ptr<session>> sessions;  // session records, same slots
+  std::uint32_t generation_counter = 0;
+  std::size_t relay_cursor = 0;       // next relay address to try first
+  timer_wheel wheel;
+  response_cache cache;
+  std::vector<reservation> reservations;
+  std::uint64_t rng;
+  common::log_limiter malformed_log{1, 1000};
+  common::log_limiter fingerprint_log{1, 1000};
+  common::log_limiter ports_log{1, 1000};
+  std::array<std::byte, 1500> scratch{};  // responses are built here
+
+  // ---- tenants ----
+  [[nodiscard]] const tenant_policy* policy_of(auth::tenant_index t) const {
+    return t < shared->tenants.size() ? &shared->tenants[t] : nullptr;
+  }
+  tenant_counters& tenant_stats(auth::tenant_index t) {
+    return counters.tenants[t < counters.tenants.size() ? t : 0];
+  }
+  // The per-user allocation limit for tenant `t` (0: none).
+  [[nodiscard]] std::uint32_t user_limit(auth::tenant_index t) const;
+
+  std::uint64_t next_random() {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+  }
+
+  // ---- allocations ----
+  // The request's allocation, made by the same user; else answers 437 (none)
+  // or 441 (another user's) and returns nothing (RFC 8656 §7.3 steps).
+  std::optional<owned_allocation> owned(const request& r);
+  // Arms the slot's timer-wheel check for `deadline_ms`, unless an earlier
+  // one is armed.
+  void schedule(slot_index slot, std::int64_t deadline_ms);
+  // Ends the allocation in `slot`: usage record, log line, quotas, relays.
+  void free_allocation(slot_index slot, const char* why, const now_t& now);
+
+  // ---- answers (responses.cpp) ----
+  void send_to_client(const client_ref& to, stun::bytes_view data);
+  stun::message_builder begin(const request& r, stun::message_class cls);
+  void send_error(const request& r, int code, bool cacheable = true);
+  void send_success(const request& r, stun::message_builder& b);
+  // 401 or 438 with REALM, a fresh NONCE and PASSWORD-ALGORITHMS; never signed.
+  void send_challenge(const request& r, int code);
+  // Signs (when authenticated), fingerprints (when the client did), sends and
+  // remembers the answer for retransmissions.
+  void finish(const request& r, stun::message_builder& b, bool cacheable);
+};
+
+// ---- handlers ----
+// auth.cpp: checks MESSAGE-INTEGRITY(-SHA256) against the user's keys;
+// answers the challenge or error itself and returns false when it fails.
+bool authenticate(context& ctx, request& r);
+// allocate.cpp
+void on_allocate(context& ctx, request& r);
+void on_refresh(context& ctx, request& r);
+// Closes the allocation's relay sockets and gives their ports back.
+void release_relays(context& ctx, relay::allocation& a);
+// permission.cpp
+void on_create_permission(context& ctx, request& r);
+void on_channel_bind(context& ctx, request& r);
+// quota.cpp: counts the allocation against the tenant's and the user's
+// quota, or answers 486 and returns false.
+bool acquire_quotas(context& ctx, const request& r);
+void release_quotas(context& ctx, auth::tenant_index tenant, std::string_view username);
+
+}  // namespace anyturn::turn::detail

@@ -1,0 +1,87 @@
+// Building, signing and sending answers (RFC 8489 §6.3, §9.2.4).
+#include "context.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <array>
+
+namespace anyturn::turn::detail {
+
+namespace attr = stun::attr;
+using stun::message_class;
+
+const char* reason_for(int code) {
+  switch (code) {
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 420: return "Unknown Attribute";
+    case 437: return "Allocation Mismatch";
+    case 438: return "Stale Nonce";
+    case 440: return "Address Family not Supported";
+    case 441: return "Wrong Credentials";
+    case 442: return "Unsupported Transport Protocol";
+    case 443: return "Peer Address Family Mismatch";
+    case 486: return "Allocation Quota Reached";
+    case 500: return "Server Error";
+    case 508: return "Insufficient Capacity";
+    default: return "Error";
+  }
+}
+
+void context::send_to_client(const client_ref& to, stun::bytes_view data) {
+  const std::array<stun::bytes_view, 1> parts{data};
+  io.send_to_client(to, parts);
+}
+
+stun::message_builder context::begin(const request& r, message_class cls) {
+  return stun::message_builder(scratch, r.msg.method(), cls, r.msg.tid());
+}
+
+void context::send_error(const request& r, int code, bool cacheable) {
+  auto b = begin(r, message_class::error_response);
+  b.add_error_code(code, reason_for(code));
+  bump(counters.responses_error);
+  finish(r, b, cacheable);
+}
+
+void context::send_success(const request& r, stun::message_builder& b) {
+  bump(counters.responses_success);
+  finish(r, b, true);
+}
+
+void context::send_challenge(const request& r, int code) {
+  auto b = begin(r, message_class::error_response);
+  b.add_error_code(code, reason_for(code));
+  b.add_string(attr::realm, shared->credentials->realm());
+  std::array<char, auth::nonce_service::nonce_size> nonce{};
+  b.add_string(attr::nonce, shared->nonces->mint(r.from.remote, r.now.unix_s, nonce));
+  if (shared->offer_sha256) {
+    constexpr std::array algs{stun::password_algorithm::sha256, stun::password_algorithm::md5};
+    b.add_password_algorithms(algs);
+  }
+  bump(counters.responses_error);
+  finish(r, b, false);  // r.key is still unset: never signed
+}
+
+void context::finish(const request& r, stun::message_builder& b, bool cacheable) {
+  if (!shared->software.empty()) b.add_string(attr::software, shared->software);
+  if (r.key != nullptr) {
+    if (r.sha256 && r.key->sha256) {
+      b.add_message_integrity_sha256(as_bytes_view(*r.key->sha256));
+    } else {
+      b.add_message_integrity(as_bytes_view(r.key->md5));
+    }
+  }
+  if (r.msg.has_fingerprint()) b.add_fingerprint();
+  auto out = b.finish();
+  if (!out) {
+    spdlog::error("turn: a response to method {:#x} did not fit: {}", r.msg.method(),
+                  out.error.message());
+    return;
+  }
+  send_to_client(r.from, *out);
+  if (cacheable) cache.store(r.from, r.msg.tid(), *out, r.now.mono_ms);
+}
+
+}  // namespace anyturn::turn::detail
