@@ -13,7 +13,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 packages=(
   build-essential cmake g++ clang-14 libclang-rt-14-dev
-  libboost1.81-dev libssl-dev libspdlog-dev libyaml-cpp-dev
+  libboost1.81-dev libboost-json1.81-dev libssl-dev libspdlog-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   coturn prometheus python3 openssl iproute2 procps curl
   chromium libnss3-tools gnuplot-nox

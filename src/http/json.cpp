@@ -1,5 +1,7 @@
-// Strict RFC 8259 parsing of flat objects, and JSON string output.
+// Flat-object parsing on Boost.JSON's basic_parser, and JSON string output.
 #include <anyturn/http/json.hpp>
+
+#include <boost/json/basic_parser_impl.hpp>
 
 #include <charconv>
 #include <cstdint>
@@ -7,6 +9,10 @@
 
 namespace anyturn::http::json {
 namespace {
+
+namespace bj = boost::json;
+
+constexpr const char* nested_refused = "nested objects and arrays are not accepted here";
 
 // Decodes one UTF-8 sequence at s[i]; returns its length, or 0 if invalid.
 std::size_t utf8_sequence(std::string_view s, std::size_t i) {
@@ -34,230 +40,120 @@ std::size_t utf8_sequence(std::string_view s, std::size_t i) {
   return len;
 }
 
-void append_utf8(std::string& out, std::uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
-
-class parser {
+// Builds the flat object from basic_parser's events. basic_parser checks
+// the grammar and the UTF-8, and max_depth 1 refuses a nested object or array
+// before its event; parse_flat_object() has already checked that the text
+// starts with '{'. So every scalar event is the value of the last key seen.
+// What is left to refuse here: duplicate keys and out-of-range numbers.
+class flat_handler {
  public:
-  parser(std::string_view text, parse_error& error) : s_(text), error_(error) {}
+  static constexpr std::size_t max_object_size = std::size_t(-1);
+  static constexpr std::size_t max_array_size = std::size_t(-1);
+  static constexpr std::size_t max_key_size = std::size_t(-1);
+  static constexpr std::size_t max_string_size = std::size_t(-1);
 
-  std::optional<object> parse() {
-    object obj;
-    skip_ws();
-    if (!expect('{', "expected '{'")) return std::nullopt;
-    skip_ws();
-    if (peek() == '}') {
-      ++pos_;
-    } else {
-      for (;;) {
-        skip_ws();
-        if (peek() != '"') return fail("expected a string key");
-        member m;
-        if (!parse_string(m.key)) return std::nullopt;
-        if (obj.find(m.key) != nullptr) return fail("duplicate key");
-        skip_ws();
-        if (!expect(':', "expected ':'")) return std::nullopt;
-        skip_ws();
-        if (!parse_value(m.val)) return std::nullopt;
-        obj.members.push_back(std::move(m));
-        skip_ws();
-        if (peek() == ',') {
-          ++pos_;
-          continue;
-        }
-        if (!expect('}', "expected ',' or '}'")) return std::nullopt;
-        break;
-      }
-    }
-    skip_ws();
-    if (pos_ != s_.size()) return fail("trailing characters after the object");
-    return obj;
+  // Why the handler stopped the parser, or null. The parser stops at the
+  // end of the refused token; rewind() bytes back is its start.
+  [[nodiscard]] const char* refusal() const { return refusal_; }
+  [[nodiscard]] std::size_t rewind() const { return rewind_; }
+  object take() { return std::move(obj_); }
+
+  bool on_document_begin(bj::error_code&) { return true; }
+  bool on_document_end(bj::error_code&) { return true; }
+  bool on_object_begin(bj::error_code&) { return true; }
+  bool on_object_end(std::size_t, bj::error_code&) { return true; }
+  bool on_array_begin(bj::error_code& ec) { return refuse(ec, nested_refused); }
+  bool on_array_end(std::size_t, bj::error_code&) { return true; }
+  bool on_comment_part(bj::string_view, bj::error_code& ec) { return refuse(ec, no_comments); }
+  bool on_comment(bj::string_view, bj::error_code& ec) { return refuse(ec, no_comments); }
+
+  bool on_key_part(bj::string_view s, std::size_t, bj::error_code&) { return append(s); }
+  bool on_key(bj::string_view s, std::size_t, bj::error_code& ec) {
+    append(s);
+    if (obj_.find(part_) != nullptr) return refuse(ec, "duplicate key");
+    obj_.members.push_back(member{std::move(part_), {}});
+    part_.clear();
+    return true;
+  }
+
+  bool on_string_part(bj::string_view s, std::size_t, bj::error_code&) { return append(s); }
+  bool on_string(bj::string_view s, std::size_t, bj::error_code&) {
+    append(s);
+    value& v = last_value();
+    v.type = value::kind::string;
+    v.text = std::move(part_);
+    part_.clear();
+    return true;
+  }
+
+  bool on_number_part(bj::string_view s, bj::error_code&) { return append(s); }
+  bool on_int64(std::int64_t, bj::string_view s, bj::error_code& ec) { return on_number(s, ec); }
+  bool on_uint64(std::uint64_t, bj::string_view s, bj::error_code& ec) { return on_number(s, ec); }
+  bool on_double(double, bj::string_view s, bj::error_code& ec) { return on_number(s, ec); }
+
+  bool on_bool(bool b, bj::error_code&) {
+    value& v = last_value();
+    v.type = value::kind::boolean;
+    v.boolean = b;
+    return true;
+  }
+  bool on_null(bj::error_code&) {
+    last_value().type = value::kind::null;
+    return true;
   }
 
  private:
-  [[nodiscard]] char peek() const { return pos_ < s_.size() ? s_[pos_] : '\0'; }
-  [[nodiscard]] bool at_end() const { return pos_ >= s_.size(); }
+  static constexpr const char* no_comments = "comments are not accepted";
 
-  std::nullopt_t fail(const char* message) {
-    error_.offset = pos_;
-    error_.message = message;
-    return std::nullopt;
+  value& last_value() { return obj_.members.back().val; }
+
+  bool append(bj::string_view s) {
+    part_.append(s.data(), s.size());
+    return true;
   }
-  bool fail_bool(const char* message) {
-    fail(message);
+
+  bool refuse(bj::error_code& ec, const char* why, std::size_t rewind = 0) {
+    refusal_ = why;
+    rewind_ = rewind;
+    ec = bj::error::syntax;  // any error stops the parser; refusal_ says why
     return false;
   }
 
-  bool expect(char c, const char* message) {
-    if (at_end() || s_[pos_] != c) return fail_bool(message);
-    ++pos_;
-    return true;
+  // The number's source text is kept. Boost's int64/uint64/double split is
+  // not used: from_chars gives one correctly rounded double for all three,
+  // and reports out-of-range magnitudes instead of a silent infinity.
+  bool on_number(bj::string_view s, bj::error_code& ec) {
+    append(s);
+    value& v = last_value();
+    v.type = value::kind::number;
+    v.text = std::move(part_);
+    part_.clear();
+    const char* first = v.text.data();
+    const auto r = std::from_chars(first, first + v.text.size(), v.number);
+    if (r.ec == std::errc{} && r.ptr == first + v.text.size()) return true;
+    return refuse(ec, r.ec == std::errc::result_out_of_range ? "number out of range" : "invalid number",
+                  v.text.size());
   }
 
-  void skip_ws() {
-    while (pos_ < s_.size() &&
-           (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r')) {
-      ++pos_;
-    }
-  }
-
-  bool literal(std::string_view word) {
-    if (s_.substr(pos_, word.size()) != word) return fail_bool("invalid literal");
-    pos_ += word.size();
-    return true;
-  }
-
-  bool parse_value(value& v) {
-    switch (peek()) {
-      case '"':
-        v.type = value::kind::string;
-        return parse_string(v.text);
-      case 't':
-        v.type = value::kind::boolean;
-        v.boolean = true;
-        return literal("true");
-      case 'f':
-        v.type = value::kind::boolean;
-        v.boolean = false;
-        return literal("false");
-      case 'n':
-        v.type = value::kind::null;
-        return literal("null");
-      case '{':
-      case '[':
-        return fail_bool("nested objects and arrays are not accepted here");
-      default:
-        v.type = value::kind::number;
-        return parse_number(v);
-    }
-  }
-
-  // number = [ minus ] int [ frac ] [ exp ]; int = zero / ( digit1-9 *DIGIT )
-  bool parse_number(value& v) {
-    const std::size_t start = pos_;
-    auto digit = [&] { return peek() >= '0' && peek() <= '9'; };
-    if (peek() == '-') ++pos_;
-    if (peek() == '0') {
-      ++pos_;
-      if (digit()) return fail_bool("leading zero in number");
-    } else if (digit()) {
-      while (digit()) ++pos_;
-    } else {
-      return fail_bool("expected a value");
-    }
-    if (peek() == '.') {
-      ++pos_;
-      if (!digit()) return fail_bool("expected a digit after '.'");
-      while (digit()) ++pos_;
-    }
-    if (peek() == 'e' || peek() == 'E') {
-      ++pos_;
-      if (peek() == '+' || peek() == '-') ++pos_;
-      if (!digit()) return fail_bool("expected a digit in the exponent");
-      while (digit()) ++pos_;
-    }
-    v.text.assign(s_.substr(start, pos_ - start));
-    // The grammar is checked; from_chars (locale-free) only converts. Out of
-    // range magnitudes are an error rather than a silent infinity.
-    const auto r = std::from_chars(v.text.data(), v.text.data() + v.text.size(), v.number);
-    if (r.ec == std::errc::result_out_of_range) {
-      pos_ = start;
-      return fail_bool("number out of range");
-    }
-    return r.ec == std::errc{} || fail_bool("invalid number");
-  }
-
-  bool hex4(std::uint32_t& out) {
-    if (pos_ + 4 > s_.size()) return fail_bool("truncated \\u escape");
-    out = 0;
-    for (int k = 0; k < 4; ++k) {
-      const char c = s_[pos_++];
-      out <<= 4;
-      if (c >= '0' && c <= '9') {
-        out |= static_cast<std::uint32_t>(c - '0');
-      } else if (c >= 'a' && c <= 'f') {
-        out |= static_cast<std::uint32_t>(c - 'a' + 10);
-      } else if (c >= 'A' && c <= 'F') {
-        out |= static_cast<std::uint32_t>(c - 'A' + 10);
-      } else {
-        --pos_;
-        return fail_bool("invalid hex digit in \\u escape");
-      }
-    }
-    return true;
-  }
-
-  bool parse_string(std::string& out) {
-    ++pos_;  // opening quote
-    out.clear();
-    for (;;) {
-      if (at_end()) return fail_bool("unterminated string");
-      const char c = s_[pos_];
-      if (c == '"') {
-        ++pos_;
-        return true;
-      }
-      if (static_cast<unsigned char>(c) < 0x20) return fail_bool("control character in string");
-      if (c == '\\') {
-        ++pos_;
-        if (at_end()) return fail_bool("unterminated escape");
-        const char e = s_[pos_++];
-        switch (e) {
-          case '"': out += '"'; break;
-          case '\\': out += '\\'; break;
-          case '/': out += '/'; break;
-          case 'b': out += '\b'; break;
-          case 'f': out += '\f'; break;
-          case 'n': out += '\n'; break;
-          case 'r': out += '\r'; break;
-          case 't': out += '\t'; break;
-          case 'u': {
-            std::uint32_t cp = 0;
-            if (!hex4(cp)) return false;
-            if (cp >= 0xDC00 && cp <= 0xDFFF) return fail_bool("unpaired low surrogate");
-            if (cp >= 0xD800 && cp <= 0xDBFF) {
-              if (s_.substr(pos_, 2) != "\\u") return fail_bool("unpaired high surrogate");
-              pos_ += 2;
-              std::uint32_t low = 0;
-              if (!hex4(low)) return false;
-              if (low < 0xDC00 || low > 0xDFFF) return fail_bool("unpaired high surrogate");
-              cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-            }
-            append_utf8(out, cp);
-            break;
-          }
-          default:
-            --pos_;
-            return fail_bool("invalid escape");
-        }
-        continue;
-      }
-      const std::size_t len = utf8_sequence(s_, pos_);
-      if (len == 0) return fail_bool("invalid UTF-8");
-      out.append(s_.substr(pos_, len));
-      pos_ += len;
-    }
-  }
-
-  std::string_view s_;
-  std::size_t pos_ = 0;
-  parse_error& error_;
+  object obj_;
+  std::string part_;  // the key, string or number being received in parts
+  const char* refusal_ = nullptr;
+  std::size_t rewind_ = 0;
 };
+
+// Boost says only "syntax error"; the byte it stopped at says more.
+std::string describe(bj::error_code ec, std::string_view text, std::size_t offset) {
+  if (ec == bj::error::too_deep) return nested_refused;
+  if (ec == bj::error::incomplete) return "unexpected end of input";
+  if (ec == bj::error::exponent_overflow) return "number out of range";
+  if (ec != bj::error::syntax || offset >= text.size()) return ec.message();
+  const auto c = static_cast<unsigned char>(text[offset]);
+  // Valid UTF-8 is accepted in strings, so an error at a valid sequence is
+  // one outside a string.
+  if (c >= 0x80) return utf8_sequence(text, offset) == 0 ? "invalid UTF-8" : "unexpected character";
+  if (c < 0x20 || c == 0x7F) return "unexpected control character";
+  return std::string("unexpected '") + static_cast<char>(c) + "'";
+}
 
 }  // namespace
 
@@ -269,7 +165,36 @@ const value* object::find(std::string_view key) const {
 }
 
 std::optional<object> parse_flat_object(std::string_view text, parse_error& error) {
-  return parser(text, error).parse();
+  auto fail = [&](std::size_t offset, std::string message) -> std::optional<object> {
+    error.offset = offset;
+    error.message = std::move(message);
+    return std::nullopt;
+  };
+  if (text.size() > max_object_bytes) {
+    return fail(max_object_bytes, "longer than " + std::to_string(max_object_bytes) + " bytes");
+  }
+  const std::size_t first = text.find_first_not_of(" \t\n\r");
+  if (first == std::string_view::npos || text[first] != '{') {
+    return fail(first == std::string_view::npos ? text.size() : first, "expected '{'");
+  }
+
+  bj::parse_options options;
+  options.max_depth = 1;
+  options.allow_comments = false;
+  options.allow_trailing_commas = false;
+  options.allow_invalid_utf8 = false;
+  bj::basic_parser<flat_handler> parser(options);
+  bj::error_code ec;
+  // One call with more=false: the whole document or an error. Trailing
+  // whitespace is consumed; anything after it is left unconsumed.
+  const std::size_t used = parser.write_some(false, text.data(), text.size(), ec);
+  if (ec) {
+    const flat_handler& h = parser.handler();
+    if (h.refusal() != nullptr) return fail(used - h.rewind(), h.refusal());
+    return fail(used, describe(ec, text, used));
+  }
+  if (used != text.size()) return fail(used, "trailing characters after the object");
+  return parser.handler().take();
 }
 
 bool is_valid_utf8(std::string_view s) {

@@ -1,13 +1,17 @@
 // anyturn::http — the little JSON the HTTP API needs.
 //
-// parse_flat_object() is a strict RFC 8259 parser for one object whose
-// members are scalars (string, number, true, false, null): what the API's
-// request bodies are. Nested objects and arrays, duplicate keys, trailing
-// commas, comments, invalid UTF-8, unpaired surrogates, raw control
-// characters, leading zeros and trailing garbage are all errors. Depth and
-// size are bounded by the caller's body limit; nothing recurses.
+// parse_flat_object() parses one RFC 8259 object whose members are scalars
+// (string, number, true, false, null): what the API's request bodies are.
+// It is backed by Boost.JSON's basic_parser (depth limit 1, no comments, no
+// trailing commas, no invalid UTF-8) with a handler of ours that builds the
+// members and refuses duplicate keys. Nested objects and arrays, duplicate
+// keys, trailing commas, comments, invalid UTF-8, unpaired surrogates, raw
+// control characters, leading zeros, out-of-range numbers, trailing garbage
+// and texts longer than max_object_bytes are all errors. Nothing recurses
+// deeper than one object.
 //
-// append_string() writes a JSON string literal for output.
+// append_string() writes a JSON string literal for output; it and
+// is_valid_utf8() are our own, not Boost.JSON's.
 #pragma once
 
 #include <cstddef>
@@ -17,6 +21,10 @@
 #include <vector>
 
 namespace anyturn::http::json {
+
+// Longer texts are refused before parsing. Above the HTTP server's default
+// body limit (http_limits::max_body_bytes), so normally that limit acts first.
+inline constexpr std::size_t max_object_bytes = 64 * 1024;
 
 struct value {
   enum class kind { null, boolean, number, string };
@@ -42,7 +50,8 @@ struct parse_error {
 };
 
 // Parses `text` as one JSON object of scalar members. On failure returns
-// nullopt and fills `error`.
+// nullopt and fills `error`: the offset of the offending byte (of an
+// out-of-range number, its first byte; of a duplicate key, its closing quote).
 std::optional<object> parse_flat_object(std::string_view text, parse_error& error);
 
 // Appends `s` as a quoted JSON string: '"', '\\' and control characters are
