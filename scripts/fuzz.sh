@@ -15,13 +15,26 @@ fi
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="$root/build-fuzz"
 jobs="${FUZZ_BUILD_JOBS:-2}"
-targets=(stun_message_fuzz channel_data_fuzz)
 
 # tests/fuzz is a standalone CMake project as well, so the fuzzers build
-# regardless of the state of the other modules.
+# regardless of the state of the other modules. Its `all` target is the
+# fuzzers, and it writes their names to fuzz_targets.txt: the target list
+# lives only in tests/fuzz/CMakeLists.txt.
 CC=clang-14 CXX=clang++-14 cmake -S "$root/tests/fuzz" -B "$build" \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" --target "${targets[@]}" -j "$jobs"
+cmake --build "$build" -j "$jobs"
+mapfile -t targets < <(grep -v '^[[:space:]]*$' "$build/fuzz_targets.txt")
+if ((${#targets[@]} == 0)); then
+  echo "fuzz.sh: no fuzz targets listed in $build/fuzz_targets.txt" >&2
+  exit 1
+fi
+for target in "${targets[@]}"; do
+  corpus_dir="$root/tests/fuzz/corpus/${target%_fuzz}"
+  if [[ ! -x "$build/$target" ]] || ! compgen -G "$corpus_dir/*" >/dev/null; then
+    echo "fuzz.sh: $target needs the binary $build/$target and a non-empty $corpus_dir" >&2
+    exit 1
+  fi
+done
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/anyturn-fuzz.XXXXXX")"
 trap 'rm -rf "$work"' EXIT

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the build dependencies, builds anyturn and its tests
-# (RelWithDebInfo) into build/, and runs the whole suite:
+# (RelWithDebInfo) into build/ (scripts/run.sh's Release build has its own
+# build-release/), and runs the whole suite:
 #   - ctest: unit, integration (real daemon, C++ TURN client) and interop
 #     (coturn's turnutils_* clients against the real daemon);
 #   - the fuzz smoke test, scripts/fuzz.sh 15, when that script exists.

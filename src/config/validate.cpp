@@ -126,7 +126,13 @@ void check_relay(const relay_config& relay, std::vector<std::string>& errors) {
                        "address (give the host's address, or 'auto')");
     }
   }
-  const auto range = "'" + std::to_string(relay.port_min) + "-" + std::to_string(relay.port_max) + "'";
+  // Built by appending: "'" + std::to_string(...) trips GCC 12's -Wrestrict
+  // false positive (operator+(const char*, string&&) inlined in Release).
+  std::string range = "'";
+  range += std::to_string(relay.port_min);
+  range += '-';
+  range += std::to_string(relay.port_max);
+  range += '\'';
   if (relay.port_min < 1 || relay.port_min > relay.port_max) {
     errors.push_back("relay.ports: expected LOW-HIGH with 1 <= LOW <= HIGH <= 65535, got " + range);
   } else if (relay.port_max - relay.port_min + 1 < 2) {
