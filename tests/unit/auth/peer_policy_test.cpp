@@ -1,6 +1,6 @@
 #include <anyturn/auth/peer_policy.hpp>
 
-#include "test_endpoint.hpp"
+#include "endpoints.hpp"
 
 #include <gtest/gtest.h>
 

@@ -5,7 +5,7 @@
 
 #include <vector>
 
-#include "test_util.hpp"
+#include "stun_bytes.hpp"
 
 namespace anyturn::stun {
 namespace {

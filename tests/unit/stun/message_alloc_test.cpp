@@ -9,7 +9,7 @@
 #include <cstdlib>
 #include <new>
 
-#include "test_util.hpp"
+#include "stun_bytes.hpp"
 
 namespace {
 

@@ -9,7 +9,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "test_util.hpp"
+#include "stun_bytes.hpp"
 
 namespace anyturn::stun {
 namespace {
@@ -986,7 +986,9 @@ TEST(DataIndication, PrefixAroundPayloadParsesBack) {
       const auto data = msg->find(attr::data);
       ASSERT_TRUE(data);
       ASSERT_EQ(data->value.size(), len);
-      if (len > 0) EXPECT_EQ(data->value[len - 1], static_cast<std::byte>('a' + len - 1));
+      if (len > 0) {
+        EXPECT_EQ(data->value[len - 1], static_cast<std::byte>('a' + len - 1));
+      }
     }
   }
 }

@@ -1,4 +1,8 @@
+// Allocation quotas: the shared counters (user_quota, tenant_quota) and the
+// 486 answers and bandwidth limit of src/turn/quota.cpp.
 #include <anyturn/turn/quota.hpp>
+
+#include "turn_core_fixture.hpp"
 
 #include <gtest/gtest.h>
 
@@ -49,3 +53,90 @@ TEST(UserQuota, ConcurrentWorkersNeverExceedTheLimit) {
 
 }  // namespace
 }  // namespace anyturn::turn
+
+namespace anyturn::test {
+namespace {
+
+TEST_F(WorkerCore, UserQuotaGives486AndFreesWithTheAllocation) {
+  options o;
+  o.per_user = 2;
+  start(o);
+  const std::string u1 = auth::rest_username(now_.unix_s, 3600, "carol");
+  const std::string p1 = auth::rest_password(rest_secret, u1);
+  const std::string u2 = auth::rest_username(now_.unix_s, 7200, "carol");  // fresh credentials
+  const std::string p2 = auth::rest_password(rest_secret, u2);
+  const auto c1 = client("203.0.113.1:1");
+  allocate(c1, u1.c_str(), p1.c_str());
+  allocate(client("203.0.113.2:1"), u2.c_str(), p2.c_str());
+  const auto c3 = client("203.0.113.3:1");
+  learn_nonce(c3);
+  auto r = send(c3, build(stun::method::allocate, new_tid(), requested_udp, u2.c_str(), p2.c_str()));
+  EXPECT_EQ(error_of(r), 486);
+  EXPECT_EQ(counters_.allocations_failed_quota.load(), 1u);
+  // Another user is not affected.
+  allocate(client("203.0.113.4:1"), "bob", "builder");
+  // Freeing one of carol's allocations gives the quota back.
+  learn_nonce(c1);
+  send(c1, build(stun::method::refresh, new_tid(), [](auto& b) { b.add_u32(attr::lifetime, 0); },
+                 u1.c_str(), p1.c_str()));
+  allocate(c3, u2.c_str(), p2.c_str());
+  EXPECT_EQ(shared_->user_quotas->count("carol"), 2u);
+}
+
+TEST_F(WorkerCore, TenantQuotaGives486AndCountsPerTenant) {
+  options o;
+  o.tenants = true;
+  o.acme.id = "acme";
+  o.acme.max_allocations = 2;
+  start(o);
+  const std::string u1 = auth::rest_username(now_.unix_s, 3600, "acme:u1");
+  const std::string p1 = auth::rest_password("acme-secret", u1);
+  allocate(client("203.0.113.1:1"), u1.c_str(), p1.c_str());
+  allocate(client("203.0.113.2:1"), "dave", "dave-pass");  // a static user of acme
+  const auto c3 = client("203.0.113.3:1");
+  learn_nonce(c3);
+  auto r = send(c3, build(stun::method::allocate, new_tid(), requested_udp, u1.c_str(), p1.c_str()));
+  EXPECT_EQ(error_of(r), 486);
+  // The default tenant is not limited by acme's quota.
+  allocate(c3, "alice", "wonderland");
+  EXPECT_EQ(shared_->tenant_usage->active(1), 2u);
+  EXPECT_EQ(shared_->tenant_usage->active(0), 1u);
+  EXPECT_EQ(counters_.tenants[1].allocations_created.load(), 2u);
+  EXPECT_EQ(counters_.tenants[1].quota_rejected.load(), 1u);
+  EXPECT_EQ(counters_.tenants[1].active[0].load(), 2u);
+  EXPECT_EQ(counters_.tenants[0].allocations_created.load(), 1u);
+  core_->shutdown(now_);
+  EXPECT_EQ(shared_->tenant_usage->active(1), 0u);
+  EXPECT_EQ(counters_.tenants[1].active[0].load(), 0u);
+}
+
+TEST_F(WorkerCore, TenantBandwidthLimitDropsExcessAndCountsIt) {
+  options o;
+  o.tenants = true;
+  o.acme.id = "acme";
+  o.acme.bandwidth_bytes_per_s = 1000;
+  start(o);
+  const auto c = client();
+  allocate(c, "dave", "dave-pass");
+  ASSERT_EQ(send(c, build(stun::method::channel_bind, new_tid(),
+                          [&](auto& b) {
+                            b.add_channel_number(0x4000);
+                            b.add_address(attr::xor_peer_address, peer_, true);
+                          },
+                          "dave", "dave-pass"))
+                .cls(),
+            message_class::success_response);
+  io_.to_peer.clear();
+  const auto cd = channel_data(0x4000, std::string(300, 'x'));
+  for (int i = 0; i < 5; ++i) core_->on_client_packet(c, cd, now_);
+  EXPECT_EQ(io_.to_peer.size(), 3u) << "1000 bytes of burst: three 300-byte packets";
+  EXPECT_EQ(counters_.bandwidth_dropped.load(), 2u);
+  EXPECT_EQ(counters_.tenants[1].bandwidth_dropped.load(), 2u);
+  EXPECT_EQ(counters_.tenants[1].bytes_to_peer.load(), 900u);
+  now_.mono_ms += 600;  // refills 600 bytes
+  for (int i = 0; i < 3; ++i) core_->on_client_packet(c, cd, now_);
+  EXPECT_EQ(io_.to_peer.size(), 5u);
+}
+
+}  // namespace
+}  // namespace anyturn::test

@@ -1,4 +1,4 @@
-// Helpers shared by the stun unit tests.
+// Bytes, hex and transaction ids for tests of the stun codec and its users.
 #pragma once
 
 #include <anyturn/stun/message.hpp>

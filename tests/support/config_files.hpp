@@ -1,4 +1,4 @@
-// Helpers shared by the config module's tests.
+// Temporary config files and the shipped example, for tests that load config.
 #pragma once
 
 #include <anyturn/stun/endpoint.hpp>
