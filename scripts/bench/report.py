@@ -319,7 +319,7 @@ def main():
     if core and core.get("steps"):
         w("### The TURN core at up to 100,000 allocations (no sockets)")
         w("")
-        w("`anyturn-core-scale` drives `turn::server` through a fake `io_port` that opens no sockets, so the open-file "
+        w("`anyturn-core-scale` drives `turn::worker_core` through a fake `io_port` that opens no sockets, so the open-file "
           "limit does not apply: each allocation is a 401 challenge, a signed Allocate and a signed ChannelBind "
           "(one permission, one channel); ChannelData then comes from senders drawn at random from all allocations. "
           "RSS is read after `malloc_trim(0)`. Kernel socket memory and the net layer's per-socket table "

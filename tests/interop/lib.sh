@@ -56,7 +56,7 @@ require_tool() {
 
 # A relay port range of 200 ports outside the kernel's ephemeral range,
 # unique per slot (0..24). Interop scripts use the second half of a
-# 10000-port window; integration tests (tests/integration/daemon.cpp) the first.
+# 10000-port window; integration tests (tests/support/daemon.cpp) the first.
 relay_range() {  # relay_range SLOT
   local slot=$1 lo hi base=20000 candidate
   read -r lo hi </proc/sys/net/ipv4/ip_local_port_range
