@@ -125,8 +125,8 @@ struct server_config {
   std::uint32_t udp_socket_buffer = 4 * 1024 * 1024;  // SO_RCVBUF/SO_SNDBUF for listeners
   // Wake-up coalescing window of the UDP loop, microseconds; 0 = off.
   std::uint32_t udp_coalesce_us = 0;
-  bool udp_gso = true;
-  std::uint32_t udp_busy_poll_us = 20;  // busy polling after a busy turn; 0 = off  // UDP GSO for runs of equal-size datagrams to one destination
+  bool udp_gso = true;  // UDP GSO for runs of equal-size datagrams to one destination
+  std::uint32_t udp_busy_poll_us = 20;  // busy polling after a busy round; 0 = off
   tls_config tls;
   stream_config streams;
   // Where the server keeps state it creates itself (the development TLS
