@@ -1,11 +1,14 @@
-// Temporary config files and the shipped example, for tests that load config.
+// Helpers of the config tests: the shipped example, a config that validates,
+// endpoints from text and error-list matching.
 #pragma once
 
+#include <anyturn/config/config.hpp>
 #include <anyturn/stun/endpoint.hpp>
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,6 +35,15 @@ inline stun::endpoint ep(std::string_view text) {
   auto e = stun::endpoint::parse(text, true);
   EXPECT_TRUE(e.has_value()) << text;
   return e.value_or(stun::endpoint{});
+}
+
+// A config that validates: the defaults plus one user.
+inline server_config valid_config() {
+  server_config cfg = defaults();
+  cfg.relay.ips = {stun::endpoint::v4(0xC0000201, 0)};  // 192.0.2.1
+  cfg.relay.ips_auto = false;
+  cfg.auth.users.push_back({"alice", std::string("secret"), std::nullopt});
+  return cfg;
 }
 
 }  // namespace anyturn::config

@@ -1,3 +1,5 @@
+// src/config/cli.cpp: parse_cli, resolve (the config file or the defaults,
+// then the flags), usage/version and the `anyturn credentials` command line.
 #include <anyturn/config/cli.hpp>
 
 #include <gtest/gtest.h>
@@ -6,6 +8,7 @@
 
 #include <algorithm>
 #include <initializer_list>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -347,6 +350,103 @@ TEST(CliResolve, FlagsCanRepairAFileThatFailsValidation) {
   ASSERT_TRUE(cfg) << dump(errors);
   EXPECT_EQ(cfg->relay.port_min, 10000);
   EXPECT_EQ(cfg->relay.port_max, 10001);
+}
+
+// --------------------------------------------- tls, http and api-key flags
+
+std::optional<server_config> resolve_args(std::initializer_list<const char*> args,
+                                          std::vector<std::string>& errors) {
+  auto opts = parse(args, errors);
+  if (!opts) return std::nullopt;
+  return resolve(*opts, errors);
+}
+
+TEST(ConfigStreams, TlsFlags) {
+  const char* argv[] = {"anyturn", "--user", "a:b", "--tls-listen", "127.0.0.1:5349",
+                        "--tls-listen=[::1]:5350", "--tls-cert", "c.pem", "--tls-key=k.pem"};
+  std::vector<std::string> errors;
+  auto opts = parse_cli(9, argv, errors);
+  ASSERT_TRUE(opts) << dump(errors);
+  EXPECT_EQ(opts->tls_listen, (std::vector<std::string>{"127.0.0.1:5349", "[::1]:5350"}));
+  auto cfg = resolve(*opts, errors);
+  ASSERT_TRUE(cfg) << dump(errors);
+  EXPECT_EQ(cfg->tls.listen, (std::vector{ep("127.0.0.1:5349"), ep("[::1]:5350")}));
+  EXPECT_EQ(cfg->tls.cert, "c.pem");
+  EXPECT_EQ(cfg->tls.key, "k.pem");
+
+  const char* bad[] = {"anyturn", "--user", "a:b", "--tls-listen", "nonsense"};
+  errors.clear();
+  auto bad_opts = parse_cli(5, bad, errors);
+  ASSERT_TRUE(bad_opts);
+  EXPECT_FALSE(resolve(*bad_opts, errors));
+  EXPECT_TRUE(has_error(errors, "--tls-listen: expected ADDR:PORT")) << dump(errors);
+  EXPECT_NE(usage().find("--tls-listen ADDR:PORT"), std::string::npos);
+}
+
+TEST(SideFlags, HttpListenAndApiKeys) {
+  std::vector<std::string> errors;
+  auto cfg = resolve_args({"--user", "a:b", "--auth-secret", "s", "--http-listen", "127.0.0.1:9999",
+                           "--api-key", "first-key-0123456789", "--api-key=second-key-0123456789"},
+                          errors);
+  ASSERT_TRUE(cfg.has_value()) << dump(errors);
+  EXPECT_EQ(cfg->http.listen, ep("127.0.0.1:9999"));
+  EXPECT_EQ(cfg->auth.api_keys,
+            (std::vector<std::string>{"first-key-0123456789", "second-key-0123456789"}));
+
+  errors.clear();
+  EXPECT_FALSE(resolve_args({"--user", "a:b", "--http-listen", "9999", "--api-key", "too-short"}, errors));
+  EXPECT_TRUE(has_error(errors, "--http-listen: expected ADDR:PORT")) << dump(errors);
+  errors.clear();
+  EXPECT_FALSE(resolve_args({"--user", "a:b", "--api-key", "too-short"}, errors));
+  EXPECT_TRUE(has_error(errors, "auth.api_keys[0]: at least 16 characters")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "auth.secrets is empty")) << dump(errors);
+  for (const auto& e : errors) EXPECT_EQ(e.find("too-short"), std::string::npos) << e;
+}
+
+// ------------------------------------------------------------- credentials
+
+std::optional<credentials_options> parse_credentials(std::initializer_list<const char*> args,
+                                                     const char* env, std::vector<std::string>& errors) {
+  std::vector<const char*> argv = {"anyturn", "credentials"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  EXPECT_TRUE(is_credentials_command(static_cast<int>(argv.size()), argv.data()));
+  return parse_credentials_cli(static_cast<int>(argv.size()), argv.data(), env, errors);
+}
+
+TEST(SideFlags, CredentialsCommand) {
+  std::vector<std::string> errors;
+  auto o = parse_credentials({"--secret", "s3cret", "--user", "bob", "--ttl", "600", "--json"}, nullptr, errors);
+  ASSERT_TRUE(o.has_value()) << dump(errors);
+  EXPECT_EQ(o->secret, "s3cret");
+  EXPECT_EQ(o->user, "bob");
+  EXPECT_EQ(o->ttl, 600u);
+  EXPECT_TRUE(o->json);
+  EXPECT_TRUE(o->tenant.empty());
+
+  o = parse_credentials({"--user=bob", "--tenant", "acme"}, "from-env", errors);
+  ASSERT_TRUE(o.has_value()) << dump(errors);
+  EXPECT_EQ(o->secret, "from-env");
+  EXPECT_EQ(o->ttl, 86400u);
+  EXPECT_EQ(o->tenant, "acme");
+
+  o = parse_credentials({"--help"}, nullptr, errors);
+  ASSERT_TRUE(o.has_value());
+  EXPECT_TRUE(o->help);
+
+  EXPECT_FALSE(parse_credentials({"--user", "bob"}, nullptr, errors));
+  EXPECT_TRUE(has_error(errors, "--secret SECRET (or ANYTURN_REST_SECRET) is required")) << dump(errors);
+  errors.clear();
+  EXPECT_FALSE(parse_credentials({"--secret", "s", "--ttl", "0", "--user", "a:b", "--tenant", "t", "--x"},
+                                 nullptr, errors));
+  EXPECT_TRUE(has_error(errors, "--ttl: expected seconds")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "--user: at most 128 bytes, no ':'")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "credentials: unknown flag '--x'")) << dump(errors);
+  errors.clear();
+  EXPECT_FALSE(parse_credentials({"--secret", "s", "--tenant", "t"}, nullptr, errors));
+  EXPECT_TRUE(has_error(errors, "--tenant: needs --user")) << dump(errors);
+
+  const char* run[] = {"anyturn", "--user", "a:b"};
+  EXPECT_FALSE(is_credentials_command(3, run));
 }
 
 }  // namespace

@@ -1,3 +1,5 @@
+// src/config/yaml_loader.cpp: load_yaml and load_file — YAML to server_config,
+// every key mapped, every loader error naming its key path.
 #include <anyturn/config/config.hpp>
 
 #include <gtest/gtest.h>
@@ -14,16 +16,7 @@
 namespace anyturn::config {
 namespace {
 
-// A config that validates: the defaults plus one user.
-server_config valid_config() {
-  server_config cfg = defaults();
-  cfg.relay.ips = {stun::endpoint::v4(0xC0000201, 0)};  // 192.0.2.1
-  cfg.relay.ips_auto = false;
-  cfg.auth.users.push_back({"alice", std::string("secret"), std::nullopt});
-  return cfg;
-}
-
-// ---------------------------------------------------------------- loading
+// ----------------------------------------------------- the shipped example
 
 TEST(ConfigLoad, ExampleConfigLoadsAndValidates) {
   std::vector<std::string> errors;
@@ -47,6 +40,23 @@ TEST(ConfigLoad, ExampleConfigLoadsAndValidates) {
   EXPECT_TRUE(cfg->peers.allow.empty());
   EXPECT_EQ(cfg->log_level, "info");
 }
+
+TEST(ConfigStreams, ExampleServesTlsOn5349WithADevelopmentCertificate) {
+  std::vector<std::string> errors;
+  auto cfg = load_file(example_path, errors);
+  ASSERT_TRUE(cfg) << dump(errors);
+  ASSERT_EQ(cfg->tls.listen.size(), 1u);
+  EXPECT_EQ(cfg->tls.listen[0], ep("0.0.0.0:5349"));
+  EXPECT_TRUE(cfg->tls.cert.empty());
+  EXPECT_TRUE(cfg->streams.tcp);
+  EXPECT_TRUE(validate(*cfg, errors)) << dump(errors);
+  const auto w = warnings(*cfg);
+  EXPECT_TRUE(std::any_of(w.begin(), w.end(), [](const std::string& s) {
+    return s.find("self-signed") != std::string::npos;
+  }));
+}
+
+// ----------------------------------------------------------------- mapping
 
 TEST(ConfigLoad, MapsEveryKey) {
   const std::string yaml = R"(
@@ -120,6 +130,93 @@ limits: {max_allocations_per_worker: 1000, max_allocations_per_user: 3, udp_sock
   EXPECT_EQ(cfg->udp_busy_poll_us, 0u);
 }
 
+TEST(SideConfig, LoadsEveryKey) {
+  const std::string yaml = R"(
+listen: ["127.0.0.1:3478"]
+relay: {ips: ["127.0.0.1"]}
+auth:
+  secrets: ["default-secret"]
+  api_keys: ["default-api-key-0123"]
+http:
+  enabled: true
+  listen: "[::1]:9700"
+  tls: {cert: /etc/a.pem, key: /etc/a.key}
+  max_ttl: 7200
+  default_ttl: 600
+  urls:
+    stun: ["stun:turn.example.com:3478"]
+    turn: ["turn:turn.example.com:3478?transport=udp", "turns:turn.example.com:443?transport=tcp"]
+tenants:
+  - id: acme
+    secrets: ["s1", "s2"]
+    api_keys: ["acme-key-0123456789"]
+    users: [{name: bob, password: pw}, {name: carol, key: "0123456789abcdef0123456789abcdef"}]
+    quotas: {max_allocations: 100, max_allocations_per_user: 3, bandwidth: 250000}
+  - id: beta
+    secrets: ["s3"]
+usage_log: /var/log/anyturn/usage.jsonl
+)";
+  std::vector<std::string> errors;
+  const auto cfg = load_yaml(yaml, errors);
+  ASSERT_TRUE(cfg.has_value()) << dump(errors);
+  EXPECT_TRUE(validate(*cfg, errors)) << dump(errors);
+  EXPECT_EQ(cfg->auth.api_keys, std::vector<std::string>{"default-api-key-0123"});
+  EXPECT_EQ(cfg->http.listen, ep("[::1]:9700"));
+  EXPECT_EQ(cfg->http.tls_cert, "/etc/a.pem");
+  EXPECT_EQ(cfg->http.tls_key, "/etc/a.key");
+  EXPECT_EQ(cfg->http.max_ttl, 7200u);
+  EXPECT_EQ(cfg->http.default_ttl, 600u);
+  EXPECT_EQ(cfg->http.stun_urls.size(), 1u);
+  EXPECT_EQ(cfg->http.turn_urls.size(), 2u);
+  ASSERT_EQ(cfg->tenants.size(), 2u);
+  const tenant_config& acme = cfg->tenants[0];
+  EXPECT_EQ(acme.id, "acme");
+  EXPECT_EQ(acme.secrets, (std::vector<std::string>{"s1", "s2"}));
+  EXPECT_EQ(acme.api_keys.size(), 1u);
+  ASSERT_EQ(acme.users.size(), 2u);
+  EXPECT_EQ(acme.users[0].name, "bob");
+  EXPECT_TRUE(acme.users[1].key.has_value());
+  EXPECT_EQ(acme.max_allocations, 100u);
+  EXPECT_EQ(acme.max_allocations_per_user, 3u);
+  EXPECT_EQ(acme.bandwidth, 250000u);
+  EXPECT_EQ(cfg->tenants[1].id, "beta");
+  EXPECT_EQ(cfg->usage_log, "/var/log/anyturn/usage.jsonl");
+}
+
+TEST(ConfigStreams, YamlKeysParse) {
+  std::vector<std::string> errors;
+  auto cfg = load_yaml(R"(
+tls:
+  listen: ["127.0.0.1:5349", "[::1]:5349"]
+  cert: /etc/anyturn/chain.pem
+  key: /etc/anyturn/key.pem
+streams:
+  tcp: false
+  max_connections: 100
+  max_connections_per_ip: 5
+  tls_handshake_timeout: 3
+  idle_timeout: 7
+  max_message_size: 4096
+  write_queue_size: 65536
+state_dir: /var/lib/anyturn
+auth:
+  users: [{name: a, password: b}]
+)",
+                       errors);
+  ASSERT_TRUE(cfg) << dump(errors);
+  EXPECT_EQ(cfg->tls.listen, (std::vector{ep("127.0.0.1:5349"), ep("[::1]:5349")}));
+  EXPECT_EQ(cfg->tls.cert, "/etc/anyturn/chain.pem");
+  EXPECT_EQ(cfg->tls.key, "/etc/anyturn/key.pem");
+  EXPECT_FALSE(cfg->streams.tcp);
+  EXPECT_EQ(cfg->streams.max_connections, 100u);
+  EXPECT_EQ(cfg->streams.max_connections_per_ip, 5u);
+  EXPECT_EQ(cfg->streams.tls_handshake_timeout, 3u);
+  EXPECT_EQ(cfg->streams.idle_timeout, 7u);
+  EXPECT_EQ(cfg->streams.max_message_size, 4096u);
+  EXPECT_EQ(cfg->streams.write_queue_size, 65536u);
+  EXPECT_EQ(cfg->state_dir, "/var/lib/anyturn");
+}
+
 TEST(ConfigLoad, MissingKeysKeepDefaults) {
   std::vector<std::string> errors;
   auto cfg = load_yaml("realm: other\n", errors);
@@ -149,6 +246,8 @@ TEST(ConfigLoad, NullSectionsAreEmpty) {
   EXPECT_TRUE(cfg->peers.allow.empty());
   EXPECT_TRUE(cfg->peers.deny.empty());
 }
+
+// ------------------------------------------------------------------ errors
 
 TEST(ConfigLoad, UnknownKeysAreNamedByPath) {
   const std::string yaml = R"(
@@ -257,6 +356,37 @@ TEST(ConfigLoad, BadUserKeyDoesNotEchoTheKey) {
   EXPECT_EQ(errors.size(), 4u) << dump(errors);
 }
 
+TEST(SideConfig, LoaderErrorsNameTheirPath) {
+  const std::string yaml = R"(
+http:
+  listen: "nowhere"
+  urls: {stun: "not a list", web: []}
+  colour: blue
+tenants:
+  - secrets: ["x"]
+  - id: b
+    quotas: {bandwidth: "2Mbit"}
+  - "just a string"
+)";
+  std::vector<std::string> errors;
+  EXPECT_FALSE(load_yaml(yaml, errors));
+  EXPECT_TRUE(has_error(errors, "http.listen: expected ADDR:PORT")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "http.urls.stun: expected a list of strings")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "http.urls.web: unknown key")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "http.colour: unknown key")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "tenants[0]: missing 'id'")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "tenants[1].quotas.bandwidth: expected an integer")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "tenants[2]: expected a map")) << dump(errors);
+}
+
+TEST(ConfigStreams, YamlErrorsNameTheirKeys) {
+  std::vector<std::string> errors;
+  EXPECT_FALSE(load_yaml("tls:\n  listn: []\nstreams:\n  tcp: maybe\n  idle_timeout: -1\n", errors));
+  EXPECT_TRUE(has_error(errors, "tls.listn: unknown key")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "streams.tcp: expected true or false")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "streams.idle_timeout: expected an integer")) << dump(errors);
+}
+
 TEST(ConfigLoad, SyntaxErrorReportsLineAndColumn) {
   std::vector<std::string> errors;
   EXPECT_NO_THROW({ EXPECT_FALSE(load_yaml("realm: a\nlisten: [\"0.0.0.0:3478\"\nthreads: 1\n", errors)); });
@@ -280,28 +410,6 @@ TEST(ConfigLoad, NeverThrowsOnGarbage) {
     });
     EXPECT_FALSE(errors.empty()) << text;
   }
-}
-
-TEST(ConfigLoad, MissingFileNamesThePath) {
-  std::vector<std::string> errors;
-  EXPECT_FALSE(load_file("/nonexistent/anyturn.yaml", errors));
-  ASSERT_EQ(errors.size(), 1u);
-  EXPECT_TRUE(errors[0].starts_with("/nonexistent/anyturn.yaml: cannot open")) << errors[0];
-}
-
-TEST(ConfigLoad, LoadFileReadsFromDisk) {
-  const auto path = std::filesystem::temp_directory_path() /
-                    ("anyturn_config_test_" + std::to_string(::getpid()) + ".yaml");
-  {
-    std::ofstream out(path);
-    out << "realm: from-disk\nauth: {secrets: [s]}\n";
-  }
-  std::vector<std::string> errors;
-  auto cfg = load_file(path.string(), errors);
-  std::filesystem::remove(path);
-  ASSERT_TRUE(cfg) << dump(errors);
-  EXPECT_EQ(cfg->auth.realm, "from-disk");
-  EXPECT_TRUE(validate(*cfg, errors)) << dump(errors);
 }
 
 TEST(ConfigLoad, ReportsManyErrorsAtOnce) {
@@ -331,282 +439,28 @@ TEST(ConfigLoad, AppendsToExistingErrors) {
   EXPECT_EQ(errors[0], "earlier");
 }
 
-// -------------------------------------------------------------- validate
+// ------------------------------------------------------------------- files
 
-TEST(ConfigValidate, ValidConfigPasses) {
+TEST(ConfigLoad, MissingFileNamesThePath) {
   std::vector<std::string> errors;
-  EXPECT_TRUE(validate(valid_config(), errors)) << dump(errors);
-  EXPECT_TRUE(errors.empty());
+  EXPECT_FALSE(load_file("/nonexistent/anyturn.yaml", errors));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_TRUE(errors[0].starts_with("/nonexistent/anyturn.yaml: cannot open")) << errors[0];
 }
 
-TEST(ConfigValidate, DefaultsNeedOnlyCredentials) {
-  server_config cfg = defaults();
-  ASSERT_EQ(cfg.listen.size(), 1u);
-  EXPECT_EQ(cfg.listen[0], ep("0.0.0.0:3478"));
-  ASSERT_EQ(cfg.relay.ips.size(), 1u);
-  EXPECT_TRUE(cfg.relay.ips[0].is_v4());
-  EXPECT_TRUE(cfg.relay.ips_auto);
-  EXPECT_EQ(cfg.auth.realm, "anyturn");
-  cfg.auth.rest_secrets.push_back("s");
-  std::vector<std::string> errors;
-  EXPECT_TRUE(validate(cfg, errors)) << dump(errors);
-}
-
-TEST(ConfigValidate, Listeners) {
-  server_config cfg = valid_config();
-  cfg.listen.clear();
-  std::vector<std::string> errors;
-  EXPECT_FALSE(validate(cfg, errors));
-  EXPECT_TRUE(has_error(errors, "listen: at least one listener")) << dump(errors);
-
-  cfg.listen = {ep("0.0.0.0:3478"), ep("0.0.0.0:0"), ep("0.0.0.0:3478")};
-  errors.clear();
-  EXPECT_FALSE(validate(cfg, errors));
-  EXPECT_TRUE(has_error(errors, "listen[1]: port must not be 0")) << dump(errors);
-  EXPECT_TRUE(has_error(errors, "listen[2]: 0.0.0.0:3478 is already listed as listen[0]")) << dump(errors);
-  EXPECT_EQ(errors.size(), 2u) << dump(errors);
-}
-
-TEST(ConfigValidate, RelayAddresses) {
-  server_config cfg = valid_config();
-  cfg.relay.ips.clear();
-  std::vector<std::string> errors;
-  EXPECT_FALSE(validate(cfg, errors));
-  EXPECT_TRUE(has_error(errors, "relay.ips: at least one relay address")) << dump(errors);
-
-  // Several addresses per family are fine: each adds a whole port range.
-  cfg.relay.ips = {ep("192.0.2.1"), ep("192.0.2.2"), ep("[2001:db8::1]"), ep("[2001:db8::2]")};
-  errors.clear();
-  EXPECT_TRUE(validate(cfg, errors)) << dump(errors);
-
-  cfg.relay.ips = {ep("192.0.2.1"), ep("192.0.2.1"), ep("[2001:db8::1]"), ep("[::]")};
-  errors.clear();
-  EXPECT_FALSE(validate(cfg, errors));
-  EXPECT_TRUE(has_error(errors, "relay.ips[1]: 192.0.2.1 is listed twice")) << dump(errors);
-  EXPECT_TRUE(has_error(errors, "relay.ips[3]: :: is the unspecified address")) << dump(errors);
-  EXPECT_EQ(errors.size(), 2u) << dump(errors);
-
-  cfg.relay.ips = {ep("0.0.0.0"), ep("[2001:db8::1]")};
-  errors.clear();
-  EXPECT_FALSE(validate(cfg, errors));
-  EXPECT_TRUE(has_error(errors, "relay.ips[0]: 0.0.0.0 is the unspecified address")) << dump(errors);
-  EXPECT_EQ(errors.size(), 1u) << dump(errors);
-}
-
-TEST(ConfigValidate, PortRange) {
-  server_config cfg = valid_config();
-  cfg.relay.port_min = 5000;
-  cfg.relay.port_max = 5000;
-  std::vector<std::string> errors;
-  EXPECT_FALSE(validate(cfg, errors));
-  EXPECT_TRUE(has_error(errors, "relay.ports: the range needs at least 2 ports, got '5000-5000'")) << dump(errors);
-
-  cfg.relay.port_min = 6000;
-  errors.clear();
-  EXPECT_FALSE(validate(cfg, errors));
-  EXPECT_TRUE(has_error(errors, "relay.ports: expected LOW-HIGH with 1 <= LOW <= HIGH <= 65535, got '6000-5000'")) << dump(errors);
-
-  cfg.relay.port_min = 0;
-  cfg.relay.port_max = 10;
-  errors.clear();
-  EXPECT_FALSE(validate(cfg, errors));
-  EXPECT_TRUE(has_error(errors, "relay.ports:")) << dump(errors);
-
-  cfg.relay.port_min = 5000;
-  cfg.relay.port_max = 5001;
-  errors.clear();
-  EXPECT_TRUE(validate(cfg, errors)) << dump(errors);
-}
-
-TEST(ConfigValidate, Lifetimes) {
-  server_config cfg = valid_config();
-  cfg.lifetimes = {.allocation_default = 4000, .allocation_max = 3600, .permission = 0, .channel = 0, .nonce = 0};
-  std::vector<std::string> errors;
-  EXPECT_FALSE(validate(cfg, errors));
-  EXPECT_TRUE(has_error(errors, "lifetimes.allocation_default: 4000 exceeds lifetimes.allocation_max (3600)")) << dump(errors);
-  EXPECT_TRUE(has_error(errors, "lifetimes.permission: must be greater than 0")) << dump(errors);
-  EXPECT_TRUE(has_error(errors, "lifetimes.channel: must be greater than 0")) << dump(errors);
-  EXPECT_TRUE(has_error(errors, "auth.nonce_lifetime: must be greater than 0")) << dump(errors);
-  EXPECT_EQ(errors.size(), 4u) << dump(errors);
-
-  cfg.lifetimes = {.allocation_default = 0, .allocation_max = 0, .permission = 1, .channel = 1, .nonce = 1};
-  errors.clear();
-  EXPECT_FALSE(validate(cfg, errors));
-  EXPECT_TRUE(has_error(errors, "lifetimes.allocation_default: must be greater than 0")) << dump(errors);
-  EXPECT_TRUE(has_error(errors, "lifetimes.allocation_max: must be greater than 0")) << dump(errors);
-}
-
-TEST(ConfigValidate, NoCredentialsIsAnError) {
-  server_config cfg = valid_config();
-  cfg.auth.users.clear();
-  std::vector<std::string> errors;
-  EXPECT_FALSE(validate(cfg, errors));
-  ASSERT_EQ(errors.size(), 1u) << dump(errors);
-  EXPECT_TRUE(errors[0].starts_with("auth: no credentials")) << errors[0];
-
-  cfg.auth.rest_secrets = {"only-a-secret"};
-  errors.clear();
-  EXPECT_TRUE(validate(cfg, errors)) << dump(errors);
-}
-
-TEST(ConfigValidate, Realm) {
-  server_config cfg = valid_config();
-  cfg.auth.realm.clear();
-  std::vector<std::string> errors;
-  EXPECT_FALSE(validate(cfg, errors));
-  EXPECT_TRUE(has_error(errors, "realm: must not be empty")) << dump(errors);
-
-  cfg.auth.realm.assign(763, 'r');
-  errors.clear();
-  EXPECT_TRUE(validate(cfg, errors)) << dump(errors);
-  cfg.auth.realm.push_back('r');
-  EXPECT_FALSE(validate(cfg, errors));
-  EXPECT_TRUE(has_error(errors, "realm: at most 763 bytes, got 764")) << dump(errors);
-
-  cfg.auth.realm = "bad\x01realm";
-  errors.clear();
-  EXPECT_FALSE(validate(cfg, errors));
-  EXPECT_TRUE(has_error(errors, "realm: must not contain control characters")) << dump(errors);
-}
-
-TEST(ConfigValidate, Users) {
-  server_config cfg = valid_config();
-  auth::md5_key key{};
-  cfg.auth.users = {
-      {"alice", std::string("pw"), std::nullopt},
-      {"both", std::string("pw"), key},
-      {"neither", std::nullopt, std::nullopt},
-      {"", std::string("pw"), std::nullopt},
-      {"alice", std::nullopt, key},
-      {"empty", std::string(""), std::nullopt},
-      {std::string(509, 'u'), std::string("pw"), std::nullopt},
-      {"tab\tuser", std::string("pw"), std::nullopt},
-  };
-  std::vector<std::string> errors;
-  EXPECT_FALSE(validate(cfg, errors));
-  EXPECT_TRUE(has_error(errors, "auth.users[1] 'both': exactly one of 'password' or 'key' is required")) << dump(errors);
-  EXPECT_TRUE(has_error(errors, "auth.users[2] 'neither': exactly one of")) << dump(errors);
-  EXPECT_TRUE(has_error(errors, "auth.users[3].name: must not be empty")) << dump(errors);
-  EXPECT_TRUE(has_error(errors, "auth.users[4] 'alice': duplicate user name (also auth.users[0])")) << dump(errors);
-  EXPECT_TRUE(has_error(errors, "auth.users[5] 'empty': password must not be empty")) << dump(errors);
-  EXPECT_TRUE(has_error(errors, "auth.users[6].name: at most 508 bytes, got 509")) << dump(errors);
-  EXPECT_TRUE(has_error(errors, "auth.users[7].name: must not contain control characters")) << dump(errors);
-  EXPECT_EQ(errors.size(), 7u) << dump(errors);
-}
-
-TEST(ConfigValidate, Secrets) {
-  server_config cfg = valid_config();
-  cfg.auth.rest_secrets = {"a", "", "c", "d", "e", "f", "g", "h", "i"};
-  cfg.auth.nonce_key = "too-short";
-  std::vector<std::string> errors;
-  EXPECT_FALSE(validate(cfg, errors));
-  EXPECT_TRUE(has_error(errors, "auth.secrets: at most 8 secrets")) << dump(errors);
-  EXPECT_TRUE(has_error(errors, "auth.secrets[1]: must not be empty")) << dump(errors);
-  EXPECT_TRUE(has_error(errors, "auth.nonce_key: at least 16 bytes")) << dump(errors);
-  EXPECT_EQ(errors.size(), 3u) << dump(errors);
-}
-
-TEST(ConfigValidate, ThreadsLogLevelSoftwareLimits) {
-  server_config cfg = valid_config();
-  cfg.threads = 256;
-  cfg.udp_busy_poll_us = 1000;
-  cfg.udp_coalesce_us = 1000;
-  std::vector<std::string> errors;
-  EXPECT_TRUE(validate(cfg, errors)) << dump(errors);
-
-  cfg.threads = 257;
-  cfg.log_level = "verbose";
-  cfg.software.assign(764, 's');
-  cfg.max_allocations_per_worker = 0;
-  cfg.udp_busy_poll_us = 1001;
-  cfg.udp_coalesce_us = 5000;
-  EXPECT_FALSE(validate(cfg, errors));
-  EXPECT_TRUE(has_error(errors, "limits.udp_busy_poll_us: at most 1000 microseconds (0 = off), got 1001")) << dump(errors);
-  EXPECT_TRUE(has_error(errors, "limits.udp_coalesce_us: at most 1000 microseconds (0 = off), got 5000")) << dump(errors);
-  EXPECT_TRUE(has_error(errors, "threads: at most 256 (0 = one per core), got 257")) << dump(errors);
-  EXPECT_TRUE(has_error(errors, "log_level: expected one of trace, debug, info, warn, error, critical, off, got 'verbose'")) << dump(errors);
-  EXPECT_TRUE(has_error(errors, "software: at most 763 bytes")) << dump(errors);
-  EXPECT_TRUE(has_error(errors, "limits.max_allocations_per_worker: must be greater than 0")) << dump(errors);
-  EXPECT_EQ(errors.size(), 6u) << dump(errors);
-}
-
-TEST(ConfigValidate, KnownLogLevels) {
-  for (const char* level : {"trace", "debug", "info", "warn", "error", "critical", "off"}) {
-    EXPECT_TRUE(is_known_log_level(level)) << level;
+TEST(ConfigLoad, LoadFileReadsFromDisk) {
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("anyturn_config_test_" + std::to_string(::getpid()) + ".yaml");
+  {
+    std::ofstream out(path);
+    out << "realm: from-disk\nauth: {secrets: [s]}\n";
   }
-  for (const char* level : {"", "INFO", "warning", "err", "fatal"}) {
-    EXPECT_FALSE(is_known_log_level(level)) << level;
-  }
-}
-
-TEST(ConfigValidate, ReportsEveryProblemAtOnce) {
-  server_config cfg = valid_config();
-  cfg.listen.clear();
-  cfg.relay.ips.clear();
-  cfg.auth.users.clear();
-  cfg.auth.realm.clear();
-  cfg.lifetimes.permission = 0;
-  cfg.threads = 1000;
   std::vector<std::string> errors;
-  EXPECT_FALSE(validate(cfg, errors));
-  EXPECT_EQ(errors.size(), 6u) << dump(errors);
-}
-
-// ---------------------------------------------------- relay auto-detection
-
-interface_address iface(std::string name, bool up, bool loopback, std::string_view ip) {
-  return {std::move(name), up, loopback, ep(ip)};
-}
-
-TEST(ConfigAutoRelay, PicksFirstUpNonLoopbackIpv4) {
-  const std::vector<interface_address> addrs = {
-      iface("lo", true, true, "127.0.0.1"),
-      iface("eth0", true, false, "[2001:db8::5]"),
-      iface("eth1", false, false, "192.0.2.9"),       // down
-      iface("eth2", true, false, "169.254.10.1"),     // link-local
-      iface("eth3", true, false, "0.0.0.0"),
-      iface("eth4", true, false, "203.0.113.7"),
-      iface("eth5", true, false, "198.51.100.1"),
-  };
-  auto ip = pick_relay_ipv4(addrs);
-  ASSERT_TRUE(ip);
-  EXPECT_TRUE(ip->same_ip(ep("203.0.113.7")));
-  EXPECT_EQ(ip->port, 0);
-}
-
-TEST(ConfigAutoRelay, NoneFound) {
-  EXPECT_FALSE(pick_relay_ipv4({}));
-  EXPECT_FALSE(pick_relay_ipv4({iface("lo", true, true, "127.0.0.1"),
-                                iface("eth0", true, false, "[2001:db8::5]")}));
-}
-
-TEST(ConfigAutoRelay, HostDetectionAgreesWithPick) {
-  const auto addrs = host_interface_addresses();
-  const auto picked = pick_relay_ipv4(addrs);
-  const auto ip = auto_relay_ip();
-  EXPECT_TRUE(ip.is_v4());
-  if (picked) {
-    EXPECT_EQ(ip, *picked);
-  } else {
-    EXPECT_EQ(ip, ep("127.0.0.1"));
-  }
-}
-
-TEST(ConfigWarnings, LoopbackFallbackNonceKeyAndAllow) {
-  server_config cfg = valid_config();
-  cfg.relay.ips = {ep("127.0.0.1")};
-  cfg.relay.ips_auto = true;
-  cfg.peers.allow = {*auth::cidr::parse("10.0.0.0/8")};
-  const auto w = warnings(cfg);
-  EXPECT_TRUE(has_error(w, "relay.ips: 'auto' found no up, non-loopback IPv4 address")) << dump(w);
-  EXPECT_TRUE(has_error(w, "auth.nonce_key is empty")) << dump(w);
-  EXPECT_TRUE(has_error(w, "peers.allow: clients may relay to 10.0.0.0/8")) << dump(w);
-  EXPECT_EQ(w.size(), 3u) << dump(w);
-
-  cfg.relay.ips_auto = false;
-  cfg.peers.allow.clear();
-  cfg.auth.nonce_key = "0123456789abcdef";
-  EXPECT_TRUE(warnings(cfg).empty()) << dump(warnings(cfg));
+  auto cfg = load_file(path.string(), errors);
+  std::filesystem::remove(path);
+  ASSERT_TRUE(cfg) << dump(errors);
+  EXPECT_EQ(cfg->auth.realm, "from-disk");
+  EXPECT_TRUE(validate(*cfg, errors)) << dump(errors);
 }
 
 }  // namespace

@@ -1,0 +1,143 @@
+// src/config/defaults.cpp: defaults(), is_known_log_level(), the relay
+// address auto-detection ("auto" in relay.ips) and warnings().
+#include <anyturn/config/config.hpp>
+
+#include <gtest/gtest.h>
+
+#include "config_files.hpp"
+
+#include <algorithm>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace anyturn::config {
+namespace {
+
+// ---------------------------------------------------------------- defaults
+
+TEST(ConfigValidate, DefaultsNeedOnlyCredentials) {
+  server_config cfg = defaults();
+  ASSERT_EQ(cfg.listen.size(), 1u);
+  EXPECT_EQ(cfg.listen[0], ep("0.0.0.0:3478"));
+  ASSERT_EQ(cfg.relay.ips.size(), 1u);
+  EXPECT_TRUE(cfg.relay.ips[0].is_v4());
+  EXPECT_TRUE(cfg.relay.ips_auto);
+  EXPECT_EQ(cfg.auth.realm, "anyturn");
+  cfg.auth.rest_secrets.push_back("s");
+  std::vector<std::string> errors;
+  EXPECT_TRUE(validate(cfg, errors)) << dump(errors);
+}
+
+TEST(ConfigStreams, DefaultsServeTcpButNoTls) {
+  const server_config cfg = defaults();
+  EXPECT_TRUE(cfg.streams.tcp);
+  EXPECT_TRUE(cfg.tls.listen.empty());
+  EXPECT_EQ(cfg.streams.max_connections, 65536u);
+  EXPECT_EQ(cfg.streams.max_connections_per_ip, 256u);
+  EXPECT_EQ(cfg.streams.tls_handshake_timeout, 10u);
+  EXPECT_EQ(cfg.streams.idle_timeout, 30u);
+  EXPECT_EQ(cfg.streams.max_message_size, 65552u);
+  EXPECT_EQ(cfg.streams.write_queue_size, 262144u);
+  EXPECT_TRUE(cfg.state_dir.empty());
+}
+
+TEST(SideConfig, DefaultsServeHttpOnLoopback9641WithoutTenants) {
+  const server_config cfg = defaults();
+  EXPECT_TRUE(cfg.http.enabled);
+  EXPECT_EQ(cfg.http.listen, ep("127.0.0.1:9641"));
+  EXPECT_EQ(cfg.http.max_ttl, 86400u);
+  EXPECT_EQ(cfg.http.default_ttl, 3600u);
+  EXPECT_TRUE(cfg.http.stun_urls.empty());
+  EXPECT_TRUE(cfg.tenants.empty());
+  EXPECT_TRUE(cfg.usage_log.empty());
+  EXPECT_TRUE(cfg.auth.api_keys.empty());
+}
+
+TEST(ConfigValidate, KnownLogLevels) {
+  for (const char* level : {"trace", "debug", "info", "warn", "error", "critical", "off"}) {
+    EXPECT_TRUE(is_known_log_level(level)) << level;
+  }
+  for (const char* level : {"", "INFO", "warning", "err", "fatal"}) {
+    EXPECT_FALSE(is_known_log_level(level)) << level;
+  }
+}
+
+// ---------------------------------------------------- relay auto-detection
+
+interface_address iface(std::string name, bool up, bool loopback, std::string_view ip) {
+  return {std::move(name), up, loopback, ep(ip)};
+}
+
+TEST(ConfigAutoRelay, PicksFirstUpNonLoopbackIpv4) {
+  const std::vector<interface_address> addrs = {
+      iface("lo", true, true, "127.0.0.1"),
+      iface("eth0", true, false, "[2001:db8::5]"),
+      iface("eth1", false, false, "192.0.2.9"),       // down
+      iface("eth2", true, false, "169.254.10.1"),     // link-local
+      iface("eth3", true, false, "0.0.0.0"),
+      iface("eth4", true, false, "203.0.113.7"),
+      iface("eth5", true, false, "198.51.100.1"),
+  };
+  auto ip = pick_relay_ipv4(addrs);
+  ASSERT_TRUE(ip);
+  EXPECT_TRUE(ip->same_ip(ep("203.0.113.7")));
+  EXPECT_EQ(ip->port, 0);
+}
+
+TEST(ConfigAutoRelay, NoneFound) {
+  EXPECT_FALSE(pick_relay_ipv4({}));
+  EXPECT_FALSE(pick_relay_ipv4({iface("lo", true, true, "127.0.0.1"),
+                                iface("eth0", true, false, "[2001:db8::5]")}));
+}
+
+TEST(ConfigAutoRelay, HostDetectionAgreesWithPick) {
+  const auto addrs = host_interface_addresses();
+  const auto picked = pick_relay_ipv4(addrs);
+  const auto ip = auto_relay_ip();
+  EXPECT_TRUE(ip.is_v4());
+  if (picked) {
+    EXPECT_EQ(ip, *picked);
+  } else {
+    EXPECT_EQ(ip, ep("127.0.0.1"));
+  }
+}
+
+// ---------------------------------------------------------------- warnings
+
+TEST(ConfigWarnings, LoopbackFallbackNonceKeyAndAllow) {
+  server_config cfg = valid_config();
+  cfg.relay.ips = {ep("127.0.0.1")};
+  cfg.relay.ips_auto = true;
+  cfg.peers.allow = {*auth::cidr::parse("10.0.0.0/8")};
+  const auto w = warnings(cfg);
+  EXPECT_TRUE(has_error(w, "relay.ips: 'auto' found no up, non-loopback IPv4 address")) << dump(w);
+  EXPECT_TRUE(has_error(w, "auth.nonce_key is empty")) << dump(w);
+  EXPECT_TRUE(has_error(w, "peers.allow: clients may relay to 10.0.0.0/8")) << dump(w);
+  EXPECT_EQ(w.size(), 3u) << dump(w);
+
+  cfg.relay.ips_auto = false;
+  cfg.peers.allow.clear();
+  cfg.auth.nonce_key = "0123456789abcdef";
+  EXPECT_TRUE(warnings(cfg).empty()) << dump(warnings(cfg));
+}
+
+TEST(SideConfig, WarnsAboutKeysOverCleartextAndOffApi) {
+  server_config cfg = valid_config();
+  cfg.auth.rest_secrets = {"s"};
+  cfg.auth.api_keys = {"0123456789abcdef"};
+  cfg.http.listen = ep("0.0.0.0:9641");
+  auto w = warnings(cfg);
+  EXPECT_TRUE(std::any_of(w.begin(), w.end(), [](const std::string& s) {
+    return s.find("is not a loopback address and http.tls is not set") != std::string::npos;
+  }));
+  cfg.http.enabled = false;
+  w = warnings(cfg);
+  EXPECT_TRUE(std::any_of(w.begin(), w.end(), [](const std::string& s) {
+    return s.find("the credentials API is off") != std::string::npos;
+  }));
+}
+
+}  // namespace
+}  // namespace anyturn::config

@@ -1,0 +1,359 @@
+// src/config/validate.cpp: validate() — the cross-field checks on a complete
+// config, every problem at once, each naming its key path.
+#include <anyturn/config/config.hpp>
+
+#include <gtest/gtest.h>
+
+#include "config_files.hpp"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace anyturn::config {
+namespace {
+
+auth::static_user user(const std::string& name) {
+  auth::static_user u;
+  u.name = name;
+  u.password = "secret";
+  return u;
+}
+
+TEST(ConfigValidate, ValidConfigPasses) {
+  std::vector<std::string> errors;
+  EXPECT_TRUE(validate(valid_config(), errors)) << dump(errors);
+  EXPECT_TRUE(errors.empty());
+}
+
+// ----------------------------------------------------- listeners and relay
+
+TEST(ConfigValidate, Listeners) {
+  server_config cfg = valid_config();
+  cfg.listen.clear();
+  std::vector<std::string> errors;
+  EXPECT_FALSE(validate(cfg, errors));
+  EXPECT_TRUE(has_error(errors, "listen: at least one listener")) << dump(errors);
+
+  cfg.listen = {ep("0.0.0.0:3478"), ep("0.0.0.0:0"), ep("0.0.0.0:3478")};
+  errors.clear();
+  EXPECT_FALSE(validate(cfg, errors));
+  EXPECT_TRUE(has_error(errors, "listen[1]: port must not be 0")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "listen[2]: 0.0.0.0:3478 is already listed as listen[0]")) << dump(errors);
+  EXPECT_EQ(errors.size(), 2u) << dump(errors);
+}
+
+TEST(ConfigValidate, RelayAddresses) {
+  server_config cfg = valid_config();
+  cfg.relay.ips.clear();
+  std::vector<std::string> errors;
+  EXPECT_FALSE(validate(cfg, errors));
+  EXPECT_TRUE(has_error(errors, "relay.ips: at least one relay address")) << dump(errors);
+
+  // Several addresses per family are fine: each adds a whole port range.
+  cfg.relay.ips = {ep("192.0.2.1"), ep("192.0.2.2"), ep("[2001:db8::1]"), ep("[2001:db8::2]")};
+  errors.clear();
+  EXPECT_TRUE(validate(cfg, errors)) << dump(errors);
+
+  cfg.relay.ips = {ep("192.0.2.1"), ep("192.0.2.1"), ep("[2001:db8::1]"), ep("[::]")};
+  errors.clear();
+  EXPECT_FALSE(validate(cfg, errors));
+  EXPECT_TRUE(has_error(errors, "relay.ips[1]: 192.0.2.1 is listed twice")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "relay.ips[3]: :: is the unspecified address")) << dump(errors);
+  EXPECT_EQ(errors.size(), 2u) << dump(errors);
+
+  cfg.relay.ips = {ep("0.0.0.0"), ep("[2001:db8::1]")};
+  errors.clear();
+  EXPECT_FALSE(validate(cfg, errors));
+  EXPECT_TRUE(has_error(errors, "relay.ips[0]: 0.0.0.0 is the unspecified address")) << dump(errors);
+  EXPECT_EQ(errors.size(), 1u) << dump(errors);
+}
+
+TEST(ConfigValidate, PortRange) {
+  server_config cfg = valid_config();
+  cfg.relay.port_min = 5000;
+  cfg.relay.port_max = 5000;
+  std::vector<std::string> errors;
+  EXPECT_FALSE(validate(cfg, errors));
+  EXPECT_TRUE(has_error(errors, "relay.ports: the range needs at least 2 ports, got '5000-5000'")) << dump(errors);
+
+  cfg.relay.port_min = 6000;
+  errors.clear();
+  EXPECT_FALSE(validate(cfg, errors));
+  EXPECT_TRUE(has_error(errors, "relay.ports: expected LOW-HIGH with 1 <= LOW <= HIGH <= 65535, got '6000-5000'")) << dump(errors);
+
+  cfg.relay.port_min = 0;
+  cfg.relay.port_max = 10;
+  errors.clear();
+  EXPECT_FALSE(validate(cfg, errors));
+  EXPECT_TRUE(has_error(errors, "relay.ports:")) << dump(errors);
+
+  cfg.relay.port_min = 5000;
+  cfg.relay.port_max = 5001;
+  errors.clear();
+  EXPECT_TRUE(validate(cfg, errors)) << dump(errors);
+}
+
+TEST(ConfigValidate, Lifetimes) {
+  server_config cfg = valid_config();
+  cfg.lifetimes = {.allocation_default = 4000, .allocation_max = 3600, .permission = 0, .channel = 0, .nonce = 0};
+  std::vector<std::string> errors;
+  EXPECT_FALSE(validate(cfg, errors));
+  EXPECT_TRUE(has_error(errors, "lifetimes.allocation_default: 4000 exceeds lifetimes.allocation_max (3600)")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "lifetimes.permission: must be greater than 0")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "lifetimes.channel: must be greater than 0")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "auth.nonce_lifetime: must be greater than 0")) << dump(errors);
+  EXPECT_EQ(errors.size(), 4u) << dump(errors);
+
+  cfg.lifetimes = {.allocation_default = 0, .allocation_max = 0, .permission = 1, .channel = 1, .nonce = 1};
+  errors.clear();
+  EXPECT_FALSE(validate(cfg, errors));
+  EXPECT_TRUE(has_error(errors, "lifetimes.allocation_default: must be greater than 0")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "lifetimes.allocation_max: must be greater than 0")) << dump(errors);
+}
+
+// -------------------------------------------------------------------- auth
+
+TEST(ConfigValidate, NoCredentialsIsAnError) {
+  server_config cfg = valid_config();
+  cfg.auth.users.clear();
+  std::vector<std::string> errors;
+  EXPECT_FALSE(validate(cfg, errors));
+  ASSERT_EQ(errors.size(), 1u) << dump(errors);
+  EXPECT_TRUE(errors[0].starts_with("auth: no credentials")) << errors[0];
+
+  cfg.auth.rest_secrets = {"only-a-secret"};
+  errors.clear();
+  EXPECT_TRUE(validate(cfg, errors)) << dump(errors);
+}
+
+TEST(ConfigValidate, Realm) {
+  server_config cfg = valid_config();
+  cfg.auth.realm.clear();
+  std::vector<std::string> errors;
+  EXPECT_FALSE(validate(cfg, errors));
+  EXPECT_TRUE(has_error(errors, "realm: must not be empty")) << dump(errors);
+
+  cfg.auth.realm.assign(763, 'r');
+  errors.clear();
+  EXPECT_TRUE(validate(cfg, errors)) << dump(errors);
+  cfg.auth.realm.push_back('r');
+  EXPECT_FALSE(validate(cfg, errors));
+  EXPECT_TRUE(has_error(errors, "realm: at most 763 bytes, got 764")) << dump(errors);
+
+  cfg.auth.realm = "bad\x01realm";
+  errors.clear();
+  EXPECT_FALSE(validate(cfg, errors));
+  EXPECT_TRUE(has_error(errors, "realm: must not contain control characters")) << dump(errors);
+}
+
+TEST(ConfigValidate, Users) {
+  server_config cfg = valid_config();
+  auth::md5_key key{};
+  cfg.auth.users = {
+      {"alice", std::string("pw"), std::nullopt},
+      {"both", std::string("pw"), key},
+      {"neither", std::nullopt, std::nullopt},
+      {"", std::string("pw"), std::nullopt},
+      {"alice", std::nullopt, key},
+      {"empty", std::string(""), std::nullopt},
+      {std::string(509, 'u'), std::string("pw"), std::nullopt},
+      {"tab\tuser", std::string("pw"), std::nullopt},
+  };
+  std::vector<std::string> errors;
+  EXPECT_FALSE(validate(cfg, errors));
+  EXPECT_TRUE(has_error(errors, "auth.users[1] 'both': exactly one of 'password' or 'key' is required")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "auth.users[2] 'neither': exactly one of")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "auth.users[3].name: must not be empty")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "auth.users[4] 'alice': duplicate user name (also auth.users[0])")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "auth.users[5] 'empty': password must not be empty")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "auth.users[6].name: at most 508 bytes, got 509")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "auth.users[7].name: must not contain control characters")) << dump(errors);
+  EXPECT_EQ(errors.size(), 7u) << dump(errors);
+}
+
+TEST(ConfigValidate, Secrets) {
+  server_config cfg = valid_config();
+  cfg.auth.rest_secrets = {"a", "", "c", "d", "e", "f", "g", "h", "i"};
+  cfg.auth.nonce_key = "too-short";
+  std::vector<std::string> errors;
+  EXPECT_FALSE(validate(cfg, errors));
+  EXPECT_TRUE(has_error(errors, "auth.secrets: at most 8 secrets")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "auth.secrets[1]: must not be empty")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "auth.nonce_key: at least 16 bytes")) << dump(errors);
+  EXPECT_EQ(errors.size(), 3u) << dump(errors);
+}
+
+// ----------------------------------------------------------------- tenants
+
+TEST(SideConfig, TenantIdsAreCheckedAndUnique) {
+  server_config cfg = valid_config();
+  cfg.tenants.resize(5);
+  cfg.tenants[0].id = "acme";
+  cfg.tenants[1].id = "acme";
+  cfg.tenants[2].id = "a:b";
+  cfg.tenants[3].id = "default";
+  cfg.tenants[4].id = "";
+  for (auto& t : cfg.tenants) t.secrets = {"s"};
+  std::vector<std::string> errors;
+  EXPECT_FALSE(validate(cfg, errors));
+  EXPECT_TRUE(has_error(errors, "tenants[1].id: 'acme' is already used by tenants[0]")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "tenants[2].id: expected 1..64 characters")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "tenants[3].id: 'default' is reserved")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "tenants[4].id: must not be empty")) << dump(errors);
+  EXPECT_EQ(errors.size(), 4u) << dump(errors);
+}
+
+TEST(SideConfig, TenantCredentialsKeysAndUsers) {
+  server_config cfg = valid_config();
+  cfg.auth.api_keys = {"short"};  // and no auth.secrets to sign with
+  tenant_config a;
+  a.id = "a";
+  a.users = {user("alice"), user("zed")};  // alice is also a default-tenant user
+  a.api_keys = {"shared-key-0123456789"};
+  a.secrets = {"", "x", "x", "x", "x", "x", "x", "x", "x"};
+  tenant_config b;
+  b.id = "b";
+  b.api_keys = {"shared-key-0123456789", "has a space in it!!"};
+  tenant_config c;
+  c.id = "c";  // no credentials at all
+  cfg.tenants = {a, b, c};
+  std::vector<std::string> errors;
+  EXPECT_FALSE(validate(cfg, errors));
+  EXPECT_TRUE(has_error(errors, "auth.api_keys[0]: at least 16 characters")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "auth.api_keys: the credentials API signs with the tenant's first REST "
+                                "secret, but auth.secrets is empty"))
+      << dump(errors);
+  EXPECT_TRUE(has_error(errors, "tenants[0].users[0] 'alice': duplicate user name (also auth.users[0])"))
+      << dump(errors);
+  EXPECT_TRUE(has_error(errors, "tenants[0].secrets: at most 8 secrets")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "tenants[0].secrets[0]: must not be empty")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "tenants[1].api_keys[0]: the same key is also tenants[0].api_keys[0]"))
+      << dump(errors);
+  EXPECT_TRUE(has_error(errors, "tenants[1].api_keys[1]: must not contain spaces")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "tenants[1].api_keys: the credentials API signs")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "tenants[2]: no credentials")) << dump(errors);
+  // Keys are never echoed.
+  for (const auto& e : errors) EXPECT_EQ(e.find("shared-key"), std::string::npos) << e;
+}
+
+TEST(SideConfig, TenantsAloneAreEnoughCredentials) {
+  server_config cfg = valid_config();
+  cfg.auth.users.clear();
+  std::vector<std::string> errors;
+  EXPECT_FALSE(validate(cfg, errors));
+  EXPECT_TRUE(has_error(errors, "auth: no credentials")) << dump(errors);
+  tenant_config t;
+  t.id = "only";
+  t.secrets = {"s"};
+  cfg.tenants = {t};
+  errors.clear();
+  EXPECT_TRUE(validate(cfg, errors)) << dump(errors);
+}
+
+// --------------------------------------------------- tls, streams and http
+
+TEST(ConfigStreams, ValidationCatchesEveryStreamProblem) {
+  server_config cfg = valid_config();
+  cfg.listen = {ep("0.0.0.0:3478")};
+  cfg.tls.listen = {ep("127.0.0.1:3478"), ep("127.0.0.1:0"), ep("127.0.0.1:0")};
+  cfg.tls.cert = "/x.pem";
+  cfg.streams.tls_handshake_timeout = 0;
+  cfg.streams.idle_timeout = 0;
+  cfg.streams.max_message_size = 100;
+  cfg.streams.write_queue_size = 10;
+  std::vector<std::string> errors;
+  EXPECT_FALSE(validate(cfg, errors));
+  EXPECT_TRUE(has_error(errors, "tls.listen[0]: 127.0.0.1:3478 overlaps listen[0]")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "tls.listen[1]: port must not be 0")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "tls.listen[2]: 127.0.0.1:0 is already listed as tls.listen[1]")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "tls.key: must be set together with tls.cert")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "streams.tls_handshake_timeout: must be greater than 0")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "streams.idle_timeout: must be greater than 0")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "streams.max_message_size: expected 548..65552, got 100")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "streams.write_queue_size: at least 8192 bytes")) << dump(errors);
+
+  // Without TCP on `listen`, TLS may take the same port.
+  server_config ok = valid_config();
+  ok.streams.tcp = false;
+  ok.listen = {ep("0.0.0.0:3478")};
+  ok.tls.listen = {ep("0.0.0.0:3478")};
+  errors.clear();
+  EXPECT_TRUE(validate(ok, errors)) << dump(errors);
+}
+
+TEST(SideConfig, HttpChecks) {
+  server_config cfg = valid_config();
+  cfg.http.listen = ep("0.0.0.0:3478");  // the TURN TCP listener's port
+  cfg.http.tls_cert = "/etc/cert.pem";
+  cfg.http.max_ttl = 60;
+  cfg.http.default_ttl = 3600;
+  cfg.http.stun_urls = {"http://x", "stun:ok:3478"};
+  cfg.http.turn_urls = {};
+  std::vector<std::string> errors;
+  EXPECT_FALSE(validate(cfg, errors));
+  EXPECT_TRUE(has_error(errors, "http.listen: 0.0.0.0:3478 overlaps listen[0]")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "http.tls.key: must be set together with http.tls.cert")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "http.default_ttl: expected 1..http.max_ttl (60), got 3600")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "http.urls.stun[0]: expected a stun: or stuns: URL")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "http.urls.turn: required when http.urls.stun is set")) << dump(errors);
+
+  cfg = valid_config();
+  cfg.tls.listen = {ep("127.0.0.1:5349")};
+  cfg.http.listen = ep("127.0.0.1:5349");
+  cfg.http.turn_urls = {"turn:host:3478?transport=udp", "turn:bad url"};
+  errors.clear();
+  EXPECT_FALSE(validate(cfg, errors));
+  EXPECT_TRUE(has_error(errors, "http.listen: 127.0.0.1:5349 overlaps tls.listen[0]")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "http.urls.turn[1]")) << dump(errors);
+  EXPECT_EQ(errors.size(), 2u) << dump(errors);
+
+  // Turned off, its address may be anything.
+  cfg = valid_config();
+  cfg.http.enabled = false;
+  cfg.http.listen = ep("127.0.0.1:3478");
+  errors.clear();
+  EXPECT_TRUE(validate(cfg, errors)) << dump(errors);
+}
+
+// --------------------------------------------------------- everything else
+
+TEST(ConfigValidate, ThreadsLogLevelSoftwareLimits) {
+  server_config cfg = valid_config();
+  cfg.threads = 256;
+  cfg.udp_busy_poll_us = 1000;
+  cfg.udp_coalesce_us = 1000;
+  std::vector<std::string> errors;
+  EXPECT_TRUE(validate(cfg, errors)) << dump(errors);
+
+  cfg.threads = 257;
+  cfg.log_level = "verbose";
+  cfg.software.assign(764, 's');
+  cfg.max_allocations_per_worker = 0;
+  cfg.udp_busy_poll_us = 1001;
+  cfg.udp_coalesce_us = 5000;
+  EXPECT_FALSE(validate(cfg, errors));
+  EXPECT_TRUE(has_error(errors, "limits.udp_busy_poll_us: at most 1000 microseconds (0 = off), got 1001")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "limits.udp_coalesce_us: at most 1000 microseconds (0 = off), got 5000")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "threads: at most 256 (0 = one per core), got 257")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "log_level: expected one of trace, debug, info, warn, error, critical, off, got 'verbose'")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "software: at most 763 bytes")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "limits.max_allocations_per_worker: must be greater than 0")) << dump(errors);
+  EXPECT_EQ(errors.size(), 6u) << dump(errors);
+}
+
+TEST(ConfigValidate, ReportsEveryProblemAtOnce) {
+  server_config cfg = valid_config();
+  cfg.listen.clear();
+  cfg.relay.ips.clear();
+  cfg.auth.users.clear();
+  cfg.auth.realm.clear();
+  cfg.lifetimes.permission = 0;
+  cfg.threads = 1000;
+  std::vector<std::string> errors;
+  EXPECT_FALSE(validate(cfg, errors));
+  EXPECT_EQ(errors.size(), 6u) << dump(errors);
+}
+
+}  // namespace
+}  // namespace anyturn::config
