@@ -202,33 +202,30 @@ int open_relays(context& ctx, const request& r, const allocate_params& p, relay:
 
 // Step 8 done: the allocation's lifetime starts, both records go into the
 // tables, and the timers, counters and owner directory learn of it.
-void start_allocation(context& ctx, const request& r, slot_index slot,
-                      std::unique_ptr<relay::allocation> a, std::unique_ptr<session> s) {
-  if (s->reservation_token != 0) {
-    ctx.reservations.push_back({s->reservation_token & token_bits,
-                                static_cast<std::uint8_t>(s->reservation_token >> 56),
+void start_allocation(context& ctx, const request& r, slot_index slot, std::unique_ptr<record> rec) {
+  session& s = rec->ses;
+  if (s.reservation_token != 0) {
+    ctx.reservations.push_back({s.reservation_token & token_bits,
+                                static_cast<std::uint8_t>(s.reservation_token >> 56),
                                 r.now.mono_ms + reservation_ms});
   }
-  s->lifetime_s = granted_lifetime(ctx, r.msg);
-  s->started_ms = r.now.mono_ms;
-  s->started_unix_ms = r.now.unix_s * 1000;
-  s->expires_ms = r.now.mono_ms + std::int64_t{s->lifetime_s} * 1000;
+  s.lifetime_s = granted_lifetime(ctx, r.msg);
+  s.started_ms = r.now.mono_ms;
+  s.started_unix_ms = r.now.unix_s * 1000;
+  s.expires_ms = r.now.mono_ms + std::int64_t{s.lifetime_s} * 1000;
   if (const auto* policy = ctx.policy_of(r.tenant))
-    a->bandwidth.start(policy->bandwidth_bytes_per_s, r.now.mono_ms);
+    rec->bandwidth.start(policy->bandwidth_bytes_per_s, r.now.mono_ms);
   auto& ts = ctx.tenant_stats(r.tenant);
   bump(ts.allocations_created);
   bump(ts.active[static_cast<std::size_t>(r.from.proto)]);
   spdlog::info("allocation start: {} {} -> {} user={} relay={}{} lifetime={}s",
                to_string(r.from.proto), r.from.remote.to_string(), r.from.local.to_string(),
-               s->username, a->relays[0].address.to_string(),
-               a->relay_count > 1 ? "," + a->relays[1].address.to_string() : std::string(),
-               s->lifetime_s);
-  const std::int64_t expires_ms = s->expires_ms;
-  ctx.table.insert(slot, std::move(a));
-  if (ctx.sessions.size() <= slot) ctx.sessions.resize(slot + 1);
-  ctx.sessions[slot] = std::move(s);
+               s.username, rec->relays[0].address.to_string(),
+               rec->relay_count > 1 ? "," + rec->relays[1].address.to_string() : std::string(),
+               s.lifetime_s);
+  ctx.table.insert(slot, std::move(rec));  // the table owns it from here; `s` stays valid
   if (r.from.proto == transport::udp) ctx.io.own(r.from);
-  ctx.schedule(slot, expires_ms);
+  ctx.schedule(slot, s.expires_ms);
   bump(ctx.counters.allocations_created);
   ctx.counters.active_allocations.store(ctx.table.size(), std::memory_order_relaxed);
 }
@@ -251,10 +248,10 @@ void send_allocate_success(context& ctx, request& r, const relay::allocation& a,
 bool answer_existing(context& ctx, request& r) {
   const auto slot = ctx.table.find(r.from);
   if (!slot) return false;
-  const session& s = *ctx.sessions[*slot];
-  if (s.tid == r.msg.tid()) {
+  const record& rec = *ctx.record_at(*slot);
+  if (rec.ses.tid == r.msg.tid()) {
     bump(ctx.counters.retransmits_answered);
-    send_allocate_success(ctx, r, *ctx.table.at(*slot), s, false);
+    send_allocate_success(ctx, r, rec, rec.ses, false);
   } else {
     ctx.send_error(r, 437);
   }
@@ -290,28 +287,26 @@ void on_allocate(context& ctx, request& r) {
   if (const int code = read_params(r.msg, params); code != 0) return ctx.send_error(r, code);
   if (!check_capacity(ctx, r) || !acquire_quotas(ctx, r)) return;
 
-  auto a = std::make_unique<relay::allocation>();
-  a->client = r.from;
-  a->tenant = r.tenant;
-  auto s = std::make_unique<session>();
-  s->tid = r.msg.tid();
-  s->username = std::string(r.username);
-  s->tenant = r.tenant;
-  s->key = *r.key;
-  s->sha256 = r.sha256;
-  s->generation = ++ctx.generation_counter;
+  auto rec = std::make_unique<record>();
+  rec->client = r.from;
+  rec->tenant = r.tenant;
+  session& s = rec->ses;
+  s.tid = r.msg.tid();
+  s.username = std::string(r.username);
+  s.key = *r.key;
+  s.sha256 = r.sha256;
+  s.generation = ++ctx.generation_counter;
 
   const slot_index slot = ctx.table.reserve();
   bool v6_unavailable = false;
-  if (const int code = open_relays(ctx, r, params, *a, *s, slot, v6_unavailable); code != 0) {
+  if (const int code = open_relays(ctx, r, params, *rec, s, slot, v6_unavailable); code != 0) {
     ctx.table.cancel(slot);  // nothing was opened
     release_quotas(ctx, r.tenant, r.username);
     return ctx.send_error(r, code);
   }
-  const relay::allocation& fwd = *a;
-  const session& ses = *s;
-  start_allocation(ctx, r, slot, std::move(a), std::move(s));
-  send_allocate_success(ctx, r, fwd, ses, v6_unavailable);
+  const record& started = *rec;
+  start_allocation(ctx, r, slot, std::move(rec));
+  send_allocate_success(ctx, r, started, started.ses, v6_unavailable);
 }
 
 // ------------------------------------------------------ RFC 8656 §8.2

@@ -86,9 +86,8 @@ struct context {
   const unsigned worker;
 
   // ---- this worker's state ----
-  relay::allocation_table table;      // forwarding records, by slot
+  relay::allocation_table table;      // records (forwarding + session), by slot
   relay::forwarder forwarder;         // reads `table`
-  std::vector<std::unique_ptr<session>> sessions;  // session records, same slots
   std::uint32_t generation_counter = 0;
   std::size_t relay_cursor = 0;       // next relay address to try first
   timer_wheel wheel;
@@ -118,6 +117,10 @@ struct context {
   }
 
   // ---- allocations ----
+  // The record in `slot`, or null. Every allocation in `table` is a record.
+  [[nodiscard]] record* record_at(slot_index slot) const {
+    return static_cast<record*>(table.at(slot));
+  }
   // The request's allocation, made by the same user; else answers 437 (none)
   // or 441 (another user's) and returns nothing (RFC 8656 §7.3 steps).
   std::optional<owned_allocation> owned(const request& r);

@@ -35,16 +35,16 @@ std::optional<owned_allocation> context::owned(const request& r) {
     send_error(r, 437);
     return std::nullopt;
   }
-  session& s = *sessions[*slot];
-  if (s.username != r.username) {
+  record& rec = *record_at(*slot);
+  if (rec.ses.username != r.username) {
     send_error(r, 441);
     return std::nullopt;
   }
-  return owned_allocation{*slot, *table.at(*slot), s};
+  return owned_allocation{*slot, rec, rec.ses};
 }
 
 void context::schedule(slot_index slot, std::int64_t deadline_ms) {
-  auto& s = *sessions[slot];
+  auto& s = record_at(slot)->ses;
   const std::int64_t at_s = (deadline_ms + 999) / 1000;
   if (s.scheduled_s >= 0 && s.scheduled_s <= at_s) return;  // an earlier check is armed
   s.scheduled_s = at_s;
@@ -54,11 +54,11 @@ void context::schedule(slot_index slot, std::int64_t deadline_ms) {
 namespace {
 
 // One usage record per ended allocation, for billing and abuse review.
-void write_usage(const context& ctx, const relay::allocation& a, const session& s,
-                 const char* why, const now_t& now) {
+void write_usage(const context& ctx, const record& a, const char* why, const now_t& now) {
+  const session& s = a.ses;
   usage_record rec;
-  rec.tenant = s.tenant < ctx.shared->credentials->tenant_count()
-                   ? std::string_view(ctx.shared->credentials->tenant_id(s.tenant))
+  rec.tenant = a.tenant_index() < ctx.shared->credentials->tenant_count()
+                   ? std::string_view(ctx.shared->credentials->tenant_id(a.tenant_index()))
                    : std::string_view();
   rec.user = s.username;
   rec.reason = why;
@@ -87,9 +87,9 @@ void count_duration(context& ctx, std::int64_t duration_ms) {
 }  // namespace
 
 void context::free_allocation(slot_index slot, const char* why, const now_t& now) {
-  relay::allocation& a = *table.at(slot);
-  const session& s = *sessions[slot];
-  if (shared->usage) write_usage(*this, a, s, why, now);
+  record& a = *record_at(slot);
+  const session& s = a.ses;
+  if (shared->usage) write_usage(*this, a, why, now);
   release_relays(*this, a);  // an unredeemed reservation lives on until its own timer
   spdlog::info(
       "allocation end ({}): {} {} -> {} user={} duration={:.1f}s client->peer {} pkts {} B, "
@@ -97,15 +97,14 @@ void context::free_allocation(slot_index slot, const char* why, const now_t& now
       why, to_string(a.client.proto), a.client.remote.to_string(), a.client.local.to_string(),
       s.username, static_cast<double>(now.mono_ms - s.started_ms) / 1000.0, a.packets_to_peer,
       a.bytes_to_peer, a.packets_to_client, a.bytes_to_client);
-  release_quotas(*this, s.tenant, s.username);
+  release_quotas(*this, a.tenant_index(), s.username);
   count_duration(*this, std::max<std::int64_t>(0, now.mono_ms - s.started_ms));
-  auto& ts = tenant_stats(s.tenant);
+  auto& ts = tenant_stats(a.tenant_index());
   bump(ts.allocations_ended);
   auto& active = ts.active[static_cast<std::size_t>(a.client.proto)];
   active.store(active.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
   if (a.client.proto == transport::udp) io.disown(a.client);
-  table.erase(slot);
-  sessions[slot].reset();
+  table.erase(slot);  // frees the record: `a` and `s` are gone
   counters.active_allocations.store(table.size(), std::memory_order_relaxed);
 }
 
@@ -185,13 +184,13 @@ void on_request(context& ctx, const client_ref& from, const stun::message_view& 
 // Expires the allocation, or its expired permissions and channels, then
 // arms the next check (RFC 8656 §7, §9, §12).
 void housekeep(context& ctx, slot_index slot, const now_t& now) {
-  const session& s = *ctx.sessions[slot];
-  if (s.expires_ms <= now.mono_ms) {
+  record& rec = *ctx.record_at(slot);
+  if (rec.ses.expires_ms <= now.mono_ms) {
     ctx.free_allocation(slot, "expired", now);
     bump(ctx.counters.allocations_expired);
     return;
   }
-  ctx.schedule(slot, ctx.table.at(slot)->expire(now.mono_ms, s.expires_ms));
+  ctx.schedule(slot, rec.expire(now.mono_ms, rec.ses.expires_ms));
 }
 
 }  // namespace
@@ -265,10 +264,10 @@ void worker_core::on_client_closed(const relay::client_ref& client, const relay:
 void worker_core::on_tick(const relay::now_t& now) {
   context& ctx = *impl_;
   ctx.wheel.advance(now.mono_ms / 1000, [&](const detail::timer_wheel::entry& e) {
-    if (e.slot >= ctx.sessions.size()) return;
-    detail::session* s = ctx.sessions[e.slot].get();
-    if (s == nullptr || s->generation != e.generation || s->scheduled_s != e.at_s) return;
-    s->scheduled_s = -1;
+    detail::record* rec = ctx.record_at(e.slot);
+    if (rec == nullptr || rec->ses.generation != e.generation || rec->ses.scheduled_s != e.at_s)
+      return;
+    rec->ses.scheduled_s = -1;
     detail::housekeep(ctx, e.slot, now);
   });
   // Reservations nobody redeemed in time give their port back.
@@ -282,8 +281,8 @@ void worker_core::on_tick(const relay::now_t& now) {
 
 void worker_core::shutdown(const relay::now_t& now) {
   context& ctx = *impl_;
-  for (detail::slot_index s = 0; s < ctx.sessions.size(); ++s) {
-    if (ctx.sessions[s]) {
+  for (detail::slot_index s = 0; s < ctx.table.slot_count(); ++s) {
+    if (ctx.table.at(s) != nullptr) {
       ctx.free_allocation(s, "shutdown", now);
       relay::bump(ctx.counters.allocations_closed);
     }

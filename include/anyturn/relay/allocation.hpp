@@ -4,8 +4,10 @@
 // relayed transport addresses (relay sockets), the permissions and channel
 // bindings, the bandwidth bucket and the traffic counts. Who the client is
 // (username, key, tenant's name, lifetimes) is the TURN handlers' session
-// record, kept beside it in turn/. Owned by exactly one worker's
-// allocation_table, held by unique_ptr in its slot.
+// record: turn/ derives its record from this one and adds the session, so
+// both halves share one heap block while the relay core sees only its own.
+// Owned by exactly one worker's allocation_table, held by unique_ptr in its
+// slot (the virtual destructor frees the whole record).
 #pragma once
 
 #include <anyturn/relay/io.hpp>
@@ -65,6 +67,11 @@ struct bandwidth_bucket {
 };
 
 struct allocation {
+  allocation() = default;
+  allocation(const allocation&) = delete;
+  allocation& operator=(const allocation&) = delete;
+  virtual ~allocation() = default;
+
   client_ref client;
   std::uint32_t tenant = 0;  // index of this worker's tenant_counters block
   std::array<relay_side, 2> relays{};
