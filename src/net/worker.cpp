@@ -94,10 +94,6 @@ constexpr std::chrono::milliseconds accept_retry_delay{100};
 
 namespace {
 
-// Highest relay id we accept: a bound on the socket table, far above any
-// max_allocations a worker is configured for.
-constexpr relay::relay_id max_relay_id = 1u << 24;
-
 // The worker's epoll set for its UDP sockets.
 int make_epoll() {
   const int fd = ::epoll_create1(EPOLL_CLOEXEC);
@@ -105,12 +101,7 @@ int make_epoll() {
   return fd;
 }
 
-// A drain that read this much from one socket may have met a full receive
-// queue: read the socket's drop count at the next tick.
-constexpr std::size_t drop_check_bytes = 64 * 1024;
-
-// Memory housekeeping on the tick (see compact_relays / maybe_trim).
-constexpr std::size_t min_relay_table = 64;
+// Memory housekeeping on the tick (see maybe_trim).
 constexpr std::int64_t trim_interval_ms = 3000;
 constexpr std::uint64_t trim_min_drop = 1000;
 
@@ -395,95 +386,6 @@ void worker::impl::arm_tick() {
   });
 }
 
-bool worker::impl::drain_relay(relay::relay_id id, std::uint32_t generation, std::size_t& turn_budget) {
-  std::size_t budget = std::min(options_.read_budget, turn_budget);
-  std::size_t bytes = 0;
-  bool more = false;
-  for (;;) {
-    // The core may open relays (growing relays_) or close this one while
-    // it handles a packet: look the slot up again every time.
-    if (!relay_live(id, generation)) return false;
-    const std::size_t want = std::min(options_.batch_size, budget);
-    std::size_t first = 0;
-    const int n = receive(relays_[id].fd, want, false, first);
-    if (n < 0) {
-      if (!would_block(errno)) {
-        log_receive_error("relay", errno);
-        more = true;
-      }
-      break;
-    }
-    const relay::now_t now = read_clock();
-    for (std::size_t i = first; i < first + static_cast<std::size_t>(n); ++i) {
-      if (!relay_live(id, generation)) return false;
-      const msghdr& h = headers_[i].msg_hdr;
-      bytes += headers_[i].msg_len;
-      if ((h.msg_flags & MSG_TRUNC) != 0) {
-        bump(io_counters_.peer_truncated);
-        std::uint64_t suppressed = 0;
-        if (truncated_log_.allow(now.mono_ms, suppressed)) {
-          spdlog::warn("worker {}: dropped a peer datagram longer than {} bytes ({} similar suppressed)",
-                       index_, options_.datagram_size, suppressed);
-        }
-        continue;
-      }
-      auto peer = from_sockaddr(static_cast<const sockaddr*>(h.msg_name), h.msg_namelen);
-      if (!peer) continue;
-      const auto* data = static_cast<const std::byte*>(h.msg_iov[0].iov_base);
-      core_->on_peer_packet(id, *peer, stun::bytes_view(data, headers_[i].msg_len), now);
-      if (stopping_) return false;
-    }
-    const auto got = static_cast<std::size_t>(n);
-    budget -= got;
-    turn_budget -= got;
-    if (got == options_.batch_size) bytes = std::max(bytes, drop_check_bytes);
-    if (got < want) break;  // short read: the queue was empty
-    if (budget == 0) {
-      more = true;
-      break;
-    }
-  }
-  // No SO_RXQ_OVFL on relay sockets (a control message per datagram costs
-  // more than it tells): a socket read this hard may have overflowed, so
-  // its drop counter is read at the next tick.
-  if (bytes >= drop_check_bytes && relay_live(id, generation) && !relays_[id].drop_check) {
-    relays_[id].drop_check = true;
-    drop_checks_.push_back(token_of(id, generation));
-  }
-  return more;
-}
-
-void worker::impl::check_relay_drops() {
-  for (const std::uint64_t token : drop_checks_) {
-    const std::uint32_t id = token_index(token);
-    if (!relay_live(id, token_generation(token))) continue;
-    relay_slot& slot = relays_[id];
-    slot.drop_check = false;
-    read_relay_drops(slot);
-  }
-  drop_checks_.clear();
-}
-
-void worker::impl::read_relay_drops(relay_slot& slot) {
-  std::uint32_t info[SK_MEMINFO_VARS] = {};
-  socklen_t len = sizeof info;
-  if (::getsockopt(slot.fd, SOL_SOCKET, SO_MEMINFO, info, &len) == 0 &&
-      len >= static_cast<socklen_t>((SK_MEMINFO_DROPS + 1) * sizeof(std::uint32_t))) {
-    account_drops(info[SK_MEMINFO_DROPS], slot.drops_seen);
-  }
-}
-
-void worker::impl::compact_relays() {
-  const std::uint64_t open = io_counters_.relay_sockets_open.load(std::memory_order_relaxed);
-  if (relays_.size() <= min_relay_table || open >= relays_.size() / 4) return;
-  std::size_t end = relays_.size();
-  while (end > 0 && relays_[end - 1].fd < 0 && relays_[end - 1].connection == 0) --end;
-  const std::size_t keep = std::max(end, min_relay_table);
-  if (keep > relays_.size() / 2) return;
-  relays_.resize(keep);
-  relays_.shrink_to_fit();
-}
-
 void worker::impl::maybe_trim(const relay::now_t& now) {
   const std::uint64_t open = io_counters_.relay_sockets_open.load(std::memory_order_relaxed);
   peak_open_ = std::max(peak_open_, open);
@@ -501,25 +403,6 @@ void worker::impl::maybe_trim(const relay::now_t& now) {
   if (again_.capacity() > 4096) std::vector<std::uint64_t>().swap(again_);
   if (drop_checks_.empty() && drop_checks_.capacity() > 4096) std::vector<std::uint64_t>().swap(drop_checks_);
   ::malloc_trim(0);
-}
-
-void worker::impl::close_relay_socket(relay::relay_id id) {
-  relay_slot& slot = relays_[id];
-  if (const std::uint64_t conn = std::exchange(slot.connection, 0); conn != 0) {
-    if (stream_session* s = find_connection(conn)) s->relay_closed();
-  }
-  if (slot.fd < 0) return;
-  // Queued datagrams name this descriptor: send them before it goes (its
-  // number may be reused at once).
-  flush_tx();
-  ::close(slot.fd);  // also leaves the epoll set
-  slot.fd = -1;
-  slot.ready = false;       // a listed token no longer resolves (generation)
-  slot.drop_check = false;
-  slot.dont_fragment = false;
-  slot.drops_seen = 0;
-  io_counters_.relay_sockets_open.store(
-      io_counters_.relay_sockets_open.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
 }
 
 // ---- worker hand-off ----
@@ -584,105 +467,6 @@ void worker::impl::own(const relay::client_ref& c) {
 
 void worker::impl::disown(const relay::client_ref& c) {
   if (handoff_ != nullptr) handoff_->directory.erase(handoff_group::key_of(c), index_);
-}
-
-std::error_code worker::impl::open_relay(relay::relay_id id, const stun::endpoint& bind) {
-  assert_owner();
-  if (id >= max_relay_id) return std::make_error_code(std::errc::invalid_argument);
-  if (id >= relays_.size()) {
-    relays_.resize(std::max<std::size_t>(id + 1, relays_.size() * 2));
-  }
-  if (relays_[id].fd >= 0) close_relay_socket(id);  // the core reused a slot without closing
-
-  fd_guard fd{::socket(domain_of(bind), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)};
-  if (fd.fd < 0) return last_error();
-  // Deliberately no SO_REUSEADDR/SO_REUSEPORT: the kernel must refuse a
-  // port somebody else holds. No SO_RXQ_OVFL either (see drain_relay).
-  if (!bind.is_v4() && is_unspecified(bind)) set_int_option(fd.fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
-  if (bind.is_v4()) {
-    // DF stays clear unless a client asks for DONT-FRAGMENT (RFC 8656 §7.2);
-    // IPv6 never fragments in the network and IPV6_DONTFRAG defaults to 0.
-    set_int_option(fd.fd, IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT);
-  }
-  const socket_address sa = to_sockaddr(bind);
-  if (::bind(fd.fd, sa.data(), sa.size) != 0) return last_error();
-
-  // Generations are never 0 (listeners) and never repeat soon: an event or
-  // list entry of an earlier socket in this slot never matches.
-  if (++next_generation_ == 0) ++next_generation_;
-  const std::uint32_t generation = next_generation_;
-  epoll_event ev{};
-  ev.events = EPOLLIN | EPOLLET;
-  ev.data.u64 = token_of(id, generation);
-  if (::epoll_ctl(epoll_.native_handle(), EPOLL_CTL_ADD, fd.fd, &ev) != 0) return last_error();
-
-  relay_slot& slot = relays_[id];
-  slot.fd = fd.release();
-  slot.generation = generation;
-  slot.v6 = !bind.is_v4();
-  slot.dont_fragment = false;
-  slot.ready = false;
-  slot.drop_check = false;
-  slot.drops_seen = 0;
-  if (dispatching_ != nullptr) {
-    // The core opens relays only while handling an Allocate from this
-    // connection: the allocation is the connection's.
-    slot.connection = dispatching_->ref().connection;
-    dispatching_->relay_opened();
-  }
-  bump(io_counters_.relay_sockets_open);
-  return {};
-}
-
-void worker::impl::close_relay(relay::relay_id id) {
-  assert_owner();
-  if (id < relays_.size()) close_relay_socket(id);
-}
-
-bool worker::impl::send_to_peer(relay::relay_id id, const stun::endpoint& peer, relay::fragments data,
-                  bool dont_fragment) {
-  assert_owner();
-  if (id >= relays_.size() || relays_[id].fd < 0 || data.size() > max_fragments) return false;
-  relay_slot& slot = relays_[id];
-  if (peer.is_v4() == slot.v6) return false;  // the core never crosses families
-  const int fd = slot.fd;
-  if (dont_fragment != slot.dont_fragment) {
-    // DF is a socket option: what is queued leaves with the old setting.
-    flush_tx();
-    const int rc = slot.v6 ? set_int_option(fd, IPPROTO_IPV6, IPV6_DONTFRAG, dont_fragment ? 1 : 0)
-                           : set_int_option(fd, IPPROTO_IP, IP_MTU_DISCOVER,
-                                            dont_fragment ? IP_PMTUDISC_DO : IP_PMTUDISC_DONT);
-    if (rc == 0) slot.dont_fragment = dont_fragment;
-  }
-  // Queued: a refusal at flush time is counted there (relay_send_failed).
-  if (in_turn_ && queue_send(fd, send_queue::direction::to_peer, peer, data, nullptr)) return true;
-  std::array<iovec, max_fragments> iov;
-  for (std::size_t i = 0; i < data.size(); ++i) {
-    iov[i].iov_base = const_cast<std::byte*>(data[i].data());
-    iov[i].iov_len = data[i].size();
-  }
-  socket_address dst = to_sockaddr(peer);
-  msghdr msg{};
-  msg.msg_name = dst.data();
-  msg.msg_namelen = dst.size;
-  msg.msg_iov = iov.data();
-  msg.msg_iovlen = data.size();
-  ssize_t rc;
-  do {
-    rc = ::sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-  } while (rc < 0 && errno == EINTR);
-  if (rc < 0) {
-    const int err = errno;
-    if (!would_block(err) && err != ENOBUFS && err != EMSGSIZE) {
-      std::uint64_t suppressed = 0;
-      if (send_error_log_.allow(read_clock().mono_ms, suppressed)) {
-        spdlog::warn("worker {}: send to peer {} failed: {} ({} similar suppressed)", index_,
-                     peer.to_string(), std::strerror(err), suppressed);
-      }
-    }
-    return false;
-  }
-  return true;
 }
 
 void worker::impl::arm_accept(std::size_t li) {
