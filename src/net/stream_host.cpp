@@ -1,25 +1,20 @@
+// The worker's stream host: its TCP and TLS listeners, the accept loop,
+// the connection table and the callbacks of the sessions it owns
+// (detail::stream_host), and the counting of why connections closed.
 #include "worker_impl.hpp"
+
+#include <anyturn/net/address.hpp>
 
 #include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
-#include <array>
-#include <cerrno>
-#include <cstring>
+#include <atomic>
 #include <optional>
-#include <thread>
+#include <string>
 #include <utility>
 
-#include <linux/sock_diag.h>
-#include <malloc.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/epoll.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
-#include <unistd.h>
 
 namespace anyturn::net {
 
@@ -27,190 +22,20 @@ namespace asio = boost::asio;
 using common::log_limiter;
 using relay::bump;
 using detail::close_reason;
-using detail::stream_session;
+using detail::domain_of;
 using detail::fd_guard;
 using detail::last_error;
-using detail::mono_ns;
 using detail::read_clock;
 using detail::set_int_option;
-using detail::would_block;
-using detail::domain_of;
-using detail::token_of;
-using detail::token_index;
-using detail::token_generation;
-using detail::handoff_token;
-using detail::max_fragments;
-using detail::unique_fd;
-
-worker_options worker_options::from_config(const config::server_config& cfg) {
-  worker_options o;
-  o.listen = cfg.listen;
-  o.socket_buffer = cfg.udp_socket_buffer;
-  o.tcp = cfg.streams.tcp;
-  o.tls_listen = cfg.tls.listen;
-  o.max_message_size = cfg.streams.max_message_size;
-  o.write_queue_size = cfg.streams.write_queue_size;
-  o.tls_handshake_timeout = std::chrono::seconds{cfg.streams.tls_handshake_timeout};
-  o.idle_timeout = std::chrono::seconds{cfg.streams.idle_timeout};
-  o.udp_coalesce = std::chrono::microseconds{cfg.udp_coalesce_us};
-  o.udp_gso = cfg.udp_gso;
-  o.udp_busy_poll = std::chrono::microseconds{cfg.udp_busy_poll_us};
-  return o;
-}
+using detail::stream_session;
 
 namespace {
-worker_options sanitized(worker_options o) {
-  o.batch_size = std::clamp<std::size_t>(o.batch_size, 1, 1024);
-  o.datagram_size = std::clamp<std::size_t>(o.datagram_size, 548, 65536);
-  o.read_budget = std::max<std::size_t>(o.read_budget, 1);
-  o.turn_budget = std::max<std::size_t>(o.turn_budget, 1);
-  o.receive_arena = std::clamp<std::size_t>(o.receive_arena, o.batch_size, 16 * 1024);
-  o.send_batch = std::clamp<std::size_t>(o.send_batch, 1, 16 * 1024);
-  o.epoll_events = std::clamp<std::size_t>(o.epoll_events, 1, 4096);
-  if (o.tick.count() <= 0) o.tick = std::chrono::milliseconds{250};
-  o.udp_coalesce = std::clamp(o.udp_coalesce, std::chrono::microseconds{0}, max_udp_coalesce);
-  o.udp_busy_poll = std::clamp(o.udp_busy_poll, std::chrono::microseconds{0}, max_udp_busy_poll);
-  o.max_message_size = std::clamp<std::size_t>(o.max_message_size, config::min_stream_message_size,
-                                               config::max_stream_message_size);
-  o.write_queue_size = std::max<std::size_t>(o.write_queue_size, 1024);
-  if (o.tls_handshake_timeout.count() <= 0) o.tls_handshake_timeout = std::chrono::seconds{10};
-  if (o.idle_timeout.count() <= 0) o.idle_timeout = std::chrono::seconds{30};
-  return o;
-}
-
-detail::stream_settings settings_of(const worker_options& o) {
-  detail::stream_settings s;
-  s.max_message_size = o.max_message_size;
-  s.write_queue_size = o.write_queue_size;
-  s.handshake_timeout = o.tls_handshake_timeout;
-  s.idle_timeout = o.idle_timeout;
-  return s;
-}
 
 // Retry delay after accept() fails (EMFILE and friends): the queue stays
 // full, so re-arming at once would spin.
 constexpr std::chrono::milliseconds accept_retry_delay{100};
-}  // namespace
-
-namespace {
-
-// The worker's epoll set for its UDP sockets.
-int make_epoll() {
-  const int fd = ::epoll_create1(EPOLL_CLOEXEC);
-  if (fd < 0) throw std::system_error(last_error(), "epoll_create1");
-  return fd;
-}
-
-// Memory housekeeping on the tick (see maybe_trim).
-constexpr std::int64_t trim_interval_ms = 3000;
-constexpr std::uint64_t trim_min_drop = 1000;
-
-// Sets a socket buffer, using the privileged variant when we may (it ignores
-// net.core.[rw]mem_max). Returns the size the kernel actually granted.
-int set_buffer(int fd, int force_name, int name, std::uint32_t bytes) {
-  const int value = static_cast<int>(std::min<std::uint32_t>(bytes, INT32_MAX / 2));
-  if (set_int_option(fd, SOL_SOCKET, force_name, value) != 0) {
-    set_int_option(fd, SOL_SOCKET, name, value);
-  }
-  int granted = 0;
-  socklen_t len = sizeof granted;
-  ::getsockopt(fd, SOL_SOCKET, name, &granted, &len);
-  return granted / 2;  // the kernel reports double the requested size (bookkeeping overhead)
-}
 
 }  // namespace
-
-worker::impl::impl(unsigned index, std::shared_ptr<const turn::shared_state> shared, worker_options options)
-    : index_(index),
-      options_(sanitized(std::move(options))),
-      ioc_(1),
-      timer_(ioc_),
-      stream_settings_(settings_of(options_)),
-      tls_(options_.tls),
-      epoll_(ioc_, make_epoll()),
-      events_(options_.epoll_events),
-      arena_slots_(options_.receive_arena),
-      arena_data_(std::make_unique_for_overwrite<std::byte[]>(arena_slots_ * options_.datagram_size)),
-      headers_(arena_slots_),
-      iov_(arena_slots_),
-      names_(arena_slots_),
-      control_(arena_slots_),
-      tx_(options_.send_batch, options_.send_batch * 256),
-      core_(std::make_unique<turn::worker_core>(std::move(shared), static_cast<relay::io_port&>(*this),
-                                           counters_, index)) {
-  coalesce_ns_ = static_cast<std::int64_t>(options_.udp_coalesce.count()) * 1000;
-  tx_.set_gso(options_.udp_gso);
-  busy_poll_ns_ = static_cast<std::int64_t>(options_.udp_busy_poll.count()) * 1000;
-  for (std::size_t i = 0; i < arena_slots_; ++i) {
-    iov_[i].iov_base = arena_data_.get() + i * options_.datagram_size;
-    iov_[i].iov_len = options_.datagram_size;
-    msghdr& h = headers_[i].msg_hdr;
-    h.msg_iov = &iov_[i];
-    h.msg_iovlen = 1;
-  }
-  // Payloads the core forwards point into the arena: queued, not copied.
-  tx_.set_stable_range(arena_data_.get(), arena_data_.get() + arena_slots_ * options_.datagram_size);
-  ready_.reserve(256);
-  again_.reserve(256);
-  drop_checks_.reserve(64);
-  // Worker hand-off: our inbox's eventfd sits in the epoll set like a socket.
-  if (options_.handoff && index_ < options_.handoff->queues.size()) {
-    handoff_queue* q = options_.handoff->queues[index_].get();
-    if (q->datagram_size() >= options_.datagram_size && q->wake_fd() >= 0) {
-      epoll_event ev{};
-      ev.events = EPOLLIN | EPOLLET;
-      ev.data.u64 = handoff_token;
-      if (::epoll_ctl(epoll_.native_handle(), EPOLL_CTL_ADD, q->wake_fd(), &ev) == 0) {
-        inbox_ = q;
-        handoff_ = options_.handoff.get();
-      }
-    }
-  }
-}
-
-worker::impl::~impl() {
-  if (inbox_ != nullptr) inbox_->close();
-  // Connections first (they release their limiter counts and end their
-  // allocations), then the core: its destructor may still close relays.
-  close_all_connections();
-  core_.reset();
-  for (relay::relay_id id = 0; id < relays_.size(); ++id) close_relay_socket(id);
-}
-
-std::error_code worker::impl::open(std::string& what) {
-  listeners_.clear();
-  stream_listeners_.clear();
-  listeners_.reserve(options_.listen.size());
-  stream_listeners_.reserve(options_.listen.size() + options_.tls_listen.size());
-  auto fail = [&](std::error_code ec) {
-    listeners_.clear();
-    stream_listeners_.clear();
-    return ec;
-  };
-  if (!options_.tls_listen.empty() && !tls_) {
-    what = "tls listeners configured without a TLS context";
-    return fail(std::make_error_code(std::errc::invalid_argument));
-  }
-  for (const auto& ep : options_.listen) {
-    // UDP and TCP share the port. With port 0 the UDP socket picks one,
-    // and if TCP finds that port taken, both try again with another.
-    for (int attempt = 0;; ++attempt) {
-      if (std::error_code ec = open_listener(ep, what)) return fail(ec);
-      if (!options_.tcp) break;
-      const std::error_code ec = open_stream_listener(listeners_.back().bound, false, what);
-      if (!ec) break;
-      if (ep.port == 0 && ec == std::errc::address_in_use && attempt < 20) {
-        listeners_.pop_back();
-        continue;
-      }
-      return fail(ec);
-    }
-  }
-  for (const auto& ep : options_.tls_listen) {
-    if (std::error_code ec = open_stream_listener(ep, true, what)) return fail(ec);
-  }
-  return {};
-}
 
 std::error_code worker::impl::open_stream_listener(const stun::endpoint& ep, bool tls, std::string& what) {
   const char* kind = tls ? "tls" : "tcp";
@@ -258,151 +83,6 @@ std::error_code worker::impl::open_stream_listener(const stun::endpoint& ep, boo
   l.bound = *bound_ep;
   l.tls = tls;
   return {};
-}
-
-std::error_code worker::impl::open_listener(const stun::endpoint& ep, std::string& what) {
-  auto fail = [&](const char* step) {
-    std::error_code ec = last_error();
-    what = fmt::format("udp listener {}: {}: {}", ep.to_string(), step, ec.message());
-    return ec;
-  };
-  if (options_.probe_exclusive && ep.port != 0) {
-    fd_guard probe{::socket(domain_of(ep), SOCK_DGRAM | SOCK_CLOEXEC, 0)};
-    if (probe.fd < 0) return fail("socket");
-    if (!ep.is_v4()) set_int_option(probe.fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
-    const socket_address sa = to_sockaddr(ep);
-    if (::bind(probe.fd, sa.data(), sa.size) != 0) return fail("bind");
-  }
-  fd_guard fd{::socket(domain_of(ep), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)};
-  if (fd.fd < 0) return fail("socket");
-  // Every worker binds the same address: the kernel spreads 5-tuples.
-  if (set_int_option(fd.fd, SOL_SOCKET, SO_REUSEPORT, 1) != 0) return fail("SO_REUSEPORT");
-  if (!ep.is_v4() && set_int_option(fd.fd, IPPROTO_IPV6, IPV6_V6ONLY, 1) != 0) {
-    return fail("IPV6_V6ONLY");
-  }
-  const int rcv = set_buffer(fd.fd, SO_RCVBUFFORCE, SO_RCVBUF, options_.socket_buffer);
-  const int snd = set_buffer(fd.fd, SO_SNDBUFFORCE, SO_SNDBUF, options_.socket_buffer);
-  if (index_ == 0 && (static_cast<std::uint32_t>(rcv) < options_.socket_buffer ||
-                      static_cast<std::uint32_t>(snd) < options_.socket_buffer)) {
-    spdlog::warn(
-        "udp listener {}: asked for {} byte socket buffers, the kernel granted {} (receive) and "
-        "{} (send); raise net.core.rmem_max / net.core.wmem_max",
-        ep.to_string(), options_.socket_buffer, rcv, snd);
-  }
-  if (set_int_option(fd.fd, SOL_SOCKET, SO_RXQ_OVFL, 1) != 0) return fail("SO_RXQ_OVFL");
-  const bool wildcard = is_unspecified(ep);
-  if (wildcard) {
-    const int rc = ep.is_v4() ? set_int_option(fd.fd, IPPROTO_IP, IP_PKTINFO, 1)
-                              : set_int_option(fd.fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1);
-    if (rc != 0) return fail("PKTINFO");
-  }
-  const socket_address sa = to_sockaddr(ep);
-  if (::bind(fd.fd, sa.data(), sa.size) != 0) return fail("bind");
-
-  socket_address bound;
-  bound.size = sizeof bound.storage;
-  if (::getsockname(fd.fd, bound.data(), &bound.size) != 0) return fail("getsockname");
-  auto bound_ep = from_sockaddr(bound.data(), bound.size);
-  if (!bound_ep) {
-    what = fmt::format("udp listener {}: unexpected local address", ep.to_string());
-    return std::make_error_code(std::errc::address_family_not_supported);
-  }
-
-  // Edge-triggered, registered once for the socket's life.
-  epoll_event ev{};
-  ev.events = EPOLLIN | EPOLLET;
-  ev.data.u64 = token_of(static_cast<std::uint32_t>(listeners_.size()), 0);
-  if (::epoll_ctl(epoll_.native_handle(), EPOLL_CTL_ADD, fd.fd, &ev) != 0) return fail("epoll_ctl");
-  listener& l = listeners_.emplace_back();
-  l.fd = unique_fd(fd.release());
-  l.bound = *bound_ep;
-  l.wildcard = wildcard;
-  return {};
-}
-
-std::vector<stun::endpoint> worker::impl::listener_endpoints() const {
-  std::vector<stun::endpoint> out;
-  out.reserve(listeners_.size());
-  for (const auto& l : listeners_) out.push_back(l.bound);
-  return out;
-}
-
-std::vector<stun::endpoint> worker::impl::tls_listener_endpoints() const {
-  std::vector<stun::endpoint> out;
-  for (const auto& l : stream_listeners_) {
-    if (l.tls) out.push_back(l.bound);
-  }
-  return out;
-}
-
-void worker::impl::run() {
-  owner_ = std::this_thread::get_id();
-  if (coalesce_ns_ > 0) {
-    // The default 50 us timer slack would stretch every window by up to
-    // that much; a tenth of the window keeps it close.
-    ::prctl(PR_SET_TIMERSLACK, static_cast<unsigned long>(std::max<std::int64_t>(coalesce_ns_ / 10, 1000)));
-  }
-  // The first turn picks up whatever arrived before run().
-  post_turn();
-  for (std::size_t i = 0; i < stream_listeners_.size(); ++i) arm_accept(i);
-  arm_tick();
-  ioc_.run();
-  owner_ = std::thread::id{};
-}
-
-void worker::impl::stop() {
-  asio::post(ioc_, [this] { do_stop(); });
-}
-
-void worker::impl::do_stop() {
-  assert_owner();
-  if (stopping_) return;
-  if (inbox_ != nullptr) inbox_->close();  // nobody hands us more
-  core_->shutdown(read_clock());
-  stopping_ = true;
-  boost::system::error_code ignored;
-  for (auto& l : listeners_) l.fd.reset();
-  for (auto& l : stream_listeners_) {
-    l.acceptor.close(ignored);
-    l.retry.cancel();
-  }
-  close_all_connections();
-  for (relay::relay_id id = 0; id < relays_.size(); ++id) close_relay_socket(id);
-  epoll_.cancel(ignored);
-  timer_.cancel();
-  ioc_.stop();
-}
-
-void worker::impl::arm_tick() {
-  timer_.expires_after(options_.tick);
-  timer_.async_wait([this](const boost::system::error_code& ec) {
-    if (ec || stopping_) return;
-    const relay::now_t now = read_clock();
-    core_->on_tick(now);
-    check_relay_drops();
-    compact_relays();
-    maybe_trim(now);
-    arm_tick();
-  });
-}
-
-void worker::impl::maybe_trim(const relay::now_t& now) {
-  const std::uint64_t open = io_counters_.relay_sockets_open.load(std::memory_order_relaxed);
-  peak_open_ = std::max(peak_open_, open);
-  // Still falling fast: fewer than a tenth of trim_min_drop closed (net of
-  // new ones) since the last tick counts as at rest, so steady churn does
-  // not hold the trim back.
-  const bool falling = last_tick_open_ > open + trim_min_drop / 10;
-  last_tick_open_ = open;
-  if (peak_open_ - open <= trim_min_drop || open >= peak_open_ / 2 || falling) return;
-  if (last_trim_ms_ != 0 && now.mono_ms - last_trim_ms_ < trim_interval_ms) return;
-  last_trim_ms_ = now.mono_ms;
-  peak_open_ = open;
-  // The lists sized for the peak are empty between turns.
-  if (ready_.empty() && ready_.capacity() > 4096) std::vector<std::uint64_t>().swap(ready_);
-  if (again_.capacity() > 4096) std::vector<std::uint64_t>().swap(again_);
-  if (drop_checks_.empty() && drop_checks_.capacity() > 4096) std::vector<std::uint64_t>().swap(drop_checks_);
-  ::malloc_trim(0);
 }
 
 void worker::impl::arm_accept(std::size_t li) {
@@ -605,40 +285,6 @@ void worker::impl::count_close(const relay::client_ref& ref, close_reason why, c
 
 void worker::impl::set_tls_context(tls_context_ptr ctx) {
   asio::post(ioc_, [this, ctx = std::move(ctx)]() mutable { tls_ = std::move(ctx); });
-}
-
-worker::worker(unsigned index, std::shared_ptr<const turn::shared_state> shared,
-               worker_options options)
-    : impl_(std::make_unique<impl>(index, std::move(shared), std::move(options))) {}
-
-worker::~worker() = default;
-
-std::error_code worker::open(std::string& what) { return impl_->open(what); }
-
-std::vector<stun::endpoint> worker::listener_endpoints() const { return impl_->listener_endpoints(); }
-
-std::vector<stun::endpoint> worker::tls_listener_endpoints() const {
-  return impl_->tls_listener_endpoints();
-}
-
-void worker::set_tls_context(tls_context_ptr ctx) { impl_->set_tls_context(std::move(ctx)); }
-
-void worker::run() { impl_->run(); }
-
-void worker::stop() { impl_->stop(); }
-
-unsigned worker::index() const { return impl_->index_; }
-
-const relay::worker_counters& worker::counters() const { return impl_->counters_; }
-
-const net_counters& worker::io_counters() const { return impl_->io_counters_; }
-
-relay::io_port& worker::io_for_test() { return impl_->io(); }
-
-std::size_t worker::relay_table_size_for_test() const { return impl_->relays_.size(); }
-
-void worker::deliver_for_test(const relay::client_ref& from, stun::bytes_view data) {
-  impl_->deliver_for_test(from, data);
 }
 
 }  // namespace anyturn::net
