@@ -1,45 +1,34 @@
+// The worker shell: start-up (the UDP listeners; stream_host.cpp opens the
+// TCP and TLS ones), the loop's lifetime (run, stop), the tick and its
+// memory housekeeping, and the public `worker` methods.
 #include "worker_impl.hpp"
 
 #include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <array>
-#include <cerrno>
-#include <cstring>
-#include <optional>
+#include <cstdint>
+#include <system_error>
 #include <thread>
 #include <utility>
 
-#include <linux/sock_diag.h>
 #include <malloc.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <unistd.h>
 
 namespace anyturn::net {
 
 namespace asio = boost::asio;
-using common::log_limiter;
-using relay::bump;
-using detail::close_reason;
-using detail::stream_session;
+using detail::domain_of;
 using detail::fd_guard;
+using detail::handoff_token;
 using detail::last_error;
-using detail::mono_ns;
 using detail::read_clock;
 using detail::set_int_option;
-using detail::would_block;
-using detail::domain_of;
 using detail::token_of;
-using detail::token_index;
-using detail::token_generation;
-using detail::handoff_token;
-using detail::max_fragments;
 using detail::unique_fd;
 
 worker_options worker_options::from_config(const config::server_config& cfg) {
@@ -86,9 +75,6 @@ detail::stream_settings settings_of(const worker_options& o) {
   s.idle_timeout = o.idle_timeout;
   return s;
 }
-}  // namespace
-
-namespace {
 
 // The worker's epoll set for its UDP sockets.
 int make_epoll() {
