@@ -47,8 +47,8 @@ constexpr std::size_t min_relay_table = 64;
 
 }  // namespace
 
-bool worker::impl::drain_relay(relay::relay_id id, std::uint32_t generation, std::size_t& turn_budget) {
-  std::size_t budget = std::min(options_.read_budget, turn_budget);
+bool worker::impl::drain_relay(relay::relay_id id, std::uint32_t generation, std::size_t& round_budget) {
+  std::size_t budget = std::min(options_.read_budget, round_budget);
   std::size_t bytes = 0;
   bool more = false;
   for (;;) {
@@ -87,7 +87,7 @@ bool worker::impl::drain_relay(relay::relay_id id, std::uint32_t generation, std
     }
     const auto got = static_cast<std::size_t>(n);
     budget -= got;
-    turn_budget -= got;
+    round_budget -= got;
     if (got == options_.batch_size) bytes = std::max(bytes, drop_check_bytes);
     if (got < want) break;  // short read: the queue was empty
     if (budget == 0) {
@@ -224,7 +224,7 @@ bool worker::impl::send_to_peer(relay::relay_id id, const stun::endpoint& peer, 
     if (rc == 0) slot.dont_fragment = dont_fragment;
   }
   // Queued: a refusal at flush time is counted there (relay_send_failed).
-  if (in_turn_ && queue_send(fd, send_queue::direction::to_peer, peer, data, nullptr)) return true;
+  if (in_round_ && queue_send(fd, send_queue::direction::to_peer, peer, data, nullptr)) return true;
   std::array<iovec, max_fragments> iov;
   for (std::size_t i = 0; i < data.size(); ++i) {
     iov[i].iov_base = const_cast<std::byte*>(data[i].data());

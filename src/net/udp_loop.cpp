@@ -1,18 +1,18 @@
-// The UDP loop of a worker: one epoll set, turns, batches.
+// The UDP loop of a worker: one epoll set, rounds, batches.
 //
 // The worker's UDP sockets sit in its own epoll set, edge-triggered and
 // registered once (EPOLL_CTL_ADD when opened; close() removes them).
 // Asio waits for that set's descriptor only when the worker has nothing
 // left to read: one EPOLL_CTL_MOD inside Asio per idle period, none per
-// socket or per datagram. A turn is up to max_rounds rounds of:
+// socket or per datagram. A round of the loop is up to max_passes passes of:
 //   1. epoll_wait(0) moves newly readable sockets onto the ready list;
 //   2. each ready socket is read with recvmmsg, up to read_budget
-//      datagrams, while the turn has turn_budget left; a socket leaves the
+//      datagrams, while the round has round_budget left; a socket leaves the
 //      list once a read comes back short (Linux raises a new edge for
 //      every datagram queued after that) or with EAGAIN;
 //   3. what the core sent meanwhile is flushed with sendmmsg.
-// A round that finds nothing ready ends the turn and re-arms Asio's wait.
-// When a budget runs out, the next turn is posted instead, so timers and
+// A pass that finds nothing ready ends the round and re-arms Asio's wait.
+// When a budget runs out, the next round is posted instead, so timers and
 // streams run in between.
 //
 // Wake-up coalescing (limits.udp_coalesce_us, off by default): at
@@ -20,9 +20,9 @@
 // a VM a wake-up (interrupt, idle exit, context switch) costs more than
 // relaying the datagram. When two socket wake-ups come less than two
 // windows apart, the worker stops waiting for sockets and sleeps one
-// window per turn instead, reading and sending whatever arrived meanwhile
-// as one batch; the first window that brings nothing ends it. Each pass
-// through the relay waits at most one window longer.
+// window per round instead, reading and sending whatever arrived meanwhile
+// as one batch; the first window that brings nothing ends it. A relayed
+// datagram waits at most one window longer.
 
 #include "worker_impl.hpp"
 
@@ -53,17 +53,17 @@ using detail::handoff_token;
 
 namespace {
 
-// Rounds of the UDP loop per wake-up before Asio's other handlers get a turn.
-constexpr std::size_t max_rounds = 8;
-// A turn that read at least this many datagrams busy-polls before sleeping
+// Passes of a round of the UDP loop before Asio's other handlers get to run.
+constexpr std::size_t max_passes = 8;
+// A round that read at least this many datagrams busy-polls before sleeping
 // (worker_options::udp_busy_poll).
-constexpr std::size_t busy_turn_datagrams = 4;
+constexpr std::size_t busy_round_datagrams = 4;
 
 }  // namespace
 
-void worker::impl::post_turn() {
+void worker::impl::post_round() {
   asio::post(ioc_, [this] {
-    if (!stopping_) run_turn();
+    if (!stopping_) run_round();
   });
 }
 
@@ -79,7 +79,7 @@ void worker::impl::arm_epoll() {
       coalescing_ = now - last_socket_wake_ns_ < 2 * coalesce_ns_;
       last_socket_wake_ns_ = now;
     }
-    run_turn();
+    run_round();
   });
 }
 
@@ -104,23 +104,23 @@ void worker::impl::coalesce_sleep() {
   bump(io_counters_.wakeups_coalesced);
 }
 
-void worker::impl::run_turn() {
+void worker::impl::run_round() {
   assert_owner();
-  std::size_t budget = options_.turn_budget;
-  for (std::size_t round = 0; round < max_rounds && budget > 0; ++round) {
+  std::size_t budget = options_.round_budget;
+  for (std::size_t pass = 0; pass < max_passes && budget > 0; ++pass) {
     bool work = work_ready(harvest());
-    if (!work && busy_poll_ns_ > 0 && !coalescing_ && options_.turn_budget - budget >= busy_turn_datagrams) {
+    if (!work && busy_poll_ns_ > 0 && !coalescing_ && options_.round_budget - budget >= busy_round_datagrams) {
       work = busy_poll();
     }
     if (!work) {
       // Nothing ready. Coalescing and the last window brought datagrams:
       // sleep another window, then let Asio run what became ready
-      // meanwhile (streams, timers) before the next turn. Otherwise wait
+      // meanwhile (streams, timers) before the next round. Otherwise wait
       // for the sockets.
       if (coalescing_ && read_since_sleep_ > 0) {
         read_since_sleep_ = 0;
         coalesce_sleep();
-        post_turn();
+        post_round();
         return;
       }
       coalescing_ = false;
@@ -133,14 +133,14 @@ void worker::impl::run_turn() {
     read_since_sleep_ += before - budget;
     if (stopping_) return;
   }
-  post_turn();
+  post_round();
 }
 
 void worker::impl::read_ready(std::size_t& budget) {
   std::size_t i = 0;
   const std::size_t listed = ready_.size();
   again_.clear();
-  in_turn_ = true;
+  in_round_ = true;
   if (inbox_ready_) drain_inbox(budget);
   for (; i < listed && budget > 0; ++i) {
     const std::uint64_t token = ready_[i];
@@ -165,7 +165,7 @@ void worker::impl::read_ready(std::size_t& budget) {
   }
   flush_tx();
   arena_used_ = 0;
-  in_turn_ = false;
+  in_round_ = false;
   if (stopping_) return;
   // Those not reached first, then those with data left.
   ready_.erase(ready_.begin(), ready_.begin() + static_cast<std::ptrdiff_t>(i));
@@ -237,11 +237,11 @@ void worker::impl::log_receive_error(const char* what, int err) {
   }
 }
 
-bool worker::impl::drain_listener(std::size_t li, std::size_t& turn_budget) {
+bool worker::impl::drain_listener(std::size_t li, std::size_t& round_budget) {
   listener& l = listeners_[li];  // listeners_ does not change after open()
   const int fd = l.fd.get();
   if (fd < 0) return false;
-  std::size_t budget = std::min(options_.read_budget, turn_budget);
+  std::size_t budget = std::min(options_.read_budget, round_budget);
   for (;;) {
     const std::size_t want = std::min(options_.batch_size, budget);
     std::size_t first = 0;
@@ -280,7 +280,7 @@ bool worker::impl::drain_listener(std::size_t li, std::size_t& turn_budget) {
     }
     const auto got = static_cast<std::size_t>(n);
     budget -= got;
-    turn_budget -= got;
+    round_budget -= got;
     if (got < want) return false;  // short read: the queue was empty
     if (budget == 0) return true;
   }
@@ -322,11 +322,11 @@ void worker::impl::deliver_for_test(const relay::client_ref& from, stun::bytes_v
   const std::size_t size = std::min(data.size(), options_.datagram_size);
   if (size != 0) std::memcpy(dst, data.data(), size);
   ++arena_used_;
-  in_turn_ = true;
+  in_round_ = true;
   core_->on_client_packet(from, stun::bytes_view(dst, size), read_clock());
   flush_tx();
   arena_used_ = 0;
-  in_turn_ = false;
+  in_round_ = false;
 }
 
 void worker::impl::send_to_client(const relay::client_ref& to, relay::fragments data) {
@@ -347,7 +347,7 @@ void worker::impl::send_to_client(const relay::client_ref& to, relay::fragments 
   // Answer from the address the client reached (multi-homed hosts).
   const bool with_source =
       l.wildcard && to.local.family == l.bound.family && !is_unspecified(to.local);
-  if (in_turn_ && queue_send(l.fd.get(), send_queue::direction::to_client, to.remote, data,
+  if (in_round_ && queue_send(l.fd.get(), send_queue::direction::to_client, to.remote, data,
                              with_source ? &to.local : nullptr)) {
     return;
   }

@@ -52,7 +52,7 @@ worker_options sanitized(worker_options o) {
   o.batch_size = std::clamp<std::size_t>(o.batch_size, 1, 1024);
   o.datagram_size = std::clamp<std::size_t>(o.datagram_size, 548, 65536);
   o.read_budget = std::max<std::size_t>(o.read_budget, 1);
-  o.turn_budget = std::max<std::size_t>(o.turn_budget, 1);
+  o.round_budget = std::max<std::size_t>(o.round_budget, 1);
   o.receive_arena = std::clamp<std::size_t>(o.receive_arena, o.batch_size, 16 * 1024);
   o.send_batch = std::clamp<std::size_t>(o.send_batch, 1, 16 * 1024);
   o.epoll_events = std::clamp<std::size_t>(o.epoll_events, 1, 4096);
@@ -276,8 +276,8 @@ void worker::impl::run() {
     // that much; a tenth of the window keeps it close.
     ::prctl(PR_SET_TIMERSLACK, static_cast<unsigned long>(std::max<std::int64_t>(coalesce_ns_ / 10, 1000)));
   }
-  // The first turn picks up whatever arrived before run().
-  post_turn();
+  // The first round picks up whatever arrived before run().
+  post_round();
   for (std::size_t i = 0; i < stream_listeners_.size(); ++i) arm_accept(i);
   arm_tick();
   ioc_.run();
@@ -332,7 +332,7 @@ void worker::impl::maybe_trim(const relay::now_t& now) {
   if (last_trim_ms_ != 0 && now.mono_ms - last_trim_ms_ < trim_interval_ms) return;
   last_trim_ms_ = now.mono_ms;
   peak_open_ = open;
-  // The lists sized for the peak are empty between turns.
+  // The lists sized for the peak are empty between rounds.
   if (ready_.empty() && ready_.capacity() > 4096) std::vector<std::uint64_t>().swap(ready_);
   if (again_.capacity() > 4096) std::vector<std::uint64_t>().swap(again_);
   if (drop_checks_.empty() && drop_checks_.capacity() > 4096) std::vector<std::uint64_t>().swap(drop_checks_);

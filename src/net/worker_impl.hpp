@@ -117,9 +117,9 @@ struct worker::impl final : private relay::io_port, private detail::stream_host 
   void do_stop();
   void arm_tick();
 
-  // ---- the UDP loop: one epoll set, turns, batches ----
+  // ---- the UDP loop: one epoll set, rounds, batches ----
 
-  void post_turn();
+  void post_round();
   void arm_epoll();
 
   // Something to read: a listed socket, the hand-off queue, or events
@@ -128,7 +128,7 @@ struct worker::impl final : private relay::io_port, private detail::stream_host 
     return !ready_.empty() || inbox_ready_ || more_events;
   }
 
-  // Busy polling (udp_busy_poll): after a busy turn, keeps harvesting for a
+  // Busy polling (udp_busy_poll): after a busy round, keeps harvesting for a
   // short while before going to sleep, since the next datagram is likely to
   // come sooner than a sleep and a wake-up would take. True when it found
   // something to read.
@@ -138,15 +138,15 @@ struct worker::impl final : private relay::io_port, private detail::stream_host 
   // meanwhile is read and sent in one batch instead of one wake-up each.
   void coalesce_sleep();
 
-  // One wake-up: rounds of (harvest, read the ready sockets, flush) until
-  // nothing is ready (then Asio waits for the epoll set again), or the
-  // turn budget or max_rounds is used up (then the next turn is posted, so
+  // A round of the loop: passes of (harvest, read the ready sockets, flush)
+  // until nothing is ready (then Asio waits for the epoll set again), or the
+  // round budget or max_passes is used up (then the next round is posted, so
   // Asio's other handlers run first). Harvesting again before going back to
   // Asio saves its wait and re-arm while packets keep coming.
-  void run_turn();
+  void run_round();
 
   // One pass over the ready list: each socket is read within its budget
-  // while the turn has budget left; then the queued sends are flushed.
+  // while the round has budget left; then the queued sends are flushed.
   void read_ready(std::size_t& budget);
 
   // Moves sockets the kernel reports readable onto the ready list. Returns
@@ -169,13 +169,13 @@ struct worker::impl final : private relay::io_port, private detail::stream_host 
   void log_receive_error(const char* what, int err);
 
   // Reads a listener within the budgets. Returns true when it may still
-  // have data (a budget ran out, or a read error: try again next turn).
-  bool drain_listener(std::size_t li, std::size_t& turn_budget);
+  // have data (a budget ran out, or a read error: try again next round).
+  bool drain_listener(std::size_t li, std::size_t& round_budget);
 
-  // Sends what the turn queued; counts what the kernel refused.
+  // Sends what the round queued; counts what the kernel refused.
   void flush_tx();
 
-  // Queues a datagram for the end of the turn. False: send it now instead
+  // Queues a datagram for the end of the round. False: send it now instead
   // (the queue was flushed first, so the order is kept).
   bool queue_send(int fd, send_queue::direction dir, const stun::endpoint& to, relay::fragments data,
                   const stun::endpoint* source) {
@@ -196,7 +196,7 @@ struct worker::impl final : private relay::io_port, private detail::stream_host 
   }
 
   // Reads a relay socket within the budgets; like drain_listener.
-  bool drain_relay(relay::relay_id id, std::uint32_t generation, std::size_t& turn_budget);
+  bool drain_relay(relay::relay_id id, std::uint32_t generation, std::size_t& round_budget);
 
   // Tick: the kernel's drop count of every relay socket read hard since the
   // last tick (one getsockopt each, at most once per tick).
@@ -300,10 +300,10 @@ struct worker::impl final : private relay::io_port, private detail::stream_host 
   boost::asio::posix::stream_descriptor epoll_;
   std::vector<epoll_event> events_;
   std::vector<std::uint64_t> ready_;
-  std::vector<std::uint64_t> again_;  // scratch for run_turn
+  std::vector<std::uint64_t> again_;  // scratch for run_round
   std::vector<std::uint64_t> drop_checks_;
   std::uint32_t next_generation_ = 0;
-  bool in_turn_ = false;  // sends are queued in tx_ only inside a turn
+  bool in_round_ = false;  // sends are queued in tx_ only inside a round
 
   // Worker hand-off (null without a handoff_group): the shared group and
   // our own queue in it.
@@ -320,7 +320,7 @@ struct worker::impl final : private relay::io_port, private detail::stream_host 
   bool draining_inbox_ = false;  // inside drain_inbox: never hand on
 
   // The receive arena, preallocated once and shared by every UDP socket of
-  // this worker: a turn fills its slots one recvmmsg after another; queued
+  // this worker: a round fills its slots one recvmmsg after another; queued
   // sends point into them, so it starts over only after tx_ was flushed.
   std::size_t arena_slots_;
   std::size_t arena_used_ = 0;

@@ -664,7 +664,7 @@ std::optional<stun::endpoint> allocate_with_channel(turn_client& c, const stun::
 }
 
 // Bursts from several clients at once: the worker reads many datagrams per
-// turn and sends them with sendmmsg, one batch per socket, the equal-size
+// round and sends them with sendmmsg, one batch per socket, the equal-size
 // runs to one destination as UDP GSO messages. Every datagram arrives, from
 // the right relay, in order per client, and the batched path allocates
 // nothing.
@@ -743,7 +743,7 @@ TEST(worker, batched_forwarding_of_bursts_keeps_order_and_allocates_nothing) {
   EXPECT_EQ(read(counters.relay_send_failed), 0u);
   EXPECT_EQ(read(counters.client_send_failed), 0u);
   // The bursts were runs of equal-size datagrams to one destination: GSO
-  // carried some of them (how many depends on how the turns fell).
+  // carried some of them (how many depends on how the rounds fell).
   const auto& io = w.get().io_counters();
   EXPECT_GT(read(io.gso_messages), 0u);
   EXPECT_GE(read(io.gso_datagrams), 2 * read(io.gso_messages));
@@ -791,10 +791,10 @@ int echo_rounds(running_worker& w, int rounds, std::size_t burst,
   return ok;
 }
 
-// After a turn that read several datagrams the worker keeps polling for a
+// After a round that read several datagrams the worker keeps polling for a
 // while (udp_busy_poll) instead of going to sleep; the peer's echo, 100 us
 // after the burst, comes back within that time. Counted as hits and misses.
-TEST(worker, busy_polls_after_busy_turns) {
+TEST(worker, busy_polls_after_busy_rounds) {
   worker_options o = loopback_options();
   o.udp_busy_poll = max_udp_busy_poll;  // 1 ms
   running_worker w(o);
@@ -806,7 +806,7 @@ TEST(worker, busy_polls_after_busy_turns) {
   EXPECT_GT(read(io.busy_poll_hits) + read(io.busy_poll_misses), 0u);
 }
 
-TEST(worker, busy_polling_off_never_polls_and_single_datagram_turns_never_poll) {
+TEST(worker, busy_polling_off_never_polls_and_single_datagram_rounds_never_poll) {
   worker_options o = loopback_options();
   o.udp_busy_poll = std::chrono::microseconds{0};
   running_worker off(o);
@@ -816,8 +816,8 @@ TEST(worker, busy_polling_off_never_polls_and_single_datagram_turns_never_poll) 
   EXPECT_EQ(read(off.get().io_counters().busy_poll_hits), 0u);
   EXPECT_EQ(read(off.get().io_counters().busy_poll_misses), 0u);
 
-  // On, but single datagrams with pauses (paced traffic): a turn reads the
-  // datagram and perhaps its echo, never a busy turn's worth, so no polling.
+  // On, but single datagrams with pauses (paced traffic): a round reads the
+  // datagram and perhaps its echo, never a busy round's worth, so no polling.
   o.udp_busy_poll = max_udp_busy_poll;
   running_worker paced(o);
   paced.start();
