@@ -300,7 +300,9 @@ struct worker::impl final : private relay::io_port, private detail::stream_host 
   boost::asio::posix::stream_descriptor epoll_;
   std::vector<epoll_event> events_;
   std::vector<std::uint64_t> ready_;
-  std::vector<std::uint64_t> again_;  // scratch for run_round
+  // read_ready's scratch: the sockets it left with data, which go back on
+  // the ready list after those it did not reach.
+  std::vector<std::uint64_t> again_;
   std::vector<std::uint64_t> drop_checks_;
   std::uint32_t next_generation_ = 0;
   bool in_round_ = false;  // sends are queued in tx_ only inside a round
