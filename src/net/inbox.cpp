@@ -23,11 +23,7 @@ void worker::impl::drain_inbox(std::size_t& budget) {
   draining_inbox_ = true;
   bool more = true;
   while (budget > 0) {
-    if (arena_used_ == arena_slots_) {
-      flush_tx();
-      arena_used_ = 0;
-    }
-    std::byte* dst = static_cast<std::byte*>(iov_[arena_used_].iov_base);
+    std::byte* dst = batch_.free_slot();
     relay::client_ref from;
     std::size_t size = 0;
     more = inbox_->pop([&](const relay::client_ref& f, stun::bytes_view data, const relay::now_t&) {
@@ -36,7 +32,7 @@ void worker::impl::drain_inbox(std::size_t& budget) {
       if (size <= options_.datagram_size && size != 0) std::memcpy(dst, data.data(), size);
     });
     if (!more) break;
-    ++arena_used_;
+    batch_.take_slot();
     --budget;
     bump(io_counters_.handed_off_in);
     if (from.listener >= listeners_.size() || size > options_.datagram_size) {

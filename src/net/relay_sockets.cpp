@@ -20,6 +20,7 @@
 namespace anyturn::net {
 
 using relay::bump;
+using detail::account_drops;
 using detail::domain_of;
 using detail::fd_guard;
 using detail::last_error;
@@ -57,7 +58,7 @@ bool worker::impl::drain_relay(relay::relay_id id, std::uint32_t generation, std
     if (!relay_live(id, generation)) return false;
     const std::size_t want = std::min(options_.batch_size, budget);
     std::size_t first = 0;
-    const int n = receive(relays_[id].fd, want, false, first);
+    const int n = batch_.receive(relays_[id].fd, want, false, first);
     if (n < 0) {
       if (!would_block(errno)) {
         log_receive_error("relay", errno);
@@ -68,8 +69,9 @@ bool worker::impl::drain_relay(relay::relay_id id, std::uint32_t generation, std
     const relay::now_t now = read_clock();
     for (std::size_t i = first; i < first + static_cast<std::size_t>(n); ++i) {
       if (!relay_live(id, generation)) return false;
-      const msghdr& h = headers_[i].msg_hdr;
-      bytes += headers_[i].msg_len;
+      const msghdr& h = batch_.header(i);
+      const stun::bytes_view datagram = batch_.datagram(i);
+      bytes += datagram.size();
       if ((h.msg_flags & MSG_TRUNC) != 0) {
         bump(io_counters_.peer_truncated);
         std::uint64_t suppressed = 0;
@@ -81,8 +83,7 @@ bool worker::impl::drain_relay(relay::relay_id id, std::uint32_t generation, std
       }
       auto peer = from_sockaddr(static_cast<const sockaddr*>(h.msg_name), h.msg_namelen);
       if (!peer) continue;
-      const auto* data = static_cast<const std::byte*>(h.msg_iov[0].iov_base);
-      core_->on_peer_packet(id, *peer, stun::bytes_view(data, headers_[i].msg_len), now);
+      core_->on_peer_packet(id, *peer, datagram, now);
       if (stopping_) return false;
     }
     const auto got = static_cast<std::size_t>(n);
@@ -121,7 +122,7 @@ void worker::impl::read_relay_drops(relay_slot& slot) {
   socklen_t len = sizeof info;
   if (::getsockopt(slot.fd, SOL_SOCKET, SO_MEMINFO, info, &len) == 0 &&
       len >= static_cast<socklen_t>((SK_MEMINFO_DROPS + 1) * sizeof(std::uint32_t))) {
-    account_drops(info[SK_MEMINFO_DROPS], slot.drops_seen);
+    account_drops(counters_.kernel_drops, info[SK_MEMINFO_DROPS], slot.drops_seen);
   }
 }
 
@@ -144,7 +145,7 @@ void worker::impl::close_relay_socket(relay::relay_id id) {
   if (slot.fd < 0) return;
   // Queued datagrams name this descriptor: send them before it goes (its
   // number may be reused at once).
-  flush_tx();
+  batch_.flush();
   ::close(slot.fd);  // also leaves the epoll set
   slot.fd = -1;
   slot.ready = false;       // a listed token no longer resolves (generation)
@@ -217,14 +218,14 @@ bool worker::impl::send_to_peer(relay::relay_id id, const stun::endpoint& peer, 
   const int fd = slot.fd;
   if (dont_fragment != slot.dont_fragment) {
     // DF is a socket option: what is queued leaves with the old setting.
-    flush_tx();
+    batch_.flush();
     const int rc = slot.v6 ? set_int_option(fd, IPPROTO_IPV6, IPV6_DONTFRAG, dont_fragment ? 1 : 0)
                            : set_int_option(fd, IPPROTO_IP, IP_MTU_DISCOVER,
                                             dont_fragment ? IP_PMTUDISC_DO : IP_PMTUDISC_DONT);
     if (rc == 0) slot.dont_fragment = dont_fragment;
   }
   // Queued: a refusal at flush time is counted there (relay_send_failed).
-  if (in_round_ && queue_send(fd, send_queue::direction::to_peer, peer, data, nullptr)) return true;
+  if (batch_.in_round() && batch_.queue(fd, send_queue::direction::to_peer, peer, data, nullptr)) return true;
   std::array<iovec, max_fragments> iov;
   for (std::size_t i = 0; i < data.size(); ++i) {
     iov[i].iov_base = const_cast<std::byte*>(data[i].data());
@@ -244,7 +245,7 @@ bool worker::impl::send_to_peer(relay::relay_id id, const stun::endpoint& peer, 
     const int err = errno;
     if (!would_block(err) && err != ENOBUFS && err != EMSGSIZE) {
       std::uint64_t suppressed = 0;
-      if (send_error_log_.allow(read_clock().mono_ms, suppressed)) {
+      if (batch_.send_error_log().allow(read_clock().mono_ms, suppressed)) {
         spdlog::warn("worker {}: send to peer {} failed: {} ({} similar suppressed)", index_,
                      peer.to_string(), std::strerror(err), suppressed);
       }

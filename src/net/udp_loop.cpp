@@ -43,13 +43,15 @@ namespace anyturn::net {
 
 namespace asio = boost::asio;
 using relay::bump;
+using detail::account_drops;
+using detail::handoff_token;
 using detail::max_fragments;
 using detail::mono_ns;
 using detail::read_clock;
 using detail::token_generation;
 using detail::token_index;
+using detail::udp_batch;
 using detail::would_block;
-using detail::handoff_token;
 
 namespace {
 
@@ -60,6 +62,89 @@ constexpr std::size_t max_passes = 8;
 constexpr std::size_t busy_round_datagrams = 4;
 
 }  // namespace
+
+namespace detail {
+
+udp_batch::udp_batch(const worker_options& options, unsigned worker_index,
+                     relay::worker_counters& counters, net_counters& io_counters)
+    : index_(worker_index),
+      counters_(counters),
+      io_counters_(io_counters),
+      datagram_size_(options.datagram_size),
+      slots_(options.receive_arena),
+      data_(std::make_unique_for_overwrite<std::byte[]>(slots_ * datagram_size_)),
+      headers_(slots_),
+      iov_(slots_),
+      names_(slots_),
+      control_(slots_),
+      tx_(options.send_batch, options.send_batch * 256) {
+  tx_.set_gso(options.udp_gso);
+  for (std::size_t i = 0; i < slots_; ++i) {
+    iov_[i].iov_base = data_.get() + i * datagram_size_;
+    iov_[i].iov_len = datagram_size_;
+    msghdr& h = headers_[i].msg_hdr;
+    h.msg_iov = &iov_[i];
+    h.msg_iovlen = 1;
+  }
+  // Payloads the core forwards point into the arena: queued, not copied.
+  tx_.set_stable_range(data_.get(), data_.get() + slots_ * datagram_size_);
+}
+
+int udp_batch::receive(int fd, std::size_t want, bool with_control, std::size_t& first) {
+  if (slots_ - used_ < want) {
+    flush();
+    used_ = 0;
+  }
+  first = used_;
+  for (std::size_t i = first; i < first + want; ++i) {
+    msghdr& h = headers_[i].msg_hdr;
+    h.msg_name = &names_[i];
+    h.msg_namelen = sizeof(sockaddr_storage);
+    if (with_control) {
+      h.msg_control = control_[i].bytes;
+      h.msg_controllen = sizeof control_[i].bytes;
+    } else {
+      h.msg_control = nullptr;
+      h.msg_controllen = 0;
+    }
+    h.msg_flags = 0;
+    headers_[i].msg_len = 0;
+  }
+  int n;
+  do {
+    n = ::recvmmsg(fd, headers_.data() + first, static_cast<unsigned>(want), MSG_DONTWAIT, nullptr);
+  } while (n < 0 && errno == EINTR);
+  if (n > 0) used_ += static_cast<std::size_t>(n);
+  return n;
+}
+
+void udp_batch::flush() {
+  if (tx_.empty()) return;
+  const bool gso_was_on = tx_.gso_enabled();
+  const send_queue::flush_result r = tx_.flush();
+  if (r.gso_messages != 0) {
+    bump(io_counters_.gso_messages, r.gso_messages);
+    bump(io_counters_.gso_datagrams, r.gso_datagrams);
+  }
+  if (gso_was_on && !tx_.gso_enabled()) {
+    spdlog::warn("worker {}: the kernel refused UDP GSO (UDP_SEGMENT); sending datagrams one by one from now on",
+                 index_);
+  }
+  if (r.failed_to_client != 0) bump(counters_.client_send_failed, r.failed_to_client);
+  // The core counted these as sent (send_to_peer queued them): the
+  // refusal is counted here.
+  if (r.failed_to_peer != 0) bump(counters_.relay_send_failed, r.failed_to_peer);
+  const int err = r.client_error != 0 ? r.client_error : (r.peer_error != EMSGSIZE ? r.peer_error : 0);
+  if (err != 0) {
+    std::uint64_t suppressed = 0;
+    if (send_error_log_.allow(read_clock().mono_ms, suppressed)) {
+      spdlog::warn("worker {}: sendmmsg to a {} failed: {} ({} similar suppressed)", index_,
+                   r.client_error != 0 ? "client" : "peer", std::strerror(err), suppressed);
+    }
+  }
+}
+
+}  // namespace detail
 
 void worker::impl::post_round() {
   asio::post(ioc_, [this] {
@@ -140,7 +225,7 @@ void worker::impl::read_ready(std::size_t& budget) {
   std::size_t i = 0;
   const std::size_t listed = ready_.size();
   again_.clear();
-  in_round_ = true;
+  batch_.begin_round();
   if (inbox_ready_) drain_inbox(budget);
   for (; i < listed && budget > 0; ++i) {
     const std::uint64_t token = ready_[i];
@@ -163,9 +248,7 @@ void worker::impl::read_ready(std::size_t& budget) {
     // else: closed since it was listed; close_relay_socket cleared its flag.
     if (stopping_) break;
   }
-  flush_tx();
-  arena_used_ = 0;
-  in_round_ = false;
+  batch_.end_round();
   if (stopping_) return;
   // Those not reached first, then those with data left.
   ready_.erase(ready_.begin(), ready_.begin() + static_cast<std::ptrdiff_t>(i));
@@ -200,34 +283,6 @@ bool worker::impl::harvest() {
   return static_cast<std::size_t>(n) == events_.size();
 }
 
-int worker::impl::receive(int fd, std::size_t want, bool with_control, std::size_t& first) {
-  if (arena_slots_ - arena_used_ < want) {
-    flush_tx();
-    arena_used_ = 0;
-  }
-  first = arena_used_;
-  for (std::size_t i = first; i < first + want; ++i) {
-    msghdr& h = headers_[i].msg_hdr;
-    h.msg_name = &names_[i];
-    h.msg_namelen = sizeof(sockaddr_storage);
-    if (with_control) {
-      h.msg_control = control_[i].bytes;
-      h.msg_controllen = sizeof control_[i].bytes;
-    } else {
-      h.msg_control = nullptr;
-      h.msg_controllen = 0;
-    }
-    h.msg_flags = 0;
-    headers_[i].msg_len = 0;
-  }
-  int n;
-  do {
-    n = ::recvmmsg(fd, headers_.data() + first, static_cast<unsigned>(want), MSG_DONTWAIT, nullptr);
-  } while (n < 0 && errno == EINTR);
-  if (n > 0) arena_used_ += static_cast<std::size_t>(n);
-  return n;
-}
-
 void worker::impl::log_receive_error(const char* what, int err) {
   bump(io_counters_.receive_errors);
   std::uint64_t suppressed = 0;
@@ -245,7 +300,7 @@ bool worker::impl::drain_listener(std::size_t li, std::size_t& round_budget) {
   for (;;) {
     const std::size_t want = std::min(options_.batch_size, budget);
     std::size_t first = 0;
-    const int n = receive(fd, want, true, first);  // SO_RXQ_OVFL, PKTINFO
+    const int n = batch_.receive(fd, want, true, first);  // SO_RXQ_OVFL, PKTINFO
     if (n < 0) {
       if (would_block(errno)) return false;
       log_receive_error("listener", errno);
@@ -253,9 +308,9 @@ bool worker::impl::drain_listener(std::size_t li, std::size_t& round_budget) {
     }
     const relay::now_t now = read_clock();
     for (std::size_t i = first; i < first + static_cast<std::size_t>(n); ++i) {
-      const msghdr& h = headers_[i].msg_hdr;
+      const msghdr& h = batch_.header(i);
       const receive_info info = parse_control(h);
-      if (info.drops) account_drops(*info.drops, l.drops_seen);
+      if (info.drops) account_drops(counters_.kernel_drops, *info.drops, l.drops_seen);
       if ((h.msg_flags & MSG_TRUNC) != 0) {
         // Longer than our receive buffers: no valid TURN client sends it.
         bump(counters_.malformed_dropped);
@@ -274,8 +329,7 @@ bool worker::impl::drain_listener(std::size_t li, std::size_t& round_budget) {
       if (l.wildcard && info.local && info.local->family == l.bound.family) {
         from.local.ip = info.local->ip;
       }
-      const auto* data = static_cast<const std::byte*>(h.msg_iov[0].iov_base);
-      core_->on_client_packet(from, stun::bytes_view(data, headers_[i].msg_len), now);
+      core_->on_client_packet(from, batch_.datagram(i), now);
       if (stopping_) return false;
     }
     const auto got = static_cast<std::size_t>(n);
@@ -286,47 +340,15 @@ bool worker::impl::drain_listener(std::size_t li, std::size_t& round_budget) {
   }
 }
 
-void worker::impl::flush_tx() {
-  if (tx_.empty()) return;
-  const bool gso_was_on = tx_.gso_enabled();
-  const send_queue::flush_result r = tx_.flush();
-  if (r.gso_messages != 0) {
-    bump(io_counters_.gso_messages, r.gso_messages);
-    bump(io_counters_.gso_datagrams, r.gso_datagrams);
-  }
-  if (gso_was_on && !tx_.gso_enabled()) {
-    spdlog::warn("worker {}: the kernel refused UDP GSO (UDP_SEGMENT); sending datagrams one by one from now on",
-                 index_);
-  }
-  if (r.failed_to_client != 0) bump(counters_.client_send_failed, r.failed_to_client);
-  // The core counted these as sent (send_to_peer queued them): the
-  // refusal is counted here.
-  if (r.failed_to_peer != 0) bump(counters_.relay_send_failed, r.failed_to_peer);
-  const int err = r.client_error != 0 ? r.client_error : (r.peer_error != EMSGSIZE ? r.peer_error : 0);
-  if (err != 0) {
-    std::uint64_t suppressed = 0;
-    if (send_error_log_.allow(read_clock().mono_ms, suppressed)) {
-      spdlog::warn("worker {}: sendmmsg to a {} failed: {} ({} similar suppressed)", index_,
-                   r.client_error != 0 ? "client" : "peer", std::strerror(err), suppressed);
-    }
-  }
-}
-
 void worker::impl::deliver_for_test(const relay::client_ref& from, stun::bytes_view data) {
   assert_owner();
-  if (arena_used_ == arena_slots_) {
-    flush_tx();
-    arena_used_ = 0;
-  }
-  auto* dst = static_cast<std::byte*>(iov_[arena_used_].iov_base);
+  std::byte* dst = batch_.free_slot();
   const std::size_t size = std::min(data.size(), options_.datagram_size);
   if (size != 0) std::memcpy(dst, data.data(), size);
-  ++arena_used_;
-  in_round_ = true;
+  batch_.take_slot();
+  batch_.begin_round();
   core_->on_client_packet(from, stun::bytes_view(dst, size), read_clock());
-  flush_tx();
-  arena_used_ = 0;
-  in_round_ = false;
+  batch_.end_round();
 }
 
 void worker::impl::send_to_client(const relay::client_ref& to, relay::fragments data) {
@@ -347,7 +369,7 @@ void worker::impl::send_to_client(const relay::client_ref& to, relay::fragments 
   // Answer from the address the client reached (multi-homed hosts).
   const bool with_source =
       l.wildcard && to.local.family == l.bound.family && !is_unspecified(to.local);
-  if (in_round_ && queue_send(l.fd.get(), send_queue::direction::to_client, to.remote, data,
+  if (batch_.in_round() && batch_.queue(l.fd.get(), send_queue::direction::to_client, to.remote, data,
                              with_source ? &to.local : nullptr)) {
     return;
   }
@@ -379,7 +401,7 @@ void worker::impl::send_to_client(const relay::client_ref& to, relay::fragments 
     bump(counters_.client_send_failed);
     if (!would_block(err) && err != ENOBUFS) {
       std::uint64_t suppressed = 0;
-      if (send_error_log_.allow(read_clock().mono_ms, suppressed)) {
+      if (batch_.send_error_log().allow(read_clock().mono_ms, suppressed)) {
         spdlog::warn("worker {}: send to client {} failed: {} ({} similar suppressed)", index_,
                      to.remote.to_string(), std::strerror(err), suppressed);
       }

@@ -111,27 +111,11 @@ worker::impl::impl(unsigned index, std::shared_ptr<const turn::shared_state> sha
       tls_(options_.tls),
       epoll_(ioc_, make_epoll()),
       events_(options_.epoll_events),
-      arena_slots_(options_.receive_arena),
-      arena_data_(std::make_unique_for_overwrite<std::byte[]>(arena_slots_ * options_.datagram_size)),
-      headers_(arena_slots_),
-      iov_(arena_slots_),
-      names_(arena_slots_),
-      control_(arena_slots_),
-      tx_(options_.send_batch, options_.send_batch * 256),
+      batch_(options_, index, counters_, io_counters_),
       core_(std::make_unique<turn::worker_core>(std::move(shared), static_cast<relay::io_port&>(*this),
                                            counters_, index)) {
   coalesce_ns_ = static_cast<std::int64_t>(options_.udp_coalesce.count()) * 1000;
-  tx_.set_gso(options_.udp_gso);
   busy_poll_ns_ = static_cast<std::int64_t>(options_.udp_busy_poll.count()) * 1000;
-  for (std::size_t i = 0; i < arena_slots_; ++i) {
-    iov_[i].iov_base = arena_data_.get() + i * options_.datagram_size;
-    iov_[i].iov_len = options_.datagram_size;
-    msghdr& h = headers_[i].msg_hdr;
-    h.msg_iov = &iov_[i];
-    h.msg_iovlen = 1;
-  }
-  // Payloads the core forwards point into the arena: queued, not copied.
-  tx_.set_stable_range(arena_data_.get(), arena_data_.get() + arena_slots_ * options_.datagram_size);
   ready_.reserve(256);
   again_.reserve(256);
   drop_checks_.reserve(64);

@@ -15,6 +15,7 @@
 
 #include "posix.hpp"
 #include "stream_session.hpp"
+#include "udp_loop.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -31,31 +32,8 @@
 #include <vector>
 
 #include <sys/epoll.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
 
 namespace anyturn::net {
-
-namespace detail {
-
-// Most fragments a single send may carry (the core uses up to four).
-inline constexpr std::size_t max_fragments = send_queue::max_fragments;
-
-// What an epoll event names: (generation << 32) | index. Listeners have
-// generation 0 (index: the listener); relay sockets a generation that is
-// never 0 and never reused (index: the relay id), so an event harvested for
-// a socket that was closed since resolves to nothing.
-constexpr std::uint64_t token_of(std::uint32_t index, std::uint32_t generation) {
-  return (std::uint64_t{generation} << 32) | index;
-}
-// The hand-off queue's eventfd (generation 0, an index no listener has).
-inline constexpr std::uint64_t handoff_token = 0xFFFFFFFFu;
-constexpr std::uint32_t token_index(std::uint64_t token) { return static_cast<std::uint32_t>(token); }
-constexpr std::uint32_t token_generation(std::uint64_t token) {
-  return static_cast<std::uint32_t>(token >> 32);
-}
-
-}  // namespace detail
 
 struct worker::impl final : private relay::io_port, private detail::stream_host {
   using tcp = boost::asio::ip::tcp;
@@ -153,41 +131,11 @@ struct worker::impl final : private relay::io_port, private detail::stream_host 
   // true when the event buffer was full (more may be waiting).
   bool harvest();
 
-  // One recvmmsg of up to `want` datagrams into the next free arena slots
-  // (flushing the send queue first when the arena is used up: it points
-  // into the arena). Returns the count, or -1 (errno set); `first` is the
-  // slot of the first datagram.
-  int receive(int fd, std::size_t want, bool with_control, std::size_t& first);
-
-  // A socket's cumulative drop count (SO_RXQ_OVFL, SK_MEMINFO_DROPS): count the growth.
-  void account_drops(std::uint32_t latest, std::uint32_t& seen) {
-    const std::uint32_t delta = latest - seen;  // wraps correctly
-    if (delta != 0) relay::bump(counters_.kernel_drops, delta);
-    seen = latest;
-  }
-
   void log_receive_error(const char* what, int err);
 
   // Reads a listener within the budgets. Returns true when it may still
   // have data (a budget ran out, or a read error: try again next round).
   bool drain_listener(std::size_t li, std::size_t& round_budget);
-
-  // Sends what the round queued; counts what the kernel refused.
-  void flush_tx();
-
-  // Queues a datagram for the end of the round. False: send it now instead
-  // (the queue was flushed first, so the order is kept).
-  bool queue_send(int fd, send_queue::direction dir, const stun::endpoint& to, relay::fragments data,
-                  const stun::endpoint* source) {
-    auto r = tx_.push(fd, dir, to, data, source);
-    if (r == send_queue::push_result::full) {
-      flush_tx();
-      r = tx_.push(fd, dir, to, data, source);
-    }
-    if (r == send_queue::push_result::queued) return true;
-    flush_tx();
-    return false;
-  }
 
   // ---- relay sockets ----
 
@@ -305,7 +253,6 @@ struct worker::impl final : private relay::io_port, private detail::stream_host 
   std::vector<std::uint64_t> again_;
   std::vector<std::uint64_t> drop_checks_;
   std::uint32_t next_generation_ = 0;
-  bool in_round_ = false;  // sends are queued in tx_ only inside a round
 
   // Worker hand-off (null without a handoff_group): the shared group and
   // our own queue in it.
@@ -321,17 +268,9 @@ struct worker::impl final : private relay::io_port, private detail::stream_host 
   std::size_t read_since_sleep_ = 0;  // datagrams read since the last window
   bool draining_inbox_ = false;  // inside drain_inbox: never hand on
 
-  // The receive arena, preallocated once and shared by every UDP socket of
-  // this worker: a round fills its slots one recvmmsg after another; queued
-  // sends point into them, so it starts over only after tx_ was flushed.
-  std::size_t arena_slots_;
-  std::size_t arena_used_ = 0;
-  std::unique_ptr<std::byte[]> arena_data_;  // not zeroed: pages are touched only when used
-  std::vector<mmsghdr> headers_;
-  std::vector<iovec> iov_;
-  std::vector<sockaddr_storage> names_;
-  std::vector<control_buffer> control_;
-  send_queue tx_;
+  // The receive arena and the send queue, shared by every UDP socket of
+  // this worker.
+  detail::udp_batch batch_;
 
   // Memory housekeeping (maybe_trim).
   std::uint64_t peak_open_ = 0;
@@ -339,7 +278,6 @@ struct worker::impl final : private relay::io_port, private detail::stream_host 
   std::int64_t last_trim_ms_ = 0;
 
   common::log_limiter receive_error_log_;
-  common::log_limiter send_error_log_;
   common::log_limiter truncated_log_;
   common::log_limiter accept_log_;
   common::log_limiter limit_log_;
