@@ -210,7 +210,7 @@ void worker::impl::close_relay(relay::relay_id id) {
 }
 
 bool worker::impl::send_to_peer(relay::relay_id id, const stun::endpoint& peer, relay::fragments data,
-                  bool dont_fragment) {
+                                bool dont_fragment) {
   assert_owner();
   if (id >= relays_.size() || relays_[id].fd < 0 || data.size() > max_fragments) return false;
   relay_slot& slot = relays_[id];
@@ -225,34 +225,7 @@ bool worker::impl::send_to_peer(relay::relay_id id, const stun::endpoint& peer, 
     if (rc == 0) slot.dont_fragment = dont_fragment;
   }
   // Queued: a refusal at flush time is counted there (relay_send_failed).
-  if (batch_.in_round() && batch_.queue(fd, send_queue::direction::to_peer, peer, data, nullptr)) return true;
-  std::array<iovec, max_fragments> iov;
-  for (std::size_t i = 0; i < data.size(); ++i) {
-    iov[i].iov_base = const_cast<std::byte*>(data[i].data());
-    iov[i].iov_len = data[i].size();
-  }
-  socket_address dst = to_sockaddr(peer);
-  msghdr msg{};
-  msg.msg_name = dst.data();
-  msg.msg_namelen = dst.size;
-  msg.msg_iov = iov.data();
-  msg.msg_iovlen = data.size();
-  ssize_t rc;
-  do {
-    rc = ::sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-  } while (rc < 0 && errno == EINTR);
-  if (rc < 0) {
-    const int err = errno;
-    if (!would_block(err) && err != ENOBUFS && err != EMSGSIZE) {
-      std::uint64_t suppressed = 0;
-      if (batch_.send_error_log().allow(read_clock().mono_ms, suppressed)) {
-        spdlog::warn("worker {}: send to peer {} failed: {} ({} similar suppressed)", index_,
-                     peer.to_string(), std::strerror(err), suppressed);
-      }
-    }
-    return false;
-  }
-  return true;
+  return batch_.send(fd, send_queue::direction::to_peer, peer, data, nullptr);
 }
 
 }  // namespace anyturn::net

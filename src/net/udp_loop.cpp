@@ -144,6 +144,47 @@ void udp_batch::flush() {
   }
 }
 
+bool udp_batch::send_now(int fd, send_queue::direction dir, const stun::endpoint& to,
+                         relay::fragments data, const stun::endpoint* source) {
+  if (data.size() > max_fragments) return false;
+  std::array<iovec, max_fragments> iov;
+  for (std::size_t i = 0; i < data.size(); ++i) {
+    iov[i].iov_base = const_cast<std::byte*>(data[i].data());
+    iov[i].iov_len = data[i].size();
+  }
+  socket_address dst = to_sockaddr(to);
+  msghdr msg{};
+  msg.msg_name = dst.data();
+  msg.msg_namelen = dst.size;
+  msg.msg_iov = iov.data();
+  msg.msg_iovlen = data.size();
+  control_buffer control;
+  if (source != nullptr) {
+    const std::size_t len = write_source_control(*source, control.bytes);
+    if (len != 0) {
+      msg.msg_control = control.bytes;
+      msg.msg_controllen = len;
+    }
+  }
+  ssize_t rc;
+  do {
+    rc = ::sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+  } while (rc < 0 && errno == EINTR);
+  if (rc >= 0) return true;
+  const int err = errno;
+  // A full buffer is the caller's to count; EMSGSIZE toward a peer is the
+  // DONT-FRAGMENT path doing its job (as in flush()).
+  const bool to_peer = dir == send_queue::direction::to_peer;
+  if (!would_block(err) && err != ENOBUFS && !(to_peer && err == EMSGSIZE)) {
+    std::uint64_t suppressed = 0;
+    if (send_error_log_.allow(read_clock().mono_ms, suppressed)) {
+      spdlog::warn("worker {}: send to {} {} failed: {} ({} similar suppressed)", index_,
+                   to_peer ? "peer" : "client", to.to_string(), std::strerror(err), suppressed);
+    }
+  }
+  return false;
+}
+
 }  // namespace detail
 
 void worker::impl::post_round() {
@@ -369,43 +410,9 @@ void worker::impl::send_to_client(const relay::client_ref& to, relay::fragments 
   // Answer from the address the client reached (multi-homed hosts).
   const bool with_source =
       l.wildcard && to.local.family == l.bound.family && !is_unspecified(to.local);
-  if (batch_.in_round() && batch_.queue(l.fd.get(), send_queue::direction::to_client, to.remote, data,
-                             with_source ? &to.local : nullptr)) {
-    return;
-  }
-  std::array<iovec, max_fragments> iov;
-  for (std::size_t i = 0; i < data.size(); ++i) {
-    iov[i].iov_base = const_cast<std::byte*>(data[i].data());
-    iov[i].iov_len = data[i].size();
-  }
-  socket_address dst = to_sockaddr(to.remote);
-  msghdr msg{};
-  msg.msg_name = dst.data();
-  msg.msg_namelen = dst.size;
-  msg.msg_iov = iov.data();
-  msg.msg_iovlen = data.size();
-  control_buffer control;
-  if (with_source) {
-    const std::size_t len = write_source_control(to.local, control.bytes);
-    if (len != 0) {
-      msg.msg_control = control.bytes;
-      msg.msg_controllen = len;
-    }
-  }
-  ssize_t rc;
-  do {
-    rc = ::sendmsg(l.fd.get(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-  } while (rc < 0 && errno == EINTR);
-  if (rc < 0) {
-    const int err = errno;
+  if (!batch_.send(l.fd.get(), send_queue::direction::to_client, to.remote, data,
+                   with_source ? &to.local : nullptr)) {
     bump(counters_.client_send_failed);
-    if (!would_block(err) && err != ENOBUFS) {
-      std::uint64_t suppressed = 0;
-      if (batch_.send_error_log().allow(read_clock().mono_ms, suppressed)) {
-        spdlog::warn("worker {}: send to client {} failed: {} ({} similar suppressed)", index_,
-                     to.remote.to_string(), std::strerror(err), suppressed);
-      }
-    }
   }
 }
 

@@ -119,13 +119,25 @@ class udp_batch {
     return false;
   }
 
+  // Sends a datagram: inside a round it is queued, outside one (or when
+  // the queue cannot take it) it leaves at once through send_now(). False
+  // when the kernel refused it at once; what it refuses at a flush is
+  // counted there.
+  bool send(int fd, send_queue::direction dir, const stun::endpoint& to, relay::fragments data,
+            const stun::endpoint* source) {
+    return (in_round_ && queue(fd, dir, to, data, source)) || send_now(fd, dir, to, data, source);
+  }
+
   // Sends what is queued; counts (and logs, rate-limited) what the kernel refused.
   void flush();
 
-  // The log limiter for send failures, shared with the immediate sends.
-  common::log_limiter& send_error_log() { return send_error_log_; }
-
  private:
+  // The immediate fallback: one sendmsg (EINTR retried), with a PKTINFO
+  // source when `source` is set. False when the kernel refused it; errors
+  // other than a full buffer are logged, rate-limited.
+  bool send_now(int fd, send_queue::direction dir, const stun::endpoint& to, relay::fragments data,
+                const stun::endpoint* source);
+
   const unsigned index_;
   relay::worker_counters& counters_;
   net_counters& io_counters_;
