@@ -278,11 +278,11 @@ void worker::impl::read_ready(std::size_t& budget) {
       } else {
         listeners_[index].ready = false;
       }
-    } else if (relay_live(index, generation)) {
+    } else if (relays_.live(index, generation)) {
       const bool more = drain_relay(index, generation, budget);
-      if (more && relay_live(index, generation)) {
+      if (more && relays_.live(index, generation)) {
         again_.push_back(token);
-      } else if (relay_live(index, generation)) {
+      } else if (relays_.live(index, generation)) {
         relays_[index].ready = false;
       }
     }
@@ -316,7 +316,7 @@ bool worker::impl::harvest() {
         listeners_[index].ready = true;
         ready_.push_back(token);
       }
-    } else if (relay_live(index, generation) && !relays_[index].ready) {
+    } else if (relays_.live(index, generation) && !relays_[index].ready) {
       relays_[index].ready = true;
       ready_.push_back(token);
     }

@@ -107,6 +107,7 @@ worker::impl::impl(unsigned index, std::shared_ptr<const turn::shared_state> sha
       options_(sanitized(std::move(options))),
       ioc_(1),
       timer_(ioc_),
+      relays_(io_counters_.relay_sockets_open, counters_.kernel_drops),
       stream_settings_(settings_of(options_)),
       tls_(options_.tls),
       epoll_(ioc_, make_epoll()),
@@ -118,7 +119,6 @@ worker::impl::impl(unsigned index, std::shared_ptr<const turn::shared_state> sha
   busy_poll_ns_ = static_cast<std::int64_t>(options_.udp_busy_poll.count()) * 1000;
   ready_.reserve(256);
   again_.reserve(256);
-  drop_checks_.reserve(64);
   // Worker hand-off: our inbox's eventfd sits in the epoll set like a socket.
   if (options_.handoff && index_ < options_.handoff->queues.size()) {
     handoff_queue* q = options_.handoff->queues[index_].get();
@@ -297,8 +297,8 @@ void worker::impl::arm_tick() {
     if (ec || stopping_) return;
     const relay::now_t now = read_clock();
     core_->on_tick(now);
-    check_relay_drops();
-    compact_relays();
+    relays_.check_drops();
+    relays_.compact();
     maybe_trim(now);
     arm_tick();
   });
@@ -319,7 +319,7 @@ void worker::impl::maybe_trim(const relay::now_t& now) {
   // The lists sized for the peak are empty between rounds.
   if (ready_.empty() && ready_.capacity() > 4096) std::vector<std::uint64_t>().swap(ready_);
   if (again_.capacity() > 4096) std::vector<std::uint64_t>().swap(again_);
-  if (drop_checks_.empty() && drop_checks_.capacity() > 4096) std::vector<std::uint64_t>().swap(drop_checks_);
+  relays_.shrink_drop_checks();
   ::malloc_trim(0);
 }
 

@@ -14,6 +14,7 @@
 #include <anyturn/net/send_queue.hpp>
 
 #include "posix.hpp"
+#include "relay_sockets.hpp"
 #include "stream_session.hpp"
 #include "udp_loop.hpp"
 
@@ -45,19 +46,6 @@ struct worker::impl final : private relay::io_port, private detail::stream_host 
     bool wildcard = false;   // bound to 0.0.0.0 / ::, so replies carry PKTINFO
     bool ready = false;      // on the ready list
     std::uint32_t drops_seen = 0;
-  };
-
-  // A relay socket, indexed by the core's relay_id. The descriptor is closed
-  // by close_relay_socket (or the worker's destructor).
-  struct relay_slot {
-    int fd = -1;                     // -1 when closed
-    std::uint32_t generation = 0;    // of the socket now open (see token_of)
-    bool v6 = false;
-    bool dont_fragment = false;      // the DF state last set on the socket
-    bool ready = false;              // on the ready list
-    bool drop_check = false;         // on the drop-check list
-    std::uint32_t drops_seen = 0;    // SK_MEMINFO_DROPS last read
-    std::uint64_t connection = 0;    // the stream connection whose allocation opened it, or 0
   };
 
   // A listening TCP socket (plain or TLS), shared (SO_REUSEPORT) with the
@@ -139,27 +127,17 @@ struct worker::impl final : private relay::io_port, private detail::stream_host 
 
   // ---- relay sockets ----
 
-  [[nodiscard]] bool relay_live(relay::relay_id id, std::uint32_t generation) const {
-    return id < relays_.size() && relays_[id].fd >= 0 && relays_[id].generation == generation;
-  }
-
-  // Reads a relay socket within the budgets; like drain_listener.
+  // Reads a relay socket within the budgets; like drain_listener. A socket
+  // read hard is put on the drop-check list for the next tick.
   bool drain_relay(relay::relay_id id, std::uint32_t generation, std::size_t& round_budget);
-
-  // Tick: the kernel's drop count of every relay socket read hard since the
-  // last tick (one getsockopt each, at most once per tick).
-  void check_relay_drops();
-  void read_relay_drops(relay_slot& slot);
-
-  // Tick: give back the relay table's memory after many relays closed: when
-  // less than a quarter is in use and the tail is free.
-  void compact_relays();
 
   // Tick: after a large drop in open relay sockets, return free heap memory
   // to the system: once the drop has come to rest (so one trim gets it all,
   // not the first part of a mass close), at most every trim_interval_ms.
   void maybe_trim(const relay::now_t& now);
 
+  // Closes relay socket `id` (< relays_.size(), open or not): tells the
+  // connection whose allocation opened it, flushes what is queued on it.
   void close_relay_socket(relay::relay_id id);
 
   // ---- worker hand-off ----
@@ -229,7 +207,7 @@ struct worker::impl final : private relay::io_port, private detail::stream_host 
   boost::asio::io_context ioc_;  // declared before every I/O object: destroyed last
   boost::asio::steady_timer timer_;
   std::vector<listener> listeners_;
-  std::vector<relay_slot> relays_;  // indexed by relay_id
+  detail::relay_socket_table relays_;
   bool stopping_ = false;
 
   // Streams: listeners, the connection table, the session whose frame the
@@ -243,16 +221,14 @@ struct worker::impl final : private relay::io_port, private detail::stream_host 
   tls_context_ptr tls_;
 
   // The UDP loop: the epoll set of the UDP sockets (its descriptor is the
-  // one Asio waits for), the event buffer, the ready list (tokens, see
-  // token_of) and the sockets whose drop count the next tick reads.
+  // one Asio waits for), the event buffer and the ready list (tokens, see
+  // token_of).
   boost::asio::posix::stream_descriptor epoll_;
   std::vector<epoll_event> events_;
   std::vector<std::uint64_t> ready_;
   // read_ready's scratch: the sockets it left with data, which go back on
   // the ready list after those it did not reach.
   std::vector<std::uint64_t> again_;
-  std::vector<std::uint64_t> drop_checks_;
-  std::uint32_t next_generation_ = 0;
 
   // Worker hand-off (null without a handoff_group): the shared group and
   // our own queue in it.
