@@ -203,7 +203,7 @@ bool worker::impl::drain_relay(relay::relay_id id, std::uint32_t generation, std
 void worker::impl::close_relay_socket(relay::relay_id id) {
   relay_socket_table::slot& slot = relays_[id];
   if (const std::uint64_t conn = std::exchange(slot.connection, 0); conn != 0) {
-    if (stream_session* s = find_connection(conn)) s->relay_closed();
+    if (stream_session* s = connections_.find(conn)) s->relay_closed();
   }
   if (slot.fd < 0) return;
   // Queued datagrams name this descriptor: send them before it goes (its

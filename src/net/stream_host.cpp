@@ -1,6 +1,8 @@
 // The worker's stream host: its TCP and TLS listeners, the accept loop,
 // the connection table and the callbacks of the sessions it owns
 // (detail::stream_host), and the counting of why connections closed.
+#include "stream_host.hpp"
+
 #include "worker_impl.hpp"
 
 #include <anyturn/net/address.hpp>
@@ -27,6 +29,7 @@ using detail::fd_guard;
 using detail::last_error;
 using detail::read_clock;
 using detail::set_int_option;
+using detail::stream_listener;
 using detail::stream_session;
 
 namespace {
@@ -36,6 +39,28 @@ namespace {
 constexpr std::chrono::milliseconds accept_retry_delay{100};
 
 }  // namespace
+
+namespace detail {
+
+std::shared_ptr<stream_session> connection_table::remove(std::uint64_t id, const stream_session& s) {
+  if (find(id) != &s) return nullptr;
+  slot& entry = slots_[static_cast<std::uint32_t>(id & 0xFFFFFFFFu)];
+  if (++entry.generation == 0) entry.generation = 1;
+  free_.push_back(static_cast<std::uint32_t>(id & 0xFFFFFFFFu));
+  return std::move(entry.session);
+}
+
+void connection_table::close_all() {
+  // Closing calls back into remove(): empty the table first.
+  std::vector<slot> held = std::move(slots_);
+  slots_.clear();
+  free_.clear();
+  for (slot& entry : held) {
+    if (entry.session) entry.session->close(close_reason::shutdown);
+  }
+}
+
+}  // namespace detail
 
 std::error_code worker::impl::open_stream_listener(const stun::endpoint& ep, bool tls, std::string& what) {
   const char* kind = tls ? "tls" : "tcp";
@@ -152,31 +177,24 @@ void worker::impl::on_accepted(std::size_t li, tcp::socket socket) {
   }
   socket.set_option(tcp::no_delay(true), ec);  // relayed media must not wait for Nagle
 
-  std::uint32_t slot;
-  if (!free_connections_.empty()) {
-    slot = free_connections_.back();
-    free_connections_.pop_back();
-  } else {
-    slot = static_cast<std::uint32_t>(connections_.size());
-    connections_.emplace_back();
-  }
   relay::client_ref ref;
   ref.proto = l.tls ? relay::transport::tls : relay::transport::tcp;
   ref.listener = static_cast<std::uint32_t>(li);
-  ref.connection = (std::uint64_t{connections_[slot].generation} << 32) | slot;
   ref.remote = *remote;
   ref.local = *local;
-  auto session = stream_session::make(*this, std::move(socket), ref, l.tls ? tls_ : nullptr);
-  connections_[slot].session = session;
+  stream_session& session = connections_.add([&](std::uint64_t id) {
+    ref.connection = id;
+    return stream_session::make(*this, std::move(socket), ref, l.tls ? tls_ : nullptr);
+  });
   bump(io_counters_.connections_accepted);
   bump(io_counters_.connections_open);
   spdlog::debug("worker {}: {} connection {} from {} to {}", index_, relay::to_string(ref.proto),
                 ref.connection, ref.remote.to_string(), ref.local.to_string());
-  session->start();
+  session.start();
 }
 
 void worker::impl::send_to_stream(const relay::client_ref& to, relay::fragments data) {
-  stream_session* s = find_connection(to.connection);
+  stream_session* s = connections_.find(to.connection);
   if (s == nullptr || !s->is_open()) {
     bump(counters_.client_send_failed);
     return;
@@ -200,16 +218,6 @@ void worker::impl::send_to_stream(const relay::client_ref& to, relay::fragments 
   }
 }
 
-void worker::impl::close_all_connections() {
-  // Closing calls back into on_stream_closed, which edits the table.
-  auto table = std::move(connections_);
-  connections_.clear();
-  free_connections_.clear();
-  for (auto& c : table) {
-    if (c.session) c.session->close(close_reason::shutdown);
-  }
-}
-
 void worker::impl::on_stream_frame(stream_session& s, stun::bytes_view frame, const relay::now_t& now) {
   dispatching_ = &s;
   core_->on_client_packet(s.ref(), frame, now);
@@ -222,14 +230,7 @@ void worker::impl::on_stream_ready(stream_session& s) {
 
 void worker::impl::on_stream_closed(stream_session& s, close_reason why) {
   const relay::client_ref ref = s.ref();  // a copy: the session may go away below
-  const auto slot = static_cast<std::uint32_t>(ref.connection & 0xFFFFFFFFu);
-  std::shared_ptr<stream_session> keep;
-  if (find_connection(ref.connection) == &s) {
-    keep = std::move(connections_[slot].session);
-    ++connections_[slot].generation;
-    if (connections_[slot].generation == 0) connections_[slot].generation = 1;
-    free_connections_.push_back(slot);
-  }
+  const std::shared_ptr<stream_session> keep = connections_.remove(ref.connection, s);
   // RFC 8656 §3.1: the allocation lives as long as its connection.
   core_->on_client_closed(ref, read_clock());
   if (options_.connections) options_.connections->release(ref.remote);
@@ -238,7 +239,8 @@ void worker::impl::on_stream_closed(stream_session& s, close_reason why) {
   count_close(ref, why, s.close_error());
 }
 
-void worker::impl::count_close(const relay::client_ref& ref, close_reason why, const boost::system::error_code& error) {
+void worker::impl::count_close(const relay::client_ref& ref, close_reason why,
+                               const boost::system::error_code& error) {
   std::atomic<std::uint64_t>* counter = nullptr;
   log_limiter* limiter = nullptr;
   switch (why) {

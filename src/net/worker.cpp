@@ -138,7 +138,7 @@ worker::impl::~impl() {
   if (inbox_ != nullptr) inbox_->close();
   // Connections first (they release their limiter counts and end their
   // allocations), then the core: its destructor may still close relays.
-  close_all_connections();
+  connections_.close_all();
   core_.reset();
   for (relay::relay_id id = 0; id < relays_.size(); ++id) close_relay_socket(id);
 }
@@ -284,7 +284,7 @@ void worker::impl::do_stop() {
     l.acceptor.close(ignored);
     l.retry.cancel();
   }
-  close_all_connections();
+  connections_.close_all();
   for (relay::relay_id id = 0; id < relays_.size(); ++id) close_relay_socket(id);
   epoll_.cancel(ignored);
   timer_.cancel();

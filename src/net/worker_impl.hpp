@@ -15,6 +15,7 @@
 
 #include "posix.hpp"
 #include "relay_sockets.hpp"
+#include "stream_host.hpp"
 #include "stream_session.hpp"
 #include "udp_loop.hpp"
 
@@ -46,23 +47,6 @@ struct worker::impl final : private relay::io_port, private detail::stream_host 
     bool wildcard = false;   // bound to 0.0.0.0 / ::, so replies carry PKTINFO
     bool ready = false;      // on the ready list
     std::uint32_t drops_seen = 0;
-  };
-
-  // A listening TCP socket (plain or TLS), shared (SO_REUSEPORT) with the
-  // other workers.
-  struct stream_listener {
-    explicit stream_listener(boost::asio::io_context& ioc) : acceptor(ioc), retry(ioc) {}
-    tcp::acceptor acceptor;
-    boost::asio::steady_timer retry;  // back-off after an accept error
-    stun::endpoint bound;
-    bool tls = false;
-  };
-
-  // The connection table: a connection id is (generation << 32 | slot), so a
-  // stale id (a closed connection whose slot was reused) never resolves.
-  struct connection_slot {
-    std::shared_ptr<detail::stream_session> session;
-    std::uint32_t generation = 1;  // ids are never 0 (0 means "not a stream")
   };
 
   impl(unsigned index, std::shared_ptr<const turn::shared_state> shared, worker_options options);
@@ -163,16 +147,7 @@ struct worker::impl final : private relay::io_port, private detail::stream_host 
   void on_accept_error(std::size_t li, const boost::system::error_code& ec);
   static std::optional<stun::endpoint> endpoint_of(const tcp::endpoint& ep);
   void on_accepted(std::size_t li, tcp::socket socket);
-
-  [[nodiscard]] detail::stream_session* find_connection(std::uint64_t id) const {
-    const auto slot = static_cast<std::uint32_t>(id & 0xFFFFFFFFu);
-    const auto generation = static_cast<std::uint32_t>(id >> 32);
-    if (slot >= connections_.size() || connections_[slot].generation != generation) return nullptr;
-    return connections_[slot].session.get();
-  }
-
   void send_to_stream(const relay::client_ref& to, relay::fragments data);
-  void close_all_connections();
 
   // ---- stream_host ----
 
@@ -213,9 +188,8 @@ struct worker::impl final : private relay::io_port, private detail::stream_host 
   // Streams: listeners, the connection table, the session whose frame the
   // core is handling (to tie the relays it opens to that connection), and
   // the TLS context new handshakes use.
-  std::vector<stream_listener> stream_listeners_;
-  std::vector<connection_slot> connections_;
-  std::vector<std::uint32_t> free_connections_;
+  std::vector<detail::stream_listener> stream_listeners_;
+  detail::connection_table connections_;
   detail::stream_session* dispatching_ = nullptr;
   const detail::stream_settings stream_settings_;
   tls_context_ptr tls_;
