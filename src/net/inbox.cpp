@@ -12,10 +12,26 @@
 
 #include <cstring>
 
+#include <sys/epoll.h>
+
 namespace anyturn::net {
 
 using relay::bump;
+using detail::handoff_token;
 using detail::read_clock;
+
+void worker::impl::attach_inbox() {
+  if (!options_.handoff || index_ >= options_.handoff->queues.size()) return;
+  handoff_queue* q = options_.handoff->queues[index_].get();
+  if (q->datagram_size() < options_.datagram_size || q->wake_fd() < 0) return;
+  // Our inbox's eventfd sits in the epoll set like a socket.
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLET;
+  ev.data.u64 = handoff_token;
+  if (::epoll_ctl(epoll_.native_handle(), EPOLL_CTL_ADD, q->wake_fd(), &ev) != 0) return;
+  inbox_ = q;
+  handoff_ = options_.handoff.get();
+}
 
 void worker::impl::drain_inbox(std::size_t& budget) {
   inbox_->begin_drain();  // a push from now on wakes us again

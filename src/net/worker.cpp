@@ -24,7 +24,6 @@ namespace anyturn::net {
 namespace asio = boost::asio;
 using detail::domain_of;
 using detail::fd_guard;
-using detail::handoff_token;
 using detail::last_error;
 using detail::read_clock;
 using detail::set_int_option;
@@ -119,19 +118,7 @@ worker::impl::impl(unsigned index, std::shared_ptr<const turn::shared_state> sha
   busy_poll_ns_ = static_cast<std::int64_t>(options_.udp_busy_poll.count()) * 1000;
   ready_.reserve(256);
   again_.reserve(256);
-  // Worker hand-off: our inbox's eventfd sits in the epoll set like a socket.
-  if (options_.handoff && index_ < options_.handoff->queues.size()) {
-    handoff_queue* q = options_.handoff->queues[index_].get();
-    if (q->datagram_size() >= options_.datagram_size && q->wake_fd() >= 0) {
-      epoll_event ev{};
-      ev.events = EPOLLIN | EPOLLET;
-      ev.data.u64 = handoff_token;
-      if (::epoll_ctl(epoll_.native_handle(), EPOLL_CTL_ADD, q->wake_fd(), &ev) == 0) {
-        inbox_ = q;
-        handoff_ = options_.handoff.get();
-      }
-    }
-  }
+  attach_inbox();
 }
 
 worker::impl::~impl() {

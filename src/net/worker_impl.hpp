@@ -126,6 +126,10 @@ struct worker::impl final : private relay::io_port, private detail::stream_host 
 
   // ---- worker hand-off ----
 
+  // Construction: joins our queue of options_.handoff, when there is one
+  // whose slots hold a whole datagram, and puts its eventfd in the epoll set.
+  void attach_inbox();
+  // Hands the datagrams in our queue to the core, within the round's budget.
   void drain_inbox(std::size_t& budget);
   bool hand_off(const relay::client_ref& from, stun::bytes_view data, const relay::now_t& now) override;
   void own(const relay::client_ref& c) override;
