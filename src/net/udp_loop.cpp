@@ -334,7 +334,7 @@ void worker::impl::log_receive_error(const char* what, int err) {
 }
 
 bool worker::impl::drain_listener(std::size_t li, std::size_t& round_budget) {
-  listener& l = listeners_[li];  // listeners_ does not change after open()
+  detail::udp_listener& l = listeners_[li];
   const int fd = l.fd.get();
   if (fd < 0) return false;
   std::size_t budget = std::min(options_.read_budget, round_budget);
@@ -402,7 +402,7 @@ void worker::impl::send_to_client(const relay::client_ref& to, relay::fragments 
     bump(counters_.client_send_failed);
     return;
   }
-  listener& l = listeners_[to.listener];
+  detail::udp_listener& l = listeners_[to.listener];
   if (!l.fd.is_open()) {
     bump(counters_.client_send_failed);
     return;

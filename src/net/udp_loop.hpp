@@ -13,6 +13,8 @@
 #include <anyturn/relay/counters.hpp>
 #include <anyturn/relay/io.hpp>
 
+#include "posix.hpp"
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -40,6 +42,15 @@ constexpr std::uint32_t token_index(std::uint64_t token) { return static_cast<st
 constexpr std::uint32_t token_generation(std::uint64_t token) {
   return static_cast<std::uint32_t>(token >> 32);
 }
+
+// A listening UDP socket, shared (SO_REUSEPORT) with the other workers.
+struct udp_listener {
+  unique_fd fd;
+  stun::endpoint bound;    // address and resolved port
+  bool wildcard = false;   // bound to 0.0.0.0 / ::, so replies carry PKTINFO
+  bool ready = false;      // on the ready list
+  std::uint32_t drops_seen = 0;
+};
 
 // A socket's cumulative drop count (SO_RXQ_OVFL, SK_MEMINFO_DROPS): counts
 // the growth since `seen` in `drops`.

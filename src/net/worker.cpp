@@ -218,7 +218,7 @@ std::error_code worker::impl::open_listener(const stun::endpoint& ep, std::strin
   ev.events = EPOLLIN | EPOLLET;
   ev.data.u64 = token_of(static_cast<std::uint32_t>(listeners_.size()), 0);
   if (::epoll_ctl(epoll_.native_handle(), EPOLL_CTL_ADD, fd.fd, &ev) != 0) return fail("epoll_ctl");
-  listener& l = listeners_.emplace_back();
+  detail::udp_listener& l = listeners_.emplace_back();
   l.fd = unique_fd(fd.release());
   l.bound = *bound_ep;
   l.wildcard = wildcard;

@@ -40,15 +40,6 @@ namespace anyturn::net {
 struct worker::impl final : private relay::io_port, private detail::stream_host {
   using tcp = boost::asio::ip::tcp;
 
-  // A listening UDP socket, shared (SO_REUSEPORT) with the other workers.
-  struct listener {
-    detail::unique_fd fd;
-    stun::endpoint bound;    // address and resolved port
-    bool wildcard = false;   // bound to 0.0.0.0 / ::, so replies carry PKTINFO
-    bool ready = false;      // on the ready list
-    std::uint32_t drops_seen = 0;
-  };
-
   impl(unsigned index, std::shared_ptr<const turn::shared_state> shared, worker_options options);
   ~impl() override;
 
@@ -185,7 +176,7 @@ struct worker::impl final : private relay::io_port, private detail::stream_host 
   // Everything below is owned by the worker thread.
   boost::asio::io_context ioc_;  // declared before every I/O object: destroyed last
   boost::asio::steady_timer timer_;
-  std::vector<listener> listeners_;
+  std::vector<detail::udp_listener> listeners_;  // does not change after open()
   detail::relay_socket_table relays_;
   bool stopping_ = false;
 
