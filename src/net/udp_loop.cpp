@@ -24,6 +24,8 @@
 // as one batch; the first window that brings nothing ends it. A relayed
 // datagram waits at most one window longer.
 
+#include "udp_loop.hpp"
+
 #include "worker_impl.hpp"
 
 #include <boost/asio/post.hpp>
@@ -50,7 +52,6 @@ using detail::mono_ns;
 using detail::read_clock;
 using detail::token_generation;
 using detail::token_index;
-using detail::udp_batch;
 using detail::would_block;
 
 namespace {

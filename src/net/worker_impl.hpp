@@ -4,7 +4,11 @@
 // Everything here belongs to the worker's thread (see worker.hpp). The impl
 // is the one place where the TURN core meets the sockets: it implements
 // relay::io_port for the core and detail::stream_host for its TCP and TLS
-// sessions.
+// sessions. Its member functions are defined by what they serve: the shell
+// (worker.cpp), the UDP loop (udp_loop.cpp), the relay sockets
+// (relay_sockets.cpp), the hand-off inbox (inbox.cpp) and the streams
+// (stream_host.cpp). The state with a life of its own lives in classes of
+// those files' headers: udp_batch, relay_socket_table, connection_table.
 #pragma once
 
 #include <anyturn/net/worker.hpp>
@@ -40,25 +44,36 @@ namespace anyturn::net {
 struct worker::impl final : private relay::io_port, private detail::stream_host {
   using tcp = boost::asio::ip::tcp;
 
+  // ---- the shell (worker.cpp) ----
+
   impl(unsigned index, std::shared_ptr<const turn::shared_state> shared, worker_options options);
   ~impl() override;
 
-  // ---- start-up (any thread, before run) ----
-
+  // Start-up (any thread, before run): every listener, UDP first.
   std::error_code open(std::string& what);
-  std::error_code open_stream_listener(const stun::endpoint& ep, bool tls, std::string& what);
   std::error_code open_listener(const stun::endpoint& ep, std::string& what);
   std::vector<stun::endpoint> listener_endpoints() const;
   std::vector<stun::endpoint> tls_listener_endpoints() const;
-
-  // ---- the loop ----
 
   void run();
   void stop();
   void do_stop();
   void arm_tick();
 
-  // ---- the UDP loop: one epoll set, rounds, batches ----
+  // Tick: after a large drop in open relay sockets, return free heap memory
+  // to the system: once the drop has come to rest (so one trim gets it all,
+  // not the first part of a mass close), at most every trim_interval_ms.
+  void maybe_trim(const relay::now_t& now);
+
+  void assert_owner() const {
+    // The thread in run() owns everything here; before run() and after it
+    // returns, the (single) thread holding the worker may use it.
+    assert(owner_ == std::thread::id{} || owner_ == std::this_thread::get_id());
+  }
+
+  relay::io_port& io() { return *this; }
+
+  // ---- the UDP loop (udp_loop.cpp): one epoll set, rounds, batches ----
 
   void post_round();
   void arm_epoll();
@@ -100,69 +115,59 @@ struct worker::impl final : private relay::io_port, private detail::stream_host 
   // have data (a budget ran out, or a read error: try again next round).
   bool drain_listener(std::size_t li, std::size_t& round_budget);
 
-  // ---- relay sockets ----
+  // io_port: UDP through the listener the client reached; streams go to
+  // send_to_stream.
+  void send_to_client(const relay::client_ref& to, relay::fragments data) override;
+
+  void deliver_for_test(const relay::client_ref& from, stun::bytes_view data);
+
+  // ---- relay sockets (relay_sockets.cpp) ----
 
   // Reads a relay socket within the budgets; like drain_listener. A socket
   // read hard is put on the drop-check list for the next tick.
   bool drain_relay(relay::relay_id id, std::uint32_t generation, std::size_t& round_budget);
 
-  // Tick: after a large drop in open relay sockets, return free heap memory
-  // to the system: once the drop has come to rest (so one trim gets it all,
-  // not the first part of a mass close), at most every trim_interval_ms.
-  void maybe_trim(const relay::now_t& now);
-
   // Closes relay socket `id` (< relays_.size(), open or not): tells the
   // connection whose allocation opened it, flushes what is queued on it.
   void close_relay_socket(relay::relay_id id);
 
-  // ---- worker hand-off ----
+  // io_port
+  std::error_code open_relay(relay::relay_id id, const stun::endpoint& bind) override;
+  void close_relay(relay::relay_id id) override;
+  bool send_to_peer(relay::relay_id id, const stun::endpoint& peer, relay::fragments data,
+                    bool dont_fragment) override;
+
+  // ---- worker hand-off (inbox.cpp) ----
 
   // Construction: joins our queue of options_.handoff, when there is one
   // whose slots hold a whole datagram, and puts its eventfd in the epoll set.
   void attach_inbox();
   // Hands the datagrams in our queue to the core, within the round's budget.
   void drain_inbox(std::size_t& budget);
+
+  // io_port
   bool hand_off(const relay::client_ref& from, stun::bytes_view data, const relay::now_t& now) override;
   void own(const relay::client_ref& c) override;
   void disown(const relay::client_ref& c) override;
 
-  void deliver_for_test(const relay::client_ref& from, stun::bytes_view data);
+  // ---- streams (stream_host.cpp) ----
 
-  // ---- io_port (worker thread only) ----
-
-  void send_to_client(const relay::client_ref& to, relay::fragments data) override;
-  std::error_code open_relay(relay::relay_id id, const stun::endpoint& bind) override;
-  void close_relay(relay::relay_id id) override;
-  bool send_to_peer(relay::relay_id id, const stun::endpoint& peer, relay::fragments data,
-                    bool dont_fragment) override;
-
-  // ---- streams (worker thread only) ----
-
+  std::error_code open_stream_listener(const stun::endpoint& ep, bool tls, std::string& what);
   void arm_accept(std::size_t li);
   void on_accept_error(std::size_t li, const boost::system::error_code& ec);
   static std::optional<stun::endpoint> endpoint_of(const tcp::endpoint& ep);
   void on_accepted(std::size_t li, tcp::socket socket);
   void send_to_stream(const relay::client_ref& to, relay::fragments data);
+  void count_close(const relay::client_ref& ref, detail::close_reason why,
+                   const boost::system::error_code& error);
+  void set_tls_context(tls_context_ptr ctx);
 
-  // ---- stream_host ----
-
+  // stream_host
   const detail::stream_settings& settings() const override { return stream_settings_; }
   relay::now_t now() const override { return detail::read_clock(); }
   void on_stream_frame(detail::stream_session& s, stun::bytes_view frame, const relay::now_t& now) override;
   void on_stream_ready(detail::stream_session& s) override;
   void on_stream_closed(detail::stream_session& s, detail::close_reason why) override;
-  void count_close(const relay::client_ref& ref, detail::close_reason why,
-                   const boost::system::error_code& error);
-
-  void set_tls_context(tls_context_ptr ctx);
-
-  void assert_owner() const {
-    // The thread in run() owns everything here; before run() and after it
-    // returns, the (single) thread holding the worker may use it.
-    assert(owner_ == std::thread::id{} || owner_ == std::this_thread::get_id());
-  }
-
-  relay::io_port& io() { return *this; }
 
   // ---- state ----
   const unsigned index_;
@@ -199,11 +204,9 @@ struct worker::impl final : private relay::io_port, private detail::stream_host 
   // the ready list after those it did not reach.
   std::vector<std::uint64_t> again_;
 
-  // Worker hand-off (null without a handoff_group): the shared group and
-  // our own queue in it.
-  handoff_group* handoff_ = nullptr;
-  handoff_queue* inbox_ = nullptr;
-  bool inbox_ready_ = false;     // the queue may hold datagrams
+  // The receive arena and the send queue, shared by every UDP socket of
+  // this worker.
+  detail::udp_batch batch_;
 
   // Wake-up coalescing (worker_options::udp_coalesce; 0: off).
   std::int64_t coalesce_ns_ = 0;
@@ -211,11 +214,13 @@ struct worker::impl final : private relay::io_port, private detail::stream_host 
   std::int64_t last_socket_wake_ns_ = 0;
   bool coalescing_ = false;           // sleeping windows instead of waiting for sockets
   std::size_t read_since_sleep_ = 0;  // datagrams read since the last window
-  bool draining_inbox_ = false;  // inside drain_inbox: never hand on
 
-  // The receive arena and the send queue, shared by every UDP socket of
-  // this worker.
-  detail::udp_batch batch_;
+  // Worker hand-off (null without a handoff_group): the shared group and
+  // our own queue in it.
+  handoff_group* handoff_ = nullptr;
+  handoff_queue* inbox_ = nullptr;
+  bool inbox_ready_ = false;     // the queue may hold datagrams
+  bool draining_inbox_ = false;  // inside drain_inbox: never hand on
 
   // Memory housekeeping (maybe_trim).
   std::uint64_t peak_open_ = 0;
