@@ -1,55 +1,24 @@
-// anyturn::app — wiring of the side module: what the validated config means
-// for the credential store, the TURN core's tenant table, the HTTP server
-// and its metrics registry, and offline credential minting.
+// anyturn::metrics — the net layer's counters (net::net_counters) in the
+// anyturn metric set.
 //
-// Tenant indices are the same everywhere: 0 is the default tenant (id "",
-// from auth.users / auth.secrets / auth.api_keys and the flags), k+1 is
-// config.tenants[k]. The credential store resolves a username to that
-// index, the core counts and limits by it, the metrics label it with the id
-// ("default" for index 0), and the credentials API mints usernames that
-// resolve back to it.
+// net_metrics() returns a collector for registry::add_collector(). Like
+// turn_metrics, it loads every worker's relaxed atomics at scrape time,
+// sums them and emits the families below; a scrape never blocks or slows a
+// worker. Every ANYTURN_NET_COUNTERS entry maps to exactly one series
+// (checked at compile time). The counters come from the Asio-free
+// <anyturn/net/counters.hpp>: metrics does not link the net layer.
+//
+// docs/metrics.md describes each family.
 #pragma once
 
-#include <anyturn/auth/credentials.hpp>
-#include <anyturn/config/cli.hpp>
-#include <anyturn/config/config.hpp>
-#include <anyturn/http/server.hpp>
 #include <anyturn/metrics/registry.hpp>
-#include <anyturn/net/worker.hpp>
-#include <anyturn/turn/worker_core.hpp>
+#include <anyturn/net/counters.hpp>
 
-#include <cstddef>
-#include <cstdint>
 #include <span>
-#include <string>
+#include <string_view>
 #include <vector>
 
-namespace anyturn::app {
-
-// Credentials per tenant, index = auth::tenant_index.
-std::vector<auth::tenant_credentials> tenant_credentials(const config::server_config& cfg);
-// Quotas per tenant, index = auth::tenant_index (the default tenant has none
-// of its own; limits.max_allocations_per_user applies to it).
-std::vector<turn::tenant_policy> tenant_policies(const config::server_config& cfg);
-// Tenant ids by index ("" for the default tenant): the metrics' tenant label.
-std::vector<std::string> tenant_ids(const config::server_config& cfg);
-
-// The URLs the credentials API hands out: http.urls when configured; else
-// derived from the bound listeners (a wildcard listener is advertised under
-// the relay address of its family): stun: and turn:?transport=udp for each
-// listener, turn:?transport=tcp when TCP is on, turns:?transport=tcp for each
-// TLS listener. `derived` tells which happened.
-struct ice_urls_result {
-  http::ice_urls urls;
-  bool derived = false;
-};
-ice_urls_result ice_urls_for(const config::server_config& cfg,
-                             std::span<const stun::endpoint> listeners,
-                             std::span<const stun::endpoint> tls_listeners);
-
-// The HTTP server's config (tenants with API keys, TTLs, TLS files, address);
-// `ready` and `registry` are left for the caller.
-http::server_config http_server_config(const config::server_config& cfg, http::ice_urls urls);
+namespace anyturn::metrics {
 
 // A collector for every ANYTURN_NET_COUNTERS entry (and the two net gauges)
 // of the given workers, summed at scrape time (relaxed loads; never blocks a
@@ -63,10 +32,16 @@ http::server_config http_server_config(const config::server_config& cfg, http::i
 //   anyturn_tls_handshakes_total{result}             counter  ok, failed, timeout
 //   anyturn_connections_closed_total{reason}         counter  idle_timeout, framing_error,
 //                                                             message_too_large, io_error
-//   anyturn_dropped_packets_total{reason}            counter  peer_truncated, write_queue_full
+//   anyturn_dropped_packets_total{reason}            counter  peer_truncated, write_queue_full,
+//                                                             handoff_queue_full
 //   anyturn_stream_write_dropped_bytes_total         counter
 //   anyturn_receive_errors_total                     counter
-metrics::registry::collector net_metrics(std::vector<const net::net_counters*> workers);
+//   anyturn_worker_wakeups_total{cause}              counter  socket, coalesce_window
+//   anyturn_worker_busy_polls_total{result}          counter  hit, miss
+//   anyturn_udp_gso_messages_total                   counter
+//   anyturn_udp_gso_datagrams_total                  counter
+//   anyturn_worker_handoff_total{direction}          counter  out, in
+registry::collector net_metrics(std::vector<const net::net_counters*> workers);
 
 // Where one net counter goes (family as rendered, at most one label).
 struct net_counter_mapping {
@@ -79,18 +54,4 @@ struct net_counter_mapping {
 // compile time: a counter without a mapping fails the build).
 std::span<const net_counter_mapping> net_counter_mappings();
 
-// ---- anyturn credentials ----
-struct minted_credentials {
-  std::string username;
-  std::string password;
-  std::uint32_t ttl = 0;
-  std::int64_t expires_at = 0;  // unix seconds
-};
-// username "<now+ttl>[:<tenant>]:<user>" (or "<now+ttl>"), password
-// base64(HMAC-SHA1(secret, username)).
-minted_credentials mint_credentials(const config::credentials_options& o, std::int64_t now);
-// "username: ...\npassword: ...\nttl: ...\nexpires: <RFC 3339>\n", or with
-// `json` one line {"username":...,"password":...,"ttl":...,"expiresAt":...}.
-std::string format_credentials(const minted_credentials& c, bool json);
-
-}  // namespace anyturn::app
+}  // namespace anyturn::metrics
