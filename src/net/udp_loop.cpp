@@ -233,6 +233,8 @@ void worker::impl::coalesce_sleep() {
 
 void worker::impl::run_round() {
   assert_owner();
+  // Sends are queued from here on; every pass flushes what it queued.
+  batch_.begin_round();
   std::size_t budget = options_.round_budget;
   for (std::size_t pass = 0; pass < max_passes && budget > 0; ++pass) {
     bool work = work_ready(harvest());
@@ -240,6 +242,7 @@ void worker::impl::run_round() {
       work = busy_poll();
     }
     if (!work) {
+      batch_.end_round();
       // Nothing ready. Coalescing and the last window brought datagrams:
       // sleep another window, then let Asio run what became ready
       // meanwhile (streams, timers) before the next round. Otherwise wait
@@ -258,8 +261,12 @@ void worker::impl::run_round() {
     const std::size_t before = budget;
     read_ready(budget);
     read_since_sleep_ += before - budget;
-    if (stopping_) return;
+    if (stopping_) {
+      batch_.end_round();
+      return;
+    }
   }
+  batch_.end_round();
   post_round();
 }
 
@@ -267,7 +274,6 @@ void worker::impl::read_ready(std::size_t& budget) {
   std::size_t i = 0;
   const std::size_t listed = ready_.size();
   again_.clear();
-  batch_.begin_round();
   if (inbox_ready_) drain_inbox(budget);
   for (; i < listed && budget > 0; ++i) {
     const std::uint64_t token = ready_[i];
@@ -290,7 +296,7 @@ void worker::impl::read_ready(std::size_t& budget) {
     // else: closed since it was listed; close_relay_socket cleared its flag.
     if (stopping_) break;
   }
-  batch_.end_round();
+  batch_.end_pass();
   if (stopping_) return;
   // Those not reached first, then those with data left.
   ready_.erase(ready_.begin(), ready_.begin() + static_cast<std::ptrdiff_t>(i));

@@ -61,10 +61,10 @@ inline void account_drops(std::atomic<std::uint64_t>& drops, std::uint32_t lates
 }
 
 // The UDP loop's batch: the receive arena every UDP socket of the worker is
-// read into, and the send queue what the core sends during a round waits
-// in until the round ends.
+// read into, and the send queue in which what the core sends during a round
+// waits for the end of the pass over the ready sockets.
 //
-// The arena is preallocated once: a round fills its slots one recvmmsg
+// The arena is preallocated once: a pass fills its slots one recvmmsg
 // after another; queued sends point into them (the arena is the queue's
 // stable range), so it starts over only after the queue was flushed.
 // Nothing here allocates after construction.
@@ -105,18 +105,24 @@ class udp_batch {
 
   // ---- rounds ----
 
-  // Inside a round, sends are queued; end_round() sends them and frees the arena.
+  // From begin_round() to end_round() sends are queued. Each pass of the
+  // round over the ready sockets ends with end_pass(), which sends them and
+  // frees the arena for the next pass; end_round() does the same and ends
+  // the round.
   void begin_round() { in_round_ = true; }
-  void end_round() {
+  void end_pass() {
     flush();
     used_ = 0;
+  }
+  void end_round() {
+    end_pass();
     in_round_ = false;
   }
   [[nodiscard]] bool in_round() const { return in_round_; }
 
   // ---- sending ----
 
-  // Queues a datagram for the end of the round. False: send it now instead
+  // Queues a datagram for the end of the pass. False: send it now instead
   // (the queue was flushed first, so the order is kept).
   bool queue(int fd, send_queue::direction dir, const stun::endpoint& to, relay::fragments data,
              const stun::endpoint* source) {

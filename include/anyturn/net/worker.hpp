@@ -13,9 +13,9 @@
 // Asio, only while it has nothing left to do. A round of the loop takes the
 // ready sockets, reads each with recvmmsg under a per-socket and a per-round
 // budget, and queues what the core sends; the queue leaves in sendmmsg
-// batches at the end of the round. Sockets with data left wait for the next
-// round, which is posted, so timers and streams run in between. Preallocated
-// buffers throughout: nothing is allocated per packet.
+// batches after each pass over the ready sockets. Sockets with data left
+// wait for the next round, which is posted, so timers and streams run in
+// between. Preallocated buffers throughout: nothing is allocated per packet.
 //
 // Stream transports: every `listen` address also gets a TCP listener on the
 // same port, and `tls_listen` addresses get TLS listeners, each bound once
@@ -56,10 +56,10 @@ struct worker_options {
   std::uint32_t socket_buffer = 4 * 1024 * 1024;  // SO_RCVBUF/SO_SNDBUF of listeners
   std::size_t batch_size = 32;                    // datagrams per recvmmsg
   std::size_t datagram_size = 9 * 1024;           // bytes per receive buffer; longer ones are dropped
-  std::size_t read_budget = 256;                  // datagrams per socket per round of the UDP loop
+  std::size_t read_budget = 256;                  // datagrams per socket per pass of the UDP loop
   std::size_t round_budget = 1024;                // datagrams per round, all sockets together
-  // Receive buffers a round uses before the queued sends must be flushed
-  // (the queue points into them); at least batch_size.
+  // Receive buffers a pass of the UDP loop uses before the queued sends
+  // must be flushed (the queue points into them); at least batch_size.
   std::size_t receive_arena = 128;
   std::size_t send_batch = 256;                   // datagrams queued before a sendmmsg flush
   std::size_t epoll_events = 256;                 // readiness events taken per epoll_wait

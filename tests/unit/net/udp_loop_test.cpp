@@ -340,7 +340,7 @@ TEST(worker, busy_polling_off_never_polls_and_single_datagram_rounds_never_poll)
 
 // ---- the batch, on its own ----
 
-TEST(udp_batch, sends_at_once_outside_a_round_and_at_its_end_inside_one) {
+TEST(udp_batch, sends_at_once_outside_a_round_and_after_each_pass_inside_one) {
   relay::worker_counters counters;
   net_counters io;
   detail::udp_batch batch(loopback_options(), 0, counters, io);
@@ -362,6 +362,14 @@ TEST(udp_batch, sends_at_once_outside_a_round_and_at_its_end_inside_one) {
   batch.end_round();
   EXPECT_FALSE(batch.in_round());
   EXPECT_EQ(to.receive(1000ms), whole);
+
+  // A pass of a round ends with what it queued sent; the round goes on.
+  batch.begin_round();
+  EXPECT_TRUE(batch.send(from.fd(), send_queue::direction::to_peer, to.local(), parts, nullptr));
+  batch.end_pass();
+  EXPECT_TRUE(batch.in_round());
+  EXPECT_EQ(to.receive(1000ms), whole);
+  batch.end_round();
 
   // Refused at once: a destination of the other family, too many fragments
   // (in a round too: the queue cannot take it, so it is sent at once and
