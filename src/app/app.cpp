@@ -7,6 +7,7 @@
 #include <anyturn/auth/peer_policy.hpp>
 #include <anyturn/config/cli.hpp>
 #include <anyturn/http/server.hpp>
+#include <anyturn/metrics/net_metrics.hpp>
 #include <anyturn/metrics/process.hpp>
 #include <anyturn/metrics/registry.hpp>
 #include <anyturn/relay/owner_directory.hpp>
@@ -308,7 +309,7 @@ struct server_app::impl {
     };
     counter_collectors.push_back(
         registry.add_collector(metrics::turn_metrics(std::move(turn_counters), std::move(options))));
-    counter_collectors.push_back(registry.add_collector(net_metrics(std::move(io_counters))));
+    counter_collectors.push_back(registry.add_collector(metrics::net_metrics(std::move(io_counters))));
     registry.add_collector(metrics::process_collector());
     registry.add_collector(metrics::build_info_collector());
     if (usage) registry.add_collector(usage->collector());

@@ -1,14 +1,12 @@
-// Config -> credential store, tenant table, HTTP server config; the net
-// counters collector; offline credential minting.
+// Config -> credential store, tenant table, HTTP server config; offline
+// credential minting.
 #include <anyturn/app/side.hpp>
 
 #include <anyturn/http/api.hpp>
 #include <anyturn/http/json.hpp>
 
 #include <algorithm>
-#include <array>
-#include <atomic>
-#include <string_view>
+#include <optional>
 #include <utility>
 
 namespace anyturn::app {
@@ -118,141 +116,6 @@ http::server_config http_server_config(const config::server_config& cfg, http::i
   add("", cfg.auth.api_keys, cfg.auth.rest_secrets);
   for (const auto& t : cfg.tenants) add(t.id, t.api_keys, t.secrets);
   return h;
-}
-
-// ---- net counters ----
-
-namespace {
-
-enum class nc : std::size_t {
-#define ANYTURN_NET_COUNTER_ID(name, help) name,
-  ANYTURN_NET_COUNTERS(ANYTURN_NET_COUNTER_ID)
-#undef ANYTURN_NET_COUNTER_ID
-  count_
-};
-constexpr std::size_t net_counter_count = static_cast<std::size_t>(nc::count_);
-
-// One row per X-macro counter, in X-macro order (checked below).
-constexpr std::array<net_counter_mapping, net_counter_count> net_mappings{{
-    {"peer_truncated", "anyturn_dropped_packets_total", "reason", "peer_truncated"},
-    {"receive_errors", "anyturn_receive_errors_total", {}, {}},
-    {"connections_accepted", "anyturn_connections_total", "result", "accepted"},
-    {"connections_refused_total", "anyturn_connections_total", "result", "refused_total_limit"},
-    {"connections_refused_per_ip", "anyturn_connections_total", "result", "refused_per_ip_limit"},
-    {"accept_errors", "anyturn_accept_errors_total", {}, {}},
-    {"tls_handshakes", "anyturn_tls_handshakes_total", "result", "ok"},
-    {"tls_handshake_failures", "anyturn_tls_handshakes_total", "result", "failed"},
-    {"tls_handshake_timeouts", "anyturn_tls_handshakes_total", "result", "timeout"},
-    {"idle_timeouts", "anyturn_connections_closed_total", "reason", "idle_timeout"},
-    {"stream_framing_errors", "anyturn_connections_closed_total", "reason", "framing_error"},
-    {"stream_too_large", "anyturn_connections_closed_total", "reason", "message_too_large"},
-    {"stream_io_errors", "anyturn_connections_closed_total", "reason", "io_error"},
-    {"stream_write_dropped", "anyturn_dropped_packets_total", "reason", "write_queue_full"},
-    {"stream_write_dropped_bytes", "anyturn_stream_write_dropped_bytes_total", {}, {}},
-    {"wakeups_socket", "anyturn_worker_wakeups_total", "cause", "socket"},
-    {"wakeups_coalesced", "anyturn_worker_wakeups_total", "cause", "coalesce_window"},
-    {"busy_poll_hits", "anyturn_worker_busy_polls_total", "result", "hit"},
-    {"busy_poll_misses", "anyturn_worker_busy_polls_total", "result", "miss"},
-    {"gso_messages", "anyturn_udp_gso_messages_total", {}, {}},
-    {"gso_datagrams", "anyturn_udp_gso_datagrams_total", {}, {}},
-    {"handed_off_out", "anyturn_worker_handoff_total", "direction", "out"},
-    {"handed_off_in", "anyturn_worker_handoff_total", "direction", "in"},
-    {"handoff_dropped", "anyturn_dropped_packets_total", "reason", "handoff_queue_full"},
-}};
-
-constexpr std::array<std::string_view, net_counter_count> net_names{{
-#define ANYTURN_NET_COUNTER_NAME(name, help) #name,
-    ANYTURN_NET_COUNTERS(ANYTURN_NET_COUNTER_NAME)
-#undef ANYTURN_NET_COUNTER_NAME
-}};
-constexpr bool net_mapping_names_match() {
-  for (std::size_t i = 0; i < net_mappings.size(); ++i) {
-    if (net_mappings[i].counter_name != net_names[i]) return false;
-    if (net_mappings[i].family.empty()) return false;
-  }
-  return true;
-}
-static_assert(net_mapping_names_match(),
-              "every ANYTURN_NET_COUNTERS entry needs one mapping row in net_mappings, in X-macro "
-              "order, naming its Prometheus family (and docs/metrics.md a row)");
-
-using net_member = std::atomic<std::uint64_t> net::net_counters::*;
-constexpr std::array<net_member, net_counter_count> net_members{{
-#define ANYTURN_NET_COUNTER_MEMBER(name, help) &net::net_counters::name,
-    ANYTURN_NET_COUNTERS(ANYTURN_NET_COUNTER_MEMBER)
-#undef ANYTURN_NET_COUNTER_MEMBER
-}};
-
-struct family_help {
-  std::string_view family;
-  std::string_view help;
-};
-constexpr family_help net_helps[] = {
-    // Shared with turn_metrics; the first HELP seen wins, so keep them equal.
-    {"anyturn_dropped_packets_total", "Packets dropped, by reason."},
-    {"anyturn_receive_errors_total", "recvmmsg failures other than EAGAIN on UDP sockets."},
-    {"anyturn_connections_total",
-     "TCP and TLS connections accepted, or refused by streams.max_connections(_per_ip)."},
-    {"anyturn_accept_errors_total", "accept() failures (descriptor limits, ...)."},
-    {"anyturn_tls_handshakes_total", "TLS handshakes, by result."},
-    {"anyturn_connections_closed_total",
-     "TCP and TLS connections closed by the server, by reason (normal closes are not counted)."},
-    {"anyturn_stream_write_dropped_bytes_total",
-     "Bytes of messages to TCP/TLS clients dropped because the write queue was full."},
-    {"anyturn_worker_wakeups_total",
-     "Times a worker's UDP loop woke up: for a readable socket, or after a coalescing window."},
-    {"anyturn_worker_busy_polls_total",
-     "Busy polls after a busy turn of a worker's UDP loop: hit = a datagram came, miss = it went to sleep."},
-    {"anyturn_udp_gso_messages_total",
-     "UDP GSO (UDP_SEGMENT) messages sent: runs of equal-size datagrams to one destination."},
-    {"anyturn_udp_gso_datagrams_total", "Datagrams sent inside UDP GSO messages."},
-    {"anyturn_worker_handoff_total",
-     "UDP datagrams passed between workers because another worker owns their allocation."},
-};
-constexpr std::string_view net_help_for(std::string_view family) {
-  for (const auto& h : net_helps) {
-    if (h.family == family) return h.help;
-  }
-  return {};
-}
-constexpr bool every_net_family_has_help() {
-  for (const auto& m : net_mappings) {
-    if (net_help_for(m.family).empty()) return false;
-  }
-  return true;
-}
-static_assert(every_net_family_has_help(), "add a HELP text for each net family");
-
-}  // namespace
-
-std::span<const net_counter_mapping> net_counter_mappings() { return net_mappings; }
-
-metrics::registry::collector net_metrics(std::vector<const net::net_counters*> workers) {
-  return [workers = std::move(workers)](metrics::sink& s) {
-    std::array<std::uint64_t, net_counter_count> totals{};
-    std::uint64_t connections_open = 0;
-    std::uint64_t relay_sockets_open = 0;
-    for (const net::net_counters* w : workers) {
-      if (w == nullptr) continue;
-      for (std::size_t i = 0; i < net_members.size(); ++i) {
-        totals[i] += (w->*net_members[i]).load(std::memory_order_relaxed);
-      }
-      connections_open += w->connections_open.load(std::memory_order_relaxed);
-      relay_sockets_open += w->relay_sockets_open.load(std::memory_order_relaxed);
-    }
-    s.gauge("anyturn_connections_open", "TCP and TLS client connections open now.", {},
-            connections_open);
-    s.gauge("anyturn_relay_sockets_open", "Relay sockets open now (one per relayed address).", {},
-            relay_sockets_open);
-    for (std::size_t i = 0; i < net_mappings.size(); ++i) {
-      const auto& m = net_mappings[i];
-      if (m.label_name.empty()) {
-        s.counter(m.family, net_help_for(m.family), {}, totals[i]);
-      } else {
-        s.counter(m.family, net_help_for(m.family), {{m.label_name, m.label_value}}, totals[i]);
-      }
-    }
-  };
 }
 
 // ---- anyturn credentials ----

@@ -1,46 +1,33 @@
-#include <anyturn/net/worker.hpp>
+// The worker shell: start-up (the UDP listeners; stream_host.cpp opens the
+// TCP and TLS ones), the loop's lifetime (run, stop), the tick and its
+// memory housekeeping, and the public `worker` methods.
+#include "worker_impl.hpp"
 
-#include <anyturn/net/address.hpp>
-#include <anyturn/common/log_limiter.hpp>
-#include <anyturn/net/send_queue.hpp>
-
-#include "stream_session.hpp"
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ip/udp.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <array>
-#include <cassert>
-#include <cerrno>
-#include <cstring>
-#include <optional>
+#include <cstdint>
+#include <system_error>
 #include <thread>
 #include <utility>
 
-#include <linux/sock_diag.h>
 #include <malloc.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
-#include <unistd.h>
 
 namespace anyturn::net {
 
 namespace asio = boost::asio;
-using tcp = asio::ip::tcp;
-using common::log_limiter;
-using relay::bump;
-using detail::close_reason;
-using detail::stream_session;
+using detail::domain_of;
+using detail::fd_guard;
+using detail::last_error;
+using detail::read_clock;
+using detail::set_int_option;
+using detail::token_of;
+using detail::unique_fd;
 
 worker_options worker_options::from_config(const config::server_config& cfg) {
   worker_options o;
@@ -63,7 +50,7 @@ worker_options sanitized(worker_options o) {
   o.batch_size = std::clamp<std::size_t>(o.batch_size, 1, 1024);
   o.datagram_size = std::clamp<std::size_t>(o.datagram_size, 548, 65536);
   o.read_budget = std::max<std::size_t>(o.read_budget, 1);
-  o.turn_budget = std::max<std::size_t>(o.turn_budget, 1);
+  o.round_budget = std::max<std::size_t>(o.round_budget, 1);
   o.receive_arena = std::clamp<std::size_t>(o.receive_arena, o.batch_size, 16 * 1024);
   o.send_batch = std::clamp<std::size_t>(o.send_batch, 1, 16 * 1024);
   o.epoll_events = std::clamp<std::size_t>(o.epoll_events, 1, 4096);
@@ -87,75 +74,6 @@ detail::stream_settings settings_of(const worker_options& o) {
   return s;
 }
 
-// Retry delay after accept() fails (EMFILE and friends): the queue stays
-// full, so re-arming at once would spin.
-constexpr std::chrono::milliseconds accept_retry_delay{100};
-}  // namespace
-
-namespace {
-
-// Most fragments a single send may carry (the core uses up to four).
-constexpr std::size_t max_fragments = send_queue::max_fragments;
-// Highest relay id we accept: a bound on the socket table, far above any
-// max_allocations a worker is configured for.
-constexpr relay::relay_id max_relay_id = 1u << 24;
-
-std::int64_t mono_ns() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
-relay::now_t read_clock() {
-  using namespace std::chrono;
-  return {duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count(),
-          duration_cast<seconds>(system_clock::now().time_since_epoch()).count()};
-}
-
-std::error_code last_error() { return {errno, std::system_category()}; }
-
-bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
-
-int set_int_option(int fd, int level, int name, int value) {
-  return ::setsockopt(fd, level, name, &value, sizeof value);
-}
-
-// Owns a raw descriptor until it is handed to Asio.
-struct fd_guard {
-  int fd = -1;
-  ~fd_guard() {
-    if (fd >= 0) ::close(fd);
-  }
-  int release() { return std::exchange(fd, -1); }
-};
-
-// A descriptor the worker owns outright (UDP sockets: not registered with Asio).
-class unique_fd {
- public:
-  unique_fd() = default;
-  explicit unique_fd(int fd) : fd_(fd) {}
-  unique_fd(unique_fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  unique_fd& operator=(unique_fd&& other) noexcept {
-    if (this != &other) {
-      reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  unique_fd(const unique_fd&) = delete;
-  unique_fd& operator=(const unique_fd&) = delete;
-  ~unique_fd() { reset(); }
-  [[nodiscard]] int get() const { return fd_; }
-  [[nodiscard]] bool is_open() const { return fd_ >= 0; }
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
-
 // The worker's epoll set for its UDP sockets.
 int make_epoll() {
   const int fd = ::epoll_create1(EPOLL_CLOEXEC);
@@ -163,36 +81,9 @@ int make_epoll() {
   return fd;
 }
 
-// What an epoll event names: (generation << 32) | index. Listeners have
-// generation 0 (index: the listener); relay sockets a generation that is
-// never 0 and never reused (index: the relay id), so an event harvested for
-// a socket that was closed since resolves to nothing.
-constexpr std::uint64_t token_of(std::uint32_t index, std::uint32_t generation) {
-  return (std::uint64_t{generation} << 32) | index;
-}
-// The hand-off queue's eventfd (generation 0, an index no listener has).
-constexpr std::uint64_t handoff_token = 0xFFFFFFFFu;
-constexpr std::uint32_t token_index(std::uint64_t token) { return static_cast<std::uint32_t>(token); }
-constexpr std::uint32_t token_generation(std::uint64_t token) {
-  return static_cast<std::uint32_t>(token >> 32);
-}
-
-// A drain that read this much from one socket may have met a full receive
-// queue: read the socket's drop count at the next tick.
-constexpr std::size_t drop_check_bytes = 64 * 1024;
-
-// Rounds of the UDP loop per wake-up before Asio's other handlers get a turn.
-constexpr std::size_t max_rounds = 8;
-// A turn that read at least this many datagrams busy-polls before sleeping
-// (worker_options::udp_busy_poll).
-constexpr std::size_t busy_turn_datagrams = 4;
-
-// Memory housekeeping on the tick (see compact_relays / maybe_trim).
-constexpr std::size_t min_relay_table = 64;
+// Memory housekeeping on the tick (see maybe_trim).
 constexpr std::int64_t trim_interval_ms = 3000;
 constexpr std::uint64_t trim_min_drop = 1000;
-
-int domain_of(const stun::endpoint& ep) { return ep.is_v4() ? AF_INET : AF_INET6; }
 
 // Sets a socket buffer, using the privileged variant when we may (it ignores
 // net.core.[rw]mem_max). Returns the size the kernel actually granted.
@@ -209,1326 +100,214 @@ int set_buffer(int fd, int force_name, int name, std::uint32_t bytes) {
 
 }  // namespace
 
-struct worker::impl final : private relay::io_port, private detail::stream_host {
-  // A listening UDP socket, shared (SO_REUSEPORT) with the other workers.
-  struct listener {
-    unique_fd fd;
-    stun::endpoint bound;    // address and resolved port
-    bool wildcard = false;   // bound to 0.0.0.0 / ::, so replies carry PKTINFO
-    bool ready = false;      // on the ready list
-    std::uint32_t drops_seen = 0;
-  };
+worker::impl::impl(unsigned index, std::shared_ptr<const turn::shared_state> shared, worker_options options)
+    : index_(index),
+      options_(sanitized(std::move(options))),
+      ioc_(1),
+      timer_(ioc_),
+      relays_(io_counters_.relay_sockets_open, counters_.kernel_drops),
+      stream_settings_(settings_of(options_)),
+      tls_(options_.tls),
+      epoll_(ioc_, make_epoll()),
+      events_(options_.epoll_events),
+      batch_(options_, index, counters_, io_counters_),
+      core_(std::make_unique<turn::worker_core>(std::move(shared), static_cast<relay::io_port&>(*this),
+                                                counters_, index)) {
+  coalesce_ns_ = static_cast<std::int64_t>(options_.udp_coalesce.count()) * 1000;
+  busy_poll_ns_ = static_cast<std::int64_t>(options_.udp_busy_poll.count()) * 1000;
+  ready_.reserve(256);
+  again_.reserve(256);
+  attach_inbox();
+}
 
-  // A relay socket, indexed by the core's relay_id. The descriptor is closed
-  // by close_relay_socket (or the worker's destructor).
-  struct relay_slot {
-    int fd = -1;                     // -1 when closed
-    std::uint32_t generation = 0;    // of the socket now open (see token_of)
-    bool v6 = false;
-    bool dont_fragment = false;      // the DF state last set on the socket
-    bool ready = false;              // on the ready list
-    bool drop_check = false;         // on the drop-check list
-    std::uint32_t drops_seen = 0;    // SK_MEMINFO_DROPS last read
-    std::uint64_t connection = 0;    // the stream connection whose allocation opened it, or 0
-  };
+worker::impl::~impl() {
+  if (inbox_ != nullptr) inbox_->close();
+  // Connections first (they release their limiter counts and end their
+  // allocations), then the core: its destructor may still close relays.
+  connections_.close_all();
+  core_.reset();
+  for (relay::relay_id id = 0; id < relays_.size(); ++id) close_relay_socket(id);
+}
 
-  // A listening TCP socket (plain or TLS), shared (SO_REUSEPORT) with the
-  // other workers.
-  struct stream_listener {
-    explicit stream_listener(asio::io_context& ioc) : acceptor(ioc), retry(ioc) {}
-    tcp::acceptor acceptor;
-    asio::steady_timer retry;  // back-off after an accept error
-    stun::endpoint bound;
-    bool tls = false;
-  };
-
-  // The connection table: a connection id is (generation << 32 | slot), so a
-  // stale id (a closed connection whose slot was reused) never resolves.
-  struct connection_slot {
-    std::shared_ptr<stream_session> session;
-    std::uint32_t generation = 1;  // ids are never 0 (0 means "not a stream")
-  };
-
-  impl(unsigned index, std::shared_ptr<const turn::shared_state> shared, worker_options options)
-      : index_(index),
-        options_(sanitized(std::move(options))),
-        ioc_(1),
-        timer_(ioc_),
-        stream_settings_(settings_of(options_)),
-        tls_(options_.tls),
-        epoll_(ioc_, make_epoll()),
-        events_(options_.epoll_events),
-        arena_slots_(options_.receive_arena),
-        arena_data_(std::make_unique_for_overwrite<std::byte[]>(arena_slots_ * options_.datagram_size)),
-        headers_(arena_slots_),
-        iov_(arena_slots_),
-        names_(arena_slots_),
-        control_(arena_slots_),
-        tx_(options_.send_batch, options_.send_batch * 256),
-        core_(std::make_unique<turn::worker_core>(std::move(shared), static_cast<relay::io_port&>(*this),
-                                             counters_, index)) {
-    coalesce_ns_ = static_cast<std::int64_t>(options_.udp_coalesce.count()) * 1000;
-    tx_.set_gso(options_.udp_gso);
-    busy_poll_ns_ = static_cast<std::int64_t>(options_.udp_busy_poll.count()) * 1000;
-    for (std::size_t i = 0; i < arena_slots_; ++i) {
-      iov_[i].iov_base = arena_data_.get() + i * options_.datagram_size;
-      iov_[i].iov_len = options_.datagram_size;
-      msghdr& h = headers_[i].msg_hdr;
-      h.msg_iov = &iov_[i];
-      h.msg_iovlen = 1;
-    }
-    // Payloads the core forwards point into the arena: queued, not copied.
-    tx_.set_stable_range(arena_data_.get(), arena_data_.get() + arena_slots_ * options_.datagram_size);
-    ready_.reserve(256);
-    again_.reserve(256);
-    drop_checks_.reserve(64);
-    // Worker hand-off: our inbox's eventfd sits in the epoll set like a socket.
-    if (options_.handoff && index_ < options_.handoff->queues.size()) {
-      handoff_queue* q = options_.handoff->queues[index_].get();
-      if (q->datagram_size() >= options_.datagram_size && q->wake_fd() >= 0) {
-        epoll_event ev{};
-        ev.events = EPOLLIN | EPOLLET;
-        ev.data.u64 = handoff_token;
-        if (::epoll_ctl(epoll_.native_handle(), EPOLL_CTL_ADD, q->wake_fd(), &ev) == 0) {
-          inbox_ = q;
-          handoff_ = options_.handoff.get();
-        }
-      }
-    }
-  }
-
-  ~impl() override {
-    if (inbox_ != nullptr) inbox_->close();
-    // Connections first (they release their limiter counts and end their
-    // allocations), then the core: its destructor may still close relays.
-    close_all_connections();
-    core_.reset();
-    for (relay::relay_id id = 0; id < relays_.size(); ++id) close_relay_socket(id);
-  }
-
-  // ---- start-up (any thread, before run) ----
-
-  std::error_code open(std::string& what) {
+std::error_code worker::impl::open(std::string& what) {
+  listeners_.clear();
+  stream_listeners_.clear();
+  listeners_.reserve(options_.listen.size());
+  stream_listeners_.reserve(options_.listen.size() + options_.tls_listen.size());
+  auto fail = [&](std::error_code ec) {
     listeners_.clear();
     stream_listeners_.clear();
-    listeners_.reserve(options_.listen.size());
-    stream_listeners_.reserve(options_.listen.size() + options_.tls_listen.size());
-    auto fail = [&](std::error_code ec) {
-      listeners_.clear();
-      stream_listeners_.clear();
-      return ec;
-    };
-    if (!options_.tls_listen.empty() && !tls_) {
-      what = "tls listeners configured without a TLS context";
-      return fail(std::make_error_code(std::errc::invalid_argument));
-    }
-    for (const auto& ep : options_.listen) {
-      // UDP and TCP share the port. With port 0 the UDP socket picks one,
-      // and if TCP finds that port taken, both try again with another.
-      for (int attempt = 0;; ++attempt) {
-        if (std::error_code ec = open_listener(ep, what)) return fail(ec);
-        if (!options_.tcp) break;
-        const std::error_code ec = open_stream_listener(listeners_.back().bound, false, what);
-        if (!ec) break;
-        if (ep.port == 0 && ec == std::errc::address_in_use && attempt < 20) {
-          listeners_.pop_back();
-          continue;
-        }
-        return fail(ec);
-      }
-    }
-    for (const auto& ep : options_.tls_listen) {
-      if (std::error_code ec = open_stream_listener(ep, true, what)) return fail(ec);
-    }
-    return {};
+    return ec;
+  };
+  if (!options_.tls_listen.empty() && !tls_) {
+    what = "tls listeners configured without a TLS context";
+    return fail(std::make_error_code(std::errc::invalid_argument));
   }
-
-  std::error_code open_stream_listener(const stun::endpoint& ep, bool tls, std::string& what) {
-    const char* kind = tls ? "tls" : "tcp";
-    auto fail = [&](const char* step) {
-      std::error_code ec = last_error();
-      what = fmt::format("{} listener {}: {}: {}", kind, ep.to_string(), step, ec.message());
-      return ec;
-    };
-    if (options_.probe_exclusive && ep.port != 0) {
-      // Without SO_REUSEPORT: fails if anybody listens on the port.
-      fd_guard probe{::socket(domain_of(ep), SOCK_STREAM | SOCK_CLOEXEC, 0)};
-      if (probe.fd < 0) return fail("socket");
-      set_int_option(probe.fd, SOL_SOCKET, SO_REUSEADDR, 1);
-      if (!ep.is_v4()) set_int_option(probe.fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
-      const socket_address sa = to_sockaddr(ep);
-      if (::bind(probe.fd, sa.data(), sa.size) != 0) return fail("bind");
-    }
-    fd_guard fd{::socket(domain_of(ep), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)};
-    if (fd.fd < 0) return fail("socket");
-    if (set_int_option(fd.fd, SOL_SOCKET, SO_REUSEADDR, 1) != 0) return fail("SO_REUSEADDR");
-    if (set_int_option(fd.fd, SOL_SOCKET, SO_REUSEPORT, 1) != 0) return fail("SO_REUSEPORT");
-    if (!ep.is_v4() && set_int_option(fd.fd, IPPROTO_IPV6, IPV6_V6ONLY, 1) != 0) {
-      return fail("IPV6_V6ONLY");
-    }
-    const socket_address sa = to_sockaddr(ep);
-    if (::bind(fd.fd, sa.data(), sa.size) != 0) return fail("bind");
-    if (::listen(fd.fd, SOMAXCONN) != 0) return fail("listen");
-    socket_address bound;
-    bound.size = sizeof bound.storage;
-    if (::getsockname(fd.fd, bound.data(), &bound.size) != 0) return fail("getsockname");
-    auto bound_ep = from_sockaddr(bound.data(), bound.size);
-    if (!bound_ep) {
-      what = fmt::format("{} listener {}: unexpected local address", kind, ep.to_string());
-      return std::make_error_code(std::errc::address_family_not_supported);
-    }
-    stream_listener& l = stream_listeners_.emplace_back(ioc_);
-    boost::system::error_code aec;
-    l.acceptor.assign(ep.is_v4() ? tcp::v4() : tcp::v6(), fd.fd, aec);
-    if (aec) {
-      stream_listeners_.pop_back();
-      what = fmt::format("{} listener {}: {}", kind, ep.to_string(), aec.message());
-      return std::error_code(aec.value(), std::system_category());
-    }
-    fd.release();
-    l.bound = *bound_ep;
-    l.tls = tls;
-    return {};
-  }
-
-  std::error_code open_listener(const stun::endpoint& ep, std::string& what) {
-    auto fail = [&](const char* step) {
-      std::error_code ec = last_error();
-      what = fmt::format("udp listener {}: {}: {}", ep.to_string(), step, ec.message());
-      return ec;
-    };
-    if (options_.probe_exclusive && ep.port != 0) {
-      fd_guard probe{::socket(domain_of(ep), SOCK_DGRAM | SOCK_CLOEXEC, 0)};
-      if (probe.fd < 0) return fail("socket");
-      if (!ep.is_v4()) set_int_option(probe.fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
-      const socket_address sa = to_sockaddr(ep);
-      if (::bind(probe.fd, sa.data(), sa.size) != 0) return fail("bind");
-    }
-    fd_guard fd{::socket(domain_of(ep), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)};
-    if (fd.fd < 0) return fail("socket");
-    // Every worker binds the same address: the kernel spreads 5-tuples.
-    if (set_int_option(fd.fd, SOL_SOCKET, SO_REUSEPORT, 1) != 0) return fail("SO_REUSEPORT");
-    if (!ep.is_v4() && set_int_option(fd.fd, IPPROTO_IPV6, IPV6_V6ONLY, 1) != 0) {
-      return fail("IPV6_V6ONLY");
-    }
-    const int rcv = set_buffer(fd.fd, SO_RCVBUFFORCE, SO_RCVBUF, options_.socket_buffer);
-    const int snd = set_buffer(fd.fd, SO_SNDBUFFORCE, SO_SNDBUF, options_.socket_buffer);
-    if (index_ == 0 && (static_cast<std::uint32_t>(rcv) < options_.socket_buffer ||
-                        static_cast<std::uint32_t>(snd) < options_.socket_buffer)) {
-      spdlog::warn(
-          "udp listener {}: asked for {} byte socket buffers, the kernel granted {} (receive) and "
-          "{} (send); raise net.core.rmem_max / net.core.wmem_max",
-          ep.to_string(), options_.socket_buffer, rcv, snd);
-    }
-    if (set_int_option(fd.fd, SOL_SOCKET, SO_RXQ_OVFL, 1) != 0) return fail("SO_RXQ_OVFL");
-    const bool wildcard = is_unspecified(ep);
-    if (wildcard) {
-      const int rc = ep.is_v4() ? set_int_option(fd.fd, IPPROTO_IP, IP_PKTINFO, 1)
-                                : set_int_option(fd.fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1);
-      if (rc != 0) return fail("PKTINFO");
-    }
-    const socket_address sa = to_sockaddr(ep);
-    if (::bind(fd.fd, sa.data(), sa.size) != 0) return fail("bind");
-
-    socket_address bound;
-    bound.size = sizeof bound.storage;
-    if (::getsockname(fd.fd, bound.data(), &bound.size) != 0) return fail("getsockname");
-    auto bound_ep = from_sockaddr(bound.data(), bound.size);
-    if (!bound_ep) {
-      what = fmt::format("udp listener {}: unexpected local address", ep.to_string());
-      return std::make_error_code(std::errc::address_family_not_supported);
-    }
-
-    // Edge-triggered, registered once for the socket's life.
-    epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLET;
-    ev.data.u64 = token_of(static_cast<std::uint32_t>(listeners_.size()), 0);
-    if (::epoll_ctl(epoll_.native_handle(), EPOLL_CTL_ADD, fd.fd, &ev) != 0) return fail("epoll_ctl");
-    listener& l = listeners_.emplace_back();
-    l.fd = unique_fd(fd.release());
-    l.bound = *bound_ep;
-    l.wildcard = wildcard;
-    return {};
-  }
-
-  std::vector<stun::endpoint> listener_endpoints() const {
-    std::vector<stun::endpoint> out;
-    out.reserve(listeners_.size());
-    for (const auto& l : listeners_) out.push_back(l.bound);
-    return out;
-  }
-
-  std::vector<stun::endpoint> tls_listener_endpoints() const {
-    std::vector<stun::endpoint> out;
-    for (const auto& l : stream_listeners_) {
-      if (l.tls) out.push_back(l.bound);
-    }
-    return out;
-  }
-
-  // ---- the loop ----
-
-  void run() {
-    owner_ = std::this_thread::get_id();
-    if (coalesce_ns_ > 0) {
-      // The default 50 us timer slack would stretch every window by up to
-      // that much; a tenth of the window keeps it close.
-      ::prctl(PR_SET_TIMERSLACK, static_cast<unsigned long>(std::max<std::int64_t>(coalesce_ns_ / 10, 1000)));
-    }
-    // The first turn picks up whatever arrived before run().
-    post_turn();
-    for (std::size_t i = 0; i < stream_listeners_.size(); ++i) arm_accept(i);
-    arm_tick();
-    ioc_.run();
-    owner_ = std::thread::id{};
-  }
-
-  void stop() {
-    asio::post(ioc_, [this] { do_stop(); });
-  }
-
-  void do_stop() {
-    assert_owner();
-    if (stopping_) return;
-    if (inbox_ != nullptr) inbox_->close();  // nobody hands us more
-    core_->shutdown(read_clock());
-    stopping_ = true;
-    boost::system::error_code ignored;
-    for (auto& l : listeners_) l.fd.reset();
-    for (auto& l : stream_listeners_) {
-      l.acceptor.close(ignored);
-      l.retry.cancel();
-    }
-    close_all_connections();
-    for (relay::relay_id id = 0; id < relays_.size(); ++id) close_relay_socket(id);
-    epoll_.cancel(ignored);
-    timer_.cancel();
-    ioc_.stop();
-  }
-
-  void arm_tick() {
-    timer_.expires_after(options_.tick);
-    timer_.async_wait([this](const boost::system::error_code& ec) {
-      if (ec || stopping_) return;
-      const relay::now_t now = read_clock();
-      core_->on_tick(now);
-      check_relay_drops();
-      compact_relays();
-      maybe_trim(now);
-      arm_tick();
-    });
-  }
-
-  // ---- the UDP loop: one epoll set, turns, batches ----
-  //
-  // The worker's UDP sockets sit in its own epoll set, edge-triggered and
-  // registered once (EPOLL_CTL_ADD when opened; close() removes them).
-  // Asio waits for that set's descriptor only when the worker has nothing
-  // left to read: one EPOLL_CTL_MOD inside Asio per idle period, none per
-  // socket or per datagram. A turn is up to max_rounds rounds of:
-  //   1. epoll_wait(0) moves newly readable sockets onto the ready list;
-  //   2. each ready socket is read with recvmmsg, up to read_budget
-  //      datagrams, while the turn has turn_budget left; a socket leaves the
-  //      list once a read comes back short (Linux raises a new edge for
-  //      every datagram queued after that) or with EAGAIN;
-  //   3. what the core sent meanwhile is flushed with sendmmsg.
-  // A round that finds nothing ready ends the turn and re-arms Asio's wait.
-  // When a budget runs out, the next turn is posted instead, so timers and
-  // streams run in between.
-  //
-  // Wake-up coalescing (limits.udp_coalesce_us, off by default): at
-  // moderate rates nearly every datagram costs a wake-up of its own, and on
-  // a VM a wake-up (interrupt, idle exit, context switch) costs more than
-  // relaying the datagram. When two socket wake-ups come less than two
-  // windows apart, the worker stops waiting for sockets and sleeps one
-  // window per turn instead, reading and sending whatever arrived meanwhile
-  // as one batch; the first window that brings nothing ends it. Each pass
-  // through the relay waits at most one window longer.
-
-  void post_turn() {
-    asio::post(ioc_, [this] {
-      if (!stopping_) run_turn();
-    });
-  }
-
-  void arm_epoll() {
-    epoll_.async_wait(asio::posix::descriptor_base::wait_read, [this](const boost::system::error_code& ec) {
-      if (stopping_ || ec == asio::error::operation_aborted) return;
-      if (ec) log_receive_error("epoll wait", ec.value());
-      bump(io_counters_.wakeups_socket);
-      if (coalesce_ns_ > 0) {
-        // Two socket wake-ups closer together than twice the window: the
-        // next datagram is likely within one window, so gather instead.
-        const std::int64_t now = mono_ns();
-        coalescing_ = now - last_socket_wake_ns_ < 2 * coalesce_ns_;
-        last_socket_wake_ns_ = now;
-      }
-      run_turn();
-    });
-  }
-
-  // Something to read: a listed socket, the hand-off queue, or events
-  // harvest() had no room for.
-  [[nodiscard]] bool work_ready(bool more_events) const {
-    return !ready_.empty() || inbox_ready_ || more_events;
-  }
-
-  // Busy polling (udp_busy_poll): after a busy turn, keeps harvesting for a
-  // short while before going to sleep, since the next datagram is likely to
-  // come sooner than a sleep and a wake-up would take. True when it found
-  // something to read.
-  bool busy_poll() {
-    const std::int64_t until = mono_ns() + busy_poll_ns_;
-    do {
-      if (work_ready(harvest())) {
-        bump(io_counters_.busy_poll_hits);
-        return true;
-      }
-    } while (mono_ns() < until);
-    bump(io_counters_.busy_poll_misses);
-    return false;
-  }
-
-  // Wake-up coalescing (udp_coalesce): sleeps one window, so what arrives
-  // meanwhile is read and sent in one batch instead of one wake-up each.
-  void coalesce_sleep() {
-    timespec ts{};
-    ts.tv_sec = static_cast<time_t>(coalesce_ns_ / 1'000'000'000);
-    ts.tv_nsec = static_cast<long>(coalesce_ns_ % 1'000'000'000);
-    while (::clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) == EINTR) {
-    }
-    bump(io_counters_.wakeups_coalesced);
-  }
-
-  // One wake-up: rounds of (harvest, read the ready sockets, flush) until
-  // nothing is ready (then Asio waits for the epoll set again), or the
-  // turn budget or max_rounds is used up (then the next turn is posted, so
-  // Asio's other handlers run first). Harvesting again before going back to
-  // Asio saves its wait and re-arm while packets keep coming.
-  void run_turn() {
-    assert_owner();
-    std::size_t budget = options_.turn_budget;
-    for (std::size_t round = 0; round < max_rounds && budget > 0; ++round) {
-      bool work = work_ready(harvest());
-      if (!work && busy_poll_ns_ > 0 && !coalescing_ && options_.turn_budget - budget >= busy_turn_datagrams) {
-        work = busy_poll();
-      }
-      if (!work) {
-        // Nothing ready. Coalescing and the last window brought datagrams:
-        // sleep another window, then let Asio run what became ready
-        // meanwhile (streams, timers) before the next turn. Otherwise wait
-        // for the sockets.
-        if (coalescing_ && read_since_sleep_ > 0) {
-          read_since_sleep_ = 0;
-          coalesce_sleep();
-          post_turn();
-          return;
-        }
-        coalescing_ = false;
-        read_since_sleep_ = 0;
-        arm_epoll();
-        return;
-      }
-      const std::size_t before = budget;
-      read_ready(budget);
-      read_since_sleep_ += before - budget;
-      if (stopping_) return;
-    }
-    post_turn();
-  }
-
-  // One pass over the ready list: each socket is read within its budget
-  // while the turn has budget left; then the queued sends are flushed.
-  void read_ready(std::size_t& budget) {
-    std::size_t i = 0;
-    const std::size_t listed = ready_.size();
-    again_.clear();
-    in_turn_ = true;
-    if (inbox_ready_) drain_inbox(budget);
-    for (; i < listed && budget > 0; ++i) {
-      const std::uint64_t token = ready_[i];
-      const std::uint32_t index = token_index(token);
-      const std::uint32_t generation = token_generation(token);
-      if (generation == 0) {
-        if (drain_listener(index, budget)) {
-          again_.push_back(token);
-        } else {
-          listeners_[index].ready = false;
-        }
-      } else if (relay_live(index, generation)) {
-        const bool more = drain_relay(index, generation, budget);
-        if (more && relay_live(index, generation)) {
-          again_.push_back(token);
-        } else if (relay_live(index, generation)) {
-          relays_[index].ready = false;
-        }
-      }
-      // else: closed since it was listed; close_relay_socket cleared its flag.
-      if (stopping_) break;
-    }
-    flush_tx();
-    arena_used_ = 0;
-    in_turn_ = false;
-    if (stopping_) return;
-    // Those not reached first, then those with data left.
-    ready_.erase(ready_.begin(), ready_.begin() + static_cast<std::ptrdiff_t>(i));
-    ready_.insert(ready_.end(), again_.begin(), again_.end());
-  }
-
-  // Moves sockets the kernel reports readable onto the ready list. Returns
-  // true when the event buffer was full (more may be waiting).
-  bool harvest() {
-    int n;
-    do {
-      n = ::epoll_wait(epoll_.native_handle(), events_.data(), static_cast<int>(events_.size()), 0);
-    } while (n < 0 && errno == EINTR);
-    if (n < 0) {
-      log_receive_error("epoll_wait", errno);
-      return false;
-    }
-    for (int k = 0; k < n; ++k) {
-      const std::uint64_t token = events_[k].data.u64;
-      const std::uint32_t index = token_index(token);
-      const std::uint32_t generation = token_generation(token);
-      if (token == handoff_token) {
-        inbox_ready_ = inbox_ != nullptr;
-      } else if (generation == 0) {
-        if (index < listeners_.size() && !listeners_[index].ready) {
-          listeners_[index].ready = true;
-          ready_.push_back(token);
-        }
-      } else if (relay_live(index, generation) && !relays_[index].ready) {
-        relays_[index].ready = true;
-        ready_.push_back(token);
-      }
-    }
-    return static_cast<std::size_t>(n) == events_.size();
-  }
-
-  // One recvmmsg of up to `want` datagrams into the next free arena slots
-  // (flushing the send queue first when the arena is used up: it points
-  // into the arena). Returns the count, or -1 (errno set); `first` is the
-  // slot of the first datagram.
-  int receive(int fd, std::size_t want, bool with_control, std::size_t& first) {
-    if (arena_slots_ - arena_used_ < want) {
-      flush_tx();
-      arena_used_ = 0;
-    }
-    first = arena_used_;
-    for (std::size_t i = first; i < first + want; ++i) {
-      msghdr& h = headers_[i].msg_hdr;
-      h.msg_name = &names_[i];
-      h.msg_namelen = sizeof(sockaddr_storage);
-      if (with_control) {
-        h.msg_control = control_[i].bytes;
-        h.msg_controllen = sizeof control_[i].bytes;
-      } else {
-        h.msg_control = nullptr;
-        h.msg_controllen = 0;
-      }
-      h.msg_flags = 0;
-      headers_[i].msg_len = 0;
-    }
-    int n;
-    do {
-      n = ::recvmmsg(fd, headers_.data() + first, static_cast<unsigned>(want), MSG_DONTWAIT, nullptr);
-    } while (n < 0 && errno == EINTR);
-    if (n > 0) arena_used_ += static_cast<std::size_t>(n);
-    return n;
-  }
-
-  // A socket's cumulative drop count (SO_RXQ_OVFL, SK_MEMINFO_DROPS): count the growth.
-  void account_drops(std::uint32_t latest, std::uint32_t& seen) {
-    const std::uint32_t delta = latest - seen;  // wraps correctly
-    if (delta != 0) bump(counters_.kernel_drops, delta);
-    seen = latest;
-  }
-
-  void log_receive_error(const char* what, int err) {
-    bump(io_counters_.receive_errors);
-    std::uint64_t suppressed = 0;
-    if (receive_error_log_.allow(read_clock().mono_ms, suppressed)) {
-      spdlog::warn("worker {}: recvmmsg on {} failed: {} ({} similar suppressed)", index_, what,
-                   std::strerror(err), suppressed);
-    }
-  }
-
-  // Reads a listener within the budgets. Returns true when it may still
-  // have data (a budget ran out, or a read error: try again next turn).
-  bool drain_listener(std::size_t li, std::size_t& turn_budget) {
-    listener& l = listeners_[li];  // listeners_ does not change after open()
-    const int fd = l.fd.get();
-    if (fd < 0) return false;
-    std::size_t budget = std::min(options_.read_budget, turn_budget);
-    for (;;) {
-      const std::size_t want = std::min(options_.batch_size, budget);
-      std::size_t first = 0;
-      const int n = receive(fd, want, true, first);  // SO_RXQ_OVFL, PKTINFO
-      if (n < 0) {
-        if (would_block(errno)) return false;
-        log_receive_error("listener", errno);
-        return true;
-      }
-      const relay::now_t now = read_clock();
-      for (std::size_t i = first; i < first + static_cast<std::size_t>(n); ++i) {
-        const msghdr& h = headers_[i].msg_hdr;
-        const receive_info info = parse_control(h);
-        if (info.drops) account_drops(*info.drops, l.drops_seen);
-        if ((h.msg_flags & MSG_TRUNC) != 0) {
-          // Longer than our receive buffers: no valid TURN client sends it.
-          bump(counters_.malformed_dropped);
-          continue;
-        }
-        auto remote = from_sockaddr(static_cast<const sockaddr*>(h.msg_name), h.msg_namelen);
-        if (!remote) {
-          bump(counters_.malformed_dropped);
-          continue;
-        }
-        relay::client_ref from;
-        from.proto = relay::transport::udp;
-        from.listener = static_cast<std::uint32_t>(li);
-        from.remote = *remote;
-        from.local = l.bound;
-        if (l.wildcard && info.local && info.local->family == l.bound.family) {
-          from.local.ip = info.local->ip;
-        }
-        const auto* data = static_cast<const std::byte*>(h.msg_iov[0].iov_base);
-        core_->on_client_packet(from, stun::bytes_view(data, headers_[i].msg_len), now);
-        if (stopping_) return false;
-      }
-      const auto got = static_cast<std::size_t>(n);
-      budget -= got;
-      turn_budget -= got;
-      if (got < want) return false;  // short read: the queue was empty
-      if (budget == 0) return true;
-    }
-  }
-
-  [[nodiscard]] bool relay_live(relay::relay_id id, std::uint32_t generation) const {
-    return id < relays_.size() && relays_[id].fd >= 0 && relays_[id].generation == generation;
-  }
-
-  // Reads a relay socket within the budgets; like drain_listener.
-  bool drain_relay(relay::relay_id id, std::uint32_t generation, std::size_t& turn_budget) {
-    std::size_t budget = std::min(options_.read_budget, turn_budget);
-    std::size_t bytes = 0;
-    bool more = false;
-    for (;;) {
-      // The core may open relays (growing relays_) or close this one while
-      // it handles a packet: look the slot up again every time.
-      if (!relay_live(id, generation)) return false;
-      const std::size_t want = std::min(options_.batch_size, budget);
-      std::size_t first = 0;
-      const int n = receive(relays_[id].fd, want, false, first);
-      if (n < 0) {
-        if (!would_block(errno)) {
-          log_receive_error("relay", errno);
-          more = true;
-        }
-        break;
-      }
-      const relay::now_t now = read_clock();
-      for (std::size_t i = first; i < first + static_cast<std::size_t>(n); ++i) {
-        if (!relay_live(id, generation)) return false;
-        const msghdr& h = headers_[i].msg_hdr;
-        bytes += headers_[i].msg_len;
-        if ((h.msg_flags & MSG_TRUNC) != 0) {
-          bump(io_counters_.peer_truncated);
-          std::uint64_t suppressed = 0;
-          if (truncated_log_.allow(now.mono_ms, suppressed)) {
-            spdlog::warn("worker {}: dropped a peer datagram longer than {} bytes ({} similar suppressed)",
-                         index_, options_.datagram_size, suppressed);
-          }
-          continue;
-        }
-        auto peer = from_sockaddr(static_cast<const sockaddr*>(h.msg_name), h.msg_namelen);
-        if (!peer) continue;
-        const auto* data = static_cast<const std::byte*>(h.msg_iov[0].iov_base);
-        core_->on_peer_packet(id, *peer, stun::bytes_view(data, headers_[i].msg_len), now);
-        if (stopping_) return false;
-      }
-      const auto got = static_cast<std::size_t>(n);
-      budget -= got;
-      turn_budget -= got;
-      if (got == options_.batch_size) bytes = std::max(bytes, drop_check_bytes);
-      if (got < want) break;  // short read: the queue was empty
-      if (budget == 0) {
-        more = true;
-        break;
-      }
-    }
-    // No SO_RXQ_OVFL on relay sockets (a control message per datagram costs
-    // more than it tells): a socket read this hard may have overflowed, so
-    // its drop counter is read at the next tick.
-    if (bytes >= drop_check_bytes && relay_live(id, generation) && !relays_[id].drop_check) {
-      relays_[id].drop_check = true;
-      drop_checks_.push_back(token_of(id, generation));
-    }
-    return more;
-  }
-
-  // Tick: the kernel's drop count of every relay socket read hard since the
-  // last tick (one getsockopt each, at most once per tick).
-  void check_relay_drops() {
-    for (const std::uint64_t token : drop_checks_) {
-      const std::uint32_t id = token_index(token);
-      if (!relay_live(id, token_generation(token))) continue;
-      relay_slot& slot = relays_[id];
-      slot.drop_check = false;
-      read_relay_drops(slot);
-    }
-    drop_checks_.clear();
-  }
-
-  void read_relay_drops(relay_slot& slot) {
-    std::uint32_t info[SK_MEMINFO_VARS] = {};
-    socklen_t len = sizeof info;
-    if (::getsockopt(slot.fd, SOL_SOCKET, SO_MEMINFO, info, &len) == 0 &&
-        len >= static_cast<socklen_t>((SK_MEMINFO_DROPS + 1) * sizeof(std::uint32_t))) {
-      account_drops(info[SK_MEMINFO_DROPS], slot.drops_seen);
-    }
-  }
-
-  // Tick: give back the relay table's memory after many relays closed: when
-  // less than a quarter is in use and the tail is free.
-  void compact_relays() {
-    const std::uint64_t open = io_counters_.relay_sockets_open.load(std::memory_order_relaxed);
-    if (relays_.size() <= min_relay_table || open >= relays_.size() / 4) return;
-    std::size_t end = relays_.size();
-    while (end > 0 && relays_[end - 1].fd < 0 && relays_[end - 1].connection == 0) --end;
-    const std::size_t keep = std::max(end, min_relay_table);
-    if (keep > relays_.size() / 2) return;
-    relays_.resize(keep);
-    relays_.shrink_to_fit();
-  }
-
-  // Tick: after a large drop in open relay sockets, return free heap memory
-  // to the system: once the drop has come to rest (so one trim gets it all,
-  // not the first part of a mass close), at most every trim_interval_ms.
-  void maybe_trim(const relay::now_t& now) {
-    const std::uint64_t open = io_counters_.relay_sockets_open.load(std::memory_order_relaxed);
-    peak_open_ = std::max(peak_open_, open);
-    // Still falling fast: fewer than a tenth of trim_min_drop closed (net of
-    // new ones) since the last tick counts as at rest, so steady churn does
-    // not hold the trim back.
-    const bool falling = last_tick_open_ > open + trim_min_drop / 10;
-    last_tick_open_ = open;
-    if (peak_open_ - open <= trim_min_drop || open >= peak_open_ / 2 || falling) return;
-    if (last_trim_ms_ != 0 && now.mono_ms - last_trim_ms_ < trim_interval_ms) return;
-    last_trim_ms_ = now.mono_ms;
-    peak_open_ = open;
-    // The lists sized for the peak are empty between turns.
-    if (ready_.empty() && ready_.capacity() > 4096) std::vector<std::uint64_t>().swap(ready_);
-    if (again_.capacity() > 4096) std::vector<std::uint64_t>().swap(again_);
-    if (drop_checks_.empty() && drop_checks_.capacity() > 4096) std::vector<std::uint64_t>().swap(drop_checks_);
-    ::malloc_trim(0);
-  }
-
-  void close_relay_socket(relay::relay_id id) {
-    relay_slot& slot = relays_[id];
-    if (const std::uint64_t conn = std::exchange(slot.connection, 0); conn != 0) {
-      if (stream_session* s = find_connection(conn)) s->relay_closed();
-    }
-    if (slot.fd < 0) return;
-    // Queued datagrams name this descriptor: send them before it goes (its
-    // number may be reused at once).
-    flush_tx();
-    ::close(slot.fd);  // also leaves the epoll set
-    slot.fd = -1;
-    slot.ready = false;       // a listed token no longer resolves (generation)
-    slot.drop_check = false;
-    slot.dont_fragment = false;
-    slot.drops_seen = 0;
-    io_counters_.relay_sockets_open.store(
-        io_counters_.relay_sockets_open.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
-  }
-
-  // Sends what the turn queued; counts what the kernel refused.
-  void flush_tx() {
-    if (tx_.empty()) return;
-    const bool gso_was_on = tx_.gso_enabled();
-    const send_queue::flush_result r = tx_.flush();
-    if (r.gso_messages != 0) {
-      bump(io_counters_.gso_messages, r.gso_messages);
-      bump(io_counters_.gso_datagrams, r.gso_datagrams);
-    }
-    if (gso_was_on && !tx_.gso_enabled()) {
-      spdlog::warn("worker {}: the kernel refused UDP GSO (UDP_SEGMENT); sending datagrams one by one from now on",
-                   index_);
-    }
-    if (r.failed_to_client != 0) bump(counters_.client_send_failed, r.failed_to_client);
-    // The core counted these as sent (send_to_peer queued them): the
-    // refusal is counted here.
-    if (r.failed_to_peer != 0) bump(counters_.relay_send_failed, r.failed_to_peer);
-    const int err = r.client_error != 0 ? r.client_error : (r.peer_error != EMSGSIZE ? r.peer_error : 0);
-    if (err != 0) {
-      std::uint64_t suppressed = 0;
-      if (send_error_log_.allow(read_clock().mono_ms, suppressed)) {
-        spdlog::warn("worker {}: sendmmsg to a {} failed: {} ({} similar suppressed)", index_,
-                     r.client_error != 0 ? "client" : "peer", std::strerror(err), suppressed);
-      }
-    }
-  }
-
-  // Queues a datagram for the end of the turn. False: send it now instead
-  // (the queue was flushed first, so the order is kept).
-  bool queue_send(int fd, send_queue::direction dir, const stun::endpoint& to, relay::fragments data,
-                  const stun::endpoint* source) {
-    auto r = tx_.push(fd, dir, to, data, source);
-    if (r == send_queue::push_result::full) {
-      flush_tx();
-      r = tx_.push(fd, dir, to, data, source);
-    }
-    if (r == send_queue::push_result::queued) return true;
-    flush_tx();
-    return false;
-  }
-
-  // ---- worker hand-off ----
-  //
-  // Datagrams other workers received for allocations we own. Each is copied
-  // into a receive-arena slot (so the send queue may point into it, as for
-  // a datagram we read ourselves), its queue slot is freed at once, and the
-  // core handles it as if our listener had received it: replies leave
-  // through our own listener socket, from the address the client reached.
-  void drain_inbox(std::size_t& budget) {
-    inbox_->begin_drain();  // a push from now on wakes us again
-    const relay::now_t now = read_clock();
-    draining_inbox_ = true;
-    bool more = true;
-    while (budget > 0) {
-      if (arena_used_ == arena_slots_) {
-        flush_tx();
-        arena_used_ = 0;
-      }
-      std::byte* dst = static_cast<std::byte*>(iov_[arena_used_].iov_base);
-      relay::client_ref from;
-      std::size_t size = 0;
-      more = inbox_->pop([&](const relay::client_ref& f, stun::bytes_view data, const relay::now_t&) {
-        from = f;
-        size = data.size();
-        if (size <= options_.datagram_size && size != 0) std::memcpy(dst, data.data(), size);
-      });
-      if (!more) break;
-      ++arena_used_;
-      --budget;
-      bump(io_counters_.handed_off_in);
-      if (from.listener >= listeners_.size() || size > options_.datagram_size) {
-        bump(counters_.malformed_dropped);
+  for (const auto& ep : options_.listen) {
+    // UDP and TCP share the port. With port 0 the UDP socket picks one,
+    // and if TCP finds that port taken, both try again with another.
+    for (int attempt = 0;; ++attempt) {
+      if (std::error_code ec = open_listener(ep, what)) return fail(ec);
+      if (!options_.tcp) break;
+      const std::error_code ec = open_stream_listener(listeners_.back().bound, false, what);
+      if (!ec) break;
+      if (ep.port == 0 && ec == std::errc::address_in_use && attempt < 20) {
+        listeners_.pop_back();
         continue;
       }
-      core_->on_client_packet(from, stun::bytes_view(dst, size), now);
-      if (stopping_) break;
-    }
-    draining_inbox_ = false;
-    inbox_ready_ = more && !stopping_;
-  }
-
-  bool hand_off(const relay::client_ref& from, stun::bytes_view data, const relay::now_t& now) override {
-    // A datagram another worker handed us is never handed on: if we do not
-    // own it after all (hash collision, allocation just ended), the core
-    // drops it.
-    if (handoff_ == nullptr || draining_inbox_ || from.proto != relay::transport::udp) return false;
-    const auto owner = handoff_->directory.lookup(handoff_group::key_of(from));
-    if (!owner || *owner == index_ || *owner >= handoff_->queues.size()) return false;
-    if (handoff_->queues[*owner]->push(from, data, now) == handoff_queue::push_result::queued) {
-      bump(io_counters_.handed_off_out);
-    } else {
-      bump(io_counters_.handoff_dropped);
-    }
-    return true;
-  }
-
-  void own(const relay::client_ref& c) override {
-    if (handoff_ != nullptr) handoff_->directory.insert(handoff_group::key_of(c), index_);
-  }
-
-  void disown(const relay::client_ref& c) override {
-    if (handoff_ != nullptr) handoff_->directory.erase(handoff_group::key_of(c), index_);
-  }
-
-  void deliver_for_test(const relay::client_ref& from, stun::bytes_view data) {
-    assert_owner();
-    if (arena_used_ == arena_slots_) {
-      flush_tx();
-      arena_used_ = 0;
-    }
-    auto* dst = static_cast<std::byte*>(iov_[arena_used_].iov_base);
-    const std::size_t size = std::min(data.size(), options_.datagram_size);
-    if (size != 0) std::memcpy(dst, data.data(), size);
-    ++arena_used_;
-    in_turn_ = true;
-    core_->on_client_packet(from, stun::bytes_view(dst, size), read_clock());
-    flush_tx();
-    arena_used_ = 0;
-    in_turn_ = false;
-  }
-
-  // ---- io_port (worker thread only) ----
-
-  void send_to_client(const relay::client_ref& to, relay::fragments data) override {
-    assert_owner();
-    if (to.proto != relay::transport::udp) {
-      send_to_stream(to, data);
-      return;
-    }
-    if (to.listener >= listeners_.size() || data.size() > max_fragments) {
-      bump(counters_.client_send_failed);
-      return;
-    }
-    listener& l = listeners_[to.listener];
-    if (!l.fd.is_open()) {
-      bump(counters_.client_send_failed);
-      return;
-    }
-    // Answer from the address the client reached (multi-homed hosts).
-    const bool with_source =
-        l.wildcard && to.local.family == l.bound.family && !is_unspecified(to.local);
-    if (in_turn_ && queue_send(l.fd.get(), send_queue::direction::to_client, to.remote, data,
-                               with_source ? &to.local : nullptr)) {
-      return;
-    }
-    std::array<iovec, max_fragments> iov;
-    for (std::size_t i = 0; i < data.size(); ++i) {
-      iov[i].iov_base = const_cast<std::byte*>(data[i].data());
-      iov[i].iov_len = data[i].size();
-    }
-    socket_address dst = to_sockaddr(to.remote);
-    msghdr msg{};
-    msg.msg_name = dst.data();
-    msg.msg_namelen = dst.size;
-    msg.msg_iov = iov.data();
-    msg.msg_iovlen = data.size();
-    control_buffer control;
-    if (with_source) {
-      const std::size_t len = write_source_control(to.local, control.bytes);
-      if (len != 0) {
-        msg.msg_control = control.bytes;
-        msg.msg_controllen = len;
-      }
-    }
-    ssize_t rc;
-    do {
-      rc = ::sendmsg(l.fd.get(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-    } while (rc < 0 && errno == EINTR);
-    if (rc < 0) {
-      const int err = errno;
-      bump(counters_.client_send_failed);
-      if (!would_block(err) && err != ENOBUFS) {
-        std::uint64_t suppressed = 0;
-        if (send_error_log_.allow(read_clock().mono_ms, suppressed)) {
-          spdlog::warn("worker {}: send to client {} failed: {} ({} similar suppressed)", index_,
-                       to.remote.to_string(), std::strerror(err), suppressed);
-        }
-      }
+      return fail(ec);
     }
   }
+  for (const auto& ep : options_.tls_listen) {
+    if (std::error_code ec = open_stream_listener(ep, true, what)) return fail(ec);
+  }
+  return {};
+}
 
-  std::error_code open_relay(relay::relay_id id, const stun::endpoint& bind) override {
-    assert_owner();
-    if (id >= max_relay_id) return std::make_error_code(std::errc::invalid_argument);
-    if (id >= relays_.size()) {
-      relays_.resize(std::max<std::size_t>(id + 1, relays_.size() * 2));
-    }
-    if (relays_[id].fd >= 0) close_relay_socket(id);  // the core reused a slot without closing
+std::error_code worker::impl::open_listener(const stun::endpoint& ep, std::string& what) {
+  auto fail = [&](const char* step) {
+    std::error_code ec = last_error();
+    what = fmt::format("udp listener {}: {}: {}", ep.to_string(), step, ec.message());
+    return ec;
+  };
+  if (options_.probe_exclusive && ep.port != 0) {
+    fd_guard probe{::socket(domain_of(ep), SOCK_DGRAM | SOCK_CLOEXEC, 0)};
+    if (probe.fd < 0) return fail("socket");
+    if (!ep.is_v4()) set_int_option(probe.fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
+    const socket_address sa = to_sockaddr(ep);
+    if (::bind(probe.fd, sa.data(), sa.size) != 0) return fail("bind");
+  }
+  fd_guard fd{::socket(domain_of(ep), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)};
+  if (fd.fd < 0) return fail("socket");
+  // Every worker binds the same address: the kernel spreads 5-tuples.
+  if (set_int_option(fd.fd, SOL_SOCKET, SO_REUSEPORT, 1) != 0) return fail("SO_REUSEPORT");
+  if (!ep.is_v4() && set_int_option(fd.fd, IPPROTO_IPV6, IPV6_V6ONLY, 1) != 0) {
+    return fail("IPV6_V6ONLY");
+  }
+  const int rcv = set_buffer(fd.fd, SO_RCVBUFFORCE, SO_RCVBUF, options_.socket_buffer);
+  const int snd = set_buffer(fd.fd, SO_SNDBUFFORCE, SO_SNDBUF, options_.socket_buffer);
+  if (index_ == 0 && (static_cast<std::uint32_t>(rcv) < options_.socket_buffer ||
+                      static_cast<std::uint32_t>(snd) < options_.socket_buffer)) {
+    spdlog::warn(
+        "udp listener {}: asked for {} byte socket buffers, the kernel granted {} (receive) and "
+        "{} (send); raise net.core.rmem_max / net.core.wmem_max",
+        ep.to_string(), options_.socket_buffer, rcv, snd);
+  }
+  if (set_int_option(fd.fd, SOL_SOCKET, SO_RXQ_OVFL, 1) != 0) return fail("SO_RXQ_OVFL");
+  const bool wildcard = is_unspecified(ep);
+  if (wildcard) {
+    const int rc = ep.is_v4() ? set_int_option(fd.fd, IPPROTO_IP, IP_PKTINFO, 1)
+                              : set_int_option(fd.fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1);
+    if (rc != 0) return fail("PKTINFO");
+  }
+  const socket_address sa = to_sockaddr(ep);
+  if (::bind(fd.fd, sa.data(), sa.size) != 0) return fail("bind");
 
-    fd_guard fd{::socket(domain_of(bind), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)};
-    if (fd.fd < 0) return last_error();
-    // Deliberately no SO_REUSEADDR/SO_REUSEPORT: the kernel must refuse a
-    // port somebody else holds. No SO_RXQ_OVFL either (see drain_relay).
-    if (!bind.is_v4() && is_unspecified(bind)) set_int_option(fd.fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
-    if (bind.is_v4()) {
-      // DF stays clear unless a client asks for DONT-FRAGMENT (RFC 8656 §7.2);
-      // IPv6 never fragments in the network and IPV6_DONTFRAG defaults to 0.
-      set_int_option(fd.fd, IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT);
-    }
-    const socket_address sa = to_sockaddr(bind);
-    if (::bind(fd.fd, sa.data(), sa.size) != 0) return last_error();
-
-    // Generations are never 0 (listeners) and never repeat soon: an event or
-    // list entry of an earlier socket in this slot never matches.
-    if (++next_generation_ == 0) ++next_generation_;
-    const std::uint32_t generation = next_generation_;
-    epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLET;
-    ev.data.u64 = token_of(id, generation);
-    if (::epoll_ctl(epoll_.native_handle(), EPOLL_CTL_ADD, fd.fd, &ev) != 0) return last_error();
-
-    relay_slot& slot = relays_[id];
-    slot.fd = fd.release();
-    slot.generation = generation;
-    slot.v6 = !bind.is_v4();
-    slot.dont_fragment = false;
-    slot.ready = false;
-    slot.drop_check = false;
-    slot.drops_seen = 0;
-    if (dispatching_ != nullptr) {
-      // The core opens relays only while handling an Allocate from this
-      // connection: the allocation is the connection's.
-      slot.connection = dispatching_->ref().connection;
-      dispatching_->relay_opened();
-    }
-    bump(io_counters_.relay_sockets_open);
-    return {};
+  socket_address bound;
+  bound.size = sizeof bound.storage;
+  if (::getsockname(fd.fd, bound.data(), &bound.size) != 0) return fail("getsockname");
+  auto bound_ep = from_sockaddr(bound.data(), bound.size);
+  if (!bound_ep) {
+    what = fmt::format("udp listener {}: unexpected local address", ep.to_string());
+    return std::make_error_code(std::errc::address_family_not_supported);
   }
 
-  void close_relay(relay::relay_id id) override {
-    assert_owner();
-    if (id < relays_.size()) close_relay_socket(id);
+  // Edge-triggered, registered once for the socket's life.
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLET;
+  ev.data.u64 = token_of(static_cast<std::uint32_t>(listeners_.size()), 0);
+  if (::epoll_ctl(epoll_.native_handle(), EPOLL_CTL_ADD, fd.fd, &ev) != 0) return fail("epoll_ctl");
+  detail::udp_listener& l = listeners_.emplace_back();
+  l.fd = unique_fd(fd.release());
+  l.bound = *bound_ep;
+  l.wildcard = wildcard;
+  return {};
+}
+
+std::vector<stun::endpoint> worker::impl::listener_endpoints() const {
+  std::vector<stun::endpoint> out;
+  out.reserve(listeners_.size());
+  for (const auto& l : listeners_) out.push_back(l.bound);
+  return out;
+}
+
+std::vector<stun::endpoint> worker::impl::tls_listener_endpoints() const {
+  std::vector<stun::endpoint> out;
+  for (const auto& l : stream_listeners_) {
+    if (l.tls) out.push_back(l.bound);
   }
+  return out;
+}
 
-  bool send_to_peer(relay::relay_id id, const stun::endpoint& peer, relay::fragments data,
-                    bool dont_fragment) override {
-    assert_owner();
-    if (id >= relays_.size() || relays_[id].fd < 0 || data.size() > max_fragments) return false;
-    relay_slot& slot = relays_[id];
-    if (peer.is_v4() == slot.v6) return false;  // the core never crosses families
-    const int fd = slot.fd;
-    if (dont_fragment != slot.dont_fragment) {
-      // DF is a socket option: what is queued leaves with the old setting.
-      flush_tx();
-      const int rc = slot.v6 ? set_int_option(fd, IPPROTO_IPV6, IPV6_DONTFRAG, dont_fragment ? 1 : 0)
-                             : set_int_option(fd, IPPROTO_IP, IP_MTU_DISCOVER,
-                                              dont_fragment ? IP_PMTUDISC_DO : IP_PMTUDISC_DONT);
-      if (rc == 0) slot.dont_fragment = dont_fragment;
-    }
-    // Queued: a refusal at flush time is counted there (relay_send_failed).
-    if (in_turn_ && queue_send(fd, send_queue::direction::to_peer, peer, data, nullptr)) return true;
-    std::array<iovec, max_fragments> iov;
-    for (std::size_t i = 0; i < data.size(); ++i) {
-      iov[i].iov_base = const_cast<std::byte*>(data[i].data());
-      iov[i].iov_len = data[i].size();
-    }
-    socket_address dst = to_sockaddr(peer);
-    msghdr msg{};
-    msg.msg_name = dst.data();
-    msg.msg_namelen = dst.size;
-    msg.msg_iov = iov.data();
-    msg.msg_iovlen = data.size();
-    ssize_t rc;
-    do {
-      rc = ::sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-    } while (rc < 0 && errno == EINTR);
-    if (rc < 0) {
-      const int err = errno;
-      if (!would_block(err) && err != ENOBUFS && err != EMSGSIZE) {
-        std::uint64_t suppressed = 0;
-        if (send_error_log_.allow(read_clock().mono_ms, suppressed)) {
-          spdlog::warn("worker {}: send to peer {} failed: {} ({} similar suppressed)", index_,
-                       peer.to_string(), std::strerror(err), suppressed);
-        }
-      }
-      return false;
-    }
-    return true;
+void worker::impl::run() {
+  owner_ = std::this_thread::get_id();
+  if (coalesce_ns_ > 0) {
+    // The default 50 us timer slack would stretch every window by up to
+    // that much; a tenth of the window keeps it close.
+    ::prctl(PR_SET_TIMERSLACK, static_cast<unsigned long>(std::max<std::int64_t>(coalesce_ns_ / 10, 1000)));
   }
+  // The first round picks up whatever arrived before run().
+  post_round();
+  for (std::size_t i = 0; i < stream_listeners_.size(); ++i) arm_accept(i);
+  arm_tick();
+  ioc_.run();
+  owner_ = std::thread::id{};
+}
 
-  // ---- streams (worker thread only) ----
+void worker::impl::stop() {
+  asio::post(ioc_, [this] { do_stop(); });
+}
 
-  void arm_accept(std::size_t li) {
-    stream_listeners_[li].acceptor.async_accept(
-        [this, li](const boost::system::error_code& ec, tcp::socket socket) {
-          if (stopping_ || ec == asio::error::operation_aborted) return;
-          if (ec) {
-            on_accept_error(li, ec);
-            return;
-          }
-          on_accepted(li, std::move(socket));
-          if (!stopping_) arm_accept(li);
-        });
+void worker::impl::do_stop() {
+  assert_owner();
+  if (stopping_) return;
+  if (inbox_ != nullptr) inbox_->close();  // nobody hands us more
+  core_->shutdown(read_clock());
+  stopping_ = true;
+  boost::system::error_code ignored;
+  for (auto& l : listeners_) l.fd.reset();
+  for (auto& l : stream_listeners_) {
+    l.acceptor.close(ignored);
+    l.retry.cancel();
   }
+  connections_.close_all();
+  for (relay::relay_id id = 0; id < relays_.size(); ++id) close_relay_socket(id);
+  epoll_.cancel(ignored);
+  timer_.cancel();
+  ioc_.stop();
+}
 
-  void on_accept_error(std::size_t li, const boost::system::error_code& ec) {
-    bump(io_counters_.accept_errors);
-    std::uint64_t suppressed = 0;
-    if (accept_log_.allow(read_clock().mono_ms, suppressed)) {
-      spdlog::warn("worker {}: accept on {} failed: {}; retrying in {} ms ({} similar suppressed)",
-                   index_, stream_listeners_[li].bound.to_string(), ec.message(),
-                   accept_retry_delay.count(), suppressed);
-    }
-    stream_listener& l = stream_listeners_[li];
-    l.retry.expires_after(accept_retry_delay);
-    l.retry.async_wait([this, li](const boost::system::error_code& wait_ec) {
-      if (!wait_ec && !stopping_) arm_accept(li);
-    });
-  }
+void worker::impl::arm_tick() {
+  timer_.expires_after(options_.tick);
+  timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopping_) return;
+    const relay::now_t now = read_clock();
+    core_->on_tick(now);
+    relays_.check_drops();
+    relays_.compact();
+    maybe_trim(now);
+    arm_tick();
+  });
+}
 
-  static std::optional<stun::endpoint> endpoint_of(const tcp::endpoint& ep) {
-    auto e = from_sockaddr(ep.data(), static_cast<socklen_t>(ep.size()));
-    if (!e) return std::nullopt;
-    return unmap_v4(*e);
-  }
-
-  void on_accepted(std::size_t li, tcp::socket socket) {
-    assert_owner();
-    const stream_listener& l = stream_listeners_[li];
-    boost::system::error_code ec;
-    const auto remote = endpoint_of(socket.remote_endpoint(ec));
-    if (ec || !remote) return;  // reset before we got to it; the socket closes here
-    const auto local = endpoint_of(socket.local_endpoint(ec));
-    if (ec || !local) return;
-
-    if (options_.connections) {
-      const auto verdict = options_.connections->try_acquire(*remote);
-      if (verdict != connection_limiter::verdict::accepted) {
-        const bool total = verdict == connection_limiter::verdict::over_total;
-        bump(total ? io_counters_.connections_refused_total : io_counters_.connections_refused_per_ip);
-        std::uint64_t suppressed = 0;
-        if (limit_log_.allow(read_clock().mono_ms, suppressed)) {
-          spdlog::warn("worker {}: refused a {} connection from {}: {} ({} similar suppressed)", index_,
-                       l.tls ? "TLS" : "TCP", remote->to_string(),
-                       total ? fmt::format("{} connections in total (streams.max_connections)",
-                                           options_.connections->max_total())
-                             : fmt::format("{} connections from this address "
-                                           "(streams.max_connections_per_ip)",
-                                           options_.connections->max_per_ip()),
-                       suppressed);
-        }
-        // Reset rather than FIN: no TIME_WAIT left behind by a flood.
-        socket.set_option(asio::socket_base::linger(true, 0), ec);
-        socket.close(ec);
-        return;
-      }
-    }
-    socket.set_option(tcp::no_delay(true), ec);  // relayed media must not wait for Nagle
-
-    std::uint32_t slot;
-    if (!free_connections_.empty()) {
-      slot = free_connections_.back();
-      free_connections_.pop_back();
-    } else {
-      slot = static_cast<std::uint32_t>(connections_.size());
-      connections_.emplace_back();
-    }
-    relay::client_ref ref;
-    ref.proto = l.tls ? relay::transport::tls : relay::transport::tcp;
-    ref.listener = static_cast<std::uint32_t>(li);
-    ref.connection = (std::uint64_t{connections_[slot].generation} << 32) | slot;
-    ref.remote = *remote;
-    ref.local = *local;
-    auto session = stream_session::make(*this, std::move(socket), ref, l.tls ? tls_ : nullptr);
-    connections_[slot].session = session;
-    bump(io_counters_.connections_accepted);
-    bump(io_counters_.connections_open);
-    spdlog::debug("worker {}: {} connection {} from {} to {}", index_, relay::to_string(ref.proto),
-                  ref.connection, ref.remote.to_string(), ref.local.to_string());
-    session->start();
-  }
-
-  [[nodiscard]] stream_session* find_connection(std::uint64_t id) const {
-    const auto slot = static_cast<std::uint32_t>(id & 0xFFFFFFFFu);
-    const auto generation = static_cast<std::uint32_t>(id >> 32);
-    if (slot >= connections_.size() || connections_[slot].generation != generation) return nullptr;
-    return connections_[slot].session.get();
-  }
-
-  void send_to_stream(const relay::client_ref& to, relay::fragments data) {
-    stream_session* s = find_connection(to.connection);
-    if (s == nullptr || !s->is_open()) {
-      bump(counters_.client_send_failed);
-      return;
-    }
-    if (s->send(data)) return;
-    // The write queue is full: the client reads too slowly. Drop, count,
-    // and say so once per connection (and at most a few times a second).
-    std::size_t bytes = 0;
-    for (const auto& f : data) bytes += f.size();
-    bump(io_counters_.stream_write_dropped);
-    bump(io_counters_.stream_write_dropped_bytes, bytes);
-    if (!s->queue_full_logged) {
-      s->queue_full_logged = true;
-      std::uint64_t suppressed = 0;
-      if (queue_log_.allow(read_clock().mono_ms, suppressed)) {
-        spdlog::warn(
-            "worker {}: {} client {} reads too slowly: its write queue is full ({} bytes, "
-            "streams.write_queue_size); dropping messages to it ({} similar suppressed)",
-            index_, relay::to_string(to.proto), to.remote.to_string(), s->queued_bytes(), suppressed);
-      }
-    }
-  }
-
-  void close_all_connections() {
-    // Closing calls back into on_stream_closed, which edits the table.
-    auto table = std::move(connections_);
-    connections_.clear();
-    free_connections_.clear();
-    for (auto& c : table) {
-      if (c.session) c.session->close(close_reason::shutdown);
-    }
-  }
-
-  // ---- stream_host ----
-
-  const detail::stream_settings& settings() const override { return stream_settings_; }
-
-  relay::now_t now() const override { return read_clock(); }
-
-  void on_stream_frame(stream_session& s, stun::bytes_view frame, const relay::now_t& now) override {
-    dispatching_ = &s;
-    core_->on_client_packet(s.ref(), frame, now);
-    dispatching_ = nullptr;
-  }
-
-  void on_stream_ready(stream_session& s) override {
-    if (s.ref().proto == relay::transport::tls) bump(io_counters_.tls_handshakes);
-  }
-
-  void on_stream_closed(stream_session& s, close_reason why) override {
-    const relay::client_ref ref = s.ref();  // a copy: the session may go away below
-    const auto slot = static_cast<std::uint32_t>(ref.connection & 0xFFFFFFFFu);
-    std::shared_ptr<stream_session> keep;
-    if (find_connection(ref.connection) == &s) {
-      keep = std::move(connections_[slot].session);
-      ++connections_[slot].generation;
-      if (connections_[slot].generation == 0) connections_[slot].generation = 1;
-      free_connections_.push_back(slot);
-    }
-    // RFC 8656 §3.1: the allocation lives as long as its connection.
-    core_->on_client_closed(ref, read_clock());
-    if (options_.connections) options_.connections->release(ref.remote);
-    io_counters_.connections_open.store(
-        io_counters_.connections_open.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
-    count_close(ref, why, s.close_error());
-  }
-
-  void count_close(const relay::client_ref& ref, close_reason why, const boost::system::error_code& error) {
-    std::atomic<std::uint64_t>* counter = nullptr;
-    log_limiter* limiter = nullptr;
-    switch (why) {
-      case close_reason::framing_error:
-        counter = &io_counters_.stream_framing_errors;
-        limiter = &framing_log_;
-        break;
-      case close_reason::too_large:
-        counter = &io_counters_.stream_too_large;
-        limiter = &framing_log_;
-        break;
-      case close_reason::handshake_failed:
-        counter = &io_counters_.tls_handshake_failures;
-        limiter = &handshake_log_;
-        break;
-      case close_reason::handshake_timeout:
-        counter = &io_counters_.tls_handshake_timeouts;
-        limiter = &handshake_log_;
-        break;
-      case close_reason::idle_timeout:
-        counter = &io_counters_.idle_timeouts;
-        limiter = &idle_log_;
-        break;
-      case close_reason::io_error:
-        counter = &io_counters_.stream_io_errors;
-        break;
-      case close_reason::peer_closed:
-      case close_reason::shutdown:
-        break;
-    }
-    if (counter != nullptr) bump(*counter);
-    const std::string detail = error ? ": " + error.message() : std::string();
-    std::uint64_t suppressed = 0;
-    if (limiter != nullptr && limiter->allow(read_clock().mono_ms, suppressed)) {
-      spdlog::warn("worker {}: closed {} connection from {}: {}{} ({} similar suppressed)", index_,
-                   relay::to_string(ref.proto), ref.remote.to_string(), detail::to_string(why), detail,
-                   suppressed);
-    } else {
-      spdlog::debug("worker {}: {} connection {} from {} closed: {}{}", index_,
-                    relay::to_string(ref.proto), ref.connection, ref.remote.to_string(),
-                    detail::to_string(why), detail);
-    }
-  }
-
-  void set_tls_context(tls_context_ptr ctx) {
-    asio::post(ioc_, [this, ctx = std::move(ctx)]() mutable { tls_ = std::move(ctx); });
-  }
-
-  void assert_owner() const {
-    // The thread in run() owns everything here; before run() and after it
-    // returns, the (single) thread holding the worker may use it.
-    assert(owner_ == std::thread::id{} || owner_ == std::this_thread::get_id());
-  }
-
-  relay::io_port& io() { return *this; }
-
-  // ---- state ----
-  const unsigned index_;
-  const worker_options options_;
-  std::thread::id owner_;  // the thread inside run(); id{} otherwise
-
-  // Read by other threads (relaxed); written only by the worker thread.
-  relay::worker_counters counters_;
-  net_counters io_counters_;
-
-  // Everything below is owned by the worker thread.
-  asio::io_context ioc_;  // declared before every I/O object: destroyed last
-  asio::steady_timer timer_;
-  std::vector<listener> listeners_;
-  std::vector<relay_slot> relays_;  // indexed by relay_id
-  bool stopping_ = false;
-
-  // Streams: listeners, the connection table, the session whose frame the
-  // core is handling (to tie the relays it opens to that connection), and
-  // the TLS context new handshakes use.
-  std::vector<stream_listener> stream_listeners_;
-  std::vector<connection_slot> connections_;
-  std::vector<std::uint32_t> free_connections_;
-  stream_session* dispatching_ = nullptr;
-  const detail::stream_settings stream_settings_;
-  tls_context_ptr tls_;
-
-  // The UDP loop: the epoll set of the UDP sockets (its descriptor is the
-  // one Asio waits for), the event buffer, the ready list (tokens, see
-  // token_of) and the sockets whose drop count the next tick reads.
-  asio::posix::stream_descriptor epoll_;
-  std::vector<epoll_event> events_;
-  std::vector<std::uint64_t> ready_;
-  std::vector<std::uint64_t> again_;  // scratch for run_turn
-  std::vector<std::uint64_t> drop_checks_;
-  std::uint32_t next_generation_ = 0;
-  bool in_turn_ = false;  // sends are queued in tx_ only inside a turn
-
-  // Worker hand-off (null without a handoff_group): the shared group and
-  // our own queue in it.
-  handoff_group* handoff_ = nullptr;
-  handoff_queue* inbox_ = nullptr;
-  bool inbox_ready_ = false;     // the queue may hold datagrams
-
-  // Wake-up coalescing (worker_options::udp_coalesce; 0: off).
-  std::int64_t coalesce_ns_ = 0;
-  std::int64_t busy_poll_ns_ = 0;  // worker_options::udp_busy_poll; 0: off
-  std::int64_t last_socket_wake_ns_ = 0;
-  bool coalescing_ = false;           // sleeping windows instead of waiting for sockets
-  std::size_t read_since_sleep_ = 0;  // datagrams read since the last window
-  bool draining_inbox_ = false;  // inside drain_inbox: never hand on
-
-  // The receive arena, preallocated once and shared by every UDP socket of
-  // this worker: a turn fills its slots one recvmmsg after another; queued
-  // sends point into them, so it starts over only after tx_ was flushed.
-  std::size_t arena_slots_;
-  std::size_t arena_used_ = 0;
-  std::unique_ptr<std::byte[]> arena_data_;  // not zeroed: pages are touched only when used
-  std::vector<mmsghdr> headers_;
-  std::vector<iovec> iov_;
-  std::vector<sockaddr_storage> names_;
-  std::vector<control_buffer> control_;
-  send_queue tx_;
-
-  // Memory housekeeping (maybe_trim).
-  std::uint64_t peak_open_ = 0;
-  std::uint64_t last_tick_open_ = 0;
-  std::int64_t last_trim_ms_ = 0;
-
-  log_limiter receive_error_log_;
-  log_limiter send_error_log_;
-  log_limiter truncated_log_;
-  log_limiter accept_log_;
-  log_limiter limit_log_;
-  log_limiter framing_log_;
-  log_limiter handshake_log_;
-  log_limiter idle_log_;
-  log_limiter queue_log_;
-
-  // Last: destroyed first, while the sockets it may close still exist.
-  std::unique_ptr<turn::worker_core> core_;
-};
+void worker::impl::maybe_trim(const relay::now_t& now) {
+  const std::uint64_t open = io_counters_.relay_sockets_open.load(std::memory_order_relaxed);
+  peak_open_ = std::max(peak_open_, open);
+  // Still falling fast: fewer than a tenth of trim_min_drop closed (net of
+  // new ones) since the last tick counts as at rest, so steady churn does
+  // not hold the trim back.
+  const bool falling = last_tick_open_ > open + trim_min_drop / 10;
+  last_tick_open_ = open;
+  if (peak_open_ - open <= trim_min_drop || open >= peak_open_ / 2 || falling) return;
+  if (last_trim_ms_ != 0 && now.mono_ms - last_trim_ms_ < trim_interval_ms) return;
+  last_trim_ms_ = now.mono_ms;
+  peak_open_ = open;
+  // The lists sized for the peak are empty between rounds.
+  if (ready_.empty() && ready_.capacity() > 4096) std::vector<std::uint64_t>().swap(ready_);
+  if (again_.capacity() > 4096) std::vector<std::uint64_t>().swap(again_);
+  relays_.shrink_drop_checks();
+  ::malloc_trim(0);
+}
 
 worker::worker(unsigned index, std::shared_ptr<const turn::shared_state> shared,
                worker_options options)

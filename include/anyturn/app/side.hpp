@@ -1,6 +1,7 @@
 // anyturn::app — wiring of the side module: what the validated config means
-// for the credential store, the TURN core's tenant table, the HTTP server
-// and its metrics registry, and offline credential minting.
+// for the credential store, the TURN core's tenant table and the HTTP
+// server, and offline credential minting. (The metrics collectors live in
+// metrics/: turn_metrics, net_metrics.)
 //
 // Tenant indices are the same everywhere: 0 is the default tenant (id "",
 // from auth.users / auth.secrets / auth.api_keys and the flags), k+1 is
@@ -14,8 +15,6 @@
 #include <anyturn/config/cli.hpp>
 #include <anyturn/config/config.hpp>
 #include <anyturn/http/server.hpp>
-#include <anyturn/metrics/registry.hpp>
-#include <anyturn/net/worker.hpp>
 #include <anyturn/turn/worker_core.hpp>
 
 #include <cstddef>
@@ -50,34 +49,6 @@ ice_urls_result ice_urls_for(const config::server_config& cfg,
 // The HTTP server's config (tenants with API keys, TTLs, TLS files, address);
 // `ready` and `registry` are left for the caller.
 http::server_config http_server_config(const config::server_config& cfg, http::ice_urls urls);
-
-// A collector for every ANYTURN_NET_COUNTERS entry (and the two net gauges)
-// of the given workers, summed at scrape time (relaxed loads; never blocks a
-// worker). The counters must outlive the collector. See net_counter_mappings.
-//
-//   anyturn_connections_open                         gauge
-//   anyturn_relay_sockets_open                       gauge
-//   anyturn_connections_total{result}                counter  accepted, refused_total_limit,
-//                                                             refused_per_ip_limit
-//   anyturn_accept_errors_total                      counter
-//   anyturn_tls_handshakes_total{result}             counter  ok, failed, timeout
-//   anyturn_connections_closed_total{reason}         counter  idle_timeout, framing_error,
-//                                                             message_too_large, io_error
-//   anyturn_dropped_packets_total{reason}            counter  peer_truncated, write_queue_full
-//   anyturn_stream_write_dropped_bytes_total         counter
-//   anyturn_receive_errors_total                     counter
-metrics::registry::collector net_metrics(std::vector<const net::net_counters*> workers);
-
-// Where one net counter goes (family as rendered, at most one label).
-struct net_counter_mapping {
-  std::string_view counter_name;  // the X-macro name
-  std::string_view family;
-  std::string_view label_name;
-  std::string_view label_value;
-};
-// One entry per ANYTURN_NET_COUNTERS counter, in X-macro order (checked at
-// compile time: a counter without a mapping fails the build).
-std::span<const net_counter_mapping> net_counter_mappings();
 
 // ---- anyturn credentials ----
 struct minted_credentials {

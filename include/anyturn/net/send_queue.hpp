@@ -1,8 +1,9 @@
 // anyturn::net — outgoing UDP datagrams batched into sendmmsg calls.
 //
-// During one turn of the UDP loop the worker queues every datagram it sends
-// instead of issuing one sendmsg each, and flushes the queue at the end of
-// the turn (or earlier, when the queue or its receive buffers are full).
+// During a round of the UDP loop the worker queues every datagram it sends
+// instead of issuing one sendmsg each, and flushes the queue after each pass
+// over the ready sockets (or earlier, when the queue or its receive buffers
+// are full).
 // A flush groups the queue by descriptor and sends each group with as few
 // sendmmsg calls as the kernel allows.
 //

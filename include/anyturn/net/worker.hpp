@@ -10,12 +10,12 @@
 // The UDP path (listeners and relay sockets) does not go through Asio's
 // reactor: each worker keeps its UDP sockets in its own edge-triggered epoll
 // set (registered once when opened) and waits for that one descriptor with
-// Asio, only while it has nothing left to do. A turn of the loop takes the
-// ready sockets, reads each with recvmmsg under a per-socket and a per-turn
+// Asio, only while it has nothing left to do. A round of the loop takes the
+// ready sockets, reads each with recvmmsg under a per-socket and a per-round
 // budget, and queues what the core sends; the queue leaves in sendmmsg
-// batches at the end of the turn. Sockets with data left wait for the next
-// turn, which is posted, so timers and streams run in between. Preallocated
-// buffers throughout: nothing is allocated per packet.
+// batches after each pass over the ready sockets. Sockets with data left
+// wait for the next round, which is posted, so timers and streams run in
+// between. Preallocated buffers throughout: nothing is allocated per packet.
 //
 // Stream transports: every `listen` address also gets a TCP listener on the
 // same port, and `tls_listen` addresses get TLS listeners, each bound once
@@ -28,6 +28,7 @@
 
 #include <anyturn/config/config.hpp>
 #include <anyturn/net/connection_limiter.hpp>
+#include <anyturn/net/counters.hpp>
 #include <anyturn/net/handoff.hpp>
 #include <anyturn/net/tls.hpp>
 #include <anyturn/stun/endpoint.hpp>
@@ -35,7 +36,6 @@
 #include <anyturn/relay/io.hpp>
 #include <anyturn/turn/worker_core.hpp>
 
-#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -56,23 +56,23 @@ struct worker_options {
   std::uint32_t socket_buffer = 4 * 1024 * 1024;  // SO_RCVBUF/SO_SNDBUF of listeners
   std::size_t batch_size = 32;                    // datagrams per recvmmsg
   std::size_t datagram_size = 9 * 1024;           // bytes per receive buffer; longer ones are dropped
-  std::size_t read_budget = 256;                  // datagrams per socket per turn of the UDP loop
-  std::size_t turn_budget = 1024;                 // datagrams per turn, all sockets together
-  // Receive buffers a turn uses before the queued sends must be flushed
-  // (the queue points into them); at least batch_size.
+  std::size_t read_budget = 256;                  // datagrams per socket per pass of the UDP loop
+  std::size_t round_budget = 1024;                // datagrams per round, all sockets together
+  // Receive buffers a pass of the UDP loop uses before the queued sends
+  // must be flushed (the queue points into them); at least batch_size.
   std::size_t receive_arena = 128;
   std::size_t send_batch = 256;                   // datagrams queued before a sendmmsg flush
   std::size_t epoll_events = 256;                 // readiness events taken per epoll_wait
   std::chrono::milliseconds tick{250};            // core.on_tick period
   // Wake-up coalescing: while datagrams arrive closer together than twice
-  // this window, the worker sleeps one window between turns instead of
+  // this window, the worker sleeps one window between rounds instead of
   // waking for each datagram, trading up to this much added latency per
-  // pass for fewer wake-ups and larger batches. 0: off (wake per datagram).
+  // relayed datagram for fewer wake-ups and larger batches. 0: off (wake per datagram).
   std::chrono::microseconds udp_coalesce{0};
   // Send runs of equal-size datagrams to one destination as one UDP GSO
   // (UDP_SEGMENT) message (see send_queue).
   bool udp_gso = true;
-  // After a turn that read several datagrams, keep polling the sockets this
+  // After a round that read several datagrams, keep polling the sockets this
   // long before sleeping: under load the next datagram usually comes
   // sooner than a sleep and a wake-up take. 0: off.
   std::chrono::microseconds udp_busy_poll{20};
@@ -98,43 +98,6 @@ struct worker_options {
   // Everything but `tls`, `connections`, `handoff` and `probe_exclusive`, which the
   // caller supplies.
   static worker_options from_config(const config::server_config& cfg);
-};
-
-// Counters only the net layer can see (the core's live in relay::worker_counters).
-// Single writer (the worker), relaxed readers, like worker_counters.
-// X(name, help)
-#define ANYTURN_NET_COUNTERS(X)                                                                  \
-  X(peer_truncated, "peer datagrams longer than datagram_size")                                  \
-  X(receive_errors, "recvmmsg failures other than EAGAIN")                                       \
-  X(connections_accepted, "TCP and TLS connections accepted")                                    \
-  X(connections_refused_total, "connections refused: streams.max_connections reached")           \
-  X(connections_refused_per_ip, "connections refused: streams.max_connections_per_ip reached")   \
-  X(accept_errors, "accept() failures (descriptor limits, ...)")                                 \
-  X(tls_handshakes, "TLS handshakes completed")                                                  \
-  X(tls_handshake_failures, "TLS handshakes that failed (garbage, no common version, ...)")      \
-  X(tls_handshake_timeouts, "TLS handshakes not done within streams.tls_handshake_timeout")      \
-  X(idle_timeouts, "connections closed after streams.idle_timeout without an allocation")        \
-  X(stream_framing_errors, "connections closed: bytes neither STUN nor ChannelData")             \
-  X(stream_too_large, "connections closed: a message longer than streams.max_message_size")      \
-  X(stream_io_errors, "connections closed by a socket error other than the client closing")      \
-  X(stream_write_dropped, "messages to stream clients dropped: write queue full")                \
-  X(stream_write_dropped_bytes, "bytes of messages dropped for a full write queue")           \
-  X(wakeups_socket, "UDP loop wake-ups by a readable socket or hand-off queue")                   \
-  X(wakeups_coalesced, "UDP loop wake-ups after a coalescing window (limits.udp_coalesce_us)")    \
-  X(busy_poll_hits, "busy polls after a busy turn that found a datagram (limits.udp_busy_poll_us)") \
-  X(busy_poll_misses, "busy polls that found nothing and went to sleep")                         \
-  X(gso_messages, "UDP GSO messages sent (each carries several datagrams)")                       \
-  X(gso_datagrams, "datagrams sent inside UDP GSO messages")                                      \
-  X(handed_off_out, "UDP datagrams passed to the worker that owns their allocation")            \
-  X(handed_off_in, "UDP datagrams received from another worker for an allocation owned here")   \
-  X(handoff_dropped, "UDP datagrams for another worker's allocation dropped: its queue was full or it stopped")
-
-struct net_counters {
-#define ANYTURN_DECLARE_NET_COUNTER(name, help) std::atomic<std::uint64_t> name{0};
-  ANYTURN_NET_COUNTERS(ANYTURN_DECLARE_NET_COUNTER)
-#undef ANYTURN_DECLARE_NET_COUNTER
-  std::atomic<std::uint64_t> relay_sockets_open{0};  // gauge
-  std::atomic<std::uint64_t> connections_open{0};    // gauge: TCP and TLS
 };
 
 class worker {
@@ -175,7 +138,7 @@ class worker {
   // relays closed). Only while run() is not running on another thread.
   [[nodiscard]] std::size_t relay_table_size_for_test() const;
   // Test hook: `data` as if received from `from` on UDP listener
-  // `from.listener`, inside a turn of the loop. Worker thread only (or while
+  // `from.listener`, inside a round of the loop. Worker thread only (or while
   // run() is not running).
   void deliver_for_test(const relay::client_ref& from, stun::bytes_view data);
 

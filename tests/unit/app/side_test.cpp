@@ -1,11 +1,11 @@
 // The side-module wiring: config -> credential store / tenant table / HTTP
-// server config, derived ICE URLs, the net counters collector, credential
-// minting, and the running app's HTTP server (/readyz, /metrics).
+// server config, derived ICE URLs, credential minting, and the running
+// app's HTTP server (/readyz, /metrics). The net counters collector is
+// metrics' (tests/unit/metrics/net_metrics_test.cpp).
 #include <anyturn/app/app.hpp>
 #include <anyturn/app/side.hpp>
 
 #include <anyturn/auth/credentials.hpp>
-#include <anyturn/metrics/registry.hpp>
 
 #include <gtest/gtest.h>
 
@@ -14,7 +14,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <set>
 #include <string>
 #include <thread>
 
@@ -148,41 +147,6 @@ TEST(side, ice_urls_are_derived_from_listeners_unless_configured) {
   EXPECT_FALSE(r.derived);
   EXPECT_TRUE(r.urls.stun.empty());
   EXPECT_EQ(r.urls.turn, cfg.http.turn_urls);
-}
-
-TEST(side, every_net_counter_is_one_distinct_series) {
-  net::net_counters a, b;
-  std::uint64_t v = 1;
-#define ANYTURN_TEST_SET(name, help) a.name = v; b.name = 100 * v; ++v;
-  ANYTURN_NET_COUNTERS(ANYTURN_TEST_SET)
-#undef ANYTURN_TEST_SET
-  a.connections_open = 3;
-  b.connections_open = 4;
-  a.relay_sockets_open = 7;
-
-  metrics::sink s;
-  net_metrics({&a, &b})(s);
-  EXPECT_EQ(s.rejected(), 0u);
-  const std::string text = s.text();
-  EXPECT_NE(text.find("anyturn_connections_open 7\n"), std::string::npos) << text;
-  EXPECT_NE(text.find("anyturn_relay_sockets_open 7\n"), std::string::npos) << text;
-
-  // Each mapping's series carries the sum of its counter: 101 * (position + 1).
-  std::set<std::string> series;
-  std::size_t i = 0;
-  for (const auto& m : net_counter_mappings()) {
-    std::string line(m.family);
-    if (!m.label_name.empty()) {
-      line += "{" + std::string(m.label_name) + "=\"" + std::string(m.label_value) + "\"}";
-    }
-    EXPECT_TRUE(series.insert(line).second) << "two counters map to " << line;
-    line += " " + std::to_string(101 * (i + 1)) + "\n";
-    EXPECT_NE(text.find(line), std::string::npos) << line << " not in\n" << text;
-    ++i;
-  }
-#define ANYTURN_TEST_COUNT(name, help) +1
-  EXPECT_EQ(i, 0u ANYTURN_NET_COUNTERS(ANYTURN_TEST_COUNT));
-#undef ANYTURN_TEST_COUNT
 }
 
 TEST(side, minted_credentials_are_rest_credentials) {

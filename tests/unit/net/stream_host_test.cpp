@@ -1,14 +1,12 @@
-// The worker's stream transports: TCP on the UDP port, TLS listeners, the
-// allocation's lifetime tied to its connection, limits, framing errors and
-// the TLS context swap used by SIGHUP.
-#include <anyturn/net/worker.hpp>
+// The worker's stream host: TCP on the UDP port, TLS listeners, the
+// allocation's lifetime tied to its connection, limits, framing errors, the
+// TLS context swap used by SIGHUP, the zero-allocation forward path over
+// TCP and TLS, and the connection table.
+#include "../../../src/net/stream_host.hpp"
 
-#include <anyturn/auth/credentials.hpp>
-#include <anyturn/auth/nonce.hpp>
-#include <anyturn/auth/peer_policy.hpp>
-#include <anyturn/net/address.hpp>
-#include <anyturn/relay/port_pool.hpp>
-#include <anyturn/stun/message.hpp>
+#include "worker_fixture.hpp"
+
+#include <boost/asio/io_context.hpp>
 
 #include <gtest/gtest.h>
 #include <openssl/pem.h>
@@ -32,21 +30,8 @@ namespace anyturn::net {
 namespace {
 
 using namespace std::chrono_literals;
+namespace attr = stun::attr;
 using bytes = std::vector<std::byte>;
-
-stun::endpoint loopback(std::uint16_t port = 0) { return stun::endpoint::v4(0x7F000001, port); }
-
-std::shared_ptr<turn::shared_state> make_shared_state() {
-  auto s = std::make_shared<turn::shared_state>();
-  s->credentials = std::make_shared<auth::credential_store>(
-      "test", std::vector<auth::static_user>{{"u", std::string("p"), std::nullopt}},
-      std::vector<std::string>{});
-  s->nonces = std::make_shared<auth::nonce_service>(std::vector<std::uint8_t>(32, 7), 600, false);
-  s->peers = std::make_shared<auth::peer_policy>(
-      std::vector<auth::cidr>{*auth::cidr::parse("127.0.0.0/8")}, std::vector<auth::cidr>{});
-  s->relays.push_back({loopback(), std::make_shared<relay::port_pool>(61500, 61599)});
-  return s;
-}
 
 pem_credentials self_signed() {
   std::string error;
@@ -84,8 +69,6 @@ class running {
   bool ok_ = false;
   std::thread thread_;
 };
-
-std::uint64_t read(const std::atomic<std::uint64_t>& c) { return c.load(std::memory_order_relaxed); }
 
 // Waits until `pred` holds (up to 2 s).
 bool eventually(const std::function<bool()>& pred) {
@@ -331,6 +314,239 @@ TEST(stream_worker, tls_listeners_need_a_context) {
   std::string what;
   EXPECT_TRUE(w.open(what));
   EXPECT_NE(what.find("TLS"), std::string::npos) << what;
+}
+
+// The same over TCP and TLS: relaying between a stream client and a UDP
+// peer allocates nothing once the connection is warm (its read buffer and
+// write ring have their size, Asio recycles its operation memory).
+// OpenSSL allocates with malloc, which this counter does not see; it keeps
+// its record buffers (no SSL_MODE_RELEASE_BUFFERS).
+class stream_wire {
+ public:
+  stream_wire(const stun::endpoint& server, bool tls) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const socket_address sa = to_sockaddr(server);
+    EXPECT_EQ(::connect(fd_, sa.data(), sa.size), 0) << std::strerror(errno);
+    if (tls) {
+      ctx_ = SSL_CTX_new(TLS_client_method());
+      ssl_ = SSL_new(ctx_);
+      SSL_set_fd(ssl_, fd_);
+      EXPECT_EQ(SSL_connect(ssl_), 1);
+    }
+  }
+  ~stream_wire() {
+    if (ssl_ != nullptr) SSL_free(ssl_);
+    if (ctx_ != nullptr) SSL_CTX_free(ctx_);
+    ::close(fd_);
+  }
+  stream_wire(const stream_wire&) = delete;
+  stream_wire& operator=(const stream_wire&) = delete;
+
+  bool send(stun::bytes_view data) {
+    if (ssl_ != nullptr) return SSL_write(ssl_, data.data(), static_cast<int>(data.size())) == static_cast<int>(data.size());
+    return ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(data.size());
+  }
+  // One frame into `out` (fixed storage, no allocation); its size or 0.
+  std::size_t receive(std::span<std::byte> out) {
+    for (;;) {
+      auto len = stun::stream_frame_length(stun::bytes_view(buffer_.data(), held_), out.size());
+      if (len) {
+        std::memcpy(out.data(), buffer_.data(), *len);
+        std::memmove(buffer_.data(), buffer_.data() + *len, held_ - *len);
+        held_ -= *len;
+        return *len;
+      }
+      pollfd p{fd_, POLLIN, 0};
+      if ((ssl_ == nullptr || SSL_pending(ssl_) == 0) && ::poll(&p, 1, 1000) != 1) return 0;
+      const int n = ssl_ != nullptr
+                        ? SSL_read(ssl_, buffer_.data() + held_, static_cast<int>(buffer_.size() - held_))
+                        : static_cast<int>(::recv(fd_, buffer_.data() + held_, buffer_.size() - held_, 0));
+      if (n <= 0) return 0;
+      held_ += static_cast<std::size_t>(n);
+    }
+  }
+
+ private:
+  int fd_ = -1;
+  SSL_CTX* ctx_ = nullptr;
+  SSL* ssl_ = nullptr;
+  std::array<std::byte, 8192> buffer_{};
+  std::size_t held_ = 0;
+};
+
+void stream_forwarding_allocates_nothing(bool tls) {
+  worker_options o = loopback_options();
+  if (tls) {
+    std::string error;
+    auto pem = make_self_signed(std::vector{loopback()}, {}, std::chrono::hours{1}, error);
+    ASSERT_TRUE(pem) << error;
+    o.tls = make_server_tls_context_from_pem(pem->certificate, pem->private_key, error);
+    ASSERT_TRUE(o.tls) << error;
+    o.tls_listen = {loopback()};
+  }
+  running_worker w(o);
+  w.start();
+  const stun::endpoint server = tls ? w.get().tls_listener_endpoints().at(0) : w.listener();
+  stream_wire c(server, tls);
+  udp_socket peer;
+  std::array<std::byte, 2048> in{};
+
+  std::string realm;
+  std::string nonce;
+  auth::md5_key key{};
+  auto request = [&](std::uint16_t method, const std::function<void(stun::message_builder&)>& add,
+                     bool authenticate) -> std::optional<stun::message_view> {
+    std::vector<std::byte> out(1024);
+    stun::message_builder b(out, method, stun::message_class::request, random_tid());
+    add(b);
+    if (authenticate) {
+      b.add_string(attr::username, "u");
+      b.add_string(attr::realm, realm);
+      b.add_string(attr::nonce, nonce);
+      b.add_message_integrity(std::as_bytes(std::span(key)));
+    }
+    auto msg = b.finish();
+    if (!msg || !c.send(*msg)) return std::nullopt;
+    const std::size_t n = c.receive(in);
+    auto parsed = stun::parse_message(stun::bytes_view(in.data(), n));
+    if (!parsed) return std::nullopt;
+    return *parsed;
+  };
+  auto transport = [](stun::message_builder& b) { b.add_requested_transport(17); };
+  const auto allocate = static_cast<std::uint16_t>(stun::method::allocate);
+  auto challenge = request(allocate, transport, false);
+  ASSERT_TRUE(challenge);
+  realm = std::string(*stun::decode_string(*challenge->find(attr::realm), 763));
+  nonce = std::string(*stun::decode_string(*challenge->find(attr::nonce), 763));
+  key = auth::derive_md5_key("u", realm, "p");
+  auto ok = request(allocate, transport, true);
+  ASSERT_TRUE(ok && ok->cls() == stun::message_class::success_response);
+  const stun::endpoint relayed = *stun::decode_address(*ok->find(attr::xor_relayed_address), ok->tid(), true);
+  constexpr std::uint16_t channel = 0x4002;
+  auto bound = request(static_cast<std::uint16_t>(stun::method::channel_bind),
+                       [&](stun::message_builder& b) {
+                         b.add_channel_number(channel);
+                         b.add_address(attr::xor_peer_address, peer.local(), true);
+                       },
+                       true);
+  ASSERT_TRUE(bound && bound->cls() == stun::message_class::success_response);
+
+  // 158-byte payloads: padded to 160 on the stream in both directions.
+  std::array<std::byte, 162> to_peer{};
+  stun::write_channel_data_header(to_peer, channel, 158);
+  std::array<std::byte, 158> from_peer{};
+  std::array<std::byte, 2048> peer_in{};
+  const socket_address relay_sa = to_sockaddr(relayed);
+  auto round_trip = [&]() -> bool {
+    std::array<std::byte, 164> padded{};
+    std::memcpy(padded.data(), to_peer.data(), to_peer.size());
+    if (!c.send(padded)) return false;
+    pollfd p{peer.fd(), POLLIN, 0};
+    if (::poll(&p, 1, 1000) != 1 || ::recv(peer.fd(), peer_in.data(), peer_in.size(), 0) != 158) return false;
+    ::sendto(peer.fd(), from_peer.data(), from_peer.size(), 0, relay_sa.data(), relay_sa.size);
+    return c.receive(in) == 164;
+  };
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(round_trip());  // warm-up
+
+  int ok_count = 0;
+  EXPECT_EQ(allocations_in([&] {
+              for (int i = 0; i < 200; ++i) ok_count += round_trip() ? 1 : 0;
+            }),
+            0u);
+  EXPECT_EQ(ok_count, 200);
+  w.stop();
+  EXPECT_EQ(read(w.get().counters().packets_to_peer), 220u);
+  EXPECT_EQ(read(w.get().counters().packets_to_client), 220u);
+}
+
+TEST(worker, tcp_channel_data_forwarding_allocates_nothing) { stream_forwarding_allocates_nothing(false); }
+
+TEST(worker, tls_channel_data_forwarding_allocates_nothing) { stream_forwarding_allocates_nothing(true); }
+
+// ---- the connection table, on its own ----
+
+// A host that records which sessions closed; its sessions are never started.
+class recording_host final : public detail::stream_host {
+ public:
+  [[nodiscard]] const detail::stream_settings& settings() const override { return settings_; }
+  [[nodiscard]] relay::now_t now() const override { return {}; }
+  void on_stream_frame(detail::stream_session&, stun::bytes_view, const relay::now_t&) override {}
+  void on_stream_ready(detail::stream_session&) override {}
+  void on_stream_closed(detail::stream_session& s, detail::close_reason why) override {
+    closed.push_back(s.ref().connection);
+    reasons.push_back(why);
+    // As the worker does: take the session out of the table.
+    if (table != nullptr) still_listed.push_back(table->remove(s.ref().connection, s) != nullptr);
+  }
+
+  detail::connection_table* table = nullptr;
+  std::vector<std::uint64_t> closed;
+  std::vector<detail::close_reason> reasons;
+  std::vector<bool> still_listed;
+
+ private:
+  detail::stream_settings settings_;
+};
+
+// A plain TCP session on an unopened socket, made under the id the table gives.
+auto session_maker(boost::asio::io_context& ioc, detail::stream_host& host) {
+  return [&ioc, &host](std::uint64_t id) {
+    relay::client_ref ref;
+    ref.proto = relay::transport::tcp;
+    ref.connection = id;
+    return detail::stream_session::make(host, boost::asio::ip::tcp::socket(ioc), ref, nullptr);
+  };
+}
+
+TEST(connection_table, ids_are_never_zero_and_a_reused_slot_gets_a_new_one) {
+  boost::asio::io_context ioc;
+  recording_host host;
+  detail::connection_table table;
+  const auto make = session_maker(ioc, host);
+  detail::stream_session& a = table.add(make);
+  detail::stream_session& b = table.add(make);
+  const std::uint64_t id_a = a.ref().connection;
+  const std::uint64_t id_b = b.ref().connection;
+  EXPECT_NE(id_a, 0u);
+  EXPECT_NE(id_b, 0u);
+  EXPECT_NE(id_a, id_b);
+  EXPECT_EQ(table.find(id_a), &a);
+  EXPECT_EQ(table.find(id_b), &b);
+  EXPECT_EQ(table.find(0), nullptr);
+
+  // remove() takes only the session its id names, once.
+  EXPECT_EQ(table.remove(id_a, b), nullptr);
+  const std::shared_ptr<detail::stream_session> held = table.remove(id_a, a);
+  EXPECT_EQ(held.get(), &a);
+  EXPECT_EQ(table.find(id_a), nullptr);
+  EXPECT_EQ(table.remove(id_a, a), nullptr);
+  EXPECT_EQ(table.find(id_b), &b);
+
+  // The freed slot is reused under a new id; the old one stays dead.
+  detail::stream_session& c = table.add(make);
+  const std::uint64_t id_c = c.ref().connection;
+  EXPECT_EQ(id_c & 0xFFFFFFFFu, id_a & 0xFFFFFFFFu);
+  EXPECT_NE(id_c, id_a);
+  EXPECT_EQ(table.find(id_a), nullptr);
+  EXPECT_EQ(table.find(id_c), &c);
+}
+
+TEST(connection_table, close_all_empties_the_table_before_the_sessions_call_back) {
+  boost::asio::io_context ioc;
+  recording_host host;
+  detail::connection_table table;
+  host.table = &table;
+  const auto make = session_maker(ioc, host);
+  const std::uint64_t first = table.add(make).ref().connection;
+  const std::uint64_t second = table.add(make).ref().connection;
+  table.close_all();
+  EXPECT_EQ(host.closed, (std::vector<std::uint64_t>{first, second}));
+  EXPECT_EQ(host.reasons, (std::vector<detail::close_reason>(2, detail::close_reason::shutdown)));
+  EXPECT_EQ(host.still_listed, (std::vector<bool>{false, false}));
+  EXPECT_EQ(table.find(first), nullptr);
+  EXPECT_EQ(table.find(second), nullptr);
+  table.close_all();  // empty: nothing to close
+  EXPECT_EQ(host.closed.size(), 2u);
 }
 
 }  // namespace
