@@ -88,7 +88,7 @@ constexpr family_help net_helps[] = {
     {"anyturn_worker_wakeups_total",
      "Times a worker's UDP loop woke up: for a readable socket, or after a coalescing window."},
     {"anyturn_worker_busy_polls_total",
-     "Busy polls after a busy turn of a worker's UDP loop: hit = a datagram came, miss = it went to sleep."},
+     "Busy polls after a busy round of a worker's UDP loop: hit = a datagram came, miss = it went to sleep."},
     {"anyturn_udp_gso_messages_total",
      "UDP GSO (UDP_SEGMENT) messages sent: runs of equal-size datagrams to one destination."},
     {"anyturn_udp_gso_datagrams_total", "Datagrams sent inside UDP GSO messages."},

@@ -1,7 +1,7 @@
 // anyturn::app — per-worker counters summed for the shutdown summary.
 #pragma once
 
-#include <anyturn/net/worker.hpp>
+#include <anyturn/net/counters.hpp>
 #include <anyturn/relay/counters.hpp>
 
 #include <cstdint>

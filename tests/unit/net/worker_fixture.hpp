@@ -1,8 +1,7 @@
 // What the worker's tests share (worker_test, udp_loop_test, relay_sockets_test,
 // inbox_test, stream_host_test): the TURN state a test worker runs with, a
 // worker on its own thread, a blocking UDP socket for the test's side of the
-// wire, a TURN client over it, and the allocation counter of the
-// zero-allocation tests.
+// wire and a TURN client over it.
 #pragma once
 
 #include <anyturn/net/worker.hpp>
@@ -15,6 +14,8 @@
 #include <anyturn/stun/message.hpp>
 
 #include <gtest/gtest.h>
+
+#include "allocation_counter.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -35,23 +36,9 @@
 
 namespace anyturn::net {
 
-// ---- allocation counting ----
-//
-// worker_fixture_test.cpp replaces the global operator new (once for the
-// whole test binary) to count heap allocations, on any thread, while
-// counting_allocations is set: the forward path must not allocate.
-extern std::atomic<bool> counting_allocations;
-extern std::atomic<std::uint64_t> counted_allocations;
-
-// Heap allocations counted (on any thread) while f() runs.
-template <class F>
-std::uint64_t allocations_in(F&& f) {
-  counted_allocations = 0;
-  counting_allocations = true;
-  f();
-  counting_allocations = false;
-  return counted_allocations.load();
-}
+// The zero-allocation tests count operator new with tests/support's
+// allocation counter (on any thread).
+using test::allocations_in;
 
 // ---- a worker and its wire ----
 

@@ -7,8 +7,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <sys/socket.h>
@@ -203,6 +205,29 @@ TEST(worker, relays_between_client_and_peer_and_frees_on_stop) {
   // The relay port went back to the kernel.
   udp_socket reuse(*relayed);
   EXPECT_EQ(reuse.local(), *relayed);
+}
+
+// The zero-allocation tests above rely on the counter seeing every thread's
+// allocations (the worker runs on its own thread).
+TEST(worker, the_allocation_counter_sees_every_thread) {
+  // A call the optimiser may not elide.
+  EXPECT_EQ(allocations_in([] { ::operator delete(::operator new(8)); }), 1u);
+  EXPECT_EQ(allocations_in([] {}), 0u);
+
+  // One allocation on another thread while the counter runs (the thread
+  // itself is started before and joined after).
+  std::atomic<int> step{0};
+  std::thread other([&] {
+    while (step.load() != 1) std::this_thread::yield();
+    ::operator delete(::operator new(16));
+    step = 2;
+  });
+  EXPECT_EQ(allocations_in([&] {
+              step = 1;
+              while (step.load() != 2) std::this_thread::yield();
+            }),
+            1u);
+  other.join();
 }
 
 }  // namespace
