@@ -1,6 +1,8 @@
 // The net layer's counters mapped to the anyturn metric set.
 #include <anyturn/metrics/net_metrics.hpp>
 
+#include "family_help.hpp"
+
 #include <array>
 #include <atomic>
 #include <string_view>
@@ -69,10 +71,7 @@ constexpr std::array<net_member, net_counter_count> net_members{{
 #undef ANYTURN_NET_COUNTER_MEMBER
 }};
 
-struct family_help {
-  std::string_view family;
-  std::string_view help;
-};
+using detail::family_help;
 constexpr family_help net_helps[] = {
     // Shared with turn_metrics; the first HELP seen wins, so keep them equal.
     {"anyturn_dropped_packets_total", "Packets dropped, by reason."},
@@ -95,12 +94,7 @@ constexpr family_help net_helps[] = {
     {"anyturn_worker_handoff_total",
      "UDP datagrams passed between workers because another worker owns their allocation."},
 };
-constexpr std::string_view net_help_for(std::string_view family) {
-  for (const auto& h : net_helps) {
-    if (h.family == family) return h.help;
-  }
-  return {};
-}
+constexpr std::string_view net_help_for(std::string_view family) { return detail::help_in(net_helps, family); }
 constexpr bool every_net_family_has_help() {
   for (const auto& m : net_mappings) {
     if (net_help_for(m.family).empty()) return false;

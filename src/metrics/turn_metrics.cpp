@@ -1,6 +1,8 @@
 // The anyturn metric set: every worker counter mapped to one series.
 #include <anyturn/metrics/turn_metrics.hpp>
 
+#include "family_help.hpp"
+
 #include <algorithm>
 #include <atomic>
 
@@ -119,10 +121,7 @@ constexpr std::array<tenant_member, tenant_mappings.size()> tenant_members{{
 #undef ANYTURN_TENANT_MEMBER
 }};
 
-struct family_help {
-  std::string_view family;
-  std::string_view help;
-};
+using detail::family_help;
 constexpr family_help helps[] = {
     {"anyturn_received_packets_total", "Datagrams and stream frames received from clients."},
     {"anyturn_dropped_packets_total", "Packets dropped, by reason."},
@@ -146,12 +145,7 @@ constexpr family_help helps[] = {
      "Application payload bytes relayed per tenant, by direction."},
 };
 
-constexpr std::string_view help_for(std::string_view family) {
-  for (const auto& h : helps) {
-    if (h.family == family) return h.help;
-  }
-  return {};
-}
+constexpr std::string_view help_for(std::string_view family) { return detail::help_in(helps, family); }
 
 constexpr bool every_family_has_help() {
   for (const auto& m : mappings) {
