@@ -86,4 +86,10 @@ inline transaction_id tid_from(std::string_view hex) {
   return t;
 }
 
+// A method's 16-bit code, for message_builder.
+inline std::uint16_t m(method x) { return static_cast<std::uint16_t>(x); }
+
+// The transaction id of the build-and-parse round trips.
+inline const transaction_id round_trip_tid = tid_from("a1b2c3d4e5f60718293a4b5c");
+
 }  // namespace anyturn::stun::test

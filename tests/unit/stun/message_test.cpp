@@ -72,7 +72,7 @@ const std::string_view short_term_password = "VOkJxbRl1RmTxUk/WvJxBt";
 const std::string_view matrix_user =
     "\xe3\x83\x9e\xe3\x83\x88\xe3\x83\xaa\xe3\x83\x83\xe3\x82\xaf\xe3\x82\xb9";
 
-std::uint16_t m(method x) { return static_cast<std::uint16_t>(x); }
+using test::m;
 
 result<message_view> parse(const std::vector<std::byte>& bytes) { return parse_message(bytes); }
 
@@ -713,7 +713,7 @@ TEST(Decoders, PasswordAlgorithmsWithParameters) {
 }
 
 // ---- round trips through the builder ----
-const transaction_id round_trip_tid = tid_from("a1b2c3d4e5f60718293a4b5c");
+using test::round_trip_tid;
 
 class RoundTrip : public ::testing::TestWithParam<endpoint> {};
 
@@ -843,106 +843,6 @@ TEST(RoundTrip, ErrorCodesAllClasses) {
     ASSERT_TRUE(err);
     EXPECT_EQ(err->code, code);
   }
-}
-
-// ---- builder failure modes ----
-TEST(Builder, HeaderAndLength) {
-  std::array<std::byte, 64> buf{};
-  buf.fill(std::byte{0xEE});
-  message_builder b(buf, m(method::binding), message_class::request, round_trip_tid);
-  EXPECT_EQ(b.size(), header_size);
-  b.add_string(attr::username, "abcde");
-  EXPECT_EQ(b.size(), header_size + 12);
-  auto built = b.finish();
-  ASSERT_TRUE(built);
-  EXPECT_EQ(std::vector<std::byte>(built->begin(), built->end()),
-            from_hex("0001 000c 2112a442 a1b2c3d4e5f60718293a4b5c 0006 0005 6162636465 000000"));
-}
-
-TEST(Builder, OutOfRoomIsSticky) {
-  std::array<std::byte, 30> buf{};
-  message_builder b(buf, m(method::binding), message_class::request, round_trip_tid);
-  b.add_u32(attr::lifetime, 1);  // 28 bytes
-  EXPECT_TRUE(b.ok());
-  b.add_u32(attr::lifetime, 2);  // would be 36
-  EXPECT_FALSE(b.ok());
-  b.add_flag(attr::dont_fragment);  // would fit, but the builder failed
-  EXPECT_EQ(b.size(), 28U);
-  auto r = b.finish();
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error, codec_error::buffer_too_small);
-
-  std::array<std::byte, 10> tiny{};
-  message_builder t(tiny, m(method::binding), message_class::request, round_trip_tid);
-  EXPECT_FALSE(t.ok());
-  EXPECT_EQ(t.finish().error, codec_error::buffer_too_small);
-  EXPECT_TRUE(t.add_data_slot(4).empty());
-}
-
-TEST(Builder, MessageSizeLimit) {
-  std::vector<std::byte> buf(max_message_size + 100);
-  message_builder b(buf, m(method::send), message_class::indication, round_trip_tid);
-  EXPECT_EQ(b.add_data_slot(0xFFFF).size(), 0U);  // 4 + 65536 > 65532
-  EXPECT_FALSE(b.ok());
-  message_builder c(buf, m(method::send), message_class::indication, round_trip_tid);
-  EXPECT_EQ(c.add_data_slot(0xFFF8).size(), 0xFFF8U);  // 4 + 65528 = 65532
-  ASSERT_TRUE(c.finish());
-  EXPECT_TRUE(parse_message(*c.finish()));
-}
-
-TEST(Builder, BadInput) {
-  std::array<std::byte, 1024> buf{};
-  auto failed = [&](auto&& add) {
-    message_builder b(buf, m(method::binding), message_class::error_response, round_trip_tid);
-    add(b);
-    return !b.ok() && b.finish().error == codec_error::bad_attribute_value;
-  };
-  EXPECT_TRUE(failed([](message_builder& b) { b.add_error_code(299, "x"); }));
-  EXPECT_TRUE(failed([](message_builder& b) { b.add_error_code(700, "x"); }));
-  EXPECT_TRUE(failed([](message_builder& b) { b.add_error_code(400, std::string(764, 'a')); }));
-  EXPECT_FALSE(failed([](message_builder& b) { b.add_error_code(400, std::string(763, 'a')); }));
-  EXPECT_TRUE(failed([](message_builder& b) {
-    b.add_address_family(attr::requested_address_family, static_cast<address_family>(3));
-  }));
-  EXPECT_TRUE(failed([](message_builder& b) {
-    endpoint e;
-    e.family = static_cast<address_family>(9);
-    b.add_address(attr::xor_peer_address, e, true);
-  }));
-  message_builder bad_method(buf, 0x1000, message_class::request, round_trip_tid);
-  EXPECT_FALSE(bad_method.ok());
-}
-
-TEST(Builder, IntegrityAndFingerprintOrder) {
-  std::array<std::byte, 256> buf{};
-  auto order_fails = [&](auto&& add) {
-    message_builder b(buf, m(method::binding), message_class::request, round_trip_tid);
-    add(b);
-    return !b.ok() && b.finish().error == codec_error::bad_attribute_value;
-  };
-  const auto k = as_bytes("k");
-  EXPECT_TRUE(order_fails([&](message_builder& b) { b.add_message_integrity(k).add_u32(attr::lifetime, 1); }));
-  EXPECT_TRUE(order_fails([&](message_builder& b) { b.add_fingerprint().add_message_integrity(k); }));
-  EXPECT_TRUE(order_fails([&](message_builder& b) { b.add_message_integrity_sha256(k).add_message_integrity(k); }));
-  EXPECT_TRUE(order_fails([&](message_builder& b) { b.add_fingerprint().add_fingerprint(); }));
-  EXPECT_TRUE(order_fails([&](message_builder& b) { b.add_fingerprint().add_flag(attr::dont_fragment); }));
-  EXPECT_TRUE(order_fails([&](message_builder& b) { (void)b.add_message_integrity(k).add_data_slot(3); }));
-  EXPECT_FALSE(order_fails([&](message_builder& b) {
-    b.add_message_integrity(k).add_message_integrity_sha256(k).add_fingerprint();
-  }));
-  EXPECT_FALSE(order_fails([&](message_builder& b) { b.add_message_integrity_sha256(k).add_fingerprint(); }));
-}
-
-TEST(Builder, EmptyKeyIsAKey) {
-  std::array<std::byte, 128> buf{};
-  auto built = message_builder(buf, m(method::binding), message_class::request, round_trip_tid)
-                   .add_message_integrity({})
-                   .finish();
-  ASSERT_TRUE(built);
-  auto msg = parse_message(*built);
-  ASSERT_TRUE(msg);
-  EXPECT_TRUE(check_message_integrity(*msg, {}));
-  EXPECT_FALSE(check_message_integrity(*msg, as_bytes("k")));
 }
 
 // ---- fingerprint / CRC-32 ----
