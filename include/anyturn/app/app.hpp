@@ -7,6 +7,7 @@
 // logs a summary.
 #pragma once
 
+#include <anyturn/app/startup.hpp>
 #include <anyturn/app/summary.hpp>
 #include <anyturn/config/config.hpp>
 #include <anyturn/turn/worker_core.hpp>
@@ -18,35 +19,6 @@
 #include <vector>
 
 namespace anyturn::app {
-
-// The immutable state every worker shares: credentials, nonce service (a
-// random key when auth.nonce_key is empty), peer policy, one port pool per
-// relay address, lifetimes and limits. Throws std::runtime_error if no random
-// key can be drawn (start-up only).
-std::shared_ptr<turn::shared_state> make_shared_state(const config::server_config& cfg);
-
-// Worker threads for `configured` (0: one per core, at least one).
-unsigned resolve_threads(unsigned configured);
-
-// File descriptors the configuration can need at once: every relay port,
-// every worker's listeners and event-loop descriptors, every stream
-// connection (streams.max_connections), and some slack.
-std::uint64_t required_descriptors(const config::server_config& cfg, unsigned threads);
-
-struct fd_limit {
-  std::uint64_t before = 0;  // soft limit found
-  std::uint64_t after = 0;   // soft limit now
-  std::uint64_t hard = 0;
-  std::uint64_t needed = 0;
-  [[nodiscard]] bool sufficient() const { return after >= needed; }
-};
-// Raises RLIMIT_NOFILE's soft limit to the hard limit (capped by
-// fs.nr_open) and reports what it got.
-fd_limit raise_fd_limit(std::uint64_t needed);
-
-// peers.allow entries that open ranges the built-in policy refuses
-// (loopback, private, link-local/metadata, ...), one remark each.
-std::vector<std::string> risky_peer_allowances(const config::peer_config& peers);
 
 class server_app {
  public:

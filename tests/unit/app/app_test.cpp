@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include "app_config.hpp"
+
 #include <array>
 #include <chrono>
 #include <csignal>
@@ -22,118 +24,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-stun::endpoint ep(const char* text) { return *stun::endpoint::parse(text, true); }
-
-config::server_config test_config() {
-  config::server_config cfg;
-  cfg.listen = {ep("127.0.0.1:0")};
-  cfg.relay.ips = {ep("127.0.0.1")};
-  cfg.relay.port_min = 62000;
-  cfg.relay.port_max = 62099;
-  cfg.auth.realm = "test";
-  auth::static_user u;
-  u.name = "u";
-  u.password = "p";
-  cfg.auth.users = {u};
-  cfg.auth.nonce_key = "0123456789abcdef0123";
-  cfg.peers.allow = {*auth::cidr::parse("127.0.0.0/8")};
-  cfg.threads = 2;
-  cfg.udp_socket_buffer = 256 * 1024;
-  cfg.http.listen = ep("127.0.0.1:0");  // tests run in parallel: an ephemeral port
-  return cfg;
-}
-
-TEST(app, shared_state_mirrors_the_config) {
-  config::server_config cfg = test_config();
-  cfg.relay.ips = {ep("127.0.0.1"), ep("::1")};
-  cfg.lifetimes.allocation_default = 300;
-  cfg.lifetimes.allocation_max = 900;
-  cfg.lifetimes.permission = 120;
-  cfg.lifetimes.channel = 240;
-  cfg.software = "x";
-  cfg.max_allocations_per_worker = 17;
-  cfg.auth.offer_sha256 = false;
-  const auto s = make_shared_state(cfg);
-  ASSERT_EQ(s->relays.size(), 2u);
-  EXPECT_EQ(s->relays[0].ip, ep("127.0.0.1"));
-  EXPECT_EQ(s->relays[1].ip, ep("::1"));
-  EXPECT_NE(s->relays[0].ports, s->relays[1].ports);  // one pool per address
-  EXPECT_EQ(s->relays[0].ports->low(), 62000);
-  EXPECT_EQ(s->relays[0].ports->capacity(), 100u);
-  EXPECT_EQ(s->credentials->realm(), "test");
-  EXPECT_EQ(s->allocation_lifetime_default, 300u);
-  EXPECT_EQ(s->allocation_lifetime_max, 900u);
-  EXPECT_EQ(s->permission_lifetime, 120u);
-  EXPECT_EQ(s->channel_lifetime, 240u);
-  EXPECT_EQ(s->software, "x");
-  EXPECT_EQ(s->max_allocations, 17u);
-  EXPECT_FALSE(s->offer_sha256);
-  EXPECT_TRUE(auth::is_allowed(s->peers->check(ep("127.0.0.1:9"))));
-  EXPECT_FALSE(auth::is_allowed(s->peers->check(ep("10.0.0.1:9"))));
-}
-
-TEST(app, nonce_key_is_shared_when_configured_and_random_otherwise) {
-  config::server_config cfg = test_config();
-  const stun::endpoint client = ep("192.0.2.1:5000");
-  std::array<char, auth::nonce_service::nonce_size> a{}, b{};
-  const auto n1 = std::string(make_shared_state(cfg)->nonces->mint(client, 1000, a));
-  const auto n2 = std::string(make_shared_state(cfg)->nonces->mint(client, 1000, b));
-  EXPECT_EQ(n1, n2);  // two nodes of a fleet accept each other's nonces
-
-  cfg.auth.nonce_key.clear();
-  const auto r1 = std::string(make_shared_state(cfg)->nonces->mint(client, 1000, a));
-  const auto r2 = std::string(make_shared_state(cfg)->nonces->mint(client, 1000, b));
-  EXPECT_NE(r1, r2);
-}
-
-TEST(app, thread_count_and_descriptor_budget) {
-  EXPECT_EQ(resolve_threads(3), 3u);
-  EXPECT_GE(resolve_threads(0), 1u);
-  config::server_config cfg = test_config();
-  cfg.relay.ips = {ep("127.0.0.1"), ep("::1")};
-  cfg.listen = {ep("0.0.0.0:3478"), ep("[::]:3478")};
-  // UDP only: 2 x 100 relay ports + 4 workers x (2 listeners + 4) + 64 slack
-  cfg.streams.tcp = false;
-  EXPECT_EQ(required_descriptors(cfg, 4), 200u + 24u + 64u);
-  // UDP+TCP on both listen addresses and one TLS listener: 5 listeners per
-  // worker, plus one descriptor per allowed connection.
-  cfg.streams.tcp = true;
-  cfg.tls.listen = {ep("0.0.0.0:5349")};
-  cfg.streams.max_connections = 1000;
-  EXPECT_EQ(required_descriptors(cfg, 4), 200u + 4u * (5u + 4u) + 1000u + 64u);
-}
-
-TEST(app, raises_the_soft_descriptor_limit_to_the_hard_one) {
-  rlimit original{};
-  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &original), 0);
-  if (original.rlim_max == RLIM_INFINITY || original.rlim_max < 64) GTEST_SKIP();
-  rlimit lowered = original;
-  lowered.rlim_cur = 64;
-  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &lowered), 0);
-  const fd_limit r = raise_fd_limit(100);
-  EXPECT_EQ(r.before, 64u);
-  EXPECT_EQ(r.after, original.rlim_max);
-  EXPECT_EQ(r.hard, original.rlim_max);
-  EXPECT_TRUE(r.sufficient());
-  EXPECT_FALSE(raise_fd_limit(original.rlim_max + 1).sufficient());
-  ::setrlimit(RLIMIT_NOFILE, &original);
-}
-
-TEST(app, warns_about_allow_entries_that_open_internal_ranges) {
-  config::peer_config peers;
-  peers.allow = {*auth::cidr::parse("127.0.0.0/8"), *auth::cidr::parse("8.8.8.0/24"),
-                 *auth::cidr::parse("0.0.0.0/0"), *auth::cidr::parse("fd00::/8"),
-                 *auth::cidr::parse("192.0.2.0/24")};
-  const auto w = risky_peer_allowances(peers);
-  ASSERT_EQ(w.size(), 4u);
-  EXPECT_NE(w[0].find("127.0.0.0/8"), std::string::npos);
-  EXPECT_NE(w[0].find("loopback"), std::string::npos);
-  EXPECT_NE(w[1].find("0.0.0.0/0"), std::string::npos);
-  EXPECT_NE(w[1].find("169.254.169.254"), std::string::npos);  // the metadata service too
-  EXPECT_NE(w[2].find("fd00::/8"), std::string::npos);
-  EXPECT_NE(w[3].find("192.0.2.0/24"), std::string::npos);   // documentation range
-}
-
+using test::ep;
+using test::test_config;
 // A blocking client socket on loopback.
 struct client_socket {
   client_socket() {

@@ -1,0 +1,161 @@
+// Start-up planning: the shared state from the config, threads, the
+// descriptor budget and limit, risky peer allowances.
+#include <anyturn/app/startup.hpp>
+
+#include <anyturn/app/side.hpp>
+
+#include <anyturn/auth/credentials.hpp>
+#include <anyturn/auth/nonce.hpp>
+#include <anyturn/auth/peer_policy.hpp>
+#include <anyturn/relay/port_pool.hpp>
+
+#include <openssl/rand.h>
+#include <spdlog/fmt/fmt.h>
+
+#include <algorithm>
+#include <fstream>
+#include <stdexcept>
+#include <thread>
+
+#include <sys/resource.h>
+
+namespace anyturn::app {
+
+std::shared_ptr<turn::shared_state> make_shared_state(const config::server_config& cfg) {
+  auto s = std::make_shared<turn::shared_state>();
+  // Tenant index 0 is the default tenant (auth.*), k+1 is cfg.tenants[k].
+  s->credentials =
+      std::make_shared<const auth::credential_store>(cfg.auth.realm, tenant_credentials(cfg));
+  std::vector<std::uint8_t> key;
+  if (cfg.auth.nonce_key.empty()) {
+    // Single node only: a fleet behind one anycast address must share a key
+    // (config::warnings() tells the operator).
+    key.resize(32);
+    if (RAND_bytes(key.data(), static_cast<int>(key.size())) != 1) {
+      throw std::runtime_error("cannot draw a random nonce key (RAND_bytes failed)");
+    }
+  } else {
+    key.assign(cfg.auth.nonce_key.begin(), cfg.auth.nonce_key.end());
+  }
+  s->nonces = std::make_shared<const auth::nonce_service>(std::move(key), cfg.lifetimes.nonce,
+                                                          cfg.auth.offer_sha256);
+  s->peers = std::make_shared<const auth::peer_policy>(cfg.peers.allow, cfg.peers.deny);
+  for (const auto& ip : cfg.relay.ips) {
+    turn::shared_state::relay_address r;
+    r.ip = ip;
+    r.ip.port = 0;
+    r.ports = std::make_shared<relay::port_pool>(cfg.relay.port_min, cfg.relay.port_max);
+    s->relays.push_back(std::move(r));
+  }
+  s->allocation_lifetime_default = cfg.lifetimes.allocation_default;
+  s->allocation_lifetime_max = cfg.lifetimes.allocation_max;
+  s->permission_lifetime = cfg.lifetimes.permission;
+  s->channel_lifetime = cfg.lifetimes.channel;
+  s->software = cfg.software;
+  s->offer_sha256 = cfg.auth.offer_sha256;
+  s->max_allocations = cfg.max_allocations_per_worker;
+  s->tenants = tenant_policies(cfg);
+  bool tenant_limits = false;
+  bool per_user_limits = cfg.max_allocations_per_user > 0;
+  for (const auto& t : s->tenants) {
+    tenant_limits = tenant_limits || t.max_allocations > 0;
+    per_user_limits = per_user_limits || t.max_allocations_per_user > 0;
+  }
+  if (tenant_limits) s->tenant_usage = std::make_shared<turn::tenant_quota>(s->tenants.size());
+  // A tenant's own per-user limit needs the table even when the global one is 0.
+  if (per_user_limits)
+    s->user_quotas = std::make_shared<turn::user_quota>(cfg.max_allocations_per_user);
+  return s;
+}
+
+unsigned resolve_threads(unsigned configured) {
+  if (configured != 0) return configured;
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+std::uint64_t required_descriptors(const config::server_config& cfg, unsigned threads) {
+  std::uint64_t relay_ports = 0;
+  if (cfg.relay.port_max >= cfg.relay.port_min) {
+    relay_ports = std::uint64_t{cfg.relay.port_max} - cfg.relay.port_min + 1;
+  }
+  // Per worker: its UDP, TCP and TLS listeners plus epoll, eventfd, timerfd
+  // and a spare; then one per stream connection.
+  const std::uint64_t listeners =
+      cfg.listen.size() * (cfg.streams.tcp ? 2 : 1) + cfg.tls.listen.size();
+  const std::uint64_t per_worker = listeners + 4;
+  const bool streams = cfg.streams.tcp || !cfg.tls.listen.empty();
+  const std::uint64_t connections = streams ? cfg.streams.max_connections : 0;
+  return relay_ports * cfg.relay.ips.size() + per_worker * threads + connections + 64;
+}
+
+namespace {
+
+std::uint64_t nr_open() {
+  std::ifstream in("/proc/sys/fs/nr_open");
+  std::uint64_t value = 0;
+  if (in >> value && value > 0) return value;
+  return 1u << 20;
+}
+
+}  // namespace
+
+fd_limit raise_fd_limit(std::uint64_t needed) {
+  fd_limit r;
+  r.needed = needed;
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return r;
+  r.before = rl.rlim_cur;
+  r.after = rl.rlim_cur;
+  r.hard = rl.rlim_max == RLIM_INFINITY ? nr_open() : rl.rlim_max;
+  if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= r.hard) return r;
+  rlimit raised = rl;
+  raised.rlim_cur = r.hard;
+  if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) r.after = r.hard;
+  return r;
+}
+
+std::vector<std::string> risky_peer_allowances(const config::peer_config& peers) {
+  struct probe {
+    const char* address;
+    const char* what;
+  };
+  static constexpr probe probes[] = {
+      {"127.0.0.1", "loopback"},
+      {"10.0.0.1", "private (RFC 1918)"},
+      {"172.16.0.1", "private (RFC 1918)"},
+      {"192.168.0.1", "private (RFC 1918)"},
+      {"100.64.0.1", "carrier-grade NAT"},
+      {"169.254.169.254", "link-local, cloud metadata"},
+      {"0.0.0.0", "unspecified"},
+      {"::1", "IPv6 loopback"},
+      {"fd00::1", "IPv6 unique-local"},
+      {"fe80::1", "IPv6 link-local"},
+      {"fd00:ec2::254", "cloud metadata (IPv6)"},
+      {"::ffff:127.0.0.1", "IPv4-mapped loopback"},
+  };
+  const auth::peer_policy defaults({}, {});
+  std::vector<std::string> out;
+  for (const auto& c : peers.allow) {
+    std::vector<std::string> opened;
+    for (const auto& p : probes) {
+      auto ep = stun::endpoint::parse(p.address, true);
+      if (ep && c.contains(*ep) && !auth::is_allowed(defaults.check(*ep))) {
+        opened.push_back(fmt::format("{} ({})", p.what, p.address));
+      }
+    }
+    // The range's own base address, e.g. 192.0.2.0/24 (documentation).
+    stun::endpoint base;
+    base.family = c.family;
+    base.ip = c.ip;
+    if (opened.empty() && !auth::is_allowed(defaults.check(base))) {
+      opened.push_back(fmt::format("a special-purpose range ({})", base.ip_string()));
+    }
+    if (!opened.empty()) {
+      out.push_back(fmt::format("peers.allow {} lets clients relay into {}", c.to_string(),
+                                fmt::join(opened, ", ")));
+    }
+  }
+  return out;
+}
+
+}  // namespace anyturn::app
