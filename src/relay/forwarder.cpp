@@ -19,7 +19,7 @@ constexpr std::array<std::byte, 3> zeros{};
 
 forwarder::forwarder(allocation_table& table, io_port& io, worker_counters& counters,
                      std::uint64_t seed)
-    : table_(table), io_(io), counters_(counters), rng_(seed | 1) {}
+    : table_(table), io_(io), counters_(counters), rng_{seed | 1} {}
 
 void forwarder::on_channel_data(const client_ref& from, bytes_view data, const now_t& now) {
   const auto cd = stun::parse_channel_data(data);
@@ -93,7 +93,7 @@ void forwarder::forward_to_peer(allocation& a, const relay_side& side, const stu
   a.bytes_to_peer += payload.size();
   bump(counters_.packets_to_peer);
   bump(counters_.bytes_to_peer, payload.size());
-  auto& ts = tenant_stats(a.tenant);
+  auto& ts = tenant_block(counters_, a.tenant);
   bump(ts.packets_to_peer);
   bump(ts.bytes_to_peer, payload.size());
 }
@@ -124,8 +124,8 @@ void forwarder::on_peer_packet(relay_id id, const stun::endpoint& peer, bytes_vi
     // Data indication: STUN header, XOR-PEER-ADDRESS, DATA (§11.3).
     std::array<std::byte, stun::max_data_indication_prefix> header{};
     stun::transaction_id tid;
-    const std::uint64_t r1 = next_random();
-    const auto r2 = static_cast<std::uint32_t>(next_random());
+    const std::uint64_t r1 = rng_.next();
+    const auto r2 = static_cast<std::uint32_t>(rng_.next());
     std::memcpy(tid.bytes.data(), &r1, 8);
     std::memcpy(tid.bytes.data() + 8, &r2, 4);
     const std::size_t prefix = stun::write_data_indication_prefix(header, tid, peer, data.size());
@@ -142,7 +142,7 @@ void forwarder::on_peer_packet(relay_id id, const stun::endpoint& peer, bytes_vi
   a->bytes_to_client += data.size();
   bump(counters_.packets_to_client);
   bump(counters_.bytes_to_client, data.size());
-  auto& ts = tenant_stats(a->tenant);
+  auto& ts = tenant_block(counters_, a->tenant);
   bump(ts.packets_to_client);
   bump(ts.bytes_to_client, data.size());
 }
@@ -150,19 +150,8 @@ void forwarder::on_peer_packet(relay_id id, const stun::endpoint& peer, bytes_vi
 bool forwarder::within_bandwidth(allocation& a, std::size_t bytes, std::int64_t now_ms) {
   if (a.bandwidth.take(bytes, now_ms)) return true;
   bump(counters_.bandwidth_dropped);
-  bump(tenant_stats(a.tenant).bandwidth_dropped);
+  bump(tenant_block(counters_, a.tenant).bandwidth_dropped);
   return false;
-}
-
-tenant_counters& forwarder::tenant_stats(std::uint32_t tenant) {
-  return counters_.tenants[tenant < counters_.tenants.size() ? tenant : 0];
-}
-
-std::uint64_t forwarder::next_random() {
-  rng_ ^= rng_ << 13;
-  rng_ ^= rng_ >> 7;
-  rng_ ^= rng_ << 17;
-  return rng_;
 }
 
 }  // namespace anyturn::relay

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <anyturn/common/log_limiter.hpp>
+#include <anyturn/common/xorshift.hpp>
 #include <anyturn/relay/allocation_table.hpp>
 #include <anyturn/relay/forwarder.hpp>
 #include <anyturn/turn/worker_core.hpp>
@@ -93,7 +94,7 @@ struct context {
   timer_wheel wheel;
   response_cache cache;
   std::vector<reservation> reservations;
-  std::uint64_t rng;
+  common::xorshift64 rng;  // which free relay port to try first
   common::log_limiter malformed_log{1, 1000};
   common::log_limiter fingerprint_log{1, 1000};
   common::log_limiter ports_log{1, 1000};
@@ -103,18 +104,11 @@ struct context {
   [[nodiscard]] const tenant_policy* policy_of(auth::tenant_index t) const {
     return t < shared->tenants.size() ? &shared->tenants[t] : nullptr;
   }
-  tenant_counters& tenant_stats(auth::tenant_index t) {
-    return counters.tenants[t < counters.tenants.size() ? t : 0];
-  }
+  tenant_counters& tenant_stats(auth::tenant_index t) { return relay::tenant_block(counters, t); }
   // The per-user allocation limit for tenant `t` (0: none).
   [[nodiscard]] std::uint32_t user_limit(auth::tenant_index t) const;
 
-  std::uint64_t next_random() {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-  }
+  std::uint64_t next_random() { return rng.next(); }
 
   // ---- allocations ----
   // The record in `slot`, or null. Every allocation in `table` is a record.

@@ -25,7 +25,7 @@ context::context(std::shared_ptr<const shared_state> s, relay::io_port& io,
       counters(counters),
       worker(worker),
       forwarder(table, io, counters, 0xD1B54A32D192ED03ULL * (worker + 1)),
-      rng(0x9E3779B97F4A7C15ULL * (worker + 1) ^ reinterpret_cast<std::uintptr_t>(this)) {
+      rng{0x9E3779B97F4A7C15ULL * (worker + 1) ^ reinterpret_cast<std::uintptr_t>(this)} {
   counters.tenants = std::vector<tenant_counters>(std::max<std::size_t>(1, shared->tenants.size()));
 }
 

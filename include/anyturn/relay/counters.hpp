@@ -90,6 +90,12 @@ struct alignas(64) worker_counters {
   std::vector<tenant_counters> tenants;
 };
 
+// The block of `tenant` in `c`; an index the worker has no block for counts
+// as the default tenant's.
+inline tenant_counters& tenant_block(worker_counters& c, std::uint32_t tenant) {
+  return c.tenants[tenant < c.tenants.size() ? tenant : 0];
+}
+
 // Single-writer increment: no lock prefix on the hot path.
 inline void bump(std::atomic<std::uint64_t>& c, std::uint64_t by = 1) {
   c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);

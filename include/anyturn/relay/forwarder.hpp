@@ -12,6 +12,7 @@
 #pragma once
 
 #include <anyturn/common/log_limiter.hpp>
+#include <anyturn/common/xorshift.hpp>
 #include <anyturn/relay/allocation_table.hpp>
 #include <anyturn/relay/counters.hpp>
 #include <anyturn/relay/io.hpp>
@@ -41,13 +42,11 @@ class forwarder {
   void forward_to_peer(allocation& a, const relay_side& side, const stun::endpoint& peer,
                        stun::bytes_view payload, bool dont_fragment, const now_t& now);
   bool within_bandwidth(allocation& a, std::size_t bytes, std::int64_t now_ms);
-  tenant_counters& tenant_stats(std::uint32_t tenant);
-  std::uint64_t next_random();
 
   allocation_table& table_;
   io_port& io_;
   worker_counters& counters_;
-  std::uint64_t rng_;  // transaction ids of Data indications
+  common::xorshift64 rng_;  // transaction ids of Data indications
   common::log_limiter relay_send_log_{1, 1000};
 };
 
