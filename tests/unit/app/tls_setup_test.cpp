@@ -9,6 +9,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "app_config.hpp"
+
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -27,7 +29,7 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-stun::endpoint ep(const char* text) { return *stun::endpoint::parse(text, true); }
+using test::ep;
 
 class temp_dir {
  public:
@@ -52,22 +54,14 @@ std::string slurp(const fs::path& p) {
   return s.str();
 }
 
+// test_config() with a TLS listener, its own relay ports and no peer
+// allowances (these tests relay nothing).
 config::server_config tls_config() {
-  config::server_config cfg;
-  cfg.listen = {ep("127.0.0.1:0")};
+  config::server_config cfg = test::test_config();
   cfg.tls.listen = {ep("127.0.0.1:0")};
-  cfg.relay.ips = {ep("127.0.0.1")};
   cfg.relay.port_min = 62100;
   cfg.relay.port_max = 62199;
-  cfg.auth.realm = "test";
-  auth::static_user u;
-  u.name = "u";
-  u.password = "p";
-  cfg.auth.users = {u};
-  cfg.auth.nonce_key = "0123456789abcdef0123";
-  cfg.threads = 2;
-  cfg.udp_socket_buffer = 256 * 1024;
-  cfg.http.listen = ep("127.0.0.1:0");  // tests run in parallel: an ephemeral port
+  cfg.peers.allow.clear();
   return cfg;
 }
 

@@ -96,7 +96,7 @@ TEST_F(Forwarder, ChannelDataGoesToTheBoundPeerOnlyWithAPermission) {
   EXPECT_EQ(counters_.malformed_dropped.load(), 1u);
 }
 
-TEST_F(Forwarder, AnUnknownFiveTupleIsHandedOffOrCounted) {
+TEST_F(Forwarder, AnUnknownFiveTupleThatNoWorkerTakesIsCounted) {
   fwd_.on_channel_data(client(), channel_data(0x4000, "hello"), now_);
   EXPECT_EQ(counters_.no_allocation_dropped.load(), 1u);
   EXPECT_TRUE(io_.to_peer.empty());
