@@ -170,7 +170,14 @@ result<message_view> parse_message(bytes_view data) {
   m.type_ = load16(data.data());
   std::memcpy(m.tid_.bytes.data(), data.data() + 8, m.tid_.bytes.size());
 
-  bool cut = false;
+  // RFC 8489 §14.5/§14.6: past the first MESSAGE-INTEGRITY(-SHA256) only
+  // MESSAGE-INTEGRITY-SHA256 (after MESSAGE-INTEGRITY) and FINGERPRINT
+  // count. Every other attribute there is outside what the HMAC covers, so
+  // an on-path attacker could have added it: it is framed and counted, but
+  // not kept, so nothing that reads the view can act on it.
+  std::uint16_t cut_at = 0;  // type of the integrity attribute that cut, 0: none yet
+  bool have_sha256 = false;
+  std::size_t seen = 0;
   std::size_t off = header_size;
   const std::size_t end = data.size();
   while (off < end) {
@@ -178,8 +185,8 @@ result<message_view> parse_message(bytes_view data) {
     const std::uint16_t type = load16(data.data() + off);
     const std::size_t len = load16(data.data() + off + 2);
     if (pad4(len) > end - off - 4) return codec_error::truncated_attribute;
-    if (m.count_ == max_attributes) return codec_error::too_many_attributes;
-    m.attrs_[m.count_++] = attribute_view{type, data.subspan(off + 4, len), off};
+    if (seen == max_attributes) return codec_error::too_many_attributes;
+    ++seen;
 
     if (type == attr::fingerprint) {
       // RFC 8489 §14.7: FINGERPRINT is last and is the CRC-32 of the message
@@ -192,39 +199,34 @@ result<message_view> parse_message(bytes_view data) {
       }
       m.has_fingerprint_ = true;
     }
-    if (!cut && (type == attr::message_integrity || type == attr::message_integrity_sha256)) {
-      cut = true;
-      m.visible_ = m.count_;
+    const bool keep = cut_at == 0 || type == attr::fingerprint ||
+                      (type == attr::message_integrity_sha256 &&
+                       cut_at == attr::message_integrity && !have_sha256);
+    if (keep) {
+      m.attrs_[m.count_++] = attribute_view{type, data.subspan(off + 4, len), off};
+      if (type == attr::message_integrity_sha256) have_sha256 = true;
+      if (cut_at == 0 &&
+          (type == attr::message_integrity || type == attr::message_integrity_sha256)) {
+        cut_at = type;
+      }
+    } else {
+      ++m.ignored_;
     }
     off += 4 + pad4(len);
   }
-  if (!cut) m.visible_ = m.count_;
   return m;
 }
 
 std::optional<attribute_view> message_view::find(std::uint16_t type) const {
-  for (std::size_t i = 0; i < visible_; ++i) {
+  for (std::size_t i = 0; i < count_; ++i) {
     if (attrs_[i].type == type) return attrs_[i];
-  }
-  if (visible_ == count_) return std::nullopt;
-  // Past the first MESSAGE-INTEGRITY(-SHA256) only MESSAGE-INTEGRITY-SHA256
-  // (after MESSAGE-INTEGRITY) and FINGERPRINT count (RFC 8489 §14.5, §14.6).
-  if (type == attr::fingerprint) {
-    if (has_fingerprint_) return attrs_[count_ - 1];
-    return std::nullopt;
-  }
-  if (type == attr::message_integrity_sha256 &&
-      attrs_[visible_ - 1].type == attr::message_integrity) {
-    for (std::size_t i = visible_; i < count_; ++i) {
-      if (attrs_[i].type == type) return attrs_[i];
-    }
   }
   return std::nullopt;
 }
 
 std::size_t message_view::unknown_required(std::span<std::uint16_t> out) const {
   std::size_t n = 0;
-  for (std::size_t i = 0; i < visible_ && n < out.size(); ++i) {
+  for (std::size_t i = 0; i < count_ && n < out.size(); ++i) {
     const auto type = attrs_[i].type;
     if (!attr::comprehension_required(type) || attr::known(type)) continue;
     if (std::find(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(n), type) !=

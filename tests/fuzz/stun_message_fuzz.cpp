@@ -203,17 +203,28 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   // Attribute framing invariants.
   const auto attrs = msg->attributes();
-  FUZZ_CHECK(attrs.size() <= max_attributes);
+  FUZZ_CHECK(attrs.size() + msg->ignored() <= max_attributes);
   std::size_t expected_offset = header_size;
+  bool cut = false;  // past MESSAGE-INTEGRITY(-SHA256): only it and FINGERPRINT are kept
   for (const auto& a : attrs) {
-    FUZZ_CHECK(a.offset == expected_offset);
+    if (!cut) {
+      FUZZ_CHECK(a.offset == expected_offset);
+    } else {
+      FUZZ_CHECK(a.offset >= expected_offset);
+      FUZZ_CHECK(a.type == attr::message_integrity_sha256 || a.type == attr::fingerprint);
+    }
+    cut = cut || a.type == attr::message_integrity || a.type == attr::message_integrity_sha256;
     FUZZ_CHECK(a.value.data() == in.data() + a.offset + 4);
     FUZZ_CHECK(a.offset + 4 + a.value.size() <= size);
     expected_offset = a.offset + 4 + ((a.value.size() + 3) & ~std::size_t{3});
     auto found = msg->find(a.type);
     if (found) FUZZ_CHECK(found->type == a.type && found->offset <= a.offset);
   }
-  FUZZ_CHECK(expected_offset == size);
+  if (msg->ignored() == 0) {
+    FUZZ_CHECK(expected_offset == size);
+  } else {
+    FUZZ_CHECK(cut);
+  }
   if (msg->has_fingerprint()) {
     FUZZ_CHECK(!attrs.empty() && attrs.back().type == attr::fingerprint);
     FUZZ_CHECK(msg->find(attr::fingerprint).has_value());

@@ -86,6 +86,35 @@ inline transaction_id tid_from(std::string_view hex) {
   return t;
 }
 
+// Sets a raw message's header length to cover everything after the header.
+inline void set_body_length(std::vector<std::byte>& msg, std::size_t extra = 0) {
+  const auto body = msg.size() - header_size + extra;
+  msg[2] = static_cast<std::byte>(body >> 8);
+  msg[3] = static_cast<std::byte>(body);
+}
+
+// Appends a raw attribute (zero padding) to a message and fixes the header
+// length. It lands after whatever the message ends with, MESSAGE-INTEGRITY
+// included: what an on-path attacker can do to a signed request.
+inline void append_attribute(std::vector<std::byte>& msg, std::uint16_t type,
+                             const std::vector<std::byte>& value) {
+  msg.push_back(static_cast<std::byte>(type >> 8));
+  msg.push_back(static_cast<std::byte>(type));
+  msg.push_back(static_cast<std::byte>(value.size() >> 8));
+  msg.push_back(static_cast<std::byte>(value.size()));
+  msg.insert(msg.end(), value.begin(), value.end());
+  while (msg.size() % 4 != 0) msg.push_back(std::byte{0});
+  set_body_length(msg);
+}
+
+// Appends a correct FINGERPRINT to a raw message.
+inline void append_fingerprint(std::vector<std::byte>& msg) {
+  set_body_length(msg, 8);
+  const auto fp = fingerprint_of(msg);
+  for (int b : {0x80, 0x28, 0x00, 0x04}) msg.push_back(static_cast<std::byte>(b));
+  for (int shift = 24; shift >= 0; shift -= 8) msg.push_back(static_cast<std::byte>(fp >> shift));
+}
+
 // A method's 16-bit code, for message_builder.
 inline std::uint16_t m(method x) { return static_cast<std::uint16_t>(x); }
 

@@ -5,6 +5,7 @@
 #include <anyturn/turn/worker_core.hpp>
 
 #include "fake_io.hpp"
+#include "stun_bytes.hpp"
 
 #include <gtest/gtest.h>
 
@@ -134,6 +135,26 @@ class WorkerCore : public ::testing::Test {
     auto out = b.finish();
     EXPECT_TRUE(out);
     return bytes(out->begin(), out->end());
+  }
+
+  // A request signed by alice (MESSAGE-INTEGRITY), then attributes appended
+  // after the integrity attribute and a fresh FINGERPRINT: what an on-path
+  // attacker can make of a signed request (RFC 8489 §14.5).
+  bytes build_with_trailer(stun::method m, const stun::transaction_id& tid,
+                           const std::function<void(stun::message_builder&)>& add,
+                           const std::function<void(stun::message_builder&)>& trailer) {
+    bytes out = build(m, tid, add, "alice", "wonderland", false, false);
+    std::array<std::byte, 256> buf{};
+    stun::message_builder b(buf, 0x001, message_class::request, tid);
+    trailer(b);
+    auto built = b.finish();
+    EXPECT_TRUE(built);
+    auto parsed = stun::parse_message(*built);
+    EXPECT_TRUE(parsed);
+    for (const auto& a : parsed->attributes())
+      stun::test::append_attribute(out, a.type, bytes(a.value.begin(), a.value.end()));
+    stun::test::append_fingerprint(out);
+    return out;
   }
 
   // Sends and returns the single response (parsed view into `last_`).

@@ -164,14 +164,21 @@ class message_view {
   [[nodiscard]] message_class cls() const { return type_class(type_); }
   [[nodiscard]] const transaction_id& tid() const { return tid_; }
   [[nodiscard]] bytes_view raw() const { return raw_; }  // the whole message
+  // The attributes that count, in wire order. RFC 8489 §14.5/§14.6: the
+  // view ends at the first MESSAGE-INTEGRITY or MESSAGE-INTEGRITY-SHA256;
+  // after it only MESSAGE-INTEGRITY-SHA256 (following MESSAGE-INTEGRITY)
+  // and FINGERPRINT are kept. Attributes the integrity does not cover are
+  // not reachable through the view at all (see ignored()).
   [[nodiscard]] std::span<const attribute_view> attributes() const {
     return {attrs_.data(), count_};
   }
-  // First attribute of that type, if any. Attributes after MESSAGE-INTEGRITY,
-  // MESSAGE-INTEGRITY-SHA256 and FINGERPRINT are ignored (RFC 8489 §14.5).
+  // First attribute of that type among attributes(), if any.
   [[nodiscard]] std::optional<attribute_view> find(std::uint16_t type) const;
   [[nodiscard]] bool has(std::uint16_t type) const { return find(type).has_value(); }
   [[nodiscard]] bool has_fingerprint() const { return has_fingerprint_; }
+  // How many attributes followed the integrity attribute and were dropped
+  // from the view (framed and counted against max_attributes, never kept).
+  [[nodiscard]] std::size_t ignored() const { return ignored_; }
 
   // Comprehension-required attribute types this codec does not know,
   // up to `out.size()`; returns how many were written.
@@ -183,8 +190,8 @@ class message_view {
   std::uint16_t type_ = 0;
   transaction_id tid_;
   std::array<attribute_view, max_attributes> attrs_{};
-  std::size_t count_ = 0;        // attributes in attrs_
-  std::size_t visible_ = 0;      // attributes before the integrity/fingerprint cut
+  std::size_t count_ = 0;        // attributes in attrs_ (the ones that count)
+  std::size_t ignored_ = 0;      // attributes after the integrity cut, not kept
   bool has_fingerprint_ = false;
 };
 

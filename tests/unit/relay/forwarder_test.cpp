@@ -4,6 +4,7 @@
 
 #include "allocation_counter.hpp"
 #include "fake_io.hpp"
+#include "stun_bytes.hpp"
 
 #include <gtest/gtest.h>
 
@@ -190,6 +191,43 @@ TEST_F(Forwarder, ForwardingAllocatesNothing) {
   EXPECT_EQ(allocations, 0u);
   EXPECT_EQ(io_.peer_sends, 2000u);
   EXPECT_EQ(io_.client_sends, 2000u);
+}
+
+// Send indications are not authenticated (RFC 8656 §11.4: an indication has
+// no transaction to challenge; the 5-tuple and the permission are what
+// admit it). One that carries MESSAGE-INTEGRITY anyway is cut there like
+// any message: DATA, XOR-PEER-ADDRESS or DONT-FRAGMENT after it do not
+// count.
+TEST_F(Forwarder, SendIndicationAttributesAfterIntegrityDoNotCount) {
+  auto& a = add(client());
+  a.permit(peer_, now_.mono_ms + 300'000);
+  const std::vector<std::byte> key(16, std::byte{9});
+  std::array<std::byte, 512> buf{};
+  stun::message_builder b(buf, static_cast<std::uint16_t>(stun::method::send),
+                          stun::message_class::indication, {});
+  b.add_address(stun::attr::xor_peer_address, peer_, true).add_message_integrity(key);
+  bytes ind(b.finish()->begin(), b.finish()->end());
+  stun::test::append_attribute(ind, stun::attr::data, text("smuggled"));
+  auto msg = stun::parse_message(ind);
+  ASSERT_TRUE(msg);
+  fwd_.on_send_indication(client(), *msg, ind, now_);
+  EXPECT_TRUE(io_.to_peer.empty());
+  EXPECT_EQ(counters_.malformed_dropped.load(), 1u);
+
+  // DATA before the integrity, DONT-FRAGMENT after it: sent, without DF.
+  stun::message_builder b2(buf, static_cast<std::uint16_t>(stun::method::send),
+                           stun::message_class::indication, {});
+  b2.add_address(stun::attr::xor_peer_address, peer_, true)
+      .add_bytes(stun::attr::data, text("payload"))
+      .add_message_integrity(key);
+  bytes ind2(b2.finish()->begin(), b2.finish()->end());
+  stun::test::append_attribute(ind2, stun::attr::dont_fragment, {});
+  msg = stun::parse_message(ind2);
+  ASSERT_TRUE(msg);
+  fwd_.on_send_indication(client(), *msg, ind2, now_);
+  ASSERT_EQ(io_.to_peer.size(), 1u);
+  EXPECT_EQ(io_.to_peer[0].data, text("payload"));
+  EXPECT_FALSE(io_.to_peer[0].dont_fragment);
 }
 
 }  // namespace

@@ -22,6 +22,7 @@ using test::as_bytes;
 using test::digest;
 using test::from_hex;
 using test::load_hex;
+using test::append_fingerprint;
 using test::tid_from;
 using test::to_string;
 
@@ -407,16 +408,6 @@ std::vector<std::byte> raw_message(std::initializer_list<std::pair<std::uint16_t
   return out;
 }
 
-// Appends a correct FINGERPRINT to a raw message.
-void append_fingerprint(std::vector<std::byte>& msg) {
-  const auto body = msg.size() - header_size + 8;
-  msg[2] = static_cast<std::byte>(body >> 8);
-  msg[3] = static_cast<std::byte>(body);
-  const auto fp = fingerprint_of(msg);
-  for (int b : {0x80, 0x28, 0x00, 0x04}) msg.push_back(static_cast<std::byte>(b));
-  for (int shift = 24; shift >= 0; shift -= 8) msg.push_back(static_cast<std::byte>(fp >> shift));
-}
-
 std::error_code parse_error(const std::vector<std::byte>& bytes) {
   auto r = parse_message(bytes);
   EXPECT_FALSE(r.has_value());
@@ -558,7 +549,14 @@ TEST(ParseMessage, AttributesAfterIntegrityAreIgnored) {
   append_fingerprint(bytes);
   auto msg = parse_message(bytes);
   ASSERT_TRUE(msg) << msg.error.message();
-  EXPECT_EQ(msg->attributes().size(), 7U);
+  // The view ends at MESSAGE-INTEGRITY: USERNAME, MESSAGE-INTEGRITY, then
+  // only MESSAGE-INTEGRITY-SHA256 and FINGERPRINT; the three others are gone.
+  ASSERT_EQ(msg->attributes().size(), 4U);
+  EXPECT_EQ(msg->ignored(), 3U);
+  EXPECT_EQ(msg->attributes()[0].type, attr::username);
+  EXPECT_EQ(msg->attributes()[1].type, attr::message_integrity);
+  EXPECT_EQ(msg->attributes()[2].type, attr::message_integrity_sha256);
+  EXPECT_EQ(msg->attributes()[3].type, attr::fingerprint);
   EXPECT_TRUE(msg->has(attr::username));
   EXPECT_TRUE(msg->has(attr::message_integrity));
   EXPECT_FALSE(msg->has(attr::data));
@@ -586,6 +584,57 @@ TEST(ParseMessage, AttributesAfterIntegrityAreIgnored) {
   auto msg3 = parse_message(twice);
   ASSERT_TRUE(msg3);
   EXPECT_EQ(msg3->find(attr::message_integrity)->value[0], std::byte{0xAA});
+  EXPECT_EQ(msg3->attributes().size(), 1U);
+}
+
+// RFC 8489 §14.5: iterating a view never reaches an attribute an on-path
+// attacker appended to a signed request (the CreatePermission hole: every
+// XOR-PEER-ADDRESS in attributes() was installed).
+TEST(ParseMessage, IterationStopsAtIntegrity) {
+  const std::vector<std::byte> key(16, std::byte{0x42});
+  const auto tid = tid_from("0102030405060708090a0b0c");
+  std::array<std::byte, 256> buf{};
+  message_builder b(buf, m(method::create_permission), message_class::request, tid);
+  b.add_address(attr::xor_peer_address, *endpoint::parse("192.0.2.1:1"), true)
+      .add_message_integrity(key);
+  const auto signed_part = b.finish();
+  ASSERT_TRUE(signed_part);
+  std::vector<std::byte> bytes(signed_part->begin(), signed_part->end());
+  // XOR-PEER-ADDRESS 10.0.0.1:2, XOR-encoded under the magic cookie.
+  auto injected = from_hex("0001 2110 2b12a443");
+  test::append_attribute(bytes, attr::xor_peer_address, injected);
+  test::append_attribute(bytes, attr::lifetime, from_hex("00000e10"));
+  test::append_attribute(bytes, 0x7F01, {});  // unknown comprehension-required
+  test::append_fingerprint(bytes);
+
+  auto msg = parse_message(bytes);
+  ASSERT_TRUE(msg) << msg.error.message();
+  EXPECT_TRUE(check_message_integrity(*msg, key));  // the signature still holds
+  EXPECT_EQ(msg->ignored(), 3U);
+  std::size_t peers = 0;
+  for (const auto& a : msg->attributes()) {
+    EXPECT_NE(a.type, attr::lifetime);
+    EXPECT_NE(a.type, 0x7F01);
+    peers += a.type == attr::xor_peer_address;
+  }
+  EXPECT_EQ(peers, 1U);
+  EXPECT_FALSE(msg->has(attr::lifetime));
+  EXPECT_TRUE(msg->has(attr::fingerprint));
+  std::array<std::uint16_t, 4> unknown{};
+  EXPECT_EQ(msg->unknown_required(unknown), 0U);
+}
+
+// Ignored attributes still count against max_attributes: the framing limit
+// is on what the wire holds, not on what the view keeps.
+TEST(ParseMessage, IgnoredAttributesCountTowardTheLimit) {
+  auto bytes = raw_message({{attr::message_integrity, std::vector<std::byte>(20, std::byte{1})}});
+  for (std::size_t i = 1; i < max_attributes; ++i) test::append_attribute(bytes, attr::software, {});
+  auto full = parse_message(bytes);
+  ASSERT_TRUE(full) << full.error.message();
+  EXPECT_EQ(full->attributes().size(), 1U);
+  EXPECT_EQ(full->ignored(), max_attributes - 1);
+  test::append_attribute(bytes, attr::software, {});
+  EXPECT_EQ(parse_message(bytes).error, codec_error::too_many_attributes);
 }
 
 TEST(Integrity, IgnoredTrailingAttributesDoNotBreakTheHmac) {

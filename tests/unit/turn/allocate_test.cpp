@@ -277,5 +277,52 @@ TEST_F(WorkerCore, WorkerCapacityGives508) {
   EXPECT_EQ(error_of(r), 508);
 }
 
+// RFC 8489 §14.5: attributes after MESSAGE-INTEGRITY are not covered by it;
+// an on-path attacker could have appended them. Allocate must not see them.
+TEST_F(WorkerCore, AllocateIgnoresAttributesAfterIntegrity) {
+  options o;
+  o.with_v6 = true;
+  start(o);
+  const auto c = client();
+  learn_nonce(c);
+  // REQUESTED-TRANSPORT only after the integrity: the request lacks it (400).
+  auto r = send(c, build_with_trailer(stun::method::allocate, new_tid(), nullptr,
+                                      [](auto& b) { b.add_requested_transport(17); }));
+  EXPECT_EQ(error_of(r), 400);
+  // EVEN-PORT (R), REQUESTED-ADDRESS-FAMILY IPv6, LIFETIME and a second
+  // REQUESTED-TRANSPORT (TCP) after the integrity: a plain IPv4 allocation
+  // of the default lifetime, no reservation.
+  r = send(c, build_with_trailer(stun::method::allocate, new_tid(), requested_udp, [](auto& b) {
+    b.add_even_port(true);
+    b.add_address_family(attr::requested_address_family, stun::address_family::ipv6);
+    b.add_u32(attr::lifetime, 3600);
+    b.add_requested_transport(6);
+  }));
+  ASSERT_EQ(r.cls(), message_class::success_response) << error_of(r);
+  const auto relayed = *stun::decode_address(*r.find(attr::xor_relayed_address), r.tid(), true);
+  EXPECT_EQ(relayed.family, stun::address_family::ipv4);
+  EXPECT_FALSE(r.has(attr::reservation_token));
+  EXPECT_EQ(*stun::decode_u32(*r.find(attr::lifetime)), 600u);
+  EXPECT_EQ(io_.open.size(), 1u);
+}
+
+TEST_F(WorkerCore, RefreshIgnoresALifetimeAfterIntegrity) {
+  start();
+  const auto c = client();
+  allocate(c);
+  // LIFETIME 0 appended after the integrity must not delete the allocation.
+  auto r = send(c, build_with_trailer(stun::method::refresh, new_tid(), nullptr,
+                                      [](auto& b) { b.add_u32(attr::lifetime, 0); }));
+  ASSERT_EQ(r.cls(), message_class::success_response) << error_of(r);
+  EXPECT_EQ(*stun::decode_u32(*r.find(attr::lifetime)), 600u);
+  EXPECT_EQ(io_.open.size(), 1u);
+  // A covered LIFETIME 5 (clamped to the default) with 3600 appended: 600.
+  r = send(c, build_with_trailer(stun::method::refresh, new_tid(),
+                                 [](auto& b) { b.add_u32(attr::lifetime, 5); },
+                                 [](auto& b) { b.add_u32(attr::lifetime, 3600); }));
+  ASSERT_EQ(r.cls(), message_class::success_response) << error_of(r);
+  EXPECT_EQ(*stun::decode_u32(*r.find(attr::lifetime)), 600u);
+}
+
 }  // namespace
 }  // namespace anyturn::test

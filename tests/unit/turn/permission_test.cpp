@@ -191,5 +191,57 @@ TEST_F(WorkerCore, ChannelDataOnUnboundChannelIsDropped) {
   EXPECT_EQ(counters_.no_allocation_dropped.load(), 1u);
 }
 
+// RFC 8489 §14.5: an on-path attacker appends XOR-PEER-ADDRESS attributes
+// to a signed CreatePermission. Only the covered peer gets a permission.
+TEST_F(WorkerCore, CreatePermissionIgnoresPeersAfterIntegrity) {
+  start();
+  const auto c = client();
+  allocate(c);
+  const relay_id rid = io_.open.begin()->first;
+  const auto injected = ep("198.18.0.66:4000");
+  auto r = send(c, build_with_trailer(
+                       stun::method::create_permission, new_tid(),
+                       [&](auto& b) { b.add_address(attr::xor_peer_address, peer_, true); },
+                       [&](auto& b) {
+                         b.add_address(attr::xor_peer_address, injected, true);
+                         b.add_address(attr::xor_peer_address, ep("10.0.0.1:1"), true);
+                       }));
+  ASSERT_EQ(r.cls(), message_class::success_response) << error_of(r);
+  EXPECT_EQ(counters_.peer_denied.load(), 0u) << "the denied trailing peer was not even looked at";
+  io_.to_client.clear();
+  core_->on_peer_packet(rid, peer_, payload_bytes("covered"), now_);
+  EXPECT_EQ(io_.to_client.size(), 1u);
+  core_->on_peer_packet(rid, injected, payload_bytes("injected"), now_);
+  EXPECT_EQ(io_.to_client.size(), 1u) << "no permission for the appended peer";
+  EXPECT_EQ(counters_.no_permission_dropped.load(), 1u);
+
+  // Only appended peers: the request names none (400).
+  r = send(c, build_with_trailer(stun::method::create_permission, new_tid(), nullptr,
+                                 [&](auto& b) { b.add_address(attr::xor_peer_address, injected, true); }));
+  EXPECT_EQ(error_of(r), 400);
+}
+
+TEST_F(WorkerCore, ChannelBindIgnoresAttributesAfterIntegrity) {
+  start();
+  const auto c = client();
+  allocate(c);
+  // CHANNEL-NUMBER only after the integrity: missing (400).
+  auto r = send(c, build_with_trailer(
+                       stun::method::channel_bind, new_tid(),
+                       [&](auto& b) { b.add_address(attr::xor_peer_address, peer_, true); },
+                       [](auto& b) { b.add_channel_number(0x4000); }));
+  EXPECT_EQ(error_of(r), 400);
+  // XOR-PEER-ADDRESS only after the integrity: missing (400).
+  const auto injected = ep("198.18.0.66:4000");
+  r = send(c, build_with_trailer(stun::method::channel_bind, new_tid(),
+                                 [](auto& b) { b.add_channel_number(0x4000); },
+                                 [&](auto& b) { b.add_address(attr::xor_peer_address, injected, true); }));
+  EXPECT_EQ(error_of(r), 400);
+  EXPECT_TRUE(io_.to_peer.empty());
+  core_->on_client_packet(c, channel_data(0x4000, "x"), now_);
+  EXPECT_TRUE(io_.to_peer.empty()) << "no channel was bound";
+  EXPECT_EQ(counters_.unbound_channel_dropped.load(), 1u);
+}
+
 }  // namespace
 }  // namespace anyturn::test
