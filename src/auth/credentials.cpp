@@ -229,6 +229,11 @@ bool credential_store::has_rest_secrets() const {
                      [](const tenant_entry& t) { return !t.secrets.empty(); });
 }
 
+bool credential_store::is_static_user(std::string_view username) const noexcept {
+  const auto it = std::lower_bound(users_.begin(), users_.end(), username, name_less{});
+  return it != users_.end() && it->first == username;
+}
+
 lookup_status credential_store::lookup(std::string_view username, std::int64_t now,
                                        std::span<key_candidate> out,
                                        std::size_t& count) const noexcept {

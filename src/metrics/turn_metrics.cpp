@@ -32,6 +32,8 @@ constexpr std::array<counter_mapping, worker_counter_count> mappings{{
     {wc::auth_expired_rest, "auth_expired_rest", "anyturn_auth_failures_total", "reason", "expired"},
     {wc::auth_stale_nonce, "auth_stale_nonce", "anyturn_auth_failures_total", "reason", "stale_nonce"},
     {wc::auth_bad_nonce, "auth_bad_nonce", "anyturn_auth_failures_total", "reason", "bad_nonce"},
+    {wc::unauth_rate_dropped, "unauth_rate_dropped", "anyturn_dropped_packets_total", "reason", "unauth_rate"},
+    {wc::auth_fail_rate_dropped, "auth_fail_rate_dropped", "anyturn_dropped_packets_total", "reason", "auth_fail_rate"},
     {wc::allocations_created, "allocations_created", "anyturn_allocations_total", "result", "created"},
     {wc::allocations_expired, "allocations_expired", "anyturn_allocations_total", "result", "expired"},
     {wc::allocations_deleted, "allocations_deleted", "anyturn_allocations_total", "result", "deleted"},

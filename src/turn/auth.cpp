@@ -2,6 +2,8 @@
 // but Binding.
 #include "context.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <array>
 
 namespace anyturn::turn::detail {
@@ -51,9 +53,42 @@ bool check_password_algorithm(context& ctx, const request& r) {
   return true;
 }
 
+// Whether the request's 5-tuple holds an allocation of `username`: its
+// client proved the password there, so the failure limits never cut it off.
+bool owns_allocation(const context& ctx, const request& r, std::string_view username) {
+  const auto slot = ctx.table.find(r.from);
+  return slot && ctx.record_at(*slot)->ses.username == username;
+}
+
+// Drops a request unchecked (no answer), counted and logged at most once a second.
+// (The username is the client's text: it is not logged.)
+bool drop_for_failures(context& ctx, const request& r, const char* why) {
+  bump(ctx.counters.auth_fail_rate_dropped);
+  std::uint64_t suppressed = 0;
+  if (ctx.auth_fail_log.allow(r.now.mono_ms, suppressed))
+    spdlog::warn("turn: dropped an authentication attempt from {}: too many failures {} "
+                 "(limits.auth_failures; {} more dropped unlogged)",
+                 r.from.remote.to_string(), why, suppressed);
+  return false;
+}
+
 // Tries each of the user's keys (a REST secret being rotated gives two);
 // the one that verifies signs our answer.
+//
+// Failed attempts (unknown user, wrong MESSAGE-INTEGRITY) spend tokens of
+// the source (IPv4 address, IPv6 /64) and, for a static user, of the
+// username; with either empty, the request is dropped before any key is
+// tried, so a guess past the limit learns nothing. Only static users have a
+// per-user bucket: a REST key is a MAC nobody can guess, and leaving REST
+// names out means a flood of made-up REST names cannot drain the buckets of
+// real users. Expired REST credentials are not failures to limit (nothing is
+// guessed). A 5-tuple holding the user's allocation is never refused.
 bool check_integrity(context& ctx, request& r, std::string_view username, bool want_sha256) {
+  const std::int64_t now_ms = r.now.mono_ms;
+  const bool owner = owns_allocation(ctx, r, username);
+  const std::uint64_t source = source_key(r.from.remote);
+  if (!owner && !ctx.failures_by_source.has_token(source, now_ms))
+    return drop_for_failures(ctx, r, "from its source");
   std::array<auth::key_candidate, auth::max_candidates> candidates{};
   std::size_t count = 0;
   switch (ctx.shared->credentials->lookup(username, r.now.unix_s, candidates, count, r.tenant)) {
@@ -66,9 +101,15 @@ bool check_integrity(context& ctx, request& r, std::string_view username, bool w
     case auth::lookup_status::unknown_user:
     case auth::lookup_status::malformed:
       bump(ctx.counters.auth_unknown_user);
+      ctx.failures_by_source.charge(source, now_ms);
       ctx.send_challenge(r, 401);
       return false;
   }
+  const bool static_user = ctx.failures_by_user.enabled() &&
+                           ctx.shared->credentials->is_static_user(username);
+  const std::uint64_t user = static_user ? name_key(username) : 0;
+  if (static_user && !owner && !ctx.failures_by_user.has_token(user, now_ms))
+    return drop_for_failures(ctx, r, "for this user");
   for (std::size_t i = 0; i < count; ++i) {
     const auto& c = candidates[i];
     const bool good = want_sha256 ? (c.sha256 && stun::check_message_integrity_sha256(
@@ -83,6 +124,8 @@ bool check_integrity(context& ctx, request& r, std::string_view username, bool w
     }
   }
   bump(ctx.counters.auth_bad_integrity);
+  ctx.failures_by_source.charge(source, now_ms);
+  if (static_user) ctx.failures_by_user.charge(user, now_ms);
   ctx.send_challenge(r, 401);
   return false;
 }

@@ -23,6 +23,7 @@
 #include <anyturn/turn/worker_core.hpp>
 
 #include "auth.hpp"
+#include "bucket_table.hpp"
 #include "session.hpp"
 #include "timer_wheel.hpp"
 
@@ -98,6 +99,12 @@ struct context {
   common::log_limiter malformed_log{1, 1000};
   common::log_limiter fingerprint_log{1, 1000};
   common::log_limiter ports_log{1, 1000};
+  // Abuse limits, per worker (each sees the sources the kernel hashes to it).
+  bucket_table unauth_answers;       // unsigned answers per source (/32, /64)
+  bucket_table failures_by_source;   // failed authentications per source
+  bucket_table failures_by_user;     // failed authentications per static user
+  common::log_limiter unauth_log{1, 1000};
+  common::log_limiter auth_fail_log{1, 1000};
   std::array<std::byte, 1500> scratch{};  // responses are built here
 
   // ---- tenants ----
@@ -127,6 +134,7 @@ struct context {
   // ---- answers (responses.cpp) ----
   void send_to_client(const client_ref& to, stun::bytes_view data);
   stun::message_builder begin(const request& r, stun::message_class cls);
+  // Unsigned errors (before authentication) pass may_answer_unauthenticated.
   void send_error(const request& r, int code, bool cacheable = true);
   void send_success(const request& r, stun::message_builder& b);
   // 401 or 438 with REALM, a fresh NONCE and PASSWORD-ALGORITHMS; never signed.
@@ -134,6 +142,16 @@ struct context {
   // Signs (when authenticated), fingerprints (when the client did), sends and
   // remembers the answer for retransmissions.
   void finish(const request& r, stun::message_builder& b, bool cacheable);
+  // An answer to a client that proved no key (r.key unset): no SOFTWARE
+  // (optional, RFC 8489 §14.14: the answer stays small), never cached (the
+  // same request gets the same answer anyway), never signed.
+  void finish_unsigned(const request& r, stun::message_builder& b);
+  // Whether an unsigned answer to `r` may go out: the UDP source (IPv4
+  // address, IPv6 /64) has a token, or the 5-tuple holds an allocation (its
+  // client authenticated there). Else counts unauth_rate_dropped and says no:
+  // the request is dropped silently, so nobody can use this server to reflect
+  // several times the bytes it sends at a spoofed address.
+  bool may_answer_unauthenticated(const request& r);
 };
 
 // ---- handlers ----

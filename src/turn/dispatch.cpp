@@ -18,6 +18,14 @@ namespace detail {
 namespace attr = stun::attr;
 using stun::message_class;
 
+namespace {
+// Bucket-table sizes per worker: 2 rows of 8-byte buckets each (128 KiB
+// and 2 x 64 KiB). Enough that the sources and users of a busy worker
+// rarely share both buckets; a flood of more keys only makes them share.
+constexpr std::size_t unauth_buckets_per_row = 8192;
+constexpr std::size_t failure_buckets_per_row = 4096;
+}  // namespace
+
 context::context(std::shared_ptr<const shared_state> s, relay::io_port& io,
                  relay::worker_counters& counters, unsigned worker)
     : shared(std::move(s)),
@@ -25,7 +33,13 @@ context::context(std::shared_ptr<const shared_state> s, relay::io_port& io,
       counters(counters),
       worker(worker),
       forwarder(table, io, counters, 0xD1B54A32D192ED03ULL * (worker + 1)),
-      rng{0x9E3779B97F4A7C15ULL * (worker + 1) ^ reinterpret_cast<std::uintptr_t>(this)} {
+      rng{0x9E3779B97F4A7C15ULL * (worker + 1) ^ reinterpret_cast<std::uintptr_t>(this)},
+      unauth_answers(shared->unauthenticated_per_source.per_second,
+                     shared->unauthenticated_per_source.burst, unauth_buckets_per_row),
+      failures_by_source(shared->auth_failures_per_source.per_second,
+                         shared->auth_failures_per_source.burst, failure_buckets_per_row),
+      failures_by_user(shared->auth_failures_per_user.per_second,
+                       shared->auth_failures_per_user.burst, failure_buckets_per_row) {
   counters.tenants = std::vector<tenant_counters>(std::max<std::size_t>(1, shared->tenants.size()));
 }
 
@@ -149,11 +163,12 @@ void on_request(context& ctx, const client_ref& from, const stun::message_view& 
   // Unknown comprehension-required attributes: 420 (RFC 8489 §6.3.1.1).
   std::array<std::uint16_t, 16> unknown{};
   if (const std::size_t n = msg.unknown_required(unknown); n > 0) {
+    if (!ctx.may_answer_unauthenticated(r)) return;
     auto b = ctx.begin(r, message_class::error_response);
     b.add_error_code(420, reason_for(420));
     b.add_unknown_attributes(std::span<const std::uint16_t>(unknown.data(), n));
     bump(ctx.counters.responses_error);
-    ctx.finish(r, b, true);
+    ctx.finish_unsigned(r, b);
     return;
   }
   switch (method) {

@@ -39,9 +39,11 @@ stun::message_builder context::begin(const request& r, message_class cls) {
 }
 
 void context::send_error(const request& r, int code, bool cacheable) {
+  if (r.key == nullptr && !may_answer_unauthenticated(r)) return;
   auto b = begin(r, message_class::error_response);
   b.add_error_code(code, reason_for(code));
   bump(counters.responses_error);
+  if (r.key == nullptr) return finish_unsigned(r, b);
   finish(r, b, cacheable);
 }
 
@@ -51,6 +53,7 @@ void context::send_success(const request& r, stun::message_builder& b) {
 }
 
 void context::send_challenge(const request& r, int code) {
+  if (!may_answer_unauthenticated(r)) return;
   auto b = begin(r, message_class::error_response);
   b.add_error_code(code, reason_for(code));
   b.add_string(attr::realm, shared->credentials->realm());
@@ -61,7 +64,34 @@ void context::send_challenge(const request& r, int code) {
     b.add_password_algorithms(algs);
   }
   bump(counters.responses_error);
-  finish(r, b, false);  // r.key is still unset: never signed
+  finish_unsigned(r, b);
+}
+
+bool context::may_answer_unauthenticated(const request& r) {
+  // Streams are no reflectors: their peer completed a handshake.
+  if (r.from.proto != transport::udp || !unauth_answers.enabled()) return true;
+  // A client that authenticated on this 5-tuple is never cut off (a 438
+  // when its nonce went stale), whatever a flood from its address did.
+  if (table.contains(r.from)) return true;
+  if (unauth_answers.try_take(source_key(r.from.remote), r.now.mono_ms)) return true;
+  bump(counters.unauth_rate_dropped);
+  std::uint64_t suppressed = 0;
+  if (unauth_log.allow(r.now.mono_ms, suppressed))
+    spdlog::warn("turn: dropped an unauthenticated request from {}: its source used up its "
+                 "answers (limits.unauthenticated_per_source; {} more dropped unlogged)",
+                 r.from.remote.to_string(), suppressed);
+  return false;
+}
+
+void context::finish_unsigned(const request& r, stun::message_builder& b) {
+  if (r.msg.has_fingerprint()) b.add_fingerprint();
+  auto out = b.finish();
+  if (!out) {
+    spdlog::error("turn: an error answer to method {:#x} did not fit: {}", r.msg.method(),
+                  out.error.message());
+    return;
+  }
+  send_to_client(r.from, *out);
 }
 
 void context::finish(const request& r, stun::message_builder& b, bool cacheable) {

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,10 @@ struct options {
   bool tenants = false;  // adds tenant "acme" (secret "acme-secret", user "dave")
   tenant_policy acme;
   std::vector<std::string> allow;
+  // Abuse limits; unset: shared_state's defaults.
+  std::optional<turn::rate_limit> unauthenticated_per_source;
+  std::optional<turn::rate_limit> auth_failures_per_source;
+  std::optional<turn::rate_limit> auth_failures_per_user;
 };
 
 class WorkerCore : public ::testing::Test {
@@ -92,6 +97,9 @@ class WorkerCore : public ::testing::Test {
       s->relays.push_back({ep("[2001:db8::7]:0"), std::make_shared<relay::port_pool>(o.port_low, o.port_high)});
     s->max_allocations = o.max_allocations;
     if (o.per_user) s->user_quotas = std::make_shared<turn::user_quota>(o.per_user);
+    if (o.unauthenticated_per_source) s->unauthenticated_per_source = *o.unauthenticated_per_source;
+    if (o.auth_failures_per_source) s->auth_failures_per_source = *o.auth_failures_per_source;
+    if (o.auth_failures_per_user) s->auth_failures_per_user = *o.auth_failures_per_user;
     shared_ = s;
     core_ = std::make_unique<worker_core>(s, io_, counters_, 0);
   }

@@ -113,6 +113,9 @@ class credential_store {
   // The same, and says which tenant the username belongs to.
   lookup_status lookup(std::string_view username, std::int64_t now, std::span<key_candidate> out,
                        std::size_t& count, tenant_index& tenant) const noexcept;
+  // Whether `username` is a static user (whose password a person chose and
+  // could be guessed), not a REST username (whose key is a MAC).
+  [[nodiscard]] bool is_static_user(std::string_view username) const noexcept;
 
  private:
   struct user_entry {

@@ -36,6 +36,13 @@ struct tenant_policy {
   std::uint64_t bandwidth_bytes_per_s = 0;     // per allocation, both directions
 };
 
+// A token bucket's parameters: `per_second` tokens a second, at most
+// `burst` at once. per_second 0: no limit.
+struct rate_limit {
+  double per_second = 0;
+  std::uint32_t burst = 1;
+};
+
 // Immutable, shared by all workers (read-only after start).
 struct shared_state {
   std::shared_ptr<const auth::credential_store> credentials;
@@ -64,6 +71,13 @@ struct shared_state {
   std::vector<tenant_policy> tenants;
   std::shared_ptr<tenant_quota> tenant_usage;
   std::shared_ptr<usage_sink> usage;       // one record per ended allocation (may be null)
+  // Unauthenticated answers (unsigned errors: 401, 438, 400, 420) per source
+  // (IPv4 address, IPv6 /64) and worker, over UDP; past it they are dropped.
+  rate_limit unauthenticated_per_source{20, 50};
+  // Failed authentications per source and, for static users, per username,
+  // each per worker; past either, requests are dropped before any check.
+  rate_limit auth_failures_per_source{0.2, 10};
+  rate_limit auth_failures_per_user{1, 30};
 };
 
 class worker_core {

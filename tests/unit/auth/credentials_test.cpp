@@ -310,5 +310,13 @@ TEST(CredentialTenants, RejectsBadTenantSetups) {
   EXPECT_THROW(credential_store("r", colon), std::invalid_argument);
 }
 
+TEST(credentials, is_static_user_tells_static_users_from_rest_usernames) {
+  credential_store store("realm", {static_user{"alice", "pw", std::nullopt}}, {"secret"});
+  EXPECT_TRUE(store.is_static_user("alice"));
+  EXPECT_FALSE(store.is_static_user("alic"));
+  EXPECT_FALSE(store.is_static_user("1700000000:alice"));  // a REST username
+  EXPECT_FALSE(store.is_static_user(""));
+}
+
 }  // namespace
 }  // namespace anyturn::auth

@@ -147,3 +147,124 @@ TEST_F(WorkerCore, RetransmittedAllocateGetsTheSameAnswer) {
 
 }  // namespace
 }  // namespace anyturn::test
+
+namespace anyturn::test {
+namespace {
+
+// ---- limits.auth_failures: failed authentications per source and per static user ----
+
+class AuthFailureLimit : public WorkerCore {
+ protected:
+  // One Allocate from `c` with a fresh nonce for its address; returns its
+  // error code, 0 for a success, or -2 when nothing was answered.
+  int attempt(const client_ref& c, const char* user, const char* password) {
+    if (!nonce_ip_ || !nonce_ip_->same_ip(c.remote)) learn(c);  // a nonce is bound to an address, not a port
+    io_.to_client.clear();
+    core_->on_client_packet(c, build(stun::method::allocate, new_tid(), requested_udp, user, password),
+                            now_);
+    if (io_.to_client.empty()) return -2;
+    auto parsed = stun::parse_message(io_.to_client.back().data);
+    if (!parsed) return -3;
+    return error_of(*parsed);
+  }
+  void learn(const client_ref& c) {
+    learn_nonce(c);
+    nonce_ip_ = c.remote;
+  }
+  static client_ref from(int host, int port = 40000) {
+    client_ref c;
+    c.proto = transport::udp;
+    c.remote = stun::endpoint::v4(0xCB007100u + static_cast<std::uint32_t>(host),
+                                  static_cast<std::uint16_t>(port));  // 203.0.113.<host>
+    c.local = ep("192.0.2.1:3478");
+    return c;
+  }
+  std::optional<stun::endpoint> nonce_ip_;
+};
+
+TEST_F(AuthFailureLimit, WrongPasswordsFromOneSourceAreDroppedUncheckedPastTheLimit) {
+  start({.auth_failures_per_source = turn::rate_limit{1, 5},
+         .auth_failures_per_user = turn::rate_limit{0, 1}});
+  int answered = 0;
+  for (int i = 0; i < 100; ++i) answered += attempt(from(66, 1000 + i), "alice", "guess") == 401;
+  EXPECT_EQ(answered, 5);
+  EXPECT_EQ(counters_.auth_bad_integrity.load(), 5u);
+  EXPECT_EQ(counters_.auth_fail_rate_dropped.load(), 95u);
+  // Past the limit even the right password is not tried: a guess learns nothing.
+  EXPECT_EQ(attempt(from(66, 2000), "alice", "wonderland"), -2);
+  EXPECT_EQ(core_->allocation_count(), 0u);
+  // The user herself, from her own address, gets in.
+  EXPECT_EQ(attempt(from(10), "alice", "wonderland"), 0);
+  // And the attacker's address gets one more try a second.
+  now_.mono_ms += 1000;
+  EXPECT_EQ(attempt(from(66, 3000), "alice", "guess"), 401);
+  EXPECT_EQ(attempt(from(66, 3001), "alice", "guess"), -2);
+}
+
+TEST_F(AuthFailureLimit, UnknownUsersSpendTheSourceBudget) {
+  start({.auth_failures_per_source = turn::rate_limit{1, 3}});
+  int answered = 0;
+  for (int i = 0; i < 20; ++i) answered += attempt(from(66, 1000 + i), "mallory", "x") == 401;
+  EXPECT_EQ(answered, 3);
+  EXPECT_EQ(counters_.auth_unknown_user.load(), 3u);
+  EXPECT_EQ(counters_.auth_fail_rate_dropped.load(), 17u);
+}
+
+TEST_F(AuthFailureLimit, AFloodAgainstAnotherNameFromAnotherSourceLeavesAUserAlone) {
+  start();  // the defaults
+  for (int i = 0; i < 200; ++i) attempt(from(66, 1000 + i), "bob", "guess");
+  EXPECT_GT(counters_.auth_fail_rate_dropped.load(), 0u);
+  EXPECT_EQ(attempt(from(10), "alice", "wonderland"), 0);
+}
+
+// The trade-off: a per-user limit lets many addresses together lock a static
+// user out (while they keep at it), except where she already has an allocation.
+TEST_F(AuthFailureLimit, ManySourcesCanLockAStaticUserOutButNotHerAllocation) {
+  start({.auth_failures_per_source = turn::rate_limit{0, 1},
+         .auth_failures_per_user = turn::rate_limit{1, 5}});
+  const auto alice = from(10);
+  allocate(alice);
+  for (int host = 100; host < 105; ++host) EXPECT_EQ(attempt(from(host), "alice", "guess"), 401);
+  EXPECT_EQ(attempt(from(105), "alice", "guess"), -2);
+  EXPECT_EQ(attempt(from(11), "alice", "wonderland"), -2);  // locked out elsewhere...
+  EXPECT_EQ(counters_.auth_fail_rate_dropped.load(), 2u);
+  learn(alice);
+  auto r = permit(alice, peer_);  // ...but her allocation's 5-tuple goes on
+  EXPECT_EQ(r.cls(), message_class::success_response) << error_of(r);
+  // Another user is not affected, and the lock lifts at the rate.
+  EXPECT_EQ(attempt(from(12), "bob", "builder"), 0);
+  now_.mono_ms += 1000;
+  EXPECT_EQ(attempt(from(13), "alice", "wonderland"), 0);
+}
+
+TEST_F(AuthFailureLimit, RestUsernamesHaveNoPerUserBucket) {
+  start({.auth_failures_per_source = turn::rate_limit{0, 1},
+         .auth_failures_per_user = turn::rate_limit{1, 2}});
+  const std::string user = auth::rest_username(now_.unix_s, 3600, "carol");
+  for (int host = 100; host < 110; ++host)
+    EXPECT_EQ(attempt(from(host), user.c_str(), "not-the-mac"), 401);
+  EXPECT_EQ(counters_.auth_fail_rate_dropped.load(), 0u);
+  const std::string pass = auth::rest_password(rest_secret, user);
+  EXPECT_EQ(attempt(from(10), user.c_str(), pass.c_str()), 0);
+}
+
+TEST_F(AuthFailureLimit, ExpiredRestCredentialsAreNoFailuresToLimit) {
+  start({.auth_failures_per_source = turn::rate_limit{1, 2}});
+  const std::string old_user = auth::rest_username(now_.unix_s, -10, "carol");
+  const std::string old_pass = auth::rest_password(rest_secret, old_user);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(attempt(from(10, 1000 + i), old_user.c_str(), old_pass.c_str()), 401);
+  EXPECT_EQ(counters_.auth_expired_rest.load(), 10u);
+  EXPECT_EQ(counters_.auth_fail_rate_dropped.load(), 0u);
+}
+
+TEST_F(AuthFailureLimit, RateZeroIsOff) {
+  start({.auth_failures_per_source = turn::rate_limit{0, 1},
+         .auth_failures_per_user = turn::rate_limit{0, 1}});
+  int answered = 0;
+  for (int i = 0; i < 40; ++i) answered += attempt(from(66, 1000 + i), "alice", "guess") == 401;
+  EXPECT_EQ(answered, 40);
+  EXPECT_EQ(counters_.auth_fail_rate_dropped.load(), 0u);
+}
+
+}  // namespace
+}  // namespace anyturn::test
