@@ -16,7 +16,9 @@ namespace {
 
 // RFC 8489 §14.9 (REALM) and §14.15 (SOFTWARE): fewer than 128 characters,
 // which is at most 763 bytes of UTF-8.
-constexpr std::size_t max_realm_bytes = 763;
+// RFC 8489 §14.9 allows 763 characters; every 401 and 438 carries the
+// realm to anyone who asks, so a long one only adds to the reflection.
+constexpr std::size_t max_realm_bytes = 128;
 constexpr std::size_t max_software_bytes = 763;
 // RFC 8489 §14.3: USERNAME is fewer than 509 bytes.
 constexpr std::size_t max_username_bytes = 508;
@@ -364,6 +366,34 @@ void check_http(const server_config& cfg, std::vector<std::string>& errors) {
   }
 }
 
+// A token bucket's rate (0 = off) and burst (at least 1 while it is on).
+void check_bucket(const std::string& rate_key, std::uint32_t rate, const std::string& burst_key,
+                  std::uint32_t burst, std::vector<std::string>& errors) {
+  if (rate > max_limit_rate) {
+    errors.push_back(rate_key + ": at most " + std::to_string(max_limit_rate) + " (0 = off), got " +
+                     std::to_string(rate));
+  }
+  if (rate > 0 && burst == 0) {
+    errors.push_back(burst_key + ": must be at least 1 while " + rate_key +
+                     " is set (a rate of 0 turns the limit off)");
+  }
+  if (burst > max_limit_burst) {
+    errors.push_back(burst_key + ": at most " + std::to_string(max_limit_burst) + ", got " +
+                     std::to_string(burst));
+  }
+}
+
+void check_abuse_limits(const server_config& cfg, std::vector<std::string>& errors) {
+  const auto& u = cfg.unauthenticated_per_source;
+  check_bucket("limits.unauthenticated_per_source.rate", u.rate,
+               "limits.unauthenticated_per_source.burst", u.burst, errors);
+  const auto& f = cfg.auth_failures;
+  check_bucket("limits.auth_failures.per_source_per_minute", f.per_source_per_minute,
+               "limits.auth_failures.per_source_burst", f.per_source_burst, errors);
+  check_bucket("limits.auth_failures.per_user_per_minute", f.per_user_per_minute,
+               "limits.auth_failures.per_user_burst", f.per_user_burst, errors);
+}
+
 }  // namespace
 
 bool validate(const server_config& cfg, std::vector<std::string>& errors) {
@@ -397,6 +427,7 @@ bool validate(const server_config& cfg, std::vector<std::string>& errors) {
     errors.push_back("limits.udp_busy_poll_us: at most " + std::to_string(max_udp_busy_poll_us) +
                      " microseconds (0 = off), got " + std::to_string(cfg.udp_busy_poll_us));
   }
+  check_abuse_limits(cfg, errors);
   if (cfg.udp_coalesce_us > max_udp_coalesce_us) {
     errors.push_back("limits.udp_coalesce_us: at most " + std::to_string(max_udp_coalesce_us) +
                      " microseconds (0 = off), got " + std::to_string(cfg.udp_coalesce_us));

@@ -401,14 +401,35 @@ class loader {
   void limits(const YAML::Node& node, const std::string& path, server_config& out) {
     for_each_key(node, path,
                  {"max_allocations_per_worker", "max_allocations_per_user", "udp_socket_buffer",
-                  "udp_coalesce_us", "udp_gso", "udp_busy_poll_us"},
+                  "udp_coalesce_us", "udp_gso", "udp_busy_poll_us", "unauthenticated_per_source",
+                  "auth_failures"},
                  [&](const std::string& key, const YAML::Node& v, const std::string& child) {
                    if (key == "max_allocations_per_worker") uint(v, child, out.max_allocations_per_worker);
                    else if (key == "max_allocations_per_user") uint(v, child, out.max_allocations_per_user);
                    else if (key == "udp_socket_buffer") uint(v, child, out.udp_socket_buffer);
                    else if (key == "udp_coalesce_us") uint(v, child, out.udp_coalesce_us);
                    else if (key == "udp_gso") boolean(v, child, out.udp_gso);
+                   else if (key == "unauthenticated_per_source") unauthenticated(v, child, out.unauthenticated_per_source);
+                   else if (key == "auth_failures") auth_failures(v, child, out.auth_failures);
                    else uint(v, child, out.udp_busy_poll_us);
+                 });
+  }
+
+  void unauthenticated(const YAML::Node& node, const std::string& path, unauthenticated_limit& out) {
+    for_each_key(node, path, {"rate", "burst"},
+                 [&](const std::string& key, const YAML::Node& v, const std::string& child) {
+                   uint(v, child, key == "rate" ? out.rate : out.burst);
+                 });
+  }
+
+  void auth_failures(const YAML::Node& node, const std::string& path, auth_failure_limit& out) {
+    for_each_key(node, path,
+                 {"per_source_per_minute", "per_source_burst", "per_user_per_minute", "per_user_burst"},
+                 [&](const std::string& key, const YAML::Node& v, const std::string& child) {
+                   if (key == "per_source_per_minute") uint(v, child, out.per_source_per_minute);
+                   else if (key == "per_source_burst") uint(v, child, out.per_source_burst);
+                   else if (key == "per_user_per_minute") uint(v, child, out.per_user_per_minute);
+                   else uint(v, child, out.per_user_burst);
                  });
   }
 

@@ -9,6 +9,9 @@
 //   permission.cpp  CreatePermission and ChannelBind (§10, §11)
 //   quota.cpp       per-user and per-tenant allocation quotas
 //   responses.cpp   building, signing and sending answers
+//   bucket_table    token buckets per source or user in a fixed-size table
+//                   (the limits on unauthenticated answers and failed
+//                   authentications)
 // The tables and the forwarding decision are the relay core's
 // (relay::allocation_table, relay::forwarder); the handlers change the
 // tables, and the forwarder reads them.

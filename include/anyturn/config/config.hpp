@@ -111,6 +111,30 @@ inline constexpr std::uint32_t min_write_queue_size = 8192;
 inline constexpr std::uint32_t max_udp_coalesce_us = 1000;
 inline constexpr std::uint32_t max_udp_busy_poll_us = 1000;
 
+// limits.unauthenticated_per_source: unsigned answers (401, 438, 400, 420:
+// everything sent before a client proved its key) per UDP source address
+// (IPv4 address, IPv6 /64), per worker. Past it the request is dropped
+// unanswered (anyturn_dropped_packets_total{reason="unauth_rate"}).
+struct unauthenticated_limit {
+  std::uint32_t rate = 20;   // answers a second; 0 = no limit
+  std::uint32_t burst = 50;  // answers at once
+};
+
+// limits.auth_failures: failed authentications (unknown user, wrong
+// MESSAGE-INTEGRITY) per source address (IPv4, IPv6 /64) and per static
+// user, each per worker. Past either, requests are dropped before any key
+// is tried (anyturn_dropped_packets_total{reason="auth_fail_rate"}).
+struct auth_failure_limit {
+  std::uint32_t per_source_per_minute = 12;  // 0 = no per-source limit
+  std::uint32_t per_source_burst = 10;
+  std::uint32_t per_user_per_minute = 60;    // 0 = no per-user limit
+  std::uint32_t per_user_burst = 30;
+};
+
+// Bounds the validator enforces on the abuse limits.
+inline constexpr std::uint32_t max_limit_rate = 1'000'000;
+inline constexpr std::uint32_t max_limit_burst = 1'000'000;
+
 struct server_config {
   std::vector<stun::endpoint> listen;       // UDP listeners, and TCP unless streams.tcp is off
   relay_config relay;
@@ -127,6 +151,8 @@ struct server_config {
   std::uint32_t udp_coalesce_us = 0;
   bool udp_gso = true;  // UDP GSO for runs of equal-size datagrams to one destination
   std::uint32_t udp_busy_poll_us = 20;  // busy polling after a busy round; 0 = off
+  unauthenticated_limit unauthenticated_per_source;  // limits.unauthenticated_per_source
+  auth_failure_limit auth_failures;                  // limits.auth_failures
   tls_config tls;
   stream_config streams;
   // Where the server keeps state it creates itself (the development TLS

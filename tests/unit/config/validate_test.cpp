@@ -134,12 +134,13 @@ TEST(ConfigValidate, Realm) {
   EXPECT_FALSE(validate(cfg, errors));
   EXPECT_TRUE(has_error(errors, "realm: must not be empty")) << dump(errors);
 
-  cfg.auth.realm.assign(763, 'r');
+  // Capped well below RFC 8489's 763: every 401 carries it to anyone who asks.
+  cfg.auth.realm.assign(128, 'r');
   errors.clear();
   EXPECT_TRUE(validate(cfg, errors)) << dump(errors);
   cfg.auth.realm.push_back('r');
   EXPECT_FALSE(validate(cfg, errors));
-  EXPECT_TRUE(has_error(errors, "realm: at most 763 bytes, got 764")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "realm: at most 128 bytes, got 129")) << dump(errors);
 
   cfg.auth.realm = "bad\x01realm";
   errors.clear();
@@ -353,6 +354,36 @@ TEST(ConfigValidate, ReportsEveryProblemAtOnce) {
   std::vector<std::string> errors;
   EXPECT_FALSE(validate(cfg, errors));
   EXPECT_EQ(errors.size(), 6u) << dump(errors);
+}
+
+}  // namespace
+}  // namespace anyturn::config
+
+namespace anyturn::config {
+namespace {
+
+TEST(ConfigValidate, AbuseLimits) {
+  server_config cfg = valid_config();
+  std::vector<std::string> errors;
+  EXPECT_EQ(cfg.unauthenticated_per_source.rate, 20u);
+  EXPECT_EQ(cfg.unauthenticated_per_source.burst, 50u);
+  EXPECT_TRUE(validate(cfg, errors)) << dump(errors);
+
+  cfg.unauthenticated_per_source = {0, 0};  // off
+  cfg.auth_failures = {0, 0, 0, 0};
+  EXPECT_TRUE(validate(cfg, errors)) << dump(errors);
+
+  cfg.unauthenticated_per_source = {5, 0};
+  cfg.auth_failures = {2'000'000, 1, 10, 0};
+  EXPECT_FALSE(validate(cfg, errors));
+  EXPECT_TRUE(has_error(errors, "limits.unauthenticated_per_source.burst: must be at least 1 while "
+                                "limits.unauthenticated_per_source.rate is set (a rate of 0 turns the limit off)"))
+      << dump(errors);
+  EXPECT_TRUE(has_error(errors, "limits.auth_failures.per_source_per_minute: at most 1000000 (0 = off), got 2000000"))
+      << dump(errors);
+  EXPECT_TRUE(has_error(errors, "limits.auth_failures.per_user_burst: must be at least 1 while "
+                                "limits.auth_failures.per_user_per_minute is set (a rate of 0 turns the limit off)"))
+      << dump(errors);
 }
 
 }  // namespace

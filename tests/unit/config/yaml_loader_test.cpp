@@ -79,7 +79,10 @@ threads: 4
 log_level: debug
 software: "my-turn 1.0"
 limits: {max_allocations_per_worker: 1000, max_allocations_per_user: 3, udp_socket_buffer: 65536,
-         udp_coalesce_us: 300, udp_gso: false, udp_busy_poll_us: 0}
+         udp_coalesce_us: 300, udp_gso: false, udp_busy_poll_us: 0,
+         unauthenticated_per_source: {rate: 7, burst: 9},
+         auth_failures: {per_source_per_minute: 6, per_source_burst: 4, per_user_per_minute: 30,
+                         per_user_burst: 12}}
 )";
   std::vector<std::string> errors;
   auto cfg = load_yaml(yaml, errors);
@@ -96,6 +99,12 @@ limits: {max_allocations_per_worker: 1000, max_allocations_per_user: 3, udp_sock
   EXPECT_EQ(cfg->relay.port_min, 40000);
   EXPECT_EQ(cfg->relay.port_max, 40100);
   EXPECT_EQ(cfg->auth.realm, "example.org");
+  EXPECT_EQ(cfg->unauthenticated_per_source.rate, 7u);
+  EXPECT_EQ(cfg->unauthenticated_per_source.burst, 9u);
+  EXPECT_EQ(cfg->auth_failures.per_source_per_minute, 6u);
+  EXPECT_EQ(cfg->auth_failures.per_source_burst, 4u);
+  EXPECT_EQ(cfg->auth_failures.per_user_per_minute, 30u);
+  EXPECT_EQ(cfg->auth_failures.per_user_burst, 12u);
   ASSERT_EQ(cfg->auth.users.size(), 2u);
   EXPECT_EQ(cfg->auth.users[0].name, "alice");
   EXPECT_EQ(cfg->auth.users[0].password, std::optional<std::string>("secret"));
@@ -264,6 +273,20 @@ lifetimes: {allocation: 10}
   EXPECT_TRUE(has_error(errors, "auth.users[1].passwrd: unknown key")) << dump(errors);
   EXPECT_TRUE(has_error(errors, "lifetimes.allocation: unknown key")) << dump(errors);
   EXPECT_EQ(errors.size(), 4u) << dump(errors);
+}
+
+TEST(ConfigLoad, AbuseLimitKeysAreCheckedByPath) {
+  const std::string yaml = R"(
+limits:
+  unauthenticated_per_source: {rate: 1, brust: 2}
+  auth_failures: {per_user_per_minute: -1}
+)";
+  std::vector<std::string> errors;
+  EXPECT_FALSE(load_yaml(yaml, errors));
+  EXPECT_TRUE(has_error(errors, "limits.unauthenticated_per_source.brust: unknown key (expected one of: rate, burst)"))
+      << dump(errors);
+  EXPECT_TRUE(has_error(errors, "limits.auth_failures.per_user_per_minute: expected an integer in 0..4294967295, got '-1'"))
+      << dump(errors);
 }
 
 TEST(ConfigLoad, DuplicateKeyIsAnError) {
