@@ -1,5 +1,6 @@
 // Answers (src/turn/responses.cpp): the limit on unauthenticated answers per
 // source (limits.unauthenticated_per_source), and the size of the challenge.
+#include "allocation_counter.hpp"
 #include "turn_core_fixture.hpp"
 
 #include <gtest/gtest.h>
@@ -190,6 +191,33 @@ TEST_F(UnauthLimit, RefillsAtTheRate) {
   EXPECT_EQ(flood_from(c, 100), 2u);
   now_.mono_ms += 10'000;
   EXPECT_EQ(flood_from(c, 100), 4u);
+}
+
+TEST_F(UnauthLimit, NeitherAnsweringNorDroppingAllocates) {
+  start();
+  const auto c = client();
+  const auto req = build(stun::method::allocate, new_tid(), requested_udp);
+  io_.record = false;
+  const std::size_t sends_before = io_.client_sends;
+  // 50 answered (the burst), then dropped; the first drop logs its line here.
+  for (int i = 0; i < 100; ++i) core_->on_client_packet(c, req, now_);
+  ASSERT_EQ(io_.client_sends - sends_before, 50u);
+  ASSERT_EQ(allocations_in([] { ::operator delete(::operator new(8)); }), 1u);  // the counter sees them
+  const std::size_t dropping = allocations_in([&] {
+    for (int i = 0; i < 5000; ++i) core_->on_client_packet(c, req, now_);
+  });
+  EXPECT_EQ(dropping, 0u);
+  // Answering: another source, one answer per refill.
+  const auto d = client("203.0.113.99:1");
+  const std::size_t answering = allocations_in([&] {
+    for (int i = 0; i < 500; ++i) {
+      core_->on_client_packet(d, req, now_);
+      now_.mono_ms += 50;  // one token at 20 a second
+    }
+  });
+  io_.record = true;
+  EXPECT_EQ(io_.client_sends - sends_before, 50u + 500u);
+  EXPECT_EQ(answering, 0u);
 }
 
 }  // namespace
