@@ -54,6 +54,12 @@ std::shared_ptr<turn::shared_state> make_shared_state(const config::server_confi
   s->software = cfg.software;
   s->offer_sha256 = cfg.auth.offer_sha256;
   s->max_allocations = cfg.max_allocations_per_worker;
+  s->unauthenticated_per_source = {static_cast<double>(cfg.unauthenticated_per_source.rate),
+                                   cfg.unauthenticated_per_source.burst};
+  s->auth_failures_per_source = {cfg.auth_failures.per_source_per_minute / 60.0,
+                                 cfg.auth_failures.per_source_burst};
+  s->auth_failures_per_user = {cfg.auth_failures.per_user_per_minute / 60.0,
+                               cfg.auth_failures.per_user_burst};
   s->tenants = tenant_policies(cfg);
   bool tenant_limits = false;
   bool per_user_limits = cfg.max_allocations_per_user > 0;

@@ -26,6 +26,8 @@ TEST(app, shared_state_mirrors_the_config) {
   cfg.software = "x";
   cfg.max_allocations_per_worker = 17;
   cfg.auth.offer_sha256 = false;
+  cfg.unauthenticated_per_source = {7, 9};
+  cfg.auth_failures = {6, 4, 30, 12};
   const auto s = make_shared_state(cfg);
   ASSERT_EQ(s->relays.size(), 2u);
   EXPECT_EQ(s->relays[0].ip, ep("127.0.0.1"));
@@ -41,6 +43,12 @@ TEST(app, shared_state_mirrors_the_config) {
   EXPECT_EQ(s->software, "x");
   EXPECT_EQ(s->max_allocations, 17u);
   EXPECT_FALSE(s->offer_sha256);
+  EXPECT_EQ(s->unauthenticated_per_source.per_second, 7.0);
+  EXPECT_EQ(s->unauthenticated_per_source.burst, 9u);
+  EXPECT_DOUBLE_EQ(s->auth_failures_per_source.per_second, 0.1);  // 6 a minute
+  EXPECT_EQ(s->auth_failures_per_source.burst, 4u);
+  EXPECT_DOUBLE_EQ(s->auth_failures_per_user.per_second, 0.5);
+  EXPECT_EQ(s->auth_failures_per_user.burst, 12u);
   EXPECT_TRUE(auth::is_allowed(s->peers->check(ep("127.0.0.1:9"))));
   EXPECT_FALSE(auth::is_allowed(s->peers->check(ep("10.0.0.1:9"))));
 }
