@@ -308,4 +308,12 @@ void worker_core::shutdown(const relay::now_t& now) {
 
 std::size_t worker_core::allocation_count() const { return impl_->table.size(); }
 
+void worker_core::for_each_allocation(
+    const std::function<void(const relay::allocation&, std::string_view user)>& visit) const {
+  const context& ctx = *impl_;
+  for (detail::slot_index s = 0; s < ctx.table.slot_count(); ++s) {
+    if (const detail::record* rec = ctx.record_at(s)) visit(*rec, rec->ses.username);
+  }
+}
+
 }  // namespace anyturn::turn

@@ -14,6 +14,7 @@
 #include <anyturn/auth/credentials.hpp>
 #include <anyturn/auth/nonce.hpp>
 #include <anyturn/auth/peer_policy.hpp>
+#include <anyturn/relay/allocation.hpp>
 #include <anyturn/relay/counters.hpp>
 #include <anyturn/relay/io.hpp>
 #include <anyturn/relay/port_pool.hpp>
@@ -22,8 +23,10 @@
 #include <anyturn/turn/usage.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace anyturn::turn {
@@ -102,6 +105,11 @@ class worker_core {
   void shutdown(const relay::now_t& now);
 
   [[nodiscard]] std::size_t allocation_count() const;
+  // Calls `visit` with every allocation of this worker and the user that
+  // made it. For invariant checks (tests, the state-machine fuzzer); walks
+  // every slot, so never call it on the forwarding path.
+  void for_each_allocation(
+      const std::function<void(const relay::allocation&, std::string_view user)>& visit) const;
 
  private:
   struct impl;

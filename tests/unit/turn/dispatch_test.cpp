@@ -4,6 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <string>
+#include <string_view>
+
 namespace anyturn::test {
 namespace {
 
@@ -111,6 +115,31 @@ TEST_F(WorkerCore, ShutdownFreesEverything) {
   EXPECT_TRUE(io_.open.empty());
   EXPECT_EQ(shared_->relays[0].ports->in_use(), 0u);
   EXPECT_EQ(counters_.allocations_closed.load(), 2u);
+}
+
+// The walk the state-machine fuzzer checks its invariants with: every
+// allocation once, with the user that made it, and none after it ended.
+TEST_F(WorkerCore, ForEachAllocationVisitsEachAllocationWithItsUser) {
+  start();
+  const auto a = client("203.0.113.10:40000");
+  const auto b = client("203.0.113.11:40001");
+  allocate(a, "alice", "wonderland");
+  allocate(b, "bob", "builder");
+  std::map<std::string, stun::endpoint> seen;
+  core_->for_each_allocation([&](const relay::allocation& al, std::string_view user) {
+    EXPECT_TRUE(seen.emplace(std::string(user), al.client.remote).second) << user;
+  });
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen["alice"], a.remote);
+  EXPECT_EQ(seen["bob"], b.remote);
+
+  core_->on_client_closed(a, now_);
+  seen.clear();
+  core_->for_each_allocation([&](const relay::allocation&, std::string_view user) {
+    seen.emplace(std::string(user), stun::endpoint{});
+  });
+  EXPECT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen.count("bob"), 1u);
 }
 
 TEST_F(WorkerCore, ForwardingAllocatesNothing) {
