@@ -6,12 +6,71 @@
 #     (coturn's turnutils_* clients against the real daemon);
 #   - the fuzz smoke test, scripts/fuzz.sh 15, when that script exists.
 # Exits non-zero if anything fails, and prints one summary line at the end.
+#
+#   scripts/test.sh --sanitize   ASan + UBSan build in build-asan/ (g++,
+#                                -fno-sanitize-recover=all); runs the `unit`
+#                                and `integration` labels, the daemon included.
+#   scripts/test.sh --tsan       TSan build in build-tsan/; runs the tests
+#                                labelled `tsan` (those with several threads).
+# Sanitizer builds run niced, with SANITIZE_JOBS (default 2) compile jobs.
+# Every sanitizer report (of a test or of the daemon it started) is written
+# under <build>/sanitizer-logs/ and fails the run, even if the test passed.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 start=$SECONDS
 jobs="$(nproc)"
+
+sanitized_run() {  # mode: address,undefined | thread
+  local mode="$1" build labels name
+  if [[ "$mode" == thread ]]; then
+    build=build-tsan labels='tsan' name=tsan
+  else
+    build=build-asan labels='unit|integration' name='asan+ubsan'
+  fi
+  local launcher=()
+  if command -v ccache >/dev/null 2>&1; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
+  scripts/setup.sh
+  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DANYTURN_BUILD_TESTS=ON \
+    -DCMAKE_CXX_COMPILER=g++ "-DANYTURN_SANITIZE=$mode" "${launcher[@]}"
+  local t0=$SECONDS
+  nice -n 15 cmake --build "$build" -j"${SANITIZE_JOBS:-2}"
+  local built=$((SECONDS - t0))
+  local logs="$root/$build/sanitizer-logs"
+  rm -rf "$logs"
+  mkdir -p "$logs"
+  # halt/abort on the first report; log_path collects the daemon's reports
+  # too (integration tests run it as a child process).
+  export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1:log_path=$logs/asan"
+  export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$logs/ubsan"
+  export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:history_size=4:log_path=$logs/tsan"
+  if [[ -f "$root/tests/sanitizers/$name.supp" ]]; then
+    # Each entry there says why it is a false positive.
+    export TSAN_OPTIONS="$TSAN_OPTIONS:suppressions=$root/tests/sanitizers/$name.supp"
+  fi
+  t0=$SECONDS
+  local rc=0
+  ctest --test-dir "$build" -L "$labels" --output-on-failure --no-tests=error \
+    -j"${SANITIZE_TEST_JOBS:-2}" --timeout 300 || rc=1
+  local tested=$((SECONDS - t0))
+  if compgen -G "$logs/*" >/dev/null; then
+    echo "test.sh: sanitizer reports in $logs:" >&2
+    for f in "$logs"/*; do echo "--- $f" >&2; head -n 60 "$f" >&2; done
+    rc=1
+  fi
+  local verdict=PASSED
+  ((rc == 0)) || verdict=FAILED
+  echo "test.sh: $name $verdict (build ${built}s, tests ${tested}s; load average: $(cut -d' ' -f1-3 /proc/loadavg))"
+  return "$rc"
+}
+
+case "${1:-}" in
+  --sanitize) sanitized_run address,undefined; exit $? ;;
+  --tsan) sanitized_run thread; exit $? ;;
+  "") ;;
+  *) echo "usage: $0 [--sanitize | --tsan]" >&2; exit 2 ;;
+esac
 
 scripts/setup.sh
 # The browser test's playwright-core, pinned by its lockfile (never a browser
