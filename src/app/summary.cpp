@@ -22,11 +22,12 @@ void accumulate(net_totals& into, const net::net_counters& from) {
 std::string stream_summary_line(const net_totals& t) {
   return fmt::format(
       "connections {} accepted (refused: {} total limit, {} per-address limit), TLS handshakes {} "
-      "ok / {} failed / {} timed out, closed: {} idle, {} framing, {} too large; write queue "
-      "full: {} messages / {} bytes dropped",
+      "ok / {} failed / {} timed out, closed: {} idle, {} framing, {} too large, {} without a "
+      "first message, {} unauthenticated memory; write queue full: {} messages / {} bytes dropped",
       t.connections_accepted, t.connections_refused_total, t.connections_refused_per_ip,
       t.tls_handshakes, t.tls_handshake_failures, t.tls_handshake_timeouts, t.idle_timeouts,
-      t.stream_framing_errors, t.stream_too_large, t.stream_write_dropped,
+      t.stream_framing_errors, t.stream_too_large, t.first_message_timeouts,
+      t.unauth_memory_closes, t.stream_write_dropped,
       t.stream_write_dropped_bytes);
 }
 

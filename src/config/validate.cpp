@@ -104,6 +104,16 @@ void check_streams(const stream_config& s, std::vector<std::string>& errors) {
     errors.push_back("streams.write_queue_size: at least " + std::to_string(min_write_queue_size) +
                      " bytes, got " + std::to_string(s.write_queue_size));
   }
+  if (s.first_message_timeout_s == 0 || s.first_message_timeout_s > max_first_message_timeout_s) {
+    errors.push_back("streams.first_message_timeout_s: expected 1.." +
+                     std::to_string(max_first_message_timeout_s) + " seconds, got " +
+                     std::to_string(s.first_message_timeout_s));
+  }
+  if (s.unauthenticated_memory != 0 && s.unauthenticated_memory < min_unauthenticated_memory) {
+    errors.push_back("streams.unauthenticated_memory: at least " +
+                     std::to_string(min_unauthenticated_memory) + " bytes (or 0: no limit), got " +
+                     std::to_string(s.unauthenticated_memory));
+  }
 }
 
 void check_relay(const relay_config& relay, std::vector<std::string>& errors) {

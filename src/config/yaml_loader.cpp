@@ -445,7 +445,8 @@ class loader {
   void streams(const YAML::Node& node, const std::string& path, stream_config& out) {
     for_each_key(node, path,
                  {"tcp", "max_connections", "max_connections_per_ip", "tls_handshake_timeout",
-                  "idle_timeout", "max_message_size", "write_queue_size"},
+                  "idle_timeout", "max_message_size", "write_queue_size", "first_message_timeout_s",
+                  "unauthenticated_memory"},
                  [&](const std::string& key, const YAML::Node& v, const std::string& child) {
                    if (key == "tcp") boolean(v, child, out.tcp);
                    else if (key == "max_connections") uint(v, child, out.max_connections);
@@ -453,6 +454,8 @@ class loader {
                    else if (key == "tls_handshake_timeout") uint(v, child, out.tls_handshake_timeout);
                    else if (key == "idle_timeout") uint(v, child, out.idle_timeout);
                    else if (key == "max_message_size") uint(v, child, out.max_message_size);
+                   else if (key == "first_message_timeout_s") uint(v, child, out.first_message_timeout_s);
+                   else if (key == "unauthenticated_memory") uint(v, child, out.unauthenticated_memory);
                    else uint(v, child, out.write_queue_size);
                  });
   }

@@ -35,6 +35,8 @@ constexpr std::array<net_counter_mapping, net_counter_count> net_mappings{{
     {"stream_framing_errors", "anyturn_connections_closed_total", "reason", "framing_error"},
     {"stream_too_large", "anyturn_connections_closed_total", "reason", "message_too_large"},
     {"stream_io_errors", "anyturn_connections_closed_total", "reason", "io_error"},
+    {"first_message_timeouts", "anyturn_connections_closed_total", "reason", "first_message_timeout"},
+    {"unauth_memory_closes", "anyturn_connections_closed_total", "reason", "unauth_memory"},
     {"stream_write_dropped", "anyturn_dropped_packets_total", "reason", "write_queue_full"},
     {"stream_write_dropped_bytes", "anyturn_stream_write_dropped_bytes_total", {}, {}},
     {"wakeups_socket", "anyturn_worker_wakeups_total", "cause", "socket"},

@@ -16,9 +16,7 @@ bool byte_ring::append(std::span<const stun::bytes_view> fragments,
   if (total == 0) return true;
 
   if (size_ + total > capacity_) {
-    std::size_t grown = std::max(capacity_, initial_);
-    while (grown < size_ + total) grown *= 2;
-    grown = std::min(grown, limit_);
+    const std::size_t grown = capacity_after(total);
     auto fresh = std::make_unique<std::byte[]>(grown);
     // Linearise: the oldest byte goes to offset 0.
     const segments old = readable();
@@ -35,6 +33,17 @@ bool byte_ring::append(std::span<const stun::bytes_view> fragments,
   }
   for (const auto& f : fragments) copy_in(f.data(), f.size());
   return true;
+}
+
+void byte_ring::set_limit(std::size_t limit) {
+  limit_ = std::max<std::size_t>({limit, size_, 1});
+}
+
+std::size_t byte_ring::capacity_after(std::size_t bytes) const {
+  if (size_ + bytes <= capacity_) return capacity_;
+  std::size_t grown = std::max(capacity_, initial_);
+  while (grown < size_ + bytes) grown *= 2;
+  return std::min(grown, limit_);
 }
 
 void byte_ring::copy_in(const std::byte* data, std::size_t n) {

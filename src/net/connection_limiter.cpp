@@ -49,4 +49,15 @@ std::uint32_t connection_limiter::count(const stun::endpoint& client) const {
   return per_ip_.count(key_of(client));
 }
 
+bool memory_budget::try_charge(std::uint64_t bytes) {
+  const std::uint64_t after = used_.fetch_add(bytes, std::memory_order_acq_rel) + bytes;
+  if (limit_ != 0 && after > limit_) {
+    used_.fetch_sub(bytes, std::memory_order_acq_rel);
+    return false;
+  }
+  return true;
+}
+
+void memory_budget::credit(std::uint64_t bytes) { used_.fetch_sub(bytes, std::memory_order_acq_rel); }
+
 }  // namespace anyturn::net

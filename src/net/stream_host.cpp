@@ -175,6 +175,24 @@ void worker::impl::on_accepted(std::size_t li, tcp::socket socket) {
       return;
     }
   }
+  // The new connection's fixed cost comes out of the unauthenticated budget.
+  const std::uint64_t admitted = l.tls ? detail::tls_connection_cost : detail::tcp_connection_cost;
+  if (options_.unauth_memory && !options_.unauth_memory->try_charge(admitted)) {
+    if (options_.connections) options_.connections->release(*remote);
+    bump(io_counters_.unauth_memory_closes);
+    std::uint64_t suppressed = 0;
+    if (limit_log_.allow(read_clock().mono_ms, suppressed)) {
+      spdlog::warn("worker {}: refused a {} connection from {}: connections that have not "
+                   "authenticated hold {} of {} bytes (streams.unauthenticated_memory) ({} similar "
+                   "suppressed)",
+                   index_, l.tls ? "TLS" : "TCP", remote->to_string(), options_.unauth_memory->used(),
+                   options_.unauth_memory->limit(), suppressed);
+    }
+    socket.set_option(asio::socket_base::linger(true, 0), ec);
+    socket.close(ec);
+    return;
+  }
+  const std::uint64_t charged = options_.unauth_memory ? admitted : 0;
   socket.set_option(tcp::no_delay(true), ec);  // relayed media must not wait for Nagle
 
   relay::client_ref ref;
@@ -184,7 +202,7 @@ void worker::impl::on_accepted(std::size_t li, tcp::socket socket) {
   ref.local = *local;
   stream_session& session = connections_.add([&](std::uint64_t id) {
     ref.connection = id;
-    return stream_session::make(*this, std::move(socket), ref, l.tls ? tls_ : nullptr);
+    return stream_session::make(*this, std::move(socket), ref, l.tls ? tls_ : nullptr, charged);
   });
   bump(io_counters_.connections_accepted);
   bump(io_counters_.connections_open);
@@ -263,6 +281,14 @@ void worker::impl::count_close(const relay::client_ref& ref, close_reason why,
     case close_reason::idle_timeout:
       counter = &io_counters_.idle_timeouts;
       limiter = &idle_log_;
+      break;
+    case close_reason::first_message_timeout:
+      counter = &io_counters_.first_message_timeouts;
+      limiter = &idle_log_;
+      break;
+    case close_reason::unauth_memory:
+      counter = &io_counters_.unauth_memory_closes;
+      limiter = &limit_log_;
       break;
     case close_reason::io_error:
       counter = &io_counters_.stream_io_errors;

@@ -5,6 +5,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/ssl/stream.hpp>
+#include <openssl/ssl.h>
 
 #include <algorithm>
 #include <array>
@@ -47,6 +48,8 @@ const char* to_string(close_reason r) {
     case close_reason::handshake_failed: return "TLS handshake failed";
     case close_reason::handshake_timeout: return "TLS handshake timeout";
     case close_reason::idle_timeout: return "idle without an allocation";
+    case close_reason::first_message_timeout: return "no complete STUN message in time";
+    case close_reason::unauth_memory: return "unauthenticated connections' memory budget spent";
     case close_reason::shutdown: return "shutdown";
   }
   return "?";
@@ -55,18 +58,79 @@ const char* to_string(close_reason r) {
 // ------------------------------------------------------------------ base
 
 stream_session::stream_session(stream_host& host, asio::any_io_executor executor,
-                               const relay::client_ref& ref)
+                               const relay::client_ref& ref, std::uint64_t admitted)
     : host_(host),
       ref_(ref),
-      timer_(std::move(executor)),
-      read_(std::min(host.settings().initial_read_buffer, host.settings().max_message_size)),
-      queue_(host.settings().write_queue_size, std::min<std::size_t>(16 * 1024, host.settings().write_queue_size)) {}
+      timer_(executor),
+      queue_(std::min(unauthenticated_write_queue, host.settings().write_queue_size),
+             std::min<std::size_t>(16 * 1024, host.settings().write_queue_size)),
+      first_timer_(std::move(executor)),
+      budget_(host.unauth_budget()),
+      charged_(budget_ ? admitted : 0) {}
+
+stream_session::~stream_session() {
+  if (budget_ && charged_ != 0) budget_->credit(charged_);
+}
+
+bool stream_session::charge(std::uint64_t bytes) {
+  if (!budget_ || bytes == 0) return true;
+  if (!budget_->try_charge(bytes)) return false;
+  charged_ += bytes;
+  return true;
+}
+
+void stream_session::uncharge(std::uint64_t bytes) {
+  if (!budget_) return;
+  bytes = std::min(bytes, charged_);
+  budget_->credit(bytes);
+  charged_ -= bytes;
+}
+
+bool stream_session::resize_read(std::size_t n) {
+  if (n == 0) {
+    std::vector<std::byte>().swap(read_);
+    uncharge(read_charged_);
+    read_charged_ = 0;
+    return true;
+  }
+  if (n > read_charged_) {
+    if (!charge(n - read_charged_)) {
+      close(close_reason::unauth_memory);
+      return false;
+    }
+    if (budget_) read_charged_ = n;
+  }
+  read_.resize(n);
+  return true;
+}
+
+bool stream_session::reserve_queue(std::size_t bytes) {
+  const std::size_t now = queue_.capacity();
+  const std::size_t after = queue_.capacity_after(bytes);
+  if (after <= now || charge(after - now)) return true;
+  close_later(close_reason::unauth_memory);
+  return false;
+}
+
+void stream_session::became_authenticated() {
+  if (authenticated_) return;
+  authenticated_ = true;
+  if (budget_) {
+    budget_->credit(charged_);
+    charged_ = 0;
+    read_charged_ = 0;
+    budget_.reset();
+  }
+  queue_.set_limit(host_.settings().write_queue_size);
+  on_authenticated();
+}
 
 bool stream_session::send(relay::fragments data) {
   if (state_ != state::open || data.size() > max_fragments) return false;
   const std::size_t total = total_size(data);
   if (total > queue_.limit() - queue_.size()) return false;
   if (queue_.empty() && !writing_ && try_send_direct(data, total)) return true;
+  if (!reserve_queue(total)) return false;
   if (!queue_.append(data, retired_)) return false;
   if (!writing_) {
     retired_.reset();  // nothing points into the old block
@@ -81,12 +145,22 @@ void stream_session::close(close_reason why, const boost::system::error_code& er
   state_ = state::closed;
   close_error_ = error;
   cancel_timer();
-  close_transport();
+  first_timer_.cancel();
+  close_transport(why);
   host_.on_stream_closed(*this, why);
+}
+
+void stream_session::close_later(close_reason why, const boost::system::error_code& error) {
+  if (state_ != state::open) return;
+  state_ = state::closing;  // no more sends or reads until the close
+  asio::post(timer_.get_executor(),
+             [this, self = shared_from_this(), why, error] { close(why, error); });
 }
 
 void stream_session::relay_opened() {
   ++relays_;
+  // Only an Allocate that passed the credential check opens a relay socket.
+  became_authenticated();
   if (relays_ == 1 && state_ == state::open) cancel_timer();
 }
 
@@ -120,27 +194,53 @@ void stream_session::cancel_timer() {
   timer_.cancel();
 }
 
+void stream_session::arm_first_message_timer() {
+  first_timer_.expires_after(host_.settings().first_message_timeout);
+  first_timer_.async_wait([this, self = shared_from_this()](const boost::system::error_code& ec) {
+    if (ec || got_first_message_ || state_ == state::closed) return;
+    close(close_reason::first_message_timeout);
+  });
+}
+
 void stream_session::do_read() {
   if (state_ != state::open) return;
   const std::size_t max_size = host_.settings().max_message_size;
   // Keep the unframed prefix at the front.
   if (begin_ == end_) {
     begin_ = end_ = 0;
+    // Nothing pending from a client that has not authenticated: hold no
+    // buffer while it is silent (where the transport can wait without one).
+    if (!authenticated_ && !readable_ && wait_readable()) {
+      resize_read(0);
+      return;
+    }
   } else if (begin_ > 0) {
     std::memmove(read_.data(), read_.data() + begin_, end_ - begin_);
     end_ -= begin_;
     begin_ = 0;
   }
+  readable_ = false;
+  if (read_.empty() && !resize_read(std::min(host_.settings().initial_read_buffer, max_size))) return;
   if (end_ == read_.size() && read_.size() < max_size) {
     // A frame longer than the buffer (framing bounds it by max_size), or a
     // busy connection that filled the whole buffer last time: grow.
-    read_.resize(std::min(read_.size() * 2, max_size));
+    if (!resize_read(std::min(read_.size() * 2, max_size))) return;
   }
   if (end_ == read_.size()) {  // cannot happen: every frame fits max_size
     close(close_reason::too_large);
     return;
   }
   read_some(std::span(read_.data() + end_, read_.size() - end_));
+}
+
+void stream_session::on_readable(const boost::system::error_code& ec) {
+  if (state_ != state::open) return;
+  if (ec) {
+    close(is_peer_close(ec) ? close_reason::peer_closed : close_reason::io_error, ec);
+    return;
+  }
+  readable_ = true;
+  do_read();
 }
 
 void stream_session::on_read(const boost::system::error_code& ec, std::size_t n) {
@@ -164,12 +264,17 @@ void stream_session::on_read(const boost::system::error_code& ec, std::size_t n)
       return;
     }
     begin_ += *frame;
+    if (!got_first_message_ && (std::to_integer<unsigned>(pending[0]) & 0xC0u) == 0) {
+      // A STUN message (ChannelData starts with 0b01): the client speaks.
+      got_first_message_ = true;
+      first_timer_.cancel();
+    }
     host_.on_stream_frame(*this, pending.first(*frame), now);
     if (state_ != state::open) return;
   }
-  if (filled && begin_ == end_ && read_.size() < max_size) {
+  if (filled && begin_ == end_ && authenticated_ && read_.size() < max_size) {
     // Everything framed, but the socket likely holds more: read bigger.
-    read_.resize(std::min(read_.size() * 2, max_size));
+    if (!resize_read(std::min(read_.size() * 2, max_size))) return;
   }
   do_read();
 }
@@ -184,8 +289,8 @@ namespace {
 
 class tcp_session final : public stream_session {
  public:
-  tcp_session(stream_host& host, tcp::socket socket, const relay::client_ref& ref)
-      : stream_session(host, socket.get_executor(), ref), socket_(std::move(socket)) {}
+  tcp_session(stream_host& host, tcp::socket socket, const relay::client_ref& ref, std::uint64_t admitted)
+      : stream_session(host, socket.get_executor(), ref, admitted), socket_(std::move(socket)) {}
 
   void start() override {
     boost::system::error_code ec;
@@ -194,6 +299,7 @@ class tcp_session final : public stream_session {
       close(close_reason::io_error);
       return;
     }
+    arm_first_message_timer();
     become_open();
   }
 
@@ -202,6 +308,14 @@ class tcp_session final : public stream_session {
     socket_.async_read_some(asio::buffer(into.data(), into.size()),
                             [this, self = shared_from_this()](const boost::system::error_code& ec,
                                                               std::size_t n) { on_read(ec, n); });
+  }
+
+  bool wait_readable() override {
+    socket_.async_wait(tcp::socket::wait_read,
+                       [this, self = shared_from_this()](const boost::system::error_code& ec) {
+                         on_readable(ec);
+                       });
+    return true;
   }
 
   // The queue is empty: send straight from the caller's fragments (no
@@ -231,6 +345,9 @@ class tcp_session final : public stream_session {
     }
     if (sent == total) return true;
     // Queue the unsent tail (it fits: the queue is empty and total <= limit).
+    // If the budget refuses the ring, the connection closes: a half-sent
+    // message cannot be taken back.
+    if (!reserve_queue(total - sent)) return true;
     std::array<stun::bytes_view, max_fragments> tail;
     std::size_t count = 0;
     std::size_t skip = sent;
@@ -290,12 +407,10 @@ class tcp_session final : public stream_session {
   // A send failed inside a call from the TURN core: closing now would free
   // the allocation the core is still working on, so close a moment later.
   void fail_later(const boost::system::error_code& ec) {
-    if (state_ != state::open) return;
-    state_ = state::closing;  // no more sends or reads until the close
-    asio::post(socket_.get_executor(), [this, self = shared_from_this(), ec] { on_write_error(ec); });
+    close_later(is_peer_close(ec) ? close_reason::peer_closed : close_reason::io_error, ec);
   }
 
-  void close_transport() override {
+  void close_transport(close_reason) override {
     boost::system::error_code ignored;
     socket_.close(ignored);
   }
@@ -307,12 +422,20 @@ class tcp_session final : public stream_session {
 
 class tls_session final : public stream_session {
  public:
-  tls_session(stream_host& host, tcp::socket socket, const relay::client_ref& ref, tls_context_ptr ctx)
-      : stream_session(host, socket.get_executor(), ref),
+  tls_session(stream_host& host, tcp::socket socket, const relay::client_ref& ref, tls_context_ptr ctx,
+              std::uint64_t admitted)
+      : stream_session(host, socket.get_executor(), ref, admitted),
         ctx_(std::move(ctx)),
-        stream_(std::move(socket), *ctx_) {}
+        stream_(std::move(socket), *ctx_) {
+    // Until the client authenticates, OpenSSL frees its record buffers
+    // whenever they are empty (2 x ~17 KiB per idle connection). Afterwards
+    // they are kept: releasing them costs a malloc per relayed record.
+    SSL_set_mode(stream_.native_handle(), SSL_MODE_RELEASE_BUFFERS);
+  }
 
   void start() override {
+    // Both clocks start at accept.
+    arm_first_message_timer();
     arm_timer(host_.settings().handshake_timeout, close_reason::handshake_timeout);
     stream_.async_handshake(ssl::stream_base::server,
                             [this, self = shared_from_this()](const boost::system::error_code& ec) {
@@ -321,6 +444,7 @@ class tls_session final : public stream_session {
                                 close(close_reason::handshake_failed, ec);
                                 return;
                               }
+                              handshake_done_ = true;
                               become_open();
                             });
   }
@@ -333,6 +457,10 @@ class tls_session final : public stream_session {
   }
 
   bool try_send_direct(relay::fragments, std::size_t) override { return false; }
+
+  void on_authenticated() override {
+    SSL_clear_mode(stream_.native_handle(), SSL_MODE_RELEASE_BUFFERS);
+  }
 
   // One TLS write at a time, from the oldest contiguous segment; the ring
   // block it points into stays alive (retired_) if the ring grows meanwhile.
@@ -355,21 +483,50 @@ class tls_session final : public stream_session {
         });
   }
 
-  void close_transport() override {
+  // An established session ends with close_notify (RFC 8446 §6.1): ours
+  // when the server closes it, an answer when the client sent one. Then the
+  // socket closes when the client's close_notify came (or at once when it
+  // came first), or after close_notify_wait, whichever is first. The
+  // session's host has already forgotten it; pending handlers keep it alive
+  // until then. Without a finished handshake, or after a transport error,
+  // the socket just closes.
+  void close_transport(close_reason why) override {
+    const bool graceful =
+        handshake_done_ && why != close_reason::io_error &&
+        (why != close_reason::peer_closed || close_error_ == asio::error::eof);
+    if (!graceful) {
+      close_socket();
+      return;
+    }
     boost::system::error_code ignored;
+    stream_.lowest_layer().cancel(ignored);  // pending reads and writes end
+    timer_.expires_after(host_.settings().close_notify_wait);
+    timer_.async_wait([this, self = shared_from_this()](const boost::system::error_code& ec) {
+      if (!ec) close_socket();
+    });
+    stream_.async_shutdown([this, self = shared_from_this()](const boost::system::error_code&) {
+      close_socket();
+    });
+  }
+
+  void close_socket() {
+    boost::system::error_code ignored;
+    timer_.cancel();
     stream_.lowest_layer().close(ignored);
   }
 
   tls_context_ptr ctx_;                // declared first: outlives the stream
   ssl::stream<tcp::socket> stream_;
+  bool handshake_done_ = false;
 };
 
 }  // namespace
 
 std::shared_ptr<stream_session> stream_session::make(stream_host& host, tcp::socket socket,
-                                                     const relay::client_ref& ref, tls_context_ptr tls) {
-  if (tls) return std::make_shared<tls_session>(host, std::move(socket), ref, std::move(tls));
-  return std::make_shared<tcp_session>(host, std::move(socket), ref);
+                                                     const relay::client_ref& ref, tls_context_ptr tls,
+                                                     std::uint64_t admitted) {
+  if (tls) return std::make_shared<tls_session>(host, std::move(socket), ref, std::move(tls), admitted);
+  return std::make_shared<tcp_session>(host, std::move(socket), ref, admitted);
 }
 
 }  // namespace anyturn::net::detail

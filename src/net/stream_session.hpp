@@ -8,6 +8,24 @@
 // counts it, so a client that reads too slowly costs at most the ring and
 // never stalls anyone else. No operation blocks.
 //
+// Until its client authenticates (the core opened a relay socket for it: an
+// Allocate passed the long-term credential check) a session is cheap and
+// accounted for: its fixed cost and every buffer it allocates are charged to
+// the workers' shared memory_budget (streams.unauthenticated_memory) before
+// they are allocated, and a charge the budget refuses closes the connection
+// (close_reason::unauth_memory). Meanwhile a TCP session holds no read
+// buffer while no bytes are waiting, its write ring is capped at
+// unauthenticated_write_queue bytes, and a TLS session lets OpenSSL free its
+// record buffers when idle. Authenticating credits everything back: from
+// then on the session has the full write ring and keeps its buffers.
+// A session that has not delivered one complete STUN message within
+// first_message_timeout of accept is closed.
+//
+// TLS sessions end with close_notify both ways: when the server closes an
+// established session it sends its close_notify and waits (at most
+// close_notify_wait) for the client's; when the client sends close_notify
+// first, the session answers it.
+//
 // Ownership: the worker's connection table holds the one owning pointer;
 // pending Asio operations hold shared_from_this() until they complete.
 // Everything runs on the worker's thread. After close() the session never
@@ -15,6 +33,7 @@
 #pragma once
 
 #include <anyturn/net/byte_ring.hpp>
+#include <anyturn/net/connection_limiter.hpp>
 #include <anyturn/net/tls.hpp>
 #include <anyturn/relay/io.hpp>
 
@@ -40,6 +59,8 @@ enum class close_reason {
   handshake_failed,   // TLS handshake error (garbage, no common version/cipher, ...)
   handshake_timeout,  // TLS handshake not done in time
   idle_timeout,       // no allocation for idle_timeout
+  first_message_timeout,  // no complete STUN message within first_message_timeout
+  unauth_memory,      // not authenticated, and the unauthenticated memory budget is spent
   shutdown,           // the worker stops
 };
 const char* to_string(close_reason r);
@@ -50,7 +71,23 @@ struct stream_settings {
   std::size_t initial_read_buffer = 4096;
   std::chrono::milliseconds handshake_timeout{10'000};
   std::chrono::milliseconds idle_timeout{30'000};
+  std::chrono::milliseconds first_message_timeout{10'000};
+  // How long a closing TLS session waits for the client's close_notify.
+  std::chrono::milliseconds close_notify_wait{1'000};
 };
+
+// Most bytes queued toward a client that has not authenticated yet (a few
+// error responses); the full write_queue_size comes with authentication.
+inline constexpr std::size_t unauthenticated_write_queue = 4096;
+
+// What accepting a connection charges to the unauthenticated budget: the
+// session, its socket and the reactor's state (TCP), plus for TLS the SSL
+// object with its handshake state and Asio's and the BIO pair's record
+// buffers (4 x 17 KiB). Buffers allocated later are charged when they are.
+// Estimates from the code, checked against the RSS of idle connections
+// (docs/configuration.md, streams.unauthenticated_memory).
+inline constexpr std::uint64_t tcp_connection_cost = 1024;
+inline constexpr std::uint64_t tls_connection_cost = 96 * 1024;
 
 class stream_session;
 
@@ -60,6 +97,9 @@ class stream_host {
   virtual ~stream_host() = default;
   [[nodiscard]] virtual const stream_settings& settings() const = 0;
   [[nodiscard]] virtual relay::now_t now() const = 0;
+  // The budget of unauthenticated connections, shared by the workers (null:
+  // none).
+  [[nodiscard]] virtual const std::shared_ptr<memory_budget>& unauth_budget() const = 0;
   // One complete frame from the client.
   virtual void on_stream_frame(stream_session& s, stun::bytes_view frame, const relay::now_t& now) = 0;
   // The TLS handshake finished (TCP sessions are ready at once).
@@ -72,11 +112,14 @@ class stream_session : public std::enable_shared_from_this<stream_session> {
  public:
   using tcp = boost::asio::ip::tcp;
 
-  // A plain TCP session, or a TLS one when `tls` is set.
+  // A plain TCP session, or a TLS one when `tls` is set. `admitted` bytes
+  // (tcp_connection_cost or tls_connection_cost) were charged to the host's
+  // unauth_budget() for it already; the session credits them back.
   static std::shared_ptr<stream_session> make(stream_host& host, tcp::socket socket,
-                                              const relay::client_ref& ref, tls_context_ptr tls);
+                                              const relay::client_ref& ref, tls_context_ptr tls,
+                                              std::uint64_t admitted);
 
-  virtual ~stream_session() = default;
+  virtual ~stream_session();
   stream_session(const stream_session&) = delete;
   stream_session& operator=(const stream_session&) = delete;
 
@@ -95,12 +138,18 @@ class stream_session : public std::enable_shared_from_this<stream_session> {
 
   // The host tells when an allocation of this connection opened or closed a
   // relay socket: a connection holding none is closed after idle_timeout.
+  // The first relay socket also means the client authenticated.
   void relay_opened();
   void relay_closed();
 
   [[nodiscard]] const relay::client_ref& ref() const { return ref_; }
   [[nodiscard]] bool is_open() const { return state_ == state::open; }
   [[nodiscard]] std::size_t queued_bytes() const { return queue_.size(); }
+  [[nodiscard]] bool authenticated() const { return authenticated_; }
+  // Bytes this session holds charged to the unauthenticated budget.
+  [[nodiscard]] std::uint64_t charged_bytes() const { return charged_; }
+  // The read buffer's size now (0: none; tests).
+  [[nodiscard]] std::size_t read_buffer_size() const { return read_.size(); }
   // Set once the host logged a full queue for this session.
   bool queue_full_logged = false;
 
@@ -110,25 +159,47 @@ class stream_session : public std::enable_shared_from_this<stream_session> {
   enum class state { handshaking, open, closing, closed };
 
   stream_session(stream_host& host, boost::asio::any_io_executor executor,
-                 const relay::client_ref& ref);
+                 const relay::client_ref& ref, std::uint64_t admitted);
 
   // ---- what TCP and TLS do differently ----
   // Reads into `into`; completes with on_read.
   virtual void read_some(std::span<std::byte> into) = 0;
   // Called after bytes were appended to an idle queue: start writing.
   virtual void start_write() = 0;
-  // Closes the transport; pending operations complete with an error.
-  virtual void close_transport() = 0;
+  // Closes the transport (`why` the session closes); pending operations
+  // complete with an error.
+  virtual void close_transport(close_reason why) = 0;
   // Whether the queue may be written from directly now (TCP's fast path).
   virtual bool try_send_direct(relay::fragments data, std::size_t total) = 0;
+  // Calls on_readable() once bytes are waiting, without a buffer; false when
+  // the transport cannot (TLS: OpenSSL reads into its own buffer anyway).
+  virtual bool wait_readable() { return false; }
+  // The client authenticated (TLS: keep the record buffers from now on).
+  virtual void on_authenticated() {}
 
   // ---- shared by both ----
   void become_open();
   void do_read();
   void on_read(const boost::system::error_code& ec, std::size_t n);
+  void on_readable(const boost::system::error_code& ec);
   void on_write_error(const boost::system::error_code& ec);
+  // Closes a moment later (state closing meanwhile): for errors met inside a
+  // call from the TURN core, which must not lose the allocation mid-call.
+  void close_later(close_reason why, const boost::system::error_code& error = {});
   void arm_timer(std::chrono::milliseconds after, close_reason on_expiry);
   void cancel_timer();
+  void arm_first_message_timer();
+  void became_authenticated();
+  // Charges `bytes` to the unauthenticated budget (always true once
+  // authenticated, or without a budget).
+  bool charge(std::uint64_t bytes);
+  void uncharge(std::uint64_t bytes);
+  // Resizes the read buffer to `n` bytes (0: frees it), charging growth
+  // first; false (and the session closes) when the budget refuses.
+  bool resize_read(std::size_t n);
+  // Room for `bytes` more in the write ring, charging its growth first;
+  // false (and the session closes soon) when the budget refuses.
+  bool reserve_queue(std::size_t bytes);
   // The write in flight completed: the retired ring block is free again.
   void write_finished() { retired_.reset(); }
 
@@ -139,6 +210,15 @@ class stream_session : public std::enable_shared_from_this<stream_session> {
   boost::asio::steady_timer timer_;
   std::uint64_t timer_generation_ = 0;
   std::uint32_t relays_ = 0;  // relay sockets of this connection's allocation
+  boost::asio::steady_timer first_timer_;  // first_message_timeout
+  bool got_first_message_ = false;
+  bool authenticated_ = false;
+  bool readable_ = false;  // wait_readable() completed: allocate and read
+  // The unauthenticated budget while not authenticated (null afterwards),
+  // and what this session holds charged to it.
+  std::shared_ptr<memory_budget> budget_;
+  std::uint64_t charged_ = 0;
+  std::size_t read_charged_ = 0;  // of which the read buffer
 
   // Read side: bytes [begin_, end_) of read_ are received, not yet framed.
   std::vector<std::byte> read_;

@@ -39,6 +39,8 @@ worker_options worker_options::from_config(const config::server_config& cfg) {
   o.write_queue_size = cfg.streams.write_queue_size;
   o.tls_handshake_timeout = std::chrono::seconds{cfg.streams.tls_handshake_timeout};
   o.idle_timeout = std::chrono::seconds{cfg.streams.idle_timeout};
+  o.first_message_timeout = std::chrono::seconds{cfg.streams.first_message_timeout_s};
+  o.unauth_memory = std::make_shared<memory_budget>(cfg.streams.unauthenticated_memory);
   o.udp_coalesce = std::chrono::microseconds{cfg.udp_coalesce_us};
   o.udp_gso = cfg.udp_gso;
   o.udp_busy_poll = std::chrono::microseconds{cfg.udp_busy_poll_us};
@@ -62,6 +64,7 @@ worker_options sanitized(worker_options o) {
   o.write_queue_size = std::max<std::size_t>(o.write_queue_size, 1024);
   if (o.tls_handshake_timeout.count() <= 0) o.tls_handshake_timeout = std::chrono::seconds{10};
   if (o.idle_timeout.count() <= 0) o.idle_timeout = std::chrono::seconds{30};
+  if (o.first_message_timeout.count() <= 0) o.first_message_timeout = std::chrono::seconds{10};
   return o;
 }
 
@@ -71,6 +74,7 @@ detail::stream_settings settings_of(const worker_options& o) {
   s.write_queue_size = o.write_queue_size;
   s.handshake_timeout = o.tls_handshake_timeout;
   s.idle_timeout = o.idle_timeout;
+  s.first_message_timeout = o.first_message_timeout;
   return s;
 }
 

@@ -165,6 +165,7 @@ struct worker::impl final : private relay::io_port, private detail::stream_host 
   // stream_host
   const detail::stream_settings& settings() const override { return stream_settings_; }
   relay::now_t now() const override { return detail::read_clock(); }
+  const std::shared_ptr<memory_budget>& unauth_budget() const override { return options_.unauth_memory; }
   void on_stream_frame(detail::stream_session& s, stun::bytes_view frame, const relay::now_t& now) override;
   void on_stream_ready(detail::stream_session& s) override;
   void on_stream_closed(detail::stream_session& s, detail::close_reason why) override;

@@ -1,8 +1,10 @@
 // TURN over TCP and TLS against the real daemon on loopback (RFC 8656 §3.1,
 // §12.5): framing across and within segments, ChannelData padding both
 // ways, a connection closed mid-message, TLS handshakes with garbage, the
-// slow-reader bound, the per-address connection limit, the idle and
-// handshake timeouts, and ALPN "stun.turn" (RFC 7443).
+// slow-reader bound, the per-address connection limit (other addresses
+// still served), the idle, handshake and first-message timeouts, TLS
+// close_notify both ways, the memory of unauthenticated connections, and
+// ALPN "stun.turn" (RFC 7443).
 #include "daemon.hpp"
 #include "stream_client.hpp"
 #include "turn_client.hpp"
@@ -12,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -527,6 +530,188 @@ TEST_P(stream, slow_reader_is_bounded_and_does_not_stall_others) {
   EXPECT_GT(answered, 0);
   // 64 KiB of queue plus TLS buffers: the growth stays far below the 30 MB sent.
   EXPECT_LT(rss_after, rss_before + 16 * 1024) << "RSS grew by more than 16 MiB";
+}
+
+// The value of one series on the daemon's /metrics (nullopt if absent).
+std::optional<double> scrape(daemon& d, std::string_view series) {
+  auto r = http_request(d.http_port(), "GET", "/metrics");
+  if (!r || r->status != 200) return std::nullopt;
+  return metric_value(r->body, series);
+}
+
+// Hole 1.6: at the per-address limit, the limit is per address: clients
+// from other addresses are still served.
+TEST_P(stream, other_addresses_are_served_at_the_per_address_limit) {
+  server_setup setup;
+  setup.config_yaml = "streams:\n  max_connections_per_ip: 3\n";
+  setup.slot = 220 + tls();
+  stream_server server(setup);
+  ASSERT_TRUE(server.start()) << server.d().log();
+  std::vector<std::unique_ptr<stream_client>> open;
+  for (int i = 0; i < 3; ++i) {
+    open.push_back(connected(server, tls()));
+    auto r = open.back()->binding();
+    ASSERT_TRUE(r && r->is_success()) << "connection " << i;
+  }
+  {
+    stream_client extra(server.for_transport(tls()), client_options(tls()));
+    if (extra.connect()) {
+      auto r = extra.binding();
+      EXPECT_FALSE(r.has_value()) << "a fourth connection from 127.0.0.1 was served";
+    }
+  }
+  for (const std::uint32_t ip : {0x7F000002u, 0x7F000003u}) {
+    stream_client::options o = client_options(tls());
+    o.bind = stun::endpoint::v4(ip, 0);
+    stream_client other(server.for_transport(tls()), o);
+    ASSERT_TRUE(other.connect()) << other.last_error();
+    other.set_credentials(alice);
+    auto r = other.binding();
+    ASSERT_TRUE(r && r->is_success()) << "a client from " << o.bind->ip_string() << " was not served";
+    EXPECT_EQ(r->address(stun::attr::xor_mapped_address)->ip_string(), o.bind->ip_string());
+    EXPECT_NE(allocate(other).port, 0);
+  }
+  EXPECT_EQ(scrape(server.d(), R"(anyturn_connections_total{result="refused_per_ip_limit"})"), 1.0);
+  const std::string log = server.stop();
+  EXPECT_EQ(summary_number(log, R"((\d+) per-address limit)"), 1u);
+}
+
+// Hole 1.6: a connection that says nothing is closed after
+// streams.first_message_timeout_s (TLS: counted from accept, handshake
+// included), and counted; one that spoke in time stays.
+TEST_P(stream, silent_connection_is_closed_after_the_first_message_timeout) {
+  server_setup setup;
+  setup.config_yaml = "streams:\n  first_message_timeout_s: 1\n";
+  setup.slot = 222 + tls();
+  stream_server server(setup);
+  ASSERT_TRUE(server.start()) << server.d().log();
+  auto speaking = connected(server, tls());
+  auto r = speaking->binding();
+  ASSERT_TRUE(r && r->is_success());
+  auto silent = connected(server, tls());
+  const auto begin = clock::now();
+  EXPECT_TRUE(silent->wait_closed(std::chrono::seconds{4}));
+  const auto took = clock::now() - begin;
+  EXPECT_GT(took, std::chrono::milliseconds{700});
+  EXPECT_LT(took, std::chrono::milliseconds{2500});
+  auto again = speaking->binding();
+  EXPECT_TRUE(again && again->is_success()) << "the connection that spoke in time was closed";
+  EXPECT_EQ(scrape(server.d(), R"(anyturn_connections_closed_total{reason="first_message_timeout"})"), 1.0);
+  server.stop();
+}
+
+// Hole 1.6: TLS sessions end with close_notify both ways (RFC 8446 §6.1),
+// checked with OpenSSL on the client side.
+TEST(stream_tls, close_notify_both_ways) {
+  server_setup setup;
+  setup.config_yaml = "streams:\n  idle_timeout: 1\n";
+  setup.slot = 224;
+  stream_server server(setup);
+  ASSERT_TRUE(server.start()) << server.d().log();
+  // The server closes (idle timeout): its close_notify arrives first.
+  auto idle = connected(server, true);
+  auto r = idle->binding();
+  ASSERT_TRUE(r && r->is_success());
+  EXPECT_EQ(idle->wait_close_notify(std::chrono::seconds{4}), std::optional<bool>(true))
+      << "the server closed without close_notify (or not at all)";
+  // The client closes: the server answers with its own.
+  auto leaving = connected(server, true);
+  r = leaving->binding();
+  ASSERT_TRUE(r && r->is_success());
+  EXPECT_TRUE(leaving->shutdown_tls(std::chrono::seconds{3})) << "no close_notify in answer";
+  // The server stops: connections with an allocation get close_notify too.
+  auto held = connected(server, true);
+  allocate(*held);
+  ASSERT_TRUE(server.d().signal(SIGTERM));
+  EXPECT_EQ(held->wait_close_notify(std::chrono::seconds{4}), std::optional<bool>(true))
+      << "shutdown closed without close_notify";
+  server.stop();
+}
+
+// Hole 1.6: what connections that never authenticate cost. N silent TCP
+// connections, a few hundred TLS ones, then connections that each start a
+// 60,000-byte message to make the server grow their read buffers: with
+// streams.unauthenticated_memory at 16 MiB the daemon's RSS stays within
+// about that, and the connections past it are closed and counted. Before
+// the budget every one of them held a 64 KiB buffer (here: ~62 MiB).
+TEST(stream_memory, unauthenticated_connections_stay_within_the_budget) {
+  constexpr std::size_t silent_tcp = 2000;
+  constexpr std::size_t silent_tls = 150;  // x 96 KiB charged: within the budget
+  constexpr std::size_t growing = 1000;
+  constexpr std::uint64_t budget = 16u << 20;
+  server_setup setup;
+  setup.config_yaml =
+      "streams:\n  max_connections_per_ip: 0\n  first_message_timeout_s: 60\n  idle_timeout: 60\n"
+      "  unauthenticated_memory: " +
+      std::to_string(budget) + "\n";
+  setup.slot = 225;
+  stream_server server(setup);
+  ASSERT_TRUE(server.start()) << server.d().log();
+  const pid_t pid = server.d().pid();
+  auto settle = [] { std::this_thread::sleep_for(std::chrono::milliseconds{300}); };
+  settle();
+  const std::uint64_t rss0 = rss_kib(pid);
+
+  // Silent TCP connections: the fixed cost only.
+  std::vector<std::unique_ptr<stream_client>> held;
+  for (std::size_t i = 0; i < silent_tcp; ++i) {
+    held.push_back(std::make_unique<stream_client>(server.tcp(), client_options(false)));
+    ASSERT_TRUE(held.back()->connect()) << held.back()->last_error();
+  }
+  settle();
+  const std::uint64_t rss_tcp = rss_kib(pid);
+  const double tcp_each = (static_cast<double>(rss_tcp) - static_cast<double>(rss0)) * 1024 / silent_tcp;
+  held.clear();  // they close: their shares come back
+  settle();
+
+  // Silent TLS connections after their handshake.
+  const std::uint64_t rss1 = rss_kib(pid);
+  for (std::size_t i = 0; i < silent_tls; ++i) {
+    held.push_back(std::make_unique<stream_client>(server.tls(), client_options(true)));
+    ASSERT_TRUE(held.back()->connect()) << held.back()->last_error();
+  }
+  settle();
+  const std::uint64_t rss_tls = rss_kib(pid);
+  const double tls_each = (static_cast<double>(rss_tls) - static_cast<double>(rss1)) * 1024 / silent_tls;
+  held.clear();
+  settle();
+
+  // Connections that make the server grow their read buffers.
+  const std::uint64_t rss2 = rss_kib(pid);
+  bytes start(20 + 40000);
+  start[0] = std::byte{0x00};
+  start[1] = std::byte{0x01};  // Binding request
+  start[2] = std::byte{0xEA};
+  start[3] = std::byte{0x60};  // 60,000 bytes of attributes announced
+  start[4] = std::byte{0x21};
+  start[5] = std::byte{0x12};
+  start[6] = std::byte{0xA4};
+  start[7] = std::byte{0x42};
+  for (std::size_t i = 0; i < growing; ++i) {
+    held.push_back(std::make_unique<stream_client>(server.tcp(), client_options(false)));
+    ASSERT_TRUE(held.back()->connect()) << held.back()->last_error();
+    held.back()->send_raw(start);  // may fail once the server closed it
+  }
+  settle();
+  const std::uint64_t rss_growing = rss_kib(pid);
+  const auto closed = scrape(server.d(), R"(anyturn_connections_closed_total{reason="unauth_memory"})");
+  held.clear();
+  std::printf(
+      "[ unauthenticated memory ] daemon VmRSS %llu KiB at start; %zu silent TCP connections: "
+      "+%llu KiB (%.0f bytes each); %zu silent TLS connections: +%llu KiB (%.0f bytes each); "
+      "%zu connections growing their read buffer: +%llu KiB, %.0f closed for the %llu-byte budget\n",
+      static_cast<unsigned long long>(rss0), silent_tcp,
+      static_cast<unsigned long long>(rss_tcp - std::min(rss_tcp, rss0)), tcp_each, silent_tls,
+      static_cast<unsigned long long>(rss_tls - std::min(rss_tls, rss1)), tls_each, growing,
+      static_cast<unsigned long long>(rss_growing - std::min(rss_growing, rss2)), closed.value_or(-1),
+      static_cast<unsigned long long>(budget));
+  // The estimates the budget charges cover what the connections really cost.
+  EXPECT_LT(tcp_each, static_cast<double>(2 * 1024)) << "a silent TCP connection costs more than 2 KiB";
+  EXPECT_LT(tls_each, static_cast<double>(96 * 1024)) << "a silent TLS connection costs more than its charge";
+  EXPECT_GT(closed.value_or(0), 0.0) << "the budget was never reached";
+  // The budget plus allocator slack, well below the ~62 MiB of 1000 x 64 KiB.
+  EXPECT_LT(rss_growing, rss2 + budget / 1024 + 8 * 1024) << "RSS grew past the budget";
+  server.stop();
 }
 
 }  // namespace

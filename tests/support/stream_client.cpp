@@ -82,6 +82,14 @@ bool stream_client::connect(std::chrono::milliseconds timeout) {
   int one = 1;
   ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   sockaddr_storage ss{};
+  if (options_.bind) {
+    const socklen_t bind_len = to_sockaddr(*options_.bind, ss);
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&ss), bind_len) != 0) {
+      error_ = "bind " + options_.bind->to_string() + ": " + std::strerror(errno);
+      return false;
+    }
+    ss = {};
+  }
   const socklen_t len = to_sockaddr(server_, ss);
   if (::connect(fd_, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
     error_ = "connect " + server_.to_string() + ": " + std::strerror(errno);
@@ -181,6 +189,7 @@ bool stream_client::fill(std::chrono::milliseconds timeout) {
     if (SSL_read_ex(ssl_->ssl, buf.data(), buf.size(), &n) != 1) {
       const int err = SSL_get_error(ssl_->ssl, 0);
       if (err == SSL_ERROR_WANT_READ) return true;  // a record in pieces, or a post-handshake message
+      close_notify_received_ = err == SSL_ERROR_ZERO_RETURN;
       closed_ = true;
       return false;
     }
@@ -195,6 +204,39 @@ bool stream_client::fill(std::chrono::milliseconds timeout) {
   }
   buffer_.insert(buffer_.end(), buf.begin(), buf.begin() + n);
   return true;
+}
+
+std::optional<bool> stream_client::wait_close_notify(std::chrono::milliseconds timeout) {
+  if (!ssl_) return std::nullopt;
+  const auto deadline = clock::now() + timeout;
+  while (!closed_) {
+    const auto left = remaining(deadline);
+    if (left.count() <= 0) return std::nullopt;
+    fill(left);
+    buffer_.clear();  // whatever the server still sent before closing
+  }
+  return close_notify_received_;
+}
+
+bool stream_client::shutdown_tls(std::chrono::milliseconds timeout) {
+  if (!ssl_ || fd_ < 0) return false;
+  int rc = SSL_shutdown(ssl_->ssl);  // sends our close_notify
+  if (rc < 0) return false;
+  const auto deadline = clock::now() + timeout;
+  while (rc == 0) {
+    const auto left = remaining(deadline);
+    if (left.count() <= 0 || !wait_fd(fd_, POLLIN, left)) return false;
+    rc = SSL_shutdown(ssl_->ssl);  // reads the server's close_notify
+    if (rc < 0) {
+      const int err = SSL_get_error(ssl_->ssl, rc);
+      if (err == SSL_ERROR_WANT_READ) {
+        rc = 0;
+        continue;
+      }
+      return false;
+    }
+  }
+  return rc == 1;
 }
 
 std::optional<bytes> stream_client::take_frame() {

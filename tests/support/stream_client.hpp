@@ -32,6 +32,7 @@ class stream_client {
     std::vector<std::string> alpn;  // protocols to offer (TLS only)
     int receive_buffer = 0;         // SO_RCVBUF before connect; 0 = system default
     bool handshake = true;          // TLS: run the handshake in connect()
+    std::optional<stun::endpoint> bind;  // local address to connect from (port 0: any)
   };
 
   stream_client(stun::endpoint server, options o);
@@ -58,6 +59,13 @@ class stream_client {
   std::optional<bytes> recv_frame(std::chrono::milliseconds timeout = response_timeout);
   // True when the server closes the connection (EOF or reset) within `timeout`.
   bool wait_closed(std::chrono::milliseconds timeout);
+  // TLS: waits until the server ends the session. true when it sent
+  // close_notify first, false when the connection ended without one;
+  // nullopt when it is still open after `timeout`.
+  std::optional<bool> wait_close_notify(std::chrono::milliseconds timeout);
+  // TLS: sends our close_notify, then waits for the server's answer. true
+  // when it came within `timeout` (SSL_shutdown completed).
+  bool shutdown_tls(std::chrono::milliseconds timeout);
 
   // A request, with the long-term credential dance when credentials are
   // set; frames that are not its response are queued for recv_frame/recv_data.
@@ -93,6 +101,7 @@ class stream_client {
   stun::endpoint local_;
   std::string error_;
   bool closed_ = false;
+  bool close_notify_received_ = false;  // TLS: the server's close_notify ended the stream
 
   bytes buffer_;  // received, not yet framed
   std::deque<bytes> inbox_;

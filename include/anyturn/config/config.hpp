@@ -68,6 +68,13 @@ struct stream_config {
   std::uint32_t idle_timeout = 30;             // seconds a connection may hold no allocation
   std::uint32_t max_message_size = 65552;      // bytes of one framed message; longer: close
   std::uint32_t write_queue_size = 262144;     // bytes queued toward one client; more: dropped
+  // Seconds from accept until a connection must have delivered one complete
+  // STUN message; otherwise it is closed (TLS: the handshake counts in it).
+  std::uint32_t first_message_timeout_s = 10;
+  // Bytes all connections that have not authenticated yet may hold together
+  // (buffers and fixed per-connection costs), across workers. Past it, new
+  // connections are refused and a growing one is closed. 0 = no limit.
+  std::uint64_t unauthenticated_memory = 64ull << 20;
 };
 
 // The side HTTP server: /metrics, /healthz, /readyz and the credentials API
@@ -108,6 +115,8 @@ inline constexpr std::size_t max_tenant_id_bytes = 64;
 inline constexpr std::uint32_t min_stream_message_size = 548;
 inline constexpr std::uint32_t max_stream_message_size = 20 + 65532;  // the largest STUN message
 inline constexpr std::uint32_t min_write_queue_size = 8192;
+inline constexpr std::uint64_t min_unauthenticated_memory = 1ull << 20;  // or 0: no limit
+inline constexpr std::uint32_t max_first_message_timeout_s = 3600;
 inline constexpr std::uint32_t max_udp_coalesce_us = 1000;
 inline constexpr std::uint32_t max_udp_busy_poll_us = 1000;
 

@@ -32,6 +32,15 @@ class byte_ring {
   [[nodiscard]] std::size_t capacity() const { return capacity_; }
   [[nodiscard]] std::size_t limit() const { return limit_; }
 
+  // Changes the limit (never below what is queued; the storage is kept). A
+  // stream raises it once its client authenticated.
+  void set_limit(std::size_t limit);
+
+  // The capacity after appending `bytes` more (when that fits the limit):
+  // capacity() unless the storage must grow. Lets a caller account for the
+  // allocation before append() makes it.
+  [[nodiscard]] std::size_t capacity_after(std::size_t bytes) const;
+
   // Appends every fragment, in order, or nothing when the total would pass
   // the limit (returns false). When the storage must grow and `retired` is
   // empty, the previous storage is moved into it: the caller frees it once

@@ -47,4 +47,30 @@ class connection_limiter {
   common::count_min per_ip_;
 };
 
+// The bytes held by stream connections that have not authenticated yet,
+// across workers (streams.unauthenticated_memory). Lock-free: one atomic.
+// A connection charges its fixed cost when it is accepted and each buffer
+// before it allocates it, and credits everything back when it authenticates
+// or goes away. Racing chargers may refuse one too many, never admit more
+// than the limit.
+class memory_budget {
+ public:
+  // A limit of 0 means no limit (the bytes are still counted).
+  explicit memory_budget(std::uint64_t limit) : limit_(limit) {}
+  memory_budget(const memory_budget&) = delete;
+  memory_budget& operator=(const memory_budget&) = delete;
+
+  // Charges `bytes`, or nothing when that would pass the limit (false).
+  bool try_charge(std::uint64_t bytes);
+  // Gives back `bytes` charged before.
+  void credit(std::uint64_t bytes);
+
+  [[nodiscard]] std::uint64_t used() const { return used_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::uint64_t limit() const { return limit_; }
+
+ private:
+  const std::uint64_t limit_;
+  std::atomic<std::uint64_t> used_{0};
+};
+
 }  // namespace anyturn::net

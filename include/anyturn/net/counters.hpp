@@ -29,6 +29,8 @@ namespace anyturn::net {
   X(stream_framing_errors, "connections closed: bytes neither STUN nor ChannelData")             \
   X(stream_too_large, "connections closed: a message longer than streams.max_message_size")      \
   X(stream_io_errors, "connections closed by a socket error other than the client closing")      \
+  X(first_message_timeouts, "connections closed: no complete STUN message within streams.first_message_timeout_s") \
+  X(unauth_memory_closes, "connections refused or closed: streams.unauthenticated_memory spent")  \
   X(stream_write_dropped, "messages to stream clients dropped: write queue full")                \
   X(stream_write_dropped_bytes, "bytes of messages dropped for a full write queue")           \
   X(wakeups_socket, "UDP loop wake-ups by a readable socket or hand-off queue")                   \

@@ -89,14 +89,21 @@ struct worker_options {
   std::size_t write_queue_size = 262144;    // bytes queued per connection; beyond: dropped
   std::chrono::milliseconds tls_handshake_timeout{10'000};
   std::chrono::milliseconds idle_timeout{30'000};  // a connection without an allocation is closed
+  // A connection that has not delivered one complete STUN message by then
+  // (from accept; TLS: the handshake included) is closed.
+  std::chrono::milliseconds first_message_timeout{10'000};
   std::shared_ptr<connection_limiter> connections;  // shared by every worker; null: no limits
+  // The memory budget of connections that have not authenticated yet,
+  // shared by every worker (null: not accounted). from_config() makes one
+  // from streams.unauthenticated_memory; copies of the options share it.
+  std::shared_ptr<memory_budget> unauth_memory;
   // Worker hand-off (shared by every worker; null: none). A UDP datagram
   // whose 5-tuple another worker owns goes to that worker's queue in it.
   // The workers' indices must be their queue indices.
   std::shared_ptr<handoff_group> handoff;
 
   // Everything but `tls`, `connections`, `handoff` and `probe_exclusive`, which the
-  // caller supplies.
+  // caller supplies (`unauth_memory` is made here: every worker's copy shares it).
   static worker_options from_config(const config::server_config& cfg);
 };
 

@@ -40,6 +40,8 @@ TEST(ConfigStreams, DefaultsServeTcpButNoTls) {
   EXPECT_EQ(cfg.streams.idle_timeout, 30u);
   EXPECT_EQ(cfg.streams.max_message_size, 65552u);
   EXPECT_EQ(cfg.streams.write_queue_size, 262144u);
+  EXPECT_EQ(cfg.streams.first_message_timeout_s, 10u);
+  EXPECT_EQ(cfg.streams.unauthenticated_memory, 64u << 20);
   EXPECT_TRUE(cfg.state_dir.empty());
 }
 

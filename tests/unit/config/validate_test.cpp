@@ -263,6 +263,8 @@ TEST(ConfigStreams, ValidationCatchesEveryStreamProblem) {
   cfg.streams.idle_timeout = 0;
   cfg.streams.max_message_size = 100;
   cfg.streams.write_queue_size = 10;
+  cfg.streams.first_message_timeout_s = 0;
+  cfg.streams.unauthenticated_memory = 1000;
   std::vector<std::string> errors;
   EXPECT_FALSE(validate(cfg, errors));
   EXPECT_TRUE(has_error(errors, "tls.listen[0]: 127.0.0.1:3478 overlaps listen[0]")) << dump(errors);
@@ -273,12 +275,17 @@ TEST(ConfigStreams, ValidationCatchesEveryStreamProblem) {
   EXPECT_TRUE(has_error(errors, "streams.idle_timeout: must be greater than 0")) << dump(errors);
   EXPECT_TRUE(has_error(errors, "streams.max_message_size: expected 548..65552, got 100")) << dump(errors);
   EXPECT_TRUE(has_error(errors, "streams.write_queue_size: at least 8192 bytes")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "streams.first_message_timeout_s: expected 1..3600 seconds, got 0"))
+      << dump(errors);
+  EXPECT_TRUE(has_error(errors, "streams.unauthenticated_memory: at least 1048576 bytes (or 0: no limit), got 1000"))
+      << dump(errors);
 
   // Without TCP on `listen`, TLS may take the same port.
   server_config ok = valid_config();
   ok.streams.tcp = false;
   ok.listen = {ep("0.0.0.0:3478")};
   ok.tls.listen = {ep("0.0.0.0:3478")};
+  ok.streams.unauthenticated_memory = 0;  // no limit
   errors.clear();
   EXPECT_TRUE(validate(ok, errors)) << dump(errors);
 }

@@ -207,6 +207,8 @@ streams:
   idle_timeout: 7
   max_message_size: 4096
   write_queue_size: 65536
+  first_message_timeout_s: 4
+  unauthenticated_memory: 8388608
 state_dir: /var/lib/anyturn
 auth:
   users: [{name: a, password: b}]
@@ -222,6 +224,8 @@ auth:
   EXPECT_EQ(cfg->streams.tls_handshake_timeout, 3u);
   EXPECT_EQ(cfg->streams.idle_timeout, 7u);
   EXPECT_EQ(cfg->streams.max_message_size, 4096u);
+  EXPECT_EQ(cfg->streams.first_message_timeout_s, 4u);
+  EXPECT_EQ(cfg->streams.unauthenticated_memory, 8388608u);
   EXPECT_EQ(cfg->streams.write_queue_size, 65536u);
   EXPECT_EQ(cfg->state_dir, "/var/lib/anyturn");
 }

@@ -115,5 +115,30 @@ TEST(byte_ring, steady_state_never_reallocates) {
   EXPECT_FALSE(retired) << "never grown, so never reallocated";
 }
 
+// A stream's ring is small until its client authenticates, then its limit
+// is raised; capacity_after() predicts each allocation before append makes it.
+TEST(byte_ring, a_raised_limit_lets_it_grow_and_capacity_after_predicts_growth) {
+  byte_ring r(4096, 16 * 1024);  // the initial size is clamped to the limit
+  std::unique_ptr<std::byte[]> retired;
+  EXPECT_EQ(r.capacity_after(100), 4096u);
+  const auto chunk = bytes_of(1000, 3);
+  const std::array<stun::bytes_view, 1> one{stun::bytes_view(chunk)};
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(r.append(one, retired));
+  EXPECT_EQ(r.capacity(), 4096u);
+  EXPECT_EQ(r.capacity_after(96), 4096u) << "fits: no growth";
+  EXPECT_FALSE(r.append(one, retired)) << "past the small limit";
+  r.set_limit(64 * 1024);
+  EXPECT_EQ(r.limit(), 64u * 1024);
+  EXPECT_EQ(r.capacity_after(1000), 8192u);
+  ASSERT_TRUE(r.append(one, retired));
+  EXPECT_EQ(r.capacity(), 8192u);
+  EXPECT_EQ(r.capacity_after(40000), 65536u);
+  EXPECT_EQ(r.capacity_after(100000), 65536u) << "never past the limit";
+  // Never below what is queued.
+  r.set_limit(10);
+  EXPECT_EQ(r.limit(), 5000u);
+  EXPECT_EQ(drain(r, 5000).size(), 5000u);
+}
+
 }  // namespace
 }  // namespace anyturn::net

@@ -79,5 +79,49 @@ TEST(connection_limiter, never_exceeds_a_limit_under_contention) {
   EXPECT_EQ(l.count(client), 0u);
 }
 
+TEST(memory_budget, charges_up_to_the_limit_and_credits_back) {
+  memory_budget b(1000);
+  EXPECT_TRUE(b.try_charge(600));
+  EXPECT_FALSE(b.try_charge(401)) << "would pass the limit";
+  EXPECT_EQ(b.used(), 600u) << "a refused charge charges nothing";
+  EXPECT_TRUE(b.try_charge(400));
+  EXPECT_EQ(b.used(), 1000u);
+  b.credit(1000);
+  EXPECT_EQ(b.used(), 0u);
+  EXPECT_TRUE(b.try_charge(1000));
+}
+
+TEST(memory_budget, zero_means_no_limit_but_still_counts) {
+  memory_budget b(0);
+  EXPECT_TRUE(b.try_charge(std::uint64_t{1} << 40));
+  EXPECT_EQ(b.used(), std::uint64_t{1} << 40);
+}
+
+TEST(memory_budget, never_exceeds_the_limit_under_contention) {
+  memory_budget b(10'000);
+  std::atomic<std::uint64_t> held{0};
+  std::atomic<std::uint64_t> max_held{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 20000; ++i) {
+        const std::uint64_t bytes = 100 + static_cast<std::uint64_t>(i % 7) * 300;
+        if (b.try_charge(bytes)) {
+          const std::uint64_t now = held.fetch_add(bytes) + bytes;
+          std::uint64_t seen = max_held.load();
+          while (now > seen && !max_held.compare_exchange_weak(seen, now)) {
+          }
+          held.fetch_sub(bytes);
+          b.credit(bytes);
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_LE(max_held.load(), 10'000u);
+  EXPECT_GT(max_held.load(), 0u);
+  EXPECT_EQ(b.used(), 0u);
+}
+
 }  // namespace
 }  // namespace anyturn::net

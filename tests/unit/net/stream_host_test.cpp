@@ -102,6 +102,7 @@ class client {
     if (fd_ >= 0) ::close(fd_);
   }
   [[nodiscard]] bool connected() const { return connected_; }
+  [[nodiscard]] SSL* ssl() const { return ssl_; }
   void close() {
     ::close(fd_);
     fd_ = -1;
@@ -316,11 +317,153 @@ TEST(stream_worker, tls_listeners_need_a_context) {
   EXPECT_NE(what.find("TLS"), std::string::npos) << what;
 }
 
+// ---- hole 1.6: what a connection costs before it authenticates ----
+
+// The client's end of a TLS session, as OpenSSL reports it.
+enum class tls_end { close_notify, no_close_notify, still_open };
+tls_end wait_tls_end(SSL* ssl) {
+  std::array<std::byte, 256> buf{};
+  for (;;) {
+    const int n = SSL_read(ssl, buf.data(), static_cast<int>(buf.size()));
+    if (n > 0) continue;
+    const int err = SSL_get_error(ssl, n);
+    if (err == SSL_ERROR_ZERO_RETURN) return tls_end::close_notify;
+    if (err == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EWOULDBLOCK)) return tls_end::still_open;
+    return tls_end::no_close_notify;
+  }
+}
+
+TEST(stream_worker, a_silent_connection_is_closed_after_the_first_message_timeout) {
+  worker_options o = stream_options();
+  o.first_message_timeout = 300ms;
+  running w(o);
+  client silent(w.udp_tcp());
+  client partial(w.udp_tcp());  // half a STUN message is not a message
+  client speaking(w.udp_tcp());
+  ASSERT_TRUE(silent.connected() && partial.connected() && speaking.connected());
+  const bytes binding = request(stun::method::binding, 1);
+  ASSERT_TRUE(partial.send(stun::bytes_view(binding).first(12)));
+  ASSERT_TRUE(speaking.send(binding));
+  ASSERT_TRUE(is_success(speaking.receive()));
+  const auto begin = std::chrono::steady_clock::now();
+  EXPECT_TRUE(silent.closed_by_server());
+  EXPECT_TRUE(partial.closed_by_server());
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, 1500ms);
+  EXPECT_TRUE(eventually([&] { return read(w.get().io_counters().first_message_timeouts) == 2; }));
+  // The one that spoke in time is still served (idle_timeout is 30 s).
+  std::this_thread::sleep_for(200ms);
+  ASSERT_TRUE(speaking.send(request(stun::method::binding, 2)));
+  EXPECT_TRUE(is_success(speaking.receive()));
+  EXPECT_EQ(read(w.get().io_counters().first_message_timeouts), 2u);
+}
+
+TEST(stream_worker, tls_first_message_clock_starts_at_accept) {
+  worker_options o = stream_options();
+  o.tls_listen = {loopback()};
+  o.tls = context_of(self_signed());
+  o.first_message_timeout = 300ms;  // shorter than the handshake timeout (10 s)
+  running w(o);
+  client no_handshake(w.tls());   // TCP only: never starts the handshake
+  client handshaken(w.tls(), true);  // handshakes, then says nothing
+  ASSERT_TRUE(no_handshake.connected() && handshaken.connected());
+  EXPECT_TRUE(no_handshake.closed_by_server());
+  EXPECT_TRUE(handshaken.closed_by_server());
+  EXPECT_TRUE(eventually([&] { return read(w.get().io_counters().first_message_timeouts) == 2; }));
+  EXPECT_EQ(read(w.get().io_counters().tls_handshake_timeouts), 0u);
+}
+
+TEST(stream_worker, unauthenticated_budget_refuses_new_connections_and_counts) {
+  worker_options o = stream_options();
+  o.unauth_memory = std::make_shared<memory_budget>(2 * detail::tcp_connection_cost);
+  running w(o);
+  client a(w.udp_tcp());
+  client b(w.udp_tcp());
+  ASSERT_TRUE(a.connected() && b.connected());
+  // Silent connections hold no read buffer: just their fixed cost.
+  ASSERT_TRUE(eventually([&] { return o.unauth_memory->used() == 2 * detail::tcp_connection_cost; }));
+  client c(w.udp_tcp());
+  EXPECT_TRUE(c.closed_by_server());
+  EXPECT_TRUE(eventually([&] { return read(w.get().io_counters().unauth_memory_closes) == 1; }));
+  EXPECT_EQ(read(w.get().io_counters().connections_accepted), 2u);
+  // A closed one gives its share back, and the next one is admitted.
+  a.close();
+  ASSERT_TRUE(eventually([&] { return o.unauth_memory->used() == detail::tcp_connection_cost; }));
+  client d(w.udp_tcp());
+  ASSERT_TRUE(d.connected());
+  EXPECT_TRUE(eventually([&] { return read(w.get().io_counters().connections_accepted) == 3; }));
+  EXPECT_TRUE(eventually([&] { return o.unauth_memory->used() == 2 * detail::tcp_connection_cost; }));
+  EXPECT_EQ(read(w.get().io_counters().unauth_memory_closes), 1u);
+}
+
+TEST(stream_worker, an_unauthenticated_connection_growing_past_the_budget_is_closed) {
+  worker_options o = stream_options();
+  // The fixed cost and the first 4 KiB read buffer fit; doubling it does not.
+  o.unauth_memory = std::make_shared<memory_budget>(detail::tcp_connection_cost + 4096);
+  running w(o);
+  client c(w.udp_tcp());
+  ASSERT_TRUE(c.connected());
+  // A STUN header announcing 6000 bytes of attributes, and 4076 of them.
+  bytes big = request(stun::method::binding, 1);
+  big.resize(20 + 4076);
+  big[2] = std::byte{0x17};
+  big[3] = std::byte{0x70};
+  ASSERT_TRUE(c.send(big));
+  EXPECT_TRUE(c.closed_by_server());
+  EXPECT_TRUE(eventually([&] { return read(w.get().io_counters().unauth_memory_closes) == 1; }));
+  EXPECT_TRUE(eventually([&] { return o.unauth_memory->used() == 0; })) << "everything credited back";
+}
+
+TEST(stream_worker, authenticating_leaves_the_unauthenticated_budget) {
+  worker_options o = stream_options();
+  o.unauth_memory = std::make_shared<memory_budget>(1 << 20);
+  running w(o);
+  client c(w.udp_tcp());
+  ASSERT_TRUE(c.send(request(stun::method::binding, 1)));
+  ASSERT_TRUE(is_success(c.receive()));
+  EXPECT_GE(o.unauth_memory->used(), detail::tcp_connection_cost);
+  ASSERT_TRUE(allocate(c));
+  EXPECT_TRUE(eventually([&] { return o.unauth_memory->used() == 0; }));
+  // A second, unauthenticated connection is charged as before.
+  client other(w.udp_tcp());
+  ASSERT_TRUE(other.connected());
+  EXPECT_TRUE(eventually([&] { return o.unauth_memory->used() == detail::tcp_connection_cost; }));
+}
+
+// RFC 8446 §6.1: each side sends close_notify before it closes its write side.
+TEST(stream_worker, tls_server_close_sends_close_notify) {
+  worker_options o = stream_options();
+  o.tls_listen = {loopback()};
+  o.tls = context_of(self_signed());
+  o.idle_timeout = 300ms;
+  running w(o);
+  client c(w.tls(), true);
+  ASSERT_TRUE(c.connected());
+  ASSERT_TRUE(c.send(request(stun::method::binding, 1)));
+  ASSERT_TRUE(is_success(c.receive()));
+  EXPECT_EQ(wait_tls_end(c.ssl()), tls_end::close_notify);
+  EXPECT_TRUE(eventually([&] { return read(w.get().io_counters().idle_timeouts) == 1; }));
+}
+
+TEST(stream_worker, tls_client_close_notify_is_answered) {
+  worker_options o = stream_options();
+  o.tls_listen = {loopback()};
+  o.tls = context_of(self_signed());
+  running w(o);
+  client c(w.tls(), true);
+  ASSERT_TRUE(c.connected());
+  ASSERT_TRUE(c.send(request(stun::method::binding, 1)));
+  ASSERT_TRUE(is_success(c.receive()));
+  ASSERT_EQ(SSL_shutdown(c.ssl()), 0) << "ours sent, theirs not yet received";
+  EXPECT_EQ(SSL_shutdown(c.ssl()), 1) << "the server answered with its close_notify";
+  EXPECT_TRUE(eventually([&] { return read(w.get().io_counters().connections_open) == 0; }));
+}
+
 // The same over TCP and TLS: relaying between a stream client and a UDP
 // peer allocates nothing once the connection is warm (its read buffer and
 // write ring have their size, Asio recycles its operation memory).
 // OpenSSL allocates with malloc, which this counter does not see; it keeps
-// its record buffers (no SSL_MODE_RELEASE_BUFFERS).
+// its record buffers once the client authenticated (SSL_MODE_RELEASE_BUFFERS
+// is cleared then).
 class stream_wire {
  public:
   stream_wire(const stun::endpoint& server, bool tls) {
