@@ -351,10 +351,12 @@ struct server_app::impl {
     if (cfg.streams.tcp || !cfg.tls.listen.empty()) {
       spdlog::info(
           "streams: at most {} connections ({} per address), TLS handshake timeout {} s, idle "
-          "timeout {} s, messages up to {} bytes, write queue {} bytes per connection",
+          "timeout {} s, first message within {} s, messages up to {} bytes, write queue {} bytes "
+          "per connection, {} bytes for connections that have not authenticated",
           cfg.streams.max_connections, cfg.streams.max_connections_per_ip,
           cfg.streams.tls_handshake_timeout, cfg.streams.idle_timeout,
-          cfg.streams.max_message_size, cfg.streams.write_queue_size);
+          cfg.streams.first_message_timeout_s, cfg.streams.max_message_size,
+          cfg.streams.write_queue_size, cfg.streams.unauthenticated_memory);
     }
     for (const auto& w : config::warnings(cfg)) spdlog::warn("{}", w);
     for (const auto& w : risky_peer_allowances(cfg.peers)) spdlog::warn("{}", w);

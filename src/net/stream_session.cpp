@@ -62,11 +62,11 @@ stream_session::stream_session(stream_host& host, asio::any_io_executor executor
     : host_(host),
       ref_(ref),
       timer_(executor),
-      queue_(std::min(unauthenticated_write_queue, host.settings().write_queue_size),
-             std::min<std::size_t>(16 * 1024, host.settings().write_queue_size)),
       first_timer_(std::move(executor)),
       budget_(host.unauth_budget()),
-      charged_(budget_ ? admitted : 0) {}
+      charged_(budget_ ? admitted : 0),
+      queue_(std::min(unauthenticated_write_queue, host.settings().write_queue_size),
+             std::min<std::size_t>(16 * 1024, host.settings().write_queue_size)) {}
 
 stream_session::~stream_session() {
   if (budget_ && charged_ != 0) budget_->credit(charged_);

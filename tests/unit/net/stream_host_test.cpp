@@ -613,6 +613,7 @@ class recording_host final : public detail::stream_host {
  public:
   [[nodiscard]] const detail::stream_settings& settings() const override { return settings_; }
   [[nodiscard]] relay::now_t now() const override { return {}; }
+  [[nodiscard]] const std::shared_ptr<memory_budget>& unauth_budget() const override { return budget_; }
   void on_stream_frame(detail::stream_session&, stun::bytes_view, const relay::now_t&) override {}
   void on_stream_ready(detail::stream_session&) override {}
   void on_stream_closed(detail::stream_session& s, detail::close_reason why) override {
@@ -629,6 +630,7 @@ class recording_host final : public detail::stream_host {
 
  private:
   detail::stream_settings settings_;
+  std::shared_ptr<memory_budget> budget_;
 };
 
 // A plain TCP session on an unopened socket, made under the id the table gives.
@@ -637,7 +639,7 @@ auto session_maker(boost::asio::io_context& ioc, detail::stream_host& host) {
     relay::client_ref ref;
     ref.proto = relay::transport::tcp;
     ref.connection = id;
-    return detail::stream_session::make(host, boost::asio::ip::tcp::socket(ioc), ref, nullptr);
+    return detail::stream_session::make(host, boost::asio::ip::tcp::socket(ioc), ref, nullptr, 0);
   };
 }
 
