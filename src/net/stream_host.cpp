@@ -176,7 +176,7 @@ void worker::impl::on_accepted(std::size_t li, tcp::socket socket) {
     }
   }
   // The new connection's fixed cost comes out of the unauthenticated budget.
-  const std::uint64_t admitted = l.tls ? detail::tls_connection_cost : detail::tcp_connection_cost;
+  const std::uint64_t admitted = l.tls ? tls_connection_cost : tcp_connection_cost;
   if (options_.unauth_memory && !options_.unauth_memory->try_charge(admitted)) {
     if (options_.connections) options_.connections->release(*remote);
     bump(io_counters_.unauth_memory_closes);

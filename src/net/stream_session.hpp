@@ -80,14 +80,6 @@ struct stream_settings {
 // error responses); the full write_queue_size comes with authentication.
 inline constexpr std::size_t unauthenticated_write_queue = 4096;
 
-// What accepting a connection charges to the unauthenticated budget: the
-// session, its socket and the reactor's state (TCP), plus for TLS the SSL
-// object with its handshake state and Asio's and the BIO pair's record
-// buffers (4 x 17 KiB). Buffers allocated later are charged when they are.
-// Estimates from the code, checked against the RSS of idle connections
-// (docs/configuration.md, streams.unauthenticated_memory).
-inline constexpr std::uint64_t tcp_connection_cost = 1024;
-inline constexpr std::uint64_t tls_connection_cost = 96 * 1024;
 
 class stream_session;
 

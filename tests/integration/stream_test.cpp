@@ -9,6 +9,7 @@
 #include "stream_client.hpp"
 #include "turn_client.hpp"
 
+#include <anyturn/net/connection_limiter.hpp>
 #include <anyturn/net/tls.hpp>
 
 #include <gtest/gtest.h>
@@ -706,8 +707,10 @@ TEST(stream_memory, unauthenticated_connections_stay_within_the_budget) {
       static_cast<unsigned long long>(rss_growing - std::min(rss_growing, rss2)), closed.value_or(-1),
       static_cast<unsigned long long>(budget));
   // The estimates the budget charges cover what the connections really cost.
-  EXPECT_LT(tcp_each, static_cast<double>(2 * 1024)) << "a silent TCP connection costs more than 2 KiB";
-  EXPECT_LT(tls_each, static_cast<double>(96 * 1024)) << "a silent TLS connection costs more than its charge";
+  EXPECT_LT(tcp_each, static_cast<double>(net::tcp_connection_cost))
+      << "a silent TCP connection costs more than its charge";
+  EXPECT_LT(tls_each, static_cast<double>(net::tls_connection_cost))
+      << "a silent TLS connection costs more than its charge";
   EXPECT_GT(closed.value_or(0), 0.0) << "the budget was never reached";
   // The budget plus allocator slack, well below the ~62 MiB of 1000 x 64 KiB.
   EXPECT_LT(rss_growing, rss2 + budget / 1024 + 8 * 1024) << "RSS grew past the budget";

@@ -8,6 +8,9 @@
 //
 // IPv6 clients are counted per /64: one subscriber usually holds a whole /64
 // and could otherwise open connections from as many addresses as it likes.
+//
+// Also here: memory_budget, the bytes of connections that have not
+// authenticated yet, shared the same way.
 #pragma once
 
 #include <anyturn/common/count_min.hpp>
@@ -46,6 +49,17 @@ class connection_limiter {
   std::atomic<std::uint32_t> total_{0};
   common::count_min per_ip_;
 };
+
+// What accepting a connection charges to the unauthenticated budget: the
+// session, its socket and the reactor's state (TCP), plus for TLS the SSL
+// object with its handshake state and Asio's and the BIO pair's record
+// buffers (4 x 17 KiB). Buffers allocated later are charged when they are.
+// Upper estimates, checked against the daemon's RSS with idle connections
+// (tests/integration/stream_test.cpp: ~1.5 KiB per silent TCP connection,
+// ~67 KiB per silent TLS one after its handshake; the handshake itself
+// needs OpenSSL's two record buffers more).
+inline constexpr std::uint64_t tcp_connection_cost = 2048;
+inline constexpr std::uint64_t tls_connection_cost = 96 * 1024;
 
 // The bytes held by stream connections that have not authenticated yet,
 // across workers (streams.unauthenticated_memory). Lock-free: one atomic.

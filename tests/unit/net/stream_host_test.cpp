@@ -374,31 +374,31 @@ TEST(stream_worker, tls_first_message_clock_starts_at_accept) {
 
 TEST(stream_worker, unauthenticated_budget_refuses_new_connections_and_counts) {
   worker_options o = stream_options();
-  o.unauth_memory = std::make_shared<memory_budget>(2 * detail::tcp_connection_cost);
+  o.unauth_memory = std::make_shared<memory_budget>(2 * tcp_connection_cost);
   running w(o);
   client a(w.udp_tcp());
   client b(w.udp_tcp());
   ASSERT_TRUE(a.connected() && b.connected());
   // Silent connections hold no read buffer: just their fixed cost.
-  ASSERT_TRUE(eventually([&] { return o.unauth_memory->used() == 2 * detail::tcp_connection_cost; }));
+  ASSERT_TRUE(eventually([&] { return o.unauth_memory->used() == 2 * tcp_connection_cost; }));
   client c(w.udp_tcp());
   EXPECT_TRUE(c.closed_by_server());
   EXPECT_TRUE(eventually([&] { return read(w.get().io_counters().unauth_memory_closes) == 1; }));
   EXPECT_EQ(read(w.get().io_counters().connections_accepted), 2u);
   // A closed one gives its share back, and the next one is admitted.
   a.close();
-  ASSERT_TRUE(eventually([&] { return o.unauth_memory->used() == detail::tcp_connection_cost; }));
+  ASSERT_TRUE(eventually([&] { return o.unauth_memory->used() == tcp_connection_cost; }));
   client d(w.udp_tcp());
   ASSERT_TRUE(d.connected());
   EXPECT_TRUE(eventually([&] { return read(w.get().io_counters().connections_accepted) == 3; }));
-  EXPECT_TRUE(eventually([&] { return o.unauth_memory->used() == 2 * detail::tcp_connection_cost; }));
+  EXPECT_TRUE(eventually([&] { return o.unauth_memory->used() == 2 * tcp_connection_cost; }));
   EXPECT_EQ(read(w.get().io_counters().unauth_memory_closes), 1u);
 }
 
 TEST(stream_worker, an_unauthenticated_connection_growing_past_the_budget_is_closed) {
   worker_options o = stream_options();
   // The fixed cost and the first 4 KiB read buffer fit; doubling it does not.
-  o.unauth_memory = std::make_shared<memory_budget>(detail::tcp_connection_cost + 4096);
+  o.unauth_memory = std::make_shared<memory_budget>(tcp_connection_cost + 4096);
   running w(o);
   client c(w.udp_tcp());
   ASSERT_TRUE(c.connected());
@@ -420,13 +420,13 @@ TEST(stream_worker, authenticating_leaves_the_unauthenticated_budget) {
   client c(w.udp_tcp());
   ASSERT_TRUE(c.send(request(stun::method::binding, 1)));
   ASSERT_TRUE(is_success(c.receive()));
-  EXPECT_GE(o.unauth_memory->used(), detail::tcp_connection_cost);
+  EXPECT_GE(o.unauth_memory->used(), tcp_connection_cost);
   ASSERT_TRUE(allocate(c));
   EXPECT_TRUE(eventually([&] { return o.unauth_memory->used() == 0; }));
   // A second, unauthenticated connection is charged as before.
   client other(w.udp_tcp());
   ASSERT_TRUE(other.connected());
-  EXPECT_TRUE(eventually([&] { return o.unauth_memory->used() == detail::tcp_connection_cost; }));
+  EXPECT_TRUE(eventually([&] { return o.unauth_memory->used() == tcp_connection_cost; }));
 }
 
 // RFC 8446 §6.1: each side sends close_notify before it closes its write side.
