@@ -313,9 +313,24 @@ class tcp_session final : public stream_session {
   bool wait_readable() override {
     socket_.async_wait(tcp::socket::wait_read,
                        [this, self = shared_from_this()](const boost::system::error_code& ec) {
+                         // A client that just closed needs no buffer (and no
+                         // budget) to be seen closing.
+                         if (!ec && state_ == state::open && at_eof()) {
+                           close(close_reason::peer_closed, asio::error::eof);
+                           return;
+                         }
                          on_readable(ec);
                        });
     return true;
+  }
+
+  bool at_eof() {
+    char probe = 0;
+    ssize_t rc;
+    do {
+      rc = ::recv(socket_.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+    } while (rc < 0 && errno == EINTR);
+    return rc == 0;
   }
 
   // The queue is empty: send straight from the caller's fragments (no
