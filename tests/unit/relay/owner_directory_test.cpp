@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstdint>
 #include <thread>
 #include <vector>
@@ -114,6 +116,76 @@ TEST(owner_directory, concurrent_owners_and_readers) {
   EXPECT_EQ(wrong.load(), 0u);
   for (std::uint64_t k = 0; k < keys; ++k)
     EXPECT_FALSE(d.lookup((k << 8) * 0xD6E8FEB86659FD93ULL).has_value());
+}
+
+// Churn at the table's design load (capacity_for: half full): a million
+// inserts and erases, 2,048 keys live at any time. Erased slots become empty
+// again, so the table stays near its live size (without reclamation every
+// slot ends up a tombstone and every miss reads max_probe slots), and every
+// live key is still found, every erased one not.
+TEST(owner_directory, churn_reclaims_tombstones_and_keeps_lookups_right) {
+  constexpr std::size_t live = 2048;
+  owner_directory d(owner_directory::capacity_for(live));
+  ASSERT_EQ(d.capacity(), 4096u);
+  std::uint64_t next = 0;
+  std::uint64_t oldest = 0;
+  for (; next < live; ++next) ASSERT_TRUE(d.insert(key(next), next % 8));
+  std::size_t worst = 0;
+  constexpr std::uint64_t churn = 1'000'000;
+  for (std::uint64_t n = 0; n < churn; ++n, ++next, ++oldest) {
+    ASSERT_TRUE(d.erase(key(oldest), oldest % 8)) << oldest;
+    ASSERT_TRUE(d.insert(key(next), next % 8)) << "insert " << next << " refused";
+    if (n % 65536 == 0) worst = std::max(worst, d.occupied_slots());
+  }
+  worst = std::max(worst, d.occupied_slots());
+  std::printf("[ info     ] most slots in use during the churn: %zu of %zu (%zu live)\n", worst,
+              d.capacity(), live);
+  // Live entries plus the tombstones that sit before a live entry.
+  EXPECT_LT(worst, d.capacity() * 3 / 4) << "tombstones are not reclaimed";
+  for (std::uint64_t k = oldest; k < next; ++k) ASSERT_EQ(d.lookup(key(k)), k % 8) << k;
+  for (std::uint64_t k = oldest - 10000; k < oldest; ++k) ASSERT_FALSE(d.lookup(key(k))) << k;
+  // Erasing everything leaves an empty table.
+  for (std::uint64_t k = oldest; k < next; ++k) ASSERT_TRUE(d.erase(key(k), k % 8));
+  EXPECT_EQ(d.occupied_slots(), 0u);
+}
+
+// Writers churn concurrently (each erases and inserts its own keys, as a
+// worker does) while others look up: an insert that returned is always
+// found by its owner, an erased key never, and the table still shrinks
+// back when the churn ends.
+TEST(owner_directory, concurrent_churn_never_loses_a_live_entry) {
+  owner_directory d(owner_directory::capacity_for(4 * 256));
+  constexpr unsigned owners = 4;
+  constexpr std::uint64_t live = 256;
+  std::atomic<std::uint64_t> lost{0};
+  std::atomic<std::uint64_t> ghosts{0};
+  std::vector<std::thread> threads;
+  for (unsigned o = 0; o < owners; ++o) {
+    threads.emplace_back([&, o] {
+      auto k = [o](std::uint64_t n) { return key(n << 8 | o); };
+      std::uint64_t oldest = 0;
+      std::uint64_t next = 0;
+      for (; next < live; ++next) {
+        if (!d.insert(k(next), o)) lost.fetch_add(1);
+      }
+      for (std::uint64_t n = 0; n < 100'000; ++n, ++next, ++oldest) {
+        if (!d.erase(k(oldest), o)) lost.fetch_add(1);
+        if (d.lookup(k(oldest)).has_value()) ghosts.fetch_add(1);
+        if (!d.insert(k(next), o)) lost.fetch_add(1);
+        if (d.lookup(k(next)) != o) lost.fetch_add(1);
+        // One of the live keys, chosen by n: still there.
+        const std::uint64_t probe = oldest + 1 + n % (live - 1);
+        if (d.lookup(k(probe)) != o) lost.fetch_add(1);
+      }
+      for (; oldest < next; ++oldest) {
+        if (!d.erase(k(oldest), o)) lost.fetch_add(1);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(lost.load(), 0u);
+  EXPECT_EQ(ghosts.load(), 0u);
+  EXPECT_EQ(d.occupied_slots(), 0u) << "every slot is empty again once every key is erased";
 }
 
 }  // namespace
