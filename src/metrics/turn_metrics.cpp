@@ -52,6 +52,7 @@ constexpr std::array<counter_mapping, worker_counter_count> mappings{{
     {wc::packets_to_client, "packets_to_client", "anyturn_relayed_packets_total", "direction", "to_client"},
     {wc::bytes_to_client, "bytes_to_client", "anyturn_relayed_bytes_total", "direction", "to_client"},
     {wc::kernel_drops, "kernel_drops", "anyturn_dropped_packets_total", "reason", "kernel"},
+    {wc::relay_port_refused, "relay_port_refused", "anyturn_relay_port_refused_total", {}, {}},
 }};
 
 constexpr bool mappings_in_order() {
@@ -139,6 +140,8 @@ constexpr family_help helps[] = {
     {"anyturn_peer_denied_total", "Permissions or sends refused by the peer address policy (403)."},
     {"anyturn_relayed_packets_total", "Packets relayed, by direction."},
     {"anyturn_relayed_bytes_total", "Application payload bytes relayed, by direction."},
+    {"anyturn_relay_port_refused_total",
+     "Relay ports the kernel refused to bind (in use by another socket); each cools down."},
     {"anyturn_tenant_allocations_total",
      "Allocation outcomes per tenant: created, ended (any reason), refused by quota."},
     {"anyturn_tenant_dropped_packets_total", "Packets dropped per tenant, by reason."},

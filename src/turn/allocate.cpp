@@ -94,6 +94,14 @@ bool check_capacity(context& ctx, const request& r) {
   return false;
 }
 
+// Binds tried per relay address before an Allocate gets 508. The kernel
+// refuses a port (EADDRINUSE) that another socket on the host holds; with a
+// relay range inside the ephemeral range that can be hundreds of them. Each
+// refused port cools down in the pool (60 s), so every try is a new port and
+// a port costs at most one failed bind per cool-down, whatever the bound;
+// the bound caps one Allocate's stall (a failed bind is a few microseconds).
+constexpr std::size_t max_bind_attempts = 256;
+
 // Claims a port and binds a relay socket on relay address `pool_index`;
 // retries another port when the kernel says the one the pool gave us is
 // taken by someone else. A reservation token is returned in `token_out`.
@@ -102,23 +110,18 @@ bool open_relay(context& ctx, relay::allocation& a, slot_index slot, std::uint8_
                 std::int64_t now_ms) {
   const auto& addr = ctx.shared->relays[pool_index];
   auto& pool = *addr.ports;
-  // Ports the kernel refused stay claimed until we are done, so the pool
-  // does not hand them straight back.
-  std::array<std::uint16_t, 8> refused{};
-  std::size_t refused_count = 0;
-  bool opened = false;
-  for (std::size_t attempt = 0; attempt < refused.size() && !opened; ++attempt) {
+  for (std::size_t attempt = 0; attempt < max_bind_attempts; ++attempt) {
     std::optional<std::uint16_t> port;
     std::uint64_t token = 0;
     const auto seed = static_cast<std::uint32_t>(ctx.next_random());
     if (mode == open_mode::any) {
-      port = pool.acquire(seed);
+      port = pool.acquire(seed, now_ms);
     } else if (mode == open_mode::exact) {
       if (attempt == 0) port = exact_port;  // already claimed through its reservation token
     } else {
-      port = pool.acquire_even(seed, mode == open_mode::even_reserve, token);
+      port = pool.acquire_even(seed, mode == open_mode::even_reserve, token, now_ms);
     }
-    if (!port) break;
+    if (!port) return false;
     stun::endpoint bind = addr.ip;
     bind.port = *port;
     const relay::relay_id id = ctx.table.take_relay_id(slot);
@@ -126,18 +129,21 @@ bool open_relay(context& ctx, relay::allocation& a, slot_index slot, std::uint8_
     if (!ec) {
       a.relays[a.relay_count++] = relay::relay_side{id, bind, pool_index};
       if (token != 0) token_out = (std::uint64_t{pool_index} << 56) | token;
-      opened = true;
-      break;
+      return true;
     }
     ctx.table.release_relay_id(id);
+    bump(ctx.counters.relay_port_refused);
     std::uint64_t suppressed = 0;
     if (ctx.ports_log.allow(now_ms, suppressed))
-      spdlog::warn("turn: cannot bind relay {}: {}", bind.to_string(), ec.message());
+      spdlog::warn("turn: cannot bind relay {}: {}; the port cools down for {} s ({} similar suppressed)",
+                   bind.to_string(), ec.message(), pool.cooldown_ms() / 1000,
+                   suppressed);
     if (token != 0) pool.cancel(token);
-    refused[refused_count++] = *port;
+    // Out of the pool for a while, so neither this loop nor the next
+    // Allocate tries it again at once.
+    pool.refuse(*port, now_ms);
   }
-  for (std::size_t i = 0; i < refused_count; ++i) pool.release(refused[i]);
-  return opened;
+  return false;
 }
 
 // Opens a relay socket on one of the family's relay addresses. New

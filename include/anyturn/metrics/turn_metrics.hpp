@@ -20,6 +20,7 @@
 //   anyturn_relayed_packets_total{direction}     counter
 //   anyturn_relayed_bytes_total{direction}       counter
 //   anyturn_dropped_packets_total{reason}        counter
+//   anyturn_relay_port_refused_total             counter
 //   anyturn_allocation_duration_seconds          histogram
 //   anyturn_tenant_allocations_active{tenant,transport}   gauge   (options.tenant_ids)
 //   anyturn_tenant_allocations_total{tenant,result}       counter

@@ -53,7 +53,8 @@ namespace anyturn::relay {
   X(bytes_to_peer, "payload bytes relayed client -> peer")                              \
   X(packets_to_client, "packets relayed peer -> client")                                \
   X(bytes_to_client, "payload bytes relayed peer -> client")                            \
-  X(kernel_drops, "datagrams the kernel dropped on our sockets (SO_RXQ_OVFL)")
+  X(kernel_drops, "datagrams the kernel dropped on our sockets (SO_RXQ_OVFL)")           \
+  X(relay_port_refused, "relay ports the kernel refused to bind (EADDRINUSE); each cools down")
 
 // What one worker counted for one tenant (X(name, help)).
 #define ANYTURN_TENANT_COUNTERS(X)                                       \

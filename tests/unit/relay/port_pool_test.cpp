@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <set>
 #include <thread>
 #include <vector>
@@ -110,6 +111,117 @@ TEST(PortPool, ConcurrentWorkersNeverShareAPort) {
   }
   EXPECT_EQ(total, 2000u);
   EXPECT_EQ(all.size(), 2000u);
+}
+
+// A port the kernel refused (EADDRINUSE) stays out of the pool for the
+// cool-down, while every other port is still handed out.
+TEST(PortPool, RefusedPortCoolsDownThenComesBack) {
+  port_pool pool(50000, 50099, 60'000);
+  const std::int64_t t0 = 5'000'000;
+  const auto refused = pool.acquire(0, t0);
+  ASSERT_TRUE(refused);
+  pool.refuse(*refused, t0);
+  EXPECT_EQ(pool.in_use(), 0u);
+  EXPECT_EQ(pool.cooling(), 1u);
+  std::set<std::uint16_t> seen;
+  for (int i = 0; i < 99; ++i) {
+    const auto p = pool.acquire(static_cast<std::uint32_t>(i), t0 + i);
+    ASSERT_TRUE(p) << "after " << i << " ports";
+    EXPECT_NE(*p, *refused) << "a refused port came straight back";
+    EXPECT_TRUE(seen.insert(*p).second);
+  }
+  EXPECT_FALSE(pool.acquire(0, t0 + 1'000)) << "only the cooling port is left";
+  EXPECT_FALSE(pool.acquire(7, t0 + 59'000)) << "59 s into a 60 s cool-down";
+  EXPECT_EQ(pool.acquire(0, t0 + 60'000), refused) << "the cool-down has ended";
+  EXPECT_EQ(pool.cooling(), 0u);
+  EXPECT_EQ(pool.in_use(), 100u);
+}
+
+TEST(PortPool, ReleaseIsNotACoolDown) {
+  port_pool pool(40000, 40000);
+  auto p = pool.acquire(0, 1'000);
+  ASSERT_TRUE(p);
+  pool.release(*p);
+  EXPECT_EQ(pool.acquire(0, 1'000), p) << "a port given back normally is reusable at once";
+  pool.refuse(*p, 1'000);
+  EXPECT_FALSE(pool.acquire(0, 2'000));
+}
+
+TEST(PortPool, ZeroCoolDownReleasesAtOnce) {
+  port_pool pool(40000, 40000, 0);
+  auto p = pool.acquire(0, 1'000);
+  ASSERT_TRUE(p);
+  pool.refuse(*p, 1'000);
+  EXPECT_EQ(pool.cooling(), 0u);
+  EXPECT_EQ(pool.acquire(0, 1'000), p);
+}
+
+TEST(PortPool, EvenPortSkipsCoolingPorts) {
+  port_pool pool(40000, 40003, 10'000);
+  std::uint64_t token = 0;
+  auto p = pool.acquire_even(0, false, token, 0);
+  ASSERT_EQ(p, std::optional<std::uint16_t>(40000));
+  pool.refuse(40000, 0);  // 40001 was given back by acquire_even
+  for (int i = 0; i < 4; ++i) {
+    auto q = pool.acquire_even(static_cast<std::uint32_t>(i), false, token, 5'000);
+    ASSERT_EQ(q, std::optional<std::uint16_t>(40002)) << "the only pair without a cooling port";
+    pool.release(*q);
+  }
+  ASSERT_TRUE(pool.acquire_exact(40002));
+  EXPECT_FALSE(pool.acquire_even(0, false, token, 9'000));
+  EXPECT_EQ(pool.acquire_even(0, false, token, 10'000), std::optional<std::uint16_t>(40000));
+}
+
+// Memory does not depend on how many refusals happen: one bit and one
+// expiry per port. A million refusals of a 1,000-port range leave at most
+// 1,000 ports cooling, and each comes back after its cool-down.
+TEST(PortPool, ManyRefusalsStayBoundedByTheRange) {
+  port_pool pool(30000, 30999, 60'000);
+  std::int64_t now = 0;
+  std::uint64_t refusals = 0;
+  for (int round = 0; round < 1000; ++round) {
+    now += 61'000;  // every earlier refusal has cooled down
+    for (int i = 0; i < 1000; ++i) {
+      const auto p = pool.acquire(static_cast<std::uint32_t>(i * 31 + round), now);
+      ASSERT_TRUE(p) << "round " << round << ", port " << i;
+      pool.refuse(*p, now);
+      ++refusals;
+    }
+    ASSERT_FALSE(pool.acquire(0, now)) << "every port is cooling";
+    ASSERT_EQ(pool.cooling(), 1000u);
+  }
+  EXPECT_EQ(refusals, 1'000'000u);
+  EXPECT_EQ(pool.in_use(), 0u);
+}
+
+// Workers refuse and release concurrently: a port is never held twice and
+// a cooling port is never handed out before its time.
+TEST(PortPool, ConcurrentRefusalsNeverHandOutAHeldOrCoolingPort) {
+  port_pool pool(20000, 20511, 60'000);
+  std::vector<std::atomic<int>> holders(512);
+  std::atomic<bool> bad{false};
+  constexpr int threads = 4;
+  std::vector<std::thread> ts;
+  for (int t = 0; t < threads; ++t) {
+    ts.emplace_back([&, t] {
+      for (std::uint32_t i = 0; i < 20000; ++i) {
+        const auto p = pool.acquire(i * 7 + static_cast<std::uint32_t>(t), 1'000);
+        if (!p) continue;
+        if (holders[*p - 20000].fetch_add(1) != 0) bad = true;
+        holders[*p - 20000].fetch_sub(1);
+        if (i % 8 == 0) {
+          pool.refuse(*p, 1'000);
+        } else {
+          pool.release(*p);
+        }
+      }
+    });
+  }
+  for (auto& th : ts) th.join();
+  EXPECT_FALSE(bad.load()) << "a port was held by two workers at once";
+  EXPECT_EQ(pool.in_use(), 0u);
+  EXPECT_EQ(pool.cooling(), 512u) << "every port was refused once and is still cooling";
+  EXPECT_FALSE(pool.acquire(0, 30'000));
 }
 
 }  // namespace

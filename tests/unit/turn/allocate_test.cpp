@@ -2,9 +2,40 @@
 #include "turn_core_fixture.hpp"
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <set>
+#include <sstream>
+#include <string>
 
 namespace anyturn::test {
 namespace {
+
+// Routes spdlog's default logger into a string for the test's lifetime.
+class captured_log {
+ public:
+  captured_log() : previous_(spdlog::default_logger()) {
+    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out_);
+    auto logger = std::make_shared<spdlog::logger>("captured", sink);
+    logger->set_level(spdlog::level::debug);
+    spdlog::set_default_logger(logger);
+  }
+  ~captured_log() { spdlog::set_default_logger(previous_); }
+  captured_log(const captured_log&) = delete;
+  captured_log& operator=(const captured_log&) = delete;
+  [[nodiscard]] std::size_t count(const std::string& needle) const {
+    const std::string text = out_.str();
+    std::size_t n = 0;
+    for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+    return n;
+  }
+  [[nodiscard]] std::string text() const { return out_.str(); }
+
+ private:
+  std::ostringstream out_;
+  std::shared_ptr<spdlog::logger> previous_;
+};
 
 TEST_F(WorkerCore, RetransmittedAllocateAfterCacheEvictionStillSucceeds) {
   start();
@@ -322,6 +353,84 @@ TEST_F(WorkerCore, RefreshIgnoresALifetimeAfterIntegrity) {
                                  [](auto& b) { b.add_u32(attr::lifetime, 3600); }));
   ASSERT_EQ(r.cls(), message_class::success_response) << error_of(r);
   EXPECT_EQ(*stun::decode_u32(*r.find(attr::lifetime)), 600u);
+}
+
+// The kernel refuses most of the range (other sockets on the host hold
+// those ports): an Allocate keeps trying past them, each refused port is
+// tried once and then cools down, and 508 comes only when no port is left.
+TEST_F(WorkerCore, RefusedPortsAreSkippedUntilAFreeOneIsFound) {
+  options o;
+  o.port_low = 50000;
+  o.port_high = 50099;
+  start(o);
+  for (std::uint16_t p = 50000; p < 50090; ++p) io_.ports_in_use_elsewhere.insert(p);
+  std::set<std::uint16_t> got;
+  for (int i = 1; i <= 10; ++i) {
+    const std::string remote = "203.0.113." + std::to_string(i) + ":1";
+    const auto relayed = allocate(client(remote.c_str()));
+    EXPECT_GE(relayed.port, 50090) << "allocation " << i;
+    got.insert(relayed.port);
+  }
+  EXPECT_EQ(got.size(), 10u);
+  EXPECT_LE(counters_.relay_port_refused.load(), 90u) << "each held port is tried at most once";
+  EXPECT_EQ(counters_.allocations_failed_ports.load(), 0u);
+  const auto c11 = client("203.0.113.11:1");
+  learn_nonce(c11);
+  auto r = send(c11, build(stun::method::allocate, new_tid(), requested_udp, "alice", "wonderland"));
+  EXPECT_EQ(error_of(r), 508);
+  EXPECT_EQ(counters_.relay_port_refused.load(), 90u) << "every held port tried, each once";
+  learn_nonce(c11);
+  r = send(c11, build(stun::method::allocate, new_tid(), requested_udp, "alice", "wonderland"));
+  EXPECT_EQ(error_of(r), 508);
+  EXPECT_EQ(counters_.relay_port_refused.load(), 90u) << "cooling ports are not tried again";
+}
+
+// A refused port stays out of the pool for its cool-down (60 s), then is
+// tried again.
+TEST_F(WorkerCore, RefusedPortComesBackAfterItsCoolDown) {
+  options o;
+  o.port_low = 50000;
+  o.port_high = 50001;
+  start(o);
+  io_.ports_in_use_elsewhere = {50000};
+  EXPECT_EQ(allocate(client("203.0.113.1:1")).port, 50001);
+  EXPECT_EQ(counters_.relay_port_refused.load(), 1u);
+  io_.ports_in_use_elsewhere.clear();  // the other socket closed
+  const auto c2 = client("203.0.113.2:1");
+  learn_nonce(c2);
+  auto r = send(c2, build(stun::method::allocate, new_tid(), requested_udp, "alice", "wonderland"));
+  EXPECT_EQ(error_of(r), 508) << "50000 is still cooling down";
+  advance(59);
+  learn_nonce(c2);
+  r = send(c2, build(stun::method::allocate, new_tid(), requested_udp, "alice", "wonderland"));
+  EXPECT_EQ(error_of(r), 508) << "59 s into the cool-down";
+  advance(2);
+  EXPECT_EQ(allocate(c2).port, 50000);
+  EXPECT_EQ(counters_.relay_port_refused.load(), 1u);
+}
+
+// The "cannot bind relay" warning is rate-limited by the worker's clock: at
+// most one line a second, and a later refusal is logged again (the limiter
+// once got a constant time, so it stayed silent after the first line).
+TEST_F(WorkerCore, CannotBindWarningIsLoggedAgainAsTimeMoves) {
+  options o;
+  o.port_low = 50000;
+  o.port_high = 50063;  // one word of the pool's bitmap: the order of tries is fixed
+  start(o);
+  captured_log log;
+  for (std::uint16_t p = 50000; p < 50063; ++p) io_.ports_in_use_elsewhere.insert(p);
+  EXPECT_EQ(allocate(client("203.0.113.1:1")).port, 50063);  // after refusing 63 ports at one instant
+  EXPECT_EQ(log.count("cannot bind relay"), 1u) << log.text();
+  // Three minutes later every cool-down is over and the held ports are
+  // tried, and refused, again.
+  advance(180);
+  const auto c2 = client("203.0.113.2:1");
+  learn_nonce(c2);
+  auto r = send(c2, build(stun::method::allocate, new_tid(), requested_udp, "alice", "wonderland"));
+  EXPECT_EQ(error_of(r), 508);
+  EXPECT_EQ(counters_.relay_port_refused.load(), 126u);
+  EXPECT_EQ(log.count("cannot bind relay"), 2u) << log.text();
+  EXPECT_NE(log.text().find("62 similar suppressed"), std::string::npos) << log.text();
 }
 
 }  // namespace
