@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -22,6 +24,41 @@ TEST(UserQuota, EnforcesTheLimitPerUser) {
   EXPECT_TRUE(q.try_acquire("alice"));
   EXPECT_EQ(q.count("alice"), 2u);
   EXPECT_EQ(q.count("bob"), 1u);
+}
+
+// The placement the quota used before it took the keyed hash: FNV-1a with
+// two fixed seeds, one per row. Anybody can run it offline.
+std::size_t unkeyed_bucket(std::string_view s, int row, std::size_t buckets) {
+  std::uint64_t h = 0xcbf29ce484222325ULL ^ (row == 0 ? 0 : 0x9E3779B97F4A7C15ULL);
+  for (char c : s) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 0x100000001b3ULL;
+  }
+  h ^= h >> 29;
+  return static_cast<std::size_t>(h % buckets);
+}
+
+// An attacker who can precompute where names land finds a name sharing both
+// of a victim's buckets, holds it at the limit, and the victim gets 486
+// without ever allocating. Under the process's secret hash key the
+// precomputed name lands elsewhere (both buckets shared by chance: about one
+// in four million).
+TEST(UserQuota, PrecomputedCollisionsDoNotBlockAnotherUser) {
+  constexpr std::size_t buckets = 2048;
+  const std::string victim = "victim";
+  const std::size_t v0 = unkeyed_bucket(victim, 0, buckets);
+  const std::size_t v1 = unkeyed_bucket(victim, 1, buckets);
+  std::string attacker;
+  for (std::uint64_t i = 0; i < 100'000'000 && attacker.empty(); ++i) {
+    const std::string name = "u" + std::to_string(i);
+    if (unkeyed_bucket(name, 0, buckets) == v0 && unkeyed_bucket(name, 1, buckets) == v1) attacker = name;
+  }
+  ASSERT_FALSE(attacker.empty()) << "no colliding name found";
+  user_quota q(1, buckets);
+  ASSERT_TRUE(q.try_acquire(attacker));
+  EXPECT_FALSE(q.try_acquire(attacker)) << "the attacker is held to its own limit";
+  EXPECT_TRUE(q.try_acquire(victim)) << "'" << attacker << "' was precomputed to share the victim's "
+                                     << "buckets; the quota must not be placed by a public hash";
 }
 
 TEST(UserQuota, ZeroMeansNoLimit) {
