@@ -11,10 +11,21 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include <anyturn/common/log_limiter.hpp>
+
+#include <boost/asio/steady_timer.hpp>
+#include <spdlog/spdlog.h>
+
 #include <atomic>
+#include <cerrno>
 #include <stdexcept>
 #include <system_error>
 #include <thread>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 namespace anyturn::http {
 namespace {
@@ -25,6 +36,15 @@ namespace bhttp = beast::http;
 using tcp = asio::ip::tcp;
 
 constexpr std::size_t max_drain_bytes = 64 * 1024;  // read and dropped before closing on an error
+// After accept() fails (EMFILE and friends) the listen queue stays readable:
+// re-arming at once would spin. Wait this long, as the TURN acceptors do.
+constexpr std::chrono::milliseconds accept_retry_delay{100};
+
+// Sent to a connection shed while the process is out of descriptors.
+constexpr std::string_view shed_response =
+    "HTTP/1.1 503 Service Unavailable\r\nServer: anyturn\r\nContent-Type: application/json\r\n"
+    "Content-Length: 36\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+    "{\"error\":\"out of file descriptors\"}\n";
 
 // What every connection shares; kept alive by the sessions that use it.
 struct shared_state {
@@ -34,6 +54,8 @@ struct shared_state {
   std::atomic<std::size_t> connections{0};
   std::atomic<std::uint64_t> accepted{0};
   std::atomic<std::uint64_t> rejected{0};
+  std::atomic<std::uint64_t> accept_errors{0};  // accept() failures, any cause
+  std::atomic<std::uint64_t> shed{0};           // answered 503 on EMFILE via the reserve fd
 };
 
 // One connection. Stream is beast::tcp_stream or beast::ssl_stream<beast::tcp_stream>.
@@ -244,13 +266,79 @@ struct server::impl {
   metrics::registry::collector_id collector = 0;
   bool started = false;
   bool stopped = false;
+  // Touched only on the acceptor's strand (after start()).
+  std::optional<asio::steady_timer> retry_timer;
+  int reserve_fd = -1;  // spent to shed one connection when accept() hits EMFILE
+  common::log_limiter accept_log{1, 10'000};
 
   void do_accept() {
     acceptor->async_accept(asio::make_strand(*ioc), [this](beast::error_code ec, tcp::socket sock) {
       if (ec == asio::error::operation_aborted || !acceptor->is_open()) return;
-      if (!ec) on_accept(std::move(sock));
+      if (ec) return on_accept_error(ec);
+      on_accept(std::move(sock));
       do_accept();
     });
+  }
+
+  // Runs on the acceptor's strand. Out of descriptors, the pending
+  // connection would stay queued (and the listen socket readable) until an
+  // fd frees up: spend the reserve fd to take it off the queue with a 503,
+  // then wait before accepting again, whatever the error.
+  void on_accept_error(const beast::error_code& ec) {
+    state->accept_errors.fetch_add(1, std::memory_order_relaxed);
+    const bool out_of_fds = ec == asio::error::no_descriptors ||
+                            ec == beast::error_code(ENFILE, boost::system::system_category());
+    bool shed = false;
+    if (out_of_fds) shed = shed_one();
+    std::uint64_t suppressed = 0;
+    if (accept_log.allow(now_ms(), suppressed)) {
+      spdlog::warn("http: accept on {} failed: {}{}; retrying in {} ms ({} similar suppressed)",
+                   bound.address().to_string() + ":" + std::to_string(bound.port()), ec.message(),
+                   shed ? " (one connection answered 503)" : "", accept_retry_delay.count(),
+                   suppressed);
+    }
+    retry_timer->expires_after(accept_retry_delay);
+    retry_timer->async_wait([this](beast::error_code wait_ec) {
+      if (!wait_ec && acceptor && acceptor->is_open()) do_accept();
+    });
+  }
+
+  bool shed_one() {
+    if (reserve_fd < 0) {
+      reopen_reserve();
+      return false;
+    }
+    ::close(reserve_fd);
+    reserve_fd = -1;
+    bool answered = false;
+    pollfd p{acceptor->native_handle(), POLLIN, 0};
+    if (::poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0) {
+      const int fd = ::accept4(acceptor->native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd >= 0) {
+        // Read what the client already sent, so closing sends FIN, not RST
+        // (which could discard the answer before the client reads it).
+        std::array<char, 4096> sink{};
+        for (int i = 0; i < 16 && ::recv(fd, sink.data(), sink.size(), MSG_DONTWAIT) > 0; ++i) {
+        }
+        const ssize_t n = ::send(fd, shed_response.data(), shed_response.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        ::shutdown(fd, SHUT_WR);
+        ::close(fd);
+        answered = n > 0;
+        state->shed.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+    reopen_reserve();
+    return answered;
+  }
+
+  void reopen_reserve() {
+    if (reserve_fd < 0) reserve_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  }
+
+  static std::int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
   }
 
   void on_accept(tcp::socket sock) {
@@ -310,6 +398,12 @@ server::server(server_config cfg) : impl_(std::make_unique<impl>(std::move(cfg))
                     st->rejected.load(std::memory_order_relaxed));
       s.counter("anyturn_http_connections_total", "HTTP connections accepted, by outcome.",
                 {{"result", "rejected_limit"}}, st->rejected.load(std::memory_order_relaxed));
+      s.counter("anyturn_http_connections_total", "HTTP connections accepted, by outcome.",
+                {{"result", "rejected_fd_limit"}}, st->shed.load(std::memory_order_relaxed));
+      s.counter("anyturn_http_accept_errors_total",
+                "accept() failures on the HTTP listener (EMFILE, ENFILE, ...), each followed by "
+                "a 100 ms pause.",
+                {}, st->accept_errors.load(std::memory_order_relaxed));
     });
   }
 }
@@ -337,6 +431,8 @@ void server::start() {
     throw std::system_error(ec, where());
   }
   d.bound = d.acceptor->local_endpoint();
+  d.retry_timer.emplace(d.acceptor->get_executor());
+  d.reopen_reserve();
   d.do_accept();
   d.threads.reserve(d.cfg.threads);
   for (unsigned i = 0; i < d.cfg.threads; ++i) d.threads.emplace_back([&d] { d.ioc->run(); });
@@ -349,8 +445,11 @@ void server::stop() {
   d.ioc->stop();
   for (auto& t : d.threads) t.join();
   d.threads.clear();
+  d.retry_timer.reset();
   d.acceptor.reset();
   d.ioc.reset();  // destroys the pending handlers, hence the sessions and their sockets
+  if (d.reserve_fd >= 0) ::close(d.reserve_fd);
+  d.reserve_fd = -1;
 }
 
 std::uint16_t server::port() const { return impl_->bound.port(); }

@@ -21,6 +21,20 @@
 #include <cstdio>
 #include <memory>
 #include <thread>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 namespace anyturn::http {
 namespace {
@@ -384,6 +398,202 @@ TEST(http_server_config, missing_tls_files_throw) {
   server_config cfg;
   cfg.tls = tls_files{"/nonexistent/cert.pem", "/nonexistent/key.pem"};
   EXPECT_THROW(server{cfg}, std::runtime_error);
+}
+
+// ---- out of file descriptors (EMFILE) ----
+
+// Child-side helpers: no gtest in the forked child, only exit codes.
+bool write_all(int fd, const void* data, std::size_t n) {
+  const auto* p = static_cast<const char*>(data);
+  while (n > 0) {
+    const ssize_t w = ::write(fd, p, n);
+    if (w <= 0) return false;
+    p += w;
+    n -= static_cast<std::size_t>(w);
+  }
+  return true;
+}
+bool read_all(int fd, void* data, std::size_t n, int timeout_ms) {
+  auto* p = static_cast<char*>(data);
+  while (n > 0) {
+    pollfd pfd{fd, POLLIN, 0};
+    if (::poll(&pfd, 1, timeout_ms) != 1) return false;
+    const ssize_t r = ::read(fd, p, n);
+    if (r <= 0) return false;
+    p += r;
+    n -= static_cast<std::size_t>(r);
+  }
+  return true;
+}
+
+// user + system CPU seconds of a process, from /proc/<pid>/stat.
+double cpu_seconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto close_paren = text.rfind(')');
+  if (close_paren == std::string::npos) return -1;
+  std::istringstream fields(text.substr(close_paren + 2));
+  std::string f;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && fields >> f; ++i) {
+    if (i == 14 || i == 15) ticks += std::stod(f);  // utime, stime
+  }
+  return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+// One blocking HTTP/1.1 GET over a raw socket; the status code, 0 on no
+// answer within 3 s, -1 when the connection was closed without one.
+int raw_get(std::uint16_t port, const std::string& target, std::string* body = nullptr) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  timeval tv{3, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+    ::close(fd);
+    return 0;
+  }
+  const std::string req = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  (void)::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+  std::string got;
+  std::array<char, 4096> buf{};
+  bool timed_out = false;
+  for (;;) {
+    const ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+    if (n > 0) {
+      got.append(buf.data(), static_cast<std::size_t>(n));
+      continue;
+    }
+    timed_out = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+    break;
+  }
+  ::close(fd);
+  if (body != nullptr) *body = got;
+  if (got.rfind("HTTP/1.1 ", 0) != 0 || got.size() < 12) return timed_out ? 0 : -1;
+  return std::stoi(got.substr(9, 3));
+}
+
+// The server runs in a child process whose descriptor table is then filled
+// up, so accept() fails with EMFILE. The acceptor must neither spin (the
+// child's CPU time stays low) nor die, must shed queued connections with a
+// 503 through its reserve descriptor, count what happened, and serve again
+// once descriptors are free.
+TEST(http_server_fd_limit, emfile_sheds_with_503_backs_off_and_recovers) {
+  int to_parent[2];
+  int to_child[2];
+  ASSERT_EQ(::pipe2(to_parent, O_CLOEXEC), 0);
+  ASSERT_EQ(::pipe2(to_child, O_CLOEXEC), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::close(to_parent[0]);
+    ::close(to_child[1]);
+    rlimit rl{};
+    ::getrlimit(RLIMIT_NOFILE, &rl);
+    rl.rlim_cur = std::min<rlim_t>(rl.rlim_max, 256);
+    if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) ::_exit(10);
+    int code = 0;
+    {
+      metrics::registry reg;
+      std::atomic<bool> ready{true};
+      server_config cfg = base_config(&reg, &ready);
+      cfg.threads = 1;
+      server srv(cfg);
+      srv.start();
+      const std::uint16_t port = srv.port();
+      if (!write_all(to_parent[1], &port, sizeof port)) ::_exit(11);
+      std::vector<int> hogs;
+      for (int fd; (fd = ::dup(to_parent[1])) >= 0;) hogs.push_back(fd);
+      if (errno != EMFILE) ::_exit(12);
+      const char filled = 'F';
+      if (!write_all(to_parent[1], &filled, 1)) ::_exit(13);
+      char cmd = 0;
+      if (!read_all(to_child[0], &cmd, 1, 20'000) || cmd != 'f') code = 14;
+      for (int fd : hogs) ::close(fd);
+      if (code == 0 && (!read_all(to_child[0], &cmd, 1, 20'000) || cmd != 'x')) code = 15;
+      srv.stop();
+    }
+    ::_exit(code);
+  }
+  ::close(to_parent[1]);
+  ::close(to_child[0]);
+  auto finish_child = [&](char cmd) {
+    (void)::write(to_child[1], &cmd, 1);
+  };
+  std::uint16_t port = 0;
+  char filled = 0;
+  const bool child_ready = read_all(to_parent[0], &port, sizeof port, 10'000) &&
+                           read_all(to_parent[0], &filled, 1, 10'000) && filled == 'F';
+  if (!child_ready) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    FAIL() << "the child server did not start or could not fill its descriptor table";
+  }
+
+  // The child has no descriptor left. The first connection is shed with a
+  // 503 (the reserve descriptor), instead of staying queued for ever.
+  const double cpu_before = cpu_seconds(pid);
+  std::string body;
+  EXPECT_EQ(raw_get(port, "/healthz", &body), 503) << body;
+  EXPECT_NE(body.find("out of file descriptors"), std::string::npos) << body;
+  // More connections queue up while the acceptor cannot take them: it must
+  // wait between tries, not spin on the readable listen socket.
+  std::vector<int> queued;
+  for (int i = 0; i < 20; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) queued.push_back(fd);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  const double cpu_used = cpu_seconds(pid) - cpu_before;
+  EXPECT_GE(cpu_used, 0.0);
+  EXPECT_LT(cpu_used, 0.3) << "the acceptor spins while out of descriptors (" << cpu_used
+                           << " s of CPU in about 1 s)";
+  int alive = 0;
+  EXPECT_EQ(::waitpid(pid, &alive, WNOHANG), 0) << "the server died";
+  for (int fd : queued) ::close(fd);
+
+  // Descriptors free again: served normally, and the counters tell.
+  finish_child('f');
+  int status = 0;
+  for (int i = 0; i < 50 && (status = raw_get(port, "/healthz")) != 200; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(status, 200) << "not served again once descriptors were free";
+  std::string metrics;
+  EXPECT_EQ(raw_get(port, "/metrics", &metrics), 200);
+  auto value = [&](const std::string& series) -> double {
+    const auto at = metrics.find("\n" + series + " ");
+    if (at == std::string::npos) return -1;
+    return std::stod(metrics.substr(at + series.size() + 2));
+  };
+  const double errors = value("anyturn_http_accept_errors_total");
+  std::printf("[ info     ] out of descriptors for about 1 s: %.2f s of CPU, %.0f accept errors\n",
+              cpu_used, errors);
+  EXPECT_GE(errors, 1.0) << metrics;
+  EXPECT_LT(errors, 60.0) << "about one try per 100 ms, not a busy loop";
+  EXPECT_GE(value("anyturn_http_connections_total{result=\"rejected_fd_limit\"}"), 1.0) << metrics;
+
+  finish_child('x');
+  int child_status = 0;
+  for (int i = 0; i < 100 && ::waitpid(pid, &child_status, WNOHANG) == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (::waitpid(pid, &child_status, WNOHANG) == 0) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &child_status, 0);
+    ADD_FAILURE() << "the child server did not stop";
+  }
+  EXPECT_TRUE(WIFEXITED(child_status) && WEXITSTATUS(child_status) == 0)
+      << "child status " << child_status;
+  ::close(to_parent[0]);
+  ::close(to_child[1]);
 }
 
 }  // namespace
