@@ -360,6 +360,11 @@ struct server_app::impl {
     }
     for (const auto& w : config::warnings(cfg)) spdlog::warn("{}", w);
     for (const auto& w : risky_peer_allowances(cfg.peers)) spdlog::warn("{}", w);
+    if (!cfg.relay.ips.empty()) {
+      if (auto w = relay_range_overlap_warning(cfg.relay.port_min, cfg.relay.port_max)) {
+        spdlog::warn("{}", *w);
+      }
+    }
   }
 
   void request_stop(int code) {

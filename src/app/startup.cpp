@@ -14,6 +14,8 @@
 
 #include <algorithm>
 #include <fstream>
+#include <sstream>
+#include <utility>
 #include <stdexcept>
 #include <thread>
 
@@ -162,6 +164,67 @@ std::vector<std::string> risky_peer_allowances(const config::peer_config& peers)
     }
   }
   return out;
+}
+
+namespace {
+
+// "a-b,c,d-e" (ip_local_reserved_ports); malformed parts are skipped.
+std::vector<std::pair<unsigned, unsigned>> parse_port_list(const std::string& text) {
+  std::vector<std::pair<unsigned, unsigned>> out;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t end = text.find(',', pos);
+    if (end == std::string::npos) end = text.size();
+    const std::string part = text.substr(pos, end - pos);
+    pos = end + 1;
+    unsigned a = 0;
+    unsigned b = 0;
+    char dash = 0;
+    std::istringstream in(part);
+    if (!(in >> a)) continue;
+    if (in >> dash) {
+      if (dash != '-' || !(in >> b)) continue;
+    } else {
+      b = a;
+    }
+    if (a <= b && b <= 65535) out.emplace_back(a, b);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<std::string> relay_range_overlap_warning(std::uint16_t low, std::uint16_t high,
+                                                        const std::string& ephemeral_path,
+                                                        const std::string& reserved_path) {
+  std::ifstream eph(ephemeral_path);
+  unsigned eph_low = 0;
+  unsigned eph_high = 0;
+  if (!(eph >> eph_low >> eph_high) || eph_low > eph_high) return std::nullopt;
+  const unsigned lo = std::max<unsigned>(low, eph_low);
+  const unsigned hi = std::min<unsigned>(high, eph_high);
+  if (lo > hi) return std::nullopt;
+  std::vector<std::pair<unsigned, unsigned>> reserved;
+  if (std::ifstream res(reserved_path); res) {
+    std::string text;
+    std::getline(res, text);
+    reserved = parse_port_list(text);
+  }
+  unsigned exposed = 0;
+  for (unsigned p = lo; p <= hi; ++p) {
+    const bool is_reserved = std::any_of(reserved.begin(), reserved.end(),
+                                         [p](const auto& r) { return p >= r.first && p <= r.second; });
+    if (!is_reserved) ++exposed;
+  }
+  if (exposed == 0) return std::nullopt;
+  return fmt::format(
+      "relay.ports {}-{} overlap the kernel's ephemeral port range {}-{} "
+      "(net.ipv4.ip_local_port_range) by {} ports: outgoing connections on this host can take "
+      "relay ports, and the kernel then refuses them to anyturn (counted in "
+      "anyturn_relay_port_refused_total; Allocates get 508 when too many are taken). Reserve them "
+      "with `sysctl -w net.ipv4.ip_local_reserved_ports={}-{}` (and in /etc/sysctl.d), or move "
+      "relay.ports or the ephemeral range apart",
+      low, high, eph_low, eph_high, exposed, lo, hi);
 }
 
 }  // namespace anyturn::app

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,5 +42,17 @@ fd_limit raise_fd_limit(std::uint64_t needed);
 // peers.allow entries that open ranges the built-in policy refuses
 // (loopback, private, link-local/metadata, ...), one remark each.
 std::vector<std::string> risky_peer_allowances(const config::peer_config& peers);
+
+// The kernel picks outgoing connections' local ports from
+// net.ipv4.ip_local_port_range; a relay port it gave to another socket
+// cannot be bound (EADDRINUSE) until that socket closes. Returns a warning
+// when the relay range [low, high] overlaps the ephemeral range by ports
+// that net.ipv4.ip_local_reserved_ports does not exclude; nullopt when it
+// does not, or when the files cannot be read. The paths are parameters for
+// tests.
+std::optional<std::string> relay_range_overlap_warning(
+    std::uint16_t low, std::uint16_t high,
+    const std::string& ephemeral_path = "/proc/sys/net/ipv4/ip_local_port_range",
+    const std::string& reserved_path = "/proc/sys/net/ipv4/ip_local_reserved_ports");
 
 }  // namespace anyturn::app

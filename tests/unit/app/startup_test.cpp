@@ -8,7 +8,12 @@
 
 #include "app_config.hpp"
 
+#include <filesystem>
+#include <fstream>
+#include <string>
+
 #include <sys/resource.h>
+#include <unistd.h>
 
 namespace anyturn::app {
 namespace {
@@ -113,6 +118,52 @@ TEST(app, warns_about_allow_entries_that_open_internal_ranges) {
   EXPECT_NE(w[1].find("169.254.169.254"), std::string::npos);  // the metadata service too
   EXPECT_NE(w[2].find("fd00::/8"), std::string::npos);
   EXPECT_NE(w[3].find("192.0.2.0/24"), std::string::npos);   // documentation range
+}
+
+class RelayRangeOverlap : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = ::testing::TempDir() + "anyturn_overlap_" + std::to_string(::getpid());
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string write(const std::string& name, const std::string& text) {
+    const std::string path = dir_ + "/" + name;
+    std::ofstream(path) << text;
+    return path;
+  }
+  std::string dir_;
+};
+
+TEST_F(RelayRangeOverlap, DefaultRangeOverlapsTheDefaultEphemeralRange) {
+  const auto eph = write("range", "32768\t60999\n");
+  const auto res = write("reserved", "\n");
+  const auto w = relay_range_overlap_warning(49152, 65535, eph, res);
+  ASSERT_TRUE(w.has_value());
+  EXPECT_NE(w->find("49152-65535"), std::string::npos) << *w;
+  EXPECT_NE(w->find("32768-60999"), std::string::npos) << *w;
+  EXPECT_NE(w->find("by 11848 ports"), std::string::npos) << *w;
+  EXPECT_NE(w->find("net.ipv4.ip_local_reserved_ports=49152-60999"), std::string::npos) << *w;
+}
+
+TEST_F(RelayRangeOverlap, NoWarningWhenApartOrReserved) {
+  const auto eph = write("range", "32768 60999\n");
+  const auto none = write("reserved", "");
+  EXPECT_FALSE(relay_range_overlap_warning(61000, 65535, eph, none));
+  EXPECT_FALSE(relay_range_overlap_warning(20000, 32767, eph, none));
+  const auto reserved = write("reserved2", "8080,49152-55000,55001-60999\n");
+  EXPECT_FALSE(relay_range_overlap_warning(49152, 65535, eph, reserved))
+      << "every overlapping port is reserved";
+  const auto partly = write("reserved3", "49152-60000\n");
+  const auto w = relay_range_overlap_warning(49152, 65535, eph, partly);
+  ASSERT_TRUE(w.has_value());
+  EXPECT_NE(w->find("by 999 ports"), std::string::npos) << *w;
+}
+
+TEST_F(RelayRangeOverlap, UnreadableFilesGiveNoWarning) {
+  EXPECT_FALSE(relay_range_overlap_warning(49152, 65535, dir_ + "/missing", dir_ + "/missing"));
+  const auto junk = write("junk", "not numbers\n");
+  EXPECT_FALSE(relay_range_overlap_warning(49152, 65535, junk, junk));
 }
 
 }  // namespace
