@@ -333,6 +333,73 @@ TEST_F(TurnServer, ExhaustedRelayPortRangeGets508) {
   EXPECT_EQ(rc.port, ra.port);
 }
 
+// Other sockets on the host hold most of the relay range (as outgoing
+// connections do when the range overlaps the kernel's ephemeral range). The
+// kernel refuses those ports (EADDRINUSE); each refused port cools down out
+// of the pool and an Allocate keeps trying, so every Allocate succeeds while
+// a free port remains, and the refusals are counted.
+TEST_F(TurnServer, AllocateSucceedsWhileFreePortsRemainAmongRefusedOnes) {
+  constexpr unsigned width = 100;
+  constexpr unsigned occupied_count = 70;
+  constexpr unsigned free_count = width - occupied_count;
+  std::vector<std::string> users;
+  for (unsigned i = 0; i <= free_count; ++i) {
+    users.push_back("--user");
+    users.push_back("ports" + std::to_string(i) + ":refused-port-password-" + std::to_string(i));
+  }
+  // Slot 24 of width 100: offsets 2400-2499, clear of the 20-wide slots.
+  ASSERT_TRUE(start(24, users, width));
+  // Hold 70 of the 100 relay ports on 127.0.0.1, chosen at random.
+  std::vector<std::uint16_t> ports;
+  for (unsigned p = ports_.low; p <= ports_.high; ++p) ports.push_back(static_cast<std::uint16_t>(p));
+  std::mt19937 rng(12);
+  std::shuffle(ports.begin(), ports.end(), rng);
+  std::vector<std::unique_ptr<udp_socket>> held;
+  for (unsigned i = 0; i < occupied_count; ++i) {
+    held.push_back(std::make_unique<udp_socket>(v4_loopback(ports[i])));
+  }
+  std::vector<std::uint16_t> free_ports(ports.begin() + occupied_count, ports.end());
+  std::sort(free_ports.begin(), free_ports.end());
+
+  std::vector<std::unique_ptr<turn_client>> clients;
+  std::vector<std::uint16_t> got;
+  unsigned refused_508 = 0;
+  for (unsigned i = 0; i < free_count; ++i) {
+    auto c = std::make_unique<turn_client>(server());
+    c->set_credentials({"ports" + std::to_string(i), "refused-port-password-" + std::to_string(i)});
+    auto r = c->allocate();
+    ASSERT_TRUE(r.has_value()) << "no response to Allocate " << i;
+    if (r->is_success()) {
+      const auto relayed = r->address(stun::attr::xor_relayed_address);
+      ASSERT_TRUE(relayed.has_value()) << r->describe();
+      got.push_back(relayed->port);
+    } else {
+      EXPECT_EQ(r->error_code(), 508) << r->describe();
+      ++refused_508;
+    }
+    clients.push_back(std::move(c));
+  }
+  EXPECT_EQ(refused_508, 0u) << refused_508 << " of " << free_count
+                             << " Allocates got 508 while free ports remained";
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, free_ports) << "each Allocate got one of the free ports, once";
+
+  // Now every port is held: 508, after the refused ones were tried.
+  auto last = std::make_unique<turn_client>(server());
+  last->set_credentials({"ports" + std::to_string(free_count),
+                         "refused-port-password-" + std::to_string(free_count)});
+  auto r = last->allocate();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->error_code(), 508) << r->describe();
+
+  auto m = http_request(daemon_->http_port(), "GET", "/metrics");
+  ASSERT_TRUE(m && m->status == 200);
+  const auto refused = metric_value(m->body, "anyturn_relay_port_refused_total");
+  ASSERT_TRUE(refused.has_value()) << m->body;
+  // Each held port is refused once, then cools down for 60 s.
+  EXPECT_EQ(*refused, static_cast<double>(occupied_count)) << m->body;
+}
+
 // ------------------------------------------------------------------ relay
 
 TEST_F(TurnServer, SendIndicationReachesPeerAndDataIndicationComesBack) {
