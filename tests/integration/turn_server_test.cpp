@@ -193,6 +193,49 @@ TEST_F(TurnServer, AllocateWithWrongPasswordGets401) {
   EXPECT_EQ(r->error_code(), 401) << r->describe();
 }
 
+// limits.unauthenticated_per_source (defaults: 20 a second, burst 50): a
+// flood of unauthenticated Allocates from one address gets few answers, the
+// rest are counted, and a client on another address is served as usual.
+TEST_F(TurnServer, UnauthenticatedFloodFromOneAddressIsCutAndCounted) {
+  ASSERT_TRUE(start(73));
+  udp_socket flooder(stun::endpoint::v4(0x7F000002u, 0));  // 127.0.0.2
+  turn_client builder(server());
+  constexpr int sent = 2000;
+  const auto t0 = std::chrono::steady_clock::now();
+  int answered = 0;
+  for (int i = 0; i < sent; ++i) {
+    const bytes req = builder.build_request(
+        stun::method::allocate, turn_client::random_tid(),
+        [](stun::message_builder& b) { b.add_requested_transport(17); }, false);
+    flooder.send_to(server(), req);
+    if (i % 100 == 99) {
+      while (flooder.recv(std::chrono::milliseconds(0))) ++answered;
+    }
+  }
+  while (flooder.recv(silence_timeout)) ++answered;
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  // One socket is one 5-tuple, so one worker's buckets: burst + rate * t.
+  EXPECT_LE(answered, 50 + 20 * seconds + 1) << "in " << seconds << " s";
+  EXPECT_GE(answered, 50);
+
+  const auto metrics = http_request(daemon_->http_port(), "GET", "/metrics");
+  ASSERT_TRUE(metrics && metrics->status == 200);
+  const auto dropped =
+      metric_value(metrics->body, "anyturn_dropped_packets_total{reason=\"unauth_rate\"}");
+  ASSERT_TRUE(dropped.has_value()) << metrics->body;
+  EXPECT_LE(*dropped, sent - answered);
+  EXPECT_GE(*dropped, sent - answered - 50) << "the kernel dropped more than expected?";
+
+  // Another address: its 401, then its allocation.
+  turn_client other(server(), stun::endpoint::v4(0x7F000003u, 0));  // 127.0.0.3
+  auto r = other.allocate();
+  ASSERT_TRUE(r.has_value()) << "no answer to 127.0.0.3";
+  EXPECT_EQ(r->error_code(), 401) << r->describe();
+  other.set_credentials({user, password});
+  allocate_ok(other);
+}
+
 TEST_F(TurnServer, AllocateWithStaticUser) {
   ASSERT_TRUE(start(3));
   auto c = authed_client();
