@@ -54,7 +54,6 @@ std::shared_ptr<turn::shared_state> make_shared_state(const config::server_confi
   s->permission_lifetime = cfg.lifetimes.permission;
   s->channel_lifetime = cfg.lifetimes.channel;
   s->software = cfg.software;
-  s->offer_sha256 = cfg.auth.offer_sha256;
   s->max_allocations = cfg.max_allocations_per_worker;
   s->unauthenticated_per_source = {static_cast<double>(cfg.unauthenticated_per_source.rate),
                                    cfg.unauthenticated_per_source.burst};

@@ -123,6 +123,17 @@ std::string_view nonce_service::mint(const stun::endpoint& client, std::int64_t 
   return {out.data(), out.size()};
 }
 
+std::uint32_t nonce_service::features_of(std::string_view nonce) noexcept {
+  if (nonce.size() != nonce_size || nonce.substr(0, cookie.size()) != cookie) return 0;
+  std::uint32_t features = 0;
+  for (std::size_t i = 0; i < features_chars; ++i) {
+    const int v = detail::base64_value(nonce[features_offset + i], /*url=*/false);
+    if (v < 0) return 0;
+    features = (features << 6) | static_cast<std::uint32_t>(v);
+  }
+  return features;
+}
+
 nonce_status nonce_service::verify(std::string_view nonce, const stun::endpoint& client,
                                    std::int64_t now) const {
   if (nonce.size() != nonce_size || nonce.substr(0, cookie.size()) != cookie) {

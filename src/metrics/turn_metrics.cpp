@@ -34,6 +34,7 @@ constexpr std::array<counter_mapping, worker_counter_count> mappings{{
     {wc::auth_bad_nonce, "auth_bad_nonce", "anyturn_auth_failures_total", "reason", "bad_nonce"},
     {wc::unauth_rate_dropped, "unauth_rate_dropped", "anyturn_dropped_packets_total", "reason", "unauth_rate"},
     {wc::auth_fail_rate_dropped, "auth_fail_rate_dropped", "anyturn_dropped_packets_total", "reason", "auth_fail_rate"},
+    {wc::auth_bad_algorithm, "auth_bad_algorithm", "anyturn_auth_failures_total", "reason", "bad_password_algorithm"},
     {wc::allocations_created, "allocations_created", "anyturn_allocations_total", "result", "created"},
     {wc::allocations_expired, "allocations_expired", "anyturn_allocations_total", "result", "expired"},
     {wc::allocations_deleted, "allocations_deleted", "anyturn_allocations_total", "result", "deleted"},

@@ -4,7 +4,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
+#include <optional>
 
 namespace anyturn::turn::detail {
 
@@ -40,15 +42,14 @@ bool check_nonce_and_realm(context& ctx, const request& r, std::string_view nonc
   return true;
 }
 
-// PASSWORD-ALGORITHM, when present, must name one we offered (§9.2.4).
-bool check_password_algorithm(context& ctx, const request& r) {
-  const auto alg_attr = r.msg.find(attr::password_algorithm);
-  if (!alg_attr) return true;
-  const auto alg = stun::decode_password_algorithm(*alg_attr);
-  if (!alg || (*alg != stun::password_algorithm::md5 && *alg != stun::password_algorithm::sha256) ||
-      (*alg == stun::password_algorithm::sha256 && !ctx.shared->offer_sha256)) {
-    ctx.send_error(r, 400, false);
-    return false;
+// True when a PASSWORD-ALGORITHMS value is exactly our offer: the same
+// algorithms in the same order, none with parameters.
+bool is_our_offer(const stun::attribute_view& list) {
+  std::array<std::uint16_t, offered_password_algorithms.size() + 1> got{};
+  const auto n = stun::decode_password_algorithms(list, got);
+  if (!n || *n != offered_password_algorithms.size() || list.value.size() != 4 * *n) return false;
+  for (std::size_t i = 0; i < *n; ++i) {
+    if (got[i] != static_cast<std::uint16_t>(offered_password_algorithms[i])) return false;
   }
   return true;
 }
@@ -72,6 +73,44 @@ bool drop_for_failures(context& ctx, const request& r, const char* why) {
   return false;
 }
 
+// RFC 8489 §9.2.4 downgrade protection: the password algorithm the key is
+// derived with, or nothing after answering 400.
+// - The request's nonce carries the password-algorithms feature bit, so the
+//   401 that handed it out offered offered_password_algorithms. A request
+//   with neither PASSWORD-ALGORITHMS nor PASSWORD-ALGORITHM comes from a
+//   client that does not know them (RFC 5389: browsers, pion, coturn's
+//   tools): MD5. Otherwise both must be there, PASSWORD-ALGORITHMS must be
+//   the offer unchanged (a middlebox removing SHA-256 from the 401 shows up
+//   here) and PASSWORD-ALGORITHM must be one of its entries.
+// - Without the bit nothing was offered: MD5 only, so a PASSWORD-ALGORITHM
+//   other than MD5 is refused.
+std::optional<stun::password_algorithm> negotiate_algorithm(context& ctx, const request& r,
+                                                            std::string_view nonce) {
+  const auto alg_attr = r.msg.find(attr::password_algorithm);
+  const auto list_attr = r.msg.find(attr::password_algorithms);
+  const bool offered =
+      (auth::nonce_service::features_of(nonce) & auth::feature_password_algorithms) != 0;
+  if (!alg_attr && (!offered || !list_attr)) return stun::password_algorithm::md5;
+  std::optional<stun::password_algorithm> alg;
+  if (alg_attr) {
+    if (const auto decoded = stun::decode_password_algorithm(*alg_attr)) alg = *decoded;
+  }
+  bool ok = false;
+  if (offered) {
+    ok = alg && list_attr && is_our_offer(*list_attr) &&
+         std::find(offered_password_algorithms.begin(), offered_password_algorithms.end(), *alg) !=
+             offered_password_algorithms.end();
+  } else {
+    ok = alg == stun::password_algorithm::md5;
+  }
+  if (!ok) {
+    bump(ctx.counters.auth_bad_algorithm);
+    ctx.send_error(r, 400, false);
+    return std::nullopt;
+  }
+  return *alg;
+}
+
 // Tries each of the user's keys (a REST secret being rotated gives two);
 // the one that verifies signs our answer.
 //
@@ -83,7 +122,8 @@ bool drop_for_failures(context& ctx, const request& r, const char* why) {
 // names out means a flood of made-up REST names cannot drain the buckets of
 // real users. Expired REST credentials are not failures to limit (nothing is
 // guessed). A 5-tuple holding the user's allocation is never refused.
-bool check_integrity(context& ctx, request& r, std::string_view username, bool want_sha256) {
+bool check_integrity(context& ctx, request& r, std::string_view username, bool want_sha256,
+                     bool sha256_key) {
   const std::int64_t now_ms = r.now.mono_ms;
   const bool owner = owns_allocation(ctx, r, username);
   const std::uint64_t source = source_key(r.from.remote);
@@ -112,13 +152,15 @@ bool check_integrity(context& ctx, request& r, std::string_view username, bool w
     return drop_for_failures(ctx, r, "for this user");
   for (std::size_t i = 0; i < count; ++i) {
     const auto& c = candidates[i];
-    const bool good = want_sha256 ? (c.sha256 && stun::check_message_integrity_sha256(
-                                                    r.msg, as_bytes_view(*c.sha256)))
-                                  : stun::check_message_integrity(r.msg, as_bytes_view(c.md5));
+    if (sha256_key && !c.sha256) continue;  // an MD5-only user cannot prove a SHA-256 key
+    const auto key = sha256_key ? as_bytes_view(*c.sha256) : as_bytes_view(c.md5);
+    const bool good = want_sha256 ? stun::check_message_integrity_sha256(r.msg, key)
+                                  : stun::check_message_integrity(r.msg, key);
     if (good) {
       r.key_storage = c;
       r.key = &r.key_storage;
       r.sha256 = want_sha256;
+      r.sha256_key = sha256_key;
       r.username = username;
       return true;
     }
@@ -163,8 +205,10 @@ bool authenticate(context& ctx, request& r) {
     return false;
   }
   if (!check_nonce_and_realm(ctx, r, *nonce, *realm)) return false;
-  if (!check_password_algorithm(ctx, r)) return false;
-  return check_integrity(ctx, r, *username, mi256.has_value());
+  const auto algorithm = negotiate_algorithm(ctx, r, *nonce);
+  if (!algorithm) return false;
+  return check_integrity(ctx, r, *username, mi256.has_value(),
+                         *algorithm == stun::password_algorithm::sha256);
 }
 
 }  // namespace anyturn::turn::detail

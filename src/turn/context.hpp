@@ -54,13 +54,19 @@ stun::bytes_view as_bytes_view(const std::array<T, N>& a) {
   return std::as_bytes(std::span<const T, N>(a));
 }
 
+// The PASSWORD-ALGORITHMS a 401/438 offers, in this order, when its nonce
+// carries the password-algorithms feature bit (RFC 8489 §9.2.4).
+inline constexpr std::array offered_password_algorithms{stun::password_algorithm::sha256,
+                                                         stun::password_algorithm::md5};
+
 // One request being handled, and what authentication established.
 struct request {
   const client_ref& from;
   const stun::message_view& msg;
   const now_t& now;
   const auth::key_candidate* key = nullptr;  // set once authenticated: signs the answer
-  bool sha256 = false;
+  bool sha256 = false;      // MESSAGE-INTEGRITY-SHA256 (else MESSAGE-INTEGRITY)
+  bool sha256_key = false;  // the key is SHA-256(user:realm:pass) (PASSWORD-ALGORITHM), else MD5
   std::string_view username;
   auth::tenant_index tenant = auth::default_tenant;
   auth::key_candidate key_storage;

@@ -59,10 +59,10 @@ void context::send_challenge(const request& r, int code) {
   b.add_string(attr::realm, shared->credentials->realm());
   std::array<char, auth::nonce_service::nonce_size> nonce{};
   b.add_string(attr::nonce, shared->nonces->mint(r.from.remote, r.now.unix_s, nonce));
-  if (shared->offer_sha256) {
-    constexpr std::array algs{stun::password_algorithm::sha256, stun::password_algorithm::md5};
-    b.add_password_algorithms(algs);
-  }
+  // The nonce's feature bit says PASSWORD-ALGORITHMS was offered; the
+  // request's nonce is checked against it (auth.cpp, RFC 8489 §9.2.4).
+  if ((shared->nonces->feature_bits() & auth::feature_password_algorithms) != 0)
+    b.add_password_algorithms(offered_password_algorithms);
   bump(counters.responses_error);
   finish_unsigned(r, b);
 }
@@ -97,10 +97,14 @@ void context::finish_unsigned(const request& r, stun::message_builder& b) {
 void context::finish(const request& r, stun::message_builder& b, bool cacheable) {
   if (!shared->software.empty()) b.add_string(attr::software, shared->software);
   if (r.key != nullptr) {
-    if (r.sha256 && r.key->sha256) {
-      b.add_message_integrity_sha256(as_bytes_view(*r.key->sha256));
+    // The answer is signed like the request: the same integrity attribute,
+    // the key of the same password algorithm.
+    const auto key = r.sha256_key && r.key->sha256 ? as_bytes_view(*r.key->sha256)
+                                                   : as_bytes_view(r.key->md5);
+    if (r.sha256) {
+      b.add_message_integrity_sha256(key);
     } else {
-      b.add_message_integrity(as_bytes_view(r.key->md5));
+      b.add_message_integrity(key);
     }
   }
   if (r.msg.has_fingerprint()) b.add_fingerprint();

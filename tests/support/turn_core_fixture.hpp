@@ -63,6 +63,7 @@ struct options {
   std::optional<turn::rate_limit> unauthenticated_per_source;
   std::optional<turn::rate_limit> auth_failures_per_source;
   std::optional<turn::rate_limit> auth_failures_per_user;
+  bool offer_password_algorithms = true;  // the nonce feature bit and PASSWORD-ALGORITHMS in 401s
 };
 
 class WorkerCore : public ::testing::Test {
@@ -86,7 +87,8 @@ class WorkerCore : public ::testing::Test {
       s->credentials = std::make_shared<auth::credential_store>(
           realm, users, std::vector<std::string>{rest_secret});
     }
-    s->nonces = std::make_shared<auth::nonce_service>(std::vector<std::uint8_t>(32, 7), 600, true);
+    s->nonces = std::make_shared<auth::nonce_service>(std::vector<std::uint8_t>(32, 7), 600,
+                                                      o.offer_password_algorithms);
     std::vector<auth::cidr> allow;
     for (const auto& a : o.allow) allow.push_back(*auth::cidr::parse(a));
     s->peers = std::make_shared<auth::peer_policy>(allow, std::vector<auth::cidr>{});
@@ -131,6 +133,8 @@ class WorkerCore : public ::testing::Test {
       b.add_string(attr::realm, realm);
       b.add_string(attr::nonce, nonce_);
       if (sha256) {
+        // RFC 8489 §9.2.4: echo the offer and name the algorithm.
+        if (!offered_algorithms_.empty()) b.add_bytes(attr::password_algorithms, offered_algorithms_);
         b.add_password_algorithm(stun::password_algorithm::sha256);
         const auto key = auth::derive_sha256_key(user, realm, password);
         b.add_message_integrity_sha256(std::as_bytes(std::span(key)));
@@ -188,6 +192,8 @@ class WorkerCore : public ::testing::Test {
     auto r = send(c, build(stun::method::allocate, new_tid(), requested_udp));
     ASSERT_EQ(error_of(r), 401);
     nonce_ = std::string(*stun::decode_string(*r.find(attr::nonce), 763));
+    const auto offer = r.find(attr::password_algorithms);
+    offered_algorithms_ = offer ? bytes(offer->value.begin(), offer->value.end()) : bytes{};
   }
 
   static void requested_udp(stun::message_builder& b) { b.add_requested_transport(17); }
@@ -246,6 +252,7 @@ class WorkerCore : public ::testing::Test {
   std::unique_ptr<worker_core> core_;
   now_t now_{1'000'000, 1'800'000'000};
   std::string nonce_;
+  bytes offered_algorithms_;  // PASSWORD-ALGORITHMS of the last 401, echoed by build()
   bytes last_;
   int tid_counter_ = 0;
   const stun::endpoint peer_ = ep("93.184.216.34:5000");

@@ -60,6 +60,11 @@ class nonce_service {
   [[nodiscard]] nonce_status verify(std::string_view nonce, const stun::endpoint& client,
                                     std::int64_t now) const;
 
+  // The security feature bits a nonce of ours carries (0 when it is not
+  // one). Meaningful only after verify() returned valid or stale: the MAC
+  // covers the bits, so a middlebox cannot clear them to bid a client down.
+  [[nodiscard]] static std::uint32_t features_of(std::string_view nonce) noexcept;
+
   [[nodiscard]] std::uint32_t feature_bits() const {
     return offer_password_algorithms_ ? feature_password_algorithms : 0u;
   }

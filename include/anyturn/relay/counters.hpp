@@ -36,6 +36,7 @@ namespace anyturn::relay {
   X(auth_bad_nonce, "nonces that failed verification")                                  \
   X(unauth_rate_dropped, "requests dropped unanswered: their source's unauthenticated answers were used up") \
   X(auth_fail_rate_dropped, "requests dropped unchecked: too many failed authentications from their source or for their user") \
+  X(auth_bad_algorithm, "400: PASSWORD-ALGORITHM(S) not what the nonce's 401 offered")    \
   X(allocations_created, "allocations created")                                         \
   X(allocations_expired, "allocations ended by expiry")                                 \
   X(allocations_deleted, "allocations ended by Refresh lifetime 0")                     \

@@ -66,7 +66,6 @@ struct shared_state {
   std::uint32_t permission_lifetime = 300;
   std::uint32_t channel_lifetime = 600;
   std::string software = "anyturn";
-  bool offer_sha256 = true;                // PASSWORD-ALGORITHMS in 401/438 (RFC 8489 §9.2)
   std::uint32_t max_allocations = 200000;  // per worker; beyond: 508
   std::shared_ptr<user_quota> user_quotas; // per user across workers; beyond: 486 (may be null)
   // Tenants, index = auth::tenant_index; empty means one default tenant

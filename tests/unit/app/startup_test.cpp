@@ -47,7 +47,7 @@ TEST(app, shared_state_mirrors_the_config) {
   EXPECT_EQ(s->channel_lifetime, 240u);
   EXPECT_EQ(s->software, "x");
   EXPECT_EQ(s->max_allocations, 17u);
-  EXPECT_FALSE(s->offer_sha256);
+  EXPECT_EQ(s->nonces->feature_bits(), 0u) << "auth.offer_sha256: false offers no PASSWORD-ALGORITHMS";
   EXPECT_EQ(s->unauthenticated_per_source.per_second, 7.0);
   EXPECT_EQ(s->unauthenticated_per_source.burst, 9u);
   EXPECT_DOUBLE_EQ(s->auth_failures_per_source.per_second, 0.1);  // 6 a minute

@@ -63,6 +63,20 @@ TEST(nonce, cookie_feature_bits_and_timestamp_layout) {
   EXPECT_EQ(without.feature_bits(), 0u);
 }
 
+TEST(nonce, features_of_reads_the_bits_back) {
+  const nonce_service with_algorithms(key_a(), lifetime, true);
+  const nonce_service without(key_a(), lifetime, false);
+  EXPECT_EQ(nonce_service::features_of(mint(with_algorithms, ep("192.0.2.1"), now)),
+            feature_password_algorithms);
+  EXPECT_EQ(nonce_service::features_of(mint(without, ep("192.0.2.1"), now)), 0u);
+  // Not one of ours: no features.
+  EXPECT_EQ(nonce_service::features_of("obMatJos2AAAB"), 0u);
+  EXPECT_EQ(nonce_service::features_of(std::string(nonce_service::nonce_size, 'x')), 0u);
+  std::string bad = mint(with_algorithms, ep("192.0.2.1"), now);
+  bad[10] = '*';
+  EXPECT_EQ(nonce_service::features_of(bad), 0u);
+}
+
 TEST(nonce, other_client_ip_is_invalid) {
   const nonce_service svc(key_a(), lifetime, true);
   const std::string n = mint(svc, ep("203.0.113.7", 50000), now);

@@ -145,6 +145,148 @@ TEST_F(WorkerCore, RetransmittedAllocateGetsTheSameAnswer) {
   EXPECT_EQ(error_of(r), 437);
 }
 
+// RFC 8489 §9.2.4 downgrade protection. A request signed by alice with the
+// password-algorithm attributes chosen by each test.
+class Downgrade : public WorkerCore {
+ protected:
+  struct choice {
+    std::optional<stun::password_algorithm> algorithm;  // PASSWORD-ALGORITHM
+    std::optional<bytes> algorithms;                     // PASSWORD-ALGORITHMS, raw
+    bool mi_sha256 = false;                              // else MESSAGE-INTEGRITY
+  };
+
+  // Signs with the key of `key_alg`, as a client that chose it would.
+  bytes request(const choice& c, stun::password_algorithm key_alg) {
+    std::array<std::byte, 1500> buf{};
+    stun::message_builder b(buf, static_cast<std::uint16_t>(stun::method::allocate),
+                            message_class::request, new_tid());
+    b.add_requested_transport(17);
+    b.add_string(attr::username, "alice").add_string(attr::realm, realm).add_string(attr::nonce, nonce_);
+    if (c.algorithms) b.add_bytes(attr::password_algorithms, *c.algorithms);
+    if (c.algorithm) b.add_password_algorithm(*c.algorithm);
+    const auto md5 = auth::derive_md5_key("alice", realm, "wonderland");
+    const auto sha = auth::derive_sha256_key("alice", realm, "wonderland");
+    const stun::bytes_view key = key_alg == stun::password_algorithm::sha256
+                                     ? stun::bytes_view(std::as_bytes(std::span(sha)))
+                                     : stun::bytes_view(std::as_bytes(std::span(md5)));
+    if (c.mi_sha256) {
+      b.add_message_integrity_sha256(key);
+    } else {
+      b.add_message_integrity(key);
+    }
+    b.add_fingerprint();
+    auto out = b.finish();
+    EXPECT_TRUE(out);
+    return bytes(out->begin(), out->end());
+  }
+
+  static bytes list(std::initializer_list<stun::password_algorithm> algs) {
+    std::array<std::byte, 64> buf{};
+    stun::message_builder b(buf, 0x001, message_class::request, {});
+    b.add_password_algorithms(std::vector<stun::password_algorithm>(algs));
+    auto m = stun::parse_message(*b.finish());
+    const auto v = m->find(attr::password_algorithms)->value;
+    return bytes(v.begin(), v.end());
+  }
+
+  static constexpr auto md5 = stun::password_algorithm::md5;
+  static constexpr auto sha256 = stun::password_algorithm::sha256;
+};
+
+TEST_F(Downgrade, Rfc5389ClientsWithoutTheAttributesUseMd5) {
+  start();
+  const auto c = client();
+  learn_nonce(c);
+  ASSERT_FALSE(offered_algorithms_.empty()) << "the 401 offers PASSWORD-ALGORITHMS";
+  auto r = send(c, request({}, md5));
+  ASSERT_EQ(r.cls(), message_class::success_response) << error_of(r);
+  const auto key = auth::derive_md5_key("alice", realm, "wonderland");
+  EXPECT_TRUE(stun::check_message_integrity(r, std::as_bytes(std::span(key))));
+  EXPECT_EQ(counters_.auth_bad_algorithm.load(), 0u);
+}
+
+TEST_F(Downgrade, TheOfferEchoedWithEitherAlgorithmIsAccepted) {
+  start();
+  const auto c = client();
+  learn_nonce(c);
+  auto r = send(c, request({sha256, offered_algorithms_, true}, sha256));
+  ASSERT_EQ(r.cls(), message_class::success_response) << error_of(r);
+  const auto sha = auth::derive_sha256_key("alice", realm, "wonderland");
+  EXPECT_TRUE(stun::check_message_integrity_sha256(r, std::as_bytes(std::span(sha))));
+
+  // MD5 named from the same offer, with either integrity attribute: the
+  // MD5 key, and the answer is signed in kind.
+  const auto c2 = client("203.0.113.11:1");
+  learn_nonce(c2);
+  r = send(c2, request({md5, offered_algorithms_, true}, md5));
+  ASSERT_EQ(r.cls(), message_class::success_response) << error_of(r);
+  const auto key = auth::derive_md5_key("alice", realm, "wonderland");
+  EXPECT_TRUE(stun::check_message_integrity_sha256(r, std::as_bytes(std::span(key))));
+  // The SHA-256 key does not prove an MD5 choice.
+  const auto c3 = client("203.0.113.12:1");
+  learn_nonce(c3);
+  r = send(c3, request({md5, offered_algorithms_, false}, sha256));
+  EXPECT_EQ(error_of(r), 401);
+}
+
+TEST_F(Downgrade, Sha256WithoutTheEchoedOfferGets400) {
+  start();
+  const auto c = client();
+  learn_nonce(c);
+  auto r = send(c, request({sha256, std::nullopt, true}, sha256));
+  EXPECT_EQ(error_of(r), 400);
+  EXPECT_FALSE(r.has(attr::message_integrity)) << "not authenticated: not signed";
+  EXPECT_EQ(counters_.auth_bad_algorithm.load(), 1u);
+  EXPECT_EQ(core_->allocation_count(), 0u);
+}
+
+TEST_F(Downgrade, AnOfferStrippedOnTheWayGets400) {
+  start();
+  const auto c = client();
+  learn_nonce(c);
+  // A middlebox removed SHA-256 from the 401; the client picked MD5 from what it saw.
+  auto r = send(c, request({md5, list({md5}), false}, md5));
+  EXPECT_EQ(error_of(r), 400);
+  // Reordered, or with an algorithm we never offered: 400 too.
+  r = send(c, request({md5, list({md5, sha256}), false}, md5));
+  EXPECT_EQ(error_of(r), 400);
+  r = send(c, request({md5, list({sha256, md5, static_cast<stun::password_algorithm>(3)}), false}, md5));
+  EXPECT_EQ(error_of(r), 400);
+  EXPECT_EQ(counters_.auth_bad_algorithm.load(), 3u);
+  EXPECT_EQ(core_->allocation_count(), 0u);
+}
+
+TEST_F(Downgrade, OneAttributeWithoutTheOtherOrAnAlgorithmNotInTheListGets400) {
+  start();
+  const auto c = client();
+  learn_nonce(c);
+  auto r = send(c, request({std::nullopt, offered_algorithms_, false}, md5));
+  EXPECT_EQ(error_of(r), 400) << "PASSWORD-ALGORITHMS without PASSWORD-ALGORITHM";
+  r = send(c, request({md5, std::nullopt, false}, md5));
+  EXPECT_EQ(error_of(r), 400) << "PASSWORD-ALGORITHM without PASSWORD-ALGORITHMS";
+  r = send(c, request({static_cast<stun::password_algorithm>(3), offered_algorithms_, false}, md5));
+  EXPECT_EQ(error_of(r), 400) << "an algorithm outside the list";
+  EXPECT_EQ(counters_.auth_bad_algorithm.load(), 3u);
+}
+
+TEST_F(Downgrade, WithoutTheFeatureBitOnlyMd5IsAccepted) {
+  options o;
+  o.offer_password_algorithms = false;
+  start(o);
+  const auto c = client();
+  learn_nonce(c);
+  EXPECT_TRUE(offered_algorithms_.empty()) << "no PASSWORD-ALGORITHMS without the feature bit";
+  auto r = send(c, request({sha256, list({sha256, md5}), true}, sha256));
+  EXPECT_EQ(error_of(r), 400) << "SHA-256 was never offered";
+  r = send(c, request({md5, std::nullopt, false}, md5));
+  ASSERT_EQ(r.cls(), message_class::success_response) << error_of(r);
+  const auto c2 = client("203.0.113.11:1");
+  learn_nonce(c2);
+  r = send(c2, request({}, md5));
+  ASSERT_EQ(r.cls(), message_class::success_response) << error_of(r);
+  EXPECT_EQ(counters_.auth_bad_algorithm.load(), 1u);
+}
+
 }  // namespace
 }  // namespace anyturn::test
 

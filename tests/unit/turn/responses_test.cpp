@@ -25,10 +25,11 @@ class UnauthLimit : public WorkerCore {
 };
 
 TEST_F(WorkerCore, ChallengeCarriesNoSoftwareAndOnlyWhatTheRfcRequires) {
-  start();
   const std::size_t nonce = auth::nonce_service::nonce_size;
   for (const bool sha256 : {false, true}) {
-    shared_->offer_sha256 = sha256;
+    options o;
+    o.offer_password_algorithms = sha256;  // the nonce's feature bit decides the offer
+    start(o);
     for (const bool fingerprint : {false, true}) {
       const auto req = build(stun::method::allocate, new_tid(), requested_udp, nullptr, nullptr,
                              false, fingerprint);
