@@ -27,6 +27,8 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="$root/build-bench"
+# The benchmarks' limits (one user, many allocations, full speed).
+bench_config="$root/tests/bench/anyturn-bench.yaml"
 coturn="${COTURN:-/usr/bin/turnserver}"
 
 quick=0 reps=5 duration=3 warmup=1 threads=1 only="" skip_memory=0 profile=0 do_build=1 do_report=1
@@ -170,7 +172,7 @@ start_server() {
     anyturn | anyturn-coalesce)
       local extra=()
       [[ "$name" == anyturn-coalesce ]] && extra=(--udp-coalesce-us "$coalesce_us")
-      taskset -c "$BENCH_SERVER_CPUS" "$anyturn_bin" --listen "127.0.0.1:$port" --relay-ip "$anyturn_relay_ip" \
+      taskset -c "$BENCH_SERVER_CPUS" "$anyturn_bin" --config "$bench_config" --listen "127.0.0.1:$port" --relay-ip "$anyturn_relay_ip" \
         --relay-ports "$a_ports" --user bench:bench --allow-peer 127.0.0.0/8 --threads "$threads" \
         --http-listen "127.0.0.1:$((port + 1))" --log-level warn "${extra[@]}" >>"$logf" 2>&1 &
       ;;
@@ -348,7 +350,7 @@ profile_anyturn() {
     stop_server anyturn
     tool=callgrind
     taskset -c "$BENCH_SERVER_CPUS" valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.out" \
-      "$anyturn_bin" --listen "127.0.0.1:$port" --relay-ip "$anyturn_relay_ip" --relay-ports "$anyturn_ports" \
+      "$anyturn_bin" --config "$bench_config" --listen "127.0.0.1:$port" --relay-ip "$anyturn_relay_ip" --relay-ports "$anyturn_ports" \
       --user bench:bench --allow-peer 127.0.0.0/8 --threads 1 --http-listen "127.0.0.1:$((port + 1))" \
       --log-level warn >>"$work/anyturn.log" 2>&1 &
     pid=$!
@@ -408,7 +410,7 @@ meta = {
     "server_cpus": "$BENCH_SERVER_CPUS", "gen_cpus": "$BENCH_GEN_CPUS", "coalesce_us": $coalesce_us,
     "ephemeral": "$eph_lo-$eph_hi", "fd_hard": "$fd_hard", "memory_steps": "$memory_steps",
     "commands": {
-        "anyturn": "taskset -c $BENCH_SERVER_CPUS build-bench/anyturn --listen 127.0.0.1:PORT --relay-ip $anyturn_relay_ip --relay-ports $anyturn_ports --user bench:bench --allow-peer 127.0.0.0/8 --threads $threads --http-listen 127.0.0.1:PORT+1 --log-level warn",
+        "anyturn": "taskset -c $BENCH_SERVER_CPUS build-bench/anyturn --config tests/bench/anyturn-bench.yaml --listen 127.0.0.1:PORT --relay-ip $anyturn_relay_ip --relay-ports $anyturn_ports --user bench:bench --allow-peer 127.0.0.0/8 --threads $threads --http-listen 127.0.0.1:PORT+1 --log-level warn",
         "anyturn-coalesce": "the anyturn command plus --udp-coalesce-us $coalesce_us (paced scenario only)",
         "coturn": "taskset -c $BENCH_SERVER_CPUS $coturn -n --no-cli --listening-ip=127.0.0.1 --listening-port=PORT --relay-ip=$coturn_relay_ip --min-port=$coturn_lo --max-port=$coturn_hi --user=bench:bench --realm=anyturn --lt-cred-mech --allow-loopback-peers --no-tls --no-dtls --no-tcp --relay-threads=$threads --pidfile=RUN/coturn.pid --log-file=stdout",
         "forwarder": "taskset -c $BENCH_SERVER_CPUS build-bench/tests/bench/anyturn-bare-forwarder --listen 127.0.0.1:PORT --relay-ip $fwd_relay_ip --relay-ports $fwd_ports --threads $threads",

@@ -19,16 +19,31 @@ std::vector<auth::tenant_credentials> tenant_credentials(const config::server_co
   return out;
 }
 
+relay::allocation_limits allocation_limits(const config::allocation_limits_config& l) {
+  relay::allocation_limits out;
+  out.max_peers = l.max_peers;
+  out.max_channels = l.max_channels;
+  out.permissions_per_second = l.permissions_per_second;
+  out.permission_burst = l.permission_burst;
+  out.packets_per_second = l.packets_per_second;
+  out.bytes_per_second = l.bytes_per_second;
+  return out;
+}
+
 std::vector<turn::tenant_policy> tenant_policies(const config::server_config& cfg) {
   std::vector<turn::tenant_policy> out;
   out.reserve(cfg.tenants.size() + 1);
-  out.push_back(turn::tenant_policy{});
+  turn::tenant_policy default_tenant;
+  default_tenant.max_allocations = cfg.max_allocations;  // limits.max_allocations
+  default_tenant.allocation = allocation_limits(cfg.allocation_limits);
+  out.push_back(std::move(default_tenant));
   for (const auto& t : cfg.tenants) {
     turn::tenant_policy p;
     p.id = t.id;
     p.max_allocations = t.max_allocations;
     p.max_allocations_per_user = t.max_allocations_per_user;
     p.bandwidth_bytes_per_s = t.bandwidth;
+    p.allocation = allocation_limits(t.allocation_limits.over(cfg.allocation_limits));
     out.push_back(std::move(p));
   }
   return out;

@@ -62,6 +62,7 @@ std::shared_ptr<turn::shared_state> make_shared_state(const config::server_confi
   s->auth_failures_per_user = {cfg.auth_failures.per_user_per_minute / 60.0,
                                cfg.auth_failures.per_user_burst};
   s->tenants = tenant_policies(cfg);
+  s->allocation_limits = allocation_limits(cfg.allocation_limits);
   bool tenant_limits = false;
   bool per_user_limits = cfg.max_allocations_per_user > 0;
   for (const auto& t : s->tenants) {

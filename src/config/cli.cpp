@@ -18,8 +18,8 @@ namespace {
 
 enum class flag {
   config, listen, relay_ip, relay_ports, realm, user, auth_secret, allow_peer, deny_peer,
-  threads, log_level, tls_listen, tls_cert, tls_key, http_listen, api_key, udp_coalesce_us, help,
-  version,
+  threads, log_level, tls_listen, tls_cert, tls_key, http_listen, api_key, udp_coalesce_us,
+  max_allocations_per_user, help, version,
 };
 
 struct flag_spec {
@@ -28,7 +28,7 @@ struct flag_spec {
   bool takes_value;
 };
 
-constexpr std::array<flag_spec, 20> flags = {{
+constexpr std::array<flag_spec, 21> flags = {{
     {"--config", flag::config, true},
     {"--listen", flag::listen, true},
     {"--relay-ip", flag::relay_ip, true},
@@ -46,6 +46,7 @@ constexpr std::array<flag_spec, 20> flags = {{
     {"--http-listen", flag::http_listen, true},
     {"--api-key", flag::api_key, true},
     {"--udp-coalesce-us", flag::udp_coalesce_us, true},
+    {"--max-allocations-per-user", flag::max_allocations_per_user, true},
     {"--help", flag::help, false},
     {"-h", flag::help, false},
     {"--version", flag::version, false},
@@ -128,6 +129,7 @@ std::optional<cli_options> parse_cli(int argc, const char* const* argv,
       case flag::http_listen: opts.http_listen = std::move(v); break;
       case flag::api_key: opts.api_keys.push_back(std::move(v)); break;
       case flag::udp_coalesce_us: opts.udp_coalesce_us = std::move(v); break;
+      case flag::max_allocations_per_user: opts.max_allocations_per_user = std::move(v); break;
       case flag::help:
       case flag::version: break;  // no value; handled above
     }
@@ -250,6 +252,15 @@ std::optional<server_config> resolve(const cli_options& opts, std::vector<std::s
                                 *opts.udp_coalesce_us));
     }
   }
+  if (opts.max_allocations_per_user) {
+    if (auto n = detail::parse_uint(*opts.max_allocations_per_user,
+                                    std::numeric_limits<std::uint32_t>::max())) {
+      cfg.max_allocations_per_user = static_cast<std::uint32_t>(*n);
+    } else {
+      errors.push_back(expected("--max-allocations-per-user", "a non-negative integer (0 = no limit)",
+                                *opts.max_allocations_per_user));
+    }
+  }
   if (opts.log_level) cfg.log_level = *opts.log_level;
   if (!opts.tls_listen.empty()) {  // replaces the file's list
     std::vector<stun::endpoint> listen;
@@ -311,6 +322,10 @@ its value as "--flag VALUE" or "--flag=VALUE".
                             repeatable, at least 16 characters (added)
   --udp-coalesce-us N       wake-up coalescing window in microseconds, 0..1000
                             (replaces limits.udp_coalesce_us; 0 = off)
+  --max-allocations-per-user N
+                            concurrent allocations per user on this node
+                            (replaces limits.max_allocations_per_user; 0 = no
+                            limit)
   -h, --help                print this help and exit
   --version                 print the version and exit
 )";

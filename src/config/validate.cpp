@@ -169,6 +169,36 @@ void check_lifetimes(const lifetime_config& lt, std::vector<std::string>& errors
   if (lt.nonce == 0) errors.push_back("auth.nonce_lifetime: must be greater than 0");
 }
 
+// limits.allocation (`set` null) or a tenant's override of it (`set`: the
+// keys the tenant gave; only those are reported, under `base`).
+void check_allocation_limits(const allocation_limits_config& l, const allocation_limits_override* set,
+                             const std::string& base, std::vector<std::string>& errors) {
+  const auto report = [&](bool given, const char* key, const std::string& what) {
+    if (set == nullptr || given) errors.push_back(base + "." + key + ": " + what);
+  };
+  if (l.max_peers == 0 || l.max_peers > max_peers_limit) {
+    report(set && set->max_peers, "max_peers",
+           "expected 1.." + std::to_string(max_peers_limit) + ", got " + std::to_string(l.max_peers));
+  }
+  if (l.max_channels == 0 || l.max_channels > max_channels_limit) {
+    report(set && set->max_channels, "max_channels",
+           "expected 1.." + std::to_string(max_channels_limit) + " (the channel numbers), got " +
+               std::to_string(l.max_channels));
+  }
+  if (l.permissions_per_second != 0 && (l.permission_burst == 0 || l.permission_burst > max_peers_limit)) {
+    report(set && set->permission_burst, "permission_burst",
+           "expected 1.." + std::to_string(max_peers_limit) + " while permissions_per_second is set, got " +
+               std::to_string(l.permission_burst));
+  }
+  if (l.bytes_per_second != 0 && (l.bytes_per_second < min_allocation_bytes_per_second ||
+                                  l.bytes_per_second > max_allocation_bytes_per_second)) {
+    report(set && set->bytes_per_second, "bytes_per_second",
+           "expected 0 (no limit) or " + std::to_string(min_allocation_bytes_per_second) + ".." +
+               std::to_string(max_allocation_bytes_per_second) +
+               " (one second must hold the largest datagram), got " + std::to_string(l.bytes_per_second));
+  }
+}
+
 // Static users of one tenant (`path` is "auth.users" or "tenants[i].users");
 // `seen` holds every name checked so far, across tenants, with its path.
 void check_users(const std::vector<auth::static_user>& users, const std::string& base,
@@ -306,6 +336,8 @@ void check_auth(const server_config& cfg, std::vector<std::string>& errors) {
     check_users(t.users, path + ".users", user_names, errors);
     check_secrets(t.secrets, path + ".secrets", errors);
     check_api_keys(t.api_keys, path + ".api_keys", t.secrets, path + ".secrets", api_keys, errors);
+    check_allocation_limits(t.allocation_limits.over(cfg.allocation_limits), &t.allocation_limits,
+                            path + ".limits.allocation", errors);
   }
 }
 
@@ -433,6 +465,7 @@ bool validate(const server_config& cfg, std::vector<std::string>& errors) {
   if (cfg.max_allocations_per_worker == 0) {
     errors.push_back("limits.max_allocations_per_worker: must be greater than 0");
   }
+  check_allocation_limits(cfg.allocation_limits, nullptr, "limits.allocation", errors);
   if (cfg.udp_busy_poll_us > max_udp_busy_poll_us) {
     errors.push_back("limits.udp_busy_poll_us: at most " + std::to_string(max_udp_busy_poll_us) +
                      " microseconds (0 = off), got " + std::to_string(cfg.udp_busy_poll_us));

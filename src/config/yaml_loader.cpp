@@ -310,12 +310,12 @@ class loader {
   }
 
   void tenants(const YAML::Node& node, const std::string& path, std::vector<tenant_config>& out) {
-    list_of_maps(node, path, "tenant maps ({id, secrets, api_keys, users, quotas})",
-                 "id, secrets, api_keys, users, quotas", out,
+    list_of_maps(node, path, "tenant maps ({id, secrets, api_keys, users, quotas, limits})",
+                 "id, secrets, api_keys, users, quotas, limits", out,
                  [&](const YAML::Node& entry, const std::string& child) {
       tenant_config t;
       bool has_id = false;
-      for_each_key(entry, child, {"id", "secrets", "api_keys", "users", "quotas"},
+      for_each_key(entry, child, {"id", "secrets", "api_keys", "users", "quotas", "limits"},
                    [&](const std::string& key, const YAML::Node& v, const std::string& kpath) {
                      if (key == "id") {
                        has_id = true;
@@ -326,8 +326,10 @@ class loader {
                        strings(v, kpath, t.api_keys);
                      } else if (key == "users") {
                        users(v, kpath, t.users);
-                     } else {
+                     } else if (key == "quotas") {
                        quotas(v, kpath, t);
+                     } else {
+                       tenant_limits(v, kpath, t.allocation_limits);
                      }
                    });
       if (!has_id) error(child + ": missing 'id'");
@@ -341,6 +343,38 @@ class loader {
                    if (key == "max_allocations") uint(v, child, out.max_allocations);
                    else if (key == "max_allocations_per_user") uint(v, child, out.max_allocations_per_user);
                    else uint(v, child, out.bandwidth);
+                 });
+  }
+
+  // tenants[].limits: only `allocation` for now.
+  void tenant_limits(const YAML::Node& node, const std::string& path,
+                     allocation_limits_override& out) {
+    for_each_key(node, path, {"allocation"},
+                 [&](const std::string&, const YAML::Node& v, const std::string& child) {
+                   allocation_limits(v, child, out);
+                 });
+  }
+
+  // limits.allocation and tenants[].limits.allocation: the keys present.
+  void allocation_limits(const YAML::Node& node, const std::string& path,
+                         allocation_limits_override& out) {
+    for_each_key(node, path,
+                 {"max_peers", "max_channels", "permissions_per_second", "permission_burst",
+                  "packets_per_second", "bytes_per_second"},
+                 [&](const std::string& key, const YAML::Node& v, const std::string& child) {
+                   if (key == "bytes_per_second") {
+                     std::uint64_t value = 0;
+                     uint(v, child, value);
+                     out.bytes_per_second = value;
+                     return;
+                   }
+                   std::uint32_t value = 0;
+                   uint(v, child, value);
+                   if (key == "max_peers") out.max_peers = value;
+                   else if (key == "max_channels") out.max_channels = value;
+                   else if (key == "permissions_per_second") out.permissions_per_second = value;
+                   else if (key == "permission_burst") out.permission_burst = value;
+                   else out.packets_per_second = value;
                  });
   }
 
@@ -400,11 +434,17 @@ class loader {
 
   void limits(const YAML::Node& node, const std::string& path, server_config& out) {
     for_each_key(node, path,
-                 {"max_allocations_per_worker", "max_allocations_per_user", "udp_socket_buffer",
-                  "udp_coalesce_us", "udp_gso", "udp_busy_poll_us", "unauthenticated_per_source",
-                  "auth_failures"},
+                 {"max_allocations_per_worker", "max_allocations_per_user", "max_allocations",
+                  "allocation", "udp_socket_buffer", "udp_coalesce_us", "udp_gso",
+                  "udp_busy_poll_us", "unauthenticated_per_source", "auth_failures"},
                  [&](const std::string& key, const YAML::Node& v, const std::string& child) {
                    if (key == "max_allocations_per_worker") uint(v, child, out.max_allocations_per_worker);
+                   else if (key == "max_allocations") uint(v, child, out.max_allocations);
+                   else if (key == "allocation") {
+                     allocation_limits_override set;
+                     allocation_limits(v, child, set);
+                     out.allocation_limits = set.over(out.allocation_limits);
+                   }
                    else if (key == "max_allocations_per_user") uint(v, child, out.max_allocations_per_user);
                    else if (key == "udp_socket_buffer") uint(v, child, out.udp_socket_buffer);
                    else if (key == "udp_coalesce_us") uint(v, child, out.udp_coalesce_us);

@@ -79,7 +79,7 @@ void forwarder::on_send_indication(const client_ref& from, const stun::message_v
 
 void forwarder::forward_to_peer(allocation& a, const relay_side& side, const stun::endpoint& peer,
                                 bytes_view payload, bool dont_fragment, const now_t& now) {
-  if (!within_bandwidth(a, payload.size(), now.mono_ms)) return;
+  if (!within_limits(a, a.to_peer_limit, payload.size(), now.mono_ms)) return;
   const std::array<bytes_view, 1> parts{payload};
   if (!io_.send_to_peer(side.id, peer, parts, dont_fragment)) {
     bump(counters_.relay_send_failed);
@@ -110,7 +110,7 @@ void forwarder::on_peer_packet(relay_id id, const stun::endpoint& peer, bytes_vi
     bump(counters_.malformed_dropped);
     return;
   }
-  if (!within_bandwidth(*a, data.size(), now.mono_ms)) return;
+  if (!within_limits(*a, a->to_client_limit, data.size(), now.mono_ms)) return;
   const auto* ch = a->channel_by_peer(peer);
   if (ch != nullptr && ch->expires_ms > now.mono_ms) {
     // ChannelData: a 4-byte header in front of the payload, padded to 4
@@ -147,7 +147,18 @@ void forwarder::on_peer_packet(relay_id id, const stun::endpoint& peer, bytes_vi
   bump(ts.bytes_to_client, data.size());
 }
 
-bool forwarder::within_bandwidth(allocation& a, std::size_t bytes, std::int64_t now_ms) {
+bool forwarder::within_limits(allocation& a, direction_limit& d, std::size_t bytes,
+                              std::int64_t now_ms) {
+  if (!d.packets.take(1, now_ms)) {
+    bump(counters_.packet_rate_dropped);
+    bump(tenant_block(counters_, a.tenant).packet_rate_dropped);
+    return false;
+  }
+  if (!d.bytes.take(bytes, now_ms)) {
+    bump(counters_.byte_rate_dropped);
+    bump(tenant_block(counters_, a.tenant).byte_rate_dropped);
+    return false;
+  }
   if (a.bandwidth.take(bytes, now_ms)) return true;
   bump(counters_.bandwidth_dropped);
   bump(tenant_block(counters_, a.tenant).bandwidth_dropped);

@@ -219,8 +219,10 @@ void start_allocation(context& ctx, const request& r, slot_index slot, std::uniq
   s.started_ms = r.now.mono_ms;
   s.started_unix_ms = r.now.unix_s * 1000;
   s.expires_ms = r.now.mono_ms + std::int64_t{s.lifetime_s} * 1000;
-  if (const auto* policy = ctx.policy_of(r.tenant))
-    rec->bandwidth.start(policy->bandwidth_bytes_per_s, r.now.mono_ms);
+  const auto* policy = ctx.policy_of(r.tenant);
+  if (policy != nullptr) rec->bandwidth.start(policy->bandwidth_bytes_per_s, r.now.mono_ms);
+  rec->start_limits(policy != nullptr ? policy->allocation : ctx.shared->allocation_limits,
+                    r.now.mono_ms);
   auto& ts = ctx.tenant_stats(r.tenant);
   bump(ts.allocations_created);
   bump(ts.active[static_cast<std::size_t>(r.from.proto)]);

@@ -1,6 +1,7 @@
 // CreatePermission (RFC 8656 §10.2) and ChannelBind (§11.2).
 #include "context.hpp"
 
+#include <algorithm>
 #include <array>
 
 namespace anyturn::turn::detail {
@@ -22,6 +23,28 @@ int check_peer(context& ctx, const relay::allocation& a, const stun::endpoint& p
   return 0;
 }
 
+// limits.allocation for `fresh` new peer IPs: max_peers, then the rate of
+// new permissions. Returns 0, or 508 (RFC 8656 allows it for
+// CreatePermission and ChannelBind), counted per reason and tenant.
+int admit_new_permissions(context& ctx, relay::allocation& a, std::size_t fresh,
+                          std::int64_t now_ms) {
+  if (fresh == 0) return 0;
+  if (a.permission_count() + fresh > a.max_peers) {
+    a.drop_expired_permissions(now_ms);  // expired ones do not count
+    if (a.permission_count() + fresh > a.max_peers) {
+      bump(ctx.counters.limit_rejected_peers);
+      bump(ctx.tenant_stats(a.tenant).limit_rejected_peers);
+      return 508;
+    }
+  }
+  if (!a.permission_rate.take(fresh, now_ms)) {
+    bump(ctx.counters.limit_rejected_permission_rate);
+    bump(ctx.tenant_stats(a.tenant).limit_rejected_permission_rate);
+    return 508;
+  }
+  return 0;
+}
+
 void install_permission(context& ctx, const owned_allocation& o, const stun::endpoint& peer,
                         std::int64_t now_ms) {
   const std::int64_t expires = now_ms + std::int64_t{ctx.shared->permission_lifetime} * 1000;
@@ -37,6 +60,7 @@ void on_create_permission(context& ctx, request& r) {
   if (!owned) return;
   std::array<stun::endpoint, 16> peers{};
   std::size_t n = 0;
+  std::size_t fresh = 0;  // peer IPs with no permission entry yet
   for (const auto& at : r.msg.attributes()) {
     if (at.type != attr::xor_peer_address) continue;
     const auto peer = stun::decode_address(at, r.msg.tid(), true);
@@ -44,9 +68,14 @@ void on_create_permission(context& ctx, request& r) {
     if (n == peers.size()) return ctx.send_error(r, 400);
     if (const int code = check_peer(ctx, owned->fwd, *peer); code != 0)
       return ctx.send_error(r, code);
+    const bool repeated = std::any_of(peers.begin(), peers.begin() + static_cast<std::ptrdiff_t>(n),
+                                      [&](const stun::endpoint& p) { return p.same_ip(*peer); });
+    if (!repeated && owned->fwd.find_permission(*peer) == nullptr) ++fresh;
     peers[n++] = *peer;
   }
   if (n == 0) return ctx.send_error(r, 400);
+  if (const int code = admit_new_permissions(ctx, owned->fwd, fresh, r.now.mono_ms); code != 0)
+    return ctx.send_error(r, code);
   // Every address passed: install them all, or none (§10.2).
   for (std::size_t i = 0; i < n; ++i) install_permission(ctx, *owned, peers[i], r.now.mono_ms);
   auto b = ctx.begin(r, message_class::success_response);
@@ -64,17 +93,27 @@ void on_channel_bind(context& ctx, request& r) {
   if (!number || !stun::valid_channel(*number)) return ctx.send_error(r, 400);
   const auto peer = stun::decode_address(*peer_attr, r.msg.tid(), true);
   if (!peer) return ctx.send_error(r, 400);
+  relay::allocation& a = owned->fwd;
   // The number is bound (or cooling down) to another peer, or the peer to
   // another number: 400.
-  for (const auto& c : owned->fwd.channels) {
-    if (c.number == *number && c.peer != *peer) return ctx.send_error(r, 400);
-    if (c.peer == *peer && c.number != *number) return ctx.send_error(r, 400);
+  const relay::channel* by_number = a.channel_by_number(*number);
+  if (by_number != nullptr && by_number->peer != *peer) return ctx.send_error(r, 400);
+  if (const auto* c = a.channel_by_peer(*peer); c != nullptr && c->number != *number)
+    return ctx.send_error(r, 400);
+  if (const int code = check_peer(ctx, a, *peer); code != 0) return ctx.send_error(r, code);
+  if (by_number == nullptr && a.channel_count() >= a.max_channels) {
+    bump(ctx.counters.limit_rejected_channels);
+    bump(ctx.tenant_stats(a.tenant).limit_rejected_channels);
+    return ctx.send_error(r, 508);
   }
-  if (const int code = check_peer(ctx, owned->fwd, *peer); code != 0) return ctx.send_error(r, code);
+  // Binding installs a permission: a new peer IP counts against the limits.
+  const std::size_t fresh = a.find_permission(*peer) == nullptr ? 1 : 0;
+  if (const int code = admit_new_permissions(ctx, a, fresh, r.now.mono_ms); code != 0)
+    return ctx.send_error(r, code);
   const std::int64_t expires = r.now.mono_ms + std::int64_t{ctx.shared->channel_lifetime} * 1000;
-  owned->fwd.bind_channel(*number, *peer, expires);
+  a.bind_channel(*number, *peer, expires);
   ctx.schedule(owned->slot, expires);
-  install_permission(ctx, *owned, *peer, r.now.mono_ms);  // binding installs a permission
+  install_permission(ctx, *owned, *peer, r.now.mono_ms);
   auto b = ctx.begin(r, message_class::success_response);
   ctx.send_success(r, b);
 }

@@ -58,6 +58,7 @@ struct options {
   std::uint32_t per_user = 0;
   bool tenants = false;  // adds tenant "acme" (secret "acme-secret", user "dave")
   tenant_policy acme;
+  relay::allocation_limits limits;  // limits.allocation (the default tenant's)
   std::vector<std::string> allow;
   // Abuse limits; unset: shared_state's defaults.
   std::optional<turn::rate_limit> unauthenticated_per_source;
@@ -82,6 +83,7 @@ class WorkerCore : public ::testing::Test {
       t[1].users.push_back({"dave", std::string("dave-pass"), std::nullopt});
       s->credentials = std::make_shared<auth::credential_store>(realm, t);
       s->tenants = {tenant_policy{}, o.acme};
+      s->tenants[0].allocation = o.limits;
       s->tenant_usage = std::make_shared<turn::tenant_quota>(2);
     } else {
       s->credentials = std::make_shared<auth::credential_store>(
@@ -98,6 +100,7 @@ class WorkerCore : public ::testing::Test {
     if (o.with_v6)
       s->relays.push_back({ep("[2001:db8::7]:0"), std::make_shared<relay::port_pool>(o.port_low, o.port_high)});
     s->max_allocations = o.max_allocations;
+    s->allocation_limits = o.limits;
     if (o.per_user) s->user_quotas = std::make_shared<turn::user_quota>(o.per_user);
     if (o.unauthenticated_per_source) s->unauthenticated_per_source = *o.unauthenticated_per_source;
     if (o.auth_failures_per_source) s->auth_failures_per_source = *o.auth_failures_per_source;
@@ -116,7 +119,11 @@ class WorkerCore : public ::testing::Test {
 
   stun::transaction_id new_tid() {
     stun::transaction_id t;
-    for (auto& b : t.bytes) b = static_cast<std::byte>(++tid_counter_ * 37);
+    // Unique over 2^32 requests (a repeated one would be answered from the
+    // retransmission cache).
+    const auto n = static_cast<std::uint32_t>(++tid_counter_);
+    for (std::size_t i = 0; i < t.bytes.size(); ++i)
+      t.bytes[i] = static_cast<std::byte>(i < 4 ? n >> (8 * i) : n * 37 + i);
     return t;
   }
 

@@ -27,9 +27,13 @@ namespace anyturn::app {
 
 // Credentials per tenant, index = auth::tenant_index.
 std::vector<auth::tenant_credentials> tenant_credentials(const config::server_config& cfg);
-// Quotas per tenant, index = auth::tenant_index (the default tenant has none
-// of its own; limits.max_allocations_per_user applies to it).
+// Quotas and limits per tenant, index = auth::tenant_index. The default
+// tenant's total is limits.max_allocations and limits.max_allocations_per_user
+// applies to it; each tenant's limits.allocation is the global one with the
+// tenant's keys replaced.
 std::vector<turn::tenant_policy> tenant_policies(const config::server_config& cfg);
+// limits.allocation as the relay core copies it into each allocation.
+relay::allocation_limits allocation_limits(const config::allocation_limits_config& l);
 // Tenant ids by index ("" for the default tenant): the metrics' tenant label.
 std::vector<std::string> tenant_ids(const config::server_config& cfg);
 

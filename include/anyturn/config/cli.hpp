@@ -40,6 +40,7 @@ struct cli_options {
   std::optional<std::string> http_listen;  // --http-listen ADDR:PORT
   std::vector<std::string> api_keys;     // --api-key KEY (default tenant)
   std::optional<std::string> udp_coalesce_us;  // --udp-coalesce-us N
+  std::optional<std::string> max_allocations_per_user;  // --max-allocations-per-user N
 };
 
 // `anyturn credentials ...`: offline minting of TURN REST credentials

@@ -94,6 +94,45 @@ struct http_config {
   std::vector<std::string> turn_urls;   // "turn:...?transport=udp", "turns:...?transport=tcp"
 };
 
+// limits.allocation: what one allocation may hold and send. Copied into each
+// allocation at Allocate (a change needs new allocations to apply).
+struct allocation_limits_config {
+  std::uint32_t max_peers = 64;                 // peer IPs with a permission; beyond: 508
+  std::uint32_t max_channels = 64;              // channels (bound or cooling down); beyond: 508
+  std::uint32_t permissions_per_second = 10;    // new permissions a second; beyond: 508. 0 = no limit
+  std::uint32_t permission_burst = 32;          // new permissions at once (the bucket's size)
+  std::uint32_t packets_per_second = 20000;     // each direction; beyond: dropped. 0 = no limit
+  std::uint64_t bytes_per_second = 12'500'000;  // each direction (100 Mbit/s); beyond: dropped. 0 = no limit
+};
+
+// tenants[].limits.allocation: the keys a tenant sets replace the global
+// ones; unset keys inherit limits.allocation.
+struct allocation_limits_override {
+  std::optional<std::uint32_t> max_peers;
+  std::optional<std::uint32_t> max_channels;
+  std::optional<std::uint32_t> permissions_per_second;
+  std::optional<std::uint32_t> permission_burst;
+  std::optional<std::uint32_t> packets_per_second;
+  std::optional<std::uint64_t> bytes_per_second;
+
+  // `base` with the keys set here replaced.
+  [[nodiscard]] allocation_limits_config over(allocation_limits_config base) const {
+    if (max_peers) base.max_peers = *max_peers;
+    if (max_channels) base.max_channels = *max_channels;
+    if (permissions_per_second) base.permissions_per_second = *permissions_per_second;
+    if (permission_burst) base.permission_burst = *permission_burst;
+    if (packets_per_second) base.packets_per_second = *packets_per_second;
+    if (bytes_per_second) base.bytes_per_second = *bytes_per_second;
+    return base;
+  }
+};
+
+// Bounds the validator enforces on limits.allocation.
+inline constexpr std::uint32_t max_peers_limit = 65536;
+inline constexpr std::uint32_t max_channels_limit = 0x7FFF - 0x4000 + 1;  // every channel number
+inline constexpr std::uint64_t min_allocation_bytes_per_second = 65536;  // the largest datagram passes
+inline constexpr std::uint64_t max_allocation_bytes_per_second = 1'000'000'000'000;
+
 // One customer of the service: its own credentials, API keys and quotas.
 // Its allocations are found in O(1) from the username (a static user it
 // lists, or a REST username "<expiry>:<id>:<user>").
@@ -105,6 +144,7 @@ struct tenant_config {
   std::uint32_t max_allocations = 0;       // concurrent, whole node; beyond: 486. 0 = none
   std::uint32_t max_allocations_per_user = 0;  // 0: limits.max_allocations_per_user
   std::uint64_t bandwidth = 0;             // bytes per second per allocation, both directions
+  allocation_limits_override allocation_limits;  // tenants[].limits.allocation
 };
 
 // Bounds the validator enforces on tenants and API keys.
@@ -154,7 +194,11 @@ struct server_config {
   std::string log_level = "info";
   std::string software = "anyturn";         // SOFTWARE attribute; empty: none
   std::uint32_t max_allocations_per_worker = 200000;  // beyond: 508 Insufficient Capacity
-  std::uint32_t max_allocations_per_user = 0;         // 0 = no limit; beyond: 486
+  std::uint32_t max_allocations_per_user = 100;       // 0 = no limit; beyond: 486
+  // limits.max_allocations: concurrent allocations of the default tenant
+  // (auth.*) on this node, all workers; beyond: 486. 0 = no limit.
+  std::uint32_t max_allocations = 50000;
+  allocation_limits_config allocation_limits;         // limits.allocation
   std::uint32_t udp_socket_buffer = 4 * 1024 * 1024;  // SO_RCVBUF/SO_SNDBUF for listeners
   // Wake-up coalescing window of the UDP loop, microseconds; 0 = off.
   std::uint32_t udp_coalesce_us = 0;

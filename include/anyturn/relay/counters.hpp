@@ -44,6 +44,11 @@ namespace anyturn::relay {
   X(allocations_failed_ports, "Allocate refused with 508: no relay port or worker full")               \
   X(allocations_failed_quota, "Allocate refused with 486: tenant or user quota reached")  \
   X(bandwidth_dropped, "packets dropped by the per-allocation bandwidth limit")                              \
+  X(packet_rate_dropped, "packets dropped by limits.allocation.packets_per_second")     \
+  X(byte_rate_dropped, "packets dropped by limits.allocation.bytes_per_second")         \
+  X(limit_rejected_peers, "CreatePermission/ChannelBind refused with 508: max_peers")   \
+  X(limit_rejected_channels, "ChannelBind refused with 508: max_channels")              \
+  X(limit_rejected_permission_rate, "permissions refused with 508: permissions_per_second") \
   X(peer_denied, "permissions or sends refused by the peer policy (403)")              \
   X(no_permission_dropped, "packets dropped for lack of a permission")                  \
   X(no_allocation_dropped, "ChannelData/Send with no allocation")                       \
@@ -63,6 +68,11 @@ namespace anyturn::relay {
   X(allocations_ended, "allocations ended, for any reason")              \
   X(quota_rejected, "Allocate refused with 486")                         \
   X(bandwidth_dropped, "packets dropped by the bandwidth limit")         \
+  X(packet_rate_dropped, "packets dropped by the packet rate limit")     \
+  X(byte_rate_dropped, "packets dropped by the byte rate limit")         \
+  X(limit_rejected_peers, "508: the allocation's max_peers")             \
+  X(limit_rejected_channels, "508: the allocation's max_channels")       \
+  X(limit_rejected_permission_rate, "508: new permissions too fast")     \
   X(packets_to_peer, "packets relayed client -> peer")                   \
   X(bytes_to_peer, "payload bytes relayed client -> peer")               \
   X(packets_to_client, "packets relayed peer -> client")                 \

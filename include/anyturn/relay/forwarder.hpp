@@ -41,7 +41,9 @@ class forwarder {
  private:
   void forward_to_peer(allocation& a, const relay_side& side, const stun::endpoint& peer,
                        stun::bytes_view payload, bool dont_fragment, const now_t& now);
-  bool within_bandwidth(allocation& a, std::size_t bytes, std::int64_t now_ms);
+  // limits.allocation's packet and byte rates of direction `d`, then the
+  // tenant's bandwidth; counts the drop.
+  bool within_limits(allocation& a, direction_limit& d, std::size_t bytes, std::int64_t now_ms);
 
   allocation_table& table_;
   io_port& io_;

@@ -37,6 +37,7 @@ struct tenant_policy {
   std::uint32_t max_allocations = 0;           // concurrent, all workers: 486
   std::uint32_t max_allocations_per_user = 0;  // 0: the global per-user limit
   std::uint64_t bandwidth_bytes_per_s = 0;     // per allocation, both directions
+  relay::allocation_limits allocation;         // limits.allocation with the tenant's keys
 };
 
 // A token bucket's parameters: `per_second` tokens a second, at most
@@ -67,6 +68,8 @@ struct shared_state {
   std::uint32_t channel_lifetime = 600;
   std::string software = "anyturn";
   std::uint32_t max_allocations = 200000;  // per worker; beyond: 508
+  // limits.allocation, for a tenant index with no policy (`tenants` empty).
+  relay::allocation_limits allocation_limits;
   std::shared_ptr<user_quota> user_quotas; // per user across workers; beyond: 486 (may be null)
   // Tenants, index = auth::tenant_index; empty means one default tenant
   // without limits. tenant_usage counts their allocations across workers.

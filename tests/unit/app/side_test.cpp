@@ -66,7 +66,7 @@ TEST(side, tenants_share_one_index_everywhere) {
 
   const auto policies = tenant_policies(cfg);
   ASSERT_EQ(policies.size(), 3u);
-  EXPECT_EQ(policies[0].max_allocations, 0u);
+  EXPECT_EQ(policies[0].max_allocations, 50000u);  // limits.max_allocations
   EXPECT_EQ(policies[1].id, "acme");
   EXPECT_EQ(policies[1].max_allocations, 10u);
   EXPECT_EQ(policies[1].max_allocations_per_user, 2u);
@@ -93,9 +93,45 @@ TEST(side, no_quota_tables_without_limits) {
   auto cfg = two_tenants();
   cfg.tenants[0].max_allocations = 0;
   cfg.tenants[0].max_allocations_per_user = 0;
+  cfg.max_allocations = 0;
+  cfg.max_allocations_per_user = 0;
   const auto s = make_shared_state(cfg);
   EXPECT_EQ(s->tenant_usage, nullptr);
   EXPECT_EQ(s->user_quotas, nullptr);
+}
+
+// Hole 1.7 of issue 12: with the shipped defaults, a user and the default
+// tenant each have a finite allocation quota.
+TEST(side, default_quotas_are_finite) {
+  auto cfg = two_tenants();
+  cfg.tenants.clear();
+  const auto s = make_shared_state(cfg);
+  ASSERT_NE(s->user_quotas, nullptr);
+  EXPECT_EQ(s->user_quotas->limit(), 100u);
+  ASSERT_NE(s->tenant_usage, nullptr);
+  ASSERT_EQ(s->tenants.size(), 1u);
+  EXPECT_EQ(s->tenants[0].max_allocations, 50000u);
+  // The default tenant's quota is counted: 50,000 fit, the next does not.
+  for (int i = 0; i < 50000; ++i) ASSERT_TRUE(s->tenant_usage->try_acquire(0, s->tenants[0].max_allocations));
+  EXPECT_FALSE(s->tenant_usage->try_acquire(0, s->tenants[0].max_allocations));
+}
+
+TEST(side, allocation_limits_are_the_global_ones_with_the_tenants_keys) {
+  auto cfg = two_tenants();
+  cfg.allocation_limits.max_peers = 10;
+  cfg.allocation_limits.packets_per_second = 500;
+  cfg.tenants[0].allocation_limits.max_peers = 200;
+  cfg.tenants[0].allocation_limits.bytes_per_second = 0;
+  const auto s = make_shared_state(cfg);
+  ASSERT_EQ(s->tenants.size(), 3u);
+  EXPECT_EQ(s->allocation_limits.max_peers, 10u);
+  EXPECT_EQ(s->tenants[0].allocation.max_peers, 10u);
+  EXPECT_EQ(s->tenants[0].allocation.packets_per_second, 500u);
+  EXPECT_EQ(s->tenants[1].allocation.max_peers, 200u);
+  EXPECT_EQ(s->tenants[1].allocation.bytes_per_second, 0u);
+  EXPECT_EQ(s->tenants[1].allocation.packets_per_second, 500u);
+  EXPECT_EQ(s->tenants[1].allocation.max_channels, 64u);
+  EXPECT_EQ(s->tenants[2].allocation.max_peers, 10u);
 }
 
 TEST(side, http_config_lists_tenants_with_api_keys) {

@@ -178,7 +178,8 @@ TEST(CliUsage, MentionsEveryFlag) {
   const std::string text = usage();
   for (const char* f : {"--config", "--listen", "--relay-ip", "--relay-ports", "--realm", "--user",
                         "--auth-secret", "--allow-peer", "--deny-peer", "--threads", "--log-level",
-                        "--udp-coalesce-us", "--help", "--version", "check-config"}) {
+                        "--udp-coalesce-us", "--max-allocations-per-user", "--help", "--version",
+                        "check-config"}) {
     EXPECT_NE(text.find(f), std::string::npos) << f;
   }
   EXPECT_TRUE(version().starts_with("anyturn "));
@@ -447,6 +448,23 @@ TEST(SideFlags, CredentialsCommand) {
 
   const char* run[] = {"anyturn", "--user", "a:b"};
   EXPECT_FALSE(is_credentials_command(3, run));
+}
+
+TEST(CliResolve, MaxAllocationsPerUser) {
+  std::vector<std::string> errors;
+  auto o = parse({"--auth-secret", "s", "--max-allocations-per-user", "0"}, errors);
+  ASSERT_TRUE(o) << dump(errors);
+  auto cfg = resolve(*o, errors);
+  ASSERT_TRUE(cfg) << dump(errors);
+  EXPECT_EQ(cfg->max_allocations_per_user, 0u);
+
+  errors.clear();
+  o = parse({"--auth-secret", "s", "--max-allocations-per-user=many"}, errors);
+  ASSERT_TRUE(o) << dump(errors);
+  EXPECT_FALSE(resolve(*o, errors));
+  EXPECT_TRUE(has_error(errors, "--max-allocations-per-user: expected a non-negative integer (0 = no limit), "
+                                "got 'many'"))
+      << dump(errors);
 }
 
 }  // namespace

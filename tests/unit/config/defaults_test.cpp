@@ -141,5 +141,18 @@ TEST(SideConfig, WarnsAboutKeysOverCleartextAndOffApi) {
   }));
 }
 
+// Hole 1.7 of issue 12: the default quotas were unlimited.
+TEST(ConfigValidate, DefaultQuotasAndAllocationLimitsAreFinite) {
+  const server_config cfg = defaults();
+  EXPECT_EQ(cfg.max_allocations_per_user, 100u);
+  EXPECT_EQ(cfg.max_allocations, 50000u);
+  EXPECT_EQ(cfg.allocation_limits.max_peers, 64u);
+  EXPECT_EQ(cfg.allocation_limits.max_channels, 64u);
+  EXPECT_EQ(cfg.allocation_limits.permissions_per_second, 10u);
+  EXPECT_EQ(cfg.allocation_limits.permission_burst, 32u);
+  EXPECT_EQ(cfg.allocation_limits.packets_per_second, 20000u);
+  EXPECT_EQ(cfg.allocation_limits.bytes_per_second, 12'500'000u);
+}
+
 }  // namespace
 }  // namespace anyturn::config

@@ -363,6 +363,39 @@ TEST(ConfigValidate, ReportsEveryProblemAtOnce) {
   EXPECT_EQ(errors.size(), 6u) << dump(errors);
 }
 
+TEST(ConfigValidate, AllocationLimitsNameTheirKeyPath) {
+  server_config cfg = valid_config();
+  cfg.allocation_limits.max_peers = 0;
+  cfg.allocation_limits.max_channels = 20000;
+  cfg.allocation_limits.permission_burst = 0;
+  cfg.allocation_limits.bytes_per_second = 1000;
+  std::vector<std::string> errors;
+  EXPECT_FALSE(validate(cfg, errors));
+  EXPECT_TRUE(has_error(errors, "limits.allocation.max_peers: expected 1..65536, got 0")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "limits.allocation.max_channels: expected 1..16384")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "limits.allocation.permission_burst: expected 1..65536")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "limits.allocation.bytes_per_second: expected 0 (no limit) or 65536..")) << dump(errors);
+
+  // A tenant's override is checked under its own path, and only for the keys it sets.
+  cfg = valid_config();
+  tenant_config t;
+  t.id = "acme";
+  t.secrets = {"acme-secret"};
+  t.allocation_limits.max_peers = 100000;
+  cfg.tenants.push_back(t);
+  errors.clear();
+  EXPECT_FALSE(validate(cfg, errors));
+  EXPECT_TRUE(has_error(errors, "tenants[0].limits.allocation.max_peers: expected 1..65536, got 100000"))
+      << dump(errors);
+  EXPECT_EQ(errors.size(), 1u) << dump(errors);
+
+  // 0 turns the rates off; the largest valid values pass.
+  cfg = valid_config();
+  cfg.allocation_limits = {65536, 16384, 0, 0, 0, 0};
+  errors.clear();
+  EXPECT_TRUE(validate(cfg, errors)) << dump(errors);
+}
+
 }  // namespace
 }  // namespace anyturn::config
 

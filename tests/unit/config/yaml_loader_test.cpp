@@ -490,5 +490,48 @@ TEST(ConfigLoad, LoadFileReadsFromDisk) {
   EXPECT_TRUE(validate(*cfg, errors)) << dump(errors);
 }
 
+TEST(ConfigLoad, AllocationLimitsAndTenantOverrides) {
+  const char* yaml = R"(
+auth: {secrets: [s]}
+limits:
+  max_allocations: 700
+  allocation: {max_peers: 16, max_channels: 8, permissions_per_second: 5, permission_burst: 10,
+               packets_per_second: 3000, bytes_per_second: 1000000}
+tenants:
+  - id: acme
+    secrets: [a]
+    limits: {allocation: {max_peers: 200, bytes_per_second: 0}}
+  - id: beta
+    secrets: [b]
+)";
+  std::vector<std::string> errors;
+  const auto cfg = load_yaml(yaml, errors);
+  ASSERT_TRUE(cfg.has_value()) << dump(errors);
+  EXPECT_TRUE(validate(*cfg, errors)) << dump(errors);
+  EXPECT_EQ(cfg->max_allocations, 700u);
+  const allocation_limits_config& g = cfg->allocation_limits;
+  EXPECT_EQ(g.max_peers, 16u);
+  EXPECT_EQ(g.max_channels, 8u);
+  EXPECT_EQ(g.permissions_per_second, 5u);
+  EXPECT_EQ(g.permission_burst, 10u);
+  EXPECT_EQ(g.packets_per_second, 3000u);
+  EXPECT_EQ(g.bytes_per_second, 1000000u);
+  ASSERT_EQ(cfg->tenants.size(), 2u);
+  const auto acme = cfg->tenants[0].allocation_limits.over(g);
+  EXPECT_EQ(acme.max_peers, 200u);
+  EXPECT_EQ(acme.bytes_per_second, 0u);
+  EXPECT_EQ(acme.max_channels, 8u) << "unset keys inherit limits.allocation";
+  EXPECT_EQ(acme.packets_per_second, 3000u);
+  const auto beta = cfg->tenants[1].allocation_limits.over(g);
+  EXPECT_EQ(beta.max_peers, 16u);
+
+  errors.clear();
+  EXPECT_FALSE(load_yaml("limits: {allocation: {max_peer: 3}}\ntenants: [{id: x, secrets: [s], "
+                         "limits: {allocation: {max_peers: lots}}}]",
+                         errors));
+  EXPECT_TRUE(has_error(errors, "limits.allocation.max_peer: unknown key")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "tenants[0].limits.allocation.max_peers: expected an integer")) << dump(errors);
+}
+
 }  // namespace
 }  // namespace anyturn::config

@@ -230,5 +230,131 @@ TEST_F(Forwarder, SendIndicationAttributesAfterIntegrityDoNotCount) {
   EXPECT_FALSE(io_.to_peer[0].dont_fragment);
 }
 
+TEST_F(Forwarder, ThePacketRateDropsTheExcessInEachDirection) {
+  auto& a = add(client());
+  a.permit(peer_, now_.mono_ms + 300'000);
+  a.bind_channel(0x4000, peer_, now_.mono_ms + 600'000);
+  allocation_limits l;
+  l.packets_per_second = 5;
+  a.start_limits(l, now_.mono_ms);
+  const relay_id id = a.relays[0].id;
+  for (int i = 0; i < 8; ++i) {
+    fwd_.on_channel_data(client(), channel_data(0x4000, "x"), now_);
+    fwd_.on_peer_packet(id, peer_, text("y"), now_);
+  }
+  // Five a second each way: the other direction has its own bucket.
+  EXPECT_EQ(io_.to_peer.size(), 5u);
+  EXPECT_EQ(io_.to_client.size(), 5u);
+  EXPECT_EQ(counters_.packet_rate_dropped.load(), 6u);
+  EXPECT_EQ(counters_.tenants[1].packet_rate_dropped.load(), 6u);
+  EXPECT_EQ(counters_.byte_rate_dropped.load(), 0u);
+  now_.mono_ms += 200;  // one more packet's worth each way
+  fwd_.on_channel_data(client(), channel_data(0x4000, "x"), now_);
+  fwd_.on_channel_data(client(), channel_data(0x4000, "x"), now_);
+  EXPECT_EQ(io_.to_peer.size(), 6u);
+  EXPECT_EQ(counters_.packet_rate_dropped.load(), 7u);
+}
+
+TEST_F(Forwarder, TheByteRateDropsTheExcessInEachDirection) {
+  auto& a = add(client());
+  a.permit(peer_, now_.mono_ms + 300'000);
+  a.bind_channel(0x4000, peer_, now_.mono_ms + 600'000);
+  allocation_limits l;
+  l.bytes_per_second = 65536;
+  a.start_limits(l, now_.mono_ms);
+  const relay_id id = a.relays[0].id;
+  const std::string big(40'000, 'b');
+  for (int i = 0; i < 2; ++i) {
+    fwd_.on_channel_data(client(), channel_data(0x4000, big), now_);
+    fwd_.on_peer_packet(id, peer_, text(big), now_);
+  }
+  EXPECT_EQ(io_.to_peer.size(), 1u);
+  EXPECT_EQ(io_.to_client.size(), 1u);
+  EXPECT_EQ(counters_.byte_rate_dropped.load(), 2u);
+  EXPECT_EQ(counters_.tenants[1].byte_rate_dropped.load(), 2u);
+  EXPECT_EQ(counters_.packet_rate_dropped.load(), 0u);
+  now_.mono_ms += 1000;  // refilled
+  fwd_.on_channel_data(client(), channel_data(0x4000, big), now_);
+  EXPECT_EQ(io_.to_peer.size(), 2u);
+}
+
+TEST_F(Forwarder, TheDefaultLimitsPassAVideoCallsTraffic) {
+  auto& a = add(client());
+  a.permit(peer_, now_.mono_ms + 300'000);
+  a.start_limits(allocation_limits{}, now_.mono_ms);
+  const relay_id id = a.relays[0].id;
+  a.bind_channel(0x4000, peer_, now_.mono_ms + 600'000);
+  // 10 seconds of 1,000 packets of 1,200 bytes a second each way (~10 Mbit/s).
+  const auto payload = text(std::string(1200, 'v'));
+  const auto cd = channel_data(0x4000, std::string(1200, 'v'));
+  io_.record = false;
+  for (int ms = 0; ms < 10'000; ++ms) {
+    ++now_.mono_ms;
+    fwd_.on_channel_data(client(), cd, now_);
+    fwd_.on_peer_packet(id, peer_, payload, now_);
+  }
+  EXPECT_EQ(io_.peer_sends, 10'000u);
+  EXPECT_EQ(io_.client_sends, 10'000u);
+  EXPECT_EQ(counters_.packet_rate_dropped.load() + counters_.byte_rate_dropped.load(), 0u);
+}
+
+// Lookups stay exact (and the forwarding path allocation-free) with 10,000
+// permissions and 10,000 channels on one allocation, far past the scan.
+TEST_F(Forwarder, TenThousandPeersAndChannelsAreFoundWithoutAllocating) {
+  auto& a = add(client());
+  const std::int64_t later = now_.mono_ms + 300'000;
+  const auto peer_at = [](std::uint32_t i) {
+    return stun::endpoint::v4(0x5D000000u + i * 7919u, static_cast<std::uint16_t>(1000 + i % 50000));
+  };
+  for (std::uint32_t i = 0; i < 10'000; ++i) {
+    a.permit(peer_at(i), later);
+    a.bind_channel(static_cast<std::uint16_t>(0x4000 + (i * 37) % 0x4000), peer_at(i), later);
+  }
+  ASSERT_EQ(a.permission_count(), 10'000u);
+  ASSERT_EQ(a.channel_count(), 10'000u);
+  for (std::uint32_t i = 0; i < 10'000; ++i) {
+    const auto number = static_cast<std::uint16_t>(0x4000 + (i * 37) % 0x4000);
+    ASSERT_TRUE(a.has_permission(peer_at(i), now_.mono_ms)) << i;
+    const channel* by_number = a.channel_by_number(number);
+    ASSERT_NE(by_number, nullptr) << i;
+    EXPECT_EQ(by_number->peer, peer_at(i));
+    const channel* by_peer = a.channel_by_peer(peer_at(i));
+    ASSERT_NE(by_peer, nullptr) << i;
+    EXPECT_EQ(by_peer->number, number);
+  }
+  EXPECT_FALSE(a.has_permission(ep("93.184.216.34:1"), now_.mono_ms));
+  EXPECT_EQ(a.channel_by_peer(ep("93.184.216.34:1")), nullptr);
+  auto other_port = peer_at(5);
+  ++other_port.port;
+  EXPECT_TRUE(a.has_permission(other_port, now_.mono_ms)) << "permissions are per IP";
+  EXPECT_EQ(a.channel_by_peer(other_port), nullptr) << "channels are per transport address";
+
+  const relay_id id = a.relays[0].id;
+  const auto payload = text("p");
+  std::vector<bytes> data(10'000);
+  for (std::uint32_t i = 0; i < 10'000; ++i)
+    data[i] = channel_data(static_cast<std::uint16_t>(0x4000 + (i * 37) % 0x4000), "c");
+  io_.record = false;
+  const std::size_t allocations = test::allocations_in([&] {
+    for (std::uint32_t i = 0; i < 10'000; ++i) {
+      fwd_.on_channel_data(client(), data[i], now_);
+      fwd_.on_peer_packet(id, peer_at(i), payload, now_);
+    }
+  });
+  EXPECT_EQ(io_.peer_sends, 10'000u);
+  EXPECT_EQ(io_.client_sends, 10'000u);
+  EXPECT_EQ(counters_.no_permission_dropped.load(), 0u);
+
+  // Expiry keeps both lookups consistent as entries go.
+  a.permit(peer_at(0), later + channel_cooldown_ms + 1000);
+  a.bind_channel(0x4000, peer_at(0), later + channel_cooldown_ms + 1000);
+  a.expire(later + channel_cooldown_ms, later + 10'000'000);
+  EXPECT_EQ(a.permission_count(), 1u);
+  EXPECT_EQ(a.channel_count(), 1u);
+  EXPECT_NE(a.channel_by_peer(peer_at(0)), nullptr);
+  EXPECT_EQ(a.channel_by_peer(peer_at(1)), nullptr);
+  EXPECT_EQ(allocations, 0u);
+}
+
 }  // namespace
 }  // namespace anyturn::relay

@@ -243,5 +243,163 @@ TEST_F(WorkerCore, ChannelBindIgnoresAttributesAfterIntegrity) {
   EXPECT_EQ(counters_.unbound_channel_dropped.load(), 1u);
 }
 
+// Hole 1.4 of issue 12: one allocation accepted 2,000 distinct peers, one
+// per CreatePermission. With the default limits.allocation.max_peers (64),
+// the 65th distinct peer IP gets 508 and is counted.
+TEST_F(WorkerCore, AllocationRefusesPeersPastMaxPeers) {
+  start();
+  const auto c = client();
+  allocate(c);
+  std::size_t accepted = 0;
+  int first_refusal = 0;
+  for (std::uint32_t i = 0; i < 2000; ++i) {
+    now_.mono_ms += 200;  // 5 new permissions a second: under the permission rate
+    const auto peer = stun::endpoint::v4(0x5DB80000u + i, 5000);  // 93.184.x.y
+    const auto r = permit(c, peer);
+    if (r.cls() == message_class::success_response) {
+      ++accepted;
+    } else {
+      first_refusal = error_of(r);
+      break;
+    }
+  }
+  EXPECT_EQ(accepted, 64u);
+  EXPECT_EQ(first_refusal, 508);
+}
+
+TEST_F(WorkerCore, ChannelBindPastMaxChannelsGets508) {
+  options o;
+  o.limits.max_channels = 3;
+  start(o);
+  const auto c = client();
+  allocate(c);
+  for (std::uint16_t i = 0; i < 3; ++i) {
+    const auto peer = stun::endpoint::v4(0x5DB80000u + i, 5000);
+    ASSERT_EQ(bind_channel(c, static_cast<std::uint16_t>(0x4000 + i), peer).cls(),
+              message_class::success_response);
+  }
+  const auto fourth = stun::endpoint::v4(0x5DB80010u, 5000);
+  EXPECT_EQ(error_of(bind_channel(c, 0x4010, fourth)), 508);
+  EXPECT_EQ(counters_.limit_rejected_channels.load(), 1u);
+  EXPECT_EQ(counters_.tenants[0].limit_rejected_channels.load(), 1u);
+  // Refreshing a bound channel is not a new one.
+  EXPECT_EQ(bind_channel(c, 0x4001, stun::endpoint::v4(0x5DB80001u, 5000)).cls(),
+            message_class::success_response);
+  // Nothing was installed for the refused one.
+  io_.to_peer.clear();
+  core_->on_client_packet(c, channel_data(0x4010, "x"), now_);
+  EXPECT_TRUE(io_.to_peer.empty());
+}
+
+TEST_F(WorkerCore, ChannelBindToANewPeerCountsAgainstMaxPeers) {
+  options o;
+  o.limits.max_peers = 2;
+  start(o);
+  const auto c = client();
+  allocate(c);
+  ASSERT_EQ(permit(c, stun::endpoint::v4(0x5DB80001u, 1)).cls(), message_class::success_response);
+  ASSERT_EQ(permit(c, stun::endpoint::v4(0x5DB80002u, 1)).cls(), message_class::success_response);
+  EXPECT_EQ(error_of(bind_channel(c, 0x4000, stun::endpoint::v4(0x5DB80003u, 1))), 508);
+  EXPECT_EQ(counters_.limit_rejected_peers.load(), 1u);
+  EXPECT_EQ(bind_channel(c, 0x4000, stun::endpoint::v4(0x5DB80002u, 7)).cls(),
+            message_class::success_response)
+      << "a channel to a peer IP with a permission adds no peer";
+}
+
+TEST_F(WorkerCore, MaxPeersCountsPeerIpsAndAllOrNothing) {
+  options o;
+  o.limits.max_peers = 3;
+  start(o);
+  const auto c = client();
+  allocate(c);
+  // Two ports of one IP are one peer; refreshes are free.
+  ASSERT_EQ(permit(c, stun::endpoint::v4(0x5DB80001u, 1)).cls(), message_class::success_response);
+  ASSERT_EQ(permit(c, stun::endpoint::v4(0x5DB80001u, 2)).cls(), message_class::success_response);
+  ASSERT_EQ(permit(c, stun::endpoint::v4(0x5DB80002u, 1)).cls(), message_class::success_response);
+  // Two new IPs in one request would make 4: refused, and neither installed.
+  const auto two = send(c, build(stun::method::create_permission, new_tid(),
+                                 [&](auto& b) {
+                                   b.add_address(attr::xor_peer_address, stun::endpoint::v4(0x5DB80003u, 1), true);
+                                   b.add_address(attr::xor_peer_address, stun::endpoint::v4(0x5DB80004u, 1), true);
+                                 },
+                                 "alice", "wonderland"));
+  EXPECT_EQ(error_of(two), 508);
+  ASSERT_EQ(permit(c, stun::endpoint::v4(0x5DB80003u, 1)).cls(), message_class::success_response);
+  EXPECT_EQ(error_of(permit(c, stun::endpoint::v4(0x5DB80004u, 1))), 508);
+  EXPECT_EQ(counters_.limit_rejected_peers.load(), 2u);
+  // Once permissions expire (300 s) they no longer count.
+  advance(301);
+  learn_nonce(c);
+  EXPECT_EQ(permit(c, stun::endpoint::v4(0x5DB80004u, 1)).cls(), message_class::success_response);
+}
+
+TEST_F(WorkerCore, NewPermissionsFasterThanTheRateGet508) {
+  options o;
+  o.limits.permissions_per_second = 2;
+  o.limits.permission_burst = 4;
+  start(o);
+  const auto c = client();
+  allocate(c);
+  std::uint32_t ip = 0x5DB80000u;
+  for (int i = 0; i < 4; ++i)
+    ASSERT_EQ(permit(c, stun::endpoint::v4(++ip, 1)).cls(), message_class::success_response) << i;
+  EXPECT_EQ(error_of(permit(c, stun::endpoint::v4(++ip, 1))), 508);
+  EXPECT_EQ(counters_.limit_rejected_permission_rate.load(), 1u);
+  EXPECT_EQ(counters_.tenants[0].limit_rejected_permission_rate.load(), 1u);
+  // A refresh of an existing permission takes no token.
+  EXPECT_EQ(permit(c, stun::endpoint::v4(0x5DB80001u, 9)).cls(), message_class::success_response);
+  now_.mono_ms += 499;  // not yet one token
+  EXPECT_EQ(error_of(permit(c, stun::endpoint::v4(ip, 1))), 508);
+  now_.mono_ms += 1;  // 500 ms at 2 a second: one token
+  EXPECT_EQ(permit(c, stun::endpoint::v4(ip, 1)).cls(), message_class::success_response);
+  EXPECT_EQ(error_of(permit(c, stun::endpoint::v4(++ip, 1))), 508);
+  EXPECT_EQ(counters_.limit_rejected_permission_rate.load(), 3u);
+  EXPECT_EQ(counters_.limit_rejected_peers.load(), 0u);
+}
+
+TEST_F(WorkerCore, ATenantsAllocationLimitsOverrideTheGlobalOnes) {
+  options o;
+  o.tenants = true;
+  o.limits.max_peers = 2;    // the default tenant's
+  o.acme.allocation.max_peers = 5;
+  start(o);
+  const auto alice = client("203.0.113.10:40000");
+  allocate(alice);
+  const auto dave = client("203.0.113.10:40001");  // nonces are per client IP
+  allocate(dave, "dave", "dave-pass");
+  std::size_t alice_ok = 0, dave_ok = 0;
+  for (std::uint32_t i = 0; i < 8; ++i) {
+    const auto peer = stun::endpoint::v4(0x5DB80000u + i, 1);
+    if (permit(alice, peer).cls() == message_class::success_response) ++alice_ok;
+    if (permit(dave, peer, "dave", "dave-pass").cls() == message_class::success_response) ++dave_ok;
+  }
+  EXPECT_EQ(alice_ok, 2u);
+  EXPECT_EQ(dave_ok, 5u);
+  EXPECT_EQ(counters_.tenants[0].limit_rejected_peers.load(), 6u);
+  EXPECT_EQ(counters_.tenants[1].limit_rejected_peers.load(), 3u);
+}
+
+// With max_peers raised, one allocation holds 10,000 permissions and every
+// one of them still relays.
+TEST_F(WorkerCore, TenThousandPeersWhenMaxPeersIsRaised) {
+  options o;
+  o.limits.max_peers = 10'000;
+  o.limits.permissions_per_second = 0;
+  start(o);
+  const auto c = client();
+  allocate(c);
+  const relay_id rid = io_.open.begin()->first;
+  for (std::uint32_t i = 0; i < 10'000; ++i) {
+    const auto r = permit(c, stun::endpoint::v4(0x5D000000u + i * 13u, 5000));
+    ASSERT_EQ(r.cls(), message_class::success_response) << i << " error " << error_of(r);
+  }
+  EXPECT_EQ(error_of(permit(c, stun::endpoint::v4(0x5E000000u, 5000))), 508);
+  io_.to_client.clear();
+  for (std::uint32_t i = 0; i < 10'000; i += 97)
+    core_->on_peer_packet(rid, stun::endpoint::v4(0x5D000000u + i * 13u, 5000), payload_bytes("p"), now_);
+  EXPECT_EQ(io_.to_client.size(), 104u);
+  EXPECT_EQ(counters_.no_permission_dropped.load(), 0u);
+}
+
 }  // namespace
 }  // namespace anyturn::test
