@@ -167,5 +167,39 @@ TEST(turn_metrics, per_tenant_series_for_configured_tenants) {
   }
 }
 
+TEST(turn_metrics, allocation_limit_series_use_the_fixed_names) {
+  relay::worker_counters a;
+  a.tenants = std::vector<relay::tenant_counters>(2);
+  relay::bump(a.packet_rate_dropped, 2);
+  relay::bump(a.byte_rate_dropped, 3);
+  relay::bump(a.limit_rejected_peers, 4);
+  relay::bump(a.limit_rejected_channels, 5);
+  relay::bump(a.limit_rejected_permission_rate, 6);
+  relay::bump(a.tenants[1].packet_rate_dropped, 2);
+  relay::bump(a.tenants[1].byte_rate_dropped, 3);
+  relay::bump(a.tenants[1].limit_rejected_peers, 4);
+  relay::bump(a.tenants[1].limit_rejected_channels, 5);
+  relay::bump(a.tenants[1].limit_rejected_permission_rate, 6);
+  turn_metrics_options options;
+  options.tenant_ids = {"", "acme"};
+  registry reg;
+  reg.add_collector(turn_metrics({&a}, options));
+  const std::string text = reg.render();
+  for (const char* line : {
+           "anyturn_dropped_packets_total{reason=\"packet_rate\"} 2\n",
+           "anyturn_dropped_packets_total{reason=\"byte_rate\"} 3\n",
+           "anyturn_allocation_limit_rejections_total{reason=\"peers\"} 4\n",
+           "anyturn_allocation_limit_rejections_total{reason=\"channels\"} 5\n",
+           "anyturn_allocation_limit_rejections_total{reason=\"permission_rate\"} 6\n",
+           "anyturn_tenant_dropped_packets_total{tenant=\"acme\",reason=\"packet_rate\"} 2\n",
+           "anyturn_tenant_dropped_packets_total{tenant=\"acme\",reason=\"byte_rate\"} 3\n",
+           "anyturn_tenant_limit_rejections_total{tenant=\"acme\",reason=\"peers\"} 4\n",
+           "anyturn_tenant_limit_rejections_total{tenant=\"acme\",reason=\"channels\"} 5\n",
+           "anyturn_tenant_limit_rejections_total{tenant=\"acme\",reason=\"permission_rate\"} 6\n",
+       }) {
+    EXPECT_NE(text.find(std::string("\n") + line), std::string::npos) << line << text;
+  }
+}
+
 }  // namespace
 }  // namespace anyturn::metrics
