@@ -2,8 +2,9 @@
 # Installs the build dependencies, builds anyturn and its tests
 # (RelWithDebInfo) into build/ (scripts/run.sh's Release build has its own
 # build-release/), and runs the whole suite:
-#   - ctest: unit, integration (real daemon, C++ TURN client) and interop
-#     (coturn's turnutils_* clients against the real daemon);
+#   - ctest: unit, integration (real daemon, C++ TURN client), interop
+#     (coturn's turnutils_* clients against the real daemon) and hostile
+#     (abusive clients against the real daemon, turnutils_uclient alongside);
 #   - the fuzz smoke test, scripts/fuzz.sh 15, when that script exists.
 # Exits non-zero if anything fails, and prints one summary line at the end.
 #
