@@ -173,12 +173,12 @@ start_server() {
       local extra=()
       [[ "$name" == anyturn-coalesce ]] && extra=(--udp-coalesce-us "$coalesce_us")
       taskset -c "$BENCH_SERVER_CPUS" "$anyturn_bin" --config "$bench_config" --listen "127.0.0.1:$port" --relay-ip "$anyturn_relay_ip" \
-        --relay-ports "$a_ports" --user bench:bench --allow-peer 127.0.0.0/8 --threads "$threads" \
+        --relay-ports "$a_ports" --user "bench:$bench_password" --allow-peer 127.0.0.0/8 --threads "$threads" \
         --http-listen "127.0.0.1:$((port + 1))" --log-level warn "${extra[@]}" >>"$logf" 2>&1 &
       ;;
     coturn)
       taskset -c "$BENCH_SERVER_CPUS" "$coturn" -n --no-cli --listening-ip=127.0.0.1 --listening-port="$port" \
-        --relay-ip="$coturn_relay_ip" --min-port="$c_lo" --max-port="$c_hi" --user=bench:bench --realm=anyturn \
+        --relay-ip="$coturn_relay_ip" --min-port="$c_lo" --max-port="$c_hi" --user="bench:$bench_password" --realm=anyturn \
         --lt-cred-mech --allow-loopback-peers --no-tls --no-dtls --no-tcp --relay-threads="$threads" \
         --pidfile="$work/coturn.pid" --log-file=stdout >"$logf" 2>&1 &
       ;;
@@ -219,7 +219,10 @@ wait_quiet() {
 
 # ---------------------------------------------------------------- scenarios
 # name | modes | anyturn-load arguments
-common="--duration $duration --warmup $warmup"
+# A fresh password per run: anyturn refuses passwords that appear in its
+# documentation, and this command line is recorded in docs/benchmarks.md.
+bench_password="$(openssl rand -hex 12)"
+common="--duration $duration --warmup $warmup --password $bench_password"
 declare -A scenario_args=(
   [c1_200]="throughput --clients 1 --size 200 --inflight 8"
   [c100_200]="throughput --clients 100 --size 200 --inflight 4"
@@ -286,7 +289,7 @@ run_memory() {  # run_memory SERVER
   port=$(pick_port)
   start_server "$sv" "$port" memory || return 0
   sleep 0.5
-  line=$(timeout 900 taskset -c "$BENCH_GEN_CPUS" "$load_bin" memory --steps "$memory_steps" --rounds 2 \
+  line=$(timeout 900 taskset -c "$BENCH_GEN_CPUS" "$load_bin" memory --steps "$memory_steps" --rounds 2 --password "$bench_password" \
     --client-ips "$client_ips" --client-ports "$client_ports" --server "127.0.0.1:$port" \
     --server-pid "${server_pid[$sv]}" --label "$sv" 2>>"$work/load.log" | tail -1) || true
   stop_server "$sv"
@@ -322,7 +325,7 @@ profile_anyturn() {
   if command -v perf >/dev/null && perf record -e cpu-clock -o "$work/probe.data" -- true >/dev/null 2>&1; then
     tool=perf
     # shellcheck disable=SC2086
-    taskset -c "$BENCH_GEN_CPUS" "$load_bin" ${scenario_args[c100_200]} --duration 6 --warmup 1 \
+    taskset -c "$BENCH_GEN_CPUS" "$load_bin" ${scenario_args[c100_200]} --duration 6 --warmup 1 --password "$bench_password" \
       --server "127.0.0.1:$port" --server-pid "$pid" --label anyturn-profiled >/dev/null 2>>"$work/load.log" &
     local load_pid=$!
     sleep 1.5
@@ -351,13 +354,13 @@ profile_anyturn() {
     tool=callgrind
     taskset -c "$BENCH_SERVER_CPUS" valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.out" \
       "$anyturn_bin" --config "$bench_config" --listen "127.0.0.1:$port" --relay-ip "$anyturn_relay_ip" --relay-ports "$anyturn_ports" \
-      --user bench:bench --allow-peer 127.0.0.0/8 --threads 1 --http-listen "127.0.0.1:$((port + 1))" \
+      --user "bench:$bench_password" --allow-peer 127.0.0.0/8 --threads 1 --http-listen "127.0.0.1:$((port + 1))" \
       --log-level warn >>"$work/anyturn.log" 2>&1 &
     pid=$!
     server_pid[anyturn]=$pid
     wait_listening "$pid" "$port" || sleep 3
     # shellcheck disable=SC2086
-    taskset -c "$BENCH_GEN_CPUS" "$load_bin" ${scenario_args[c100_200]} --duration 5 --warmup 1 \
+    taskset -c "$BENCH_GEN_CPUS" "$load_bin" ${scenario_args[c100_200]} --duration 5 --warmup 1 --password "$bench_password" \
       --server "127.0.0.1:$port" --label anyturn-callgrind >/dev/null 2>>"$work/load.log" || true
     stop_server anyturn
     callgrind_annotate "$work/callgrind.out" 2>/dev/null | head -60 >"$prof" || true
@@ -410,9 +413,9 @@ meta = {
     "server_cpus": "$BENCH_SERVER_CPUS", "gen_cpus": "$BENCH_GEN_CPUS", "coalesce_us": $coalesce_us,
     "ephemeral": "$eph_lo-$eph_hi", "fd_hard": "$fd_hard", "memory_steps": "$memory_steps",
     "commands": {
-        "anyturn": "taskset -c $BENCH_SERVER_CPUS build-bench/anyturn --config tests/bench/anyturn-bench.yaml --listen 127.0.0.1:PORT --relay-ip $anyturn_relay_ip --relay-ports $anyturn_ports --user bench:bench --allow-peer 127.0.0.0/8 --threads $threads --http-listen 127.0.0.1:PORT+1 --log-level warn",
+        "anyturn": "taskset -c $BENCH_SERVER_CPUS build-bench/anyturn --config tests/bench/anyturn-bench.yaml --listen 127.0.0.1:PORT --relay-ip $anyturn_relay_ip --relay-ports $anyturn_ports --user bench:PASSWORD --allow-peer 127.0.0.0/8 --threads $threads --http-listen 127.0.0.1:PORT+1 --log-level warn",
         "anyturn-coalesce": "the anyturn command plus --udp-coalesce-us $coalesce_us (paced scenario only)",
-        "coturn": "taskset -c $BENCH_SERVER_CPUS $coturn -n --no-cli --listening-ip=127.0.0.1 --listening-port=PORT --relay-ip=$coturn_relay_ip --min-port=$coturn_lo --max-port=$coturn_hi --user=bench:bench --realm=anyturn --lt-cred-mech --allow-loopback-peers --no-tls --no-dtls --no-tcp --relay-threads=$threads --pidfile=RUN/coturn.pid --log-file=stdout",
+        "coturn": "taskset -c $BENCH_SERVER_CPUS $coturn -n --no-cli --listening-ip=127.0.0.1 --listening-port=PORT --relay-ip=$coturn_relay_ip --min-port=$coturn_lo --max-port=$coturn_hi --user=bench:PASSWORD --realm=anyturn --lt-cred-mech --allow-loopback-peers --no-tls --no-dtls --no-tcp --relay-threads=$threads --pidfile=RUN/coturn.pid --log-file=stdout",
         "forwarder": "taskset -c $BENCH_SERVER_CPUS build-bench/tests/bench/anyturn-bare-forwarder --listen 127.0.0.1:PORT --relay-ip $fwd_relay_ip --relay-ports $fwd_ports --threads $threads",
         "core-scale": "taskset -c $BENCH_SERVER_CPUS build-bench/tests/bench/anyturn-core-scale --steps 1000,10000,100000",
         "memory": "relay ports $memory_ports_lo-$memory_ports_hi for both servers; anyturn-load memory --steps $memory_steps --client-ips $client_ips --client-ports $client_ports",

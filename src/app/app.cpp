@@ -1,5 +1,6 @@
 #include <anyturn/app/app.hpp>
 
+#include <anyturn/app/secrets.hpp>
 #include <anyturn/app/side.hpp>
 #include <anyturn/app/tls_setup.hpp>
 #include <anyturn/config/cli.hpp>
@@ -56,6 +57,16 @@ struct server_app::impl {
           fds.after, fds.hard, fds.needed);
     }
 
+    // Before anything reads the credentials: with no REST secret or nonce
+    // key configured, the generated ones in the state directory are used.
+    state_dir = resolve_state_dir(cfg.state_dir);
+    provisioned_secrets secrets;
+    if (!provision_secrets(cfg, state_dir, secrets, error)) {
+      error = "auth: " + error;
+      return false;
+    }
+    log_provisioned(secrets);
+
     std::shared_ptr<turn::shared_state> shared;
     try {
       shared = make_shared_state(cfg);
@@ -71,7 +82,6 @@ struct server_app::impl {
     }
 
     if (!cfg.tls.listen.empty()) {
-      state_dir = resolve_state_dir(cfg.state_dir);
       tls_material tls = load_tls_material(cfg, state_dir, error);
       if (!tls.context) {
         error = "TLS: " + error;
@@ -221,6 +231,25 @@ struct server_app::impl {
     if (http_server) {
       http_server->stop();
       http_server.reset();
+    }
+  }
+
+  static void log_provisioned(const provisioned_secrets& p) {
+    if (p.rest_secret.used) {
+      spdlog::warn(
+          "auth.secrets is empty: using the REST secret {} ({}). Mint TURN credentials with "
+          "`anyturn credentials --secret-file {} --user NAME`, or through the credentials API "
+          "(auth.api_keys), which signs with it; set auth.secrets to choose your own.",
+          p.rest_secret.path.string(),
+          p.rest_secret.generated ? "generated now" : "generated at an earlier start",
+          p.rest_secret.path.string());
+    }
+    if (p.nonce_key.used) {
+      spdlog::info(
+          "auth.nonce_keys is empty: using the nonce key {} ({}); the nodes of an anycast fleet "
+          "must share one key instead (auth.nonce_keys)",
+          p.nonce_key.path.string(),
+          p.nonce_key.generated ? "generated now" : "generated at an earlier start");
     }
   }
 

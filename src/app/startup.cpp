@@ -9,7 +9,6 @@
 #include <anyturn/auth/peer_policy.hpp>
 #include <anyturn/relay/port_pool.hpp>
 
-#include <openssl/rand.h>
 #include <spdlog/fmt/fmt.h>
 
 #include <algorithm>
@@ -28,19 +27,13 @@ std::shared_ptr<turn::shared_state> make_shared_state(const config::server_confi
   // Tenant index 0 is the default tenant (auth.*), k+1 is cfg.tenants[k].
   s->credentials =
       std::make_shared<const auth::credential_store>(cfg.auth.realm, tenant_credentials(cfg));
-  std::vector<std::uint8_t> key;
-  if (cfg.auth.nonce_key.empty()) {
-    // Single node only: a fleet behind one anycast address must share a key
-    // (config::warnings() tells the operator).
-    key.resize(32);
-    if (RAND_bytes(key.data(), static_cast<int>(key.size())) != 1) {
-      throw std::runtime_error("cannot draw a random nonce key (RAND_bytes failed)");
-    }
-  } else {
-    key.assign(cfg.auth.nonce_key.begin(), cfg.auth.nonce_key.end());
-  }
-  s->nonces = std::make_shared<const auth::nonce_service>(std::move(key), cfg.lifetimes.nonce,
-                                                          cfg.auth.offer_sha256);
+  // app::provision_secrets fills auth.nonce_keys from the state directory
+  // before this; a caller that skips it (tests) gets a per-process key.
+  std::vector<std::vector<std::uint8_t>> keys;
+  for (const auto& k : cfg.auth.nonce_keys) keys.emplace_back(k.begin(), k.end());
+  if (keys.empty()) keys.push_back(auth::random_key(32));
+  s->nonces = std::make_shared<const auth::nonce_service>(
+      std::move(keys), cfg.lifetimes.nonce, cfg.auth.offer_sha256, cfg.auth.nonce_max_skew);
   s->peers = std::make_shared<const auth::peer_policy>(cfg.peers.allow, cfg.peers.deny);
   for (const auto& ip : cfg.relay.ips) {
     turn::shared_state::relay_address r;

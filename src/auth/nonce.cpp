@@ -87,17 +87,28 @@ std::vector<std::uint8_t> random_key(std::size_t n) {
   return key;
 }
 
-nonce_service::nonce_service(std::vector<std::uint8_t> key, std::int64_t lifetime_seconds,
-                             bool offer_password_algorithms)
-    : key_(std::move(key)),
+nonce_service::nonce_service(std::vector<std::vector<std::uint8_t>> keys,
+                             std::int64_t lifetime_seconds, bool offer_password_algorithms,
+                             std::int64_t max_future_skew)
+    : keys_(std::move(keys)),
       lifetime_(lifetime_seconds),
+      max_future_skew_(max_future_skew),
       offer_password_algorithms_(offer_password_algorithms) {
-  if (key_.empty()) throw std::invalid_argument("auth: nonce key must not be empty");
-  if (key_.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
-    throw std::invalid_argument("auth: nonce key too long");
+  if (keys_.empty()) throw std::invalid_argument("auth: at least one nonce key is needed");
+  for (const auto& key : keys_) {
+    if (key.empty()) throw std::invalid_argument("auth: nonce key must not be empty");
+    if (key.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
+      throw std::invalid_argument("auth: nonce key too long");
+    }
   }
   if (lifetime_ <= 0) throw std::invalid_argument("auth: nonce lifetime must be positive");
+  if (max_future_skew_ < 0) throw std::invalid_argument("auth: nonce skew must not be negative");
 }
+
+nonce_service::nonce_service(std::vector<std::uint8_t> key, std::int64_t lifetime_seconds,
+                             bool offer_password_algorithms)
+    : nonce_service(std::vector<std::vector<std::uint8_t>>{std::move(key)}, lifetime_seconds,
+                    offer_password_algorithms) {}
 
 std::string_view nonce_service::mint(const stun::endpoint& client, std::int64_t now,
                                      std::array<char, nonce_size>& out) const {
@@ -115,7 +126,7 @@ std::string_view nonce_service::mint(const stun::endpoint& client, std::int64_t 
     p[ts_offset + i] = hex_digits[(ts >> (28 - 4 * i)) & 0xf];
   }
 
-  if (!compute_mac(key_, ts, features, client, p + mac_offset)) {
+  if (!compute_mac(keys_.front(), ts, features, client, p + mac_offset)) {
     // Cannot happen short of OpenSSL failing; verify() fails the same way, so
     // this nonce is simply never accepted.
     std::fill_n(p + mac_offset, mac_chars, 'A');
@@ -155,15 +166,21 @@ nonce_status nonce_service::verify(std::string_view nonce, const stun::endpoint&
   }
 
   // The MAC is checked before the clock so that only our own nonces can be
-  // called stale (438); anything forged is 401.
-  std::array<char, mac_chars> expected{};
-  if (!compute_mac(key_, ts, features, client, expected.data())) return nonce_status::invalid;
-  if (CRYPTO_memcmp(expected.data(), nonce.data() + mac_offset, mac_chars) != 0) {
-    return nonce_status::invalid;
+  // called stale (438); anything forged is 401. Keys after the first are
+  // tried only when the first fails: the common case costs one HMAC.
+  std::size_t signer = keys_.size();
+  for (std::size_t k = 0; k < keys_.size() && signer == keys_.size(); ++k) {
+    std::array<char, mac_chars> expected{};
+    if (compute_mac(keys_[k], ts, features, client, expected.data()) &&
+        CRYPTO_memcmp(expected.data(), nonce.data() + mac_offset, mac_chars) == 0) {
+      signer = k;
+    }
   }
+  if (signer == keys_.size()) return nonce_status::invalid;
 
   const std::int64_t minted = widen_timestamp(ts, now);
-  if (minted - now > max_future_skew) return nonce_status::invalid;
+  if (minted - now > max_future_skew_) return nonce_status::invalid;
+  if (signer != 0) return nonce_status::stale;  // a retired key: re-challenge under the current one
   if (now - minted > lifetime_) return nonce_status::stale;
   return nonce_status::valid;
 }

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <fstream>
 #include <limits>
 
 #ifndef ANYTURN_VERSION
@@ -214,7 +215,10 @@ std::optional<server_config> resolve(const cli_options& opts, std::vector<std::s
     }
   }
   if (opts.realm) cfg.auth.realm = *opts.realm;
-  for (const auto& text : opts.users) {  // added to the file's users
+  // Every repeatable flag replaces its list in the file, as --listen does: a
+  // flag states the whole value, so what runs is what the command line says.
+  if (!opts.users.empty()) cfg.auth.users.clear();
+  for (const auto& text : opts.users) {
     const auto colon = text.find(':');
     if (colon == std::string::npos || colon == 0) {
       // No colon means no password: nothing secret to leak by echoing it.
@@ -227,11 +231,13 @@ std::optional<server_config> resolve(const cli_options& opts, std::vector<std::s
     user.password = text.substr(colon + 1);
     cfg.auth.users.push_back(std::move(user));
   }
-  for (const auto& secret : opts.auth_secrets) cfg.auth.rest_secrets.push_back(secret);
+  if (!opts.auth_secrets.empty()) cfg.auth.rest_secrets = opts.auth_secrets;
+  if (!opts.allow_peer.empty()) cfg.peers.allow.clear();
   for (const auto& text : opts.allow_peer) {
     if (auto c = detail::parse_cidr(text)) cfg.peers.allow.push_back(*c);
     else errors.push_back(expected("--allow-peer", detail::expect_cidr, text));
   }
+  if (!opts.deny_peer.empty()) cfg.peers.deny.clear();
   for (const auto& text : opts.deny_peer) {
     if (auto c = detail::parse_cidr(text)) cfg.peers.deny.push_back(*c);
     else errors.push_back(expected("--deny-peer", detail::expect_cidr, text));
@@ -280,8 +286,8 @@ std::optional<server_config> resolve(const cli_options& opts, std::vector<std::s
       errors.push_back(expected("--http-listen", detail::expect_listen, *opts.http_listen));
     }
   }
-  // Added to the default tenant's keys; never echoed.
-  for (const auto& key : opts.api_keys) cfg.auth.api_keys.push_back(key);
+  // The default tenant's keys; never echoed.
+  if (!opts.api_keys.empty()) cfg.auth.api_keys = opts.api_keys;
 
   // Cross-field checks only make sense on a config that parsed cleanly.
   if (!base || errors.size() != before) return std::nullopt;
@@ -293,12 +299,13 @@ std::string usage() {
   return R"(Usage:
   anyturn [--config FILE] [flags]        run the TURN/STUN server
   anyturn check-config FILE [flags]      load FILE, apply the flags, validate, exit
-  anyturn credentials --secret S [--user U] [--ttl T] [--tenant ID] [--json]
+  anyturn credentials (--secret S | --secret-file F) [--user U] [--ttl T] [--tenant ID] [--json]
                                          print TURN REST credentials (offline)
   anyturn --help | --version
 
-Flags override the config file (see docs/configuration.md). Every flag takes
-its value as "--flag VALUE" or "--flag=VALUE".
+Flags override the config file (see docs/configuration.md): a repeatable
+flag replaces the file's whole list. Every flag takes its value as
+"--flag VALUE" or "--flag=VALUE".
   --config FILE             YAML config file (default: built-in defaults)
   --listen ADDR:PORT        listener, repeatable; IPv6 as [::1]:3478
                             (replaces the file's listen list)
@@ -306,11 +313,14 @@ its value as "--flag VALUE" or "--flag=VALUE".
                             family add capacity (replaces the file's relay.ips)
   --relay-ports LOW-HIGH    relay port range, e.g. 49152-65535
   --realm NAME              authentication realm
-  --user NAME:PASSWORD      static user, repeatable (added to the file's users;
-                            split at the first ':')
-  --auth-secret SECRET      TURN REST shared secret, repeatable (added)
-  --allow-peer CIDR         allow relaying to CIDR, repeatable (added)
-  --deny-peer CIDR          deny relaying to CIDR, repeatable (added)
+  --user NAME:PASSWORD      static user, repeatable (replaces the file's
+                            auth.users; split at the first ':')
+  --auth-secret SECRET      TURN REST shared secret, repeatable (replaces
+                            auth.secrets; the first signs API credentials)
+  --allow-peer CIDR         allow relaying to CIDR, repeatable (replaces
+                            peers.allow)
+  --deny-peer CIDR          deny relaying to CIDR, repeatable (replaces
+                            peers.deny; the built-in denials stay)
   --threads N               worker threads, 0 = one per core
   --log-level LEVEL         trace, debug, info, warn, error, critical, off
   --tls-listen ADDR:PORT    TLS listener, repeatable (replaces tls.listen)
@@ -319,7 +329,8 @@ its value as "--flag VALUE" or "--flag=VALUE".
   --http-listen ADDR:PORT   metrics/health/credentials-API HTTP server address
                             (replaces http.listen; default 127.0.0.1:9641)
   --api-key KEY             credentials-API bearer key of the default tenant,
-                            repeatable, at least 16 characters (added)
+                            repeatable, at least 16 characters (replaces
+                            auth.api_keys)
   --udp-coalesce-us N       wake-up coalescing window in microseconds, 0..1000
                             (replaces limits.udp_coalesce_us; 0 = off)
   --max-allocations-per-user N
@@ -358,7 +369,8 @@ std::optional<credentials_options> parse_credentials_cli(int argc, const char* c
       opts.json = true;
       continue;
     }
-    if (name != "--secret" && name != "--user" && name != "--ttl" && name != "--tenant") {
+    if (name != "--secret" && name != "--secret-file" && name != "--user" && name != "--ttl" &&
+        name != "--tenant") {
       errors.push_back(looks_like_flag(arg)
                            ? "credentials: unknown flag '" + std::string(name) + "'"
                            : "credentials: unexpected argument '" + std::string(arg) + "'");
@@ -374,6 +386,18 @@ std::optional<credentials_options> parse_credentials_cli(int argc, const char* c
     }
     if (name == "--secret") {
       opts.secret = std::string(*value);
+      have_secret = true;
+    } else if (name == "--secret-file") {
+      // What the server generates into its state directory when auth.secrets
+      // is empty: the first line of the file, without its line ending.
+      std::ifstream in{std::string(*value)};
+      std::string line;
+      if (!in || !std::getline(in, line)) {
+        errors.push_back("--secret-file: cannot read '" + std::string(*value) + "'");
+        continue;
+      }
+      while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+      opts.secret = std::move(line);
       have_secret = true;
     } else if (name == "--user") {
       opts.user = std::string(*value);
@@ -394,7 +418,8 @@ std::optional<credentials_options> parse_credentials_cli(int argc, const char* c
     have_secret = true;
   }
   if (!have_secret || opts.secret.empty()) {
-    errors.push_back("credentials: --secret SECRET (or ANYTURN_REST_SECRET) is required");
+    errors.push_back(
+        "credentials: --secret SECRET, --secret-file FILE (or ANYTURN_REST_SECRET) is required");
   }
   auto bad_part = [](std::string_view s) {
     return s.find(':') != std::string_view::npos ||
@@ -419,14 +444,17 @@ std::optional<credentials_options> parse_credentials_cli(int argc, const char* c
 
 std::string credentials_usage() {
   return R"(Usage:
-  anyturn credentials --secret SECRET [--user ID] [--ttl SECONDS] [--tenant ID] [--json]
+  anyturn credentials (--secret SECRET | --secret-file FILE) [--user ID] [--ttl SECONDS]
+                      [--tenant ID] [--json]
 
 Prints TURN REST credentials (draft-uberti-behave-turn-rest) signed with
 SECRET, the same as the credentials API issues; needs no running server and
-no config. The secret may come from $ANYTURN_REST_SECRET instead of --secret
-(keeps it out of the process list).
+no config. The secret may come from $ANYTURN_REST_SECRET or a file instead of
+--secret (keeps it out of the process list).
   --secret SECRET   a REST shared secret the server accepts (auth.secrets or a
                     tenant's secrets)
+  --secret-file FILE  read the secret from FILE's first line, e.g. the one the
+                    server generated: STATE_DIR/rest-secret
   --user ID         end-user id; username "<expiry>:<ID>" (default: "<expiry>")
   --ttl SECONDS     lifetime, default 86400
   --tenant ID       tenant id; username "<expiry>:<tenant>:<ID>" (needs --user)

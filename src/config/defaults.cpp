@@ -96,10 +96,16 @@ std::vector<std::string> warnings(const server_config& cfg) {
       }
     }
   }
-  if (cfg.auth.nonce_key.empty()) {
+  if (cfg.auth.nonce_keys.empty()) {
     out.push_back(
-        "auth.nonce_key is empty: nonces use a random per-process key, so they do not survive a "
-        "restart and other nodes of an anycast fleet reject them");
+        "auth.nonce_keys is empty: nonces use a key generated into the state directory, which "
+        "other nodes of an anycast fleet do not have: they answer this node's nonces with 401");
+  }
+  if (cfg.auth.rest_secrets.empty()) {
+    out.push_back(
+        "auth.secrets is empty: the server uses a random REST secret generated into the state "
+        "directory (rest-secret) at its first start; mint credentials from that file or the "
+        "credentials API");
   }
   if (!cfg.tls.listen.empty() && cfg.tls.cert.empty()) {
     out.push_back(

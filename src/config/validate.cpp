@@ -1,6 +1,7 @@
 // Cross-field checks on a complete server_config (after the file and the
 // flags are merged). Every problem is reported, each naming its key path.
 #include <anyturn/config/config.hpp>
+#include <anyturn/config/published.hpp>
 
 #include "values.hpp"
 
@@ -23,7 +24,6 @@ constexpr std::size_t max_software_bytes = 763;
 // RFC 8489 §14.3: USERNAME is fewer than 509 bytes.
 constexpr std::size_t max_username_bytes = 508;
 constexpr unsigned max_threads = 256;
-constexpr std::size_t min_nonce_key_bytes = 16;
 
 bool is_unspecified(const stun::endpoint& ep) {
   return std::all_of(ep.ip.begin(), ep.ip.begin() + static_cast<std::ptrdiff_t>(ep.ip_size()),
@@ -35,6 +35,19 @@ bool has_control_char(std::string_view s) {
     const auto u = static_cast<unsigned char>(c);
     return u < 0x20 || u == 0x7f;
   });
+}
+
+constexpr std::size_t max_nonce_keys = 8;
+
+std::string hex(const auth::md5_key& key) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(key.size() * 2);
+  for (const std::uint8_t b : key) {
+    out.push_back(digits[b >> 4]);
+    out.push_back(digits[b & 0xf]);
+  }
+  return out;
 }
 
 std::string idx(std::string_view path, std::size_t i) {
@@ -218,6 +231,12 @@ void check_users(const std::vector<auth::static_user>& users, const std::string&
       errors.push_back(who + ": exactly one of 'password' or 'key' is required");
     } else if (u.password && u.password->empty()) {
       errors.push_back(who + ": password must not be empty");
+    } else if (u.password && is_published_credential(*u.password)) {
+      errors.push_back(who + ": the password is a published example (it appears in anyturn's "
+                             "documentation or is a common placeholder); choose another");
+    } else if (u.key && is_published_credential(hex(*u.key))) {
+      errors.push_back(who + ": the key is a published example from anyturn's documentation; "
+                             "compute it from your own password");
     }
     if (u.name.empty()) continue;
     bool duplicate = false;
@@ -232,6 +251,20 @@ void check_users(const std::vector<auth::static_user>& users, const std::string&
   }
 }
 
+// A REST secret or nonce key: long enough not to be guessed offline from one
+// captured credential, and not a value anybody can read in the docs. Never
+// echoed.
+void check_secret_value(const std::string& value, const std::string& path,
+                        std::vector<std::string>& errors) {
+  if (value.size() < min_secret_bytes) {
+    errors.push_back(path + ": at least " + std::to_string(min_secret_bytes) +
+                     " bytes (use e.g. openssl rand -hex 32), got " + std::to_string(value.size()));
+  } else if (is_published_credential(value)) {
+    errors.push_back(path + ": a published example or placeholder value (it appears in anyturn's "
+                            "documentation); use e.g. openssl rand -hex 32");
+  }
+}
+
 void check_secrets(const std::vector<std::string>& secrets, const std::string& base,
                    std::vector<std::string>& errors) {
   if (secrets.size() > auth::max_candidates) {
@@ -239,7 +272,7 @@ void check_secrets(const std::vector<std::string>& secrets, const std::string& b
                      " secrets (each is tried per request), got " + std::to_string(secrets.size()));
   }
   for (std::size_t i = 0; i < secrets.size(); ++i) {
-    if (secrets[i].empty()) errors.push_back(idx(base, i) + ": must not be empty");
+    check_secret_value(secrets[i], idx(base, i), errors);
   }
 }
 
@@ -248,7 +281,7 @@ void check_secrets(const std::vector<std::string>& secrets, const std::string& b
 void check_api_keys(const std::vector<std::string>& keys, const std::string& base,
                     const std::vector<std::string>& secrets, const std::string& secrets_path,
                     std::vector<std::pair<std::string, std::string>>& seen,
-                    std::vector<std::string>& errors) {
+                    std::vector<std::string>& errors, bool require_secret = true) {
   for (std::size_t i = 0; i < keys.size(); ++i) {
     const std::string& k = keys[i];
     const std::string path = idx(base, i);
@@ -261,6 +294,10 @@ void check_api_keys(const std::vector<std::string>& keys, const std::string& bas
       return u <= 0x20 || u == 0x7f;
     });
     if (bad_char) errors.push_back(path + ": must not contain spaces or control characters");
+    if (is_published_credential(k)) {
+      errors.push_back(path + ": a published example key (it appears in anyturn's documentation); "
+                              "use e.g. openssl rand -hex 32");
+    }
     for (const auto& [key, where] : seen) {
       if (key == k) {
         errors.push_back(path + ": the same key is also " + where + "; a key must name one tenant");
@@ -269,7 +306,7 @@ void check_api_keys(const std::vector<std::string>& keys, const std::string& bas
     }
     seen.emplace_back(k, path);
   }
-  if (!keys.empty() && secrets.empty()) {
+  if (!keys.empty() && secrets.empty() && require_secret) {
     errors.push_back(base + ": the credentials API signs with the tenant's first REST secret, but " +
                      secrets_path + " is empty");
   }
@@ -288,22 +325,27 @@ void check_auth(const server_config& cfg, std::vector<std::string>& errors) {
                      std::to_string(auth.realm.size()));
   }
   if (has_control_char(auth.realm)) errors.push_back("realm: must not contain control characters");
-  bool any_credential = !auth.users.empty() || !auth.rest_secrets.empty();
-  for (const auto& t : cfg.tenants) any_credential = any_credential || !t.users.empty() || !t.secrets.empty();
-  if (!any_credential) {
-    errors.push_back(
-        "auth: no credentials: configure auth.users or auth.secrets (or --user / --auth-secret) or "
-        "a tenant's users or secrets; a TURN server without credentials is an open relay");
-  }
+  // No credential at all is fine: an empty auth.secrets gets a random secret
+  // generated into the state directory at start-up (app::provision_secrets),
+  // so the server is never an open relay and never runs on a published one.
   std::vector<std::pair<std::string, std::string>> user_names;
   std::vector<std::pair<std::string, std::string>> api_keys;
   check_users(auth.users, "auth.users", user_names, errors);
   check_secrets(auth.rest_secrets, "auth.secrets", errors);
-  check_api_keys(auth.api_keys, "auth.api_keys", auth.rest_secrets, "auth.secrets", api_keys, errors);
-  if (!auth.nonce_key.empty() && auth.nonce_key.size() < min_nonce_key_bytes) {
-    errors.push_back("auth.nonce_key: at least " + std::to_string(min_nonce_key_bytes) +
-                     " bytes when set (empty means random per process), got " +
-                     std::to_string(auth.nonce_key.size()));
+  // The default tenant's API signs with the generated secret when none is set.
+  check_api_keys(auth.api_keys, "auth.api_keys", auth.rest_secrets, "auth.secrets", api_keys, errors,
+                 /*require_secret=*/false);
+  if (auth.nonce_keys.size() > max_nonce_keys) {
+    errors.push_back("auth.nonce_keys: at most " + std::to_string(max_nonce_keys) +
+                     " (the current key and retired ones), got " +
+                     std::to_string(auth.nonce_keys.size()));
+  }
+  for (std::size_t i = 0; i < auth.nonce_keys.size(); ++i) {
+    check_secret_value(auth.nonce_keys[i], idx("auth.nonce_keys", i), errors);
+  }
+  if (auth.nonce_max_skew > max_nonce_skew) {
+    errors.push_back("auth.nonce_max_skew: at most " + std::to_string(max_nonce_skew) +
+                     " seconds, got " + std::to_string(auth.nonce_max_skew));
   }
 
   // Tenants: auth::tenant_index 0 is the default tenant, so at most 65535 more.

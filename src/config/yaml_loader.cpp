@@ -234,16 +234,38 @@ class loader {
 
   void auth(const YAML::Node& node, const std::string& path, auth_config& out,
             lifetime_config& lifetimes) {
+    bool one_key = false;
+    bool key_list = false;
     for_each_key(node, path,
-                 {"users", "secrets", "api_keys", "nonce_key", "nonce_lifetime", "offer_sha256"},
+                 {"users", "secrets", "api_keys", "nonce_key", "nonce_keys", "nonce_lifetime",
+                  "nonce_max_skew", "offer_sha256"},
                  [&](const std::string& key, const YAML::Node& v, const std::string& child) {
-                   if (key == "users") users(v, child, out.users);
-                   else if (key == "secrets") strings(v, child, out.rest_secrets);
-                   else if (key == "api_keys") strings(v, child, out.api_keys);
-                   else if (key == "nonce_key") string(v, child, out.nonce_key);
-                   else if (key == "nonce_lifetime") uint(v, child, lifetimes.nonce);
-                   else if (key == "offer_sha256") boolean(v, child, out.offer_sha256);
+                   if (key == "users") {
+                     users(v, child, out.users);
+                   } else if (key == "secrets") {
+                     strings(v, child, out.rest_secrets);
+                   } else if (key == "api_keys") {
+                     strings(v, child, out.api_keys);
+                   } else if (key == "nonce_key") {  // one key: the short spelling
+                     std::string text;
+                     string(v, child, text);
+                     out.nonce_keys.clear();
+                     if (!text.empty()) out.nonce_keys.push_back(std::move(text));
+                     one_key = true;
+                   } else if (key == "nonce_keys") {
+                     strings(v, child, out.nonce_keys);
+                     key_list = true;
+                   } else if (key == "nonce_lifetime") {
+                     uint(v, child, lifetimes.nonce);
+                   } else if (key == "nonce_max_skew") {
+                     uint(v, child, out.nonce_max_skew);
+                   } else if (key == "offer_sha256") {
+                     boolean(v, child, out.offer_sha256);
+                   }
                  });
+    if (one_key && key_list) {
+      error(path + ": give either nonce_key (one key) or nonce_keys (a list), not both");
+    }
   }
 
   // A list of strings, replacing `out`.

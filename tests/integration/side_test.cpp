@@ -215,7 +215,7 @@ class Side : public ::testing::Test {
 // ---------------------------------------------------------------- /metrics
 
 TEST_F(Side, MetricsAreLiveAndPassPromtool) {
-  ASSERT_TRUE(start(30, "", {"--user", "alice:wonderland", "--auth-secret", "side-secret",
+  ASSERT_TRUE(start(30, "", {"--user", "alice:wonderland", "--auth-secret", "side-secret-0123456789",
                              "--api-key", "metrics-test-api-key-0001"}));
   auto health = http_request(daemon_->http_port(), "GET", "/healthz");
   ASSERT_TRUE(health.has_value());
@@ -613,6 +613,60 @@ TEST_F(Side, CredentialsCommandMintsWhatTheServerAccepts) {
   ASSERT_TRUE(start(35, "", {"--auth-secret", secret}));
   auto c = client(username, password);
   allocate_ok(*c);
+}
+
+// ------------------------------------------- the shipped config's credentials
+
+// config/anyturn.yaml ships with no usable credential: the documented demo
+// user is gone, and the server runs on a REST secret it generated into its
+// state directory, which `anyturn credentials --secret-file` reads and which
+// survives a restart.
+TEST_F(Side, ShippedConfigRunsOnAGeneratedSecretOnly) {
+  const std::string shipped = std::string(ANYTURN_SOURCE_DIR) + "/config/anyturn.yaml";
+  const std::string tls = "127.0.0.1:" + std::to_string(free_port(false));
+  ASSERT_TRUE(start(37, "", {"--config", shipped, "--tls-listen", tls}));
+  const fs::path secret_file = fs::path(daemon_->state_home()) / "anyturn" / "rest-secret";
+  ASSERT_TRUE(fs::exists(secret_file)) << daemon_->log();
+  EXPECT_NE(daemon_->log().find(secret_file.string()), std::string::npos)
+      << "the log must say where the generated secret is\n" << daemon_->log();
+
+  // What the docs used to show does not authenticate.
+  for (const auto& [name, pass] : {std::pair<std::string, std::string>{"demo", "demo-password"},
+                                   {std::to_string(unix_now() + 600) + ":demo",
+                                    rest_password("change-me-rest-secret",
+                                                  std::to_string(unix_now() + 600) + ":demo")}}) {
+    auto c = client(name, pass);
+    auto r = c->allocate();
+    ASSERT_TRUE(r.has_value()) << "no answer";
+    EXPECT_EQ(r->error_code(), 401) << name << ": " << r->describe();
+  }
+
+  const auto minted = run_anyturn({"credentials", "--secret-file", secret_file.string(), "--user", "op"});
+  ASSERT_EQ(minted.exit_code, 0) << minted.out;
+  std::string username, password;
+  for (const auto& line : lines_of(minted.out)) {
+    if (line.starts_with("username: ")) username = line.substr(10);
+    if (line.starts_with("password: ")) password = line.substr(10);
+  }
+  ASSERT_FALSE(password.empty()) << minted.out;
+  auto c = client(username, password);
+  allocate_ok(*c);
+
+  // A restart reads the same secret: what was minted before still works.
+  ASSERT_EQ(daemon_->stop(), 0) << daemon_->log();
+  ASSERT_TRUE(daemon_->start()) << daemon_->log();
+  auto again = client(username, password);
+  allocate_ok(*again);
+}
+
+// Published credentials are refused at start-up with a clear error, even
+// from the command line.
+TEST_F(Side, PublishedCredentialsStopTheStart) {
+  const auto r = run_anyturn({"check-config", std::string(ANYTURN_SOURCE_DIR) + "/config/anyturn.yaml",
+                              "--user", "demo:demo-password"});
+  EXPECT_EQ(r.exit_code, 1);
+  const auto ok = run_anyturn({"check-config", std::string(ANYTURN_SOURCE_DIR) + "/config/anyturn.yaml"});
+  EXPECT_EQ(ok.exit_code, 0);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <fstream>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -31,6 +32,13 @@ inline std::string dump(const std::vector<std::string>& errors) {
   return out;
 }
 
+// Writes `yaml` to a file in the test's temporary directory; returns its path.
+inline std::string write_config_file(const std::string& name, const std::string& yaml) {
+  const std::string path = ::testing::TempDir() + "anyturn-" + name + ".yaml";
+  std::ofstream(path) << yaml;
+  return path;
+}
+
 inline stun::endpoint ep(std::string_view text) {
   auto e = stun::endpoint::parse(text, true);
   EXPECT_TRUE(e.has_value()) << text;
@@ -42,7 +50,7 @@ inline server_config valid_config() {
   server_config cfg = defaults();
   cfg.relay.ips = {stun::endpoint::v4(0xC0000201, 0)};  // 192.0.2.1
   cfg.relay.ips_auto = false;
-  cfg.auth.users.push_back({"alice", std::string("secret"), std::nullopt});
+  cfg.auth.users.push_back({"alice", std::string("alice-pass-4bd2"), std::nullopt});
   return cfg;
 }
 

@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -107,6 +108,10 @@ daemon::~daemon() {
     reap(true);
   }
   if (!log_path_.empty() && std::getenv("ANYTURN_KEEP_LOGS") == nullptr) ::unlink(log_path_.c_str());
+  if (!state_home_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(state_home_, ec);
+  }
 }
 
 std::string daemon::command_line() const {
@@ -165,6 +170,22 @@ bool daemon::start(std::chrono::milliseconds ready_timeout) {
   for (auto& a : argv_) cargv.push_back(a.data());
   cargv.push_back(nullptr);
 
+  if (state_home_.empty()) {
+    std::string dir = "/tmp/anyturn-itest-state-XXXXXX";
+    if (::mkdtemp(dir.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    state_home_ = dir;
+  }
+  // The environment, built before fork (the child only calls exec).
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::string_view(*e).starts_with("XDG_STATE_HOME=")) continue;
+    env_strings.emplace_back(*e);
+  }
+  env_strings.push_back("XDG_STATE_HOME=" + state_home_);
+  std::vector<char*> cenv;
+  for (auto& e : env_strings) cenv.push_back(e.data());
+  cenv.push_back(nullptr);
+
   const pid_t parent = ::getpid();
   pid_ = ::fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
@@ -176,7 +197,7 @@ bool daemon::start(std::chrono::milliseconds ready_timeout) {
     if (devnull >= 0) ::dup2(devnull, 0);
     ::dup2(log_fd, 1);
     ::dup2(log_fd, 2);
-    ::execv(cargv[0], cargv.data());
+    ::execve(cargv[0], cargv.data(), cenv.data());
     const char msg[] = "exec of the anyturn binary failed\n";
     (void)!::write(2, msg, sizeof msg - 1);
     ::_exit(127);

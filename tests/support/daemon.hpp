@@ -82,6 +82,9 @@ class daemon {
   // Sends `sig` to exactly the daemon's PID; false if it is not running.
   bool signal(int sig);
   [[nodiscard]] pid_t pid() const { return pid_; }
+  // The daemon's $XDG_STATE_HOME (its state directory is <this>/anyturn);
+  // kept across stop() and start(), removed with the object.
+  [[nodiscard]] const std::string& state_home() const { return state_home_; }
   [[nodiscard]] bool running();
   [[nodiscard]] std::string log() const;
   [[nodiscard]] std::string command_line() const;
@@ -99,6 +102,10 @@ class daemon {
   std::uint16_t http_port_ = 0;
   std::vector<std::string> argv_;
   std::string log_path_;
+  // The daemon's state directory ($XDG_STATE_HOME/anyturn): a temporary one
+  // per daemon, so a generated REST secret or certificate never lands in the
+  // home of whoever runs the tests, and never leaks between tests.
+  std::string state_home_;
   pid_t pid_ = -1;
   std::optional<int> exit_status_;
 };

@@ -15,7 +15,8 @@
 namespace anyturn::app {
 
 // The immutable state every worker shares: credentials, nonce service (a
-// random key when auth.nonce_key is empty), peer policy, one port pool per
+// per-process random key when auth.nonce_keys is empty, which only happens
+// when provision_secrets did not run first), peer policy, one port pool per
 // relay address, lifetimes and limits. Throws std::runtime_error if no random
 // key can be drawn (start-up only).
 std::shared_ptr<turn::shared_state> make_shared_state(const config::server_config& cfg);

@@ -7,6 +7,7 @@
 // is about to expire). Start-up and SIGHUP only; errors are text.
 #pragma once
 
+#include <anyturn/app/state_dir.hpp>
 #include <anyturn/config/config.hpp>
 #include <anyturn/net/tls.hpp>
 
@@ -16,9 +17,6 @@
 
 namespace anyturn::app {
 
-// The state directory: `configured` if set; else $XDG_STATE_HOME/anyturn
-// (when absolute); else $HOME/.local/state/anyturn; else ./var/anyturn.
-std::filesystem::path resolve_state_dir(const std::string& configured);
 
 // The names a development certificate must carry: 127.0.0.1, ::1, every
 // specific listen / tls.listen / relay address, every up interface address

@@ -17,6 +17,12 @@
 //                 HMAC-SHA256(key, ts[4, big-endian] || features[3] ||
 //                 client ip[4 or 16] || family[1])
 // The MAC also covers the feature bits so a middlebox cannot bid them down.
+//
+// Key rotation: the service holds a list of keys. The first mints and
+// verifies; the others only recognise nonces they minted, which are answered
+// as stale (438 with a fresh nonce under the first key) rather than invalid
+// (401), so rotating the fleet's key costs a client one round trip, not a
+// failed call.
 #pragma once
 
 #include <anyturn/stun/endpoint.hpp>
@@ -43,11 +49,17 @@ inline constexpr std::uint32_t feature_username_anonymity = 1u << 1;
 class nonce_service {
  public:
   static constexpr std::size_t nonce_size = 9 + 4 + 8 + 16;  // cookie, features, ts, mac
-  // Nonces minted more than this far in the future are rejected (clock skew
-  // allowance between nodes of a fleet).
-  static constexpr std::int64_t max_future_skew = 60;
+  // Default allowance for nonces dated in the future: the clocks of a fleet's
+  // nodes differ, and a nonce minted by a node ahead of this one is good.
+  static constexpr std::int64_t default_max_future_skew = 60;
 
-  // Throws std::invalid_argument when `key` is empty or lifetime_seconds <= 0.
+  // keys[0] mints; every key verifies (the others answer stale). Throws
+  // std::invalid_argument when there is no key, a key is empty,
+  // lifetime_seconds <= 0 or max_future_skew < 0.
+  nonce_service(std::vector<std::vector<std::uint8_t>> keys, std::int64_t lifetime_seconds,
+                bool offer_password_algorithms,
+                std::int64_t max_future_skew = default_max_future_skew);
+  // One key.
   nonce_service(std::vector<std::uint8_t> key, std::int64_t lifetime_seconds,
                 bool offer_password_algorithms);
 
@@ -55,8 +67,10 @@ class nonce_service {
   // The timestamp field holds `now` modulo 2^32.
   std::string_view mint(const stun::endpoint& client, std::int64_t now,
                         std::array<char, nonce_size>& out) const;
-  // valid, stale (well-formed, MAC good, older than the lifetime: answer 438),
-  // or invalid (forged, another client's, or garbage: answer 401).
+  // valid; stale (well-formed, MAC good under the current key but older than
+  // the lifetime, or MAC good under a previous key: answer 438 with a fresh
+  // nonce); or invalid (forged, another client's, dated further ahead than
+  // the skew allowance, or garbage: answer 401).
   [[nodiscard]] nonce_status verify(std::string_view nonce, const stun::endpoint& client,
                                     std::int64_t now) const;
 
@@ -70,8 +84,9 @@ class nonce_service {
   }
 
  private:
-  std::vector<std::uint8_t> key_;
+  std::vector<std::vector<std::uint8_t>> keys_;
   std::int64_t lifetime_;
+  std::int64_t max_future_skew_;
   bool offer_password_algorithms_;
 };
 

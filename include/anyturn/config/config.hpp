@@ -39,8 +39,15 @@ struct lifetime_config {
 struct auth_config {
   std::string realm = "anyturn";
   std::vector<auth::static_user> users;
+  // REST secrets of the default tenant; [0] signs what the API issues. Empty:
+  // the server reads, or at first start generates, state_dir/rest-secret.
   std::vector<std::string> rest_secrets;
-  std::string nonce_key;                    // empty: random per process (single node only)
+  // HMAC keys of the stateless nonces (auth.nonce_keys, or auth.nonce_key for
+  // one). [0] mints; the rest are retired keys, still recognised (438).
+  // Empty: state_dir/nonce-key, read or generated at first start (one node;
+  // a fleet must configure a shared key).
+  std::vector<std::string> nonce_keys;
+  std::uint32_t nonce_max_skew = 60;        // seconds a nonce may be dated ahead (fleet clocks)
   bool offer_sha256 = true;                 // PASSWORD-ALGORITHMS in 401s
   // Credentials-API bearer keys of the default tenant (auth.api_keys / --api-key).
   std::vector<std::string> api_keys;
@@ -147,8 +154,10 @@ struct tenant_config {
   allocation_limits_override allocation_limits;  // tenants[].limits.allocation
 };
 
-// Bounds the validator enforces on tenants and API keys.
+// Bounds the validator enforces on tenants, secrets and API keys.
 inline constexpr std::size_t min_api_key_bytes = 16;
+inline constexpr std::size_t min_secret_bytes = 16;       // REST secrets and nonce keys
+inline constexpr std::uint32_t max_nonce_skew = 3600;
 inline constexpr std::size_t max_tenant_id_bytes = 64;
 
 // Bounds the validator enforces on stream_config.

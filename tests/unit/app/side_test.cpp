@@ -240,7 +240,7 @@ config::server_config app_config() {
   cfg.relay.port_min = 62200;
   cfg.relay.port_max = 62299;
   cfg.auth.users = {user("u")};
-  cfg.auth.nonce_key = "0123456789abcdef0123";
+  cfg.auth.nonce_keys = {"0123456789abcdef0123"};
   cfg.threads = 2;
   cfg.udp_socket_buffer = 256 * 1024;
   cfg.http.listen = ep("127.0.0.1:0");

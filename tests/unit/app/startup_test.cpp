@@ -66,7 +66,7 @@ TEST(app, nonce_key_is_shared_when_configured_and_random_otherwise) {
   const auto n2 = std::string(make_shared_state(cfg)->nonces->mint(client, 1000, b));
   EXPECT_EQ(n1, n2);  // two nodes of a fleet accept each other's nonces
 
-  cfg.auth.nonce_key.clear();
+  cfg.auth.nonce_keys.clear();
   const auto r1 = std::string(make_shared_state(cfg)->nonces->mint(client, 1000, a));
   const auto r2 = std::string(make_shared_state(cfg)->nonces->mint(client, 1000, b));
   EXPECT_NE(r1, r2);

@@ -10,6 +10,7 @@
 #include <openssl/x509.h>
 
 #include "app_config.hpp"
+#include "temp_dir.hpp"
 
 #include <chrono>
 #include <csignal>
@@ -31,21 +32,7 @@ using namespace std::chrono_literals;
 
 using test::ep;
 
-class temp_dir {
- public:
-  temp_dir() {
-    std::string tmpl = (fs::temp_directory_path() / "anyturn-tls-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  [[nodiscard]] const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using test::temp_dir;
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p);
@@ -63,21 +50,6 @@ config::server_config tls_config() {
   cfg.relay.port_max = 62199;
   cfg.peers.allow.clear();
   return cfg;
-}
-
-TEST(tls_setup, state_dir_follows_config_then_xdg_then_home) {
-  EXPECT_EQ(resolve_state_dir("/srv/anyturn"), fs::path("/srv/anyturn"));
-  const char* xdg = std::getenv("XDG_STATE_HOME");
-  const std::string saved_xdg = xdg != nullptr ? xdg : "";
-  ::setenv("XDG_STATE_HOME", "/tmp/xdg-state", 1);
-  EXPECT_EQ(resolve_state_dir(""), fs::path("/tmp/xdg-state/anyturn"));
-  ::setenv("XDG_STATE_HOME", "relative/ignored", 1);
-  const char* home = std::getenv("HOME");
-  if (home != nullptr && home[0] == '/') {
-    EXPECT_EQ(resolve_state_dir(""), fs::path(home) / ".local/state/anyturn");
-  }
-  if (xdg != nullptr) ::setenv("XDG_STATE_HOME", saved_xdg.c_str(), 1);
-  else ::unsetenv("XDG_STATE_HOME");
 }
 
 TEST(tls_setup, development_certificate_is_created_once_and_reused) {

@@ -5,8 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <cctype>
+#include <initializer_list>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace anyturn::auth {
 namespace {
@@ -18,6 +20,12 @@ constexpr std::int64_t lifetime = 600;
 
 std::vector<std::uint8_t> key_a() { return std::vector<std::uint8_t>(32, 0xa5); }
 std::vector<std::uint8_t> key_b() { return std::vector<std::uint8_t>(32, 0x5a); }
+
+// A key list for the rotation constructor (braces alone would pick the
+// one-key constructor).
+std::vector<std::vector<std::uint8_t>> keys(std::initializer_list<std::vector<std::uint8_t>> list) {
+  return {list};
+}
 
 std::string mint(const nonce_service& svc, const stun::endpoint& client, std::int64_t at) {
   std::array<char, nonce_service::nonce_size> buf{};
@@ -104,9 +112,45 @@ TEST(nonce, too_far_in_future_is_invalid) {
   const nonce_service svc(key_a(), lifetime, true);
   const auto client = ep("203.0.113.7");
   const std::string n = mint(svc, client, now);
-  EXPECT_EQ(svc.verify(n, client, now - nonce_service::max_future_skew), nonce_status::valid);
-  EXPECT_EQ(svc.verify(n, client, now - nonce_service::max_future_skew - 1),
-            nonce_status::invalid);
+  constexpr auto skew = nonce_service::default_max_future_skew;
+  EXPECT_EQ(svc.verify(n, client, now - skew), nonce_status::valid);
+  EXPECT_EQ(svc.verify(n, client, now - skew - 1), nonce_status::invalid);
+}
+
+// A node whose clock is ahead mints a nonce dated in this node's future; the
+// configured allowance decides how far ahead is still good.
+TEST(nonce, future_skew_allowance_is_configurable) {
+  const nonce_service ahead(keys({key_a()}), lifetime, true);
+  const nonce_service strict(keys({key_a()}), lifetime, true, 0);
+  const nonce_service lenient(keys({key_a()}), lifetime, true, 300);
+  const auto client = ep("203.0.113.7");
+  const std::string n = mint(ahead, client, now + 120);  // the minting node is 2 min ahead
+  EXPECT_EQ(strict.verify(n, client, now), nonce_status::invalid);
+  EXPECT_EQ(strict.verify(n, client, now + 120), nonce_status::valid);
+  EXPECT_EQ(lenient.verify(n, client, now), nonce_status::valid);
+  EXPECT_EQ(lenient.verify(n, client, now - 180), nonce_status::valid);
+  EXPECT_EQ(lenient.verify(n, client, now - 181), nonce_status::invalid);
+}
+
+// Rotation: the new key goes first and mints; a nonce minted under the old
+// one is answered 438 (so the client retries with a fresh nonce at once), not
+// 401, even while it is young.
+TEST(nonce, previous_key_gives_stale_and_current_key_mints) {
+  const nonce_service old_node(key_a(), lifetime, true);
+  const nonce_service rotated(keys({key_b(), key_a()}), lifetime, true);
+  const auto client = ep("203.0.113.7");
+  const std::string old_nonce = mint(old_node, client, now);
+  EXPECT_EQ(rotated.verify(old_nonce, client, now), nonce_status::stale);
+  EXPECT_EQ(rotated.verify(old_nonce, ep("203.0.113.9"), now), nonce_status::invalid);
+
+  const std::string fresh = mint(rotated, client, now);
+  EXPECT_EQ(rotated.verify(fresh, client, now), nonce_status::valid);
+  EXPECT_EQ(fresh, mint(nonce_service(key_b(), lifetime, true), client, now));
+  // A node that has not rotated yet sees the new key's nonce as foreign.
+  EXPECT_EQ(old_node.verify(fresh, client, now), nonce_status::invalid);
+  // A key that was never in the list is 401.
+  const nonce_service other(key_b(), lifetime, true);
+  EXPECT_EQ(other.verify(old_nonce, client, now), nonce_status::invalid);
 }
 
 TEST(nonce, any_tampered_character_is_invalid) {
@@ -175,7 +219,11 @@ TEST(nonce, feature_bits_are_covered_by_the_mac) {
 }
 
 TEST(nonce, constructor_rejects_empty_key_and_bad_lifetime) {
-  EXPECT_THROW(nonce_service({}, lifetime, true), std::invalid_argument);
+  EXPECT_THROW(nonce_service(std::vector<std::uint8_t>{}, lifetime, true), std::invalid_argument);
+  EXPECT_THROW(nonce_service(std::vector<std::vector<std::uint8_t>>{}, lifetime, true),
+               std::invalid_argument);
+  EXPECT_THROW(nonce_service(keys({key_a(), {}}), lifetime, true), std::invalid_argument);
+  EXPECT_THROW(nonce_service(keys({key_a()}), lifetime, true, -1), std::invalid_argument);
   EXPECT_THROW(nonce_service(key_a(), 0, true), std::invalid_argument);
   EXPECT_THROW(nonce_service(key_a(), -5, true), std::invalid_argument);
 }

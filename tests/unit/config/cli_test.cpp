@@ -7,6 +7,7 @@
 #include "config_files.hpp"
 
 #include <algorithm>
+#include <fstream>
 #include <initializer_list>
 #include <optional>
 #include <string>
@@ -188,28 +189,48 @@ TEST(CliUsage, MentionsEveryFlag) {
 
 // --------------------------------------------------------------- resolve
 
-TEST(CliResolve, ExampleFileAlone) {
+// The shipped config holds no credential anybody could use: the server
+// generates its REST secret at first start (app::provision_secrets).
+TEST(CliResolve, ExampleFileAloneHasNoUsableCredential) {
   std::vector<std::string> errors;
   cli_options o;
   o.config_path = example_path;
   auto cfg = resolve(o, errors);
   ASSERT_TRUE(cfg) << dump(errors);
-  EXPECT_EQ(cfg->auth.users.size(), 1u);
+  EXPECT_TRUE(cfg->auth.users.empty());
+  EXPECT_TRUE(cfg->auth.rest_secrets.empty());
+  EXPECT_TRUE(cfg->auth.api_keys.empty());
+  EXPECT_TRUE(cfg->auth.nonce_keys.empty());
+  EXPECT_TRUE(cfg->tenants.empty());
 }
 
-TEST(CliResolve, FlagsOverrideAndAdd) {
+// Every repeatable flag replaces its list in the file (as --listen always
+// did), so the command line says exactly which credentials are accepted.
+TEST(CliResolve, FlagsReplaceTheFilesValuesAndLists) {
+  const std::string file = write_config_file("flags-replace", R"(
+listen: ["0.0.0.0:3478"]
+relay: {ips: ["192.0.2.9"]}
+auth:
+  users: [{name: carol, password: carol-pass-77}]
+  secrets: ["file-secret-0123456789"]
+  api_keys: ["file-api-key-0123456789"]
+peers:
+  allow: ["192.168.0.0/16"]
+  deny: ["198.51.100.0/24"]
+lifetimes: {allocation_max: 1800}
+)");
   std::vector<std::string> errors;
-  const std::string config_flag = "--config=" + example_path;
+  const std::string config_flag = "--config=" + file;
   auto o = parse({config_flag.c_str(), "--listen", "127.0.0.1:3479", "--listen=[::1]:3479", "--relay-ip",
                   "192.0.2.1", "--relay-ip=2001:db8::1", "--relay-ports", "50000-50010", "--realm", "example.org",
-                  "--user", "bob:pa:ss", "--auth-secret", "second", "--allow-peer", "10.0.0.0/8",
-                  "--deny-peer", "203.0.113.0/24", "--threads", "3", "--log-level", "trace"},
+                  "--user", "bob:pa:ss", "--auth-secret", "flag-secret-0123456789", "--allow-peer", "10.0.0.0/8",
+                  "--deny-peer", "203.0.113.0/24", "--api-key", "flag-api-key-0123456789", "--threads", "3",
+                  "--log-level", "trace"},
                  errors);
   ASSERT_TRUE(o) << dump(errors);
   auto cfg = resolve(*o, errors);
   ASSERT_TRUE(cfg) << dump(errors);
 
-  // replaced
   EXPECT_EQ(cfg->listen, (std::vector<stun::endpoint>{ep("127.0.0.1:3479"), ep("[::1]:3479")}));
   ASSERT_EQ(cfg->relay.ips.size(), 2u);
   EXPECT_TRUE(cfg->relay.ips[0].same_ip(ep("192.0.2.1")));
@@ -220,21 +241,30 @@ TEST(CliResolve, FlagsOverrideAndAdd) {
   EXPECT_EQ(cfg->auth.realm, "example.org");
   EXPECT_EQ(cfg->threads, 3u);
   EXPECT_EQ(cfg->log_level, "trace");
-  // added after the file's entries
-  ASSERT_EQ(cfg->auth.users.size(), 2u);
-  EXPECT_EQ(cfg->auth.users[0].name, "demo");
-  EXPECT_EQ(cfg->auth.users[1].name, "bob");
-  EXPECT_EQ(cfg->auth.users[1].password, std::optional<std::string>("pa:ss"));  // split at the first ':'
-  EXPECT_FALSE(cfg->auth.users[1].key);
-  ASSERT_EQ(cfg->auth.rest_secrets.size(), 2u);
-  EXPECT_EQ(cfg->auth.rest_secrets[1], "second");
+  // The lists: the file's entries are gone, the flags' are all there is.
+  ASSERT_EQ(cfg->auth.users.size(), 1u);
+  EXPECT_EQ(cfg->auth.users[0].name, "bob");
+  EXPECT_EQ(cfg->auth.users[0].password, std::optional<std::string>("pa:ss"));  // split at the first ':'
+  EXPECT_FALSE(cfg->auth.users[0].key);
+  EXPECT_EQ(cfg->auth.rest_secrets, std::vector<std::string>{"flag-secret-0123456789"});
+  EXPECT_EQ(cfg->auth.api_keys, std::vector<std::string>{"flag-api-key-0123456789"});
   ASSERT_EQ(cfg->peers.allow.size(), 1u);
   EXPECT_EQ(cfg->peers.allow[0].to_string(), "10.0.0.0/8");
   ASSERT_EQ(cfg->peers.deny.size(), 1u);
   EXPECT_EQ(cfg->peers.deny[0].to_string(), "203.0.113.0/24");
   // untouched by flags
-  EXPECT_EQ(cfg->lifetimes.allocation_max, 3600u);
+  EXPECT_EQ(cfg->lifetimes.allocation_max, 1800u);
   EXPECT_EQ(cfg->software, "anyturn");
+
+  // Without the flags, the file's lists stand.
+  cli_options file_only;
+  file_only.config_path = file;
+  auto plain = resolve(file_only, errors);
+  ASSERT_TRUE(plain) << dump(errors);
+  ASSERT_EQ(plain->auth.users.size(), 1u);
+  EXPECT_EQ(plain->auth.users[0].name, "carol");
+  EXPECT_EQ(plain->auth.rest_secrets, std::vector<std::string>{"file-secret-0123456789"});
+  EXPECT_EQ(plain->peers.allow[0].to_string(), "192.168.0.0/16");
 }
 
 TEST(CliResolve, DefaultsWithoutConfigFile) {
@@ -253,7 +283,7 @@ TEST(CliResolve, DefaultsWithoutConfigFile) {
 
 TEST(CliResolve, RelayIpAuto) {
   std::vector<std::string> errors;
-  auto o = parse({"--auth-secret", "s", "--relay-ip", "auto", "--relay-ip", "2001:db8::1"}, errors);
+  auto o = parse({"--auth-secret", "test-rest-secret-0001", "--relay-ip", "auto", "--relay-ip", "2001:db8::1"}, errors);
   ASSERT_TRUE(o) << dump(errors);
   auto cfg = resolve(*o, errors);
   ASSERT_TRUE(cfg) << dump(errors);
@@ -262,19 +292,38 @@ TEST(CliResolve, RelayIpAuto) {
   EXPECT_EQ(cfg->relay.ips[0], auto_relay_ip());
 }
 
-TEST(CliResolve, NoCredentialsFails) {
+// No credential at all validates: the server then runs on a generated
+// secret, never open and never on a published one.
+TEST(CliResolve, NoCredentialsLeavesTheSecretToBeGenerated) {
   std::vector<std::string> errors;
   auto cfg = resolve(cli_options{}, errors);
-  EXPECT_FALSE(cfg);
-  ASSERT_EQ(errors.size(), 1u) << dump(errors);
-  EXPECT_TRUE(errors[0].starts_with("auth: no credentials")) << errors[0];
+  ASSERT_TRUE(cfg) << dump(errors);
+  EXPECT_TRUE(cfg->auth.rest_secrets.empty());
+  EXPECT_TRUE(cfg->auth.users.empty());
+}
+
+TEST(CliResolve, PublishedAndShortCredentialsAreRefused) {
+  std::vector<std::string> errors;
+  auto o = parse({"--user", "demo:demo-password", "--auth-secret", "change-me-rest-secret",
+                  "--auth-secret", "short-secret", "--api-key", "replace-with-openssl-rand-hex-32"},
+                 errors);
+  ASSERT_TRUE(o) << dump(errors);
+  EXPECT_FALSE(resolve(*o, errors));
+  EXPECT_TRUE(has_error(errors, "auth.users[0] 'demo': the password is a published example")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "auth.secrets[0]: a published example")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "auth.secrets[1]: at least 16 bytes")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "auth.api_keys[0]: a published example key")) << dump(errors);
+  for (const auto& e : errors) {
+    EXPECT_EQ(e.find("change-me-rest-secret"), std::string::npos) << "secret echoed: " << e;
+    EXPECT_EQ(e.find("short-secret"), std::string::npos) << "secret echoed: " << e;
+  }
 }
 
 TEST(CliResolve, EveryBadFlagValueAtOnce) {
   std::vector<std::string> errors;
   auto o = parse({"--listen", "nowhere", "--relay-ip", "1.2.3.4:5", "--relay-ports", "5-1", "--user", "nocolon",
                   "--user", ":pw", "--allow-peer", "10.0.0.0/40", "--deny-peer", "x", "--threads", "-1",
-                  "--auth-secret", "s"},
+                  "--auth-secret", "test-rest-secret-0001"},
                  errors);
   ASSERT_TRUE(o) << dump(errors);
   EXPECT_FALSE(resolve(*o, errors));
@@ -291,7 +340,7 @@ TEST(CliResolve, EveryBadFlagValueAtOnce) {
 
 TEST(CliResolve, UdpCoalesce) {
   std::vector<std::string> errors;
-  auto o = parse({"--auth-secret", "s", "--udp-coalesce-us", "250"}, errors);
+  auto o = parse({"--auth-secret", "test-rest-secret-0001", "--udp-coalesce-us", "250"}, errors);
   ASSERT_TRUE(o) << dump(errors);
   auto cfg = resolve(*o, errors);
   ASSERT_TRUE(cfg) << dump(errors);
@@ -299,14 +348,14 @@ TEST(CliResolve, UdpCoalesce) {
   EXPECT_EQ(defaults().udp_coalesce_us, 0u);  // off unless asked for
 
   errors.clear();
-  o = parse({"--auth-secret", "s", "--udp-coalesce-us=1001"}, errors);
+  o = parse({"--auth-secret", "test-rest-secret-0001", "--udp-coalesce-us=1001"}, errors);
   ASSERT_TRUE(o) << dump(errors);
   EXPECT_FALSE(resolve(*o, errors));
   EXPECT_TRUE(has_error(errors, "limits.udp_coalesce_us: at most 1000 microseconds (0 = off), got 1001"))
       << dump(errors);
 
   errors.clear();
-  o = parse({"--auth-secret", "s", "--udp-coalesce-us", "0.5"}, errors);
+  o = parse({"--auth-secret", "test-rest-secret-0001", "--udp-coalesce-us", "0.5"}, errors);
   ASSERT_TRUE(o) << dump(errors);
   EXPECT_FALSE(resolve(*o, errors));
   EXPECT_TRUE(has_error(errors, "--udp-coalesce-us: expected a non-negative integer (microseconds, 0 = off), "
@@ -329,12 +378,13 @@ TEST(CliResolve, FileErrorsAndFlagErrorsTogether) {
 TEST(CliResolve, ValidationSeesMergedConfig) {
   std::vector<std::string> errors;
   const std::string config_flag = "--config=" + example_path;
-  auto o = parse({config_flag.c_str(), "--user", "demo:other", "--threads", "300", "--log-level", "loud",
+  auto o = parse({config_flag.c_str(), "--user", "dup:other-pass-1", "--user", "dup:other-pass-2", "--threads",
+                  "300", "--log-level", "loud",
                   "--relay-ip", "192.0.2.1", "--relay-ip", "192.0.2.1"},
                  errors);
   ASSERT_TRUE(o) << dump(errors);
   EXPECT_FALSE(resolve(*o, errors));
-  EXPECT_TRUE(has_error(errors, "auth.users[1] 'demo': duplicate user name")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "auth.users[1] 'dup': duplicate user name")) << dump(errors);
   EXPECT_TRUE(has_error(errors, "threads: at most 256")) << dump(errors);
   EXPECT_TRUE(has_error(errors, "log_level: expected one of")) << dump(errors);
   EXPECT_TRUE(has_error(errors, "relay.ips[1]: 192.0.2.1 is listed twice")) << dump(errors);
@@ -342,10 +392,10 @@ TEST(CliResolve, ValidationSeesMergedConfig) {
 }
 
 TEST(CliResolve, FlagsCanRepairAFileThatFailsValidation) {
-  // The defaults lack credentials; --auth-secret supplies them, so the
-  // merged config validates.
+  // Flags are merged before validation: the port range from the flag is
+  // what validate() sees.
   std::vector<std::string> errors;
-  auto o = parse({"--auth-secret", "s", "--relay-ports=10000-10001"}, errors);
+  auto o = parse({"--auth-secret", "test-rest-secret-0001", "--relay-ports=10000-10001"}, errors);
   ASSERT_TRUE(o);
   auto cfg = resolve(*o, errors);
   ASSERT_TRUE(cfg) << dump(errors);
@@ -386,7 +436,7 @@ TEST(ConfigStreams, TlsFlags) {
 
 TEST(SideFlags, HttpListenAndApiKeys) {
   std::vector<std::string> errors;
-  auto cfg = resolve_args({"--user", "a:b", "--auth-secret", "s", "--http-listen", "127.0.0.1:9999",
+  auto cfg = resolve_args({"--user", "a:b", "--auth-secret", "test-rest-secret-0001", "--http-listen", "127.0.0.1:9999",
                            "--api-key", "first-key-0123456789", "--api-key=second-key-0123456789"},
                           errors);
   ASSERT_TRUE(cfg.has_value()) << dump(errors);
@@ -400,7 +450,7 @@ TEST(SideFlags, HttpListenAndApiKeys) {
   errors.clear();
   EXPECT_FALSE(resolve_args({"--user", "a:b", "--api-key", "too-short"}, errors));
   EXPECT_TRUE(has_error(errors, "auth.api_keys[0]: at least 16 characters")) << dump(errors);
-  EXPECT_TRUE(has_error(errors, "auth.secrets is empty")) << dump(errors);
+  EXPECT_EQ(errors.size(), 1u) << dump(errors);  // no secret is fine: the generated one signs
   for (const auto& e : errors) EXPECT_EQ(e.find("too-short"), std::string::npos) << e;
 }
 
@@ -435,7 +485,17 @@ TEST(SideFlags, CredentialsCommand) {
   EXPECT_TRUE(o->help);
 
   EXPECT_FALSE(parse_credentials({"--user", "bob"}, nullptr, errors));
-  EXPECT_TRUE(has_error(errors, "--secret SECRET (or ANYTURN_REST_SECRET) is required")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "--secret SECRET, --secret-file FILE (or ANYTURN_REST_SECRET) is required")) << dump(errors);
+  errors.clear();
+
+  // --secret-file reads what the server generated into its state directory.
+  const std::string file = ::testing::TempDir() + "anyturn-cli-rest-secret";
+  std::ofstream(file) << "0123abcd0123abcd0123abcd0123abcd\n";
+  o = parse_credentials({"--secret-file", file.c_str(), "--user", "bob"}, "not-this-one", errors);
+  ASSERT_TRUE(o.has_value()) << dump(errors);
+  EXPECT_EQ(o->secret, "0123abcd0123abcd0123abcd0123abcd");
+  EXPECT_FALSE(parse_credentials({"--secret-file", "/nonexistent/rest-secret"}, nullptr, errors));
+  EXPECT_TRUE(has_error(errors, "--secret-file: cannot read '/nonexistent/rest-secret'")) << dump(errors);
   errors.clear();
   EXPECT_FALSE(parse_credentials({"--secret", "s", "--ttl", "0", "--user", "a:b", "--tenant", "t", "--x"},
                                  nullptr, errors));

@@ -17,7 +17,7 @@ namespace {
 
 // ---------------------------------------------------------------- defaults
 
-TEST(ConfigValidate, DefaultsNeedOnlyCredentials) {
+TEST(ConfigValidate, DefaultsValidateAsTheyAre) {
   server_config cfg = defaults();
   ASSERT_EQ(cfg.listen.size(), 1u);
   EXPECT_EQ(cfg.listen[0], ep("0.0.0.0:3478"));
@@ -25,7 +25,7 @@ TEST(ConfigValidate, DefaultsNeedOnlyCredentials) {
   EXPECT_TRUE(cfg.relay.ips[0].is_v4());
   EXPECT_TRUE(cfg.relay.ips_auto);
   EXPECT_EQ(cfg.auth.realm, "anyturn");
-  cfg.auth.rest_secrets.push_back("s");
+  EXPECT_TRUE(cfg.auth.rest_secrets.empty());  // generated at first start
   std::vector<std::string> errors;
   EXPECT_TRUE(validate(cfg, errors)) << dump(errors);
 }
@@ -115,19 +115,21 @@ TEST(ConfigWarnings, LoopbackFallbackNonceKeyAndAllow) {
   cfg.peers.allow = {*auth::cidr::parse("10.0.0.0/8")};
   const auto w = warnings(cfg);
   EXPECT_TRUE(has_error(w, "relay.ips: 'auto' found no up, non-loopback IPv4 address")) << dump(w);
-  EXPECT_TRUE(has_error(w, "auth.nonce_key is empty")) << dump(w);
+  EXPECT_TRUE(has_error(w, "auth.nonce_keys is empty")) << dump(w);
   EXPECT_TRUE(has_error(w, "peers.allow: clients may relay to 10.0.0.0/8")) << dump(w);
-  EXPECT_EQ(w.size(), 3u) << dump(w);
+  EXPECT_TRUE(has_error(w, "auth.secrets is empty: the server uses a random REST secret")) << dump(w);
+  EXPECT_EQ(w.size(), 4u) << dump(w);
 
   cfg.relay.ips_auto = false;
   cfg.peers.allow.clear();
-  cfg.auth.nonce_key = "0123456789abcdef";
+  cfg.auth.nonce_keys = {"0123456789abcdef"};
+  cfg.auth.rest_secrets = {"a-rest-secret-of-32-characters.."};
   EXPECT_TRUE(warnings(cfg).empty()) << dump(warnings(cfg));
 }
 
 TEST(SideConfig, WarnsAboutKeysOverCleartextAndOffApi) {
   server_config cfg = valid_config();
-  cfg.auth.rest_secrets = {"s"};
+  cfg.auth.rest_secrets = {"a-rest-secret-0123456789"};
   cfg.auth.api_keys = {"0123456789abcdef"};
   cfg.http.listen = ep("0.0.0.0:9641");
   auto w = warnings(cfg);

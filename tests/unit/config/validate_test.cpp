@@ -114,17 +114,52 @@ TEST(ConfigValidate, Lifetimes) {
 
 // -------------------------------------------------------------------- auth
 
-TEST(ConfigValidate, NoCredentialsIsAnError) {
+// A config with no credential validates: an empty auth.secrets means the
+// server generates a random one at first start, so it never runs open.
+TEST(ConfigValidate, NoCredentialsValidatesForAGeneratedSecret) {
   server_config cfg = valid_config();
   cfg.auth.users.clear();
   std::vector<std::string> errors;
-  EXPECT_FALSE(validate(cfg, errors));
-  ASSERT_EQ(errors.size(), 1u) << dump(errors);
-  EXPECT_TRUE(errors[0].starts_with("auth: no credentials")) << errors[0];
-
-  cfg.auth.rest_secrets = {"only-a-secret"};
-  errors.clear();
   EXPECT_TRUE(validate(cfg, errors)) << dump(errors);
+  // The default tenant's API keys sign with the generated secret.
+  cfg.auth.api_keys = {"an-api-key-0123456789"};
+  EXPECT_TRUE(validate(cfg, errors)) << dump(errors);
+}
+
+// Whatever anybody can read in the docs is refused, wherever a credential
+// goes; the error never echoes the value.
+TEST(ConfigValidate, PublishedCredentialsAreRefusedEverywhere) {
+  server_config cfg = valid_config();
+  auth::md5_key documented{};
+  for (std::size_t i = 0; i < documented.size(); ++i) {
+    documented[i] = static_cast<std::uint8_t>(((2 * i) % 16) << 4 | ((2 * i + 1) % 16));
+  }  // 0123456789abcdef0123456789abcdef, the example key of config/anyturn.yaml
+  cfg.auth.users = {{"demo", std::string("demo-password"), std::nullopt},
+                    {"keyed", std::nullopt, documented},
+                    {"fine", std::string("a-private-password"), std::nullopt}};
+  cfg.auth.rest_secrets = {"change-me-rest-secret"};
+  cfg.auth.api_keys = {"acme-api-key-at-least-16-chars"};
+  cfg.auth.nonce_keys = {"default-tenant-secret"};
+  tenant_config t;
+  t.id = "acme";
+  t.secrets = {"acme-rest-secret"};
+  t.users = {{"acme-probe", std::string("probe-password"), std::nullopt}};
+  cfg.tenants = {t};
+  std::vector<std::string> errors;
+  EXPECT_FALSE(validate(cfg, errors));
+  EXPECT_TRUE(has_error(errors, "auth.users[0] 'demo': the password is a published example")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "auth.users[1] 'keyed': the key is a published example")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "auth.secrets[0]: a published example")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "auth.api_keys[0]: a published example key")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "auth.nonce_keys[0]: a published example")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "tenants[0].secrets[0]: a published example")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "tenants[0].users[0] 'acme-probe': the password is a published")) << dump(errors);
+  EXPECT_EQ(errors.size(), 7u) << dump(errors);
+  for (const auto& e : errors) {
+    for (const char* value : {"demo-password", "change-me-rest-secret", "acme-rest-secret", "probe-password"}) {
+      EXPECT_EQ(e.find(value), std::string::npos) << "value echoed: " << e;
+    }
+  }
 }
 
 TEST(ConfigValidate, Realm) {
@@ -175,14 +210,27 @@ TEST(ConfigValidate, Users) {
 
 TEST(ConfigValidate, Secrets) {
   server_config cfg = valid_config();
-  cfg.auth.rest_secrets = {"a", "", "c", "d", "e", "f", "g", "h", "i"};
-  cfg.auth.nonce_key = "too-short";
+  const std::string good = "a-rest-secret-0123456789";
+  cfg.auth.rest_secrets = {good, "", "15-bytes-secret", std::string(16, 'x'), good, good, good, good, good};
+  cfg.auth.nonce_keys = {"too-short"};
+  cfg.auth.nonce_max_skew = 3601;
   std::vector<std::string> errors;
   EXPECT_FALSE(validate(cfg, errors));
   EXPECT_TRUE(has_error(errors, "auth.secrets: at most 8 secrets")) << dump(errors);
-  EXPECT_TRUE(has_error(errors, "auth.secrets[1]: must not be empty")) << dump(errors);
-  EXPECT_TRUE(has_error(errors, "auth.nonce_key: at least 16 bytes")) << dump(errors);
-  EXPECT_EQ(errors.size(), 3u) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "auth.secrets[1]: at least 16 bytes (use e.g. openssl rand -hex 32), got 0")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "auth.secrets[2]: at least 16 bytes (use e.g. openssl rand -hex 32), got 15")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "auth.nonce_keys[0]: at least 16 bytes")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "auth.nonce_max_skew: at most 3600 seconds, got 3601")) << dump(errors);
+  EXPECT_EQ(errors.size(), 5u) << dump(errors);
+
+  cfg.auth.rest_secrets = {good, std::string(16, 'x')};
+  cfg.auth.nonce_keys = {"new-nonce-key-0123456789", "old-nonce-key-0123456789"};
+  cfg.auth.nonce_max_skew = 3600;
+  errors.clear();
+  EXPECT_TRUE(validate(cfg, errors)) << dump(errors);
+  cfg.auth.nonce_keys.assign(9, "a-nonce-key-0123456789");
+  EXPECT_FALSE(validate(cfg, errors));
+  EXPECT_TRUE(has_error(errors, "auth.nonce_keys: at most 8")) << dump(errors);
 }
 
 // ----------------------------------------------------------------- tenants
@@ -195,7 +243,7 @@ TEST(SideConfig, TenantIdsAreCheckedAndUnique) {
   cfg.tenants[2].id = "a:b";
   cfg.tenants[3].id = "default";
   cfg.tenants[4].id = "";
-  for (auto& t : cfg.tenants) t.secrets = {"s"};
+  for (auto& t : cfg.tenants) t.secrets = {"a-tenant-secret-0123"};
   std::vector<std::string> errors;
   EXPECT_FALSE(validate(cfg, errors));
   EXPECT_TRUE(has_error(errors, "tenants[1].id: 'acme' is already used by tenants[0]")) << dump(errors);
@@ -207,12 +255,12 @@ TEST(SideConfig, TenantIdsAreCheckedAndUnique) {
 
 TEST(SideConfig, TenantCredentialsKeysAndUsers) {
   server_config cfg = valid_config();
-  cfg.auth.api_keys = {"short"};  // and no auth.secrets to sign with
+  cfg.auth.api_keys = {"short"};  // no auth.secrets: the generated one signs
   tenant_config a;
   a.id = "a";
   a.users = {user("alice"), user("zed")};  // alice is also a default-tenant user
   a.api_keys = {"shared-key-0123456789"};
-  a.secrets = {"", "x", "x", "x", "x", "x", "x", "x", "x"};
+  a.secrets = {"", "x", "x", "x", "x", "x", "x", "x", "x"};  // 9 secrets, each too short
   tenant_config b;
   b.id = "b";
   b.api_keys = {"shared-key-0123456789", "has a space in it!!"};
@@ -222,13 +270,12 @@ TEST(SideConfig, TenantCredentialsKeysAndUsers) {
   std::vector<std::string> errors;
   EXPECT_FALSE(validate(cfg, errors));
   EXPECT_TRUE(has_error(errors, "auth.api_keys[0]: at least 16 characters")) << dump(errors);
-  EXPECT_TRUE(has_error(errors, "auth.api_keys: the credentials API signs with the tenant's first REST "
-                                "secret, but auth.secrets is empty"))
-      << dump(errors);
+  EXPECT_FALSE(has_error(errors, "auth.api_keys: the credentials API signs")) << dump(errors);
   EXPECT_TRUE(has_error(errors, "tenants[0].users[0] 'alice': duplicate user name (also auth.users[0])"))
       << dump(errors);
   EXPECT_TRUE(has_error(errors, "tenants[0].secrets: at most 8 secrets")) << dump(errors);
-  EXPECT_TRUE(has_error(errors, "tenants[0].secrets[0]: must not be empty")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "tenants[0].secrets[0]: at least 16 bytes")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "tenants[0].secrets[8]: at least 16 bytes")) << dump(errors);
   EXPECT_TRUE(has_error(errors, "tenants[1].api_keys[0]: the same key is also tenants[0].api_keys[0]"))
       << dump(errors);
   EXPECT_TRUE(has_error(errors, "tenants[1].api_keys[1]: must not contain spaces")) << dump(errors);
@@ -242,11 +289,9 @@ TEST(SideConfig, TenantsAloneAreEnoughCredentials) {
   server_config cfg = valid_config();
   cfg.auth.users.clear();
   std::vector<std::string> errors;
-  EXPECT_FALSE(validate(cfg, errors));
-  EXPECT_TRUE(has_error(errors, "auth: no credentials")) << dump(errors);
   tenant_config t;
   t.id = "only";
-  t.secrets = {"s"};
+  t.secrets = {"a-tenant-secret-0123"};
   cfg.tenants = {t};
   errors.clear();
   EXPECT_TRUE(validate(cfg, errors)) << dump(errors);
@@ -358,6 +403,7 @@ TEST(ConfigValidate, ReportsEveryProblemAtOnce) {
   cfg.auth.realm.clear();
   cfg.lifetimes.permission = 0;
   cfg.threads = 1000;
+  cfg.auth.rest_secrets = {"short"};
   std::vector<std::string> errors;
   EXPECT_FALSE(validate(cfg, errors));
   EXPECT_EQ(errors.size(), 6u) << dump(errors);

@@ -33,10 +33,9 @@ TEST(ConfigLoad, ExampleConfigLoadsAndValidates) {
   EXPECT_EQ(cfg->relay.port_min, 49152);
   EXPECT_EQ(cfg->relay.port_max, 65535);
   EXPECT_EQ(cfg->auth.realm, "anyturn");
-  ASSERT_EQ(cfg->auth.users.size(), 1u);
-  EXPECT_EQ(cfg->auth.users[0].name, "demo");
-  EXPECT_EQ(cfg->auth.users[0].password, std::optional<std::string>("demo-password"));
-  EXPECT_EQ(cfg->auth.rest_secrets.size(), 1u);
+  EXPECT_TRUE(cfg->auth.users.empty());         // no usable credential ships
+  EXPECT_TRUE(cfg->auth.rest_secrets.empty());  // generated at first start
+  EXPECT_EQ(cfg->auth.nonce_max_skew, 60u);
   EXPECT_TRUE(cfg->peers.allow.empty());
   EXPECT_EQ(cfg->log_level, "info");
 }
@@ -67,11 +66,12 @@ relay:
 realm: example.org
 auth:
   users:
-    - {name: alice, password: secret}
+    - {name: alice, password: alice-pass-9f3}
     - {name: bob, key: "00112233445566778899AABBCCDDEEFF"}
-  secrets: ["s1", "s2"]
+  secrets: ["rest-secret-one-0123", "rest-secret-two-0123"]
   nonce_key: "0123456789abcdef0123"
   nonce_lifetime: 120
+  nonce_max_skew: 30
   offer_sha256: false
 lifetimes: {allocation_default: 300, allocation_max: 1800, permission: 200, channel: 400}
 peers: {allow: ["203.0.113.0/24"], deny: ["198.51.100.0/24", "2001:db8::/32"]}
@@ -107,7 +107,8 @@ limits: {max_allocations_per_worker: 1000, max_allocations_per_user: 3, udp_sock
   EXPECT_EQ(cfg->auth_failures.per_user_burst, 12u);
   ASSERT_EQ(cfg->auth.users.size(), 2u);
   EXPECT_EQ(cfg->auth.users[0].name, "alice");
-  EXPECT_EQ(cfg->auth.users[0].password, std::optional<std::string>("secret"));
+  EXPECT_EQ(cfg->auth.users[0].password, std::optional<std::string>("alice-pass-9f3"));
+  EXPECT_EQ(cfg->auth.nonce_max_skew, 30u);
   EXPECT_FALSE(cfg->auth.users[0].key);
   EXPECT_EQ(cfg->auth.users[1].name, "bob");
   EXPECT_FALSE(cfg->auth.users[1].password);
@@ -115,8 +116,8 @@ limits: {max_allocations_per_worker: 1000, max_allocations_per_user: 3, udp_sock
   const auth::md5_key expected_key = {0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77,
                                       0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff};
   EXPECT_EQ(*cfg->auth.users[1].key, expected_key);
-  EXPECT_EQ(cfg->auth.rest_secrets, (std::vector<std::string>{"s1", "s2"}));
-  EXPECT_EQ(cfg->auth.nonce_key, "0123456789abcdef0123");
+  EXPECT_EQ(cfg->auth.rest_secrets, (std::vector<std::string>{"rest-secret-one-0123", "rest-secret-two-0123"}));
+  EXPECT_EQ(cfg->auth.nonce_keys, std::vector<std::string>{"0123456789abcdef0123"});
   EXPECT_EQ(cfg->lifetimes.nonce, 120u);
   EXPECT_FALSE(cfg->auth.offer_sha256);
   EXPECT_EQ(cfg->lifetimes.allocation_default, 300u);
@@ -144,7 +145,7 @@ TEST(SideConfig, LoadsEveryKey) {
 listen: ["127.0.0.1:3478"]
 relay: {ips: ["127.0.0.1"]}
 auth:
-  secrets: ["default-secret"]
+  secrets: ["default-secret-0123456789"]
   api_keys: ["default-api-key-0123"]
 http:
   enabled: true
@@ -157,12 +158,12 @@ http:
     turn: ["turn:turn.example.com:3478?transport=udp", "turns:turn.example.com:443?transport=tcp"]
 tenants:
   - id: acme
-    secrets: ["s1", "s2"]
+    secrets: ["acme-secret-one-0123", "acme-secret-two-0123"]
     api_keys: ["acme-key-0123456789"]
-    users: [{name: bob, password: pw}, {name: carol, key: "0123456789abcdef0123456789abcdef"}]
+    users: [{name: bob, password: pw}, {name: carol, key: "00112233445566778899aabbccddeeff"}]
     quotas: {max_allocations: 100, max_allocations_per_user: 3, bandwidth: 250000}
   - id: beta
-    secrets: ["s3"]
+    secrets: ["beta-secret-three-0123"]
 usage_log: /var/log/anyturn/usage.jsonl
 )";
   std::vector<std::string> errors;
@@ -180,7 +181,7 @@ usage_log: /var/log/anyturn/usage.jsonl
   ASSERT_EQ(cfg->tenants.size(), 2u);
   const tenant_config& acme = cfg->tenants[0];
   EXPECT_EQ(acme.id, "acme");
-  EXPECT_EQ(acme.secrets, (std::vector<std::string>{"s1", "s2"}));
+  EXPECT_EQ(acme.secrets, (std::vector<std::string>{"acme-secret-one-0123", "acme-secret-two-0123"}));
   EXPECT_EQ(acme.api_keys.size(), 1u);
   ASSERT_EQ(acme.users.size(), 2u);
   EXPECT_EQ(acme.users[0].name, "bob");
@@ -243,13 +244,25 @@ TEST(ConfigLoad, MissingKeysKeepDefaults) {
   EXPECT_TRUE(cfg->relay.ips_auto);
 }
 
-TEST(ConfigLoad, EmptyDocumentIsTheDefaultsWhichLackCredentials) {
+TEST(ConfigLoad, EmptyDocumentIsTheDefaultsWithNoCredential) {
   std::vector<std::string> errors;
   auto cfg = load_yaml("", errors);
   ASSERT_TRUE(cfg) << dump(errors);
-  EXPECT_FALSE(validate(*cfg, errors));
-  EXPECT_TRUE(has_error(errors, "auth: no credentials")) << dump(errors);
-  EXPECT_EQ(errors.size(), 1u) << dump(errors);
+  EXPECT_TRUE(validate(*cfg, errors)) << dump(errors);  // the secret is generated at start
+  EXPECT_TRUE(cfg->auth.rest_secrets.empty());
+  EXPECT_TRUE(cfg->auth.users.empty());
+}
+
+TEST(ConfigLoad, NonceKeysListOrOneKeyButNotBoth) {
+  std::vector<std::string> errors;
+  auto cfg = load_yaml("auth: {nonce_keys: [new-nonce-key-0123456789, old-nonce-key-0123456789]}\n", errors);
+  ASSERT_TRUE(cfg) << dump(errors);
+  EXPECT_EQ(cfg->auth.nonce_keys,
+            (std::vector<std::string>{"new-nonce-key-0123456789", "old-nonce-key-0123456789"}));
+  EXPECT_FALSE(load_yaml("auth: {nonce_key: a-nonce-key-0123456789, nonce_keys: [b-nonce-key-0123456789]}\n",
+                         errors));
+  EXPECT_TRUE(has_error(errors, "auth: give either nonce_key (one key) or nonce_keys (a list), not both"))
+      << dump(errors);
 }
 
 TEST(ConfigLoad, NullSectionsAreEmpty) {
@@ -480,7 +493,7 @@ TEST(ConfigLoad, LoadFileReadsFromDisk) {
                     ("anyturn_config_test_" + std::to_string(::getpid()) + ".yaml");
   {
     std::ofstream out(path);
-    out << "realm: from-disk\nauth: {secrets: [s]}\n";
+    out << "realm: from-disk\nauth: {secrets: [from-disk-secret-0123]}\n";
   }
   std::vector<std::string> errors;
   auto cfg = load_file(path.string(), errors);
