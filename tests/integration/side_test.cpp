@@ -348,7 +348,7 @@ tenants:
     users:
       - {name: acme-a, password: pa}
       - {name: acme-c, password: pc}
-    secrets: ["acme-rest-secret"]
+    secrets: ["acme-tenant-secret-0123"]
     quotas: {max_allocations: 2}
   - id: solo
     users: [{name: solo-u, password: pu}]
@@ -364,7 +364,7 @@ tenants:
   auto a = client("acme-a", "pa");
   allocate_ok(*a);
   const std::string rest_user = std::to_string(unix_now() + 600) + ":acme:bob";
-  auto b = client(rest_user, rest_password("acme-rest-secret", rest_user));
+  auto b = client(rest_user, rest_password("acme-tenant-secret-0123", rest_user));
   allocate_ok(*b);
   auto c = client("acme-c", "pc");
   auto refused = c->allocate();
@@ -433,7 +433,7 @@ http:
     turn: ["turn:turn.example.net:3478?transport=udp"]
 tenants:
   - id: acme
-    secrets: ["acme-secret-new", "acme-secret-old"]
+    secrets: ["acme-secret-new-0123", "acme-secret-old-0123"]
     api_keys: ["acme-api-key-0123456789"]
 )";
   ASSERT_TRUE(start(32, yaml));
@@ -464,7 +464,7 @@ tenants:
   EXPECT_EQ(username->substr(colon), ":acme:carol");
   const std::int64_t expiry = std::stoll(username->substr(0, colon));
   EXPECT_LE(std::llabs(expiry - (unix_now() + 600)), 5);
-  EXPECT_EQ(*credential, rest_password("acme-secret-new", *username));
+  EXPECT_EQ(*credential, rest_password("acme-secret-new-0123", *username));
 
   auto c = client(*username, *credential);
   allocate_ok(*c);

@@ -19,7 +19,7 @@ inline stun::endpoint ep(const char* text) { return *stun::endpoint::parse(text,
 // and nonce key land there, never in the home of whoever runs the tests);
 // removed at exit.
 inline const std::string& process_state_dir() {
-  static const temp_dir dir("anyturn-app-state");
+  static const ::anyturn::test::temp_dir dir("anyturn-app-state");
   static const std::string path = dir.path().string();
   return path;
 }

@@ -146,6 +146,10 @@ std::optional<int> daemon::reap(bool block) {
 bool daemon::running() { return pid_ > 0 && !reap(false); }
 
 bool daemon::start(std::chrono::milliseconds ready_timeout) {
+  // A restart after stop(): a new process, a new log, the same state directory.
+  if (pid_ > 0 && running()) return false;
+  exit_status_.reset();
+  if (!log_path_.empty() && std::getenv("ANYTURN_KEEP_LOGS") == nullptr) ::unlink(log_path_.c_str());
   const std::uint16_t port = free_port(options_.ipv6);
   std::array<std::uint8_t, 16> v6{};
   v6[15] = 1;

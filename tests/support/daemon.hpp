@@ -73,7 +73,8 @@ class daemon {
   daemon& operator=(const daemon&) = delete;
 
   // Forks and execs the binary, then waits until it answers a Binding
-  // request. Returns false (with log() explaining) when it does not.
+  // request. Returns false (with log() explaining) when it does not. After
+  // stop() it starts a new process on new ports with the same state directory.
   bool start(std::chrono::milliseconds ready_timeout = std::chrono::seconds{10});
 
   [[nodiscard]] const stun::endpoint& address() const { return address_; }

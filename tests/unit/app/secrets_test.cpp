@@ -32,7 +32,7 @@ bool is_hex(const std::string& s) {
 }
 
 TEST(secrets, first_start_generates_private_random_files_and_later_starts_reuse_them) {
-  test::temp_dir tmp;
+  ::anyturn::test::temp_dir tmp;
   const fs::path state = tmp.path() / "state";
   config::server_config first = no_secrets();
   provisioned_secrets done;
@@ -71,7 +71,7 @@ TEST(secrets, first_start_generates_private_random_files_and_later_starts_reuse_
 }
 
 TEST(secrets, configured_values_are_used_and_nothing_is_written) {
-  test::temp_dir tmp;
+  ::anyturn::test::temp_dir tmp;
   config::server_config cfg = no_secrets();
   cfg.auth.rest_secrets = {"configured-secret-0123456789"};
   cfg.auth.nonce_keys = {"configured-nonce-key-0123456789"};
@@ -85,7 +85,7 @@ TEST(secrets, configured_values_are_used_and_nothing_is_written) {
 }
 
 TEST(secrets, a_weak_or_published_file_is_an_error_not_a_credential) {
-  test::temp_dir tmp;
+  ::anyturn::test::temp_dir tmp;
   std::string error;
   ASSERT_TRUE(write_private(tmp.path() / "rest-secret", "short\n", 0600, error));
   config::server_config cfg = no_secrets();
@@ -100,7 +100,7 @@ TEST(secrets, a_weak_or_published_file_is_an_error_not_a_credential) {
 }
 
 TEST(secrets, an_unusable_state_directory_is_a_start_up_error) {
-  test::temp_dir tmp;
+  ::anyturn::test::temp_dir tmp;
   std::string error;
   ASSERT_TRUE(write_private(tmp.path() / "file", "x", 0600, error));
   config::server_config cfg = no_secrets();
@@ -114,7 +114,7 @@ TEST(secrets, an_unusable_state_directory_is_a_start_up_error) {
 // credential signed with the file's secret passes, and the nonce service
 // runs on the file's key.
 TEST(secrets, the_shared_state_uses_the_generated_values) {
-  test::temp_dir tmp;
+  ::anyturn::test::temp_dir tmp;
   config::server_config cfg = no_secrets();
   provisioned_secrets done;
   std::string error;

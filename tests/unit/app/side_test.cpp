@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include "app_config.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -235,6 +237,7 @@ int http_status(std::uint16_t port, const char* target, std::string* body = null
 
 config::server_config app_config() {
   config::server_config cfg;
+  cfg.state_dir = test::process_state_dir();
   cfg.listen = {ep("127.0.0.1:0")};
   cfg.relay.ips = {ep("127.0.0.1")};
   cfg.relay.port_min = 62200;

@@ -32,7 +32,7 @@ using namespace std::chrono_literals;
 
 using test::ep;
 
-using test::temp_dir;
+using ::anyturn::test::temp_dir;
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p);
