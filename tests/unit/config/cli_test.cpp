@@ -512,7 +512,7 @@ TEST(SideFlags, CredentialsCommand) {
 
 TEST(CliResolve, MaxAllocationsPerUser) {
   std::vector<std::string> errors;
-  auto o = parse({"--auth-secret", "s", "--max-allocations-per-user", "0"}, errors);
+  auto o = parse({"--auth-secret", "test-rest-secret-0001", "--max-allocations-per-user", "0"}, errors);
   ASSERT_TRUE(o) << dump(errors);
   auto cfg = resolve(*o, errors);
   ASSERT_TRUE(cfg) << dump(errors);

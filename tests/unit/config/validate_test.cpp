@@ -426,7 +426,7 @@ TEST(ConfigValidate, AllocationLimitsNameTheirKeyPath) {
   cfg = valid_config();
   tenant_config t;
   t.id = "acme";
-  t.secrets = {"acme-secret"};
+  t.secrets = {"acme-secret-0123456789"};
   t.allocation_limits.max_peers = 100000;
   cfg.tenants.push_back(t);
   errors.clear();

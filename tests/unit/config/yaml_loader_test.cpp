@@ -505,17 +505,17 @@ TEST(ConfigLoad, LoadFileReadsFromDisk) {
 
 TEST(ConfigLoad, AllocationLimitsAndTenantOverrides) {
   const char* yaml = R"(
-auth: {secrets: [s]}
+auth: {secrets: [default-secret-0123456789]}
 limits:
   max_allocations: 700
   allocation: {max_peers: 16, max_channels: 8, permissions_per_second: 5, permission_burst: 10,
                packets_per_second: 3000, bytes_per_second: 1000000}
 tenants:
   - id: acme
-    secrets: [a]
+    secrets: [tenant-a-secret-0123456789]
     limits: {allocation: {max_peers: 200, bytes_per_second: 0}}
   - id: beta
-    secrets: [b]
+    secrets: [tenant-b-secret-0123456789]
 )";
   std::vector<std::string> errors;
   const auto cfg = load_yaml(yaml, errors);
