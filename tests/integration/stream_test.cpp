@@ -626,7 +626,13 @@ TEST(stream_tls, close_notify_both_ways) {
   ASSERT_TRUE(server.d().signal(SIGTERM));
   EXPECT_EQ(held->wait_close_notify(std::chrono::seconds{4}), std::optional<bool>(true))
       << "shutdown closed without close_notify";
-  server.stop();
+  // The daemon is already stopping: wait for it to exit on that one SIGTERM
+  // (a second one could land in the middle of its shutdown).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{5};
+  while (server.d().running() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  }
+  server.stop();  // reaps the exit status: 0 for a clean shutdown
 }
 
 // Hole 1.6: what connections that never authenticate cost. N silent TCP
