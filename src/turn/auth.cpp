@@ -61,15 +61,20 @@ bool owns_allocation(const context& ctx, const request& r, std::string_view user
   return slot && ctx.record_at(*slot)->ses.username == username;
 }
 
-// Drops a request unchecked (no answer), counted and logged at most once a second.
-// (The username is the client's text: it is not logged.)
-bool drop_for_failures(context& ctx, const request& r, const char* why) {
+// Refuses a request unchecked: 401, the answer a wrong password gets, so a
+// guess past the limit learns nothing, and a client with a wrong password
+// stops instead of retransmitting into silence (turnutils_uclient never
+// gives up on an unanswered request). The 401 is unsigned, so
+// limits.unauthenticated_per_source bounds it. Counted, and logged at most
+// once a second. (The username is the client's text: it is not logged.)
+bool refuse_for_failures(context& ctx, const request& r, const char* why) {
   bump(ctx.counters.auth_fail_rate_dropped);
   std::uint64_t suppressed = 0;
   if (ctx.auth_fail_log.allow(r.now.mono_ms, suppressed))
-    spdlog::warn("turn: dropped an authentication attempt from {}: too many failures {} "
-                 "(limits.auth_failures; {} more dropped unlogged)",
+    spdlog::warn("turn: refused an authentication attempt from {} unchecked: too many failures {} "
+                 "(limits.auth_failures; {} more refused unlogged)",
                  r.from.remote.to_string(), why, suppressed);
+  ctx.send_challenge(r, 401);
   return false;
 }
 
@@ -116,8 +121,8 @@ std::optional<stun::password_algorithm> negotiate_algorithm(context& ctx, const 
 //
 // Failed attempts (unknown user, wrong MESSAGE-INTEGRITY) spend tokens of
 // the source (IPv4 address, IPv6 /64) and, for a static user, of the
-// username; with either empty, the request is dropped before any key is
-// tried, so a guess past the limit learns nothing. Only static users have a
+// username; with either empty, the request is refused with 401 before any
+// key is tried, so a guess past the limit learns nothing. Only static users have a
 // per-user bucket: a REST key is a MAC nobody can guess, and leaving REST
 // names out means a flood of made-up REST names cannot drain the buckets of
 // real users. Expired REST credentials are not failures to limit (nothing is
@@ -128,7 +133,7 @@ bool check_integrity(context& ctx, request& r, std::string_view username, bool w
   const bool owner = owns_allocation(ctx, r, username);
   const std::uint64_t source = source_key(r.from.remote);
   if (!owner && !ctx.failures_by_source.has_token(source, now_ms))
-    return drop_for_failures(ctx, r, "from its source");
+    return refuse_for_failures(ctx, r, "from its source");
   std::array<auth::key_candidate, auth::max_candidates> candidates{};
   std::size_t count = 0;
   switch (ctx.shared->credentials->lookup(username, r.now.unix_s, candidates, count, r.tenant)) {
@@ -149,7 +154,7 @@ bool check_integrity(context& ctx, request& r, std::string_view username, bool w
                            ctx.shared->credentials->is_static_user(username);
   const std::uint64_t user = static_user ? name_key(username) : 0;
   if (static_user && !owner && !ctx.failures_by_user.has_token(user, now_ms))
-    return drop_for_failures(ctx, r, "for this user");
+    return refuse_for_failures(ctx, r, "for this user");
   for (std::size_t i = 0; i < count; ++i) {
     const auto& c = candidates[i];
     if (sha256_key && !c.sha256) continue;  // an MD5-only user cannot prove a SHA-256 key

@@ -127,6 +127,9 @@ start_server() {
   http_port="$(free_port)"
   while [[ "$http_port" == "$server_port" ]]; do http_port="$(free_port)"; done
   server_log="$work/anyturn.log"
+  # The daemon's state directory (generated secrets, development
+  # certificate) stays inside this test's scratch folder.
+  export XDG_STATE_HOME="$work/state"
   log "anyturn --listen 127.0.0.1:$server_port --http-listen 127.0.0.1:$http_port $*"
   "$ANYTURN_BINARY" --listen "127.0.0.1:$server_port" --http-listen "127.0.0.1:$http_port" "$@" \
     >"$server_log" 2>&1 &

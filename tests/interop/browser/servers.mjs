@@ -169,7 +169,9 @@ export function server_command(kind, binary, cfg, workdir) {
     ];
     if (http_port) args.push('--http-listen', `127.0.0.1:${http_port}`);
     if (tls_port) args.push('--tls-listen', `127.0.0.1:${tls_port}`, '--tls-cert', tls_files.cert, '--tls-key', tls_files.key);
-    return { file: binary, args };
+    // Its state directory (the generated nonce key) stays in the workdir.
+    const env = { ...process.env, XDG_STATE_HOME: `${workdir}/state` };
+    return { file: binary, args, env };
   }
   if (kind === 'coturn') {
     const tag = families.join('-');
@@ -216,7 +218,8 @@ export class server_process {
     this.log_path = log_path;
     this.exit = null;  // { code, signal } once it has exited
     const log = fs.openSync(log_path, 'a');
-    this.child = spawn(command.file, command.args, { stdio: ['ignore', log, log] });
+    this.child = spawn(command.file, command.args,
+                       { stdio: ['ignore', log, log], env: command.env ?? process.env });
     fs.closeSync(log);
     this.pid = this.child.pid;
     this.spawn_error = null;

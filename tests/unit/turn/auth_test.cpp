@@ -324,30 +324,38 @@ class AuthFailureLimit : public WorkerCore {
   std::optional<stun::endpoint> nonce_ip_;
 };
 
-TEST_F(AuthFailureLimit, WrongPasswordsFromOneSourceAreDroppedUncheckedPastTheLimit) {
-  start({.auth_failures_per_source = turn::rate_limit{1, 5},
+// Past the limit a request gets 401 without any key being tried: the same
+// answer as a wrong password, so guessing learns nothing, and a client with
+// a wrong password is told so instead of retransmitting into silence.
+TEST_F(AuthFailureLimit, WrongPasswordsFromOneSourceAreRefusedUncheckedPastTheLimit) {
+  start({.unauthenticated_per_source = turn::rate_limit{0, 1},  // every 401 goes out
+         .auth_failures_per_source = turn::rate_limit{1, 5},
          .auth_failures_per_user = turn::rate_limit{0, 1}});
   int answered = 0;
   for (int i = 0; i < 100; ++i) answered += attempt(from(66, 1000 + i), "alice", "guess") == 401;
-  EXPECT_EQ(answered, 5);
-  EXPECT_EQ(counters_.auth_bad_integrity.load(), 5u);
+  EXPECT_EQ(answered, 100);
+  EXPECT_EQ(counters_.auth_bad_integrity.load(), 5u);  // only 5 were checked
   EXPECT_EQ(counters_.auth_fail_rate_dropped.load(), 95u);
   // Past the limit even the right password is not tried: a guess learns nothing.
-  EXPECT_EQ(attempt(from(66, 2000), "alice", "wonderland"), -2);
+  EXPECT_EQ(attempt(from(66, 2000), "alice", "wonderland"), 401);
   EXPECT_EQ(core_->allocation_count(), 0u);
+  EXPECT_EQ(counters_.auth_fail_rate_dropped.load(), 96u);
   // The user herself, from her own address, gets in.
   EXPECT_EQ(attempt(from(10), "alice", "wonderland"), 0);
-  // And the attacker's address gets one more try a second.
+  // And the attacker's address gets one more checked try a second.
   now_.mono_ms += 1000;
   EXPECT_EQ(attempt(from(66, 3000), "alice", "guess"), 401);
-  EXPECT_EQ(attempt(from(66, 3001), "alice", "guess"), -2);
+  EXPECT_EQ(counters_.auth_bad_integrity.load(), 6u);
+  EXPECT_EQ(attempt(from(66, 3001), "alice", "guess"), 401);
+  EXPECT_EQ(counters_.auth_bad_integrity.load(), 6u);
+  EXPECT_EQ(counters_.auth_fail_rate_dropped.load(), 97u);
 }
 
 TEST_F(AuthFailureLimit, UnknownUsersSpendTheSourceBudget) {
   start({.auth_failures_per_source = turn::rate_limit{1, 3}});
   int answered = 0;
   for (int i = 0; i < 20; ++i) answered += attempt(from(66, 1000 + i), "mallory", "x") == 401;
-  EXPECT_EQ(answered, 3);
+  EXPECT_EQ(answered, 20);  // 3 checked, 17 refused unchecked
   EXPECT_EQ(counters_.auth_unknown_user.load(), 3u);
   EXPECT_EQ(counters_.auth_fail_rate_dropped.load(), 17u);
 }
@@ -367,8 +375,9 @@ TEST_F(AuthFailureLimit, ManySourcesCanLockAStaticUserOutButNotHerAllocation) {
   const auto alice = from(10);
   allocate(alice);
   for (int host = 100; host < 105; ++host) EXPECT_EQ(attempt(from(host), "alice", "guess"), 401);
-  EXPECT_EQ(attempt(from(105), "alice", "guess"), -2);
-  EXPECT_EQ(attempt(from(11), "alice", "wonderland"), -2);  // locked out elsewhere...
+  EXPECT_EQ(attempt(from(105), "alice", "guess"), 401);
+  EXPECT_EQ(attempt(from(11), "alice", "wonderland"), 401);  // locked out elsewhere...
+  EXPECT_EQ(core_->allocation_count(), 1u);
   EXPECT_EQ(counters_.auth_fail_rate_dropped.load(), 2u);
   learn(alice);
   auto r = permit(alice, peer_);  // ...but her allocation's 5-tuple goes on
