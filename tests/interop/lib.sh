@@ -71,16 +71,25 @@ relay_range() {  # relay_range SLOT
 }
 
 # A loopback port free for UDP and TCP; with "pair", PORT+1 is free for UDP too.
+# Drawn from 31500-32199, below the kernel's ephemeral range, so that no client
+# socket of a parallel test takes it before the server binds it (the C++
+# integration tests draw from 30000-31499, the browser test from 32200-32766); the kernel picks if that block is
+# inside the ephemeral range.
 free_port() {
   python3 - "${1:-}" <<'PY'
-import socket, sys
+import random, socket, sys
 pair = sys.argv[1] == "pair"
+with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+    lo, hi = (int(x) for x in f.read().split())
+block = (31500, 32199)
+use_block = block[1] + 1 < lo or block[0] > hi
 for _ in range(200):
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    u.bind(("127.0.0.1", 0))
-    port = u.getsockname()[1]
-    held = [u]
+    held = []
     try:
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        held.append(u)
+        u.bind(("127.0.0.1", random.randint(*block) if use_block else 0))
+        port = u.getsockname()[1]
         t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         held.append(t)
         t.bind(("127.0.0.1", port))

@@ -18,6 +18,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <thread>
 
@@ -91,8 +92,20 @@ port_range relay_ports_for_slot(unsigned slot, unsigned width) {
 }
 
 std::uint16_t free_port(bool ipv6) {
-  for (int attempt = 0; attempt < 100; ++attempt) {
-    const std::uint16_t p = try_bind(ipv6, SOCK_DGRAM, 0);
+  // Listening ports come from [30000, 31499], below the kernel's ephemeral
+  // range and above the relay windows, so no client socket of a parallel test
+  // is ever given one of them between this check and the daemon's bind. (The
+  // interop scripts and the browser test draw from 31500-32766.) If the ephemeral range covers that
+  // block, the kernel picks instead.
+  const auto [lo, hi] = ephemeral_range();
+  constexpr unsigned block_low = 30000, block_high = 31499;
+  const bool block_usable = block_high < lo || block_low > hi;
+  static thread_local std::minstd_rand rng{static_cast<unsigned>(::getpid()) ^
+                                           static_cast<unsigned>(clock::now().time_since_epoch().count())};
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    const std::uint16_t want =
+        block_usable ? static_cast<std::uint16_t>(block_low + rng() % (block_high - block_low + 1)) : 0;
+    const std::uint16_t p = try_bind(ipv6, SOCK_DGRAM, want);
     if (p != 0 && try_bind(ipv6, SOCK_STREAM, p) == p) return p;
   }
   throw std::runtime_error("free_port: no free loopback port");
@@ -148,6 +161,18 @@ bool daemon::running() { return pid_ > 0 && !reap(false); }
 bool daemon::start(std::chrono::milliseconds ready_timeout) {
   // A restart after stop(): a new process, a new log, the same state directory.
   if (pid_ > 0 && running()) return false;
+  // A port checked free can still be taken by a parallel test before the
+  // daemon binds it. The daemon then exits at start-up saying so; pick new
+  // ports and try again (a port passed in options_.args stays as it is).
+  for (int attempt = 0;; ++attempt) {
+    if (launch(ready_timeout)) return true;
+    if (attempt == 2 || running()) return false;
+    const std::string text = log();
+    if (text.find("Address already in use") == std::string::npos) return false;
+  }
+}
+
+bool daemon::launch(std::chrono::milliseconds ready_timeout) {
   exit_status_.reset();
   if (!log_path_.empty() && std::getenv("ANYTURN_KEEP_LOGS") == nullptr) ::unlink(log_path_.c_str());
   const std::uint16_t port = free_port(options_.ipv6);

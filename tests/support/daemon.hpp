@@ -97,6 +97,7 @@ class daemon {
 
  private:
   std::optional<int> reap(bool block);
+  bool launch(std::chrono::milliseconds ready_timeout);  // one attempt of start()
 
   options options_;
   stun::endpoint address_;

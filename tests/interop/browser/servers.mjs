@@ -35,14 +35,28 @@ function bind_udp(port) {
   });
 }
 
+/// The kernel's ephemeral port range [lo, hi].
+function ephemeral_range() {
+  try {
+    return fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+  } catch {
+    return [32768, 60999];  // not Linux, or no procfs: the usual defaults
+  }
+}
+
 const close_handle = (h) => new Promise((resolve) => (h ? h.close(() => resolve()) : resolve()));
 
-/// A loopback port that is free for TCP and for UDP at the same time. The
-/// kernel picks it from the ephemeral range, so it is always >= 1024
-/// (Chromium silently refuses TURN ports below 1024).
+/// A loopback port that is free for TCP and for UDP at the same time, drawn
+/// from 32200-32766: below the kernel's ephemeral range, so that no client
+/// socket of a parallel test takes it before the server binds it, and above
+/// 1024 (Chromium silently refuses TURN ports below 1024). The C++ tests and
+/// tests/interop/lib.sh draw from 30000-32199. The kernel picks if the
+/// ephemeral range covers the block.
 export async function free_port(avoid = new Set()) {
-  for (let attempt = 0; attempt < 50; ++attempt) {
-    const tcp = await bind_tcp(0);
+  const [lo, hi] = ephemeral_range();
+  const use_block = 32766 < lo || 32200 > hi;
+  for (let attempt = 0; attempt < 200; ++attempt) {
+    const tcp = await bind_tcp(use_block ? 32200 + crypto.randomInt(567) : 0);
     if (!tcp) continue;
     const port = tcp.address().port;
     const udp = avoid.has(port) || port < 1024 ? null : await bind_udp(port);
@@ -52,7 +66,7 @@ export async function free_port(avoid = new Set()) {
       return port;
     }
   }
-  throw new Error('no free loopback port for both TCP and UDP after 50 attempts');
+  throw new Error('no free loopback port for both TCP and UDP after 200 attempts');
 }
 
 async function udp_ports_free(low, high) {
@@ -71,13 +85,7 @@ async function udp_ports_free(low, high) {
 /// random order and the first whose ports are all free right now wins, so
 /// concurrent test runs rarely share relay ports.
 export async function relay_port_window() {
-  let lo = 32768;
-  let hi = 60999;
-  try {
-    [lo, hi] = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
-  } catch {
-    // Not Linux, or no procfs: keep the usual defaults.
-  }
+  const [lo, hi] = ephemeral_range();
   const base = [20000, 10000, 1100].find((b) => b + 9999 < lo || b > hi);
   if (base === undefined) throw new Error(`no relay window outside the ephemeral range ${lo}-${hi}`);
   const windows = [0, 1, 2, 3, 4, 5].map((i) => ({ low: base + 9400 + 100 * i, high: base + 9499 + 100 * i }));
