@@ -42,6 +42,7 @@ std::shared_ptr<turn::shared_state> make_shared_state(const config::server_confi
     r.ports = std::make_shared<relay::port_pool>(cfg.relay.port_min, cfg.relay.port_max);
     s->relays.push_back(std::move(r));
   }
+  s->own = own_addresses_of(cfg, config::host_interface_addresses(), *s->peers, s->relays);
   s->allocation_lifetime_default = cfg.lifetimes.allocation_default;
   s->allocation_lifetime_max = cfg.lifetimes.allocation_max;
   s->permission_lifetime = cfg.lifetimes.permission;
@@ -67,6 +68,35 @@ std::shared_ptr<turn::shared_state> make_shared_state(const config::server_confi
   if (per_user_limits)
     s->user_quotas = std::make_shared<turn::user_quota>(cfg.max_allocations_per_user);
   return s;
+}
+
+std::shared_ptr<const relay::own_addresses> own_addresses_of(
+    const config::server_config& cfg, const std::vector<config::interface_address>& host,
+    const auth::peer_policy& peers, const std::vector<turn::shared_state::relay_address>& relays,
+    const std::vector<stun::endpoint>& external) {
+  const auto opened = [&](const stun::endpoint& ip) {
+    return peers.check(ip) == auth::peer_verdict::allowed_explicitly;
+  };
+  std::vector<stun::endpoint> ips;
+  const auto add = [&](const stun::endpoint& e) {
+    if (e.ip != std::array<std::uint8_t, 16>{}) {
+      if (!opened(e)) ips.push_back(e);
+      return;
+    }
+    for (const auto& a : host) {
+      if ((e.family == stun::address_family::ipv6 || a.address.family == e.family) && !opened(a.address))
+        ips.push_back(a.address);
+    }
+  };
+  for (const auto& e : cfg.listen) add(e);
+  for (const auto& e : cfg.tls.listen) add(e);
+  if (cfg.http.enabled) add(cfg.http.listen);
+  for (const auto& e : external) add(e);
+  std::vector<relay::own_addresses::relay_range> ranges;
+  for (const auto& r : relays) {
+    if (!opened(r.ip)) ranges.push_back({r.ip, r.ports});
+  }
+  return std::make_shared<const relay::own_addresses>(std::move(ips), std::move(ranges));
 }
 
 unsigned resolve_threads(unsigned configured) {

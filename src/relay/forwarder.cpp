@@ -18,8 +18,8 @@ constexpr std::array<std::byte, 3> zeros{};
 }  // namespace
 
 forwarder::forwarder(allocation_table& table, io_port& io, worker_counters& counters,
-                     std::uint64_t seed)
-    : table_(table), io_(io), counters_(counters), rng_{seed | 1} {}
+                     std::uint64_t seed, const own_addresses* own)
+    : table_(table), io_(io), counters_(counters), own_(own), rng_{seed | 1} {}
 
 void forwarder::on_channel_data(const client_ref& from, bytes_view data, const now_t& now) {
   const auto cd = stun::parse_channel_data(data);
@@ -42,6 +42,12 @@ void forwarder::on_channel_data(const client_ref& from, bytes_view data, const n
   const auto* side = a->relay_for(ch->peer.family);
   if (side == nullptr || !a->has_permission(ch->peer, now.mono_ms)) {
     bump(counters_.no_permission_dropped);
+    return;
+  }
+  // Flagged at ChannelBind: the server's own address, reachable only while
+  // the port is a live allocation's relay port (issue 12, hole 1.3).
+  if (ch->own_peer && (own_ == nullptr || !own_->is_relay_port(ch->peer))) {
+    bump(counters_.self_peer_dropped);
     return;
   }
   forward_to_peer(*a, *side, ch->peer, cd->payload, false, now);
@@ -72,6 +78,12 @@ void forwarder::on_send_indication(const client_ref& from, const stun::message_v
   const auto* side = a->relay_for(peer->family);
   if (side == nullptr || !a->has_permission(*peer, now.mono_ms)) {
     bump(counters_.no_permission_dropped);
+    return;
+  }
+  // A permission for an own address (a relay IP) reaches only the relay
+  // ports of live allocations, never a listener or another service.
+  if (own_ != nullptr && own_->contains(*peer) && !own_->is_relay_port(*peer)) {
+    bump(counters_.self_peer_dropped);
     return;
   }
   forward_to_peer(*a, *side, *peer, data_attr->value, msg.has(attr::dont_fragment), now);

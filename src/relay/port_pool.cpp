@@ -49,6 +49,12 @@ port_pool::port_pool(std::uint16_t low, std::uint16_t high, std::int64_t cooldow
   nonce_counter_.store(rd(), std::memory_order_relaxed);
 }
 
+bool port_pool::held(std::uint16_t port) const noexcept {
+  if (port < low_ || port > high_) return false;
+  const std::uint32_t i = port - low_;
+  return (bits_[i / 64].load(std::memory_order_relaxed) & bit_of(i)) != 0;
+}
+
 std::size_t port_pool::in_use() const {
   std::size_t n = 0;
   for (std::size_t w = 0; w < words_; ++w)

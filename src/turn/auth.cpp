@@ -184,8 +184,7 @@ bool authenticate(context& ctx, request& r) {
   const auto mi = msg.find(attr::message_integrity);
   const auto mi256 = msg.find(attr::message_integrity_sha256);
   if (!mi && !mi256) {
-    bump(ctx.counters.auth_challenges);
-    ctx.send_challenge(r, 401);
+    if (ctx.send_challenge(r, 401)) bump(ctx.counters.auth_challenges);  // counts answers sent
     return false;
   }
   const auto user_attr = msg.find(attr::username);

@@ -147,7 +147,8 @@ struct context {
   void send_error(const request& r, int code, bool cacheable = true);
   void send_success(const request& r, stun::message_builder& b);
   // 401 or 438 with REALM, a fresh NONCE and PASSWORD-ALGORITHMS; never signed.
-  void send_challenge(const request& r, int code);
+  // False when the answer was not sent (limits.unauthenticated_per_source).
+  bool send_challenge(const request& r, int code);
   // Signs (when authenticated), fingerprints (when the client did), sends and
   // remembers the answer for retransmissions.
   void finish(const request& r, stun::message_builder& b, bool cacheable);

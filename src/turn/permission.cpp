@@ -12,11 +12,27 @@ using stun::message_class;
 namespace {
 
 // Peer address checks shared by CreatePermission and ChannelBind: family
-// (443) and the operator's peer policy (403). Returns 0 when the peer may
-// be used.
-int check_peer(context& ctx, const relay::allocation& a, const stun::endpoint& peer) {
+// (443), the server's own addresses and the operator's peer policy (403).
+// Returns 0 when the peer may be used; `own` says it is an own address.
+// An own address (not opened by peers.allow: those are not in the set) is
+// a peer only where another allocation of this server can be: with the port
+// known (ChannelBind), a live relay port; for a permission (per IP), a relay
+// IP. Then the built-in denies do not apply (a loopback or private relay
+// address still relays between allocations); the operator's deny list does.
+int check_peer(context& ctx, const relay::allocation& a, const stun::endpoint& peer,
+               bool port_known, bool& own) {
   if (a.relay_for(peer.family) == nullptr) return 443;
-  if (!auth::is_allowed(ctx.shared->peers->check(peer))) {
+  const auto verdict = ctx.shared->peers->check(peer);
+  const auto* self = ctx.shared->own.get();
+  if (self != nullptr && verdict != auth::peer_verdict::denied_operator && self->contains(peer)) {
+    if (!(port_known ? self->is_relay_port(peer) : self->is_relay_ip(peer))) {
+      bump(ctx.counters.peer_denied_self);
+      return 403;
+    }
+    own = true;
+    return 0;
+  }
+  if (!auth::is_allowed(verdict)) {
     bump(ctx.counters.peer_denied);
     return 403;
   }
@@ -66,7 +82,8 @@ void on_create_permission(context& ctx, request& r) {
     const auto peer = stun::decode_address(at, r.msg.tid(), true);
     if (!peer) return ctx.send_error(r, 400);
     if (n == peers.size()) return ctx.send_error(r, 400);
-    if (const int code = check_peer(ctx, owned->fwd, *peer); code != 0)
+    bool own = false;
+    if (const int code = check_peer(ctx, owned->fwd, *peer, false, own); code != 0)
       return ctx.send_error(r, code);
     const bool repeated = std::any_of(peers.begin(), peers.begin() + static_cast<std::ptrdiff_t>(n),
                                       [&](const stun::endpoint& p) { return p.same_ip(*peer); });
@@ -100,7 +117,8 @@ void on_channel_bind(context& ctx, request& r) {
   if (by_number != nullptr && by_number->peer != *peer) return ctx.send_error(r, 400);
   if (const auto* c = a.channel_by_peer(*peer); c != nullptr && c->number != *number)
     return ctx.send_error(r, 400);
-  if (const int code = check_peer(ctx, a, *peer); code != 0) return ctx.send_error(r, code);
+  bool own = false;
+  if (const int code = check_peer(ctx, a, *peer, true, own); code != 0) return ctx.send_error(r, code);
   if (by_number == nullptr && a.channel_count() >= a.max_channels) {
     bump(ctx.counters.limit_rejected_channels);
     bump(ctx.tenant_stats(a.tenant).limit_rejected_channels);
@@ -111,7 +129,7 @@ void on_channel_bind(context& ctx, request& r) {
   if (const int code = admit_new_permissions(ctx, a, fresh, r.now.mono_ms); code != 0)
     return ctx.send_error(r, code);
   const std::int64_t expires = r.now.mono_ms + std::int64_t{ctx.shared->channel_lifetime} * 1000;
-  a.bind_channel(*number, *peer, expires);
+  a.bind_channel(*number, *peer, expires, own);
   ctx.schedule(owned->slot, expires);
   install_permission(ctx, *owned, *peer, r.now.mono_ms);
   auto b = ctx.begin(r, message_class::success_response);

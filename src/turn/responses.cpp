@@ -52,8 +52,8 @@ void context::send_success(const request& r, stun::message_builder& b) {
   finish(r, b, true);
 }
 
-void context::send_challenge(const request& r, int code) {
-  if (!may_answer_unauthenticated(r)) return;
+bool context::send_challenge(const request& r, int code) {
+  if (!may_answer_unauthenticated(r)) return false;
   auto b = begin(r, message_class::error_response);
   b.add_error_code(code, reason_for(code));
   b.add_string(attr::realm, shared->credentials->realm());
@@ -65,6 +65,7 @@ void context::send_challenge(const request& r, int code) {
     b.add_password_algorithms(offered_password_algorithms);
   bump(counters.responses_error);
   finish_unsigned(r, b);
+  return true;
 }
 
 bool context::may_answer_unauthenticated(const request& r) {

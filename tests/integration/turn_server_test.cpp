@@ -13,6 +13,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace anyturn::itest {
@@ -528,7 +529,9 @@ TEST_F(TurnServer, ChannelNumberOutsideTheRangeGets400) {
 
 TEST_F(TurnServer, LoopbackPeerIsRefusedByDefault) {
   ASSERT_TRUE(start(11));  // no --allow-peer
-  udp_socket peer(v4_loopback());
+  // 127.0.0.2: loopback, but not one of the server's own addresses (those
+  // have their own rule, tested below).
+  udp_socket peer(stun::endpoint::v4(0x7F000002u, 0));
   auto c = authed_client();
   allocate_ok(*c);
   auto r = c->create_permission({peer.local()});
@@ -541,6 +544,88 @@ TEST_F(TurnServer, LoopbackPeerIsRefusedByDefault) {
   // Nothing leaks to the peer through a Send indication either.
   c->send_indication(peer.local(), to_bytes("must not arrive"));
   EXPECT_FALSE(peer.recv(silence_timeout).has_value()) << "a denied peer received data";
+}
+
+// Issue 12, hole 1.3. The daemon listens and relays on 127.0.0.1 with no
+// --allow-peer, so the server's own address is guarded: a client reaches the
+// relayed address of another live allocation (two browsers on one server),
+// and nothing else on the host: not the TURN listener (TURN inside TURN), not
+// the HTTP port, not another service, not a relay port no allocation holds.
+TEST_F(TurnServer, OwnAddressesArePeersOnlyOnLiveRelayPorts) {
+  ASSERT_TRUE(start(21));
+  udp_socket service(v4_loopback());  // some other UDP service on the host
+  auto a = authed_client();
+  auto b = authed_client();
+  const auto relay_a = allocate_ok(*a);
+  const auto relay_b = allocate_ok(*b);
+  ASSERT_NE(relay_a, relay_b);
+
+  const auto refused = [&](std::uint16_t channel, const stun::endpoint& peer) {
+    const auto r = a->channel_bind(channel, peer);
+    return r.has_value() && r->error_code() == 403;
+  };
+  EXPECT_TRUE(refused(0x4000, server())) << "the TURN listener";
+  EXPECT_TRUE(refused(0x4001, v4_loopback(daemon_->http_port()))) << "the HTTP port";
+  EXPECT_TRUE(refused(0x4002, service.local())) << "another service";
+  std::uint16_t idle_port = ports_.low;
+  while (idle_port == relay_a.port || idle_port == relay_b.port) ++idle_port;
+  EXPECT_TRUE(refused(0x4003, v4_loopback(idle_port))) << "a relay port no allocation holds";
+
+  // Between the two allocations, both ways: a channel from A, a permission
+  // (for the relay IP) and a Send indication from B.
+  auto r = a->channel_bind(0x4010, relay_b);
+  ASSERT_TRUE(r && r->is_success()) << describe(r);
+  r = b->create_permission({relay_a});
+  ASSERT_TRUE(r && r->is_success()) << describe(r);
+  a->send_channel_data(0x4010, to_bytes("a to b"));
+  auto got = b->recv_data();
+  ASSERT_TRUE(got.has_value()) << "B did not receive A's data";
+  EXPECT_EQ(to_string(got->payload), "a to b");
+  EXPECT_EQ(got->peer, relay_a);
+  b->send_indication(relay_a, to_bytes("b to a"));
+  got = a->recv_data();
+  ASSERT_TRUE(got.has_value()) << "A did not receive B's data";
+  EXPECT_EQ(to_string(got->payload), "b to a");
+
+  // B's permission covers the whole relay IP, but a Send to the service's
+  // port on it is dropped, and counted.
+  b->send_indication(service.local(), to_bytes("must not arrive"));
+  EXPECT_FALSE(service.recv(silence_timeout).has_value()) << "the host's own service received data";
+
+  // Once B's allocation ends, its port is no longer a live relay port: A's
+  // channel to it stops forwarding.
+  r = b->refresh(0);
+  ASSERT_TRUE(r && r->is_success()) << describe(r);
+  a->send_channel_data(0x4010, to_bytes("too late"));
+
+  const auto metrics = http_request(daemon_->http_port(), "GET", "/metrics");
+  ASSERT_TRUE(metrics && metrics->status == 200);
+  EXPECT_EQ(metric_value(metrics->body, R"(anyturn_peer_denied_total{reason="self"})"), 4.0) << metrics->body;
+  EXPECT_EQ(metric_value(metrics->body, R"(anyturn_peer_denied_total{reason="policy"})"), 0.0);
+  // The Send to the service and the ChannelData after B's end (the worker
+  // may count the second a moment after the request returns).
+  std::optional<double> dropped;
+  for (int i = 0; i < 20; ++i) {
+    const auto m = http_request(daemon_->http_port(), "GET", "/metrics");
+    if (m) dropped = metric_value(m->body, R"(anyturn_dropped_packets_total{reason="self_peer"})");
+    if (dropped == 2.0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds{50});
+  }
+  EXPECT_EQ(dropped, 2.0);
+}
+
+// With the own address opened by --allow-peer (as the other tests here do),
+// the operator's allow wins: the listener is a peer like any other.
+TEST_F(TurnServer, AllowPeerOpensTheOwnAddress) {
+  ASSERT_TRUE(start(22, {"--allow-peer", "127.0.0.1"}));
+  udp_socket service(v4_loopback());
+  auto a = authed_client();
+  allocate_ok(*a);
+  const auto r = a->channel_bind(0x4000, service.local());
+  ASSERT_TRUE(r && r->is_success()) << describe(r);
+  a->send_channel_data(0x4000, to_bytes("allowed"));
+  const auto got = service.recv(std::chrono::seconds{2});
+  ASSERT_TRUE(got.has_value());
 }
 
 // ------------------------------------------------------------------- IPv6

@@ -65,6 +65,7 @@ struct options {
   std::optional<turn::rate_limit> auth_failures_per_source;
   std::optional<turn::rate_limit> auth_failures_per_user;
   bool offer_password_algorithms = true;  // the nonce feature bit and PASSWORD-ALGORITHMS in 401s
+  std::vector<std::string> own;  // non-empty: the server's own addresses (plus the relays) are guarded
 };
 
 class WorkerCore : public ::testing::Test {
@@ -99,6 +100,13 @@ class WorkerCore : public ::testing::Test {
       s->relays.push_back({ep("198.51.100.8:0"), std::make_shared<relay::port_pool>(o.port_low, o.port_high)});
     if (o.with_v6)
       s->relays.push_back({ep("[2001:db8::7]:0"), std::make_shared<relay::port_pool>(o.port_low, o.port_high)});
+    if (!o.own.empty()) {
+      std::vector<stun::endpoint> ips;
+      for (const auto& a : o.own) ips.push_back(ep(a.c_str()));
+      std::vector<relay::own_addresses::relay_range> ranges;
+      for (const auto& r : s->relays) ranges.push_back({r.ip, r.ports});
+      s->own = std::make_shared<relay::own_addresses>(std::move(ips), std::move(ranges));
+    }
     s->max_allocations = o.max_allocations;
     s->allocation_limits = o.limits;
     if (o.per_user) s->user_quotas = std::make_shared<turn::user_quota>(o.per_user);

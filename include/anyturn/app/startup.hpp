@@ -21,6 +21,17 @@ namespace anyturn::app {
 // key can be drawn (start-up only).
 std::shared_ptr<turn::shared_state> make_shared_state(const config::server_config& cfg);
 
+// The server's own addresses, refused as peers except on a live relay port
+// (issue 12, hole 1.3): the relay addresses, every UDP/TCP and TLS listener
+// and the HTTP listener (a wildcard listener stands for every address in
+// `host`; an IPv6 wildcard for the IPv4 ones too), and `external` (the
+// external and anycast addresses a fleet adds). Addresses that peers.allow
+// opens explicitly are left out: the operator's allow wins (tests rely on it).
+std::shared_ptr<const relay::own_addresses> own_addresses_of(
+    const config::server_config& cfg, const std::vector<config::interface_address>& host,
+    const auth::peer_policy& peers, const std::vector<turn::shared_state::relay_address>& relays,
+    const std::vector<stun::endpoint>& external = {});
+
 // Worker threads for `configured` (0: one per core, at least one).
 unsigned resolve_threads(unsigned configured);
 

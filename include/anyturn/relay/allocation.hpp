@@ -41,6 +41,7 @@ struct channel {
   std::uint16_t number = 0;
   stun::endpoint peer;
   std::int64_t expires_ms = 0;  // bound until then, then cooling down
+  bool own_peer = false;        // the peer is this server's address: forward only to a live relay port
 };
 
 // Up to this many entries a lookup scans; past it, it bisects (and channels
@@ -244,15 +245,16 @@ struct allocation {
   }
   // Binds `number` to `peer`, or refreshes that binding (RFC 8656 §12). The
   // caller has checked that neither is bound to something else, and
-  // max_channels.
-  void bind_channel(std::uint16_t number, const stun::endpoint& peer, std::int64_t expires_ms) {
+  // max_channels. `own_peer`: the peer is one of this server's addresses.
+  void bind_channel(std::uint16_t number, const stun::endpoint& peer, std::int64_t expires_ms,
+                    bool own_peer = false) {
     const auto it = std::lower_bound(channels.begin(), channels.end(), number,
                                      [](const channel& c, std::uint16_t k) { return c.number < k; });
     if (it != channels.end() && it->number == number) {
       it->expires_ms = expires_ms;
       return;
     }
-    channels.insert(it, {number, peer, expires_ms});
+    channels.insert(it, {number, peer, expires_ms, own_peer});
     if (!channel_peers.empty()) {
       const auto at = std::lower_bound(
           channel_peers.begin(), channel_peers.end(), peer,

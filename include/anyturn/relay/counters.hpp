@@ -49,7 +49,9 @@ namespace anyturn::relay {
   X(limit_rejected_peers, "CreatePermission/ChannelBind refused with 508: max_peers")   \
   X(limit_rejected_channels, "ChannelBind refused with 508: max_channels")              \
   X(limit_rejected_permission_rate, "permissions refused with 508: permissions_per_second") \
-  X(peer_denied, "permissions or sends refused by the peer policy (403)")              \
+  X(peer_denied, "permissions or channels refused by the peer policy (403)")           \
+  X(peer_denied_self, "permissions or channels refused: the server's own address (403)") \
+  X(self_peer_dropped, "Send/ChannelData to an own address that is no live relay port") \
   X(no_permission_dropped, "packets dropped for lack of a permission")                  \
   X(no_allocation_dropped, "ChannelData/Send with no allocation")                       \
   X(unbound_channel_dropped, "ChannelData on an unbound channel")                       \

@@ -18,13 +18,17 @@
 #include <anyturn/relay/io.hpp>
 #include <anyturn/stun/message.hpp>
 
+#include <anyturn/relay/own_addresses.hpp>
+
 #include <cstdint>
 
 namespace anyturn::relay {
 
 class forwarder {
  public:
-  forwarder(allocation_table& table, io_port& io, worker_counters& counters, std::uint64_t seed);
+  // `own`: the server's own addresses (may be null: none guarded).
+  forwarder(allocation_table& table, io_port& io, worker_counters& counters, std::uint64_t seed,
+            const own_addresses* own = nullptr);
 
   // ChannelData from a client -> its bound peer (§12.5).
   void on_channel_data(const client_ref& from, stun::bytes_view data, const now_t& now);
@@ -48,6 +52,7 @@ class forwarder {
   allocation_table& table_;
   io_port& io_;
   worker_counters& counters_;
+  const own_addresses* own_;
   common::xorshift64 rng_;  // transaction ids of Data indications
   common::log_limiter relay_send_log_{1, 1000};
 };

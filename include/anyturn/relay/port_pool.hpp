@@ -56,6 +56,9 @@ class port_pool {
   // Claims exactly `port` (used when a bind failed elsewhere and for tests).
   bool acquire_exact(std::uint16_t port);
   void release(std::uint16_t port);
+  // `port` is in the range and claimed (by an allocation or a reservation).
+  // A relaxed load: any thread, no lock (own_addresses asks it).
+  [[nodiscard]] bool held(std::uint16_t port) const noexcept;
   // Gives back a claimed port that the kernel refused to bind: it is not
   // handed out again before `now_ms` + the cool-down.
   void refuse(std::uint16_t port, std::int64_t now_ms);

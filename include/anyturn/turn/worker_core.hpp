@@ -17,6 +17,7 @@
 #include <anyturn/relay/allocation.hpp>
 #include <anyturn/relay/counters.hpp>
 #include <anyturn/relay/io.hpp>
+#include <anyturn/relay/own_addresses.hpp>
 #include <anyturn/relay/port_pool.hpp>
 #include <anyturn/stun/message.hpp>
 #include <anyturn/turn/quota.hpp>
@@ -61,6 +62,10 @@ struct shared_state {
     std::shared_ptr<relay::port_pool> ports;
   };
   std::vector<relay_address> relays;
+  // The server's own addresses (relay, listener, HTTP, host interfaces for
+  // wildcard listeners; external and anycast addresses belong here too), as
+  // peers only on a live allocation's relay port. Null: nothing guarded.
+  std::shared_ptr<const relay::own_addresses> own;
 
   std::uint32_t allocation_lifetime_default = 600;
   std::uint32_t allocation_lifetime_max = 3600;

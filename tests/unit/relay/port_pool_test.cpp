@@ -224,5 +224,17 @@ TEST(PortPool, ConcurrentRefusalsNeverHandOutAHeldOrCoolingPort) {
   EXPECT_FALSE(pool.acquire(0, 30'000));
 }
 
+TEST(PortPool, HeldSaysWhichPortsAreClaimed) {
+  port_pool pool(50000, 50070);  // spans two bitmap words, with a tail
+  EXPECT_FALSE(pool.held(50064));
+  ASSERT_TRUE(pool.acquire_exact(50064));
+  EXPECT_TRUE(pool.held(50064));
+  EXPECT_FALSE(pool.held(50065));
+  EXPECT_FALSE(pool.held(50071)) << "past the range (the tail bits are set)";
+  EXPECT_FALSE(pool.held(49999));
+  pool.release(50064);
+  EXPECT_FALSE(pool.held(50064));
+}
+
 }  // namespace
 }  // namespace anyturn::relay

@@ -401,5 +401,75 @@ TEST_F(WorkerCore, TenThousandPeersWhenMaxPeersIsRaised) {
   EXPECT_EQ(counters_.no_permission_dropped.load(), 0u);
 }
 
+// Issue 12, hole 1.3: the server's own addresses are peers only on the relay
+// port of a live allocation. 192.0.2.1 is the listener the fixture's clients
+// talk to; 198.51.100.7 is the relay address (both default-denied ranges:
+// an own relay address relays between allocations all the same).
+TEST_F(WorkerCore, OwnAddressesArePeersOnlyOnLiveRelayPorts) {
+  options o;
+  o.own = {"192.0.2.1:3478"};
+  start(o);
+  const auto c1 = client("203.0.113.1:1000");
+  const auto c2 = client("203.0.113.2:2000");
+  const auto relay1 = allocate(c1);
+  const auto relay2 = allocate(c2);
+  ASSERT_NE(relay1.port, relay2.port);
+  learn_nonce(c1);  // nonces are per client IP
+
+  // The TURN listener and a port of the relay address that no allocation holds: 403.
+  EXPECT_EQ(error_of(bind_channel(c1, 0x4000, ep("192.0.2.1:3478"))), 403);
+  EXPECT_EQ(error_of(bind_channel(c1, 0x4001, ep("198.51.100.7:3478"))), 403);
+  // A permission for the listener-only address can reach nothing: 403.
+  EXPECT_EQ(error_of(permit(c1, ep("192.0.2.1:0"))), 403);
+  EXPECT_EQ(counters_.peer_denied_self.load(), 3u);
+  EXPECT_EQ(counters_.peer_denied.load(), 0u);
+
+  // Another allocation's relayed address: bound, and relayed both ways.
+  ASSERT_EQ(bind_channel(c1, 0x4002, relay2).cls(), message_class::success_response);
+  learn_nonce(c2);
+  ASSERT_EQ(permit(c2, relay1).cls(), message_class::success_response) << "a relay IP may be permitted";
+  learn_nonce(c1);
+  io_.to_peer.clear();
+  core_->on_client_packet(c1, channel_data(0x4002, "hello"), now_);
+  ASSERT_EQ(io_.to_peer.size(), 1u);
+  EXPECT_EQ(io_.to_peer[0].peer, relay2);
+
+  // A Send indication under the relay IP's permission: to the live relay
+  // port it goes, to the listener port on that IP it is dropped.
+  const auto send_to = [&](const stun::endpoint& peer) {
+    std::array<std::byte, 256> buf{};
+    stun::message_builder b(buf, 0x006, message_class::indication, new_tid());
+    b.add_address(attr::xor_peer_address, peer, true);
+    b.add_bytes(attr::data, payload_bytes("x"));
+    core_->on_client_packet(c1, *b.finish(), now_);
+  };
+  io_.to_peer.clear();
+  send_to(relay2);
+  EXPECT_EQ(io_.to_peer.size(), 1u);
+  send_to(ep("198.51.100.7:3478"));
+  EXPECT_EQ(io_.to_peer.size(), 1u);
+  EXPECT_EQ(counters_.self_peer_dropped.load(), 1u);
+
+  // The other allocation ends: its port is no longer a live relay port.
+  learn_nonce(c2);
+  ASSERT_EQ(send(c2, build(stun::method::refresh, new_tid(), [](auto& b) { b.add_u32(attr::lifetime, 0); },
+                           "alice", "wonderland"))
+                .cls(),
+            message_class::success_response);
+  io_.to_peer.clear();
+  core_->on_client_packet(c1, channel_data(0x4002, "late"), now_);
+  EXPECT_TRUE(io_.to_peer.empty());
+  EXPECT_EQ(counters_.self_peer_dropped.load(), 2u);
+}
+
+TEST_F(WorkerCore, WithoutOwnAddressesTheRelayIpFollowsThePolicy) {
+  start();  // no own-address set: the built-in denies apply as before
+  const auto c1 = client("203.0.113.1:1000");
+  allocate(c1);
+  EXPECT_EQ(error_of(permit(c1, ep("198.51.100.7:0"))), 403);
+  EXPECT_EQ(counters_.peer_denied.load(), 1u);
+  EXPECT_EQ(counters_.peer_denied_self.load(), 0u);
+}
+
 }  // namespace
 }  // namespace anyturn::test
