@@ -108,8 +108,8 @@ TEST(turn_metrics, const_labels_and_transport_split) {
             std::string::npos) << text;
   EXPECT_NE(text.find("\nanyturn_allocations_active{tenant=\"acme\",transport=\"tls\"} 1\n"),
             std::string::npos);
-  EXPECT_NE(text.find("\nanyturn_peer_denied_total{tenant=\"acme\"} 4\n"), std::string::npos);
-  EXPECT_NE(text.find("\nanyturn_peer_denied_total{tenant=\"other\"} 0\n"), std::string::npos);
+  EXPECT_NE(text.find("\nanyturn_peer_denied_total{tenant=\"acme\",reason=\"policy\"} 4\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\nanyturn_peer_denied_total{tenant=\"other\",reason=\"policy\"} 0\n"), std::string::npos);
   EXPECT_NE(text.find("\nanyturn_workers{tenant=\"other\"} 0\n"), std::string::npos);
 }
 
