@@ -23,6 +23,13 @@
 //     the channel's peer (RFC 8656 §12), so while that permission's lifetime
 //     since the last bind has not run out, the peer is permitted; channel
 //     numbers and peers are unique within an allocation;
+//   - limits.allocation are never exceeded: permissions (peer IPs) and
+//     channels within max_peers and max_channels, and the packets and bytes
+//     relayed each way within the token buckets' burst plus their rate over
+//     the allocation's age;
+//   - the server's own addresses: a channel is flagged own exactly when its
+//     peer is an own address, and nothing is ever sent to an own address
+//     on a port that is not a live relay port;
 //   - quotas: no user holds more allocations than its limit, the per-user
 //     count is never below the user's allocations nor above the limit (a
 //     release too many would wrap it), and each tenant's count is exactly
@@ -34,6 +41,7 @@
 #include <anyturn/auth/peer_policy.hpp>
 #include <anyturn/relay/allocation.hpp>
 #include <anyturn/relay/io.hpp>
+#include <anyturn/relay/own_addresses.hpp>
 #include <anyturn/relay/port_pool.hpp>
 #include <anyturn/stun/message.hpp>
 #include <anyturn/turn/quota.hpp>
@@ -77,9 +85,14 @@ constexpr std::uint32_t acme_max = 2;         // tenant acme: allocations
 constexpr std::uint32_t acme_per_user = 1;    // tenant acme: per user
 constexpr std::uint32_t worker_max = 6;       // shared_state::max_allocations
 constexpr std::size_t max_steps = 96;
+// limits.allocation, small enough for a short input to reach every limit.
+constexpr relay::allocation_limits limits{/*max_peers*/ 3, /*max_channels*/ 2, /*permissions_per_second*/ 2,
+                                          /*permission_burst*/ 3, /*packets_per_second*/ 4,
+                                          /*bytes_per_second*/ 3000};
 
 // The io seam: records what the core opens and sends.
 struct fake_io final : relay::io_port {
+  const relay::own_addresses* own = nullptr;
   std::map<relay::relay_id, stun::endpoint> open;
   std::set<std::uint16_t> refused;  // the kernel says EADDRINUSE for these ports
   std::vector<std::vector<std::byte>> to_client;
@@ -101,8 +114,10 @@ struct fake_io final : relay::io_port {
   void close_relay(relay::relay_id id) override {
     if (open.erase(id) != 1) broken = true;  // closing what is not open
   }
-  bool send_to_peer(relay::relay_id id, const stun::endpoint&, relay::fragments, bool) override {
+  bool send_to_peer(relay::relay_id id, const stun::endpoint& peer, relay::fragments, bool) override {
     if (!open.count(id)) broken = true;  // sending from a closed socket
+    // Into the host itself: only to a live relay port.
+    if (own != nullptr && own->contains(peer) && !own->is_relay_port(peer)) broken = true;
     return true;
   }
 };
@@ -150,6 +165,13 @@ class harness {
                                                    std::vector<auth::cidr>{});
     s->relays.push_back({ep("198.51.100.7:0"), std::make_shared<relay::port_pool>(50000, 50007)});
     s->relays.push_back({ep("[2001:db8::7]:0"), std::make_shared<relay::port_pool>(50000, 50003)});
+    // The listeners the clients talk to are own addresses, with the relays.
+    std::vector<relay::own_addresses::relay_range> own_relays;
+    for (const auto& r : s->relays) own_relays.push_back({r.ip, r.ports});
+    s->own = std::make_shared<relay::own_addresses>(
+        std::vector<stun::endpoint>{ep("192.0.2.1:3478"), ep("[2001:db8::1]:3478")}, std::move(own_relays));
+    io_.own = s->own.get();
+    s->allocation_limits = limits;
     s->max_allocations = worker_max;
     // A small sketch: a fresh one per input must be cheap to build.
     s->user_quotas = std::make_shared<turn::user_quota>(user_limit, 256);
@@ -158,7 +180,10 @@ class harness {
     acme.max_allocations = acme_max;
     acme.max_allocations_per_user = acme_per_user;
     acme.bandwidth_bytes_per_s = 2000;
-    s->tenants = {turn::tenant_policy{}, acme};
+    acme.allocation = limits;
+    turn::tenant_policy default_tenant;
+    default_tenant.allocation = limits;
+    s->tenants = {default_tenant, acme};
     s->tenant_usage = std::make_shared<turn::tenant_quota>(2);
     shared_ = s;
     core_ = std::make_unique<turn::worker_core>(s, io_, counters_, 0);
@@ -181,7 +206,7 @@ class harness {
     peers_ = {ep("93.184.216.34:5000"),  ep("93.184.216.34:5001"), ep("93.184.216.35:6000"),
               ep("[2606:2800:220:1::1]:7000"), ep("10.0.0.1:5000"),  ep("127.0.0.1:3478"),
               ep("198.51.100.7:50000"), ep("198.51.100.7:50001"), ep("[2001:db8::7]:50000"),
-              ep("0.0.0.0:1")};
+              ep("0.0.0.0:1"), ep("192.0.2.1:3478"), ep("198.51.100.7:9641")};
   }
 
   void run(input& in) {
@@ -402,6 +427,7 @@ class harness {
     std::array<std::uint32_t, 2> per_tenant{};
     std::map<relay::relay_id, int> sockets;
     std::set<std::size_t> owners;
+    std::set<const relay::allocation*> live;
     core_->for_each_allocation([&](const relay::allocation& a, std::string_view username) {
       ++count;
       FUZZ_CHECK(!username.empty());  // an owner
@@ -435,8 +461,23 @@ class harness {
                                              std::int64_t{shared_->channel_lifetime} * 1000 +
                                              std::int64_t{shared_->permission_lifetime} * 1000;
         if (c.expires_ms > now && permitted_until > now) FUZZ_CHECK(a.has_permission(c.peer, now));
+        FUZZ_CHECK(c.own_peer == shared_->own->contains(c.peer));
       }
+      // limits.allocation.
+      FUZZ_CHECK(a.permission_count() <= limits.max_peers);
+      FUZZ_CHECK(a.channel_count() <= limits.max_channels);
+      const auto born = born_.try_emplace(&a, now).first->second;
+      const std::uint64_t age_ms = static_cast<std::uint64_t>(now - born);
+      const auto within = [&](std::uint64_t sent, std::uint64_t rate) {
+        return sent <= rate + rate * age_ms / 1000 + 1;
+      };
+      FUZZ_CHECK(within(a.packets_to_peer, limits.packets_per_second));
+      FUZZ_CHECK(within(a.packets_to_client, limits.packets_per_second));
+      FUZZ_CHECK(within(a.bytes_to_peer, limits.bytes_per_second));
+      FUZZ_CHECK(within(a.bytes_to_client, limits.bytes_per_second));
+      live.insert(&a);
     });
+    std::erase_if(born_, [&](const auto& e) { return live.count(e.first) == 0; });
     FUZZ_CHECK(count == core_->allocation_count());
     FUZZ_CHECK(count <= worker_max);
     // Every open socket belongs to an allocation; each pool covers its sockets.
@@ -467,6 +508,9 @@ class harness {
   now_t now_{1'000'000, 1'800'000'000};
   std::vector<client_ref> clients_;
   std::vector<stun::endpoint> peers_;
+  // When each live allocation was first seen (the step that created it:
+  // steps that move the clock create none).
+  std::map<const relay::allocation*, std::int64_t> born_;
   std::array<std::uint64_t, 4> tokens_{};
   std::size_t v_index_ = 0;
   std::vector<std::byte> last_request_;
