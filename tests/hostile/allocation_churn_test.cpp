@@ -93,10 +93,7 @@ TEST(hostile_churn, ten_thousand_allocations_leave_rss_and_descriptors_at_baseli
   const double created0 = server::metric(before, R"(anyturn_allocations_total{result="created"})");
   const double deleted0 = server::metric(before, R"(anyturn_allocations_total{result="deleted"})");
 
-  uclient_options uo;
-  uo.server_port = s.udp().port;
-  uo.clients = 4;
-  uo.messages = 150;
+  uclient_options uo = well_behaved(s);
   uclient good(uo);
   ASSERT_TRUE(good.start()) << good.why();
 

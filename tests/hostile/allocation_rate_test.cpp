@@ -57,10 +57,7 @@ TEST(hostile_limits, allocations_past_their_packet_and_byte_rates_are_dropped) {
   const double byte0 = server::metric(before, byte_rate);
   const double tenant_packet0 = server::metric(before, tenant_packet_rate);
 
-  uclient_options uo;  // 50 packets/s of 160 bytes per allocation: 8,000 bytes/s
-  uo.server_port = s.udp().port;
-  uo.clients = 4;
-  uo.messages = 150;
+  uclient_options uo = well_behaved(s);
   uclient good(uo);
   ASSERT_TRUE(good.start()) << good.why();
 

@@ -1,4 +1,5 @@
 #include "hostile.hpp"
+#include "spawn.hpp"
 
 #include <anyturn/net/tls.hpp>
 
@@ -9,7 +10,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -239,26 +239,9 @@ bool server::has_series(const std::string& series) { return metric_value(scrape(
 // ---------------------------------------------------------------- child
 
 child::child(std::vector<std::string> argv, fs::path output) : output_(std::move(output)) {
-  std::vector<char*> cargv;
-  for (auto& a : argv) cargv.push_back(a.data());
-  cargv.push_back(nullptr);
   const int out = ::open(output_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (out < 0) throw std::runtime_error("cannot create " + output_.string());
-  const pid_t parent = ::getpid();
-  pid_ = ::fork();
-  if (pid_ < 0) throw std::runtime_error("fork failed");
-  if (pid_ == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(126);
-    const int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull >= 0) ::dup2(devnull, 0);
-    ::dup2(out, 1);
-    ::dup2(out, 2);
-    ::execvp(cargv[0], cargv.data());
-    const char msg[] = "exec failed\n";
-    (void)!::write(2, msg, sizeof msg - 1);
-    ::_exit(127);
-  }
+  pid_ = spawn(std::move(argv), out);
   ::close(out);
 }
 
@@ -299,6 +282,16 @@ std::string child::output() const {
 }
 
 // ---------------------------------------------------------------- uclient
+
+uclient_options well_behaved(server& s, via transport) {
+  uclient_options o;
+  o.server_port = transport == via::tls ? s.tls().port : s.udp().port;
+  o.tcp = transport == via::tcp;
+  o.tls = transport == via::tls;
+  o.clients = 4;
+  o.messages = 150;
+  return o;
+}
 
 std::string uclient_result::summary() const {
   std::ostringstream os;

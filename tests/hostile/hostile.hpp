@@ -132,6 +132,11 @@ struct uclient_options {
   int length = 160;                   // -l
 };
 
+// The well-behaved client every hostile test runs beside its attack: four
+// clients of 150 messages each to `s` over UDP, TCP or TLS.
+enum class via { udp, tcp, tls };
+uclient_options well_behaved(server& s, via transport = via::udp);
+
 struct uclient_result {
   long sent = -1;
   long received = -1;

@@ -107,11 +107,7 @@ TEST(hostile_stream, five_thousand_idle_connections_are_closed_and_others_are_se
   const auto opened_ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - begin);
 
   // The well-behaved client and a fresh one are served while they hang.
-  uclient_options uo;
-  uo.server_port = s.udp().port;
-  uo.tcp = true;
-  uo.clients = 4;
-  uo.messages = 150;
+  uclient_options uo = well_behaved(s, via::tcp);
   uclient good(uo);
   ASSERT_TRUE(good.start()) << good.why();
   {

@@ -36,11 +36,8 @@ TEST(hostile_peers, the_servers_own_addresses_are_refused_as_peers) {
   const double dropped0 = server::metric(before, dropped_self);
   const double requests0 = server::metric(before, R"(anyturn_requests_total{method="binding"})");
 
-  uclient_options uo;
-  uo.server_port = s.udp().port;
+  uclient_options uo = well_behaved(s);
   uo.peer_ip = "127.0.0.2";
-  uo.clients = 4;
-  uo.messages = 150;
   uclient good(uo);
   ASSERT_TRUE(good.start()) << good.why();
 

@@ -33,10 +33,7 @@ TEST(hostile_limits, permission_spraying_stops_at_max_peers) {
   const double rejected0 = server::metric(before, rejections);
   const double tenant_rejected0 = server::metric(before, tenant_rejections);
 
-  uclient_options uo;
-  uo.server_port = s.udp().port;
-  uo.clients = 4;
-  uo.messages = 150;
+  uclient_options uo = well_behaved(s);
   uclient good(uo);
   ASSERT_TRUE(good.start()) << good.why();
 

@@ -40,11 +40,7 @@ TEST(hostile_stream, a_client_that_never_reads_is_bounded_and_others_keep_zero_l
   const double dropped_bytes0 = server::metric(before, "anyturn_stream_write_dropped_bytes_total");
   const std::uint64_t rss_before = rss_kib_of(pid);
 
-  uclient_options uo;
-  uo.server_port = s.udp().port;
-  uo.tcp = true;
-  uo.clients = 4;
-  uo.messages = 150;
+  uclient_options uo = well_behaved(s, via::tcp);
   uclient good(uo);
   ASSERT_TRUE(good.start()) << good.why();
 

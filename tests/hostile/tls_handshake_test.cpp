@@ -86,11 +86,7 @@ TEST(hostile_tls, garbage_and_half_open_handshakes_are_failed_or_timed_out) {
   const double failed0 = server::metric(before, R"(anyturn_tls_handshakes_total{result="failed"})");
   const double timeout0 = server::metric(before, R"(anyturn_tls_handshakes_total{result="timeout"})");
 
-  uclient_options uo;
-  uo.server_port = s.tls().port;
-  uo.tls = true;
-  uo.clients = 4;
-  uo.messages = 150;
+  uclient_options uo = well_behaved(s, via::tls);
   uclient good(uo);
   ASSERT_TRUE(good.start()) << good.why();
 

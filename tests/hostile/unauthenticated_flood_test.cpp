@@ -54,9 +54,7 @@ TEST(hostile_unauthenticated, a_spoofed_source_flood_of_allocates_is_rate_limite
   const double dropped0 = server::metric(before, R"(anyturn_dropped_packets_total{reason="unauth_rate"})");
   const double challenges0 = server::metric(before, "anyturn_auth_challenges_total");
 
-  uclient_options uo;
-  uo.server_port = s.udp().port;
-  uo.clients = 4;
+  uclient_options uo = well_behaved(s);
   uo.messages = 100;
   uclient good(uo);
   ASSERT_TRUE(good.start()) << good.why();

@@ -1,11 +1,11 @@
 #include "daemon.hpp"
 
+#include "spawn.hpp"
 #include "turn_client.hpp"
 
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -195,42 +195,13 @@ bool daemon::launch(std::chrono::milliseconds ready_timeout) {
   if (log_fd < 0) throw std::runtime_error("mkstemps failed");
   log_path_ = tmpl;
 
-  std::vector<char*> cargv;
-  for (auto& a : argv_) cargv.push_back(a.data());
-  cargv.push_back(nullptr);
-
   if (state_home_.empty()) {
     std::string dir = "/tmp/anyturn-itest-state-XXXXXX";
     if (::mkdtemp(dir.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
     state_home_ = dir;
   }
-  // The environment, built before fork (the child only calls exec).
-  std::vector<std::string> env_strings;
-  for (char** e = environ; *e != nullptr; ++e) {
-    if (std::string_view(*e).starts_with("XDG_STATE_HOME=")) continue;
-    env_strings.emplace_back(*e);
-  }
-  env_strings.push_back("XDG_STATE_HOME=" + state_home_);
-  std::vector<char*> cenv;
-  for (auto& e : env_strings) cenv.push_back(e.data());
-  cenv.push_back(nullptr);
-
-  const pid_t parent = ::getpid();
-  pid_ = ::fork();
-  if (pid_ < 0) throw std::runtime_error("fork failed");
-  if (pid_ == 0) {
-    // Child: die with the test process, log to the file, never read stdin.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(126);
-    const int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull >= 0) ::dup2(devnull, 0);
-    ::dup2(log_fd, 1);
-    ::dup2(log_fd, 2);
-    ::execve(cargv[0], cargv.data(), cenv.data());
-    const char msg[] = "exec of the anyturn binary failed\n";
-    (void)!::write(2, msg, sizeof msg - 1);
-    ::_exit(127);
-  }
+  const auto env = environment_with("XDG_STATE_HOME", state_home_);
+  pid_ = spawn(argv_, log_fd, &env);
   ::close(log_fd);
 
   // Ready when it answers a Binding request.
