@@ -515,6 +515,8 @@ class tls_session final : public stream_session {
     }
     boost::system::error_code ignored;
     stream_.lowest_layer().cancel(ignored);  // pending reads and writes end
+    host_.tls_closing(+1);
+    closing_counted_ = true;
     timer_.expires_after(host_.settings().close_notify_wait);
     timer_.async_wait([this, self = shared_from_this()](const boost::system::error_code& ec) {
       if (!ec) close_socket();
@@ -528,11 +530,16 @@ class tls_session final : public stream_session {
     boost::system::error_code ignored;
     timer_.cancel();
     stream_.lowest_layer().close(ignored);
+    if (closing_counted_) {
+      closing_counted_ = false;
+      host_.tls_closing(-1);
+    }
   }
 
   tls_context_ptr ctx_;                // declared first: outlives the stream
   ssl::stream<tcp::socket> stream_;
   bool handshake_done_ = false;
+  bool closing_counted_ = false;  // counted in the host's tls_closing
 };
 
 }  // namespace

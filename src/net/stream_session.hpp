@@ -98,6 +98,10 @@ class stream_host {
   virtual void on_stream_ready(stream_session& s) = 0;
   // The session closed (called exactly once, from close()).
   virtual void on_stream_closed(stream_session& s, close_reason why) = 0;
+  // A TLS session started (+1) or finished (-1) its close_notify exchange,
+  // which outlives the session's place in the table; the worker's stop
+  // waits for these (at most close_notify_wait).
+  virtual void tls_closing(int delta) { (void)delta; }
 };
 
 class stream_session : public std::enable_shared_from_this<stream_session> {

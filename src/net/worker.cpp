@@ -278,7 +278,18 @@ void worker::impl::do_stop() {
   for (relay::relay_id id = 0; id < relays_.size(); ++id) close_relay_socket(id);
   epoll_.cancel(ignored);
   timer_.cancel();
-  ioc_.stop();
+  // TLS sessions closed above send close_notify and wait for the client's:
+  // give them that long before the loop stops under them.
+  finish_stop(std::chrono::steady_clock::now() + stream_settings_.close_notify_wait);
+}
+
+void worker::impl::finish_stop(std::chrono::steady_clock::time_point deadline) {
+  if (tls_closing_ <= 0 || std::chrono::steady_clock::now() >= deadline) {
+    ioc_.stop();
+    return;
+  }
+  timer_.expires_after(std::chrono::milliseconds{5});
+  timer_.async_wait([this, deadline](const boost::system::error_code&) { finish_stop(deadline); });
 }
 
 void worker::impl::arm_tick() {

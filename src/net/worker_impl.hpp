@@ -169,6 +169,10 @@ struct worker::impl final : private relay::io_port, private detail::stream_host 
   void on_stream_frame(detail::stream_session& s, stun::bytes_view frame, const relay::now_t& now) override;
   void on_stream_ready(detail::stream_session& s) override;
   void on_stream_closed(detail::stream_session& s, detail::close_reason why) override;
+  void tls_closing(int delta) override { tls_closing_ += delta; }
+  // The last step of do_stop: stops the loop once no TLS session is still
+  // exchanging close_notify, or at `deadline`.
+  void finish_stop(std::chrono::steady_clock::time_point deadline);
 
   // ---- state ----
   const unsigned index_;
@@ -185,6 +189,7 @@ struct worker::impl final : private relay::io_port, private detail::stream_host 
   std::vector<detail::udp_listener> listeners_;  // does not change after open()
   detail::relay_socket_table relays_;
   bool stopping_ = false;
+  int tls_closing_ = 0;  // TLS sessions in their close_notify exchange
 
   // Streams: listeners, the connection table, the session whose frame the
   // core is handling (to tie the relays it opens to that connection), and
