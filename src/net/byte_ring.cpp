@@ -20,7 +20,8 @@ bool byte_ring::append(std::span<const stun::bytes_view> fragments,
     auto fresh = std::make_unique<std::byte[]>(grown);
     // Linearise: the oldest byte goes to offset 0.
     const segments old = readable();
-    std::memcpy(fresh.get(), old.first.data(), old.first.size());
+    // (memcpy from the null data of an empty first block is undefined.)
+    if (!old.first.empty()) std::memcpy(fresh.get(), old.first.data(), old.first.size());
     if (!old.second.empty()) {
       std::memcpy(fresh.get() + old.first.size(), old.second.data(), old.second.size());
     }

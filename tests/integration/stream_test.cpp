@@ -621,6 +621,11 @@ TEST(stream_tls, close_notify_both_ways) {
 // about that, and the connections past it are closed and counted. Before
 // the budget every one of them held a 64 KiB buffer (here: ~62 MiB).
 TEST(stream_memory, unauthenticated_connections_stay_within_the_budget) {
+#if defined(ANYTURN_SANITIZE_ADDRESS)
+  // ASan's redzones, quarantine and shadow memory inflate every allocation,
+  // so RSS says nothing about the server's own costs there.
+  GTEST_SKIP() << "RSS is not the server's cost under ASan; measured in the normal build";
+#endif
   constexpr std::size_t silent_tcp = 2000;
   constexpr std::size_t silent_tls = 150;  // x 96 KiB charged: within the budget
   constexpr std::size_t growing = 1000;

@@ -482,6 +482,13 @@ int raw_get(std::uint16_t port, const std::string& target, std::string* body = n
 // 503 through its reserve descriptor, count what happened, and serve again
 // once descriptors are free.
 TEST(http_server_fd_limit, emfile_sheds_with_503_backs_off_and_recovers) {
+#if defined(ANYTURN_SANITIZE_ADDRESS)
+  // UBSan's vptr check opens a pipe to test whether memory is readable
+  // (sanitizer_common's IsAccessibleMemoryRange); with every descriptor
+  // taken, as here on purpose, that fails and it reports a false "invalid
+  // vptr" inside Asio's scheduler. The normal suite runs this test.
+  GTEST_SKIP() << "needs free descriptors under UBSan (false vptr report at EMFILE); runs in the normal build";
+#endif
   int to_parent[2];
   int to_child[2];
   ASSERT_EQ(::pipe2(to_parent, O_CLOEXEC), 0);
