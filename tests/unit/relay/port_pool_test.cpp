@@ -236,5 +236,53 @@ TEST(PortPool, HeldSaysWhichPortsAreClaimed) {
   EXPECT_FALSE(pool.held(50064));
 }
 
+// Other workers ask held() (the own-address check) while one worker claims
+// and releases: each port the owner holds is seen held by the other
+// threads before it is released, and nothing is held at the end.
+TEST(PortPool, HeldIsReadFromOtherThreadsWhileOneClaimsAndReleases) {
+  port_pool pool(30000, 30127);
+  constexpr int readers_count = 2;
+  std::atomic<int> holding{-1};  // the port the owner holds, or -1
+  std::atomic<int> seen{0};      // readers that checked it
+  std::atomic<bool> done{false};
+  std::atomic<bool> missed{false};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < readers_count; ++t) {
+    readers.emplace_back([&] {
+      int last = -1;
+      while (!done.load()) {
+        const int p = holding.load();
+        if (p >= 0 && p != last) {
+          if (!pool.held(static_cast<std::uint16_t>(p))) missed = true;
+          last = p;
+          seen.fetch_add(1);
+        }
+        for (std::uint16_t q = 30000; q <= 30127; q += 9) (void)pool.held(q);
+      }
+    });
+  }
+  int previous = -1;
+  for (std::uint32_t i = 0; i < 200; ++i) {
+    auto p = pool.acquire(i * 13);
+    ASSERT_TRUE(p.has_value());
+    if (*p == previous) {  // readers skip a repeat: take another one too
+      const auto other = pool.acquire(i * 13 + 1);
+      ASSERT_TRUE(other.has_value());
+      pool.release(*p);
+      p = other;
+    }
+    seen = 0;
+    holding.store(*p);
+    while (seen.load() < readers_count) std::this_thread::yield();
+    holding.store(-1);
+    pool.release(*p);
+    previous = *p;
+  }
+  done = true;
+  for (auto& th : readers) th.join();
+  EXPECT_FALSE(missed.load()) << "a held port was seen free by another thread";
+  for (std::uint16_t q = 30000; q <= 30127; ++q) EXPECT_FALSE(pool.held(q)) << q;
+}
+
 }  // namespace
 }  // namespace anyturn::relay
