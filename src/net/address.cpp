@@ -54,17 +54,6 @@ std::optional<stun::endpoint> from_sockaddr(const sockaddr* sa, socklen_t len) {
   return std::nullopt;
 }
 
-stun::endpoint unmap_v4(const stun::endpoint& ep) {
-  if (ep.is_v4()) return ep;
-  static constexpr std::uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  if (!std::equal(std::begin(prefix), std::end(prefix), ep.ip.begin())) return ep;
-  stun::endpoint v4;
-  v4.family = stun::address_family::ipv4;
-  std::copy_n(ep.ip.begin() + 12, 4, v4.ip.begin());
-  v4.port = ep.port;
-  return v4;
-}
-
 bool is_unspecified(const stun::endpoint& ep) {
   return std::all_of(ep.ip.begin(), ep.ip.begin() + static_cast<std::ptrdiff_t>(ep.ip_size()),
                      [](std::uint8_t b) { return b == 0; });

@@ -8,18 +8,8 @@ namespace {
 // The address as compared: port 0, and an IPv4-mapped IPv6 address
 // (::ffff:a.b.c.d) as the IPv4 address it wraps.
 stun::endpoint key_of(const stun::endpoint& e) noexcept {
-  stun::endpoint k;
-  k.family = e.family;
-  k.ip = e.ip;
-  if (e.family == stun::address_family::ipv6) {
-    bool mapped = e.ip[10] == 0xff && e.ip[11] == 0xff;
-    for (int i = 0; i < 10 && mapped; ++i) mapped = e.ip[i] == 0;
-    if (mapped) {
-      k.family = stun::address_family::ipv4;
-      k.ip = {};
-      std::copy_n(e.ip.begin() + 12, 4, k.ip.begin());
-    }
-  }
+  stun::endpoint k = stun::unmap_v4(e);
+  k.port = 0;
   return k;
 }
 

@@ -4,8 +4,10 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <iterator>
 
 namespace anyturn::stun {
 namespace {
@@ -130,6 +132,17 @@ std::size_t endpoint_hash::operator()(const endpoint& e) const noexcept {
   h.add(std::uint64_t{static_cast<std::uint8_t>(e.family)} << 16 | e.port);
   h.add_bytes(e.ip.data(), e.ip.size());
   return static_cast<std::size_t>(h.finish());
+}
+
+endpoint unmap_v4(const endpoint& ep) noexcept {
+  if (ep.is_v4()) return ep;
+  static constexpr std::uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (!std::equal(std::begin(prefix), std::end(prefix), ep.ip.begin())) return ep;
+  endpoint v4;
+  v4.family = address_family::ipv4;
+  std::copy_n(ep.ip.begin() + 12, 4, v4.ip.begin());
+  v4.port = ep.port;
+  return v4;
 }
 
 }  // namespace anyturn::stun

@@ -36,7 +36,7 @@ socklen_t write_sockaddr(const stun::endpoint& ep, void* out);
 std::optional<stun::endpoint> from_sockaddr(const sockaddr* sa, socklen_t len);
 
 // ::ffff:a.b.c.d -> a.b.c.d (same port); anything else unchanged.
-stun::endpoint unmap_v4(const stun::endpoint& ep);
+using stun::unmap_v4;
 
 // 0.0.0.0 or :: (a wildcard bind).
 bool is_unspecified(const stun::endpoint& ep);

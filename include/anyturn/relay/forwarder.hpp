@@ -16,9 +16,8 @@
 #include <anyturn/relay/allocation_table.hpp>
 #include <anyturn/relay/counters.hpp>
 #include <anyturn/relay/io.hpp>
-#include <anyturn/stun/message.hpp>
-
 #include <anyturn/relay/own_addresses.hpp>
+#include <anyturn/stun/message.hpp>
 
 #include <cstdint>
 

@@ -44,6 +44,9 @@ struct endpoint {
 };
 
 // The process's keyed hash (common::keyed_hasher) of an endpoint.
+// ::ffff:a.b.c.d -> a.b.c.d (same port); anything else unchanged.
+endpoint unmap_v4(const endpoint& ep) noexcept;
+
 struct endpoint_hash {
   std::size_t operator()(const endpoint& e) const noexcept;
 };
