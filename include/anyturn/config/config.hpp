@@ -19,10 +19,19 @@ namespace anyturn::config {
 
 inline constexpr std::size_t max_relay_ips = 64;
 
+// relay.external_ips / --external-ip PUBLIC[/PRIVATE]: behind 1:1 NAT the
+// relay socket binds PRIVATE (one of relay.ips) and XOR-RELAYED-ADDRESS
+// carries PUBLIC. Without PRIVATE, the only relay address of PUBLIC's family.
+struct external_ip {
+  stun::endpoint public_ip;                // port 0
+  std::optional<stun::endpoint> private_ip;  // port 0; nullopt: the only relay IP of the family
+};
+
 struct relay_config {
   // Relay addresses (port ignored). Several of one family add capacity: each
   // has the whole port range, and allocations spread over them.
   std::vector<stun::endpoint> ips;
+  std::vector<external_ip> external_ips;  // relay.external_ips
   std::uint16_t port_min = 49152;
   std::uint16_t port_max = 65535;
   bool ips_auto = false;                  // "auto" was given: ips holds the detected IPv4
@@ -51,6 +60,10 @@ struct auth_config {
   bool offer_sha256 = true;                 // PASSWORD-ALGORITHMS in 401s
   // Credentials-API bearer keys of the default tenant (auth.api_keys / --api-key).
   std::vector<std::string> api_keys;
+  // auth.enforce_expiry: an allocation made with a REST credential never
+  // outlives the credential (Allocate/Refresh grant at most the time left;
+  // at the expiry it ends, reason credential_expired).
+  bool enforce_expiry = true;
 };
 
 struct peer_config {
@@ -99,7 +112,39 @@ struct http_config {
   // the relay address at start-up (and logged).
   std::vector<std::string> stun_urls;   // "stun:turn.example.com:3478"
   std::vector<std::string> turn_urls;   // "turn:...?transport=udp", "turns:...?transport=tcp"
+  // http.admin_keys / --admin-key: bearer keys of /admin/* (drain, undrain,
+  // ...). Separate from every tenant's API keys. Empty: /admin/* answers 401.
+  std::vector<std::string> admin_keys;
 };
+
+// fleet.*: this node as a member of a fleet (docs/fleet.md). Everything off
+// by default: a node without these keys behaves as a single node.
+struct fleet_config {
+  // fleet.anycast_ips / --anycast-ip: addresses shared with the rest of the
+  // fleet (port 0). An authenticated Allocate that arrives on one gets 300
+  // Try Alternate to this node's unicast address of the same family.
+  std::vector<stun::endpoint> anycast_ips;
+  // fleet.unicast_ips / --unicast-ip: this node's own addresses, at most one
+  // per family (port 0). Required when anycast_ips is set.
+  std::vector<stun::endpoint> unicast_ips;
+  // fleet.alternate_domain / --alternate-domain: ALTERNATE-DOMAIN sent with
+  // a 300 over TLS (RFC 8489 §14.16), the name on this node's certificate.
+  std::string alternate_domain;
+  // fleet.node_id / --node-id: this node's id in the fleet directory.
+  // Empty: the hostname (resolved at start-up).
+  std::string node_id;
+  // fleet.redis / --redis: redis://[:password@]host:port/db or rediss://.
+  // Empty: no fleet state (directory, fleet revocations, fleet quotas).
+  std::string redis;
+  // fleet.drain_alternate / --drain-alternate ADDR:PORT: where a draining
+  // node sends new Allocates when the directory offers no node.
+  std::optional<stun::endpoint> drain_alternate;
+  // fleet.drain_timeout / --drain-timeout: seconds a drain waits for the
+  // last allocation before the process exits anyway.
+  std::uint32_t drain_timeout = 3600;
+};
+
+inline constexpr std::uint32_t max_drain_timeout = 7 * 86400;
 
 // limits.allocation: what one allocation may hold and send. Copied into each
 // allocation at Allocate (a change needs new allocations to apply).
@@ -222,6 +267,7 @@ struct server_config {
   // else ./var/anyturn (resolved by app at start-up).
   std::string state_dir;
   http_config http;
+  fleet_config fleet;
   // Tenants besides the default one (auth.users, auth.secrets,
   // auth.api_keys and the flags). auth::tenant_index k+1 is tenants[k].
   std::vector<tenant_config> tenants;

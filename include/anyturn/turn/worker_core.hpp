@@ -14,12 +14,14 @@
 #include <anyturn/auth/credentials.hpp>
 #include <anyturn/auth/nonce.hpp>
 #include <anyturn/auth/peer_policy.hpp>
+#include <anyturn/auth/revocations.hpp>
 #include <anyturn/relay/allocation.hpp>
 #include <anyturn/relay/counters.hpp>
 #include <anyturn/relay/io.hpp>
 #include <anyturn/relay/own_addresses.hpp>
 #include <anyturn/relay/port_pool.hpp>
 #include <anyturn/stun/message.hpp>
+#include <anyturn/turn/fleet_signals.hpp>
 #include <anyturn/turn/quota.hpp>
 #include <anyturn/turn/usage.hpp>
 
@@ -66,6 +68,29 @@ struct shared_state {
   // wildcard listeners; external and anycast addresses belong here too), as
   // peers only on a live allocation's relay port. Null: nothing guarded.
   std::shared_ptr<const relay::own_addresses> own;
+
+  // relay.external_ips: the address XOR-RELAYED-ADDRESS carries for a relay
+  // IP (behind 1:1 NAT). A relay IP not listed is announced as it is.
+  struct external_mapping {
+    stun::endpoint private_ip;  // one of `relays`, port 0
+    stun::endpoint public_ip;   // port 0
+  };
+  std::vector<external_mapping> external_ips;
+
+  // The fleet (docs/fleet.md). An authenticated Allocate that reached one of
+  // `anycast_ips` (client_ref::local) gets 300 Try Alternate to the
+  // `unicast_ips` address of its family, same port and transport, with
+  // ALTERNATE-DOMAIN `alternate_domain` over TLS (when set).
+  std::vector<stun::endpoint> anycast_ips;  // port 0
+  std::vector<stun::endpoint> unicast_ips;  // port 0, at most one per family
+  std::string alternate_domain;
+  // Drain state and the node to send new clients to. Null: never draining.
+  std::shared_ptr<fleet_signals> fleet;
+  // Revoked credentials; each worker polls the generation on its tick.
+  // Null: nothing is ever revoked.
+  std::shared_ptr<const auth::revocation_board> revocations;
+  // auth.enforce_expiry: a REST credential's allocations end at its expiry.
+  bool enforce_expiry = true;
 
   std::uint32_t allocation_lifetime_default = 600;
   std::uint32_t allocation_lifetime_max = 3600;
