@@ -17,6 +17,9 @@ namespace anyturn::turn {
 struct usage_record {
   std::string_view tenant;   // "" for the default tenant
   std::string_view user;     // the username as authenticated
+  // The credentials API's customIdentifier carried in a REST username
+  // (auth::custom_identifier_of); "" when none.
+  std::string_view custom_identifier;
   std::string_view reason;   // expired, deleted, closed, shutdown
   relay::transport proto = relay::transport::udp;
   stun::endpoint client;
