@@ -135,6 +135,18 @@ std::string_view rest_user_part(std::string_view username) {
 
 }  // namespace
 
+std::string_view custom_identifier_of(std::string_view username) {
+  const auto hash = username.rfind('#');
+  if (hash == std::string_view::npos) return {};
+  const std::string_view id = username.substr(hash + 1);
+  if (id.empty() || id.size() > max_custom_identifier_bytes) return {};
+  const bool valid = std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '~' || c == '-';
+  });
+  return valid ? id : std::string_view{};
+}
+
 md5_key derive_md5_key(std::string_view user, std::string_view realm, std::string_view password) {
   md5_key key{};
   if (!try_md5_key(user, realm, password, key)) {

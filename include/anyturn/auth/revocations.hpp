@@ -13,12 +13,17 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace anyturn::auth {
 
+// The target of a revocation is (tenant, username) when username is set (user
+// is then informational only), else (tenant, user). A revocation with
+// neither is no target: the board refuses it.
 struct revocation {
   std::string tenant;    // tenant id; "" = the default tenant
   std::string username;  // one credential: the whole REST username; or
@@ -30,8 +35,16 @@ struct revocation {
 
 // The REST user of a username: "<expiry>:<tenant>:<user>" gives <user> for
 // tenant <tenant>; "<expiry>:<user>" and coturn's "<user>:<expiry>" give
-// <user>. Empty for anything else.
+// <user>. Empty for anything else. With a non-empty tenant_id the user part
+// must start with "<tenant_id>:" (also in coturn's order,
+// "<tenant>:<user>:<expiry>"); with an empty one the whole user part is the
+// user. A "#<customIdentifier>" suffix stays part of the user.
 std::string_view rest_user_of(std::string_view username, std::string_view tenant_id);
+
+// The <expiry> (unix seconds) of a REST username in any accepted form
+// ("<expiry>", "<expiry>:<user>", "<user>:<expiry>"), or nullopt when the
+// username is not REST-shaped (or the number has more than 18 digits).
+std::optional<std::int64_t> rest_expiry_of(std::string_view username);
 
 // An immutable set of revocations, built by the board.
 class revocation_set {
@@ -39,14 +52,18 @@ class revocation_set {
   revocation_set() = default;
   explicit revocation_set(std::vector<revocation> entries);
 
-  // Whether `username` (of tenant `tenant_id`) is revoked at `now_unix`.
+  // Whether `username` (of tenant `tenant_id`) is revoked at `now_unix`:
+  // a revocation of that username, or of its REST user (rest_user_of), with
+  // now_unix <= until_unix. O(log n), no allocation.
   [[nodiscard]] bool revoked(std::string_view tenant_id, std::string_view username,
                              std::int64_t now_unix) const;
   [[nodiscard]] std::size_t size() const { return entries_.size(); }
   [[nodiscard]] const std::vector<revocation>& entries() const { return entries_; }
 
  private:
-  std::vector<revocation> entries_;  // sorted (implementation's choice of index)
+  // Sorted by target (tenant, username, user-if-no-username), one entry per
+  // target (the longest until_unix wins).
+  std::vector<revocation> entries_;
 };
 
 class revocation_board {
@@ -54,8 +71,12 @@ class revocation_board {
   // Adds `r`, or extends the one with the same target. Returns true when
   // the set changed (then the generation moved on).
   bool add(const revocation& r);
-  // Drops revocations whose until_unix has passed.
-  void expire(std::int64_t now_unix);
+  // Adds many at once (one new set, one generation step): e.g. every record
+  // read back from Redis. Returns true when the set changed.
+  bool add(std::span<const revocation> batch);
+  // Drops revocations whose until_unix has passed (until_unix < now_unix).
+  // Returns how many it dropped (the generation moves on when > 0).
+  std::size_t expire(std::int64_t now_unix);
   // Cheap: workers poll it on their tick.
   [[nodiscard]] std::uint64_t generation() const noexcept {
     return generation_.load(std::memory_order_acquire);
