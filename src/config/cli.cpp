@@ -20,7 +20,8 @@ namespace {
 enum class flag {
   config, listen, relay_ip, relay_ports, realm, user, auth_secret, allow_peer, deny_peer,
   threads, log_level, tls_listen, tls_cert, tls_key, http_listen, api_key, udp_coalesce_us,
-  max_allocations_per_user, help, version,
+  max_allocations_per_user, external_ip, anycast_ip, unicast_ip, alternate_domain, node_id, redis,
+  drain_alternate, drain_timeout, admin_key, no_enforce_expiry, help, version,
 };
 
 struct flag_spec {
@@ -29,7 +30,7 @@ struct flag_spec {
   bool takes_value;
 };
 
-constexpr std::array<flag_spec, 21> flags = {{
+constexpr std::array<flag_spec, 31> flags = {{
     {"--config", flag::config, true},
     {"--listen", flag::listen, true},
     {"--relay-ip", flag::relay_ip, true},
@@ -48,6 +49,16 @@ constexpr std::array<flag_spec, 21> flags = {{
     {"--api-key", flag::api_key, true},
     {"--udp-coalesce-us", flag::udp_coalesce_us, true},
     {"--max-allocations-per-user", flag::max_allocations_per_user, true},
+    {"--external-ip", flag::external_ip, true},
+    {"--anycast-ip", flag::anycast_ip, true},
+    {"--unicast-ip", flag::unicast_ip, true},
+    {"--alternate-domain", flag::alternate_domain, true},
+    {"--node-id", flag::node_id, true},
+    {"--redis", flag::redis, true},
+    {"--drain-alternate", flag::drain_alternate, true},
+    {"--drain-timeout", flag::drain_timeout, true},
+    {"--admin-key", flag::admin_key, true},
+    {"--no-enforce-expiry", flag::no_enforce_expiry, false},
     {"--help", flag::help, false},
     {"-h", flag::help, false},
     {"--version", flag::version, false},
@@ -95,7 +106,8 @@ std::optional<cli_options> parse_cli(int argc, const char* const* argv,
         continue;
       }
       if (spec->id == flag::help) help = true;
-      else want_version = true;
+      else if (spec->id == flag::version) want_version = true;
+      else opts.no_enforce_expiry = true;
       continue;
     }
     if (!value) {
@@ -131,6 +143,16 @@ std::optional<cli_options> parse_cli(int argc, const char* const* argv,
       case flag::api_key: opts.api_keys.push_back(std::move(v)); break;
       case flag::udp_coalesce_us: opts.udp_coalesce_us = std::move(v); break;
       case flag::max_allocations_per_user: opts.max_allocations_per_user = std::move(v); break;
+      case flag::external_ip: opts.external_ips.push_back(std::move(v)); break;
+      case flag::anycast_ip: opts.anycast_ips.push_back(std::move(v)); break;
+      case flag::unicast_ip: opts.unicast_ips.push_back(std::move(v)); break;
+      case flag::alternate_domain: opts.alternate_domain = std::move(v); break;
+      case flag::node_id: opts.node_id = std::move(v); break;
+      case flag::redis: opts.redis = std::move(v); break;
+      case flag::drain_alternate: opts.drain_alternate = std::move(v); break;
+      case flag::drain_timeout: opts.drain_timeout = std::move(v); break;
+      case flag::admin_key: opts.admin_keys.push_back(std::move(v)); break;
+      case flag::no_enforce_expiry:
       case flag::help:
       case flag::version: break;  // no value; handled above
     }
@@ -288,6 +310,49 @@ std::optional<server_config> resolve(const cli_options& opts, std::vector<std::s
   }
   // The default tenant's keys; never echoed.
   if (!opts.api_keys.empty()) cfg.auth.api_keys = opts.api_keys;
+  if (opts.no_enforce_expiry) cfg.auth.enforce_expiry = false;
+
+  // The fleet. Checked against relay.ips by validate(), after --relay-ip.
+  if (!opts.external_ips.empty()) {
+    std::vector<external_ip> parsed;
+    for (const auto& text : opts.external_ips) {
+      if (auto e = detail::parse_external_ip(text)) parsed.push_back(*e);
+      else errors.push_back(expected("--external-ip", detail::expect_external_ip, text));
+    }
+    cfg.relay.external_ips = std::move(parsed);
+  }
+  const auto ip_list = [&](const std::vector<std::string>& texts, const char* name,
+                           std::vector<stun::endpoint>& out) {
+    if (texts.empty()) return;
+    std::vector<stun::endpoint> parsed;
+    for (const auto& text : texts) {
+      if (auto ip = detail::parse_ip(text)) parsed.push_back(*ip);
+      else errors.push_back(expected(name, detail::expect_ip, text));
+    }
+    out = std::move(parsed);
+  };
+  ip_list(opts.anycast_ips, "--anycast-ip", cfg.fleet.anycast_ips);
+  ip_list(opts.unicast_ips, "--unicast-ip", cfg.fleet.unicast_ips);
+  if (opts.alternate_domain) cfg.fleet.alternate_domain = *opts.alternate_domain;
+  if (opts.node_id) cfg.fleet.node_id = *opts.node_id;
+  if (opts.redis) cfg.fleet.redis = *opts.redis;  // may hold a password: never echoed
+  if (opts.drain_alternate) {
+    if (auto ep = detail::parse_listen(*opts.drain_alternate)) {
+      cfg.fleet.drain_alternate = *ep;
+    } else {
+      errors.push_back(expected("--drain-alternate", detail::expect_listen, *opts.drain_alternate));
+    }
+  }
+  if (opts.drain_timeout) {
+    // Range-checked by validate(), like the key.
+    if (auto n = detail::parse_uint(*opts.drain_timeout, std::numeric_limits<std::uint32_t>::max())) {
+      cfg.fleet.drain_timeout = static_cast<std::uint32_t>(*n);
+    } else {
+      errors.push_back(expected("--drain-timeout", "seconds, 1.." + std::to_string(max_drain_timeout),
+                                *opts.drain_timeout));
+    }
+  }
+  if (!opts.admin_keys.empty()) cfg.http.admin_keys = opts.admin_keys;  // never echoed
 
   // Cross-field checks only make sense on a config that parsed cleanly.
   if (!base || errors.size() != before) return std::nullopt;
@@ -337,6 +402,34 @@ flag replaces the file's whole list. Every flag takes its value as
                             concurrent allocations per user on this node
                             (replaces limits.max_allocations_per_user; 0 = no
                             limit)
+  --no-enforce-expiry       let allocations made with a TURN REST credential
+                            outlive its expiry (auth.enforce_expiry: false)
+  --admin-key KEY           bearer key of /admin/* (drain, undrain) on the HTTP
+                            server, repeatable, at least 16 characters, not a
+                            tenant's key (replaces http.admin_keys)
+
+Fleet (docs/fleet.md):
+  --external-ip PUBLIC[/PRIVATE]
+                            behind 1:1 NAT: relay on PRIVATE (one of the relay
+                            addresses), announce PUBLIC in XOR-RELAYED-ADDRESS;
+                            without /PRIVATE, the only relay address of PUBLIC's
+                            family; repeatable (replaces relay.external_ips)
+  --anycast-ip ADDR         an address the whole fleet shares: authenticated
+                            Allocates to it are redirected (300) to this node's
+                            unicast address; repeatable (replaces
+                            fleet.anycast_ips)
+  --unicast-ip ADDR         this node's own address, one per family, repeatable
+                            (replaces fleet.unicast_ips)
+  --alternate-domain NAME   DNS name on this node's certificate, sent as
+                            ALTERNATE-DOMAIN with a redirect over TLS
+  --node-id ID              this node's id in the fleet (default: hostname)
+  --redis URL               fleet state: redis://[:PASSWORD@]HOST:PORT[/DB], or
+                            rediss:// for TLS
+  --drain-alternate ADDR:PORT
+                            where a draining node redirects new Allocates when
+                            the fleet directory offers no node
+  --drain-timeout SECONDS   longest a drain waits for the last allocation
+                            (default 3600)
   -h, --help                print this help and exit
   --version                 print the version and exit
 )";

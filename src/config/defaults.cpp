@@ -19,6 +19,29 @@ constexpr std::array<std::string_view, 7> log_level_names = {"trace", "debug", "
 
 bool is_loopback_v4(const stun::endpoint& ep) { return ep.is_v4() && ep.ip[0] == 127; }
 
+bool is_unspecified(const stun::endpoint& ep) {
+  for (std::size_t i = 0; i < ep.ip_size(); ++i) {
+    if (ep.ip[i] != 0) return false;
+  }
+  return true;
+}
+
+// Some listener (UDP/TCP or TLS) receives on `ip`: bound to it, or to the
+// wildcard of its family (an IPv6 wildcard also takes IPv4, dual-stack).
+bool listened_on(const server_config& cfg, const stun::endpoint& ip) {
+  const auto covers = [&](const stun::endpoint& l) {
+    if (l.same_ip(ip)) return true;
+    return is_unspecified(l) && (l.family == ip.family || !l.is_v4());
+  };
+  for (const auto& l : cfg.listen) {
+    if (covers(l)) return true;
+  }
+  for (const auto& l : cfg.tls.listen) {
+    if (covers(l)) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 server_config defaults() {
@@ -114,15 +137,43 @@ std::vector<std::string> warnings(const server_config& cfg) {
   }
   bool api_keys = !cfg.auth.api_keys.empty();
   for (const auto& t : cfg.tenants) api_keys = api_keys || !t.api_keys.empty();
+  const bool bearer_keys = api_keys || !cfg.http.admin_keys.empty();
   if (api_keys && !cfg.http.enabled) {
     out.push_back("API keys are configured but http.enabled is false: the credentials API is off");
   }
-  if (api_keys && cfg.http.enabled && cfg.http.tls_cert.empty() &&
+  if (bearer_keys && cfg.http.enabled && cfg.http.tls_cert.empty() &&
       !(cfg.http.listen.is_v4() ? is_loopback_v4(cfg.http.listen)
                                 : cfg.http.listen.ip_string() == "::1")) {
     out.push_back("http.listen " + cfg.http.listen.to_string() +
                   " is not a loopback address and http.tls is not set: API keys and the "
                   "credentials the API issues travel in clear text");
+  }
+  const fleet_config& f = cfg.fleet;
+  for (const auto& a : f.anycast_ips) {
+    if (!listened_on(cfg, a)) {
+      out.push_back("fleet.anycast_ips: no listener (listen, tls.listen) receives on " +
+                    a.ip_string() + ", so nothing arrives there to redirect");
+    }
+  }
+  for (const auto& u : f.unicast_ips) {
+    if (!listened_on(cfg, u)) {
+      out.push_back("fleet.unicast_ips: no listener (listen, tls.listen) receives on " +
+                    u.ip_string() + ": clients redirected there find no server");
+    }
+  }
+  if (!f.alternate_domain.empty() && (f.anycast_ips.empty() || cfg.tls.listen.empty())) {
+    out.push_back("fleet.alternate_domain is set but never sent: ALTERNATE-DOMAIN goes with the "
+                  "redirect of a TLS Allocate that reached an anycast address, and " +
+                  std::string(f.anycast_ips.empty() ? "fleet.anycast_ips" : "tls.listen") +
+                  " is empty");
+  }
+  if (f.alternate_domain.empty() && !f.anycast_ips.empty() && !cfg.tls.listen.empty()) {
+    out.push_back("fleet.alternate_domain is not set: TLS clients redirected from the anycast "
+                  "address to this node's unicast address get no name to check its certificate "
+                  "against (RFC 8489 §14.16), and may refuse it");
+  }
+  if (!cfg.http.admin_keys.empty() && !cfg.http.enabled) {
+    out.push_back("http.admin_keys are configured but http.enabled is false: /admin/* is off");
   }
   for (const auto& c : cfg.peers.allow) {
     out.push_back("peers.allow: clients may relay to " + c.to_string() +

@@ -2,11 +2,13 @@
 // flags are merged). Every problem is reported, each naming its key path.
 #include <anyturn/config/config.hpp>
 #include <anyturn/config/published.hpp>
+#include <anyturn/config/redis_url.hpp>
 
 #include "values.hpp"
 
 #include <algorithm>
 #include <initializer_list>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -162,6 +164,92 @@ void check_relay(const relay_config& relay, std::vector<std::string>& errors) {
     errors.push_back("relay.ports: expected LOW-HIGH with 1 <= LOW <= HIGH <= 65535, got " + range);
   } else if (relay.port_max - relay.port_min + 1 < 2) {
     errors.push_back("relay.ports: the range needs at least 2 ports, got " + range);
+  }
+}
+
+const char* family_name(const stun::endpoint& ep) { return ep.is_v4() ? "IPv4" : "IPv6"; }
+
+// "192.0.2.1, 192.0.2.2" (or "none"), plus where 'auto' came from.
+std::string relay_ip_list(const relay_config& relay, const stun::endpoint* family) {
+  std::string out;
+  for (const auto& ip : relay.ips) {
+    if (family != nullptr && ip.family != family->family) continue;
+    out += (out.empty() ? "" : ", ") + ip.ip_string();
+  }
+  if (out.empty()) out = "none";
+  if (relay.ips_auto) out += "; 'auto' is resolved at start-up, before this check";
+  return out;
+}
+
+// relay.external_ips: each PUBLIC maps exactly one relay address of its
+// family, and each relay address is announced as at most one PUBLIC.
+void check_external_ips(const relay_config& relay, std::vector<std::string>& errors) {
+  std::vector<std::optional<stun::endpoint>> resolved;
+  for (std::size_t i = 0; i < relay.external_ips.size(); ++i) {
+    const external_ip& e = relay.external_ips[i];
+    const std::string path = idx("relay.external_ips", i);
+    const stun::endpoint& pub = e.public_ip;
+    std::optional<stun::endpoint> priv;
+    if (is_unspecified(pub)) {
+      errors.push_back(path + ": PUBLIC " + pub.ip_string() +
+                       " is the unspecified address; give the address clients reach the relay at");
+    }
+    if (e.private_ip) {
+      const stun::endpoint& p = *e.private_ip;
+      const bool listed = std::any_of(relay.ips.begin(), relay.ips.end(),
+                                      [&](const stun::endpoint& r) { return r.same_ip(p); });
+      if (p.family != pub.family) {
+        errors.push_back(path + ": PUBLIC " + pub.ip_string() + " is " + family_name(pub) +
+                         " but PRIVATE " + p.ip_string() + " is " + family_name(p) +
+                         "; both must be of one family");
+      } else if (!listed) {
+        errors.push_back(path + ": PRIVATE " + p.ip_string() + " is not one of relay.ips (" +
+                         relay_ip_list(relay, nullptr) + ")");
+      } else {
+        priv = p;
+      }
+    } else {
+      std::size_t count = 0;
+      for (const auto& r : relay.ips) {
+        if (r.family == pub.family) {
+          ++count;
+          priv = r;
+        }
+      }
+      if (count != 1) {
+        priv.reset();
+        errors.push_back(path + ": PUBLIC " + pub.ip_string() + " without /PRIVATE needs exactly one " +
+                         family_name(pub) + " address in relay.ips, found " + std::to_string(count) +
+                         " (" + relay_ip_list(relay, &pub) + "); write PUBLIC/PRIVATE");
+      }
+    }
+    if (priv) priv->port = 0;
+    const auto before = errors.size();
+    for (std::size_t j = 0; priv && j < i; ++j) {
+      const external_ip& other = relay.external_ips[j];
+      if (!resolved[j]) continue;
+      const std::string where = idx("relay.external_ips", j);
+      if (other.public_ip.same_ip(pub) && resolved[j]->same_ip(*priv)) {
+        errors.push_back(path + ": " + pub.ip_string() + "/" + priv->ip_string() +
+                         " is already listed as " + where);
+        break;
+      }
+      if (other.public_ip.same_ip(pub)) {
+        errors.push_back(path + ": PUBLIC " + pub.ip_string() + " already maps " +
+                         resolved[j]->ip_string() + " (" + where +
+                         "); one public address cannot stand for two relay addresses");
+        break;
+      }
+      if (resolved[j]->same_ip(*priv)) {
+        errors.push_back(path + ": relay address " + priv->ip_string() + " is already announced as " +
+                         other.public_ip.ip_string() + " (" + where +
+                         "); XOR-RELAYED-ADDRESS carries one address");
+        break;
+      }
+    }
+    // Later entries are compared with the entries that passed.
+    if (errors.size() != before || is_unspecified(pub)) priv.reset();
+    resolved.push_back(priv);
   }
 }
 
@@ -450,6 +538,166 @@ void check_http(const server_config& cfg, std::vector<std::string>& errors) {
   }
 }
 
+bool valid_node_id_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == '-';
+}
+
+// A list of bare addresses: no unspecified address, no duplicate.
+void check_ip_list(const std::vector<stun::endpoint>& ips, const std::string& base,
+                   std::vector<std::string>& errors) {
+  for (std::size_t i = 0; i < ips.size(); ++i) {
+    if (is_unspecified(ips[i])) {
+      errors.push_back(idx(base, i) + ": " + ips[i].ip_string() + " is the unspecified address");
+    }
+    for (std::size_t j = 0; j < i; ++j) {
+      if (ips[j].same_ip(ips[i])) {
+        errors.push_back(idx(base, i) + ": " + ips[i].ip_string() + " is already listed as " +
+                         idx(base, j));
+        break;
+      }
+    }
+  }
+}
+
+void check_fleet(const server_config& cfg, std::vector<std::string>& errors) {
+  const fleet_config& f = cfg.fleet;
+  check_ip_list(f.anycast_ips, "fleet.anycast_ips", errors);
+  check_ip_list(f.unicast_ips, "fleet.unicast_ips", errors);
+  for (std::size_t i = 0; i < f.unicast_ips.size(); ++i) {
+    const auto& u = f.unicast_ips[i];
+    for (std::size_t j = 0; j < i; ++j) {
+      if (f.unicast_ips[j].family == u.family && !f.unicast_ips[j].same_ip(u)) {
+        errors.push_back(idx("fleet.unicast_ips", i) + ": a second " + family_name(u) + " address (" +
+                         idx("fleet.unicast_ips", j) + " is " + f.unicast_ips[j].ip_string() +
+                         "); at most one per family, the redirect's one target");
+        break;
+      }
+    }
+    for (std::size_t j = 0; j < f.anycast_ips.size(); ++j) {
+      if (f.anycast_ips[j].same_ip(u)) {
+        errors.push_back(idx("fleet.unicast_ips", i) + ": " + u.ip_string() + " is also " +
+                         idx("fleet.anycast_ips", j) +
+                         "; an address is either shared by the fleet or this node's own");
+        break;
+      }
+    }
+  }
+  for (std::size_t i = 0; i < f.anycast_ips.size(); ++i) {
+    const auto& a = f.anycast_ips[i];
+    const std::string path = idx("fleet.anycast_ips", i);
+    const bool has_unicast = std::any_of(f.unicast_ips.begin(), f.unicast_ips.end(),
+                                         [&](const stun::endpoint& u) { return u.family == a.family; });
+    if (!has_unicast) {
+      errors.push_back(path + ": " + a.ip_string() + " is " + family_name(a) +
+                       ", but fleet.unicast_ips has no " + family_name(a) +
+                       " address to redirect Allocates to (--unicast-ip)");
+    }
+    for (std::size_t j = 0; j < cfg.relay.ips.size(); ++j) {
+      if (cfg.relay.ips[j].same_ip(a)) {
+        errors.push_back(path + ": " + a.ip_string() + " is also " + idx("relay.ips", j) +
+                         "; a relay address must be this node's own (peers answer to it)");
+        break;
+      }
+    }
+    for (std::size_t j = 0; j < cfg.relay.external_ips.size(); ++j) {
+      if (cfg.relay.external_ips[j].public_ip.same_ip(a)) {
+        errors.push_back(path + ": " + a.ip_string() + " is also the PUBLIC address of " +
+                         idx("relay.external_ips", j) +
+                         "; a relay address must be this node's own (peers answer to it)");
+        break;
+      }
+    }
+  }
+  if (!f.alternate_domain.empty() && !is_dns_name(f.alternate_domain)) {
+    errors.push_back(detail::expected(
+        "fleet.alternate_domain",
+        "a DNS name (labels of letters, digits and '-' joined by '.', at most 253 bytes, no "
+        "trailing dot, not an IP address)",
+        f.alternate_domain));
+  }
+  if (!f.node_id.empty() && (f.node_id.size() > max_node_id_bytes ||
+                             !std::all_of(f.node_id.begin(), f.node_id.end(), valid_node_id_char))) {
+    errors.push_back(detail::expected("fleet.node_id",
+                                      "1.." + std::to_string(max_node_id_bytes) +
+                                          " characters of A-Z a-z 0-9 . _ -",
+                                      f.node_id));
+  }
+  if (!f.redis.empty()) {
+    std::string why;
+    const auto url = parse_redis_url(f.redis, &why);
+    if (!url) {
+      // Never echoed: the URL may hold a password.
+      errors.push_back("fleet.redis: expected redis://[[USER]:PASSWORD@]HOST:PORT[/DB] or "
+                       "rediss://... (TLS): " + why);
+    } else if (!url->password.empty() && is_published_credential(url->password)) {
+      errors.push_back("fleet.redis: the password is a published example or placeholder value (it "
+                       "appears in anyturn's documentation); use e.g. openssl rand -hex 32");
+    }
+  }
+  if (f.drain_alternate) {
+    const auto& d = *f.drain_alternate;
+    if (d.port == 0) errors.push_back("fleet.drain_alternate: port must not be 0");
+    if (is_unspecified(d)) {
+      errors.push_back("fleet.drain_alternate: " + d.ip_string() +
+                       " is the unspecified address; give another node's address");
+    }
+  }
+  if (f.drain_timeout == 0 || f.drain_timeout > max_drain_timeout) {
+    errors.push_back("fleet.drain_timeout: expected 1.." + std::to_string(max_drain_timeout) +
+                     " seconds, got " + std::to_string(f.drain_timeout));
+  }
+}
+
+// http.admin_keys: bearer keys of /admin/*. Long, not published, and none is
+// also a credentials-API key or a REST secret, so a tenant cannot drain the
+// node. Never echoed.
+void check_admin_keys(const server_config& cfg, std::vector<std::string>& errors) {
+  std::vector<std::pair<const std::string*, std::string>> others;
+  for (std::size_t i = 0; i < cfg.auth.api_keys.size(); ++i)
+    others.emplace_back(&cfg.auth.api_keys[i], idx("auth.api_keys", i));
+  for (std::size_t i = 0; i < cfg.auth.rest_secrets.size(); ++i)
+    others.emplace_back(&cfg.auth.rest_secrets[i], idx("auth.secrets", i));
+  for (std::size_t t = 0; t < cfg.tenants.size(); ++t) {
+    const std::string base = idx("tenants", t);
+    for (std::size_t i = 0; i < cfg.tenants[t].api_keys.size(); ++i)
+      others.emplace_back(&cfg.tenants[t].api_keys[i], idx(base + ".api_keys", i));
+    for (std::size_t i = 0; i < cfg.tenants[t].secrets.size(); ++i)
+      others.emplace_back(&cfg.tenants[t].secrets[i], idx(base + ".secrets", i));
+  }
+  const auto& keys = cfg.http.admin_keys;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    const std::string& k = keys[i];
+    const std::string path = idx("http.admin_keys", i);
+    if (k.size() < min_api_key_bytes) {
+      errors.push_back(path + ": at least " + std::to_string(min_api_key_bytes) +
+                       " characters (use e.g. openssl rand -hex 32), got " + std::to_string(k.size()));
+    }
+    const bool bad_char = std::any_of(k.begin(), k.end(), [](char c) {
+      const auto u = static_cast<unsigned char>(c);
+      return u <= 0x20 || u == 0x7f;
+    });
+    if (bad_char) errors.push_back(path + ": must not contain spaces or control characters");
+    if (is_published_credential(k)) {
+      errors.push_back(path + ": a published example key (it appears in anyturn's documentation); "
+                              "use e.g. openssl rand -hex 32");
+    }
+    for (std::size_t j = 0; j < i; ++j) {
+      if (keys[j] == k) {
+        errors.push_back(path + ": the same key is already " + idx("http.admin_keys", j));
+        break;
+      }
+    }
+    for (const auto& [other, where] : others) {
+      if (*other == k) {
+        errors.push_back(path + ": the same key is also " + where +
+                         "; the admin key must be separate from every tenant's credentials");
+        break;
+      }
+    }
+  }
+}
+
 // A token bucket's rate (0 = off) and burst (at least 1 while it is on).
 void check_bucket(const std::string& rate_key, std::uint32_t rate, const std::string& burst_key,
                   std::uint32_t burst, std::vector<std::string>& errors) {
@@ -480,15 +728,38 @@ void check_abuse_limits(const server_config& cfg, std::vector<std::string>& erro
 
 }  // namespace
 
+std::vector<external_ip> resolve_external_ips(const relay_config& relay) {
+  std::vector<external_ip> out;
+  for (const external_ip& e : relay.external_ips) {
+    external_ip r;
+    r.public_ip = e.public_ip;
+    r.public_ip.port = 0;
+    std::size_t count = 0;
+    for (const auto& ip : relay.ips) {
+      if (ip.family != e.public_ip.family) continue;
+      if (e.private_ip ? ip.same_ip(*e.private_ip) : true) {
+        ++count;
+        r.private_ip = ip;
+        r.private_ip->port = 0;
+      }
+    }
+    if (count == 1) out.push_back(std::move(r));
+  }
+  return out;
+}
+
 bool validate(const server_config& cfg, std::vector<std::string>& errors) {
   const auto before = errors.size();
   check_listen(cfg, errors);
   check_relay(cfg.relay, errors);
+  check_external_ips(cfg.relay, errors);
   check_lifetimes(cfg.lifetimes, errors);
   check_tls(cfg, errors);
   check_streams(cfg.streams, errors);
   check_auth(cfg, errors);
   check_http(cfg, errors);
+  check_admin_keys(cfg, errors);
+  check_fleet(cfg, errors);
   if (has_control_char(cfg.usage_log)) {
     errors.push_back("usage_log: must not contain control characters");
   }

@@ -58,6 +58,20 @@ std::optional<stun::endpoint> parse_listen(std::string_view text) {
   return stun::endpoint::parse(text, /*port_optional=*/false);
 }
 
+std::optional<external_ip> parse_external_ip(std::string_view text) {
+  const auto slash = text.find('/');
+  external_ip out;
+  auto pub = parse_ip(text.substr(0, slash));
+  if (!pub) return std::nullopt;
+  out.public_ip = *pub;
+  if (slash != std::string_view::npos) {
+    auto priv = parse_ip(text.substr(slash + 1));
+    if (!priv) return std::nullopt;
+    out.private_ip = *priv;
+  }
+  return out;
+}
+
 std::optional<auth::cidr> parse_cidr(std::string_view text) { return auth::cidr::parse(text); }
 
 std::optional<auth::md5_key> parse_md5_hex(std::string_view text) {

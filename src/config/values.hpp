@@ -5,6 +5,7 @@
 
 #include <anyturn/auth/credentials.hpp>
 #include <anyturn/auth/peer_policy.hpp>
+#include <anyturn/config/config.hpp>
 #include <anyturn/stun/endpoint.hpp>
 
 #include <cstdint>
@@ -21,6 +22,9 @@ inline constexpr std::string_view expect_relay_ip = "'auto' or an IP address wit
 inline constexpr std::string_view expect_port_range = "LOW-HIGH with 1 <= LOW <= HIGH <= 65535";
 inline constexpr std::string_view expect_cidr = "an address or CIDR such as 203.0.113.0/24 or 2001:db8::/32";
 inline constexpr std::string_view expect_md5_key = "32 hex characters (MD5 of name:realm:password)";
+inline constexpr std::string_view expect_ip = "an IP address without a port";
+inline constexpr std::string_view expect_external_ip =
+    "PUBLIC or PUBLIC/PRIVATE (IP addresses without ports, e.g. 203.0.113.7/10.0.0.7)";
 
 // "<path>: expected <what>, got '<text>'"
 std::string expected(std::string_view path, std::string_view what, std::string_view text);
@@ -34,6 +38,8 @@ std::optional<stun::endpoint> parse_ip(std::string_view text);
 // "ADDR:PORT" / "[ADDR]:PORT".
 std::optional<stun::endpoint> parse_listen(std::string_view text);
 std::optional<auth::cidr> parse_cidr(std::string_view text);
+// "PUBLIC" or "PUBLIC/PRIVATE", each a bare IP address (port 0).
+std::optional<external_ip> parse_external_ip(std::string_view text);
 // 32 hex characters, either case.
 std::optional<auth::md5_key> parse_md5_hex(std::string_view text);
 

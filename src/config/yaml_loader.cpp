@@ -55,7 +55,7 @@ class loader {
   void root(const YAML::Node& doc, server_config& cfg) {
     for_each_key(doc, "", {"listen", "relay", "realm", "auth", "lifetimes", "peers", "threads",
                            "log_level", "software", "limits", "tls", "streams", "state_dir", "http",
-                           "tenants", "usage_log"},
+                           "fleet", "tenants", "usage_log"},
                  [&](const std::string& key, const YAML::Node& v, const std::string& path) {
                    if (key == "listen") listen(v, path, cfg.listen);
                    else if (key == "relay") relay(v, path, cfg.relay);
@@ -71,6 +71,7 @@ class loader {
                    else if (key == "streams") streams(v, path, cfg.streams);
                    else if (key == "state_dir") string(v, path, cfg.state_dir);
                    else if (key == "http") http(v, path, cfg.http);
+                   else if (key == "fleet") fleet(v, path, cfg.fleet);
                    else if (key == "tenants") tenants(v, path, cfg.tenants);
                    else if (key == "usage_log") string(v, path, cfg.usage_log);
                  });
@@ -194,10 +195,12 @@ class loader {
   }
 
   void relay(const YAML::Node& node, const std::string& path, relay_config& out) {
-    for_each_key(node, path, {"ips", "ports"},
+    for_each_key(node, path, {"ips", "external_ips", "ports"},
                  [&](const std::string& key, const YAML::Node& v, const std::string& child) {
                    if (key == "ips") {
                      relay_ips(v, child, out);
+                   } else if (key == "external_ips") {
+                     external_ips(v, child, out.external_ips);
                    } else {
                      std::string text;
                      if (!scalar(v, child, detail::expect_port_range, text)) return;
@@ -232,13 +235,65 @@ class loader {
     out.ips_auto = any_auto;
   }
 
+  // relay.external_ips: "PUBLIC" or "PUBLIC/PRIVATE" (checked against
+  // relay.ips by validate(), after 'auto' is resolved).
+  void external_ips(const YAML::Node& node, const std::string& path, std::vector<external_ip>& out) {
+    std::vector<external_ip> parsed;
+    string_list(node, path, [&](const std::string& text, const std::string& child) {
+      if (auto e = detail::parse_external_ip(text)) parsed.push_back(*e);
+      else error(expected(child, detail::expect_external_ip, text));
+    });
+    out = std::move(parsed);
+  }
+
+  // A list of bare IP addresses (fleet.anycast_ips, fleet.unicast_ips).
+  void ips(const YAML::Node& node, const std::string& path, std::vector<stun::endpoint>& out) {
+    std::vector<stun::endpoint> parsed;
+    string_list(node, path, [&](const std::string& text, const std::string& child) {
+      if (auto ip = detail::parse_ip(text)) parsed.push_back(*ip);
+      else error(expected(child, detail::expect_ip, text));
+    });
+    out = std::move(parsed);
+  }
+
+  void fleet(const YAML::Node& node, const std::string& path, fleet_config& out) {
+    for_each_key(node, path,
+                 {"anycast_ips", "unicast_ips", "alternate_domain", "node_id", "redis",
+                  "drain_alternate", "drain_timeout"},
+                 [&](const std::string& key, const YAML::Node& v, const std::string& child) {
+                   if (key == "anycast_ips") {
+                     ips(v, child, out.anycast_ips);
+                   } else if (key == "unicast_ips") {
+                     ips(v, child, out.unicast_ips);
+                   } else if (key == "alternate_domain") {
+                     string(v, child, out.alternate_domain);
+                   } else if (key == "node_id") {
+                     string(v, child, out.node_id);
+                   } else if (key == "redis") {
+                     // May hold a password: say what is wrong, never echo it (validate()).
+                     string(v, child, out.redis);
+                   } else if (key == "drain_alternate") {
+                     if (v.IsNull()) {
+                       out.drain_alternate.reset();
+                       return;
+                     }
+                     std::string text;
+                     if (!scalar(v, child, detail::expect_listen, text)) return;
+                     if (auto ep = detail::parse_listen(text)) out.drain_alternate = *ep;
+                     else error(expected(child, detail::expect_listen, text));
+                   } else {
+                     uint(v, child, out.drain_timeout);
+                   }
+                 });
+  }
+
   void auth(const YAML::Node& node, const std::string& path, auth_config& out,
             lifetime_config& lifetimes) {
     bool one_key = false;
     bool key_list = false;
     for_each_key(node, path,
                  {"users", "secrets", "api_keys", "nonce_key", "nonce_keys", "nonce_lifetime",
-                  "nonce_max_skew", "offer_sha256"},
+                  "nonce_max_skew", "offer_sha256", "enforce_expiry"},
                  [&](const std::string& key, const YAML::Node& v, const std::string& child) {
                    if (key == "users") {
                      users(v, child, out.users);
@@ -261,6 +316,8 @@ class loader {
                      uint(v, child, out.nonce_max_skew);
                    } else if (key == "offer_sha256") {
                      boolean(v, child, out.offer_sha256);
+                   } else if (key == "enforce_expiry") {
+                     boolean(v, child, out.enforce_expiry);
                    }
                  });
     if (one_key && key_list) {
@@ -277,7 +334,7 @@ class loader {
 
   void http(const YAML::Node& node, const std::string& path, http_config& out) {
     for_each_key(node, path,
-                 {"enabled", "listen", "tls", "max_ttl", "default_ttl", "urls"},
+                 {"enabled", "listen", "tls", "max_ttl", "default_ttl", "urls", "admin_keys"},
                  [&](const std::string& key, const YAML::Node& v, const std::string& child) {
                    if (key == "enabled") {
                      boolean(v, child, out.enabled);
@@ -295,6 +352,8 @@ class loader {
                      uint(v, child, out.max_ttl);
                    } else if (key == "default_ttl") {
                      uint(v, child, out.default_ttl);
+                   } else if (key == "admin_keys") {
+                     strings(v, child, out.admin_keys);
                    } else {
                      for_each_key(v, child, {"stun", "turn"},
                                   [&](const std::string& k, const YAML::Node& uv, const std::string& p) {

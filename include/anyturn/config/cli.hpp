@@ -41,6 +41,17 @@ struct cli_options {
   std::vector<std::string> api_keys;     // --api-key KEY (default tenant)
   std::optional<std::string> udp_coalesce_us;  // --udp-coalesce-us N
   std::optional<std::string> max_allocations_per_user;  // --max-allocations-per-user N
+  // The fleet (docs/fleet.md); each repeatable flag replaces its list.
+  std::vector<std::string> external_ips;     // --external-ip PUBLIC[/PRIVATE]
+  std::vector<std::string> anycast_ips;      // --anycast-ip ADDR
+  std::vector<std::string> unicast_ips;      // --unicast-ip ADDR
+  std::optional<std::string> alternate_domain;  // --alternate-domain NAME
+  std::optional<std::string> node_id;        // --node-id ID
+  std::optional<std::string> redis;          // --redis URL
+  std::optional<std::string> drain_alternate;  // --drain-alternate ADDR:PORT
+  std::optional<std::string> drain_timeout;  // --drain-timeout SECONDS
+  std::vector<std::string> admin_keys;       // --admin-key KEY
+  bool no_enforce_expiry = false;            // --no-enforce-expiry
 };
 
 // `anyturn credentials ...`: offline minting of TURN REST credentials

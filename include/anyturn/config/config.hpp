@@ -145,6 +145,7 @@ struct fleet_config {
 };
 
 inline constexpr std::uint32_t max_drain_timeout = 7 * 86400;
+inline constexpr std::size_t max_node_id_bytes = 64;  // fleet.node_id: [A-Za-z0-9._-]
 
 // limits.allocation: what one allocation may hold and send. Copied into each
 // allocation at Allocate (a change needs new allocations to apply).
@@ -284,6 +285,11 @@ std::optional<server_config> load_file(const std::string& path, std::vector<std:
 // Cross-field checks on a complete config (after flags are applied).
 // Appends every problem to `errors`; returns true when there are none.
 bool validate(const server_config& cfg, std::vector<std::string>& errors);
+
+// relay.external_ips with every PRIVATE filled in: an entry without one maps
+// the only relay address of its family. Entries validate() refuses (no such
+// relay address, families differ, none or several of the family) are left out.
+std::vector<external_ip> resolve_external_ips(const relay_config& relay);
 
 // Built-in defaults used when no --config is given: UDP/TCP on 0.0.0.0:3478,
 // no TLS listener, relay on the first non-loopback IPv4 address, realm

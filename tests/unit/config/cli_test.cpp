@@ -180,7 +180,9 @@ TEST(CliUsage, MentionsEveryFlag) {
   for (const char* f : {"--config", "--listen", "--relay-ip", "--relay-ports", "--realm", "--user",
                         "--auth-secret", "--allow-peer", "--deny-peer", "--threads", "--log-level",
                         "--udp-coalesce-us", "--max-allocations-per-user", "--help", "--version",
-                        "check-config"}) {
+                        "--external-ip", "--anycast-ip", "--unicast-ip", "--alternate-domain",
+                        "--node-id", "--redis", "--drain-alternate", "--drain-timeout", "--admin-key",
+                        "--no-enforce-expiry", "check-config"}) {
     EXPECT_NE(text.find(f), std::string::npos) << f;
   }
   EXPECT_TRUE(version().starts_with("anyturn "));
@@ -525,6 +527,123 @@ TEST(CliResolve, MaxAllocationsPerUser) {
   EXPECT_TRUE(has_error(errors, "--max-allocations-per-user: expected a non-negative integer (0 = no limit), "
                                 "got 'many'"))
       << dump(errors);
+}
+
+
+// ------------------------------------------------------------------ fleet
+
+TEST(FleetFlags, ParseEveryFleetFlag) {
+  std::vector<std::string> errors;
+  auto o = parse({"--external-ip", "203.0.113.7/10.0.0.7", "--external-ip=2001:db8::7", "--anycast-ip",
+                  "198.51.100.1", "--anycast-ip", "2001:db8:a::1", "--unicast-ip", "192.0.2.10",
+                  "--alternate-domain", "turn-1.example.com", "--node-id", "eu-1", "--redis",
+                  "redis://10.0.0.5:6379/0", "--drain-alternate", "192.0.2.11:3478", "--drain-timeout",
+                  "900", "--admin-key", "admin-key-77e1c0d9b8a7f6e5", "--no-enforce-expiry"},
+                 errors);
+  ASSERT_TRUE(o) << dump(errors);
+  EXPECT_EQ(o->external_ips, (std::vector<std::string>{"203.0.113.7/10.0.0.7", "2001:db8::7"}));
+  EXPECT_EQ(o->anycast_ips, (std::vector<std::string>{"198.51.100.1", "2001:db8:a::1"}));
+  EXPECT_EQ(o->unicast_ips, (std::vector<std::string>{"192.0.2.10"}));
+  EXPECT_EQ(o->alternate_domain, std::optional<std::string>("turn-1.example.com"));
+  EXPECT_EQ(o->node_id, std::optional<std::string>("eu-1"));
+  EXPECT_EQ(o->redis, std::optional<std::string>("redis://10.0.0.5:6379/0"));
+  EXPECT_EQ(o->drain_alternate, std::optional<std::string>("192.0.2.11:3478"));
+  EXPECT_EQ(o->drain_timeout, std::optional<std::string>("900"));
+  EXPECT_EQ(o->admin_keys, (std::vector<std::string>{"admin-key-77e1c0d9b8a7f6e5"}));
+  EXPECT_TRUE(o->no_enforce_expiry);
+
+  errors.clear();
+  EXPECT_FALSE(parse({"--no-enforce-expiry=yes"}, errors));
+  EXPECT_TRUE(has_error(errors, "--no-enforce-expiry: takes no value")) << dump(errors);
+}
+
+TEST(FleetFlags, ResolveAppliesThemOverTheFile) {
+  const std::string path = write_config_file("fleet-flags", R"(
+listen: ["0.0.0.0:3478"]
+relay:
+  ips: ["127.0.0.1"]
+  external_ips: ["198.51.100.99"]
+auth:
+  users: [{name: alice, password: alice-pass-4bd2}]
+http:
+  admin_keys: ["file-admin-key-0a1b2c3d4e5f"]
+fleet:
+  anycast_ips: ["198.51.100.50"]
+  unicast_ips: ["192.0.2.50"]
+  drain_timeout: 60
+)");
+  std::vector<std::string> errors;
+  auto cfg = resolve_args({"--config", path.c_str(), "--relay-ip", "10.0.0.7", "--relay-ip", "10.0.0.8",
+                           "--external-ip", "203.0.113.7/10.0.0.7", "--external-ip", "203.0.113.8/10.0.0.8",
+                           "--anycast-ip", "198.51.100.1", "--unicast-ip", "192.0.2.10", "--unicast-ip",
+                           "2001:db8::10", "--alternate-domain", "turn-1.example.com", "--node-id", "eu-1",
+                           "--redis", "redis://:a7f3c9e1d2b4@127.0.0.1:6379/3", "--drain-alternate",
+                           "[2001:db8::11]:3478", "--drain-timeout", "7200", "--admin-key",
+                           "flag-admin-key-9f8e7d6c5b4a", "--no-enforce-expiry"},
+                          errors);
+  ASSERT_TRUE(cfg) << dump(errors);
+  // A repeatable flag replaces the file's list, as everywhere.
+  ASSERT_EQ(cfg->relay.external_ips.size(), 2u);
+  EXPECT_EQ(cfg->relay.external_ips[0].public_ip, ep("203.0.113.7"));
+  EXPECT_EQ(cfg->relay.external_ips[1].private_ip, std::optional(ep("10.0.0.8")));
+  EXPECT_EQ(cfg->fleet.anycast_ips, std::vector<stun::endpoint>{ep("198.51.100.1")});
+  EXPECT_EQ(cfg->fleet.unicast_ips, (std::vector<stun::endpoint>{ep("192.0.2.10"), ep("[2001:db8::10]")}));
+  EXPECT_EQ(cfg->fleet.alternate_domain, "turn-1.example.com");
+  EXPECT_EQ(cfg->fleet.node_id, "eu-1");
+  EXPECT_EQ(cfg->fleet.redis, "redis://:a7f3c9e1d2b4@127.0.0.1:6379/3");
+  EXPECT_EQ(cfg->fleet.drain_alternate, std::optional(ep("[2001:db8::11]:3478")));
+  EXPECT_EQ(cfg->fleet.drain_timeout, 7200u);
+  EXPECT_EQ(cfg->http.admin_keys, std::vector<std::string>{"flag-admin-key-9f8e7d6c5b4a"});
+  EXPECT_FALSE(cfg->auth.enforce_expiry);
+
+  // Without the switch the file's (or the default) value stays.
+  errors.clear();
+  cfg = resolve_args({"--config", path.c_str()}, errors);
+  ASSERT_TRUE(cfg) << dump(errors);
+  EXPECT_TRUE(cfg->auth.enforce_expiry);
+  EXPECT_EQ(cfg->fleet.drain_timeout, 60u);
+}
+
+TEST(FleetFlags, BadValuesNameTheFlagAndValidationNamesTheKey) {
+  std::vector<std::string> errors;
+  EXPECT_FALSE(resolve_args({"--user", "a:b", "--external-ip", "203.0.113.7/", "--anycast-ip", "vip",
+                             "--unicast-ip", "192.0.2.1:3478", "--drain-alternate", "192.0.2.11",
+                             "--drain-timeout", "-5"},
+                            errors));
+  EXPECT_TRUE(has_error(errors, "--external-ip: expected PUBLIC or PUBLIC/PRIVATE")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "got '203.0.113.7/'")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "--anycast-ip: expected an IP address without a port, got 'vip'")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "--unicast-ip: expected an IP address without a port")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "--drain-alternate: expected ADDR:PORT")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "--drain-timeout: expected seconds, 1..604800, got '-5'")) << dump(errors);
+  EXPECT_EQ(errors.size(), 5u) << dump(errors);
+
+  // Values of the right shape that do not fit the rest: validate() names the key.
+  errors.clear();
+  EXPECT_FALSE(resolve_args({"--user", "a:b", "--relay-ip", "127.0.0.1", "--external-ip",
+                             "203.0.113.7/10.0.0.7", "--anycast-ip", "198.51.100.1", "--drain-timeout", "0",
+                             "--redis", "redis://:pw-not-shown@h", "--admin-key", "x"},
+                            errors));
+  EXPECT_TRUE(has_error(errors, "relay.external_ips[0]: PRIVATE 10.0.0.7 is not one of relay.ips (127.0.0.1)"))
+      << dump(errors);
+  EXPECT_TRUE(has_error(errors, "fleet.anycast_ips[0]: 198.51.100.1 is IPv4, but fleet.unicast_ips has no IPv4"))
+      << dump(errors);
+  EXPECT_TRUE(has_error(errors, "fleet.drain_timeout: expected 1..604800 seconds, got 0")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "fleet.redis: expected redis://")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "http.admin_keys[0]: at least 16 characters")) << dump(errors);
+  EXPECT_EQ(errors.size(), 5u) << dump(errors);
+  for (const auto& e : errors) EXPECT_EQ(e.find("pw-not-shown"), std::string::npos) << e;
+}
+
+// --external-ip PUBLIC with --relay-ip auto maps the detected address.
+TEST(FleetFlags, ExternalIpWithAutoRelayAddress) {
+  std::vector<std::string> errors;
+  auto cfg = resolve_args({"--user", "a:b", "--relay-ip", "auto", "--external-ip", "203.0.113.7"}, errors);
+  ASSERT_TRUE(cfg) << dump(errors);
+  ASSERT_TRUE(cfg->relay.ips_auto);
+  const auto resolved = resolve_external_ips(cfg->relay);
+  ASSERT_EQ(resolved.size(), 1u);
+  EXPECT_EQ(resolved[0].private_ip, std::optional(cfg->relay.ips[0]));
 }
 
 }  // namespace

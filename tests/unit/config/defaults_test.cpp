@@ -156,5 +156,61 @@ TEST(ConfigValidate, DefaultQuotasAndAllocationLimitsAreFinite) {
   EXPECT_EQ(cfg.allocation_limits.bytes_per_second, 12'500'000u);
 }
 
+
+TEST(FleetConfig, WarnsAboutAddressesNoListenerServesAndAnUnsentDomain) {
+  const auto has = [](const std::vector<std::string>& w, const std::string& needle) {
+    return std::any_of(w.begin(), w.end(),
+                       [&](const std::string& s) { return s.find(needle) != std::string::npos; });
+  };
+  server_config cfg = valid_config();
+  cfg.listen = {ep("192.0.2.10:3478")};
+  cfg.fleet.anycast_ips = {ep("198.51.100.1")};
+  cfg.fleet.unicast_ips = {ep("192.0.2.10")};
+  auto w = warnings(cfg);
+  EXPECT_TRUE(has(w, "fleet.anycast_ips: no listener (listen, tls.listen) receives on 198.51.100.1"));
+  EXPECT_FALSE(has(w, "fleet.unicast_ips"));
+
+  cfg.listen = {ep("0.0.0.0:3478")};  // the wildcard receives on both
+  cfg.fleet.alternate_domain = "turn-1.example.com";
+  w = warnings(cfg);
+  EXPECT_FALSE(has(w, "no listener"));
+  EXPECT_TRUE(has(w, "fleet.alternate_domain is set but never sent")) << "no TLS listener";
+  EXPECT_TRUE(has(w, "and tls.listen is empty"));
+
+  cfg.tls.listen = {ep("0.0.0.0:5349")};
+  w = warnings(cfg);
+  EXPECT_FALSE(has(w, "fleet.alternate_domain"));
+  cfg.fleet.alternate_domain.clear();
+  w = warnings(cfg);
+  EXPECT_TRUE(has(w, "fleet.alternate_domain is not set: TLS clients redirected"));
+
+  cfg.fleet.anycast_ips.clear();
+  cfg.fleet.alternate_domain = "turn-1.example.com";
+  w = warnings(cfg);
+  EXPECT_TRUE(has(w, "and fleet.anycast_ips is empty"));
+
+  cfg = valid_config();
+  cfg.listen = {ep("[::]:3478")};  // an IPv6 wildcard takes IPv4 too (dual-stack)
+  cfg.fleet.unicast_ips = {ep("192.0.2.10")};
+  EXPECT_FALSE(has(warnings(cfg), "no listener"));
+  cfg.listen = {ep("127.0.0.1:3478")};
+  EXPECT_TRUE(has(warnings(cfg), "fleet.unicast_ips: no listener (listen, tls.listen) receives on 192.0.2.10"));
+}
+
+TEST(FleetConfig, WarnsAboutAdminKeysOverCleartextAndOffHttp) {
+  server_config cfg = valid_config();
+  cfg.http.admin_keys = {"admin-key-77e1c0d9b8a7f6e5"};
+  cfg.http.listen = ep("0.0.0.0:9641");
+  auto w = warnings(cfg);
+  EXPECT_TRUE(std::any_of(w.begin(), w.end(), [](const std::string& s) {
+    return s.find("is not a loopback address and http.tls is not set") != std::string::npos;
+  }));
+  cfg.http.enabled = false;
+  w = warnings(cfg);
+  EXPECT_TRUE(std::any_of(w.begin(), w.end(), [](const std::string& s) {
+    return s.find("http.admin_keys are configured but http.enabled is false") != std::string::npos;
+  }));
+}
+
 }  // namespace
 }  // namespace anyturn::config

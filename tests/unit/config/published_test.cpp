@@ -65,7 +65,8 @@ std::set<std::string> credentials_in(const std::string& text) {
       std::regex(R"re(password:[ \t]*"?([^\s"#,}]+)"?(?=[ \t]*(?:[,}#\n]|$)))re"),
       std::regex(R"re(credential:\s*'([^']+)')re"),
       std::regex(R"re(--user[ =]"?[^\s:"]+:([^\s"]+))re"),
-      std::regex(R"re(--(?:auth-secret|secret|api-key|static-auth-secret)[ =]"?([^\s"]+))re"),
+      std::regex(R"re(--(?:auth-secret|secret|api-key|admin-key|static-auth-secret)[ =]"?([^\s"]+))re"),
+      std::regex(R"re(rediss?://[^:\s/@]*:([^@\s/]+)@)re"),
       std::regex(R"re(\b[Ss][Ee][Cc][Rr][Ee][Tt]=\s*'?([^\s'$(]+))re"),
       std::regex(R"re(\bkey:\s*"([0-9a-fA-F]{32})")re"),
       std::regex(R"re(nonce_key:\s*"([^"]+)")re"),
@@ -73,7 +74,7 @@ std::set<std::string> credentials_in(const std::string& text) {
   for (const auto& re : single) {
     for (std::sregex_iterator it(text.begin(), text.end(), re), end; it != end; ++it) add((*it)[1].str());
   }
-  static const std::regex inline_list(R"((?:secrets|api_keys|nonce_keys):\s*\[([^\]]*)\])");
+  static const std::regex inline_list(R"((?:secrets|api_keys|admin_keys|nonce_keys):\s*\[([^\]]*)\])");
   static const std::regex item(R"([^,\s][^,]*)");
   for (std::sregex_iterator it(text.begin(), text.end(), inline_list), end; it != end; ++it) {
     const std::string items = (*it)[1].str();
@@ -83,7 +84,7 @@ std::set<std::string> credentials_in(const std::string& text) {
   std::istringstream lines(text);
   std::string line;
   bool in_list = false;
-  static const std::regex list_head(R"(^\s*#?\s*(?:secrets|api_keys|nonce_keys):\s*$)");
+  static const std::regex list_head(R"(^\s*#?\s*(?:secrets|api_keys|admin_keys|nonce_keys):\s*$)");
   static const std::regex list_item(R"re(^\s*#?\s*-\s+"?([^"\s#]+)"?)re");
   while (std::getline(lines, line)) {
     std::smatch m;
@@ -112,10 +113,16 @@ TEST(published, the_scanner_finds_each_form) {
     - "k-eleven"
   credential: 'p-twelve',
   --auth-secret "$SECRET" --user NAME:PASSWORD secrets: [<openssl rand -hex 32>]
+  --admin-key k-thirteen admin_keys: ["k-fourteen"] --redis redis://:p-fifteen@10.0.0.5:6379/0
+  redis: "rediss://default:p-sixteen@redis.example.com:6380" --redis redis://:PASSWORD@HOST:6379
+  admin_keys:
+    - k-seventeen
 )");
   const std::set<std::string> expected{"p-one",   "p-two",    "p-three", "s-four",   "s-five",
                                        "k-six",   "s-seven",  "s-eight", "00112233445566778899aabbccddeeff",
-                                       "s-nine",  "s-ten",    "k-eleven", "p-twelve"};
+                                       "s-nine",  "s-ten",    "k-eleven", "p-twelve",
+                                       "k-thirteen", "k-fourteen", "p-fifteen", "p-sixteen",
+                                       "k-seventeen"};
   EXPECT_EQ(found, expected);
 }
 

@@ -442,8 +442,6 @@ TEST(ConfigValidate, AllocationLimitsNameTheirKeyPath) {
   EXPECT_TRUE(validate(cfg, errors)) << dump(errors);
 }
 
-}  // namespace
-}  // namespace anyturn::config
 
 namespace anyturn::config {
 namespace {
@@ -470,6 +468,223 @@ TEST(ConfigValidate, AbuseLimits) {
   EXPECT_TRUE(has_error(errors, "limits.auth_failures.per_user_burst: must be at least 1 while "
                                 "limits.auth_failures.per_user_per_minute is set (a rate of 0 turns the limit off)"))
       << dump(errors);
+}
+
+}  // namespace
+}  // namespace anyturn::config
+
+// ------------------------------------------------------------------ fleet
+
+namespace fleet {
+
+external_ip ext(std::string_view pub, std::optional<std::string_view> priv = std::nullopt) {
+  external_ip e;
+  e.public_ip = ep(pub);
+  if (priv) e.private_ip = ep(*priv);
+  return e;
+}
+
+}  // namespace fleet
+
+TEST(FleetConfig, ExternalIpsThatMapARelayAddressPass) {
+  server_config cfg = valid_config();
+  cfg.relay.ips = {ep("10.0.0.7"), ep("10.0.0.8"), ep("[fd00::7]")};
+  // PUBLIC/PRIVATE for each IPv4 relay; PUBLIC alone for the only IPv6 one.
+  cfg.relay.external_ips = {fleet::ext("203.0.113.7", "10.0.0.7"), fleet::ext("203.0.113.8", "10.0.0.8"),
+                            fleet::ext("[2001:db8::7]")};
+  std::vector<std::string> errors;
+  EXPECT_TRUE(validate(cfg, errors)) << dump(errors);
+
+  const auto resolved = resolve_external_ips(cfg.relay);
+  ASSERT_EQ(resolved.size(), 3u);
+  EXPECT_EQ(*resolved[0].private_ip, ep("10.0.0.7"));
+  EXPECT_EQ(*resolved[1].private_ip, ep("10.0.0.8"));
+  EXPECT_EQ(resolved[2].public_ip, ep("[2001:db8::7]"));
+  EXPECT_EQ(*resolved[2].private_ip, ep("[fd00::7]"));  // the only IPv6 relay address
+}
+
+TEST(FleetConfig, EachExternalIpMistakeIsAnErrorNamingItsEntry) {
+  server_config cfg = valid_config();
+  cfg.relay.ips = {ep("10.0.0.7"), ep("10.0.0.8")};
+  cfg.relay.external_ips = {
+      fleet::ext("203.0.113.1", "10.0.0.9"),        // [0] PRIVATE not a relay address
+      fleet::ext("203.0.113.2", "[fd00::7]"),       // [1] families differ
+      fleet::ext("203.0.113.3"),                    // [2] two IPv4 relay addresses: ambiguous
+      fleet::ext("[2001:db8::3]"),                  // [3] no IPv6 relay address
+      fleet::ext("203.0.113.4", "10.0.0.7"),        // [4] fine
+      fleet::ext("203.0.113.4", "10.0.0.8"),        // [5] the same PUBLIC maps a second PRIVATE
+      fleet::ext("203.0.113.5", "10.0.0.7"),        // [6] 10.0.0.7 already announced as .4
+      fleet::ext("203.0.113.4", "10.0.0.7"),        // [7] a duplicate of [4]
+      fleet::ext("0.0.0.0", "10.0.0.8"),            // [8] unspecified PUBLIC
+  };
+  std::vector<std::string> errors;
+  EXPECT_FALSE(validate(cfg, errors));
+  EXPECT_TRUE(has_error(errors, "relay.external_ips[0]: PRIVATE 10.0.0.9 is not one of relay.ips "
+                                "(10.0.0.7, 10.0.0.8)")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "relay.external_ips[1]: PUBLIC 203.0.113.2 is IPv4 but PRIVATE fd00::7 "
+                                "is IPv6; both must be of one family")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "relay.external_ips[2]: PUBLIC 203.0.113.3 without /PRIVATE needs "
+                                "exactly one IPv4 address in relay.ips, found 2 (10.0.0.7, 10.0.0.8); "
+                                "write PUBLIC/PRIVATE")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "relay.external_ips[3]: PUBLIC 2001:db8::3 without /PRIVATE needs "
+                                "exactly one IPv6 address in relay.ips, found 0 (none)")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "relay.external_ips[5]: PUBLIC 203.0.113.4 already maps 10.0.0.7 "
+                                "(relay.external_ips[4]); one public address cannot stand for two "
+                                "relay addresses")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "relay.external_ips[6]: relay address 10.0.0.7 is already announced as "
+                                "203.0.113.4 (relay.external_ips[4])")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "relay.external_ips[7]: 203.0.113.4/10.0.0.7 is already listed as "
+                                "relay.external_ips[4]")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "relay.external_ips[8]: PUBLIC 0.0.0.0 is the unspecified address"))
+      << dump(errors);
+  EXPECT_EQ(errors.size(), 8u) << dump(errors);
+  // resolve_external_ips leaves out the entries that map no relay address
+  // ([0] to [3]); the conflicts between the others are validate()'s.
+  EXPECT_EQ(resolve_external_ips(cfg.relay).size(), 5u);
+}
+
+// relay.ips 'auto' is resolved when the config is read, so the external-ip
+// check sees the detected address; an error says so.
+TEST(FleetConfig, ExternalIpAfterAutoRelayAddress) {
+  std::vector<std::string> errors;
+  auto cfg = load_yaml("relay:\n  ips: [auto]\n  external_ips: [\"203.0.113.7\"]\n", errors);
+  ASSERT_TRUE(cfg) << dump(errors);
+  cfg->auth.users.push_back({"alice", std::string("alice-pass-4bd2"), std::nullopt});
+  ASSERT_TRUE(cfg->relay.ips_auto);
+  EXPECT_TRUE(validate(*cfg, errors)) << dump(errors);
+  const auto resolved = resolve_external_ips(cfg->relay);
+  ASSERT_EQ(resolved.size(), 1u);
+  EXPECT_EQ(*resolved[0].private_ip, cfg->relay.ips[0]);  // the detected address
+
+  cfg->relay.external_ips = {fleet::ext("203.0.113.7", "10.255.255.254")};
+  errors.clear();
+  EXPECT_FALSE(validate(*cfg, errors));
+  EXPECT_TRUE(has_error(errors, "relay.external_ips[0]: PRIVATE 10.255.255.254 is not one of relay.ips ("))
+      << dump(errors);
+  EXPECT_TRUE(has_error(errors, "'auto' is resolved at start-up")) << dump(errors);
+}
+
+TEST(FleetConfig, AnycastNeedsUnicastOfItsFamilyAndNeverOverlaps) {
+  server_config cfg = valid_config();
+  cfg.fleet.anycast_ips = {ep("198.51.100.1"), ep("[2001:db8:a::1]")};
+  cfg.fleet.unicast_ips = {ep("192.0.2.1")};
+  std::vector<std::string> errors;
+  EXPECT_FALSE(validate(cfg, errors));
+  EXPECT_TRUE(has_error(errors, "fleet.anycast_ips[1]: 2001:db8:a::1 is IPv6, but fleet.unicast_ips has "
+                                "no IPv6 address to redirect Allocates to")) << dump(errors);
+  EXPECT_EQ(errors.size(), 1u) << dump(errors);
+
+  cfg.fleet.unicast_ips = {ep("192.0.2.1"), ep("[2001:db8::1]")};
+  errors.clear();
+  EXPECT_TRUE(validate(cfg, errors)) << dump(errors);
+
+  cfg.fleet.anycast_ips = {ep("198.51.100.1"), ep("198.51.100.1"), ep("0.0.0.0"), ep("192.0.2.1")};
+  cfg.fleet.unicast_ips = {ep("192.0.2.1"), ep("192.0.2.9"), ep("[2001:db8::1]")};
+  errors.clear();
+  EXPECT_FALSE(validate(cfg, errors));
+  EXPECT_TRUE(has_error(errors, "fleet.anycast_ips[1]: 198.51.100.1 is already listed as fleet.anycast_ips[0]"))
+      << dump(errors);
+  EXPECT_TRUE(has_error(errors, "fleet.anycast_ips[2]: 0.0.0.0 is the unspecified address")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "fleet.unicast_ips[0]: 192.0.2.1 is also fleet.anycast_ips[3]")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "fleet.unicast_ips[1]: a second IPv4 address (fleet.unicast_ips[0] is "
+                                "192.0.2.1); at most one per family")) << dump(errors);
+  // 192.0.2.1 is valid_config()'s relay address too.
+  EXPECT_TRUE(has_error(errors, "fleet.anycast_ips[3]: 192.0.2.1 is also relay.ips[0]")) << dump(errors);
+  EXPECT_EQ(errors.size(), 5u) << dump(errors);
+
+  // An anycast address may not be the relay's public address either.
+  cfg = valid_config();
+  cfg.relay.external_ips = {fleet::ext("203.0.113.7")};
+  cfg.fleet.anycast_ips = {ep("203.0.113.7")};
+  cfg.fleet.unicast_ips = {ep("203.0.113.8")};
+  errors.clear();
+  EXPECT_FALSE(validate(cfg, errors));
+  EXPECT_TRUE(has_error(errors, "fleet.anycast_ips[0]: 203.0.113.7 is also the PUBLIC address of "
+                                "relay.external_ips[0]")) << dump(errors);
+  EXPECT_EQ(errors.size(), 1u) << dump(errors);
+}
+
+TEST(FleetConfig, NamesUrlsAndDrainSettings) {
+  server_config cfg = valid_config();
+  cfg.fleet.alternate_domain = "turn-1.example.com";
+  cfg.fleet.node_id = "eu-west-1.node_3";
+  cfg.fleet.redis = "rediss://:a7f3c9e1d2b4@redis.internal:6380/1";
+  cfg.fleet.drain_alternate = ep("192.0.2.50:3478");
+  cfg.fleet.drain_timeout = max_drain_timeout;
+  std::vector<std::string> errors;
+  EXPECT_TRUE(validate(cfg, errors)) << dump(errors);
+
+  cfg.fleet.alternate_domain = "turn_1.example.com.";
+  cfg.fleet.node_id = "node 3";
+  cfg.fleet.redis = "redis://:hunter2-secret@redis.internal";  // no port
+  cfg.fleet.drain_alternate = ep("0.0.0.0:0");
+  cfg.fleet.drain_timeout = 0;
+  errors.clear();
+  EXPECT_FALSE(validate(cfg, errors));
+  EXPECT_TRUE(has_error(errors, "fleet.alternate_domain: expected a DNS name")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "got 'turn_1.example.com.'")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "fleet.node_id: expected 1..64 characters of A-Z a-z 0-9 . _ -, got 'node 3'"))
+      << dump(errors);
+  EXPECT_TRUE(has_error(errors, "fleet.redis: expected redis://[[USER]:PASSWORD@]HOST:PORT[/DB] or "
+                                "rediss://... (TLS): HOST:PORT is required")) << dump(errors);
+  EXPECT_FALSE(has_error(errors, "hunter2")) << "the Redis password was echoed:\n" << dump(errors);
+  EXPECT_TRUE(has_error(errors, "fleet.drain_alternate: port must not be 0")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "fleet.drain_alternate: 0.0.0.0 is the unspecified address")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "fleet.drain_timeout: expected 1..604800 seconds, got 0")) << dump(errors);
+  EXPECT_EQ(errors.size(), 6u) << dump(errors);
+
+  cfg = valid_config();
+  cfg.fleet.node_id = std::string(65, 'n');
+  cfg.fleet.alternate_domain = "192.0.2.1";
+  cfg.fleet.redis = "redis://:changeme@10.0.0.5:6379";  // a published placeholder
+  cfg.fleet.drain_timeout = max_drain_timeout + 1;
+  errors.clear();
+  EXPECT_FALSE(validate(cfg, errors));
+  EXPECT_TRUE(has_error(errors, "fleet.node_id: expected 1..64")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "fleet.alternate_domain: expected a DNS name")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "fleet.redis: the password is a published example")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "fleet.drain_timeout: expected 1..604800 seconds, got 604801")) << dump(errors);
+  EXPECT_EQ(errors.size(), 4u) << dump(errors);
+}
+
+TEST(FleetConfig, AdminKeysAreLongUnpublishedAndNoTenantsKey) {
+  server_config cfg = valid_config();
+  cfg.auth.rest_secrets = {"default-rest-secret-9f8e7d6c"};
+  cfg.auth.api_keys = {"default-api-key-1a2b3c4d5e6f"};
+  tenant_config t;
+  t.id = "acme";
+  t.secrets = {"acme-rest-secret-5a6b7c8d9e"};
+  t.api_keys = {"acme-api-key-0f1e2d3c4b5a"};
+  cfg.tenants = {t};
+  cfg.http.admin_keys = {"admin-key-77e1c0d9b8a7f6e5"};
+  std::vector<std::string> errors;
+  EXPECT_TRUE(validate(cfg, errors)) << dump(errors);
+
+  cfg.http.admin_keys = {"short",
+                         "default-api-key-1a2b3c4d5e6f",
+                         "acme-api-key-0f1e2d3c4b5a",
+                         "acme-rest-secret-5a6b7c8d9e",
+                         "acme-api-key-at-least-16-chars",  // published in the docs
+                         "admin key with spaces 0123456",
+                         "admin-key-77e1c0d9b8a7f6e5",
+                         "admin-key-77e1c0d9b8a7f6e5"};
+  errors.clear();
+  EXPECT_FALSE(validate(cfg, errors));
+  EXPECT_TRUE(has_error(errors, "http.admin_keys[0]: at least 16 characters")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "http.admin_keys[1]: the same key is also auth.api_keys[0]; the admin key "
+                                "must be separate from every tenant's credentials")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "http.admin_keys[2]: the same key is also tenants[0].api_keys[0]"))
+      << dump(errors);
+  EXPECT_TRUE(has_error(errors, "http.admin_keys[3]: the same key is also tenants[0].secrets[0]"))
+      << dump(errors);
+  EXPECT_TRUE(has_error(errors, "http.admin_keys[4]: a published example key")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "http.admin_keys[5]: must not contain spaces")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "http.admin_keys[7]: the same key is already http.admin_keys[6]"))
+      << dump(errors);
+  EXPECT_EQ(errors.size(), 7u) << dump(errors);
+  for (const auto& e : errors) {
+    EXPECT_EQ(e.find("1a2b3c4d"), std::string::npos) << "a key was echoed: " << e;
+  }
 }
 
 }  // namespace

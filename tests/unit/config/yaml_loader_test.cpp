@@ -286,7 +286,7 @@ lifetimes: {allocation: 10}
   std::vector<std::string> errors;
   EXPECT_FALSE(load_yaml(yaml, errors));
   EXPECT_TRUE(has_error(errors, "relm: unknown key")) << dump(errors);
-  EXPECT_TRUE(has_error(errors, "relay.prots: unknown key (expected one of: ips, ports)")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "relay.prots: unknown key (expected one of: ips, external_ips, ports)")) << dump(errors);
   EXPECT_TRUE(has_error(errors, "auth.users[1].passwrd: unknown key")) << dump(errors);
   EXPECT_TRUE(has_error(errors, "lifetimes.allocation: unknown key")) << dump(errors);
   EXPECT_EQ(errors.size(), 4u) << dump(errors);
@@ -544,6 +544,101 @@ tenants:
                          errors));
   EXPECT_TRUE(has_error(errors, "limits.allocation.max_peer: unknown key")) << dump(errors);
   EXPECT_TRUE(has_error(errors, "tenants[0].limits.allocation.max_peers: expected an integer")) << dump(errors);
+}
+
+
+// ------------------------------------------------------------------ fleet
+
+TEST(FleetConfig, DefaultsAreASingleNode) {
+  std::vector<std::string> errors;
+  const auto cfg = load_yaml("{}", errors);
+  ASSERT_TRUE(cfg) << dump(errors);
+  EXPECT_TRUE(cfg->relay.external_ips.empty());
+  EXPECT_TRUE(cfg->fleet.anycast_ips.empty());
+  EXPECT_TRUE(cfg->fleet.unicast_ips.empty());
+  EXPECT_TRUE(cfg->fleet.alternate_domain.empty());
+  EXPECT_TRUE(cfg->fleet.node_id.empty());
+  EXPECT_TRUE(cfg->fleet.redis.empty());
+  EXPECT_FALSE(cfg->fleet.drain_alternate.has_value());
+  EXPECT_EQ(cfg->fleet.drain_timeout, 3600u);
+  EXPECT_TRUE(cfg->http.admin_keys.empty());
+  EXPECT_TRUE(cfg->auth.enforce_expiry);
+}
+
+TEST(FleetConfig, LoadsEveryKey) {
+  const std::string yaml = R"(
+listen: ["0.0.0.0:3478"]
+relay:
+  ips: ["10.0.0.7", "fd00::7"]
+  external_ips: ["203.0.113.7/10.0.0.7", "2001:db8::7"]
+auth:
+  users: [{name: alice, password: alice-pass-4bd2}]
+  enforce_expiry: false
+http:
+  admin_keys: ["admin-key-77e1c0d9b8a7f6e5", "admin-key-2-0a9b8c7d6e5f"]
+fleet:
+  anycast_ips: ["198.51.100.1", "2001:db8:a::1"]
+  unicast_ips: ["192.0.2.10", "[2001:db8::10]"]
+  alternate_domain: turn-1.example.com
+  node_id: eu-1
+  redis: "rediss://:a7f3c9e1d2b4@redis.internal:6380/1"
+  drain_alternate: "192.0.2.11:3478"
+  drain_timeout: 900
+)";
+  std::vector<std::string> errors;
+  const auto cfg = load_yaml(yaml, errors);
+  ASSERT_TRUE(cfg) << dump(errors);
+  EXPECT_TRUE(validate(*cfg, errors)) << dump(errors);
+  ASSERT_EQ(cfg->relay.external_ips.size(), 2u);
+  EXPECT_EQ(cfg->relay.external_ips[0].public_ip, ep("203.0.113.7"));
+  EXPECT_EQ(cfg->relay.external_ips[0].private_ip, std::optional(ep("10.0.0.7")));
+  EXPECT_EQ(cfg->relay.external_ips[1].public_ip, ep("[2001:db8::7]"));
+  EXPECT_FALSE(cfg->relay.external_ips[1].private_ip.has_value());
+  EXPECT_FALSE(cfg->auth.enforce_expiry);
+  EXPECT_EQ(cfg->http.admin_keys,
+            (std::vector<std::string>{"admin-key-77e1c0d9b8a7f6e5", "admin-key-2-0a9b8c7d6e5f"}));
+  EXPECT_EQ(cfg->fleet.anycast_ips, (std::vector<stun::endpoint>{ep("198.51.100.1"), ep("[2001:db8:a::1]")}));
+  EXPECT_EQ(cfg->fleet.unicast_ips, (std::vector<stun::endpoint>{ep("192.0.2.10"), ep("[2001:db8::10]")}));
+  EXPECT_EQ(cfg->fleet.alternate_domain, "turn-1.example.com");
+  EXPECT_EQ(cfg->fleet.node_id, "eu-1");
+  EXPECT_EQ(cfg->fleet.redis, "rediss://:a7f3c9e1d2b4@redis.internal:6380/1");
+  EXPECT_EQ(cfg->fleet.drain_alternate, std::optional(ep("192.0.2.11:3478")));
+  EXPECT_EQ(cfg->fleet.drain_timeout, 900u);
+}
+
+TEST(FleetConfig, LoaderErrorsNameTheirPath) {
+  const std::string yaml = R"(
+relay:
+  external_ips: ["203.0.113.7/", "203.0.113.8:3478", "a/b/c", ["x"]]
+auth:
+  enforce_expiry: sometimes
+http:
+  admin_keys: "one-key-not-a-list"
+fleet:
+  anycast_ips: ["198.51.100.1:3478"]
+  unicast_ips: ["host.example"]
+  drain_alternate: "192.0.2.11"
+  drain_timeout: "1h"
+  region: eu
+)";
+  std::vector<std::string> errors;
+  EXPECT_FALSE(load_yaml(yaml, errors));
+  const std::string shape = "expected PUBLIC or PUBLIC/PRIVATE (IP addresses without ports";
+  EXPECT_TRUE(has_error(errors, "relay.external_ips[0]: " + shape)) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "relay.external_ips[1]: " + shape)) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "relay.external_ips[2]: " + shape)) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "relay.external_ips[3]: expected a string")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "auth.enforce_expiry: expected true or false, got 'sometimes'")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "http.admin_keys: expected a list of strings")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "fleet.anycast_ips[0]: expected an IP address without a port, got "
+                                "'198.51.100.1:3478'")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "fleet.unicast_ips[0]: expected an IP address without a port")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "fleet.drain_alternate: expected ADDR:PORT")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "fleet.drain_timeout: expected an integer")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "fleet.region: unknown key (expected one of: anycast_ips, unicast_ips, "
+                                "alternate_domain, node_id, redis, drain_alternate, drain_timeout)"))
+      << dump(errors);
+  EXPECT_EQ(errors.size(), 11u) << dump(errors);
 }
 
 }  // namespace
