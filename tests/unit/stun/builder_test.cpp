@@ -152,6 +152,43 @@ TEST(Builder, IntegrityAndFingerprintOrder) {
   EXPECT_FALSE(order_fails([&](message_builder& b) { b.add_message_integrity_sha256(k).add_fingerprint(); }));
 }
 
+// 300 Try Alternate (RFC 8489 §14.15, §14.16): ALTERNATE-SERVER is a plain
+// address like MAPPED-ADDRESS (not XORed), ALTERNATE-DOMAIN a string; both
+// parse back, and the wire bytes of the IPv4 address are in the clear.
+TEST(Builder, AlternateServerAndDomain) {
+  std::array<std::byte, 256> buf{};
+  const endpoint v4 = *endpoint::parse("198.51.100.50:3478");
+  const endpoint v6 = *endpoint::parse("[2001:db8::50]:5349");
+  auto built = message_builder(buf, m(method::allocate), message_class::error_response, round_trip_tid)
+                   .add_error_code(300, "Try Alternate")
+                   .add_address(attr::alternate_server, v4, false)
+                   .add_address(attr::alternate_server, v6, false)
+                   .add_string(attr::alternate_domain, "node1.example.net")
+                   .finish();
+  ASSERT_TRUE(built);
+  auto parsed = parse_message(*built);
+  ASSERT_TRUE(parsed);
+  std::vector<endpoint> servers;
+  for (const auto& a : parsed->attributes()) {
+    if (a.type != attr::alternate_server) continue;
+    auto e = decode_address(a, parsed->tid(), false);
+    ASSERT_TRUE(e);
+    servers.push_back(*e);
+    if (e->is_v4()) {
+      // family 0x01, port 3478 (0x0D96), 198.51.100.50 unchanged on the wire
+      const std::array<std::uint8_t, 8> wire{0x00, 0x01, 0x0D, 0x96, 198, 51, 100, 50};
+      ASSERT_EQ(a.value.size(), wire.size());
+      for (std::size_t i = 0; i < wire.size(); ++i)
+        EXPECT_EQ(std::to_integer<std::uint8_t>(a.value[i]), wire[i]) << i;
+    }
+  }
+  EXPECT_EQ(servers, (std::vector<endpoint>{v4, v6}));
+  const auto domain = parsed->find(attr::alternate_domain);
+  ASSERT_TRUE(domain);
+  EXPECT_EQ(*decode_string(*domain, 255), "node1.example.net");
+  EXPECT_EQ(decode_error_code(*parsed->find(attr::error_code))->code, 300);
+}
+
 TEST(Builder, EmptyKeyIsAKey) {
   std::array<std::byte, 128> buf{};
   auto built = message_builder(buf, m(method::binding), message_class::request, round_trip_tid)
