@@ -61,6 +61,16 @@ constexpr std::array<counter_mapping, worker_counter_count> mappings{{
     {wc::bytes_to_client, "bytes_to_client", "anyturn_relayed_bytes_total", "direction", "to_client"},
     {wc::kernel_drops, "kernel_drops", "anyturn_dropped_packets_total", "reason", "kernel"},
     {wc::relay_port_refused, "relay_port_refused", "anyturn_relay_port_refused_total", {}, {}},
+    {wc::auth_revoked, "auth_revoked", "anyturn_auth_failures_total", "reason", "revoked"},
+    {wc::redirects_anycast, "redirects_anycast", "anyturn_redirects_total", "reason", "anycast"},
+    {wc::redirects_drain, "redirects_drain", "anyturn_redirects_total", "reason", "drain"},
+    {wc::drain_refused, "drain_refused", "anyturn_drain_refused_total", {}, {}},
+    {wc::closed_expired, "closed_expired", "anyturn_allocations_closed_total", "reason", "expired"},
+    {wc::closed_deleted, "closed_deleted", "anyturn_allocations_closed_total", "reason", "deleted"},
+    {wc::closed_connection, "closed_connection", "anyturn_allocations_closed_total", "reason", "closed"},
+    {wc::closed_shutdown, "closed_shutdown", "anyturn_allocations_closed_total", "reason", "shutdown"},
+    {wc::closed_credential_expired, "closed_credential_expired", "anyturn_allocations_closed_total", "reason", "credential_expired"},
+    {wc::closed_revoked, "closed_revoked", "anyturn_allocations_closed_total", "reason", "revoked"},
 }};
 
 constexpr bool mappings_in_order() {
@@ -150,6 +160,15 @@ constexpr family_help helps[] = {
      "401 challenges to requests that carried no credentials (the normal first step)."},
     {"anyturn_auth_failures_total", "Requests that failed authentication, by reason."},
     {"anyturn_allocations_total", "Allocation outcomes: creations, endings and refusals."},
+    {"anyturn_allocations_closed_total",
+     "Allocations ended, by reason: expired, deleted, closed (connection), shutdown, "
+     "credential_expired, revoked."},
+    {"anyturn_redirects_total",
+     "Allocates answered 300 Try Alternate, by reason: anycast (to this node's unicast "
+     "address), drain (to another node)."},
+    {"anyturn_drain_refused_total",
+     "Allocates refused with 508 while draining: no alternate node for the client's family and "
+     "transport."},
     {"anyturn_peer_denied_total", "Permissions or channels refused (403), by reason: policy (the peer address policy), self (the server's own address)."},
     {"anyturn_allocation_limit_rejections_total",
      "CreatePermission/ChannelBind refused with 508 by limits.allocation, by reason."},

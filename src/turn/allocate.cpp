@@ -43,6 +43,14 @@ std::uint32_t granted_lifetime(const context& ctx, const stun::message_view& msg
   return lifetime;
 }
 
+// auth.enforce_expiry: never more than the seconds the REST credential has
+// left (authentication refused it when none are left, auth.cpp).
+std::uint32_t within_credential(const session& s, const now_t& now, std::uint32_t lifetime) {
+  if (s.credential_expiry_s == 0) return lifetime;
+  const std::int64_t left = std::max<std::int64_t>(1, s.credential_expiry_s - now.unix_s);
+  return static_cast<std::uint32_t>(std::min<std::int64_t>(lifetime, left));
+}
+
 // Steps 3-7: REQUESTED-TRANSPORT, DONT-FRAGMENT, the address families,
 // RESERVATION-TOKEN and EVEN-PORT. Returns 0, or the error code to answer.
 int read_params(const stun::message_view& msg, allocate_params& p) {
@@ -215,10 +223,12 @@ void start_allocation(context& ctx, const request& r, slot_index slot, std::uniq
                                 static_cast<std::uint8_t>(s.reservation_token >> 56),
                                 r.now.mono_ms + reservation_ms});
   }
-  s.lifetime_s = granted_lifetime(ctx, r.msg);
+  s.lifetime_s = within_credential(s, r.now, granted_lifetime(ctx, r.msg));
   s.started_ms = r.now.mono_ms;
   s.started_unix_ms = r.now.unix_s * 1000;
   s.expires_ms = r.now.mono_ms + std::int64_t{s.lifetime_s} * 1000;
+  if (s.credential_expiry_s != 0)
+    s.credential_end_ms = r.now.mono_ms + (s.credential_expiry_s * 1000 - ctx.unix_ms(r.now));
   const auto* policy = ctx.policy_of(r.tenant);
   if (policy != nullptr) rec->bandwidth.start(policy->bandwidth_bytes_per_s, r.now.mono_ms);
   rec->start_limits(policy != nullptr ? policy->allocation : ctx.shared->allocation_limits,
@@ -233,7 +243,7 @@ void start_allocation(context& ctx, const request& r, slot_index slot, std::uniq
                s.lifetime_s);
   ctx.table.insert(slot, std::move(rec));  // the table owns it from here; `s` stays valid
   if (r.from.proto == transport::udp) ctx.io.own(r.from);
-  ctx.schedule(slot, s.expires_ms);
+  ctx.schedule(slot, std::min(s.expires_ms, s.credential_end_ms - credential_end_lead_ms));
   bump(ctx.counters.allocations_created);
   ctx.counters.active_allocations.store(ctx.table.size(), std::memory_order_relaxed);
 }
@@ -241,8 +251,9 @@ void start_allocation(context& ctx, const request& r, slot_index slot, std::uniq
 void send_allocate_success(context& ctx, request& r, const relay::allocation& a, const session& s,
                            bool v6_unavailable) {
   auto b = ctx.begin(r, message_class::success_response);
+  // Behind 1:1 NAT the public address (relay.external_ips).
   for (std::uint8_t i = 0; i < a.relay_count; ++i)
-    b.add_address(attr::xor_relayed_address, a.relays[i].address, true);
+    b.add_address(attr::xor_relayed_address, ctx.announced(a.relays[i].address), true);
   if (v6_unavailable) b.add_address_error_code(stun::address_family::ipv6, 440, reason_for(440));
   const std::int64_t remaining_ms = std::max<std::int64_t>(0, s.expires_ms - r.now.mono_ms);
   b.add_u32(attr::lifetime, static_cast<std::uint32_t>((remaining_ms + 999) / 1000));
@@ -291,6 +302,7 @@ void drop_family(context& ctx, relay::allocation& a, stun::address_family f) {
 // ------------------------------------------------------ RFC 8656 §7.2
 void on_allocate(context& ctx, request& r) {
   if (answer_existing(ctx, r)) return;  // step 2
+  if (redirect_allocate(ctx, r)) return;  // fleet: anycast front door, drain (fleet.cpp)
   allocate_params params;
   if (const int code = read_params(r.msg, params); code != 0) return ctx.send_error(r, code);
   if (!check_capacity(ctx, r) || !acquire_quotas(ctx, r)) return;
@@ -304,6 +316,7 @@ void on_allocate(context& ctx, request& r) {
   s.key = *r.key;
   s.sha256 = r.sha256;
   s.generation = ++ctx.generation_counter;
+  if (const auto expiry = ctx.enforced_expiry(r.username)) s.credential_expiry_s = *expiry;
 
   const slot_index slot = ctx.table.reserve();
   bool v6_unavailable = false;
@@ -346,12 +359,13 @@ void on_refresh(context& ctx, request& r) {
   auto b = ctx.begin(r, message_class::success_response);
   if (remove) {
     b.add_u32(attr::lifetime, 0);
-    ctx.free_allocation(owned->slot, "deleted", r.now);
+    ctx.free_allocation(owned->slot, end_reason::deleted, r.now);
     bump(ctx.counters.allocations_deleted);
     return ctx.send_success(r, b);
   }
-  s.lifetime_s = granted_lifetime(ctx, r.msg);
+  s.lifetime_s = within_credential(s, r.now, granted_lifetime(ctx, r.msg));
   s.expires_ms = r.now.mono_ms + std::int64_t{s.lifetime_s} * 1000;
+  ctx.schedule(owned->slot, s.expires_ms);  // a shorter lifetime than the armed check
   b.add_u32(attr::lifetime, s.lifetime_s);
   ctx.send_success(r, b);
 }

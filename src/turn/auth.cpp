@@ -78,6 +78,14 @@ bool refuse_for_failures(context& ctx, const request& r, const char* why) {
   return false;
 }
 
+// An expired REST credential: 401 with a fresh nonce, like a wrong
+// password, but no failure is charged (nothing was guessed).
+bool refuse_expired(context& ctx, const request& r) {
+  bump(ctx.counters.auth_expired_rest);
+  ctx.send_challenge(r, 401);
+  return false;
+}
+
 // RFC 8489 §9.2.4 downgrade protection: the password algorithm the key is
 // derived with, or nothing after answering 400.
 // - The request's nonce carries the password-algorithms feature bit, so the
@@ -140,15 +148,25 @@ bool check_integrity(context& ctx, request& r, std::string_view username, bool w
     case auth::lookup_status::ok:
       break;
     case auth::lookup_status::expired:
-      bump(ctx.counters.auth_expired_rest);
-      ctx.send_challenge(r, 401);
-      return false;
+      return refuse_expired(ctx, r);
     case auth::lookup_status::unknown_user:
     case auth::lookup_status::malformed:
       bump(ctx.counters.auth_unknown_user);
       ctx.failures_by_source.charge(source, now_ms);
       ctx.send_challenge(r, 401);
       return false;
+  }
+  // auth.enforce_expiry: a REST credential is over in its expiry second
+  // already (an allocation it made ends then, fleet.cpp), so nothing is
+  // granted for 0 seconds.
+  if (const auto expiry = ctx.enforced_expiry(username); expiry && *expiry <= r.now.unix_s)
+    return refuse_expired(ctx, r);
+  // A revoked credential is refused like an unknown one (nothing guessed:
+  // no failure charged).
+  if (ctx.is_revoked(r.tenant, username, r.now.unix_s)) {
+    bump(ctx.counters.auth_revoked);
+    ctx.send_challenge(r, 401);
+    return false;
   }
   const bool static_user = ctx.failures_by_user.enabled() &&
                            ctx.shared->credentials->is_static_user(username);
@@ -180,6 +198,8 @@ bool check_integrity(context& ctx, request& r, std::string_view username, bool w
 }  // namespace
 
 bool authenticate(context& ctx, request& r) {
+  // A revocation published since the last tick applies to this request too.
+  ctx.sync_revocations(r.now);
   const auto& msg = r.msg;
   const auto mi = msg.find(attr::message_integrity);
   const auto mi256 = msg.find(attr::message_integrity_sha256);

@@ -8,6 +8,8 @@
 //   allocate.cpp    Allocate and Refresh (RFC 8656 §7, §8)
 //   permission.cpp  CreatePermission and ChannelBind (§10, §11)
 //   quota.cpp       per-user and per-tenant allocation quotas
+//   fleet.cpp       anycast redirect, drain, revocations, REST expiry of
+//                   live allocations, relay.external_ips
 //   responses.cpp   building, signing and sending answers
 //   bucket_table    token buckets per source or user in a fixed-size table
 //                   (the limits on unauthenticated answers and failed
@@ -47,6 +49,18 @@ using relay::transport;
 using slot_index = relay::allocation_table::slot_index;
 
 const char* reason_for(int code);
+
+// Why an allocation ended: its usage record's `reason` and the label of
+// anyturn_allocations_closed_total.
+enum class end_reason { expired, deleted, closed, shutdown, credential_expired, revoked };
+const char* name_of(end_reason why);
+
+// auth.enforce_expiry: an allocation ends when the mapped clock reaches its
+// REST credential's expiry less this much. The wheel checks in whole seconds
+// (a deadline is checked up to 1 s + one 250 ms tick after it), so aiming
+// half a second early ends it within [-0.5 s, +0.75 s] of the expiry, plus
+// the error of the wall-clock estimate (context::unix_ms, ±1/2 tick).
+inline constexpr std::int64_t credential_end_lead_ms = 500;
 
 // A key (an array of bytes or chars) as the bytes the codec signs with.
 template <typename T, std::size_t N>
@@ -115,6 +129,15 @@ struct context {
   common::log_limiter unauth_log{1, 1000};
   common::log_limiter auth_fail_log{1, 1000};
   std::array<std::byte, 1500> scratch{};  // responses are built here
+  // ---- revocations (shared->revocations) ----
+  std::shared_ptr<const auth::revocation_set> revoked;  // the snapshot in force
+  std::uint64_t revocations_seen = 0;                   // its board generation
+  // ---- the wall clock in milliseconds (now_t has whole seconds) ----
+  // unix_ms - mono_ms, learned when a tick sees unix_s move on by one.
+  std::int64_t unix_offset_ms = 0;
+  bool unix_offset_known = false;
+  std::int64_t last_tick_unix_s = 0;
+  std::int64_t last_tick_mono_ms = 0;
 
   // ---- tenants ----
   [[nodiscard]] const tenant_policy* policy_of(auth::tenant_index t) const {
@@ -137,8 +160,28 @@ struct context {
   // Arms the slot's timer-wheel check for `deadline_ms`, unless an earlier
   // one is armed.
   void schedule(slot_index slot, std::int64_t deadline_ms);
-  // Ends the allocation in `slot`: usage record, log line, quotas, relays.
-  void free_allocation(slot_index slot, const char* why, const now_t& now);
+  // Ends the allocation in `slot`: usage record, log line, quotas, relays,
+  // anyturn_allocations_closed_total{reason}.
+  void free_allocation(slot_index slot, end_reason why, const now_t& now);
+
+  // ---- fleet rules (fleet.cpp) ----
+  // Takes the board's snapshot when its generation moved on, and ends every
+  // allocation of this worker whose credential it revokes (reason revoked).
+  void sync_revocations(const now_t& now);
+  // Whether the snapshot in force revokes `username` of tenant `t`.
+  [[nodiscard]] bool is_revoked(auth::tenant_index t, std::string_view username,
+                                std::int64_t now_unix) const;
+  // Learns the wall clock's sub-second phase from the ticks (on_tick).
+  void observe_clock(const now_t& now);
+  // The wall clock in milliseconds at `now`, to within about half a tick
+  // once a tick saw a second change; else the middle of now.unix_s.
+  [[nodiscard]] std::int64_t unix_ms(const now_t& now) const;
+  // The REST credential expiry (unix seconds) that auth.enforce_expiry
+  // holds `username` to; nullopt: none (a static user, or enforcement off).
+  [[nodiscard]] std::optional<std::int64_t> enforced_expiry(std::string_view username) const;
+  // The address XOR-RELAYED-ADDRESS carries for relay address `bound`
+  // (relay.external_ips), with its port.
+  [[nodiscard]] stun::endpoint announced(const stun::endpoint& bound) const;
 
   // ---- answers (responses.cpp) ----
   void send_to_client(const client_ref& to, stun::bytes_view data);
@@ -173,6 +216,9 @@ void on_allocate(context& ctx, request& r);
 void on_refresh(context& ctx, request& r);
 // Closes the allocation's relay sockets and gives their ports back.
 void release_relays(context& ctx, relay::allocation& a);
+// fleet.cpp: anycast redirect and drain (after authentication): answers
+// 300 Try Alternate or 508 and returns true, or returns false (serve it).
+bool redirect_allocate(context& ctx, request& r);
 // permission.cpp
 void on_create_permission(context& ctx, request& r);
 void on_channel_bind(context& ctx, request& r);

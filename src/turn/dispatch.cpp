@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 
 namespace anyturn::turn {
 
@@ -68,14 +69,15 @@ void context::schedule(slot_index slot, std::int64_t deadline_ms) {
 namespace {
 
 // One usage record per ended allocation, for billing and abuse review.
-void write_usage(const context& ctx, const record& a, const char* why, const now_t& now) {
+void write_usage(const context& ctx, const record& a, end_reason why, const now_t& now) {
   const session& s = a.ses;
   usage_record rec;
   rec.tenant = a.tenant_index() < ctx.shared->credentials->tenant_count()
                    ? std::string_view(ctx.shared->credentials->tenant_id(a.tenant_index()))
                    : std::string_view();
   rec.user = s.username;
-  rec.reason = why;
+  rec.custom_identifier = auth::custom_identifier_of(s.username);
+  rec.reason = name_of(why);
   rec.proto = a.client.proto;
   rec.client = a.client.remote;
   if (a.relay_count > 0) rec.relay = a.relays[0].address;
@@ -100,15 +102,44 @@ void count_duration(context& ctx, std::int64_t duration_ms) {
 
 }  // namespace
 
-void context::free_allocation(slot_index slot, const char* why, const now_t& now) {
+const char* name_of(end_reason why) {
+  switch (why) {
+    case end_reason::expired: return "expired";
+    case end_reason::deleted: return "deleted";
+    case end_reason::closed: return "closed";
+    case end_reason::shutdown: return "shutdown";
+    case end_reason::credential_expired: return "credential_expired";
+    case end_reason::revoked: return "revoked";
+  }
+  return "closed";
+}
+
+namespace {
+
+std::atomic<std::uint64_t>& closed_counter(relay::worker_counters& c, end_reason why) {
+  switch (why) {
+    case end_reason::expired: return c.closed_expired;
+    case end_reason::deleted: return c.closed_deleted;
+    case end_reason::closed: return c.closed_connection;
+    case end_reason::shutdown: return c.closed_shutdown;
+    case end_reason::credential_expired: return c.closed_credential_expired;
+    case end_reason::revoked: return c.closed_revoked;
+  }
+  return c.closed_connection;
+}
+
+}  // namespace
+
+void context::free_allocation(slot_index slot, end_reason why, const now_t& now) {
   record& a = *record_at(slot);
   const session& s = a.ses;
+  bump(closed_counter(counters, why));
   if (shared->usage) write_usage(*this, a, why, now);
   release_relays(*this, a);  // an unredeemed reservation lives on until its own timer
   spdlog::info(
       "allocation end ({}): {} {} -> {} user={} duration={:.1f}s client->peer {} pkts {} B, "
       "peer->client {} pkts {} B",
-      why, to_string(a.client.proto), a.client.remote.to_string(), a.client.local.to_string(),
+      name_of(why), to_string(a.client.proto), a.client.remote.to_string(), a.client.local.to_string(),
       s.username, static_cast<double>(now.mono_ms - s.started_ms) / 1000.0, a.packets_to_peer,
       a.bytes_to_peer, a.packets_to_client, a.bytes_to_client);
   release_quotas(*this, a.tenant_index(), s.username);
@@ -196,16 +227,22 @@ void on_request(context& ctx, const client_ref& from, const stun::message_view& 
   }
 }
 
-// Expires the allocation, or its expired permissions and channels, then
-// arms the next check (RFC 8656 §7, §9, §12).
+// Expires the allocation (its lifetime, or its REST credential under
+// auth.enforce_expiry), or its expired permissions and channels, then arms
+// the next check (RFC 8656 §7, §9, §12).
 void housekeep(context& ctx, slot_index slot, const now_t& now) {
   record& rec = *ctx.record_at(slot);
+  const std::int64_t credential_check_ms = rec.ses.credential_end_ms - credential_end_lead_ms;
+  if (credential_check_ms <= now.mono_ms) {
+    ctx.free_allocation(slot, end_reason::credential_expired, now);
+    return;
+  }
   if (rec.ses.expires_ms <= now.mono_ms) {
-    ctx.free_allocation(slot, "expired", now);
+    ctx.free_allocation(slot, end_reason::expired, now);
     bump(ctx.counters.allocations_expired);
     return;
   }
-  ctx.schedule(slot, rec.expire(now.mono_ms, rec.ses.expires_ms));
+  ctx.schedule(slot, rec.expire(now.mono_ms, std::min(rec.ses.expires_ms, credential_check_ms)));
 }
 
 }  // namespace
@@ -272,12 +309,14 @@ void worker_core::on_client_closed(const relay::client_ref& client, const relay:
   context& ctx = *impl_;
   const auto slot = ctx.table.find(client);
   if (!slot) return;
-  ctx.free_allocation(*slot, "closed", now);
+  ctx.free_allocation(*slot, detail::end_reason::closed, now);
   relay::bump(ctx.counters.allocations_closed);
 }
 
 void worker_core::on_tick(const relay::now_t& now) {
   context& ctx = *impl_;
+  ctx.observe_clock(now);
+  ctx.sync_revocations(now);
   ctx.wheel.advance(now.mono_ms / 1000, [&](const detail::timer_wheel::entry& e) {
     detail::record* rec = ctx.record_at(e.slot);
     if (rec == nullptr || rec->ses.generation != e.generation || rec->ses.scheduled_s != e.at_s)
@@ -298,7 +337,7 @@ void worker_core::shutdown(const relay::now_t& now) {
   context& ctx = *impl_;
   for (detail::slot_index s = 0; s < ctx.table.slot_count(); ++s) {
     if (ctx.table.at(s) != nullptr) {
-      ctx.free_allocation(s, "shutdown", now);
+      ctx.free_allocation(s, detail::end_reason::shutdown, now);
       relay::bump(ctx.counters.allocations_closed);
     }
   }

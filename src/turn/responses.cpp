@@ -12,6 +12,7 @@ using stun::message_class;
 
 const char* reason_for(int code) {
   switch (code) {
+    case 300: return "Try Alternate";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 403: return "Forbidden";

@@ -10,6 +10,7 @@
 #include <anyturn/stun/message.hpp>
 
 #include <cstdint>
+#include <limits>
 #include <string>
 
 namespace anyturn::turn::detail {
@@ -22,6 +23,10 @@ struct session {
   std::int64_t started_ms = 0;
   std::int64_t started_unix_ms = 0;
   std::int64_t scheduled_s = -1;  // deadline of its live timer-wheel entry
+  // auth.enforce_expiry: the REST credential's expiry (unix seconds; 0:
+  // none) and when it comes on the monotonic clock (max: never).
+  std::int64_t credential_expiry_s = 0;
+  std::int64_t credential_end_ms = std::numeric_limits<std::int64_t>::max();
   std::uint32_t lifetime_s = 0;   // as granted by the last Allocate/Refresh
   std::uint32_t generation = 0;   // tells the slot's timer-wheel entries apart
   stun::transaction_id tid;       // of the Allocate that created it (retransmissions)

@@ -36,12 +36,13 @@ struct recording_usage final : turn::usage_sink {
     stun::endpoint client, relay;
     std::int64_t start, end;
     std::uint64_t pp, bp, pc, bc;
+    std::string custom_identifier;
   };
   std::vector<row> rows;
   void record(const turn::usage_record& r) noexcept override {
     rows.push_back({std::string(r.tenant), std::string(r.user), std::string(r.reason), r.client,
                     r.relay, r.start_unix_ms, r.end_unix_ms, r.packets_to_peer, r.bytes_to_peer,
-                    r.packets_to_client, r.bytes_to_client});
+                    r.packets_to_client, r.bytes_to_client, std::string(r.custom_identifier)});
   }
 };
 

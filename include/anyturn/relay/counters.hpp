@@ -62,7 +62,17 @@ namespace anyturn::relay {
   X(packets_to_client, "packets relayed peer -> client")                                \
   X(bytes_to_client, "payload bytes relayed peer -> client")                            \
   X(kernel_drops, "datagrams the kernel dropped on our sockets (SO_RXQ_OVFL)")           \
-  X(relay_port_refused, "relay ports the kernel refused to bind (EADDRINUSE); each cools down")
+  X(relay_port_refused, "relay ports the kernel refused to bind (EADDRINUSE); each cools down") \
+  X(auth_revoked, "requests refused with 401: the credential was revoked")             \
+  X(redirects_anycast, "Allocates on an anycast address answered 300 to this node's unicast address") \
+  X(redirects_drain, "Allocates on a draining node answered 300 to another node")       \
+  X(drain_refused, "Allocates on a draining node refused with 508: no alternate node")  \
+  X(closed_expired, "allocations ended: lifetime ran out")                              \
+  X(closed_deleted, "allocations ended: Refresh lifetime 0")                            \
+  X(closed_connection, "allocations ended: their TCP/TLS connection closed")            \
+  X(closed_shutdown, "allocations ended: the server stopped")                           \
+  X(closed_credential_expired, "allocations ended: their REST credential expired (auth.enforce_expiry)") \
+  X(closed_revoked, "allocations ended: their credential was revoked")
 
 // What one worker counted for one tenant (X(name, help)).
 #define ANYTURN_TENANT_COUNTERS(X)                                       \

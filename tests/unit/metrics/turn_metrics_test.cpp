@@ -28,6 +28,42 @@ TEST(turn_metrics, every_worker_counter_maps_to_exactly_one_distinct_series) {
   }
 }
 
+// Issue 13's names: anyturn_allocations_closed_total{reason} (the
+// credential_expired series is a contract), anyturn_redirects_total{reason},
+// anyturn_drain_refused_total and the revoked auth failures.
+TEST(turn_metrics, fleet_series_use_the_fixed_names) {
+  relay::worker_counters a, b;
+  relay::bump(a.closed_credential_expired, 2);
+  relay::bump(b.closed_credential_expired, 1);
+  relay::bump(a.closed_revoked, 4);
+  relay::bump(b.closed_expired, 5);
+  relay::bump(a.closed_deleted, 6);
+  relay::bump(a.closed_connection, 7);
+  relay::bump(b.closed_shutdown, 8);
+  relay::bump(a.redirects_anycast, 9);
+  relay::bump(b.redirects_drain, 10);
+  relay::bump(a.drain_refused, 11);
+  relay::bump(b.auth_revoked, 12);
+  registry reg;
+  reg.add_collector(turn_metrics({&a, &b}));
+  const std::string text = reg.render();
+  for (const char* line : {
+           "anyturn_allocations_closed_total{reason=\"credential_expired\"} 3",
+           "anyturn_allocations_closed_total{reason=\"revoked\"} 4",
+           "anyturn_allocations_closed_total{reason=\"expired\"} 5",
+           "anyturn_allocations_closed_total{reason=\"deleted\"} 6",
+           "anyturn_allocations_closed_total{reason=\"closed\"} 7",
+           "anyturn_allocations_closed_total{reason=\"shutdown\"} 8",
+           "anyturn_redirects_total{reason=\"anycast\"} 9",
+           "anyturn_redirects_total{reason=\"drain\"} 10",
+           "anyturn_drain_refused_total 11",
+           "anyturn_auth_failures_total{reason=\"revoked\"} 12",
+       }) {
+    EXPECT_NE(text.find(std::string("\n") + line + "\n"), std::string::npos) << line << text;
+  }
+  EXPECT_NE(text.find("# TYPE anyturn_allocations_closed_total counter\n"), std::string::npos);
+}
+
 TEST(turn_metrics, sums_two_workers) {
   relay::worker_counters a, b;
   relay::bump(a.allocate_requests, 3);
