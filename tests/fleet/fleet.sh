@@ -282,8 +282,12 @@ make_certs() {
     # What a client may verify after a redirect: the node's own name
     # (ALTERNATE-DOMAIN), the fleet name (the first hop), and the addresses
     # (a client that follows ALTERNATE-SERVER by address verifies the IP).
+    # FLEET_CERT_SANS=names (an experiment, not the test) leaves the node's
+    # own address out, to see what a client verifies after the redirect.
+    local own_ip=",IP:$(node_ip "$i")"
+    [[ "${FLEET_CERT_SANS:-}" == names ]] && own_ip=""
     cat >"$work/node$i.ext" <<EOF
-subjectAltName=DNS:node$i.fleet.test,DNS:turn.fleet.test,IP:$(node_ip "$i"),IP:$VIP
+subjectAltName=DNS:node$i.fleet.test,DNS:turn.fleet.test,IP:$VIP$own_ip
 basicConstraints=critical,CA:FALSE
 keyUsage=critical,digitalSignature
 extendedKeyUsage=serverAuth
@@ -430,11 +434,20 @@ done
 vip_binding="$(pyc ping --server "$VIP:3478" --timeout 5)" || die "no Binding answer on the VIP $VIP:3478"
 log "nodes up (pids ${node_pid[1]} ${node_pid[2]} ${node_pid[3]}); $vip_binding"
 
-fleet_wired=0
-# FLEET_FORCE=1 (development only) runs the Redis checks without the metric.
-[[ -n "${FLEET_FORCE:-}" ]] && fleet_wired=1
-if has_metric 1 anyturn_fleet_redis_up; then
-  fleet_wired=1
+# What the running nodes do, from node 1's /metrics: a flag can be on main
+# before the code behind it is, and a check must not fail for a feature
+# that has not landed (nor pass without it).
+in_ns c curl -s --max-time 2 "http://$(node_ip 1):9641/metrics" >"$work/metrics-start.txt" 2>/dev/null
+exports() { grep -q "^$1" "$work/metrics-start.txt"; }
+core_redirect=0 core_expiry=0 core_drain=0 fleet_wired=0
+exports 'anyturn_redirects_total' && core_redirect=1
+exports 'anyturn_allocations_closed_total{reason="credential_expired"}' && core_expiry=1
+exports 'anyturn_draining' && core_drain=1
+exports 'anyturn_fleet_redis_up' && fleet_wired=1
+# FLEET_FORCE=1 (development only) runs every check whatever the metrics say.
+if [[ -n "${FLEET_FORCE:-}" ]]; then core_redirect=1 core_expiry=1 core_drain=1 fleet_wired=1; fi
+log "features: anycast redirect $core_redirect (anyturn_redirects_total), enforce_expiry $core_expiry, drain $core_drain (anyturn_draining), fleet Redis $fleet_wired (anyturn_fleet_redis_up)"
+if ((fleet_wired)); then
   # The nodes register in the directory within about a second.
   end="$(deadline 5)"
   while before "$end"; do
@@ -442,10 +455,15 @@ if has_metric 1 anyturn_fleet_redis_up; then
     sleep 0.1
   done
   log "fleet: anyturn_fleet_redis_up = $(metric 1 anyturn_fleet_redis_up) $(metric 2 anyturn_fleet_redis_up) $(metric 3 anyturn_fleet_redis_up)"
+  sleep 1  # one directory refresh, so that every node knows the others
 fi
 redis_missing_reason() {
   ((feat_redis)) || { echo "no --redis flag in this binary (fleet Redis module not on main)"; return; }
-  echo "the nodes do not export anyturn_fleet_redis_up (fleet Redis module not wired into the app yet)"
+  echo "the nodes export no anyturn_fleet_redis_up (fleet Redis module not on main or not wired into the app)"
+}
+redirect_missing_reason() {
+  ((feat_redirect)) || { echo "no --anycast-ip/--unicast-ip in this binary"; return; }
+  echo "the nodes export no anyturn_redirects_total (the TURN core's anycast redirect is not on main)"
 }
 
 rest() { "$PY" "$client_py" rest --secret "$1" --user "$2" --ttl "${3:-600}" ${4:+--expiry "$4"}; }
@@ -454,7 +472,7 @@ rest() { "$PY" "$client_py" rest --secret "$1" --user "$2" --ttl "${3:-600}" ${4
 # 1. turnutils_uclient to the VIP: 300 to node 1's unicast address, 0 loss
 
 check1() {
-  if ((!feat_redirect)); then skip 1 "no --anycast-ip/--unicast-ip in this binary (anycast redirect not on main)"; return; fi
+  if ((!feat_redirect || !core_redirect)); then skip 1 "$(redirect_missing_reason)"; return; fi
   local u p probe code alt follow before after s
   read -r u p < <(rest "$REST_SECRET" uc1)
   probe="$(pyc allocate --server "$VIP:3478" --user "$u" --password "$p")"
@@ -486,7 +504,7 @@ check1() {
 # 2. Chromium with only the VIP in iceServers, UDP, TCP and TLS
 
 check2() {
-  if ((!feat_redirect)); then skip 2 "no --anycast-ip/--unicast-ip in this binary (anycast redirect not on main)"; return; fi
+  if ((!feat_redirect || !core_redirect)); then skip 2 "$(redirect_missing_reason)"; return; fi
   if ((!feat_domain)); then skip 2 "no --alternate-domain in this binary (ALTERNATE-DOMAIN not on main)"; return; fi
   local node chromium="${CHROMIUM_BIN:-/usr/bin/chromium}"
   node="$(command -v node || true)"
@@ -637,6 +655,8 @@ check7() {
   local part_a="" part_b="" ok=0 skipped=""
   if ((!feat_expiry)); then
     skipped+="auth.enforce_expiry is not a config key of this binary; "
+  elif ((!core_expiry)); then
+    skipped+="the nodes export no anyturn_allocations_closed_total{reason=\"credential_expired\"} (enforce_expiry not in the TURN core on main); "
   else
     local exp n u p lifetimes="" closed_before=() closed_after
     exp=$(($(date +%s) + 5))
@@ -781,16 +801,19 @@ check6() {
 
 check3() {
   if ((!feat_admin)); then skip 3 "no --admin-key in this binary (admin API not on main)"; return; fi
-  if ((!feat_redirect)); then skip 3 "no --anycast-ip/--unicast-ip in this binary (anycast redirect not on main)"; return; fi
+  if ((!feat_redirect || !core_redirect)); then skip 3 "$(redirect_missing_reason)"; return; fi
+  if ((!core_drain)); then skip 3 "the nodes export no anyturn_draining (drain not on main or not wired)"; return; fi
   if ((!fleet_wired)); then skip 3 "$(redis_missing_reason) (the drain redirect needs the fleet directory)"; return; fi
   local u p st old_out="$work/uclient-old.log" old_pid
   read -r u p < <(rest "$REST_SECRET" drain-old)
   # The clients already on node 1: a Python session through the VIP and a
-  # longer turnutils_uclient run over TCP (its allocations end with its
-  # connections, so node 1 has nothing left when it finishes).
+  # longer turnutils_uclient run. Through the VIP, uclient's probe
+  # allocation is the one that gets the 300, so it leaves nothing behind on
+  # node 1 (on a unicast address the probe allocation would stay until its
+  # lifetime ends).
   start_hold old --server "$VIP:3478" --follow --user "$u" --password "$p" --duration 8
   st="$(wait_status old 5)"
-  start_uclient "$old_out" -t -p 3478 -u drain-old -W "$REST_SECRET" -y -m 2 -n 300 -l 160 -z 20 -X "$VIP"
+  start_uclient "$old_out" -p 3478 -u drain-old -W "$REST_SECRET" -y -m 2 -n 300 -l 160 -z 20 -X "$VIP"
   old_pid=$uclient_pid
   sleep 1.5
   local before_active
@@ -849,7 +872,7 @@ check3() {
     wait "${node_pid[1]}" || rc=$?
     exit_after="$(fsub "$(now)" "$t_end")"
   fi
-  local numbers="drain -> HTTP $code; /readyz $ready after ${waited:-never}s; anyturn_draining ${draining:-none}; active on node1 before ${before_active:-?}; new VIP Allocate -> $(json "$probe" 'j.get("code")') ALTERNATE-SERVER $alt, followed -> $(json "$follow" 'j.get("followed",{}).get("code")') relay $(json "$follow" 'j.get("followed",{}).get("relay")'); new uclient sent/received/lost $s_new, created on node2+3 +$d23; old uclient (TCP) $s_old; old session on $(json "$j_old" 'j.get("server")') lost $(json "$j_old" 'j.get("lost_while_alive")') ended early $(json "$j_old" 'j.get("ended")'); node1 exit status $rc ${exit_after:+${exit_after}s after the old clients ended}"
+  local numbers="drain -> HTTP $code; /readyz $ready after ${waited:-never}s; anyturn_draining ${draining:-none}; active on node1 before ${before_active:-?}; new VIP Allocate -> $(json "$probe" 'j.get("code")') ALTERNATE-SERVER $alt, followed -> $(json "$follow" 'j.get("followed",{}).get("code")') relay $(json "$follow" 'j.get("followed",{}).get("relay")'); new uclient sent/received/lost $s_new, created on node2+3 +$d23; old uclient $s_old; old session on $(json "$j_old" 'j.get("server")') lost $(json "$j_old" 'j.get("lost_while_alive")') ended early $(json "$j_old" 'j.get("ended")'); node1 exit status $rc ${exit_after:+${exit_after}s after the old clients ended}"
   local ok=0
   [[ "$code" == 2* && "$ready" == 503 ]] && fle "$waited" 1.0 || ok=1
   [[ "$draining" == 1 ]] || ok=1
