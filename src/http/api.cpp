@@ -2,6 +2,7 @@
 // (draft-uberti-behave-turn-rest §2: username "<expiry>:<user>", password
 // base64(HMAC-SHA1(secret, username))).
 #include <anyturn/auth/credentials.hpp>
+#include <anyturn/auth/revocations.hpp>
 #include <anyturn/http/api.hpp>
 #include <anyturn/http/json.hpp>
 
@@ -13,10 +14,15 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#ifndef ANYTURN_VERSION
+#define ANYTURN_VERSION "unknown"
+#endif
+
 #include <charconv>
 #include <chrono>
 #include <cmath>
 #include <ctime>
+#include <exception>
 #include <stdexcept>
 
 namespace anyturn::http {
@@ -29,7 +35,22 @@ constexpr std::string_view route_healthz = "/healthz";
 constexpr std::string_view route_readyz = "/readyz";
 constexpr std::string_view route_ice_servers = "/api/v1/ice-servers";
 constexpr std::string_view route_turn_credentials = "/api/v1/turn-credentials";
+constexpr std::string_view route_revoke = "/api/v1/credentials/revoke";
+constexpr std::string_view route_admin_drain = "/admin/drain";
+constexpr std::string_view route_admin_undrain = "/admin/undrain";
+constexpr std::string_view route_admin_status = "/admin/status";
+constexpr std::string_view route_cf_generate = "/v1/turn/keys/{key_id}/credentials/generate-ice-servers";
+constexpr std::string_view route_cf_revoke = "/v1/turn/keys/{key_id}/credentials/{username}/revoke";
 constexpr std::string_view route_other = "other";
+
+constexpr std::string_view cf_prefix = "/v1/turn/keys/";
+constexpr std::string_view cf_credentials = "/credentials/";
+constexpr std::string_view cf_generate = "generate-ice-servers";
+constexpr std::string_view cf_revoke_suffix = "/revoke";
+// The key id Cloudflare users write for the default tenant (empty id).
+constexpr std::string_view default_key_id = "default";
+// Longest username the revoke routes accept (the API mints far shorter).
+constexpr std::size_t max_username_bytes = 513;
 
 constexpr std::size_t max_user_id_bytes = 128;
 
@@ -135,6 +156,74 @@ std::optional<std::string> percent_decode(std::string_view s) {
   return out;
 }
 
+// RFC 3986 percent-decoding of one path segment ('+' stays '+').
+std::optional<std::string> path_decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out += s[i];
+      continue;
+    }
+    if (i + 2 >= s.size()) return std::nullopt;
+    const int hi = hex_value(s[i + 1]);
+    const int lo = hex_value(s[i + 2]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out += static_cast<char>(hi * 16 + lo);
+    i += 2;
+  }
+  return out;
+}
+
+// A Cloudflare-compatible path, still percent-encoded:
+// /v1/turn/keys/<key_id>/credentials/generate-ice-servers or
+// /v1/turn/keys/<key_id>/credentials/<username>/revoke.
+struct cf_path {
+  std::string_view key_id;
+  std::string_view username;  // empty for generate-ice-servers
+  bool generate = false;
+};
+
+std::optional<cf_path> parse_cf_path(std::string_view path) {
+  if (!path.starts_with(cf_prefix)) return std::nullopt;
+  std::string_view rest = path.substr(cf_prefix.size());
+  const auto slash = rest.find('/');
+  if (slash == 0 || slash == std::string_view::npos) return std::nullopt;
+  cf_path out;
+  out.key_id = rest.substr(0, slash);
+  rest = rest.substr(slash);
+  if (!rest.starts_with(cf_credentials)) return std::nullopt;
+  rest = rest.substr(cf_credentials.size());
+  if (rest == cf_generate) {
+    out.generate = true;
+    return out;
+  }
+  if (!rest.ends_with(cf_revoke_suffix)) return std::nullopt;
+  rest = rest.substr(0, rest.size() - cf_revoke_suffix.size());
+  if (rest.empty() || rest.find('/') != std::string_view::npos) return std::nullopt;
+  out.username = rest;
+  return out;
+}
+
+bool valid_custom_identifier(std::string_view id) {
+  return !id.empty() && auth::custom_identifier_of("#" + std::string(id)) == id;
+}
+
+// A username given to a revoke route: printable, bounded.
+bool plausible_username(std::string_view u) {
+  if (u.empty() || u.size() > max_username_bytes || !json::is_valid_utf8(u)) return false;
+  return std::none_of(u.begin(), u.end(),
+                      [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7F; });
+}
+
+// The request body as a flat JSON object (an empty body is {}), or the 400
+// that says why not.
+std::optional<json::object> read_body(const request& req, std::optional<response>& error);
+
+std::string_view tenant_label(const api_tenant& t) {
+  return t.id.empty() ? std::string_view("default") : std::string_view(t.id);
+}
+
 void append_string_array(std::string& out, const std::vector<std::string>& items) {
   out += '[';
   for (std::size_t i = 0; i < items.size(); ++i) {
@@ -142,6 +231,47 @@ void append_string_array(std::string& out, const std::vector<std::string>& items
     json::append_string(out, items[i]);
   }
   out += ']';
+}
+
+std::optional<json::object> read_body(const request& req, std::optional<response>& error) {
+  const std::string_view body = req.body();
+  if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return json::object{};
+  json::parse_error e;
+  auto obj = json::parse_flat_object(body, e);
+  if (!obj) {
+    error = json_error(req, bhttp::status::bad_request,
+                       "invalid JSON at offset " + std::to_string(e.offset) + ": " + e.message);
+  }
+  return obj;
+}
+
+bool given(const json::value* v) { return v != nullptr && v->type != json::value::kind::null; }
+
+// {"iceServers":[{"urls":[stun]},{"urls":[turn],"username":..,"credential":..}]
+// without the closing brace (the caller may add members). A kind with no
+// URLs is left out.
+std::string ice_servers_json(const ice_urls& urls, std::string_view username,
+                             std::string_view credential) {
+  std::string out = "{\"iceServers\":[";
+  bool first = true;
+  if (!urls.stun.empty()) {
+    out += "{\"urls\":";
+    append_string_array(out, urls.stun);
+    out += '}';
+    first = false;
+  }
+  if (!urls.turn.empty()) {
+    if (!first) out += ',';
+    out += "{\"urls\":";
+    append_string_array(out, urls.turn);
+    out += ",\"username\":";
+    json::append_string(out, username);
+    out += ",\"credential\":";
+    json::append_string(out, credential);
+    out += '}';
+  }
+  out += ']';
+  return out;
 }
 
 }  // namespace
@@ -172,10 +302,18 @@ std::optional<std::vector<std::pair<std::string, std::string>>> parse_query(std:
   return out;
 }
 
-api::api(const server_config& cfg) : cfg_(cfg), issued_(cfg.tenants.size(), 0) {
+struct api::cloudflare_target {
+  std::optional<std::size_t> tenant;  // nullopt: no tenant has that key id
+  std::string username;               // decoded; revoke only
+  bool generate = false;
+};
+
+api::api(const server_config& cfg)
+    : cfg_(cfg), issued_(cfg.tenants.size(), 0), revocations_(cfg.tenants.size(), 0) {
   for (std::size_t t = 0; t < cfg_.tenants.size(); ++t) {
     for (const std::string& key : cfg_.tenants[t].api_keys) keys_.push_back({sha256(key), t});
   }
+  for (const std::string& key : cfg_.admin_keys) admin_keys_.push_back(sha256(key));
 }
 
 std::int64_t api::now() const {
@@ -200,17 +338,38 @@ std::string api::new_user_id() const {
   return out;
 }
 
-std::optional<std::size_t> api::authorise(std::string_view authorization) const {
-  // RFC 6750 §2.1: "Bearer" 1*SP token (scheme case-insensitive).
+namespace {
+
+// RFC 6750 §2.1: "Bearer" 1*SP token (scheme case-insensitive). Empty when
+// the header is not a bearer token.
+std::string_view bearer_token(std::string_view authorization) {
   constexpr std::string_view scheme = "bearer";
   if (authorization.size() <= scheme.size() ||
       !iequals(authorization.substr(0, scheme.size()), scheme) ||
       authorization[scheme.size()] != ' ') {
-    return std::nullopt;
+    return {};
   }
   std::string_view token = authorization.substr(scheme.size());
   while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
   while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+  return token;
+}
+
+}  // namespace
+
+bool api::authorise_admin(std::string_view authorization) const {
+  const std::string_view token = bearer_token(authorization);
+  if (token.empty()) return false;
+  const auto presented = sha256(token);
+  bool found = false;
+  for (const auto& digest : admin_keys_) {  // no early exit
+    found |= CRYPTO_memcmp(presented.data(), digest.data(), presented.size()) == 0;
+  }
+  return found;
+}
+
+std::optional<std::size_t> api::authorise(std::string_view authorization) const {
+  const std::string_view token = bearer_token(authorization);
   if (token.empty()) return std::nullopt;
 
   const auto presented = sha256(token);
@@ -225,9 +384,11 @@ std::optional<std::size_t> api::authorise(std::string_view authorization) const 
 std::string_view api::route_label(std::string_view target) {
   const std::string_view path = target.substr(0, target.find('?'));
   for (std::string_view r : {route_metrics, route_healthz, route_readyz, route_ice_servers,
-                             route_turn_credentials}) {
+                             route_turn_credentials, route_revoke, route_admin_drain,
+                             route_admin_undrain, route_admin_status}) {
     if (path == r) return r;
   }
+  if (const auto cf = parse_cf_path(path)) return cf->generate ? route_cf_generate : route_cf_revoke;
   return route_other;
 }
 
@@ -237,17 +398,18 @@ void api::count_response(std::string_view route, unsigned code) {
   ++responses_[{label, code}];
 }
 
-response api::handle(const request& req) {
+response api::handle(const request& req, std::string_view client) {
   const std::string_view target = sv(req.target());
   const auto q = target.find('?');
   const std::string_view path = target.substr(0, q);
   const std::string_view query = q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
-  response res = do_handle(req, path, query);
+  response res = do_handle(req, path, query, client);
   count_response(path, res.result_int());
   return res;
 }
 
-response api::do_handle(const request& req, std::string_view path, std::string_view query) {
+response api::do_handle(const request& req, std::string_view path, std::string_view query,
+                        std::string_view client) {
   const bool get = req.method() == bhttp::verb::get;
   if (path == route_healthz) {
     if (!get) return method_not_allowed(req, "GET");
@@ -264,16 +426,37 @@ response api::do_handle(const request& req, std::string_view path, std::string_v
     if (!get) return method_not_allowed(req, "GET");
     return metrics_page(req);
   }
+  if (path.starts_with("/admin/")) return admin(req, path, client);
+  if (const auto cf = parse_cf_path(path)) {
+    cloudflare_target target;
+    target.generate = cf->generate;
+    const auto key_id = path_decode(cf->key_id);
+    if (!key_id) return json_error(req, bhttp::status::bad_request, "malformed key id in the path");
+    if (!cf->generate) {
+      auto username = path_decode(cf->username);
+      if (!username) return json_error(req, bhttp::status::bad_request, "malformed username in the path");
+      target.username = std::move(*username);
+    }
+    for (std::size_t t = 0; t < cfg_.tenants.size() && !target.tenant; ++t) {
+      if (cfg_.tenants[t].id == *key_id) target.tenant = t;
+    }
+    for (std::size_t t = 0; t < cfg_.tenants.size() && !target.tenant; ++t) {
+      if (cfg_.tenants[t].id.empty() && *key_id == default_key_id) target.tenant = t;
+    }
+    return cloudflare(req, target);
+  }
   const bool ice = path == route_ice_servers;
   const bool rest = path == route_turn_credentials;
-  if (!ice && !rest) return json_error(req, bhttp::status::not_found, "not found");
-  if (ice && req.method() != bhttp::verb::post) return method_not_allowed(req, "POST");
+  const bool revoking = path == route_revoke;
+  if (!ice && !rest && !revoking) return json_error(req, bhttp::status::not_found, "not found");
+  if ((ice || revoking) && req.method() != bhttp::verb::post) return method_not_allowed(req, "POST");
   if (rest && !get) return method_not_allowed(req, "GET");
 
   const auto header = req.find(bhttp::field::authorization);
   if (header == req.end()) return unauthorised(req, true);
   const auto tenant = authorise(sv(header->value()));
   if (!tenant) return unauthorised(req, false);
+  if (revoking) return revoke(req, *tenant);
   return ice ? ice_servers(req, *tenant) : turn_credentials(req, query, *tenant);
 }
 
@@ -330,31 +513,11 @@ response api::ice_servers(const request& req, std::size_t tenant_index) {
   const std::string username = auth::rest_username(t, ttl, rest_user_part(tenant, user));
   const std::string credential = auth::rest_password(tenant.secrets.front(), username);
 
-  std::string out = "{\"iceServers\":[";
-  bool first = true;
-  if (!cfg_.urls.stun.empty()) {
-    out += "{\"urls\":";
-    append_string_array(out, cfg_.urls.stun);
-    out += '}';
-    first = false;
-  }
-  if (!cfg_.urls.turn.empty()) {
-    if (!first) out += ',';
-    out += "{\"urls\":";
-    append_string_array(out, cfg_.urls.turn);
-    out += ",\"username\":";
-    json::append_string(out, username);
-    out += ",\"credential\":";
-    json::append_string(out, credential);
-    out += '}';
-  }
-  out += "],\"expiresAt\":";
+  std::string out = ice_servers_json(cfg_.urls, username, credential);
+  out += ",\"expiresAt\":";
   json::append_string(out, rfc3339_utc(t + ttl));
   out += '}';
-  {
-    const std::lock_guard lock(stats_mutex_);
-    ++issued_[tenant_index];
-  }
+  count_issued(tenant_index, {});
   return json_response(req, bhttp::status::ok, std::move(out));
 }
 
@@ -411,11 +574,278 @@ response api::turn_credentials(const request& req, std::string_view query,
   out += ",\"uris\":";
   append_string_array(out, cfg_.urls.turn);
   out += '}';
-  {
-    const std::lock_guard lock(stats_mutex_);
-    ++issued_[tenant_index];
-  }
+  count_issued(tenant_index, {});
   return json_response(req, bhttp::status::ok, std::move(out));
+}
+
+void api::count_issued(std::size_t tenant, std::string_view custom_identifier) {
+  const std::lock_guard lock(stats_mutex_);
+  ++issued_[tenant];
+  if (custom_identifier.empty()) return;
+  // Bounded label: the first max_custom_identifier_labels distinct values.
+  std::string label = "other";
+  if (custom_labels_.contains(custom_identifier)) {
+    label = custom_identifier;
+  } else if (custom_labels_.size() < max_custom_identifier_labels) {
+    custom_labels_.emplace(custom_identifier);
+    label = custom_identifier;
+  }
+  ++custom_issued_[{tenant, std::move(label)}];
+}
+
+std::optional<response> api::check_username(const request& req, std::size_t tenant_index,
+                                            std::string_view username) const {
+  if (!plausible_username(username)) {
+    return json_error(req, bhttp::status::bad_request,
+                      "username: expected 1 to 513 bytes of UTF-8 without control characters");
+  }
+  if (!auth::rest_expiry_of(username)) {
+    return json_error(req, bhttp::status::bad_request,
+                      "username: not a TURN REST username (\"<expiry>:<user>\")");
+  }
+  const api_tenant& tenant = cfg_.tenants[tenant_index];
+  bool ours = true;
+  if (!tenant.id.empty()) {
+    ours = !auth::rest_user_of(username, tenant.id).empty();
+  } else {
+    // The default tenant's usernames carry no tenant id: refuse those that
+    // name another tenant of this API.
+    for (const api_tenant& other : cfg_.tenants) {
+      if (!other.id.empty() && !auth::rest_user_of(username, other.id).empty()) ours = false;
+    }
+  }
+  if (!ours) {
+    return json_error(req, bhttp::status::forbidden,
+                      "username: not a credential of this API key's tenant");
+  }
+  return std::nullopt;
+}
+
+std::optional<response> api::publish(const request& req, std::size_t tenant,
+                                     const auth::revocation& r) {
+  if (!cfg_.revoke) {
+    return json_error(req, bhttp::status::not_implemented, "revocation is not enabled on this server");
+  }
+  // A credential whose expiry has passed is refused already: nothing to publish.
+  if (r.until_unix < now()) return std::nullopt;
+  try {
+    cfg_.revoke(r);
+  } catch (const std::exception&) {
+    return json_error(req, bhttp::status::internal_server_error, "revocation failed");
+  }
+  const std::lock_guard lock(stats_mutex_);
+  ++revocations_[tenant];
+  return std::nullopt;
+}
+
+response api::revoke(const request& req, std::size_t tenant_index) {
+  const api_tenant& tenant = cfg_.tenants[tenant_index];
+  std::optional<response> error;
+  const auto obj = read_body(req, error);
+  if (!obj) return std::move(*error);
+  const json::value* username = obj->find("username");
+  const json::value* user = obj->find("user");
+  if (given(username) == given(user)) {
+    return json_error(req, bhttp::status::bad_request,
+                      "expected exactly one of \"username\" (one credential) or \"user\" "
+                      "(every credential of a user)");
+  }
+  auth::revocation r;
+  r.tenant = tenant.id;
+  if (given(username)) {
+    if (username->type != json::value::kind::string) {
+      return json_error(req, bhttp::status::bad_request, "username: expected a string");
+    }
+    if (auto bad = check_username(req, tenant_index, username->text)) return std::move(*bad);
+    r.username = username->text;
+    r.until_unix = *auth::rest_expiry_of(r.username);
+  } else {
+    if (user->type != json::value::kind::string || !valid_user_id(user->text)) {
+      return json_error(req, bhttp::status::bad_request,
+                        "user: expected a string of 1 to 128 bytes without control characters or ':'");
+    }
+    r.user = user->text;
+    // Every credential of the user the API can have minted ends by then.
+    r.until_unix = now() + tenant.max_ttl;
+  }
+  if (auto failed = publish(req, tenant_index, r)) return std::move(*failed);
+
+  std::string out = "{\"tenant\":";
+  json::append_string(out, tenant.id);
+  if (!r.username.empty()) {
+    out += ",\"username\":";
+    json::append_string(out, r.username);
+  } else {
+    out += ",\"user\":";
+    json::append_string(out, r.user);
+  }
+  out += ",\"until\":";
+  json::append_string(out, rfc3339_utc(r.until_unix));
+  out += '}';
+  return json_response(req, bhttp::status::ok, std::move(out));
+}
+
+response api::cloudflare(const request& req, const cloudflare_target& target) {
+  if (req.method() != bhttp::verb::post) return method_not_allowed(req, "POST");
+  const auto header = req.find(bhttp::field::authorization);
+  if (header == req.end()) return unauthorised(req, true);
+  // A key of another tenant (or any key, for an unknown key id) is refused
+  // like an unknown key, so the answer says nothing about other tenants.
+  const auto tenant = authorise(sv(header->value()));
+  if (!tenant || !target.tenant || *tenant != *target.tenant) return unauthorised(req, false);
+  return target.generate ? cloudflare_generate(req, *tenant)
+                         : cloudflare_revoke(req, *tenant, target.username);
+}
+
+response api::cloudflare_generate(const request& req, std::size_t tenant_index) {
+  const api_tenant& tenant = cfg_.tenants[tenant_index];
+  std::optional<response> error;
+  const auto obj = read_body(req, error);
+  if (!obj) return std::move(*error);
+  std::int64_t ttl = tenant.default_ttl;
+  if (const json::value* v = obj->find("ttl"); given(v)) {
+    const auto t = v->type == json::value::kind::number ? ttl_from_number(v->number, tenant.max_ttl)
+                                                        : std::nullopt;
+    if (!t) return json_error(req, bhttp::status::bad_request, "ttl: expected a positive integer");
+    ttl = *t;
+  }
+  ttl = std::min<std::int64_t>(ttl, tenant.max_ttl);
+  std::string custom;
+  if (const json::value* v = obj->find("customIdentifier"); given(v)) {
+    if (v->type != json::value::kind::string || !valid_custom_identifier(v->text)) {
+      return json_error(req, bhttp::status::bad_request,
+                        "customIdentifier: expected 1 to 64 characters of A-Z a-z 0-9 . _ ~ -");
+    }
+    custom = v->text;
+  }
+  std::string user = new_user_id();
+  if (!custom.empty()) {
+    user += '#';
+    user += custom;
+  }
+  const std::string username = auth::rest_username(now(), ttl, rest_user_part(tenant, user));
+  std::string out =
+      ice_servers_json(cfg_.urls, username, auth::rest_password(tenant.secrets.front(), username));
+  out += '}';
+  count_issued(tenant_index, custom);
+  return json_response(req, bhttp::status::created, std::move(out));
+}
+
+response api::cloudflare_revoke(const request& req, std::size_t tenant_index,
+                                std::string_view username) {
+  if (auto bad = check_username(req, tenant_index, username)) return std::move(*bad);
+  auth::revocation r;
+  r.tenant = cfg_.tenants[tenant_index].id;
+  r.username = std::string(username);
+  r.until_unix = *auth::rest_expiry_of(username);
+  if (auto failed = publish(req, tenant_index, r)) return std::move(*failed);
+  response res{bhttp::status::no_content, req.version()};
+  res.set(bhttp::field::server, "anyturn");
+  res.set(bhttp::field::cache_control, "no-store");
+  res.keep_alive(req.keep_alive());
+  return res;
+}
+
+bool api::admin_blocked(std::string_view client, std::int64_t t) {
+  const std::lock_guard lock(admin_mutex_);
+  auto refill = [t](failure_bucket& b) {
+    if (t > b.last) {
+      b.tokens = std::min(admin_failure_burst,
+                          b.tokens + static_cast<double>(t - b.last) /
+                                         static_cast<double>(admin_failure_refill_seconds));
+      b.last = t;
+    }
+  };
+  const auto it = admin_failures_.find(client);
+  if (it != admin_failures_.end()) {
+    refill(it->second);
+    return it->second.tokens < 1;
+  }
+  if (admin_failures_.size() < max_admin_failure_clients) return false;
+  refill(admin_overflow_);
+  return admin_overflow_.tokens < 1;
+}
+
+void api::admin_failed(std::string_view client, std::int64_t t) {
+  const std::lock_guard lock(admin_mutex_);
+  auto it = admin_failures_.find(client);
+  if (it == admin_failures_.end() && admin_failures_.size() >= max_admin_failure_clients) {
+    // Forget the clients whose bucket has refilled completely.
+    std::erase_if(admin_failures_, [t](const auto& kv) {
+      const failure_bucket& fb = kv.second;
+      return fb.tokens + static_cast<double>(t - fb.last) /
+                             static_cast<double>(admin_failure_refill_seconds) >=
+             admin_failure_burst;
+    });
+  }
+  if (it == admin_failures_.end() && admin_failures_.size() < max_admin_failure_clients) {
+    it = admin_failures_.emplace(std::string(client), failure_bucket{admin_failure_burst, t}).first;
+  }
+  failure_bucket& fb = it != admin_failures_.end() ? it->second : admin_overflow_;
+  if (fb.last == 0) fb.last = t;
+  fb.tokens = std::max(0.0, fb.tokens - 1);
+}
+
+response api::admin(const request& req, std::string_view path, std::string_view client) {
+  const bool drain = path == route_admin_drain;
+  const bool undrain = path == route_admin_undrain;
+  const bool status = path == route_admin_status;
+  if (!drain && !undrain && !status) return json_error(req, bhttp::status::not_found, "not found");
+  if (status && req.method() != bhttp::verb::get) return method_not_allowed(req, "GET");
+  if (!status && req.method() != bhttp::verb::post) return method_not_allowed(req, "POST");
+
+  const std::int64_t t = now();
+  if (admin_blocked(client, t)) {
+    {
+      const std::lock_guard lock(stats_mutex_);
+      ++admin_limited_;
+    }
+    response res = json_error(req, bhttp::status::too_many_requests,
+                              "too many failed admin authentications; retry later");
+    res.set(bhttp::field::retry_after, std::to_string(admin_failure_refill_seconds));
+    return res;
+  }
+  const auto header = req.find(bhttp::field::authorization);
+  const bool missing = header == req.end();
+  if (missing || !authorise_admin(sv(header->value()))) {
+    admin_failed(client, t);
+    {
+      const std::lock_guard lock(stats_mutex_);
+      ++(missing ? admin_missing_ : admin_invalid_);
+    }
+    response res = json_error(req, bhttp::status::unauthorized,
+                              missing ? "missing admin key" : "invalid admin key");
+    res.set(bhttp::field::www_authenticate, missing
+                                                ? "Bearer realm=\"anyturn-admin\""
+                                                : "Bearer realm=\"anyturn-admin\", error=\"invalid_token\"");
+    return res;
+  }
+
+  try {
+    if (status) {
+      std::string out = "{\"version\":";
+      json::append_string(out, ANYTURN_VERSION);
+      out += ",\"draining\":";
+      out += cfg_.draining && cfg_.draining() ? "true" : "false";
+      out += ",\"allocations\":";
+      out += cfg_.allocations ? std::to_string(cfg_.allocations()) : std::string("null");
+      out += '}';
+      return json_response(req, bhttp::status::ok, std::move(out));
+    }
+    const auto& hook = drain ? cfg_.drain : cfg_.undrain;
+    if (!hook) {
+      return json_error(req, bhttp::status::not_implemented,
+                        drain ? "drain is not available on this server"
+                              : "undrain is not available on this server");
+    }
+    const bool changed = hook();
+    std::string out = drain ? "{\"draining\":true,\"changed\":" : "{\"draining\":false,\"changed\":";
+    out += changed ? "true" : "false";
+    out += '}';
+    return json_response(req, bhttp::status::ok, std::move(out));
+  } catch (const std::exception&) {
+    return json_error(req, bhttp::status::internal_server_error, "admin action failed");
+  }
 }
 
 void api::collect(metrics::sink& s) const {
@@ -431,12 +861,31 @@ void api::collect(metrics::sink& s) const {
             auth_missing_);
   s.counter("anyturn_http_api_auth_failures_total", auth_help, {{"reason", "invalid"}},
             auth_invalid_);
+  constexpr std::string_view admin_help =
+      "Admin endpoint calls refused: no or an invalid admin key, or too many failures from the "
+      "client's address (429).";
+  s.counter("anyturn_http_admin_auth_failures_total", admin_help, {{"reason", "missing"}},
+            admin_missing_);
+  s.counter("anyturn_http_admin_auth_failures_total", admin_help, {{"reason", "invalid"}},
+            admin_invalid_);
+  s.counter("anyturn_http_admin_auth_failures_total", admin_help, {{"reason", "rate_limited"}},
+            admin_limited_);
   for (std::size_t t = 0; t < issued_.size(); ++t) {
     s.counter("anyturn_http_credentials_issued_total",
               "TURN REST credentials issued by the API, by tenant.",
-              {{"tenant", cfg_.tenants[t].id.empty() ? std::string_view("default")
-                                                     : std::string_view(cfg_.tenants[t].id)}},
-              issued_[t]);
+              {{"tenant", tenant_label(cfg_.tenants[t])}}, issued_[t]);
+  }
+  for (const auto& [key, n] : custom_issued_) {
+    s.counter("anyturn_http_credentials_custom_identifier_total",
+              "Credentials issued with a customIdentifier, by tenant and identifier (the first "
+              "100 distinct identifiers of the process; later ones count as \"other\").",
+              {{"tenant", tenant_label(cfg_.tenants[key.first])}, {"custom_identifier", key.second}},
+              n);
+  }
+  for (std::size_t t = 0; t < revocations_.size(); ++t) {
+    s.counter("anyturn_http_revocations_total",
+              "Credential revocations accepted by the API (one credential or one user), by tenant.",
+              {{"tenant", tenant_label(cfg_.tenants[t])}}, revocations_[t]);
   }
 }
 

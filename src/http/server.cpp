@@ -16,6 +16,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <stdexcept>
@@ -58,6 +59,24 @@ struct shared_state {
   std::atomic<std::uint64_t> shed{0};           // answered 503 on EMFILE via the reserve fd
 };
 
+// The key of a client for per-address limits: its IPv4 address, or the /64
+// of its IPv6 address (one host usually holds a whole /64).
+std::string client_key(const tcp::socket& socket) {
+  beast::error_code ec;
+  const auto ep = socket.remote_endpoint(ec);
+  if (ec) return {};
+  asio::ip::address a = ep.address();
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) {
+    a = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
+  }
+  if (a.is_v6()) {
+    auto bytes = a.to_v6().to_bytes();
+    std::fill(bytes.begin() + 8, bytes.end(), 0);
+    return asio::ip::address_v6(bytes).to_string() + "/64";
+  }
+  return a.to_string();
+}
+
 // One connection. Stream is beast::tcp_stream or beast::ssl_stream<beast::tcp_stream>.
 template <typename Stream>
 class session : public std::enable_shared_from_this<session<Stream>> {
@@ -79,6 +98,7 @@ class session : public std::enable_shared_from_this<session<Stream>> {
   beast::tcp_stream& tcp() { return beast::get_lowest_layer(stream_); }
 
   void start() {
+    client_ = client_key(tcp().socket());
     if constexpr (is_tls) {
       tcp().expires_after(state_->limits.read_timeout);
       stream_.async_handshake(asio::ssl::stream_base::server,
@@ -130,7 +150,7 @@ class session : public std::enable_shared_from_this<session<Stream>> {
       res.prepare_payload();
       return send(std::move(res));
     }
-    send(state_->handler.handle(parser_->get()));
+    send(state_->handler.handle(parser_->get(), client_));
   }
 
   void send(response res) {
@@ -184,6 +204,7 @@ class session : public std::enable_shared_from_this<session<Stream>> {
   std::shared_ptr<response> response_;
   std::array<char, 4096> drain_buffer_{};
   std::size_t drained_ = 0;
+  std::string client_;  // the peer's address (IPv6: its /64), for the admin failure limit
 };
 
 void add_error(std::vector<std::string>& errors, const std::string& path, const std::string& msg) {
@@ -241,6 +262,20 @@ std::vector<std::string> validate(const server_config& cfg) {
             add_error(errors, "tenants[" + std::to_string(j) + "].api_keys",
                       "a key is also used by tenants[" + std::to_string(i) + "]");
           }
+        }
+      }
+    }
+  }
+  for (std::size_t i = 0; i < cfg.admin_keys.size(); ++i) {
+    const std::string& k = cfg.admin_keys[i];
+    const std::string path = "admin_keys[" + std::to_string(i) + "]";
+    if (k.empty()) add_error(errors, path, "empty key");
+    if (k.find_first_of(" \t\r\n") != std::string::npos) add_error(errors, path, "contains whitespace");
+    for (std::size_t t = 0; t < cfg.tenants.size(); ++t) {
+      for (const std::string& tk : cfg.tenants[t].api_keys) {
+        if (!k.empty() && k == tk) {
+          add_error(errors, path, "is also an API key of tenants[" + std::to_string(t) +
+                                      "]; admin keys must differ from every tenant's keys");
         }
       }
     }

@@ -100,6 +100,10 @@ std::size_t usage_log::format(const turn::usage_record& r, char* out, std::size_
   w.str(r.tenant);
   w.raw(",\"user\":");
   w.str(r.user);
+  if (!r.custom_identifier.empty()) {  // the credentials API's customIdentifier
+    w.raw(",\"custom_identifier\":");
+    w.str(r.custom_identifier);
+  }
   w.raw(",\"transport\":");
   w.str(relay::to_string(r.proto));
   w.raw(",\"client\":");

@@ -19,6 +19,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -41,7 +42,10 @@ class api {
   // Precomputes key digests. `cfg` must be valid (see validate()).
   explicit api(const server_config& cfg);
 
-  [[nodiscard]] response handle(const request& req);
+  // `client` identifies the caller for the admin endpoints' failure limit
+  // (the server passes the peer's IPv4 address, or its IPv6 /64); callers
+  // that have none share one limit.
+  [[nodiscard]] response handle(const request& req, std::string_view client = {});
 
   // Index of the tenant owning the bearer token in an Authorization header
   // value, or nullopt. Compares SHA-256 digests with CRYPTO_memcmp against
@@ -51,37 +55,88 @@ class api {
 
   // Metrics: anyturn_http_requests_total{route,code},
   // anyturn_http_api_auth_failures_total{reason},
-  // anyturn_http_credentials_issued_total{tenant}.
+  // anyturn_http_admin_auth_failures_total{reason},
+  // anyturn_http_credentials_issued_total{tenant},
+  // anyturn_http_credentials_custom_identifier_total{tenant,custom_identifier},
+  // anyturn_http_revocations_total{tenant}.
   void collect(metrics::sink& s) const;
   // Another response was produced outside handle() (e.g. 413 from the
   // server's parser limits); counts it like handle() does.
   void count_response(std::string_view route, unsigned code);
 
-  // The bounded route label for a request target.
+  // Whether the Authorization header value carries one of the admin keys
+  // (same constant-time comparison as authorise()).
+  [[nodiscard]] bool authorise_admin(std::string_view authorization) const;
+
+  // The bounded route label for a request target: a fixed string for every
+  // route (the Cloudflare-compatible paths map to their templates, never to
+  // the key id or username they carry), "other" for anything else.
   static std::string_view route_label(std::string_view target);
 
+  // Distinct customIdentifier values that get their own metric label; the
+  // rest are counted under "other".
+  static constexpr std::size_t max_custom_identifier_labels = 100;
+  // Failed admin authentications a client may make in a burst, and the
+  // seconds it takes to earn one more (then 429 until it has).
+  static constexpr double admin_failure_burst = 5;
+  static constexpr std::int64_t admin_failure_refill_seconds = 12;
+  static constexpr std::size_t max_admin_failure_clients = 4096;
+
  private:
-  response do_handle(const request& req, std::string_view path, std::string_view query);
+  struct cloudflare_target;
+  response do_handle(const request& req, std::string_view path, std::string_view query,
+                     std::string_view client);
   response ice_servers(const request& req, std::size_t tenant);
   response turn_credentials(const request& req, std::string_view query, std::size_t tenant);
+  response revoke(const request& req, std::size_t tenant);
+  response cloudflare(const request& req, const cloudflare_target& target);
+  response cloudflare_generate(const request& req, std::size_t tenant);
+  response cloudflare_revoke(const request& req, std::size_t tenant, std::string_view username);
+  response admin(const request& req, std::string_view path, std::string_view client);
   response unauthorised(const request& req, bool missing);
   response metrics_page(const request& req);
+  // Checks `username` belongs to `tenant`; the error response when not.
+  std::optional<response> check_username(const request& req, std::size_t tenant,
+                                         std::string_view username) const;
+  // Calls cfg_.revoke (when until has not passed) and counts it; an error
+  // response when the hook is missing or throws.
+  std::optional<response> publish(const request& req, std::size_t tenant, const auth::revocation& r);
+  void count_issued(std::size_t tenant, std::string_view custom_identifier);
   std::int64_t now() const;
   std::string new_user_id() const;
+  // Admin failure limit (per client key).
+  bool admin_blocked(std::string_view client, std::int64_t now);
+  void admin_failed(std::string_view client, std::int64_t now);
 
   struct tenant_keys {
     std::array<std::uint8_t, 32> digest;
     std::size_t tenant;
   };
+  struct failure_bucket {
+    double tokens = admin_failure_burst;
+    std::int64_t last = 0;
+  };
 
   server_config cfg_;  // copy; never changes after construction
   std::vector<tenant_keys> keys_;
+  std::vector<std::array<std::uint8_t, 32>> admin_keys_;
 
   mutable std::mutex stats_mutex_;
   std::map<std::pair<std::string_view, unsigned>, std::uint64_t> responses_;
   std::uint64_t auth_missing_ = 0;
   std::uint64_t auth_invalid_ = 0;
-  std::vector<std::uint64_t> issued_;  // per tenant
+  std::uint64_t admin_missing_ = 0;
+  std::uint64_t admin_invalid_ = 0;
+  std::uint64_t admin_limited_ = 0;
+  std::vector<std::uint64_t> issued_;       // per tenant
+  std::vector<std::uint64_t> revocations_;  // per tenant
+  // (tenant, customIdentifier or "other") -> credentials issued.
+  std::map<std::pair<std::size_t, std::string>, std::uint64_t> custom_issued_;
+  std::set<std::string, std::less<>> custom_labels_;  // at most max_custom_identifier_labels
+
+  std::mutex admin_mutex_;
+  std::map<std::string, failure_bucket, std::less<>> admin_failures_;
+  failure_bucket admin_overflow_;  // clients past max_admin_failure_clients share it
 };
 
 }  // namespace anyturn::http

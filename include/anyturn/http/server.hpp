@@ -8,6 +8,7 @@
 // enforces the limits below.
 #pragma once
 
+#include <anyturn/auth/revocations.hpp>
 #include <anyturn/metrics/registry.hpp>
 
 #include <chrono>
@@ -64,6 +65,28 @@ struct server_config {
 
   std::vector<api_tenant> tenants;    // empty: the credentials API answers 401
   ice_urls urls;
+
+  // Bearer keys of /admin/* (http.admin_keys / --admin-key). No tenant key
+  // opens /admin/*, and no admin key opens the tenant API. Empty: /admin/*
+  // answers 401.
+  std::vector<std::string> admin_keys;
+  // POST /admin/drain: starts a drain; returns true when the node was not
+  // draining before (the state changed). Called on an HTTP thread; must be
+  // thread-safe and quick. Empty: /admin/drain answers 501.
+  std::function<bool()> drain;
+  // POST /admin/undrain: ends a drain; returns true when the node was
+  // draining. Empty: /admin/undrain answers 501.
+  std::function<bool()> undrain;
+  // GET /admin/status: whether the node drains, and its live allocations.
+  // Either may be empty (then false, and null allocations).
+  std::function<bool()> draining;
+  std::function<std::uint64_t()> allocations;
+  // POST /api/v1/credentials/revoke and the Cloudflare-compatible revoke:
+  // called once per accepted revocation (tenant, the whole username or the
+  // REST user, until_unix). The app adds it to the revocation board and
+  // publishes it to the fleet. Called on an HTTP thread; must be
+  // thread-safe. Empty: the revoke routes answer 501.
+  std::function<void(const auth::revocation&)> revoke;
 
   // /readyz: true when the TURN listeners are up and the server is not
   // draining. Called on an HTTP thread; must be thread-safe and quick.

@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <fstream>
 #include <sstream>
@@ -236,6 +237,101 @@ TEST_F(http_server, oversized_requests_are_rejected) {
   client_response res;
   bhttp::read(stream, buf, res);
   EXPECT_EQ(res.result_int(), 431u);
+}
+
+// Issue 13: the admin endpoints, the revoke route and the Cloudflare-compatible
+// routes over real sockets.
+TEST_F(http_server, admin_drain_turns_readyz_to_503_and_undrain_back) {
+  server_config cfg = base_config(&reg_, &ready_);
+  cfg.admin_keys = {"admin-key-0123456789"};
+  std::atomic<bool> draining{false};
+  cfg.ready = [&draining] { return !draining.load(); };
+  cfg.drain = [&draining] { return !draining.exchange(true); };
+  cfg.undrain = [&draining] { return draining.exchange(false); };
+  start(std::move(cfg));
+  EXPECT_EQ(fetch(bhttp::verb::get, "/readyz").result_int(), 200u);
+  EXPECT_EQ(fetch(bhttp::verb::post, "/admin/drain", "", "k-acme").result_int(), 401u);
+  const auto drained = fetch(bhttp::verb::post, "/admin/drain", "", "admin-key-0123456789");
+  ASSERT_EQ(drained.result_int(), 200u);
+  EXPECT_EQ(drained.body(), "{\"draining\":true,\"changed\":true}\n");
+  EXPECT_EQ(fetch(bhttp::verb::get, "/readyz").result_int(), 503u);
+  EXPECT_EQ(fetch(bhttp::verb::post, "/admin/undrain", "", "admin-key-0123456789").body(),
+            "{\"draining\":false,\"changed\":true}\n");
+  EXPECT_EQ(fetch(bhttp::verb::get, "/readyz").result_int(), 200u);
+}
+
+// The server keys the admin failure limit by the peer's address: a client
+// on 127.0.0.2 is limited, one on 127.0.0.3 is not.
+TEST_F(http_server, admin_failures_are_limited_per_peer_address) {
+  server_config cfg = base_config(&reg_, &ready_);
+  cfg.admin_keys = {"admin-key-0123456789"};
+  cfg.drain = [] { return true; };
+  start(std::move(cfg));
+  const auto drain_from = [&](const char* source, const std::string& key) {
+    beast::tcp_stream stream(ioc_);
+    stream.socket().open(tcp::v4());
+    stream.socket().bind({asio::ip::make_address(source), 0});
+    stream.connect(endpoint());
+    bhttp::request<bhttp::string_body> req{bhttp::verb::post, "/admin/drain", 11};
+    req.set(bhttp::field::authorization, "Bearer " + key);
+    req.prepare_payload();
+    bhttp::write(stream, req);
+    beast::flat_buffer buf;
+    client_response res;
+    bhttp::read(stream, buf, res);
+    return res.result_int();
+  };
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(drain_from("127.0.0.2", "wrong"), 401u) << i;
+  EXPECT_EQ(drain_from("127.0.0.2", "admin-key-0123456789"), 429u);
+  EXPECT_EQ(drain_from("127.0.0.3", "admin-key-0123456789"), 200u);
+}
+
+TEST_F(http_server, cloudflare_routes_and_revoke_on_the_wire) {
+  server_config cfg = base_config(&reg_, &ready_);
+  std::mutex m;
+  std::vector<auth::revocation> seen;
+  cfg.revoke = [&](const auth::revocation& r) {
+    const std::lock_guard lock(m);
+    seen.push_back(r);
+  };
+  start(std::move(cfg));
+  const auto gen = fetch(bhttp::verb::post, "/v1/turn/keys/acme/credentials/generate-ice-servers",
+                         "{\"ttl\":60,\"customIdentifier\":\"c1\"}", "k-acme");
+  ASSERT_EQ(gen.result_int(), 201u) << gen.body();
+  const std::string username = member(gen.body(), "username");
+  ASSERT_EQ(username.substr(0, 16), "1700000060:acme:");
+  EXPECT_EQ(username.substr(username.size() - 3), "#c1");
+  EXPECT_EQ(member(gen.body(), "credential"), auth::rest_password("s-acme", username));
+
+  // 204 and a JSON 200 on one keep-alive connection: the framing holds.
+  beast::tcp_stream stream(ioc_);
+  stream.connect(endpoint());
+  beast::flat_buffer buf;
+  std::string escaped = username;
+  escaped.replace(escaped.find('#'), 1, "%23");
+  bhttp::request<bhttp::string_body> cf{
+      bhttp::verb::post, "/v1/turn/keys/acme/credentials/" + escaped + "/revoke", 11};
+  cf.set(bhttp::field::authorization, "Bearer k-acme");
+  cf.prepare_payload();
+  bhttp::write(stream, cf);
+  client_response cf_res;
+  bhttp::read(stream, buf, cf_res);
+  EXPECT_EQ(cf_res.result_int(), 204u);
+  EXPECT_TRUE(cf_res.body().empty());
+  bhttp::request<bhttp::string_body> native{bhttp::verb::post, "/api/v1/credentials/revoke", 11};
+  native.set(bhttp::field::authorization, "Bearer k-acme");
+  native.body() = "{\"user\":\"bob\"}";
+  native.prepare_payload();
+  bhttp::write(stream, native);
+  client_response native_res;
+  bhttp::read(stream, buf, native_res);
+  EXPECT_EQ(native_res.result_int(), 200u) << native_res.body();
+  EXPECT_EQ(native_res.body(),
+            "{\"tenant\":\"acme\",\"user\":\"bob\",\"until\":\"2023-11-14T23:13:20Z\"}\n");
+  const std::lock_guard lock(m);
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0], (auth::revocation{"acme", username, "", 1700000060}));
+  EXPECT_EQ(seen[1], (auth::revocation{"acme", "", "bob", 1700003600}));
 }
 
 TEST_F(http_server, keep_alive_serves_several_requests_on_one_connection) {

@@ -57,6 +57,20 @@ TEST(UsageLog, FormatsOneJsonLine) {
             "\"packets_to_client\":4,\"bytes_to_client\":800,\"reason\":\"expired\"}\n");
 }
 
+// A credential minted with a customIdentifier carries it into the record
+// (auth::custom_identifier_of); without one the member is left out (above).
+TEST(UsageLog, WritesTheCustomIdentifierWhenTheRecordHasOne) {
+  auto r = sample();
+  r.user = "1700000000:acme:3f2a#room-42";
+  r.custom_identifier = "room-42";
+  std::array<char, 1024> buf{};
+  const std::string line(buf.data(), usage_log::format(r, buf.data(), buf.size()));
+  EXPECT_NE(line.find("\"user\":\"1700000000:acme:3f2a#room-42\",\"custom_identifier\":\"room-42\","
+                      "\"transport\""),
+            std::string::npos)
+      << line;
+}
+
 TEST(UsageLog, ControlCharactersAreEscapedAndOverflowFails) {
   auto r = sample();
   r.user = std::string_view("a\nb\x01", 4);
