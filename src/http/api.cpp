@@ -14,16 +14,16 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
-#ifndef ANYTURN_VERSION
-#define ANYTURN_VERSION "unknown"
-#endif
-
 #include <charconv>
 #include <chrono>
 #include <cmath>
 #include <ctime>
 #include <exception>
 #include <stdexcept>
+
+#ifndef ANYTURN_VERSION  // set by src/http/CMakeLists.txt
+#define ANYTURN_VERSION "unknown"
+#endif
 
 namespace anyturn::http {
 namespace bhttp = boost::beast::http;
@@ -216,10 +216,6 @@ bool plausible_username(std::string_view u) {
                       [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7F; });
 }
 
-// The request body as a flat JSON object (an empty body is {}), or the 400
-// that says why not.
-std::optional<json::object> read_body(const request& req, std::optional<response>& error);
-
 std::string_view tenant_label(const api_tenant& t) {
   return t.id.empty() ? std::string_view("default") : std::string_view(t.id);
 }
@@ -233,6 +229,8 @@ void append_string_array(std::string& out, const std::vector<std::string>& items
   out += ']';
 }
 
+// The request body as a flat JSON object (an empty body is {}), or nullopt
+// and the 400 that says why not in `error`.
 std::optional<json::object> read_body(const request& req, std::optional<response>& error) {
   const std::string_view body = req.body();
   if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return json::object{};

@@ -14,6 +14,7 @@
 //   - a text the JSON reader accepts is a flat object Boost.JSON accepts
 //     too, with the same members in the same order; every string it decodes
 //     is valid UTF-8, and json::quote() of it reads back unchanged.
+#include <anyturn/auth/revocations.hpp>
 #include <anyturn/http/api.hpp>
 #include <anyturn/http/json.hpp>
 #include <anyturn/metrics/registry.hpp>
@@ -25,6 +26,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -47,6 +49,8 @@ struct fixture {
   metrics::registry registry;
   std::unique_ptr<http::api> api;
   metrics::registry::collector_id collector;
+  std::atomic<bool> draining{false};
+  std::uint64_t revocations = 0;
 
   fixture() {
     http::api_tenant t;
@@ -65,6 +69,19 @@ struct fixture {
     cfg.registry = &registry;
     cfg.now = [] { return std::int64_t{1'800'000'000}; };
     cfg.generate_user_id = [] { return std::string("0123456789abcdef"); };
+    // Issue 13: the admin endpoints and the revoke routes, with hooks that
+    // only record (they must never be reached with a bad key or body).
+    cfg.admin_keys = {"fuzz-admin-key-0123456789"};
+    cfg.drain = [this] { return !draining.exchange(true); };
+    cfg.undrain = [this] { return draining.exchange(false); };
+    cfg.draining = [this] { return draining.load(); };
+    cfg.allocations = [] { return std::uint64_t{3}; };
+    cfg.revoke = [this](const auth::revocation& r) {
+      // A revocation always has a target and a tenant this API knows.
+      FUZZ_CHECK(!r.username.empty() || !r.user.empty());
+      FUZZ_CHECK(r.tenant.empty() || r.tenant == "acme");
+      ++revocations;
+    };
     api = std::make_unique<http::api>(cfg);
     collector = registry.add_collector([this](metrics::sink& s) { api->collect(s); });
   }
@@ -139,6 +156,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // The JSON reader on the raw bytes too, so it is fuzzed without HTTP around it.
   check_json_reader(text);
 
+  http::api per_input(f.cfg);
   // One connection: parse requests back to back, as keep-alive does.
   std::size_t off = 0;
   for (int n = 0; n < 4 && off < size; ++n) {
@@ -164,8 +182,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::string_view target(req.target().data(), req.target().size());
     if (const auto q = target.find('?'); q != std::string_view::npos)
       (void)http::parse_query(target.substr(q + 1));
-    const http::response res = f.api->handle(req);
+    // A fresh api per input for the admin failure limit, so that an input
+    // behaves the same whatever ran before it (the /metrics page still
+    // renders the fixture's api).
+    const http::response res = per_input.handle(req, "fuzz-client");
     check_response(res);
+    // The route label stays one of a fixed set, whatever the path holds.
+    const std::string_view label = http::api::route_label(target);
+    FUZZ_CHECK(label == "other" || label.starts_with("/"));
+    FUZZ_CHECK(label.find("{key_id}") != std::string_view::npos || label.size() < 32);
     if (!res.keep_alive()) break;
   }
   return 0;
