@@ -41,12 +41,24 @@ std::string_view user_quota::key_of(std::string_view username) {
 
 tenant_quota::tenant_quota(std::size_t tenants)
     : count_(std::max<std::size_t>(tenants, 1)),
-      active_(std::make_unique<std::atomic<std::uint32_t>[]>(count_)) {
-  for (std::size_t i = 0; i < count_; ++i) active_[i].store(0, std::memory_order_relaxed);
+      active_(std::make_unique<std::atomic<std::uint32_t>[]>(count_)),
+      fleet_limit_(std::make_unique<std::atomic<std::uint32_t>[]>(count_)) {
+  for (std::size_t i = 0; i < count_; ++i) {
+    active_[i].store(0, std::memory_order_relaxed);
+    fleet_limit_[i].store(use_node_limit, std::memory_order_relaxed);
+  }
 }
 
 bool tenant_quota::try_acquire(std::size_t tenant, std::uint32_t limit) {
   if (tenant >= count_) return false;
+  if (limit != 0) {
+    // A lease never exceeds the configured limit (it is the fleet's total).
+    const std::uint32_t fleet = fleet_limit_[tenant].load(std::memory_order_acquire);
+    if (fleet != use_node_limit) {
+      if (fleet == 0) return false;
+      limit = std::min(limit, fleet);
+    }
+  }
   auto& a = active_[tenant];
   const std::uint32_t n = a.fetch_add(1, std::memory_order_acq_rel) + 1;
   if (limit != 0 && n > limit) {
@@ -62,6 +74,14 @@ void tenant_quota::release(std::size_t tenant) {
 
 std::uint32_t tenant_quota::active(std::size_t tenant) const {
   return tenant < count_ ? active_[tenant].load(std::memory_order_relaxed) : 0;
+}
+
+void tenant_quota::set_fleet_limit(std::size_t tenant, std::uint32_t limit) noexcept {
+  if (tenant < count_) fleet_limit_[tenant].store(limit, std::memory_order_release);
+}
+
+std::uint32_t tenant_quota::fleet_limit(std::size_t tenant) const noexcept {
+  return tenant < count_ ? fleet_limit_[tenant].load(std::memory_order_acquire) : use_node_limit;
 }
 
 }  // namespace anyturn::turn

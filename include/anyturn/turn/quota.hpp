@@ -41,16 +41,35 @@ class user_quota {
 
 // Concurrent allocations per tenant, across workers: one atomic counter per
 // tenant.
+//
+// Fleet quotas (fleet.redis, src/fleet/quota_lease.cpp): a tenant's
+// configured max_allocations then counts across the fleet. The fleet thread
+// leases units of it from Redis and sets the tenant's fleet limit here to
+// what this node holds; workers keep calling try_acquire with the configured
+// limit and are held to the lease instead, with no Redis round trip on the
+// Allocate path. `use_node_limit` (the initial value, and what the fleet
+// thread sets when Redis is unreachable) means "no lease: the configured
+// limit applies to this node alone".
 class tenant_quota {
  public:
+  static constexpr std::uint32_t use_node_limit = UINT32_MAX;
+
   explicit tenant_quota(std::size_t tenants);
-  bool try_acquire(std::size_t tenant, std::uint32_t limit);  // limit 0: no limit
+  // limit 0: no limit (the fleet limit is then ignored too). Otherwise the
+  // fleet limit, when set, replaces `limit` (a lease of 0 refuses).
+  bool try_acquire(std::size_t tenant, std::uint32_t limit);
   void release(std::size_t tenant);
   [[nodiscard]] std::uint32_t active(std::size_t tenant) const;
+  [[nodiscard]] std::size_t tenants() const { return count_; }
+
+  // Any thread (the fleet thread); workers see it at their next try_acquire.
+  void set_fleet_limit(std::size_t tenant, std::uint32_t limit) noexcept;
+  [[nodiscard]] std::uint32_t fleet_limit(std::size_t tenant) const noexcept;
 
  private:
   std::size_t count_;
   std::unique_ptr<std::atomic<std::uint32_t>[]> active_;
+  std::unique_ptr<std::atomic<std::uint32_t>[]> fleet_limit_;
 };
 
 }  // namespace anyturn::turn

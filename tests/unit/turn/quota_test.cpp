@@ -88,6 +88,82 @@ TEST(UserQuota, ConcurrentWorkersNeverExceedTheLimit) {
   EXPECT_EQ(granted.load(), 100);
 }
 
+// Fleet quotas: the lease the fleet thread sets replaces the configured
+// limit; use_node_limit restores it (Redis unreachable).
+TEST(TenantQuota, FleetLimitReplacesTheConfiguredLimitUntilCleared) {
+  tenant_quota q(2);
+  EXPECT_EQ(q.fleet_limit(1), tenant_quota::use_node_limit);
+  q.set_fleet_limit(1, 2);
+  EXPECT_TRUE(q.try_acquire(1, 5));
+  EXPECT_TRUE(q.try_acquire(1, 5));
+  EXPECT_FALSE(q.try_acquire(1, 5)) << "held to the lease of 2, not the configured 5";
+  EXPECT_EQ(q.active(1), 2u);
+  EXPECT_TRUE(q.try_acquire(0, 5)) << "another tenant's lease does not apply";
+  q.set_fleet_limit(1, tenant_quota::use_node_limit);
+  EXPECT_TRUE(q.try_acquire(1, 5));
+  EXPECT_TRUE(q.try_acquire(1, 5));
+  EXPECT_TRUE(q.try_acquire(1, 5));
+  EXPECT_FALSE(q.try_acquire(1, 5)) << "back to the per-node limit of 5";
+}
+
+TEST(TenantQuota, ALeaseOfZeroRefusesAndALeaseNeverExceedsTheConfiguredLimit) {
+  tenant_quota q(1);
+  q.set_fleet_limit(0, 0);
+  EXPECT_FALSE(q.try_acquire(0, 5));
+  EXPECT_EQ(q.active(0), 0u);
+  q.set_fleet_limit(0, 100);
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(q.try_acquire(0, 3));
+  EXPECT_FALSE(q.try_acquire(0, 3));
+}
+
+TEST(TenantQuota, AnUnlimitedTenantIgnoresTheFleetLimit) {
+  tenant_quota q(1);
+  q.set_fleet_limit(0, 0);
+  for (int i = 0; i < 10; ++i) EXPECT_TRUE(q.try_acquire(0, 0));
+}
+
+TEST(TenantQuota, ALeaseBelowTheActiveCountRefusesUntilReleased) {
+  tenant_quota q(1);
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(q.try_acquire(0, 10));
+  q.set_fleet_limit(0, 2);
+  EXPECT_FALSE(q.try_acquire(0, 10));
+  q.release(0);
+  q.release(0);
+  EXPECT_FALSE(q.try_acquire(0, 10)) << "2 active, lease 2";
+  q.release(0);
+  EXPECT_TRUE(q.try_acquire(0, 10));
+}
+
+TEST(TenantQuota, ConcurrentWorkersNeverExceedTheLeaseWhileItMoves) {
+  tenant_quota q(1);
+  q.set_fleet_limit(0, 50);
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint32_t> peak{0};
+  std::atomic<std::uint32_t> held{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 4; ++t)
+    ts.emplace_back([&] {
+      for (int i = 0; i < 20000; ++i) {
+        if (!q.try_acquire(0, 1000)) continue;
+        // active() may briefly count a refused attempt; `held` counts grants.
+        const auto a = held.fetch_add(1) + 1;
+        auto p = peak.load();
+        while (a > p && !peak.compare_exchange_weak(p, a)) {
+        }
+        held.fetch_sub(1);
+        q.release(0);
+      }
+    });
+  std::thread leaser([&] {
+    for (int i = 0; i < 2000 && !stop.load(); ++i) q.set_fleet_limit(0, i % 2 ? 50 : 20);
+  });
+  for (auto& t : ts) t.join();
+  stop = true;
+  leaser.join();
+  EXPECT_LE(peak.load(), 50u);
+  EXPECT_EQ(q.active(0), 0u);
+}
+
 }  // namespace
 }  // namespace anyturn::turn
 
