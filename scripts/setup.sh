@@ -4,9 +4,9 @@
 # Idempotent: packages already installed are detected with dpkg and nothing is
 # downloaded on a second run. Needs root, or sudo without a password prompt,
 # only when something is missing. Installing coturn (its test clients are
-# used by tests/interop) never starts its system service: a temporary
-# /usr/sbin/policy-rc.d forbids it, and any pre-existing one is put back
-# exactly as it was.
+# used by tests/interop) or redis-server (the fleet tests run their own) never
+# starts its system service: a temporary /usr/sbin/policy-rc.d forbids it,
+# and any pre-existing one is put back exactly as it was.
 set -euo pipefail
 
 export DEBIAN_FRONTEND=noninteractive
@@ -14,6 +14,7 @@ export DEBIAN_FRONTEND=noninteractive
 packages=(
   build-essential cmake g++ clang-14 libclang-rt-14-dev
   libboost1.81-dev libboost-json1.81-dev libssl-dev libspdlog-dev libyaml-cpp-dev
+  libhiredis-dev pkg-config redis-server
   libgtest-dev libgmock-dev libbenchmark-dev
   coturn prometheus python3 openssl iproute2 procps curl
   chromium libnss3-tools gnuplot-nox
@@ -60,8 +61,9 @@ if ((EUID != 0)); then
   fi
 fi
 
-# Keep package scripts from starting services (coturn's turnserver in
-# particular) while we install: invoke-rc.d obeys policy-rc.d's exit code 101.
+# Keep package scripts from starting services (coturn's turnserver and
+# redis-server in particular: the fleet tests start their own redis-server on
+# a loopback port) while we install: invoke-rc.d obeys policy-rc.d's exit code 101.
 policy=/usr/sbin/policy-rc.d
 policy_backup=""
 restore_policy() {

@@ -88,6 +88,7 @@ struct node::impl {
     bool held = false;         // false: the per-node limit applies
     bool in_flight = false;
     bool short_granted = false;  // the last request got less than it asked
+    std::uint64_t seen_refused = 0;  // tenant_quota::fleet_refused at the last request
   };
 
   impl(options o, hooks h, std::shared_ptr<turn::fleet_signals> s, std::shared_ptr<auth::revocation_board> b,
@@ -266,7 +267,7 @@ struct node::impl {
     announce();
     read_directory();
     for (std::size_t t = 0; t < leases.size(); ++t)
-      if (!leases[t].in_flight) request_lease(t);
+      if (!leases[t].in_flight) request_lease(t, has_demand(t));
   }
 
   void announce() {
@@ -449,9 +450,19 @@ struct node::impl {
     leased_units[t].store(-1, std::memory_order_relaxed);
   }
 
-  void request_lease(std::size_t t) {
+  // Workers were refused since the last request, or the headroom runs low
+  // while units are in use.
+  bool has_demand(std::size_t t) const {
+    const auto& l = leases[t];
+    if (l.max == 0 || !quotas) return false;
+    const std::uint32_t in_use = quotas->active(t);
+    return quotas->fleet_refused(t) != l.seen_refused || (in_use > 0 && lease_runs_low(in_use, l.units, l.max));
+  }
+
+  void request_lease(std::size_t t, bool need) {
     auto& l = leases[t];
     if (l.max == 0 || !quotas) return;
+    l.seen_refused = quotas->fleet_refused(t);
     const std::uint32_t in_use = quotas->active(t);
     const std::uint32_t want = lease_target(in_use, l.max);
     if (l.held && want < l.units) {
@@ -463,7 +474,7 @@ struct node::impl {
     l.in_flight = true;
     const bool sent = send({"EVAL", std::string(lease_script), "1", quota_key(opts.tenants[t].id), opts.node_id,
                             std::to_string(want), std::to_string(l.max), std::to_string(in_use),
-                            std::to_string(3 * opts.heartbeat.count())},
+                            std::to_string(3 * opts.heartbeat.count()), need ? "1" : "0"},
                            [this, t, want](const reply* r) {
                              if (r == nullptr) return;
                              auto& l = leases[t];
@@ -496,7 +507,11 @@ struct node::impl {
           const auto& l = leases[t];
           if (l.max == 0 || l.in_flight || !quotas) continue;
           // A short grant is retried at the next heartbeat, not every check.
-          if (!l.held || (!l.short_granted && lease_runs_low(quotas->active(t), l.units, l.max))) request_lease(t);
+          if (!l.held) {
+            request_lease(t, false);
+          } else if (!l.short_granted && has_demand(t)) {
+            request_lease(t, true);
+          }
         }
       }
       schedule_quota_check();
@@ -533,6 +548,8 @@ node::node(options opts, hooks h, std::shared_ptr<turn::fleet_signals> signals,
         "fleet.redis: rediss:// (TLS to Redis) is not supported by this build (its hiredis has no TLS); "
         "use redis:// over a trusted network or a TLS tunnel");
   if (opts.node_id.empty()) throw std::invalid_argument("fleet.node_id: empty");
+  if (opts.node_id.front() == '!' || opts.node_id.size() > 255)
+    throw std::invalid_argument("fleet.node_id: at most 255 bytes, not starting with '!'");
   if (opts.heartbeat.count() <= 0) throw std::invalid_argument("fleet heartbeat must be positive");
   impl_ = std::make_unique<impl>(std::move(opts), std::move(h), std::move(signals), std::move(revocations),
                                  std::move(quotas));
@@ -613,7 +630,8 @@ void node::collect(metrics::sink& s) const {
             m.reconnects.load(std::memory_order_relaxed));
   for (std::size_t t = 0; t < m.opts.tenants.size(); ++t) {
     if (m.opts.tenants[t].max_allocations == 0) continue;
-    const std::string_view tenant = m.opts.tenants[t].id.empty() ? "default" : m.opts.tenants[t].id;
+    const std::string_view tenant =
+        m.opts.tenants[t].id.empty() ? std::string_view("default") : std::string_view(m.opts.tenants[t].id);
     const auto units = m.leased_units[t].load(std::memory_order_relaxed);
     s.gauge("anyturn_fleet_quota_leased",
             "Allocation units this node holds of the tenant's fleet-wide quota (0 on per-node fallback)",

@@ -42,20 +42,27 @@ std::string_view user_quota::key_of(std::string_view username) {
 tenant_quota::tenant_quota(std::size_t tenants)
     : count_(std::max<std::size_t>(tenants, 1)),
       active_(std::make_unique<std::atomic<std::uint32_t>[]>(count_)),
-      fleet_limit_(std::make_unique<std::atomic<std::uint32_t>[]>(count_)) {
+      fleet_limit_(std::make_unique<std::atomic<std::uint32_t>[]>(count_)),
+      fleet_refused_(std::make_unique<std::atomic<std::uint64_t>[]>(count_)) {
   for (std::size_t i = 0; i < count_; ++i) {
     active_[i].store(0, std::memory_order_relaxed);
     fleet_limit_[i].store(use_node_limit, std::memory_order_relaxed);
+    fleet_refused_[i].store(0, std::memory_order_relaxed);
   }
 }
 
 bool tenant_quota::try_acquire(std::size_t tenant, std::uint32_t limit) {
   if (tenant >= count_) return false;
+  bool leased = false;
   if (limit != 0) {
     // A lease never exceeds the configured limit (it is the fleet's total).
     const std::uint32_t fleet = fleet_limit_[tenant].load(std::memory_order_acquire);
     if (fleet != use_node_limit) {
-      if (fleet == 0) return false;
+      leased = true;
+      if (fleet == 0) {
+        fleet_refused_[tenant].fetch_add(1, std::memory_order_relaxed);
+        return false;
+      }
       limit = std::min(limit, fleet);
     }
   }
@@ -63,6 +70,7 @@ bool tenant_quota::try_acquire(std::size_t tenant, std::uint32_t limit) {
   const std::uint32_t n = a.fetch_add(1, std::memory_order_acq_rel) + 1;
   if (limit != 0 && n > limit) {
     a.fetch_sub(1, std::memory_order_acq_rel);
+    if (leased) fleet_refused_[tenant].fetch_add(1, std::memory_order_relaxed);
     return false;
   }
   return true;
@@ -82,6 +90,10 @@ void tenant_quota::set_fleet_limit(std::size_t tenant, std::uint32_t limit) noex
 
 std::uint32_t tenant_quota::fleet_limit(std::size_t tenant) const noexcept {
   return tenant < count_ ? fleet_limit_[tenant].load(std::memory_order_acquire) : use_node_limit;
+}
+
+std::uint64_t tenant_quota::fleet_refused(std::size_t tenant) const noexcept {
+  return tenant < count_ ? fleet_refused_[tenant].load(std::memory_order_relaxed) : 0;
 }
 
 }  // namespace anyturn::turn

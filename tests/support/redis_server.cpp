@@ -125,11 +125,10 @@ void redis_server::kill() {
   pid_ = -1;
 }
 
-bool redis_server::save_to(const std::string& path) {
-  const std::filesystem::path p(path);
-  return command("CONFIG SET dir " + p.parent_path().string()).starts_with("+OK") &&
-         command("CONFIG SET dbfilename " + p.filename().string()).starts_with("+OK") &&
-         command("SAVE").starts_with("+OK");
+std::string redis_server::save() {
+  // Started with --dir dir_ and the default dbfilename.
+  if (!command("SAVE").starts_with("+OK")) return {};
+  return dir_ + "/dump.rdb";
 }
 
 std::string redis_server::log() const {

@@ -32,8 +32,8 @@ class redis_server {
              std::chrono::milliseconds timeout = std::chrono::seconds{5});
   // SIGKILL and reap (a crash: the data is gone).
   void kill();
-  // Asks it to SAVE its data to `path` (an .rdb file); true when it did.
-  bool save_to(const std::string& path);
+  // Asks it to SAVE its data; the path of the .rdb file it wrote, or "".
+  std::string save();
 
   [[nodiscard]] std::uint16_t port() const { return port_; }
   [[nodiscard]] pid_t pid() const { return pid_; }

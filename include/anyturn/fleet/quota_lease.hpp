@@ -18,10 +18,15 @@
 //   256), asks for more when fewer than chunk/2 are left (checked every
 //   100 ms), and returns the surplus when it refreshes its lease (every
 //   heartbeat).
+// * A node that gets less than it asked marks the tenant "starved" in the
+//   hash (field "!starved" = "<node>:<expiry_ms>", 3 heartbeats). While
+//   another node's mark stands, a node without demand of its own (no
+//   refusals, headroom not running low) keeps only what it uses, so idle
+//   headroom moves to the busy node within about two heartbeats.
 // * So the fleet never holds more than max, but a node near the limit can
 //   refuse (486) while another node holds unused units: at most `chunk`
-//   per other node, and for at most one heartbeat after they are freed. A
-//   burst of more than chunk/2 Allocates on one node within ~100 ms may
+//   per other node, for up to about two heartbeats after they are freed.
+//   A burst of more than chunk/2 Allocates on one node within ~100 ms may
 //   see 486s even when the fleet has room. Size max as the real limit plus
 //   a margin of about chunk per node when that matters.
 // * Redis unreachable: every node falls back to max per node (the fleet
@@ -42,8 +47,10 @@ namespace anyturn::fleet {
 // now (fewer than chunk/2 units left, rounded up, and the lease below max).
 [[nodiscard]] bool lease_runs_low(std::uint32_t in_use, std::uint32_t lease, std::uint32_t max);
 
-// EVAL lease_script 1 anyturn:quota:<tenant> <node> <want> <max> <in_use> <ttl_ms>
-// Returns the units granted (0..want).
+// EVAL lease_script 1 anyturn:quota:<tenant> <node> <want> <max> <in_use> <ttl_ms> <need>
+// <need> "1": the node has demand (its workers were refused, or its in-use
+// units run close to the lease); "0": a routine refresh. Returns the units
+// granted (0..want).
 extern const std::string_view lease_script;
 
 

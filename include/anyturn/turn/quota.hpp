@@ -65,11 +65,15 @@ class tenant_quota {
   // Any thread (the fleet thread); workers see it at their next try_acquire.
   void set_fleet_limit(std::size_t tenant, std::uint32_t limit) noexcept;
   [[nodiscard]] std::uint32_t fleet_limit(std::size_t tenant) const noexcept;
+  // Allocations refused while a fleet limit was set (the fleet thread reads
+  // it as demand for a larger lease).
+  [[nodiscard]] std::uint64_t fleet_refused(std::size_t tenant) const noexcept;
 
  private:
   std::size_t count_;
   std::unique_ptr<std::atomic<std::uint32_t>[]> active_;
   std::unique_ptr<std::atomic<std::uint32_t>[]> fleet_limit_;
+  std::unique_ptr<std::atomic<std::uint64_t>[]> fleet_refused_;
 };
 
 }  // namespace anyturn::turn

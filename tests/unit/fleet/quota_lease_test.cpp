@@ -43,10 +43,11 @@ class quota_lease_script : public ::testing::Test {
     ASSERT_TRUE(redis_.start()) << redis_.log();
   }
   // The grant, or -1 on anything but an integer reply.
-  long long lease(const std::string& node, unsigned want, unsigned max, unsigned used, unsigned ttl_ms = 10000) {
+  long long lease(const std::string& node, unsigned want, unsigned max, unsigned used, unsigned ttl_ms = 10000,
+                  bool need = true) {
     const auto r = redis_.command({"EVAL", std::string(lease_script), "1", "anyturn:quota:acme", node,
                                    std::to_string(want), std::to_string(max), std::to_string(used),
-                                   std::to_string(ttl_ms)});
+                                   std::to_string(ttl_ms), need ? "1" : "0"});
     if (r.empty() || r[0] != ':') return -1;
     return std::stoll(r.substr(1));
   }
@@ -77,10 +78,24 @@ TEST_F(quota_lease_script, ANodeOverItsGrantRecordsWhatItReallyHolds) {
   EXPECT_EQ(lease("a", 2, 3, 2), 0) << "b's real 3 count, so a gets nothing more";
 }
 
+TEST_F(quota_lease_script, AStarvedNodeMakesTheOthersGiveUpTheirHeadroom) {
+  EXPECT_EQ(lease("a", 1, 3, 0), 1) << "a keeps one unit of headroom, using none";
+  EXPECT_EQ(lease("b", 3, 3, 2), 2) << "b is short";
+  EXPECT_NE(redis_.command("HGET anyturn:quota:acme !starved").find("\r\nb:"), std::string::npos);
+  EXPECT_EQ(lease("a", 1, 3, 0, 10000, false), 0) << "a, without demand, keeps only what it uses while b starves";
+  EXPECT_EQ(lease("b", 3, 3, 2), 3);
+  EXPECT_EQ(lease("b", 3, 3, 3, 10000, false), 3) << "b's own mark does not limit b";
+  EXPECT_EQ(lease("c", 1, 3, 0), 0) << "a node with demand competes for what is free";
+  EXPECT_EQ(lease("b", 2, 3, 2, 10000, false), 2);
+  EXPECT_EQ(lease("c", 1, 3, 0), 1);
+}
+
 TEST_F(quota_lease_script, AMalformedFieldIsDropped) {
   ASSERT_EQ(redis_.command("HSET anyturn:quota:acme junk nonsense"), ":1\r\n");
+  ASSERT_EQ(redis_.command("HSET anyturn:quota:acme !starved nonsense"), ":1\r\n");
   EXPECT_EQ(lease("a", 3, 3, 0), 3);
   EXPECT_EQ(redis_.command("HEXISTS anyturn:quota:acme junk"), ":0\r\n");
+  EXPECT_EQ(redis_.command("HEXISTS anyturn:quota:acme !starved"), ":0\r\n");
 }
 
 }  // namespace

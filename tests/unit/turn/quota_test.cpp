@@ -98,12 +98,14 @@ TEST(TenantQuota, FleetLimitReplacesTheConfiguredLimitUntilCleared) {
   EXPECT_TRUE(q.try_acquire(1, 5));
   EXPECT_FALSE(q.try_acquire(1, 5)) << "held to the lease of 2, not the configured 5";
   EXPECT_EQ(q.active(1), 2u);
+  EXPECT_EQ(q.fleet_refused(1), 1u) << "demand the fleet thread sees";
   EXPECT_TRUE(q.try_acquire(0, 5)) << "another tenant's lease does not apply";
   q.set_fleet_limit(1, tenant_quota::use_node_limit);
   EXPECT_TRUE(q.try_acquire(1, 5));
   EXPECT_TRUE(q.try_acquire(1, 5));
   EXPECT_TRUE(q.try_acquire(1, 5));
   EXPECT_FALSE(q.try_acquire(1, 5)) << "back to the per-node limit of 5";
+  EXPECT_EQ(q.fleet_refused(1), 1u) << "refusals under the per-node limit are not fleet demand";
 }
 
 TEST(TenantQuota, ALeaseOfZeroRefusesAndALeaseNeverExceedsTheConfiguredLimit) {
