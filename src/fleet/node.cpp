@@ -4,7 +4,6 @@
 #include <anyturn/fleet/quota_lease.hpp>
 #include <anyturn/fleet/records.hpp>
 #include <anyturn/fleet/redis_link.hpp>
-#include <anyturn/fleet/redis_url.hpp>
 #include <anyturn/metrics/registry.hpp>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -186,7 +185,7 @@ struct node::impl {
     up.store(true, std::memory_order_release);
     backoff = initial_backoff;
     last_progress_ms = mono_ms();
-    spdlog::info("fleet: node {} connected to Redis at {}", opts.node_id, url.redacted());
+    spdlog::info("fleet: node {} connected to Redis at {}", opts.node_id, describe(url));
     // Subscribed first, then read: nothing published in between is missed.
     read_revocations("0");
     flush_unpublished();
@@ -197,7 +196,7 @@ struct node::impl {
     count(fleet_op::connect);
     std::uint64_t suppressed = 0;
     if (log_connect.allow(mono_ms(), suppressed))
-      spdlog::warn("fleet: cannot connect to Redis at {}: {} (retrying; {} similar suppressed)", url.redacted(),
+      spdlog::warn("fleet: cannot connect to Redis at {}: {} (retrying; {} similar suppressed)", describe(url),
                    error, suppressed);
     go_down();
   }
@@ -207,7 +206,7 @@ struct node::impl {
     if (st == state::up) {
       count(fleet_op::connection_lost);
       spdlog::warn("fleet: lost Redis at {}: {}; quotas fall back to per-node limits until it is back",
-                   url.redacted(), why);
+                   describe(url), why);
       go_down();
     } else {
       connect_failed(why);
@@ -541,7 +540,7 @@ struct node::impl {
 node::node(options opts, hooks h, std::shared_ptr<turn::fleet_signals> signals,
            std::shared_ptr<auth::revocation_board> revocations, std::shared_ptr<turn::tenant_quota> quotas) {
   std::string error;
-  auto url = parse_redis_url(opts.redis_url, error);
+  auto url = config::parse_redis_url(opts.redis_url, &error);
   if (!url) throw std::invalid_argument("fleet.redis: " + error);
   if (url->tls && !tls_supported)
     throw std::invalid_argument(

@@ -225,6 +225,17 @@ bool queue(const std::shared_ptr<connection>& c, const std::vector<std::string>&
 
 }  // namespace
 
+std::string describe(const redis_url& url) {
+  std::string s = url.tls ? "rediss://" : "redis://";
+  if (!url.password.empty()) s += "***@";
+  if (url.host.find(':') != std::string::npos)
+    s += "[" + url.host + "]";
+  else
+    s += url.host;
+  s += ":" + std::to_string(url.port) + "/" + std::to_string(url.db);
+  return s;
+}
+
 redis_link::redis_link(asio::io_context& io) : io_(io) {}
 
 redis_link::~redis_link() { close(); }
@@ -317,7 +328,7 @@ void redis_link::connect(const redis_url& url, std::chrono::milliseconds timeout
   };
   if (!url.password.empty()) {
     std::vector<std::string> auth{"AUTH"};
-    if (!url.user.empty()) auth.push_back(url.user);
+    if (!url.username.empty()) auth.push_back(url.username);
     auth.push_back(url.password);
     queue(c, auth, step("AUTH", false));
   }

@@ -9,7 +9,7 @@
 // a link from inside one of its handlers (close() there is fine).
 #pragma once
 
-#include <anyturn/fleet/redis_url.hpp>
+#include <anyturn/config/redis_url.hpp>
 
 #include <boost/asio/io_context.hpp>
 
@@ -22,6 +22,15 @@
 #include <vector>
 
 namespace anyturn::fleet {
+
+using config::redis_url;
+
+// Whether this build can talk TLS to Redis (rediss://): Debian's
+// libhiredis-dev ships no hiredis_ssl, so no.
+inline constexpr bool tls_supported = false;
+
+// "redis://host:port/db" (with "***@" when there is a password), for logs.
+std::string describe(const redis_url& url);
 
 // A reply, copied out of hiredis.
 struct reply {
