@@ -44,7 +44,7 @@ endif()
 add_library(anyturn_header_check OBJECT ${_hc_sources})
 # The include directories, definitions and dependencies the headers may use:
 # those of every anyturn library (anyturn_app links all the others).
-foreach(_hc_module stun auth relay turn config metrics net http app)
+foreach(_hc_module stun auth relay turn config metrics net http fleet app)
   if(TARGET anyturn_${_hc_module})
     target_link_libraries(anyturn_header_check PRIVATE anyturn_${_hc_module})
   endif()
