@@ -10,6 +10,8 @@
 
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
 #include <atomic>
 #include <filesystem>
 #include <memory>
@@ -314,6 +316,23 @@ TEST_F(FleetNode, QuotaLeasesHoldAFleetLimitAcrossTwoNodesAndFallBackWithoutRedi
   for (int i = 0; i < 3; ++i) EXPECT_TRUE(a->quotas->try_acquire(1, 3));
   EXPECT_FALSE(a->quotas->try_acquire(1, 3));
   EXPECT_NE(a->metrics().find(R"(anyturn_fleet_quota_per_node{tenant="acme"} 1)"), std::string::npos);
+}
+
+// A Redis that keeps the socket open but stops answering (SIGSTOP) is lost
+// too, after 3 heartbeats (at least 3 s); quotas fall back meanwhile.
+TEST_F(FleetNode, AStalledRedisIsDetectedAndQuotasFallBack) {
+  auto a = make("a", "192.0.2.1", 0, 3);
+  ASSERT_TRUE(wait_until([&] { return a->n->leased(1).has_value(); }));
+  ASSERT_EQ(::kill(redis_.pid(), SIGSTOP), 0);
+  const auto t0 = clock::now();
+  const bool detected = wait_until([&] { return !a->n->redis_up(); }, 6s);
+  const auto took = clock::now() - t0;
+  ::kill(redis_.pid(), SIGCONT);
+  ASSERT_TRUE(detected);
+  EXPECT_GE(took, 2500ms);
+  EXPECT_FALSE(a->n->leased(1));
+  EXPECT_GE(a->n->errors(fleet_op::connection_lost), 1u);
+  EXPECT_TRUE(wait_until([&] { return a->n->redis_up() && a->n->leased(1).has_value(); }, 5s));
 }
 
 TEST_F(FleetNode, StartsWithoutRedisAndConnectsWhenItAppears) {
