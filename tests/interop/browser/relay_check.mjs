@@ -110,9 +110,11 @@ async function main(opts, state) {
   const home = path.join(state.workdir, 'home');
   fs.mkdirSync(home);
   if (opts.ca) make_nss_db(home, opts.ca);
-  const rules = ['MAP * ~NOTFOUND'];
+  // The first MAP rule that matches wins: the names first, then the rest to
+  // NOTFOUND (no lookups leave the lab). EXCLUDE rules apply before any MAP.
+  const rules = [];
   for (const [name, ip] of opts.maps) rules.push(`MAP ${name} ${ip}`, `MAP ${name}. ${ip}`);
-  rules.push('EXCLUDE localhost', ...opts.exclude.map((ip) => `EXCLUDE ${ip}`));
+  rules.push('MAP * ~NOTFOUND', 'EXCLUDE localhost', ...opts.exclude.map((ip) => `EXCLUDE ${ip}`));
   const args = [
     '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-proxy-server',
