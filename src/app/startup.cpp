@@ -19,6 +19,7 @@
 #include <thread>
 
 #include <sys/resource.h>
+#include <unistd.h>
 
 namespace anyturn::app {
 
@@ -42,7 +43,28 @@ std::shared_ptr<turn::shared_state> make_shared_state(const config::server_confi
     r.ports = std::make_shared<relay::port_pool>(cfg.relay.port_min, cfg.relay.port_max);
     s->relays.push_back(std::move(r));
   }
-  s->own = own_addresses_of(cfg, config::host_interface_addresses(), *s->peers, s->relays);
+  // relay.external_ips (1:1 NAT): XOR-RELAYED-ADDRESS carries PUBLIC for
+  // the relay address PRIVATE (validated: one of `relays`, same family).
+  for (const auto& e : config::resolve_external_ips(cfg.relay)) {
+    s->external_ips.push_back({*e.private_ip, e.public_ip});
+  }
+  if (s->external_ips.size() != cfg.relay.external_ips.size()) {
+    throw std::runtime_error("relay.external_ips: an entry maps no relay address (run validate())");
+  }
+  // The fleet: Allocates on an anycast address are redirected to the
+  // unicast address of their family.
+  for (auto ip : cfg.fleet.anycast_ips) {
+    ip.port = 0;
+    s->anycast_ips.push_back(ip);
+  }
+  for (auto ip : cfg.fleet.unicast_ips) {
+    ip.port = 0;
+    s->unicast_ips.push_back(ip);
+  }
+  s->alternate_domain = cfg.fleet.alternate_domain;
+  s->enforce_expiry = cfg.auth.enforce_expiry;
+  s->own = own_addresses_of(cfg, config::host_interface_addresses(), *s->peers, s->relays,
+                            fleet_addresses(cfg));
   s->allocation_lifetime_default = cfg.lifetimes.allocation_default;
   s->allocation_lifetime_max = cfg.lifetimes.allocation_max;
   s->permission_lifetime = cfg.lifetimes.permission;
@@ -68,6 +90,31 @@ std::shared_ptr<turn::shared_state> make_shared_state(const config::server_confi
   if (per_user_limits)
     s->user_quotas = std::make_shared<turn::user_quota>(cfg.max_allocations_per_user);
   return s;
+}
+
+std::vector<stun::endpoint> fleet_addresses(const config::server_config& cfg) {
+  std::vector<stun::endpoint> out;
+  for (const auto& e : cfg.relay.external_ips) out.push_back(e.public_ip);
+  out.insert(out.end(), cfg.fleet.anycast_ips.begin(), cfg.fleet.anycast_ips.end());
+  out.insert(out.end(), cfg.fleet.unicast_ips.begin(), cfg.fleet.unicast_ips.end());
+  for (auto& e : out) e.port = 0;
+  return out;
+}
+
+std::string node_id_of(const config::fleet_config& fleet) {
+  if (!fleet.node_id.empty()) return fleet.node_id;
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') return "anyturn";
+  // The id's alphabet ([A-Za-z0-9._-], at most 64): a host name fits it;
+  // anything else becomes '_'.
+  std::string id(name);
+  if (id.size() > config::max_node_id_bytes) id.resize(config::max_node_id_bytes);
+  for (char& c : id) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
+    if (!ok) c = '_';
+  }
+  return id;
 }
 
 std::shared_ptr<const relay::own_addresses> own_addresses_of(

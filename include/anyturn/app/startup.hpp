@@ -17,8 +17,12 @@ namespace anyturn::app {
 // The immutable state every worker shares: credentials, nonce service (a
 // per-process random key when auth.nonce_keys is empty, which only happens
 // when provision_secrets did not run first), peer policy, one port pool per
-// relay address, lifetimes and limits. Throws std::runtime_error if no random
-// key can be drawn (start-up only).
+// relay address, lifetimes and limits, and the fleet's part: the external
+// (1:1 NAT) mappings, the anycast and unicast addresses, ALTERNATE-DOMAIN and
+// auth.enforce_expiry (fleet_signals and the revocation board are app.cpp's).
+// Throws std::runtime_error if no random key can be drawn, or if a
+// relay.external_ips entry maps no relay address (validate() refuses that
+// config; start-up only).
 std::shared_ptr<turn::shared_state> make_shared_state(const config::server_config& cfg);
 
 // The server's own addresses, refused as peers except on a live relay port
@@ -31,6 +35,15 @@ std::shared_ptr<const relay::own_addresses> own_addresses_of(
     const config::server_config& cfg, const std::vector<config::interface_address>& host,
     const auth::peer_policy& peers, const std::vector<turn::shared_state::relay_address>& relays,
     const std::vector<stun::endpoint>& external = {});
+
+// The addresses a fleet adds to the server's own (for own_addresses_of's
+// `external`): every relay.external_ips PUBLIC, fleet.anycast_ips and
+// fleet.unicast_ips, port 0.
+std::vector<stun::endpoint> fleet_addresses(const config::server_config& cfg);
+
+// fleet.node_id, or else the host name (cut to 64 bytes, characters outside
+// [A-Za-z0-9._-] replaced by '_'), or else "anyturn".
+std::string node_id_of(const config::fleet_config& fleet);
 
 // Worker threads for `configured` (0: one per core, at least one).
 unsigned resolve_threads(unsigned configured);

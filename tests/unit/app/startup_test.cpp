@@ -8,7 +8,10 @@
 
 #include "app_config.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
+#include <stdexcept>
 #include <fstream>
 #include <string>
 
@@ -164,6 +167,102 @@ TEST_F(RelayRangeOverlap, UnreadableFilesGiveNoWarning) {
   EXPECT_FALSE(relay_range_overlap_warning(49152, 65535, dir_ + "/missing", dir_ + "/missing"));
   const auto junk = write("junk", "not numbers\n");
   EXPECT_FALSE(relay_range_overlap_warning(49152, 65535, junk, junk));
+}
+
+// ------------------------------------------------------------------ fleet
+
+TEST(app, shared_state_carries_the_fleet_config) {
+  config::server_config cfg = test_config();
+  cfg.relay.ips = {ep("127.0.0.1"), ep("127.0.0.2"), ep("::1")};
+  config::external_ip a;
+  a.public_ip = ep("203.0.113.7");
+  a.private_ip = ep("127.0.0.2");
+  config::external_ip b;
+  b.public_ip = ep("2001:db8::7");  // no PRIVATE: the only IPv6 relay address
+  cfg.relay.external_ips = {a, b};
+  cfg.fleet.anycast_ips = {ep("198.51.100.1"), ep("2001:db8:a::1")};
+  cfg.fleet.unicast_ips = {ep("192.0.2.10"), ep("2001:db8::10")};
+  cfg.fleet.alternate_domain = "turn-1.example.com";
+  cfg.auth.enforce_expiry = false;
+  const auto s = make_shared_state(cfg);
+  ASSERT_EQ(s->external_ips.size(), 2u);
+  EXPECT_EQ(s->external_ips[0].private_ip, ep("127.0.0.2"));
+  EXPECT_EQ(s->external_ips[0].public_ip, ep("203.0.113.7"));
+  EXPECT_EQ(s->external_ips[1].private_ip, ep("::1"));
+  EXPECT_EQ(s->external_ips[1].public_ip, ep("2001:db8::7"));
+  for (const auto& m : s->external_ips) {
+    // Each PRIVATE is one of the relay addresses, as the core looks it up.
+    EXPECT_TRUE(std::any_of(s->relays.begin(), s->relays.end(),
+                            [&](const auto& r) { return r.ip == m.private_ip; }))
+        << m.private_ip.to_string();
+    EXPECT_EQ(m.public_ip.port, 0);
+  }
+  EXPECT_EQ(s->anycast_ips, (std::vector<stun::endpoint>{ep("198.51.100.1"), ep("2001:db8:a::1")}));
+  EXPECT_EQ(s->unicast_ips, (std::vector<stun::endpoint>{ep("192.0.2.10"), ep("2001:db8::10")}));
+  EXPECT_EQ(s->alternate_domain, "turn-1.example.com");
+  EXPECT_FALSE(s->enforce_expiry);
+  // app.cpp wires these; make_shared_state leaves them off.
+  EXPECT_EQ(s->fleet, nullptr);
+  EXPECT_EQ(s->revocations, nullptr);
+
+  // The relay's public address, the anycast and the unicast addresses are
+  // the server's own: no client may relay to them except to a live relay port.
+  ASSERT_NE(s->own, nullptr);
+  for (const char* own : {"203.0.113.7:3478", "[2001:db8::7]:9641", "198.51.100.1:22", "[2001:db8:a::1]:53",
+                          "192.0.2.10:3478", "[2001:db8::10]:80"}) {
+    EXPECT_TRUE(s->own->contains(ep(own))) << own;
+  }
+  EXPECT_FALSE(s->own->contains(ep("203.0.113.8:3478")));
+  EXPECT_EQ(fleet_addresses(cfg).size(), 6u);
+}
+
+TEST(app, single_node_has_no_fleet_state_and_enforces_expiry) {
+  const auto s = make_shared_state(test_config());
+  EXPECT_TRUE(s->external_ips.empty());
+  EXPECT_TRUE(s->anycast_ips.empty());
+  EXPECT_TRUE(s->unicast_ips.empty());
+  EXPECT_TRUE(s->alternate_domain.empty());
+  EXPECT_TRUE(s->enforce_expiry);  // auth.enforce_expiry defaults on
+  EXPECT_TRUE(fleet_addresses(test_config()).empty());
+}
+
+// peers.allow opens an address explicitly: the operator's allow wins, for a
+// fleet address as for a listener.
+TEST(app, fleet_addresses_that_peers_allow_opens_are_not_guarded) {
+  config::server_config cfg = test_config();
+  cfg.fleet.anycast_ips = {ep("198.51.100.1")};
+  cfg.fleet.unicast_ips = {ep("192.0.2.10")};
+  cfg.peers.allow.push_back(*auth::cidr::parse("198.51.100.0/24"));
+  const auto s = make_shared_state(cfg);
+  EXPECT_FALSE(s->own->contains(ep("198.51.100.1:3478")));
+  EXPECT_TRUE(s->own->contains(ep("192.0.2.10:3478")));
+}
+
+TEST(app, an_external_ip_that_maps_no_relay_address_fails_start_up) {
+  config::server_config cfg = test_config();
+  cfg.relay.ips = {ep("127.0.0.1"), ep("127.0.0.2")};
+  config::external_ip e;
+  e.public_ip = ep("203.0.113.7");  // two IPv4 relay addresses: which one?
+  cfg.relay.external_ips = {e};
+  EXPECT_THROW(make_shared_state(cfg), std::runtime_error);
+}
+
+TEST(app, node_id_is_configured_or_the_host_name) {
+  config::fleet_config fleet;
+  fleet.node_id = "eu-1";
+  EXPECT_EQ(node_id_of(fleet), "eu-1");
+  fleet.node_id.clear();
+  const std::string id = node_id_of(fleet);
+  ASSERT_FALSE(id.empty());
+  EXPECT_LE(id.size(), config::max_node_id_bytes);
+  for (char c : id) {
+    EXPECT_TRUE(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-') << id;
+  }
+  char host[256] = {};
+  ASSERT_EQ(::gethostname(host, sizeof host - 1), 0);
+  if (std::string(host).size() <= config::max_node_id_bytes) {
+    EXPECT_EQ(id, std::string(host));
+  }
 }
 
 }  // namespace
