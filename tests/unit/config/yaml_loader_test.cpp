@@ -38,6 +38,13 @@ TEST(ConfigLoad, ExampleConfigLoadsAndValidates) {
   EXPECT_EQ(cfg->auth.nonce_max_skew, 60u);
   EXPECT_TRUE(cfg->peers.allow.empty());
   EXPECT_EQ(cfg->log_level, "info");
+  // The fleet keys are shown with their defaults: a single node.
+  EXPECT_TRUE(cfg->relay.external_ips.empty());
+  EXPECT_TRUE(cfg->auth.enforce_expiry);
+  EXPECT_TRUE(cfg->http.admin_keys.empty());
+  EXPECT_TRUE(cfg->fleet.anycast_ips.empty());
+  EXPECT_TRUE(cfg->fleet.redis.empty());
+  EXPECT_EQ(cfg->fleet.drain_timeout, 3600u);
 }
 
 TEST(ConfigStreams, ExampleServesTlsOn5349WithADevelopmentCertificate) {
