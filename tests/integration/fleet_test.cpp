@@ -6,6 +6,7 @@
 // Relay port slots 170-179 (tests/support/daemon.hpp).
 #include "daemon.hpp"
 #include "spawn.hpp"
+#include "stream_client.hpp"
 #include "turn_client.hpp"
 
 #include <gtest/gtest.h>
@@ -297,6 +298,64 @@ TEST_F(FleetAnycast, AllocateOnTheUnicastAddressIsServedAndNotRedirectedAgain) {
   EXPECT_TRUE(ports_.contains(relayed->port)) << relayed->to_string();
   auto refresh = c->refresh(600);
   EXPECT_TRUE(refresh && refresh->is_success()) << describe(refresh);
+}
+
+// Over TCP and TLS the redirect keeps the port and transport, and over TLS
+// it names the node's certificate in ALTERNATE-DOMAIN (RFC 8489 §14.16).
+class FleetAnycastStreams : public Fleet, public ::testing::WithParamInterface<bool> {
+ protected:
+  [[nodiscard]] bool tls() const { return GetParam(); }
+  void SetUp() override {
+    tcp_port_ = free_port(false);
+    do {
+      tls_port_ = free_port(false);
+    } while (tls_port_ == tcp_port_);
+    const std::string p = std::to_string(tcp_port_);
+    const std::string t = std::to_string(tls_port_);
+    // No tls.cert: the development certificate (the client does not verify).
+    ASSERT_TRUE(start(173 + (tls() ? 1 : 0),
+                      {"--relay-ip", "127.0.0.2", "--listen", "127.0.0.1:" + p, "--listen", "127.0.0.2:" + p,
+                       "--tls-listen", "127.0.0.1:" + t, "--tls-listen", "127.0.0.2:" + t, "--anycast-ip",
+                       "127.0.0.1", "--unicast-ip", "127.0.0.2", "--alternate-domain", "node1.turn.example"}));
+  }
+  [[nodiscard]] std::uint16_t port() const { return tls() ? tls_port_ : tcp_port_; }
+
+  std::unique_ptr<stream_client> connected(const char* ip) {
+    stream_client::options o;
+    o.tls = tls();
+    auto c = std::make_unique<stream_client>(ip4(ip, port()), o);
+    EXPECT_TRUE(c->connect()) << c->last_error();
+    c->set_credentials({user, password});
+    return c;
+  }
+
+  std::uint16_t tcp_port_ = 0;
+  std::uint16_t tls_port_ = 0;
+};
+
+INSTANTIATE_TEST_SUITE_P(Transports, FleetAnycastStreams, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "tls" : "tcp"; });
+
+TEST_P(FleetAnycastStreams, RedirectKeepsPortAndTransportAndNamesTheCertificateOverTls) {
+  auto c = connected("127.0.0.1");
+  auto r = c->allocate();
+  ASSERT_TRUE(r.has_value()) << "no response";
+  EXPECT_EQ(r->error_code(), 300) << r->describe();
+  EXPECT_EQ(r->address(stun::attr::alternate_server), std::optional(ip4("127.0.0.2", port()))) << r->describe();
+  if (tls()) {
+    EXPECT_EQ(r->string(stun::attr::alternate_domain), std::optional<std::string>("node1.turn.example"))
+        << r->describe();
+  } else {
+    EXPECT_FALSE(r->has(stun::attr::alternate_domain)) << "ALTERNATE-DOMAIN over plain TCP: " << r->describe();
+  }
+
+  // The client follows it and is served there.
+  auto u = connected("127.0.0.2");
+  auto ok = u->allocate();
+  ASSERT_TRUE(ok && ok->is_success()) << describe(ok);
+  const auto relayed = ok->address(stun::attr::xor_relayed_address);
+  ASSERT_TRUE(relayed.has_value()) << ok->describe();
+  EXPECT_EQ(relayed->ip_string(), "127.0.0.2");
 }
 
 }  // namespace
