@@ -84,12 +84,18 @@ TEST(FleetSignals, ConcurrentReadersNeverSeeATornTarget) {
   b.tcp_port = 2222;
   b.tls_port = 2223;
 
+  f.set_drain_target(a);
   std::atomic<bool> stop{false};
   std::atomic<std::uint64_t> torn{0}, reads{0}, seen_a{0}, seen_b{0};
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   std::vector<std::thread> threads;
+  // Writers run until the readers are done (at most 5 s), so every read
+  // races a write.
   for (int w = 0; w < 2; ++w) {
     threads.emplace_back([&, w] {
-      for (int i = 0; i < 20000 && !stop.load(); ++i) {
+      for (int i = 0; !stop.load(std::memory_order_relaxed) &&
+                      (i % 1024 != 0 || std::chrono::steady_clock::now() < deadline);
+           ++i) {
         if (i % 7 == 3) {
           f.set_drain_target(std::nullopt);
         } else {
@@ -100,8 +106,8 @@ TEST(FleetSignals, ConcurrentReadersNeverSeeATornTarget) {
   }
   for (int r = 0; r < 2; ++r) {
     threads.emplace_back([&] {
-      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-      for (int i = 0; i < 200000 && std::chrono::steady_clock::now() < deadline; ++i) {
+      for (int i = 0; i < 300000 && (i % 1024 != 0 || std::chrono::steady_clock::now() < deadline);
+           ++i) {
         const auto t = f.drain_target();
         reads.fetch_add(1);
         if (!t) continue;
