@@ -227,8 +227,12 @@ void start_allocation(context& ctx, const request& r, slot_index slot, std::uniq
   s.started_ms = r.now.mono_ms;
   s.started_unix_ms = r.now.unix_s * 1000;
   s.expires_ms = r.now.mono_ms + std::int64_t{s.lifetime_s} * 1000;
-  if (s.credential_expiry_s != 0)
-    s.credential_end_ms = r.now.mono_ms + (s.credential_expiry_s * 1000 - ctx.unix_ms(r.now));
+  if (s.credential_expiry_s != 0) {
+    // Up to 18 digits of expiry: in milliseconds only once bounded.
+    constexpr std::int64_t far_s = 100LL * 365 * 86400;
+    const std::int64_t left_s = std::min(s.credential_expiry_s - r.now.unix_s, far_s);
+    s.credential_end_ms = r.now.mono_ms + left_s * 1000 - (ctx.unix_ms(r.now) - r.now.unix_s * 1000);
+  }
   const auto* policy = ctx.policy_of(r.tenant);
   if (policy != nullptr) rec->bandwidth.start(policy->bandwidth_bytes_per_s, r.now.mono_ms);
   rec->start_limits(policy != nullptr ? policy->allocation : ctx.shared->allocation_limits,

@@ -311,6 +311,22 @@ TEST_F(Fleet, RestCredentialClampsAllocateAndRefreshLifetimes) {
   EXPECT_EQ(*stun::decode_u32(*r.find(attr::lifetime)), 600u);
 }
 
+TEST_F(Fleet, FarFutureRestCredentialIsServedNormally) {
+  start();
+  const auto cred = rest(999'999'999'999'999'999);  // 18 digits: the longest accepted
+  const auto c = client();
+  learn_nonce(c);
+  auto r = send(c, build(stun::method::allocate, new_tid(), requested_udp, cred.user.c_str(),
+                         cred.password.c_str()));
+  ASSERT_EQ(r.cls(), message_class::success_response) << error_of(r);
+  EXPECT_EQ(*stun::decode_u32(*r.find(attr::lifetime)), 600u);
+  advance(300);
+  EXPECT_EQ(core_->allocation_count(), 1u);
+  advance(301);
+  EXPECT_EQ(core_->allocation_count(), 0u);
+  EXPECT_EQ(counters_.closed_expired.load(), 1u);
+}
+
 TEST_F(Fleet, WithoutEnforceExpiryTheLifetimeIsNotClamped) {
   start();
   shared_->enforce_expiry = false;
