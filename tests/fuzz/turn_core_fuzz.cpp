@@ -11,6 +11,10 @@
 // MESSAGE-INTEGRITY(-SHA256) and FINGERPRINT as the input asks, so the
 // authenticated paths are reached.
 //
+// Fleet steps (issue 13) turn the drain on and off with or without an
+// alternate node, put the listeners' addresses among the anycast ones, and
+// revoke a user's credentials.
+//
 // After every step the invariants are checked (a failure traps):
 //   - every allocation has an owner (a user) and belongs to one of the
 //     clients; allocation_count() agrees with the table walk and with the
@@ -39,11 +43,13 @@
 #include <anyturn/auth/credentials.hpp>
 #include <anyturn/auth/nonce.hpp>
 #include <anyturn/auth/peer_policy.hpp>
+#include <anyturn/auth/revocations.hpp>
 #include <anyturn/relay/allocation.hpp>
 #include <anyturn/relay/io.hpp>
 #include <anyturn/relay/own_addresses.hpp>
 #include <anyturn/relay/port_pool.hpp>
 #include <anyturn/stun/message.hpp>
+#include <anyturn/turn/fleet_signals.hpp>
 #include <anyturn/turn/quota.hpp>
 #include <anyturn/turn/worker_core.hpp>
 
@@ -185,6 +191,11 @@ class harness {
     default_tenant.allocation = limits;
     s->tenants = {default_tenant, acme};
     s->tenant_usage = std::make_shared<turn::tenant_quota>(2);
+    fleet_ = std::make_shared<turn::fleet_signals>();
+    s->fleet = fleet_;
+    board_ = std::make_shared<auth::revocation_board>();
+    s->revocations = board_;
+    s->unicast_ips = {ep("198.51.100.50:0"), ep("[2001:db8::50]:0")};
     shared_ = s;
     core_ = std::make_unique<turn::worker_core>(s, io_, counters_, 0);
 
@@ -212,6 +223,8 @@ class harness {
   void run(input& in) {
     for (std::size_t step = 0; step < max_steps && !in.empty(); ++step) {
       const std::uint8_t op = in.byte();
+      const bool was_draining = fleet_->draining();
+      const std::size_t had = core_->allocation_count();
       switch (op % 8) {
         case 0:
         case 1:
@@ -222,6 +235,8 @@ class harness {
         case 6: advance(in.byte() % 4 == 0 ? std::int64_t{in.byte()} * 30 : in.byte() % 16); break;
         case 7: other(in, op); break;
       }
+      // A draining node makes no new allocation.
+      if (was_draining && fleet_->draining()) FUZZ_CHECK(core_->allocation_count() <= had);
       check();
     }
     // Past every lifetime (allocations, reservations, channel cool-down):
@@ -397,6 +412,7 @@ class harness {
   }
 
   void other(input& in, std::uint8_t op) {
+    if (op >= 224) return fleet_step(in);
     switch (op / 8 % 4) {
       case 0:  // the TCP connection closes (its allocation ends now)
         core_->on_client_closed(clients_[3], now_);
@@ -418,6 +434,53 @@ class harness {
     }
   }
 
+  // The fleet: drain, anycast, revocations.
+  void fleet_step(input& in) {
+    const std::uint8_t what = in.byte();
+    switch (what % 4) {
+      case 0:
+        fleet_->set_draining(!fleet_->draining());
+        break;
+      case 1: {
+        turn::alternate_node n;
+        n.v4 = ep("198.51.100.60:0");
+        if (what & 0x10) n.v6 = ep("[2001:db8::60]:0");
+        n.udp_port = 3478;
+        n.tcp_port = (what & 0x20) ? 0 : 3478;
+        if (what & 0x40) {
+          fleet_->set_drain_target(std::nullopt);
+        } else {
+          fleet_->set_drain_target(n);
+        }
+        break;
+      }
+      case 2:
+        if (shared_->anycast_ips.empty()) {
+          shared_->anycast_ips = {ep("192.0.2.1:0"), ep("[2001:db8::1]:0")};
+        } else {
+          shared_->anycast_ips.clear();
+        }
+        break;
+      case 3: {
+        const auto all = users();
+        const user& u = all[in.byte() % all.size()];
+        auth::revocation r;
+        r.tenant = u.tenant == 0 ? "" : "acme";
+        if (what & 0x10) {
+          r.username = u.name;
+        } else {
+          r.user = std::string(auth::rest_user_of(u.name, r.tenant));
+          if (r.user.empty()) r.username = u.name;  // a static user
+        }
+        r.until_unix = now_.unix_s + 100000;
+        board_->add(r);
+        core_->on_tick(now_);  // the worker notices on its tick
+        FUZZ_CHECK(!io_.broken);
+        break;
+      }
+    }
+  }
+
   // ---- the invariants ----
   void check() {
     const std::int64_t now = now_.mono_ms;
@@ -428,8 +491,11 @@ class harness {
     std::map<relay::relay_id, int> sockets;
     std::set<std::size_t> owners;
     std::set<const relay::allocation*> live;
+    const auto revoked = board_->snapshot();
     core_->for_each_allocation([&](const relay::allocation& a, std::string_view username) {
       ++count;
+      // A revoked credential holds no allocation (past the tick that saw it).
+      FUZZ_CHECK(!revoked->revoked(a.tenant == 0 ? "" : "acme", username, now_.unix_s));
       FUZZ_CHECK(!username.empty());  // an owner
       const auto who = std::find(clients_.begin(), clients_.end(), a.client);
       FUZZ_CHECK(who != clients_.end() || a.client.proto == relay::transport::tcp);
@@ -503,6 +569,8 @@ class harness {
 
   fake_io io_;
   relay::worker_counters counters_;
+  std::shared_ptr<turn::fleet_signals> fleet_;
+  std::shared_ptr<auth::revocation_board> board_;
   std::shared_ptr<turn::shared_state> shared_;
   std::unique_ptr<turn::worker_core> core_;
   now_t now_{1'000'000, 1'800'000'000};
