@@ -327,6 +327,24 @@ TEST_F(Fleet, FarFutureRestCredentialIsServedNormally) {
   EXPECT_EQ(counters_.closed_expired.load(), 1u);
 }
 
+// A Refresh that shortens the lifetime re-arms the timer: the allocation
+// ends at the new expiry, not at the check armed for the old one.
+TEST_F(Fleet, RefreshThatShortensTheLifetimeEndsOnTime) {
+  start();
+  const auto c = client();
+  allocate(c, "alice", "wonderland", [](stun::message_builder& b) { b.add_u32(attr::lifetime, 3600); });
+  learn_nonce(c);
+  auto r = send(c, build(stun::method::refresh, new_tid(), [](auto& b) { b.add_u32(attr::lifetime, 600); },
+                         "alice", "wonderland"));
+  ASSERT_EQ(r.cls(), message_class::success_response) << error_of(r);
+  EXPECT_EQ(*stun::decode_u32(*r.find(attr::lifetime)), 600u);
+  advance(599);
+  EXPECT_EQ(core_->allocation_count(), 1u);
+  advance(2);
+  EXPECT_EQ(core_->allocation_count(), 0u);
+  EXPECT_EQ(counters_.closed_expired.load(), 1u);
+}
+
 TEST_F(Fleet, WithoutEnforceExpiryTheLifetimeIsNotClamped) {
   start();
   shared_->enforce_expiry = false;
