@@ -1,5 +1,6 @@
 #include <anyturn/app/app.hpp>
 
+#include <anyturn/app/drain.hpp>
 #include <anyturn/app/secrets.hpp>
 #include <anyturn/app/side.hpp>
 #include <anyturn/app/tls_setup.hpp>
@@ -16,10 +17,12 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <stdexcept>
 #include <thread>
@@ -70,6 +73,12 @@ struct server_app::impl {
     std::shared_ptr<turn::shared_state> shared;
     try {
       shared = make_shared_state(cfg);
+      // The fleet's view of this node: the drain flag and where a drain
+      // sends new clients (a static --drain-alternate, until the fleet
+      // directory names a node), and the revoked credentials.
+      shared->fleet = fleet;
+      shared->revocations = revocations;
+      if (cfg.fleet.drain_alternate) fleet->set_drain_target(static_drain_target(*cfg.fleet.drain_alternate));
       if (!cfg.usage_log.empty()) {
         // Opened before any worker exists and held by the shared state, so it
         // outlives every worker: the records of a clean shutdown are written.
@@ -143,6 +152,7 @@ struct server_app::impl {
     signals.add(SIGINT);
     signals.add(SIGTERM);
     signals.add(SIGHUP);
+    signals.add(SIGUSR1);
     start_threads();
     listening.store(true, std::memory_order_release);
     log_startup(resolved, resolved_tls);
@@ -177,6 +187,11 @@ struct server_app::impl {
         registry.add_collector(metrics::turn_metrics(std::move(turn_counters), std::move(options))));
     counter_collectors.push_back(registry.add_collector(metrics::net_metrics(std::move(io_counters))));
     registry.add_collector(metrics::process_collector());
+    registry.add_collector([this](metrics::sink& out) {
+      out.gauge("anyturn_draining",
+                "1 while this node drains (new Allocates sent elsewhere, /readyz 503), else 0", {},
+                drain.draining() ? 1 : 0);
+    });
     registry.add_collector(metrics::build_info_collector());
     if (usage) registry.add_collector(usage->collector());
 
@@ -192,7 +207,8 @@ struct server_app::impl {
     http::server_config h = http_server_config(cfg, std::move(urls.urls));
     h.registry = &registry;
     h.ready = [this] {
-      return listening.load(std::memory_order_acquire) && !draining.load(std::memory_order_acquire);
+      return listening.load(std::memory_order_acquire) && !stopping.load(std::memory_order_acquire) &&
+             !drain.draining();
     };
     const std::size_t api_tenants = h.tenants.size();
     // The HTTP thread never takes SIGINT/SIGTERM/SIGHUP (the main thread's
@@ -202,6 +218,7 @@ struct server_app::impl {
     sigaddset(&block, SIGINT);
     sigaddset(&block, SIGTERM);
     sigaddset(&block, SIGHUP);
+    sigaddset(&block, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &block, &previous);
     try {
       http_server = std::make_unique<http::server>(std::move(h));
@@ -299,8 +316,13 @@ struct server_app::impl {
         arm_signals();
         return;
       }
+      if (signal == SIGUSR1) {
+        start_drain("SIGUSR1");
+        arm_signals();
+        return;
+      }
       // Not ready from now on (/readyz answers 503) while the workers stop.
-      draining.store(true, std::memory_order_release);
+      stopping.store(true, std::memory_order_release);
       spdlog::info("received {}, stopping", signal == SIGINT ? "SIGINT" : "SIGTERM");
     });
   }
@@ -328,6 +350,102 @@ struct server_app::impl {
     if (!any) spdlog::info("SIGHUP: nothing to reload (no TLS listener, no usage log)");
   }
 
+  static turn::alternate_node static_drain_target(const stun::endpoint& to) {
+    turn::alternate_node n;
+    stun::endpoint ip = to;
+    ip.port = 0;
+    if (to.is_v4()) {
+      n.v4 = ip;
+    } else {
+      n.v6 = ip;
+    }
+    n.udp_port = n.tcp_port = n.tls_port = to.port;
+    return n;
+  }
+
+  [[nodiscard]] static std::int64_t monotonic_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+
+  [[nodiscard]] std::uint64_t live_allocations() const {
+    std::uint64_t n = 0;
+    for (const auto& w : workers) n += w->counters().active_allocations.load(std::memory_order_relaxed);
+    return n;
+  }
+
+  // Any thread (SIGUSR1 on the main thread, /admin/drain on the HTTP
+  // thread, a Redis command on the fleet thread).
+  bool start_drain(std::string_view cause) {
+    if (!drain.start(monotonic_ms())) {
+      spdlog::info("{}: already draining", cause);
+      return false;
+    }
+    const auto target = fleet->drain_target();
+    spdlog::warn(
+        "drain started by {}: /readyz answers 503, new Allocates go to {}, {} allocation{} keep "
+        "relaying; the process exits when the last one ends or after {} s (fleet.drain_timeout)",
+        cause, target ? describe(*target) : std::string("nowhere (508: no fleet directory, no --drain-alternate)"),
+        live_allocations(), live_allocations() == 1 ? "" : "s", cfg.fleet.drain_timeout);
+    return true;
+  }
+
+  bool stop_drain(std::string_view cause) {
+    if (!drain.stop()) {
+      spdlog::info("{}: not draining", cause);
+      return false;
+    }
+    spdlog::warn("drain ended by {}: serving new Allocates again, /readyz answers 200", cause);
+    return true;
+  }
+
+  static std::string describe(const turn::alternate_node& n) {
+    std::string out;
+    if (n.v4) out += n.v4->ip_string();
+    if (n.v6) out += (out.empty() ? "" : " / ") + n.v6->ip_string();
+    return out + fmt::format(" (udp {}, tcp {}, tls {})", n.udp_port, n.tcp_port, n.tls_port);
+  }
+
+  // Main thread, every 250 ms: the drain's end, and old revocations.
+  void arm_tick() {
+    tick_timer.expires_after(std::chrono::milliseconds(250));
+    tick_timer.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;
+      on_tick();
+      arm_tick();
+    });
+  }
+
+  void on_tick() {
+    const std::int64_t now = monotonic_ms();
+    const std::uint64_t live = live_allocations();
+    switch (drain.on_tick(now, live)) {
+      case drain_controller::verdict::keep_running:
+        break;
+      case drain_controller::verdict::done:
+        spdlog::info("drain finished after {} ms: the last allocation ended; exiting",
+                     drain.elapsed_ms(now));
+        request_stop(0);
+        return;
+      case drain_controller::verdict::timed_out:
+        spdlog::warn("drain timed out after {} s (fleet.drain_timeout): ending the {} allocation{} left; exiting",
+                     cfg.fleet.drain_timeout, live, live == 1 ? "" : "s");
+        request_stop(0);
+        return;
+    }
+    if (now - last_revocation_expiry_ms >= 1000) {
+      last_revocation_expiry_ms = now;
+      revocations->expire(unix_seconds());
+    }
+  }
+
+  [[nodiscard]] static std::int64_t unix_seconds() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+
   void start_threads() {
     // Workers never take SIGINT/SIGTERM (no EINTR on their hot path): the
     // mask is inherited, and only the main thread's signal_set handles them.
@@ -336,6 +454,7 @@ struct server_app::impl {
     sigaddset(&block, SIGINT);
     sigaddset(&block, SIGTERM);
     sigaddset(&block, SIGHUP);
+    sigaddset(&block, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &block, &previous);
     threads.reserve(workers.size());
     for (auto& w : workers) {
@@ -397,22 +516,25 @@ struct server_app::impl {
   }
 
   void request_stop(int code) {
-    draining.store(true, std::memory_order_release);
+    stopping.store(true, std::memory_order_release);
     asio::post(main_ioc, [this, code] {
       if (code != 0 && exit_code == 0) exit_code = code;
       boost::system::error_code ignored;
       signals.cancel(ignored);
+      tick_timer.cancel();
     });
   }
 
   int wait() {
     if (!started) return 1;
     arm_signals();
+    arm_tick();
     main_ioc.run();
     // A second Ctrl-C now kills the process the default way.
     boost::system::error_code ignored;
     signals.clear(ignored);
-    draining.store(true, std::memory_order_release);
+    tick_timer.cancel();
+    stopping.store(true, std::memory_order_release);
     // Each worker frees its allocations (writing their usage records) before
     // its thread ends; the usage log outlives them all.
     stop_and_join();
@@ -453,6 +575,13 @@ struct server_app::impl {
   // The main thread's loop: signals and stop requests only.
   asio::io_context main_ioc{1};
   asio::signal_set signals{main_ioc};
+  asio::steady_timer tick_timer{main_ioc};
+  std::int64_t last_revocation_expiry_ms = 0;  // main thread
+  // Shared with the workers (turn::shared_state), the HTTP thread and the
+  // fleet thread.
+  std::shared_ptr<turn::fleet_signals> fleet = std::make_shared<turn::fleet_signals>();
+  std::shared_ptr<auth::revocation_board> revocations = std::make_shared<auth::revocation_board>();
+  drain_controller drain{fleet, cfg.fleet.drain_timeout};
   int exit_code = 0;  // main thread (set inside main_ioc)
   bool started = false;
   // TLS (main thread): where the development certificate lives, and the
@@ -469,7 +598,7 @@ struct server_app::impl {
   // stop_http) before the workers are destroyed.
   std::shared_ptr<metrics::usage_log> usage;  // also held by the shared state
   std::atomic<bool> listening{false};  // every listener bound, workers running
-  std::atomic<bool> draining{false};   // stop requested: /readyz answers 503
+  std::atomic<bool> stopping{false};   // stop requested: /readyz answers 503
   metrics::registry registry;
   std::vector<metrics::registry::collector_id> counter_collectors;
   std::unique_ptr<http::server> http_server;
