@@ -5,6 +5,7 @@
 #include <anyturn/app/side.hpp>
 #include <anyturn/app/tls_setup.hpp>
 #include <anyturn/config/cli.hpp>
+#include <anyturn/fleet/node.hpp>
 #include <anyturn/http/server.hpp>
 #include <anyturn/metrics/net_metrics.hpp>
 #include <anyturn/metrics/process.hpp>
@@ -28,6 +29,7 @@
 #include <thread>
 
 #include <pthread.h>
+#include <unistd.h>
 
 namespace anyturn::app {
 
@@ -42,6 +44,14 @@ struct server_app::impl {
   ~impl() {
     stop_and_join();
     stop_http();  // before `workers` (whose counters the collectors read) go
+    stop_fleet();
+  }
+
+  void stop_fleet() {
+    if (fleet_node) {
+      fleet_node->stop();
+      fleet_node.reset();
+    }
   }
 
   bool start(std::string& error) {
@@ -77,6 +87,7 @@ struct server_app::impl {
       // sends new clients (a static --drain-alternate, until the fleet
       // directory names a node), and the revoked credentials.
       shared->fleet = fleet;
+      tenant_usage = shared->tenant_usage;
       shared->revocations = revocations;
       if (cfg.fleet.drain_alternate) fleet->set_drain_target(static_drain_target(*cfg.fleet.drain_alternate));
       if (!cfg.usage_log.empty()) {
@@ -144,7 +155,12 @@ struct server_app::impl {
       workers.push_back(std::move(w));
     }
 
+    if (!start_fleet(resolved, resolved_tls, error)) {
+      workers.clear();
+      return false;
+    }
     if (cfg.http.enabled && !start_http(resolved, resolved_tls, error)) {
+      stop_fleet();
       workers.clear();
       return false;
     }
@@ -187,6 +203,10 @@ struct server_app::impl {
         registry.add_collector(metrics::turn_metrics(std::move(turn_counters), std::move(options))));
     counter_collectors.push_back(registry.add_collector(metrics::net_metrics(std::move(io_counters))));
     registry.add_collector(metrics::process_collector());
+    if (fleet_node) {
+      fleet::node* n = fleet_node.get();
+      counter_collectors.push_back(registry.add_collector([n](metrics::sink& out) { n->collect(out); }));
+    }
     registry.add_collector([this](metrics::sink& out) {
       out.gauge("anyturn_draining",
                 "1 while this node drains (new Allocates sent elsewhere, /readyz 503), else 0", {},
@@ -206,6 +226,13 @@ struct server_app::impl {
     }
     http::server_config h = http_server_config(cfg, std::move(urls.urls));
     h.registry = &registry;
+    // /admin/* and the revoke routes (their keys: http.admin_keys, the
+    // tenants' API keys). Each runs on the HTTP thread.
+    h.drain = [this] { return start_drain("POST /admin/drain"); };
+    h.undrain = [this] { return stop_drain("POST /admin/undrain"); };
+    h.draining = [this] { return drain.draining(); };
+    h.allocations = [this] { return live_allocations(); };
+    h.revoke = [this](const auth::revocation& r) { revoke(r); };
     h.ready = [this] {
       return listening.load(std::memory_order_acquire) && !stopping.load(std::memory_order_acquire) &&
              !drain.draining();
@@ -348,6 +375,83 @@ struct server_app::impl {
       }
     }
     if (!any) spdlog::info("SIGHUP: nothing to reload (no TLS listener, no usage log)");
+  }
+
+  // A revocation from the credentials API (HTTP thread): on this node at
+  // once (the workers act on their next tick), and through Redis on every
+  // node of the fleet.
+  void revoke(const auth::revocation& r) {
+    const std::string_view what = r.username.empty() ? std::string_view("user") : std::string_view("credential");
+    spdlog::info("revoked {} '{}' of tenant '{}' until {}", what, r.username.empty() ? r.user : r.username,
+                 r.tenant, r.until_unix);
+    if (fleet_node) {
+      fleet_node->publish_revocation(r);
+    } else {
+      revocations->add(r);
+    }
+  }
+
+  // The fleet thread (fleet.redis): directory, fleet revocations, quota
+  // leases, drain commands.
+  bool start_fleet(const std::vector<stun::endpoint>& listeners,
+                   const std::vector<stun::endpoint>& tls_listeners, std::string& error) {
+    if (cfg.fleet.redis.empty()) return true;
+    fleet::options o;
+    o.redis_url = cfg.fleet.redis;
+    o.node_id = node_id(cfg);
+    for (const auto& ip : cfg.fleet.unicast_ips) {
+      (ip.is_v4() ? o.self.v4 : o.self.v6) = ip;
+    }
+    if (!listeners.empty()) {
+      o.self.udp_port = listeners.front().port;
+      if (cfg.streams.tcp) o.self.tcp_port = listeners.front().port;
+    }
+    if (!tls_listeners.empty()) o.self.tls_port = tls_listeners.front().port;
+    o.tenants.push_back({"", cfg.max_allocations});
+    for (const auto& t : cfg.tenants) o.tenants.push_back({t.id, t.max_allocations});
+    fleet::hooks hk;
+    hk.allocations = [this] { return live_allocations(); };
+    hk.load = [this] { return static_cast<double>(live_allocations()); };
+    hk.draining = [this] { return drain.draining(); };
+    hk.command = [this](bool on) {
+      if (on) {
+        start_drain("a Redis command");
+      } else {
+        stop_drain("a Redis command");
+      }
+    };
+    try {
+      fleet_node = std::make_unique<fleet::node>(std::move(o), std::move(hk), fleet, revocations,
+                                                 tenant_usage);
+    } catch (const std::exception& e) {
+      error = std::string("fleet.redis: ") + e.what();
+      return false;
+    }
+    // The fleet thread never takes the process's signals.
+    sigset_t block, previous;
+    sigemptyset(&block);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGUSR1}) sigaddset(&block, sig);
+    pthread_sigmask(SIG_BLOCK, &block, &previous);
+    fleet_node->start();
+    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+    spdlog::info("fleet: node '{}' with Redis {} (directory, revocations, quota leases)", node_id(cfg),
+                 redacted_redis_url(cfg.fleet.redis));
+    return true;
+  }
+
+  static std::string node_id(const config::server_config& c) {
+    if (!c.fleet.node_id.empty()) return c.fleet.node_id;
+    char host[256] = {};
+    if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') return "anyturn";
+    return host;
+  }
+
+  // The URL without its password, for the log.
+  static std::string redacted_redis_url(const std::string& url) {
+    const auto scheme = url.find("://");
+    const auto at = url.rfind('@');
+    if (scheme == std::string::npos || at == std::string::npos || at < scheme) return url;
+    return url.substr(0, scheme + 3) + "***@" + url.substr(at + 1);
   }
 
   static turn::alternate_node static_drain_target(const stun::endpoint& to) {
@@ -539,6 +643,7 @@ struct server_app::impl {
     // its thread ends; the usage log outlives them all.
     stop_and_join();
     stop_http();
+    stop_fleet();
     spdlog::info("stopped: {}", summary_line(totals()));
     if (cfg.streams.tcp || !cfg.tls.listen.empty()) {
       spdlog::info("streams: {}", stream_summary_line(stream_totals()));
@@ -582,6 +687,8 @@ struct server_app::impl {
   std::shared_ptr<turn::fleet_signals> fleet = std::make_shared<turn::fleet_signals>();
   std::shared_ptr<auth::revocation_board> revocations = std::make_shared<auth::revocation_board>();
   drain_controller drain{fleet, cfg.fleet.drain_timeout};
+  std::shared_ptr<turn::tenant_quota> tenant_usage;  // leased by the fleet node
+  std::unique_ptr<fleet::node> fleet_node;           // fleet.redis set
   int exit_code = 0;  // main thread (set inside main_ioc)
   bool started = false;
   // TLS (main thread): where the development certificate lives, and the

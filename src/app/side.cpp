@@ -117,6 +117,7 @@ http::server_config http_server_config(const config::server_config& cfg, http::i
   if (!cfg.http.tls_cert.empty()) h.tls = http::tls_files{cfg.http.tls_cert, cfg.http.tls_key};
   h.threads = 1;
   h.urls = std::move(urls);
+  h.admin_keys = cfg.http.admin_keys;
   auto add = [&](const std::string& id, const std::vector<std::string>& keys,
                  const std::vector<std::string>& secrets) {
     if (keys.empty()) return;  // this tenant does not use the API
