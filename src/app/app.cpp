@@ -350,6 +350,7 @@ struct server_app::impl {
       }
       // Not ready from now on (/readyz answers 503) while the workers stop.
       stopping.store(true, std::memory_order_release);
+      tick_timer.cancel();  // main_ioc.run() returns: nothing is left to wait for
       spdlog::info("received {}, stopping", signal == SIGINT ? "SIGINT" : "SIGTERM");
     });
   }
@@ -398,7 +399,7 @@ struct server_app::impl {
     if (cfg.fleet.redis.empty()) return true;
     fleet::options o;
     o.redis_url = cfg.fleet.redis;
-    o.node_id = node_id(cfg);
+    o.node_id = node_id_of(cfg.fleet);
     for (const auto& ip : cfg.fleet.unicast_ips) {
       (ip.is_v4() ? o.self.v4 : o.self.v6) = ip;
     }
@@ -407,6 +408,7 @@ struct server_app::impl {
       if (cfg.streams.tcp) o.self.tcp_port = listeners.front().port;
     }
     if (!tls_listeners.empty()) o.self.tls_port = tls_listeners.front().port;
+    if (cfg.fleet.drain_alternate) o.fallback_target = static_drain_target(*cfg.fleet.drain_alternate);
     o.tenants.push_back({"", cfg.max_allocations});
     for (const auto& t : cfg.tenants) o.tenants.push_back({t.id, t.max_allocations});
     fleet::hooks hk;
@@ -434,16 +436,9 @@ struct server_app::impl {
     pthread_sigmask(SIG_BLOCK, &block, &previous);
     fleet_node->start();
     pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-    spdlog::info("fleet: node '{}' with Redis {} (directory, revocations, quota leases)", node_id(cfg),
+    spdlog::info("fleet: node '{}' with Redis {} (directory, revocations, quota leases)", node_id_of(cfg.fleet),
                  redacted_redis_url(cfg.fleet.redis));
     return true;
-  }
-
-  static std::string node_id(const config::server_config& c) {
-    if (!c.fleet.node_id.empty()) return c.fleet.node_id;
-    char host[256] = {};
-    if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') return "anyturn";
-    return host;
   }
 
   // The URL without its password, for the log.

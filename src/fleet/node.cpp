@@ -334,7 +334,8 @@ struct node::impl {
     directory_read_ms = mono_ms();
     nodes.store(found.size(), std::memory_order_relaxed);
     if (signals) {
-      signals->set_drain_target(choose_drain_target(found, opts.node_id));
+      auto chosen = choose_drain_target(found, opts.node_id);
+      signals->set_drain_target(chosen ? chosen : opts.fallback_target);
       target_set = true;
     }
   }
@@ -342,7 +343,7 @@ struct node::impl {
   void forget_directory() {
     nodes.store(0, std::memory_order_relaxed);
     if (signals && target_set) {
-      signals->set_drain_target(std::nullopt);
+      signals->set_drain_target(opts.fallback_target);
       target_set = false;
     }
   }

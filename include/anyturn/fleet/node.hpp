@@ -60,6 +60,9 @@ struct options {
   std::chrono::milliseconds connect_timeout{2000};
   std::chrono::milliseconds max_backoff{2000};
   std::chrono::milliseconds quota_check{100};
+  // Where a drain sends new clients when the directory offers no node (or
+  // Redis is gone): fleet.drain_alternate. nullopt: nowhere (508).
+  std::optional<turn::alternate_node> fallback_target;
 };
 
 // Called on the fleet thread. Any may be empty.
