@@ -460,11 +460,12 @@ fi
 rest() { "$PY" "$client_py" rest --secret "$1" --user "$2" --ttl "${3:-600}" ${4:+--expiry "$4"}; }
 
 # Whether the nodes redirect at all: the TURN core can be on main before
-# the app hands it fleet.anycast_ips. An authenticated Allocate on the VIP
-# that gets 200 means it is not wired yet; FLEET_STRICT=1 (once everything
-# has landed) turns that skip into the failure it then is.
+# the app hands it fleet.anycast_ips. While the app exports no
+# anyturn_draining (its fleet wiring has not landed), an authenticated
+# Allocate on the VIP that gets 200 means "not wired yet": a skip. Once the
+# app is wired, or with FLEET_STRICT=1, such an answer fails checks 1-3.
 redirect_wired=1
-if ((feat_redirect && core_redirect)) && [[ -z "${FLEET_STRICT:-}" ]]; then
+if ((feat_redirect && core_redirect && !core_drain)) && [[ -z "${FLEET_STRICT:-}" ]]; then
   read -r probe_user probe_pass < <(rest "$REST_SECRET" probe)
   probe_code="$(json "$(pyc allocate --server "$VIP:3478" --user "$probe_user" --password "$probe_pass")" 'j.get("code")')"
   [[ "$probe_code" == 200 ]] && redirect_wired=0
