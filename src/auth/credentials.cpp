@@ -136,13 +136,13 @@ std::string_view rest_user_part(std::string_view username) {
 }  // namespace
 
 std::string_view custom_identifier_of(std::string_view username) {
-  const auto hash = username.rfind('#');
+  const auto hash = username.rfind('~');
   if (hash == std::string_view::npos) return {};
   const std::string_view id = username.substr(hash + 1);
   if (id.empty() || id.size() > max_custom_identifier_bytes) return {};
   const bool valid = std::all_of(id.begin(), id.end(), [](char c) {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
-           c == '_' || c == '~' || c == '-';
+           c == '_' || c == '-';
   });
   return valid ? id : std::string_view{};
 }

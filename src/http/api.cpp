@@ -206,7 +206,7 @@ std::optional<cf_path> parse_cf_path(std::string_view path) {
 }
 
 bool valid_custom_identifier(std::string_view id) {
-  return !id.empty() && auth::custom_identifier_of("#" + std::string(id)) == id;
+  return !id.empty() && auth::custom_identifier_of("~" + std::string(id)) == id;
 }
 
 // A username given to a revoke route: printable, bounded.
@@ -712,13 +712,13 @@ response api::cloudflare_generate(const request& req, std::size_t tenant_index) 
   if (const json::value* v = obj->find("customIdentifier"); given(v)) {
     if (v->type != json::value::kind::string || !valid_custom_identifier(v->text)) {
       return json_error(req, bhttp::status::bad_request,
-                        "customIdentifier: expected 1 to 64 characters of A-Z a-z 0-9 . _ ~ -");
+                        "customIdentifier: expected 1 to 64 characters of A-Z a-z 0-9 . _ -");
     }
     custom = v->text;
   }
   std::string user = new_user_id();
   if (!custom.empty()) {
-    user += '#';
+    user += '~';
     user += custom;
   }
   const std::string username = auth::rest_username(now(), ttl, rest_user_part(tenant, user));

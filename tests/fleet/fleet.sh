@@ -741,8 +741,8 @@ check7() {
       sleep 0.5
       revoke_at="$(now)"
       local rr rcode
-      # '#customIdentifier' is part of the username: %23 in the path.
-      rr="$(http 1 POST "/v1/turn/keys/acme/credentials/${u//#/%23}/revoke" "$ACME_KEY")"
+      # The username (with its ~customIdentifier) goes into the path as it is.
+      rr="$(http 1 POST "/v1/turn/keys/acme/credentials/${u}/revoke" "$ACME_KEY")"
       rcode="${rr%% *}"
       if [[ "$rcode" == 501 ]]; then
         stop_hold cf >/dev/null

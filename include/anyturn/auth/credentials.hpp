@@ -34,9 +34,9 @@ std::string rest_password(std::string_view secret, std::string_view username);
 std::string rest_username(std::int64_t now, std::int64_t ttl, std::string_view user);
 
 // The custom identifier a REST username carries: the credentials API mints
-// "<expiry>:<tenant>:<id>#<custom>" (or "<expiry>:<id>#<custom>") when the
-// request names a customIdentifier ([A-Za-z0-9._~-], 1..64 bytes). Returns
-// the text after the last '#' when it is a valid identifier, else "".
+// "<expiry>:<tenant>:<id>~<custom>" (or "<expiry>:<id>~<custom>") when the
+// request names a customIdentifier ([A-Za-z0-9._-], 1..64 bytes). Returns
+// the text after the last '~' when it is a valid identifier, else "".
 std::string_view custom_identifier_of(std::string_view username);
 inline constexpr std::size_t max_custom_identifier_bytes = 64;
 

@@ -318,20 +318,23 @@ TEST(credentials, is_static_user_tells_static_users_from_rest_usernames) {
   EXPECT_FALSE(store.is_static_user(""));
 }
 
-// The credentials API appends "#<customIdentifier>" to the user part.
-TEST(credentials, custom_identifier_of_reads_the_suffix_after_the_last_hash) {
-  EXPECT_EQ(custom_identifier_of("1700000600:acme:3f2a#room-42"), "room-42");
-  EXPECT_EQ(custom_identifier_of("1700000600:3f2a#A.b_c~d-9"), "A.b_c~d-9");
-  EXPECT_EQ(custom_identifier_of("1700000600:a#b#last"), "last");
+// The credentials API appends "~<customIdentifier>" to the user part ('~'
+// needs no escaping in a URL path, so the username can be pasted into the
+// Cloudflare-style revoke route as it is).
+TEST(credentials, custom_identifier_of_reads_the_suffix_after_the_last_tilde) {
+  EXPECT_EQ(custom_identifier_of("1700000600:acme:3f2a~room-42"), "room-42");
+  EXPECT_EQ(custom_identifier_of("1700000600:3f2a~A.b_c-9"), "A.b_c-9");
+  EXPECT_EQ(custom_identifier_of("1700000600:a~b~last"), "last");
   EXPECT_EQ(custom_identifier_of("1700000600:alice"), "");
-  EXPECT_EQ(custom_identifier_of("1700000600:alice#"), "");          // empty
-  EXPECT_EQ(custom_identifier_of("1700000600:alice#a b"), "");       // space
-  EXPECT_EQ(custom_identifier_of("1700000600:alice#a/b"), "");       // '/'
-  EXPECT_EQ(custom_identifier_of("alice#x:1700000600"), "");         // ':' after '#'
-  EXPECT_EQ(custom_identifier_of("1700000600:alice#\xc3\xa9"), "");  // non-ASCII
+  EXPECT_EQ(custom_identifier_of("1700000600:alice~"), "");          // empty
+  EXPECT_EQ(custom_identifier_of("1700000600:alice~a b"), "");       // space
+  EXPECT_EQ(custom_identifier_of("1700000600:alice~a/b"), "");       // '/'
+  EXPECT_EQ(custom_identifier_of("1700000600:alice~a#b"), "");       // '#'
+  EXPECT_EQ(custom_identifier_of("alice~x:1700000600"), "");         // ':' after '~'
+  EXPECT_EQ(custom_identifier_of("1700000600:alice~\xc3\xa9"), "");  // non-ASCII
   const std::string longest(max_custom_identifier_bytes, 'x');
-  EXPECT_EQ(custom_identifier_of("1700000600:u#" + longest), longest);
-  EXPECT_EQ(custom_identifier_of("1700000600:u#" + longest + "x"), "");
+  EXPECT_EQ(custom_identifier_of("1700000600:u~" + longest), longest);
+  EXPECT_EQ(custom_identifier_of("1700000600:u~" + longest + "x"), "");
   EXPECT_EQ(custom_identifier_of(""), "");
 }
 

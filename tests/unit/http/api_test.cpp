@@ -530,7 +530,7 @@ TEST(api_cloudflare, generate_ice_servers_shape) {
   ASSERT_EQ(res.result_int(), 201u) << res.body();
   EXPECT_EQ(res[bhttp::field::content_type], "application/json");
   EXPECT_EQ(res[bhttp::field::cache_control], "no-store");
-  const std::string username = "1700000120:acme:gen-id#room-42";
+  const std::string username = "1700000120:acme:gen-id~room-42";
   EXPECT_EQ(res.body(),
             "{\"iceServers\":[{\"urls\":[\"stun:turn.example.com:3478\"]},"
             "{\"urls\":[\"turn:turn.example.com:3478?transport=udp\"],\"username\":\"" +
@@ -538,7 +538,7 @@ TEST(api_cloudflare, generate_ice_servers_shape) {
                 "\"}]}\n");
   // What the TURN side reads back from it.
   EXPECT_EQ(auth::custom_identifier_of(username), "room-42");
-  EXPECT_EQ(auth::rest_user_of(username, "acme"), "gen-id#room-42");
+  EXPECT_EQ(auth::rest_user_of(username, "acme"), "gen-id~room-42");
 
   // No body: default ttl, no identifier. Huge ttl: capped at max_ttl (600).
   EXPECT_EQ(string_member(a.handle(make(bhttp::verb::post, cf_generate_acme, "", "acme-key-1")).body(),
@@ -554,7 +554,7 @@ TEST(api_cloudflare, generate_ice_servers_shape) {
                                      "/v1/turn/keys/default/credentials/generate-ice-servers",
                                      "{\"customIdentifier\":\"x\"}", "default-key"));
   ASSERT_EQ(def.result_int(), 201u) << def.body();
-  EXPECT_EQ(string_member(def.body(), "username"), "1700000060:gen-id#x");
+  EXPECT_EQ(string_member(def.body(), "username"), "1700000060:gen-id~x");
   const std::string text = metrics_text(a);
   EXPECT_TRUE(has_line(text, "anyturn_http_credentials_issued_total{tenant=\"acme\"} 3")) << text;
   EXPECT_TRUE(has_line(
@@ -574,7 +574,7 @@ TEST(api_cloudflare, generate_refuses_bad_input_and_other_keys) {
   };
   for (const char* bad : {"{\"ttl\":0}", "{\"ttl\":\"60\"}", "{\"ttl\":1.5}", "{\"customIdentifier\":5}",
                           "{\"customIdentifier\":\"\"}", "{\"customIdentifier\":\"a b\"}",
-                          "{\"customIdentifier\":\"a#b\"}", "{\"customIdentifier\":\"a:b\"}", "[1]"}) {
+                          "{\"customIdentifier\":\"a~b\"}", "{\"customIdentifier\":\"a#b\"}", "{\"customIdentifier\":\"a:b\"}", "[1]"}) {
     const response res = post(bad);
     EXPECT_EQ(res.result_int(), 400u) << bad;
     EXPECT_EQ(res.body().rfind("{\"error\":\"", 0), 0u) << res.body();
@@ -635,14 +635,14 @@ TEST(api_cloudflare, custom_identifier_labels_are_bounded) {
 TEST(api_cloudflare, revoke_by_username) {
   revoke_capture cap;
   api a(cap.config());
-  // '#' must be percent-encoded in a path; ':' may be either.
+  // ':' may be percent-encoded or not; '~' needs no escaping.
   const response res = a.handle(make(
-      bhttp::verb::post, "/v1/turn/keys/acme/credentials/1700000300%3Aacme:gen-id%23room-42/revoke", "",
+      bhttp::verb::post, "/v1/turn/keys/acme/credentials/1700000300%3Aacme:gen-id~room-42/revoke", "",
       "acme-key-1"));
   ASSERT_EQ(res.result_int(), 204u) << res.body();
   EXPECT_TRUE(res.body().empty());
   ASSERT_EQ(cap.seen.size(), 1u);
-  EXPECT_EQ(cap.seen[0], (auth::revocation{"acme", "1700000300:acme:gen-id#room-42", "", 1700000300}));
+  EXPECT_EQ(cap.seen[0], (auth::revocation{"acme", "1700000300:acme:gen-id~room-42", "", 1700000300}));
   EXPECT_EQ(a.handle(make(bhttp::verb::post, "/v1/turn/keys/default/credentials/1700000060:x/revoke", "",
                           "default-key"))
                 .result_int(),

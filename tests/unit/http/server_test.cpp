@@ -300,17 +300,16 @@ TEST_F(http_server, cloudflare_routes_and_revoke_on_the_wire) {
   ASSERT_EQ(gen.result_int(), 201u) << gen.body();
   const std::string username = member(gen.body(), "username");
   ASSERT_EQ(username.substr(0, 16), "1700000060:acme:");
-  EXPECT_EQ(username.substr(username.size() - 3), "#c1");
+  EXPECT_EQ(username.substr(username.size() - 3), "~c1");
   EXPECT_EQ(member(gen.body(), "credential"), auth::rest_password("s-acme", username));
 
   // 204 and a JSON 200 on one keep-alive connection: the framing holds.
   beast::tcp_stream stream(ioc_);
   stream.connect(endpoint());
   beast::flat_buffer buf;
-  std::string escaped = username;
-  escaped.replace(escaped.find('#'), 1, "%23");
+  // The username goes into the path as it is: nothing in it needs escaping.
   bhttp::request<bhttp::string_body> cf{
-      bhttp::verb::post, "/v1/turn/keys/acme/credentials/" + escaped + "/revoke", 11};
+      bhttp::verb::post, "/v1/turn/keys/acme/credentials/" + username + "/revoke", 11};
   cf.set(bhttp::field::authorization, "Bearer k-acme");
   cf.prepare_payload();
   bhttp::write(stream, cf);

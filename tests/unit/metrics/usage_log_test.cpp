@@ -61,11 +61,11 @@ TEST(UsageLog, FormatsOneJsonLine) {
 // (auth::custom_identifier_of); without one the member is left out (above).
 TEST(UsageLog, WritesTheCustomIdentifierWhenTheRecordHasOne) {
   auto r = sample();
-  r.user = "1700000000:acme:3f2a#room-42";
+  r.user = "1700000000:acme:3f2a~room-42";
   r.custom_identifier = "room-42";
   std::array<char, 1024> buf{};
   const std::string line(buf.data(), usage_log::format(r, buf.data(), buf.size()));
-  EXPECT_NE(line.find("\"user\":\"1700000000:acme:3f2a#room-42\",\"custom_identifier\":\"room-42\","
+  EXPECT_NE(line.find("\"user\":\"1700000000:acme:3f2a~room-42\",\"custom_identifier\":\"room-42\","
                       "\"transport\""),
             std::string::npos)
       << line;

@@ -503,7 +503,7 @@ TEST_F(Fleet, UsageRecordCarriesTheCustomIdentifier) {
   start();
   auto usage = std::make_shared<recording_usage>();
   shared_->usage = usage;
-  const auto cred = rest(now_.unix_s + 3600, "carol#room-42");
+  const auto cred = rest(now_.unix_s + 3600, "carol~room-42");
   allocate(client(), cred.user.c_str(), cred.password.c_str());
   allocate(client("203.0.113.70:40000"));  // alice: none
   core_->shutdown(now_);
