@@ -368,7 +368,7 @@ tls:
 state_dir: "$work/state$n"
 relay:
   ips: ["$ip"]
-  ports: "40000-40999"
+  ports: "20000-20999"
 realm: fleet.test
 auth:
   secrets: ["$REST_SECRET"]
