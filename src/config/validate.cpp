@@ -366,6 +366,24 @@ void check_secrets(const std::vector<std::string>& secrets, const std::string& b
 
 // API keys of one tenant; `seen` holds every key checked so far with its
 // path (a key must identify exactly one tenant). Keys are never echoed.
+// An API or admin bearer key: long enough, printable without spaces, and
+// not one the documentation shows.
+void check_bearer_key(const std::string& k, const std::string& path, std::vector<std::string>& errors) {
+  if (k.size() < min_api_key_bytes) {
+    errors.push_back(path + ": at least " + std::to_string(min_api_key_bytes) +
+                     " characters (use e.g. openssl rand -hex 32), got " + std::to_string(k.size()));
+  }
+  const bool bad_char = std::any_of(k.begin(), k.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u <= 0x20 || u == 0x7f;
+  });
+  if (bad_char) errors.push_back(path + ": must not contain spaces or control characters");
+  if (is_published_credential(k)) {
+    errors.push_back(path + ": a published example key (it appears in anyturn's documentation); "
+                            "use e.g. openssl rand -hex 32");
+  }
+}
+
 void check_api_keys(const std::vector<std::string>& keys, const std::string& base,
                     const std::vector<std::string>& secrets, const std::string& secrets_path,
                     std::vector<std::pair<std::string, std::string>>& seen,
@@ -373,19 +391,7 @@ void check_api_keys(const std::vector<std::string>& keys, const std::string& bas
   for (std::size_t i = 0; i < keys.size(); ++i) {
     const std::string& k = keys[i];
     const std::string path = idx(base, i);
-    if (k.size() < min_api_key_bytes) {
-      errors.push_back(path + ": at least " + std::to_string(min_api_key_bytes) +
-                       " characters (use e.g. openssl rand -hex 32), got " + std::to_string(k.size()));
-    }
-    const bool bad_char = std::any_of(k.begin(), k.end(), [](char c) {
-      const auto u = static_cast<unsigned char>(c);
-      return u <= 0x20 || u == 0x7f;
-    });
-    if (bad_char) errors.push_back(path + ": must not contain spaces or control characters");
-    if (is_published_credential(k)) {
-      errors.push_back(path + ": a published example key (it appears in anyturn's documentation); "
-                              "use e.g. openssl rand -hex 32");
-    }
+    check_bearer_key(k, path, errors);
     for (const auto& [key, where] : seen) {
       if (key == k) {
         errors.push_back(path + ": the same key is also " + where + "; a key must name one tenant");
@@ -669,19 +675,7 @@ void check_admin_keys(const server_config& cfg, std::vector<std::string>& errors
   for (std::size_t i = 0; i < keys.size(); ++i) {
     const std::string& k = keys[i];
     const std::string path = idx("http.admin_keys", i);
-    if (k.size() < min_api_key_bytes) {
-      errors.push_back(path + ": at least " + std::to_string(min_api_key_bytes) +
-                       " characters (use e.g. openssl rand -hex 32), got " + std::to_string(k.size()));
-    }
-    const bool bad_char = std::any_of(k.begin(), k.end(), [](char c) {
-      const auto u = static_cast<unsigned char>(c);
-      return u <= 0x20 || u == 0x7f;
-    });
-    if (bad_char) errors.push_back(path + ": must not contain spaces or control characters");
-    if (is_published_credential(k)) {
-      errors.push_back(path + ": a published example key (it appears in anyturn's documentation); "
-                              "use e.g. openssl rand -hex 32");
-    }
+    check_bearer_key(k, path, errors);
     for (std::size_t j = 0; j < i; ++j) {
       if (keys[j] == k) {
         errors.push_back(path + ": the same key is already " + idx("http.admin_keys", j));

@@ -21,8 +21,8 @@ import { parseArgs } from 'node:util';
 
 import { gather_only, relay_exchange } from './page_checks.mjs';
 import {
-  free_port, make_nss_db, make_tls_material, own_children, relay_port_window, server_command, server_instances,
-  server_process, wait_ready,
+  close_browser, free_port, make_nss_db, make_tls_material, own_children, relay_port_window, server_command,
+  server_instances, server_process, wait_ready,
 } from './servers.mjs';
 
 const script_dir = path.dirname(fileURLToPath(import.meta.url));
@@ -370,20 +370,7 @@ async function main(opts, state) {
 }
 
 async function cleanup(state) {
-  if (state.browser) {
-    const closed = await Promise.race([state.browser.close().then(() => true, () => false), sleep(5000).then(() => false)]);
-    if (!closed && state.browser_pid) {
-      // Playwright starts Chromium as a process-group leader: end that group.
-      for (const target of [-state.browser_pid, state.browser_pid]) {
-        try {
-          process.kill(target, 'SIGKILL');
-        } catch {
-          // Already gone.
-        }
-      }
-    }
-    state.browser = null;
-  }
+  await close_browser(state);
   await Promise.all(state.servers.map((x) => x.stop()));
 }
 

@@ -27,7 +27,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { relay_exchange } from './page_checks.mjs';
-import { make_nss_db, own_children } from './servers.mjs';
+import { close_browser, make_nss_db, own_children } from './servers.mjs';
 
 const RUN_MS = 10_000;
 const SLACK_MS = 2_000;
@@ -155,19 +155,7 @@ async function main(opts, state) {
 }
 
 async function cleanup(state) {
-  if (state.browser) {
-    const closed = await Promise.race([state.browser.close().then(() => true, () => false), sleep(5000).then(() => false)]);
-    if (!closed && state.browser_pid) {
-      for (const target of [-state.browser_pid, state.browser_pid]) {
-        try {
-          process.kill(target, 'SIGKILL');
-        } catch {
-          // Already gone.
-        }
-      }
-    }
-    state.browser = null;
-  }
+  await close_browser(state);
 }
 
 const opts = parse(process.argv.slice(2));

@@ -367,3 +367,20 @@ export async function wait_ready(server, transport, port, deadline_ms) {
   const what = { udp: 'answer a STUN Binding on UDP', tcp: 'accept TCP', tls: 'complete a TLS handshake' }[transport];
   return { ok: false, ms: deadline_ms, reason: `server did not ${what} on 127.0.0.1:${port} within ${deadline_ms} ms` };
 }
+
+// Closes state.browser (at most 5 s), else kills it: Playwright starts
+// Chromium as a process-group leader, so the group goes with it.
+export async function close_browser(state) {
+  if (!state.browser) return;
+  const closed = await Promise.race([state.browser.close().then(() => true, () => false), sleep(5000).then(() => false)]);
+  if (!closed && state.browser_pid) {
+    for (const target of [-state.browser_pid, state.browser_pid]) {
+      try {
+        process.kill(target, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+  }
+  state.browser = null;
+}
