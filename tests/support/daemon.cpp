@@ -175,7 +175,19 @@ bool daemon::start(std::chrono::milliseconds ready_timeout) {
 bool daemon::launch(std::chrono::milliseconds ready_timeout) {
   exit_status_.reset();
   if (!log_path_.empty() && std::getenv("ANYTURN_KEEP_LOGS") == nullptr) ::unlink(log_path_.c_str());
-  const std::uint16_t port = free_port(options_.ipv6);
+  // A port the test already put in the arguments (a TLS listener, ...) is
+  // free until the daemon binds it, so free_port may offer it again.
+  const auto in_args = [&](std::uint16_t p) {
+    const std::string suffix = ":" + std::to_string(p);
+    for (const auto& a : options_.args) {
+      if (a.ends_with(suffix)) return true;
+    }
+    return false;
+  };
+  std::uint16_t port = 0;
+  do {
+    port = free_port(options_.ipv6);
+  } while (in_args(port));
   std::array<std::uint8_t, 16> v6{};
   v6[15] = 1;
   address_ = options_.ipv6 ? stun::endpoint::v6(v6, port) : stun::endpoint::v4(0x7F000001u, port);
@@ -184,7 +196,7 @@ bool daemon::launch(std::chrono::milliseconds ready_timeout) {
   if (options_.http) {
     do {
       http_port_ = free_port(false);
-    } while (http_port_ == port);
+    } while (http_port_ == port || in_args(http_port_));
     argv_.push_back("--http-listen");
     argv_.push_back("127.0.0.1:" + std::to_string(http_port_));
   }
