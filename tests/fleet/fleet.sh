@@ -758,7 +758,7 @@ check7() {
         refused_everywhere "$u" "$p" || refused_ok=1
         [[ "$rcode" == 204 ]] || ok=1
         ((refused_ok == 0)) || ok=1
-        [[ "$u" == *"#fleet-cf" ]] || ok=1
+        [[ "$u" == *"~fleet-cf" ]] || ok=1
         part_b="generate-ice-servers on node 1 -> 201 (username $u, urls: $urls; anyturn_http_credentials_custom_identifier_total on node 1: $(metric 1 anyturn_http_credentials_custom_identifier_total)), revoke on node 1 -> $rcode; $watch_numbers credential afterwards: $refused_numbers"
       fi
     fi
