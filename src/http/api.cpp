@@ -136,11 +136,13 @@ int hex_value(char c) {
   return -1;
 }
 
-std::optional<std::string> percent_decode(std::string_view s) {
+// Percent-decoding (RFC 3986). In a query '+' is a space
+// (application/x-www-form-urlencoded); in a path segment it stays '+'.
+std::optional<std::string> decode_percent(std::string_view s, bool plus_is_space) {
   std::string out;
   out.reserve(s.size());
   for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') {
+    if (s[i] == '+' && plus_is_space) {
       out += ' ';
     } else if (s[i] == '%') {
       if (i + 2 >= s.size()) return std::nullopt;
@@ -156,24 +158,8 @@ std::optional<std::string> percent_decode(std::string_view s) {
   return out;
 }
 
-// RFC 3986 percent-decoding of one path segment ('+' stays '+').
-std::optional<std::string> path_decode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out += s[i];
-      continue;
-    }
-    if (i + 2 >= s.size()) return std::nullopt;
-    const int hi = hex_value(s[i + 1]);
-    const int lo = hex_value(s[i + 2]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out += static_cast<char>(hi * 16 + lo);
-    i += 2;
-  }
-  return out;
-}
+std::optional<std::string> percent_decode(std::string_view s) { return decode_percent(s, true); }
+std::optional<std::string> path_decode(std::string_view s) { return decode_percent(s, false); }
 
 // A Cloudflare-compatible path, still percent-encoded:
 // /v1/turn/keys/<key_id>/credentials/generate-ice-servers or
