@@ -297,6 +297,7 @@ void worker::impl::arm_tick() {
   timer_.async_wait([this](const boost::system::error_code& ec) {
     if (ec || stopping_) return;
     const relay::now_t now = read_clock();
+    heartbeat_.store(heartbeat_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     core_->on_tick(now);
     relays_.check_drops();
     relays_.compact();
@@ -349,6 +350,8 @@ unsigned worker::index() const { return impl_->index_; }
 const relay::worker_counters& worker::counters() const { return impl_->counters_; }
 
 const net_counters& worker::io_counters() const { return impl_->io_counters_; }
+
+std::uint64_t worker::heartbeat() const { return impl_->heartbeat_.load(std::memory_order_relaxed); }
 
 relay::io_port& worker::io_for_test() { return impl_->io(); }
 

@@ -28,6 +28,7 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <atomic>
 #include <cassert>
 #include <cstddef>
 #include <cstdint>
@@ -232,6 +233,9 @@ struct worker::impl final : private relay::io_port, private detail::stream_host 
   std::uint64_t peak_open_ = 0;
   std::uint64_t last_tick_open_ = 0;
   std::int64_t last_trim_ms_ = 0;
+
+  // Ticks so far (worker::heartbeat); only this thread writes it.
+  std::atomic<std::uint64_t> heartbeat_{0};
 
   common::log_limiter receive_error_log_;
   common::log_limiter truncated_log_;

@@ -137,6 +137,9 @@ class worker {
   // Written only by the worker thread; read relaxed from any thread.
   [[nodiscard]] const relay::worker_counters& counters() const;
   [[nodiscard]] const net_counters& io_counters() const;
+  // Bumped by the worker thread on each tick; read relaxed from any thread
+  // (the systemd watchdog pings only while every worker's advances).
+  [[nodiscard]] std::uint64_t heartbeat() const;
 
   // The io_port the core uses. Only while run() is not running on another
   // thread (or from inside it).

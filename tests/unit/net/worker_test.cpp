@@ -62,6 +62,21 @@ TEST(worker, stop_before_run_makes_run_return) {
   EXPECT_LT(std::chrono::steady_clock::now() - begin, 500ms);
 }
 
+TEST(worker, heartbeat_advances_on_every_tick_and_stops_with_the_loop) {
+  worker_options o = loopback_options();
+  o.tick = 20ms;
+  running_worker w(o);
+  EXPECT_EQ(w.get().heartbeat(), 0u) << "no tick before run()";
+  w.start();
+  const auto deadline = std::chrono::steady_clock::now() + 2s;
+  while (w.get().heartbeat() < 3 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+  EXPECT_GE(w.get().heartbeat(), 3u) << "the watchdog reads this: it must advance while the loop runs";
+  w.stop();
+  const std::uint64_t after_stop = w.get().heartbeat();
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(w.get().heartbeat(), after_stop) << "a stopped loop does not tick";
+}
+
 TEST(worker, workers_share_a_port_through_reuseport) {
   running_worker a(loopback_options());
   worker_options o = loopback_options();
