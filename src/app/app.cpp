@@ -1,6 +1,7 @@
 #include <anyturn/app/app.hpp>
 
 #include <anyturn/app/drain.hpp>
+#include <anyturn/app/sd_notify.hpp>
 #include <anyturn/app/secrets.hpp>
 #include <anyturn/app/side.hpp>
 #include <anyturn/app/tls_setup.hpp>
@@ -173,6 +174,7 @@ struct server_app::impl {
     listening.store(true, std::memory_order_release);
     log_startup(resolved, resolved_tls);
     started = true;
+    notify_ready();
     return true;
   }
 
@@ -339,7 +341,9 @@ struct server_app::impl {
     signals.async_wait([this](const boost::system::error_code& ec, int signal) {
       if (ec) return;
       if (signal == SIGHUP) {
+        notify.reloading();
         on_sighup();
+        notify.ready(notify_status());
         arm_signals();
         return;
       }
@@ -487,6 +491,7 @@ struct server_app::impl {
         "relaying; the process exits when the last one ends or after {} s (fleet.drain_timeout)",
         cause, target ? describe(*target) : std::string("nowhere (508: no fleet directory, no --drain-alternate)"),
         live_allocations(), live_allocations() == 1 ? "" : "s", cfg.fleet.drain_timeout);
+    notify.stopping();
     return true;
   }
 
@@ -517,6 +522,7 @@ struct server_app::impl {
   }
 
   void on_tick() {
+    notify_tick();
     const std::int64_t now = monotonic_ms();
     const std::uint64_t live = live_allocations();
     switch (drain.on_tick(now, live)) {
@@ -629,6 +635,7 @@ struct server_app::impl {
     arm_signals();
     arm_tick();
     main_ioc.run();
+    notify.stopping();
     // A second Ctrl-C now kills the process the default way.
     boost::system::error_code ignored;
     signals.clear(ignored);
@@ -669,6 +676,43 @@ struct server_app::impl {
     for (const auto& w : workers) accumulate(t, w->io_counters());
     return t;
   }
+
+  // ---- systemd (sd_notify.hpp): main thread, except notify.send ----
+  void notify_ready() {
+    if (!notify.problem().empty()) spdlog::warn("systemd: {}; not notifying", notify.problem());
+    if (!notify.enabled()) return;
+    notify.ready(notify_status());
+    if (watchdog.enabled()) {
+      spdlog::info("systemd: READY=1 sent; watchdog pings every {} ms while the workers tick",
+                   notify.watchdog().count() / 2000);
+    } else {
+      spdlog::info("systemd: READY=1 sent");
+    }
+  }
+
+  [[nodiscard]] std::string notify_status() const { return status_text(live_allocations(), drain.draining()); }
+
+  // On the main tick: WATCHDOG=1 while every worker's heartbeat advances,
+  // STATUS= when it changed.
+  void notify_tick() {
+    if (!notify.enabled()) return;
+    heartbeats.clear();
+    for (const auto& w : workers) heartbeats.push_back(w->heartbeat());
+    const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now().time_since_epoch());
+    if (watchdog.on_tick(now, heartbeats)) notify.watchdog_ping();
+    if (watchdog.stalled_ticks() == 4) spdlog::error("systemd: a worker has not ticked for 1 s: no watchdog ping");
+    std::string status = notify_status();
+    if (status != last_status) {
+      notify.status(status);
+      last_status = std::move(status);
+    }
+  }
+
+  sd_notifier notify = sd_notifier::from_environment();
+  watchdog_check watchdog{notify.watchdog()};
+  std::vector<std::uint64_t> heartbeats;
+  std::string last_status;
 
   config::server_config cfg;
   unsigned thread_count;
