@@ -25,7 +25,9 @@ if(_packaged_config STREQUAL _config)
 endif()
 file(WRITE ${_staging}/anyturn.yaml "${_packaged_config}")
 set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/config/anyturn.yaml)
-install(FILES ${_staging}/anyturn.yaml DESTINATION /etc/anyturn PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ)
+# 0644 in the package (Debian's rule); the postinst makes it root:anyturn 0640.
+install(FILES ${_staging}/anyturn.yaml DESTINATION /etc/anyturn
+        PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
 
 install(FILES ${_pkg}/systemd/anyturn.service DESTINATION /lib/systemd/system
         PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
@@ -70,12 +72,12 @@ set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "https://github.com/anyturn/anyturn")
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)  # Depends from dpkg-shlibdeps
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "passwd")  # useradd/groupadd in the postinst
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "TURN and STUN relay server for WebRTC")
-set(CPACK_DEBIAN_PACKAGE_DESCRIPTION "TURN and STUN relay server for WebRTC
- anyturn relays media for WebRTC clients behind NAT (TURN, RFC 8656) and
- answers STUN Binding requests (RFC 8489), over UDP, TCP and TLS. It serves
- Prometheus metrics, health checks and a credentials API on a side HTTP
- server, and runs as a systemd service (Type=notify, watchdog, drain on
- stop) under its own system user.")
+# The synopsis is CPACK_PACKAGE_DESCRIPTION_SUMMARY; CPack indents these lines.
+set(CPACK_PACKAGE_DESCRIPTION "anyturn relays media for WebRTC clients behind NAT (TURN, RFC 8656) and
+answers STUN Binding requests (RFC 8489), over UDP, TCP and TLS. It serves
+Prometheus metrics, health checks and a credentials API on a side HTTP
+server, and runs as a systemd service (Type=notify, watchdog, drain on
+stop) under its own system user.")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     ${_pkg}/debian/conffiles ${_pkg}/debian/postinst ${_pkg}/debian/prerm ${_pkg}/debian/postrm)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
