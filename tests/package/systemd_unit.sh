@@ -9,7 +9,7 @@
 #   systemd_unit.sh UNIT_FILE ANYTURN_BINARY
 set -euo pipefail
 unit="${1:?usage: systemd_unit.sh UNIT_FILE ANYTURN_BINARY}"
-binary="${2:?usage: systemd_unit.sh UNIT_FILE ANYTURN_BINARY}"
+binary="$(realpath "${2:?usage: systemd_unit.sh UNIT_FILE ANYTURN_BINARY}")"
 
 fail() {
   echo "FAIL: $*"
