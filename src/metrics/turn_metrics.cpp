@@ -71,6 +71,7 @@ constexpr std::array<counter_mapping, worker_counter_count> mappings{{
     {wc::closed_shutdown, "closed_shutdown", "anyturn_allocations_closed_total", "reason", "shutdown"},
     {wc::closed_credential_expired, "closed_credential_expired", "anyturn_allocations_closed_total", "reason", "credential_expired"},
     {wc::closed_revoked, "closed_revoked", "anyturn_allocations_closed_total", "reason", "revoked"},
+    {wc::closed_admin, "closed_admin", "anyturn_allocations_closed_total", "reason", "admin"},
 }};
 
 constexpr bool mappings_in_order() {
@@ -162,7 +163,7 @@ constexpr family_help helps[] = {
     {"anyturn_allocations_total", "Allocation outcomes: creations, endings and refusals."},
     {"anyturn_allocations_closed_total",
      "Allocations ended, by reason: expired, deleted, closed (connection), shutdown, "
-     "credential_expired, revoked."},
+     "credential_expired, revoked, admin."},
     {"anyturn_redirects_total",
      "Allocates answered 300 Try Alternate, by reason: anycast (to this node's unicast "
      "address), drain (to another node)."},

@@ -52,7 +52,7 @@ const char* reason_for(int code);
 
 // Why an allocation ended: its usage record's `reason` and the label of
 // anyturn_allocations_closed_total.
-enum class end_reason { expired, deleted, closed, shutdown, credential_expired, revoked };
+enum class end_reason { expired, deleted, closed, shutdown, credential_expired, revoked, admin };
 const char* name_of(end_reason why);
 
 // auth.enforce_expiry: an allocation ends when the mapped clock reaches its
@@ -228,3 +228,10 @@ bool acquire_quotas(context& ctx, const request& r);
 void release_quotas(context& ctx, auth::tenant_index tenant, std::string_view username);
 
 }  // namespace anyturn::turn::detail
+
+namespace anyturn::turn {
+// worker_core's state: one context (dispatch.cpp, sessions.cpp).
+struct worker_core::impl : detail::context {
+  using context::context;
+};
+}  // namespace anyturn::turn

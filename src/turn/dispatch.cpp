@@ -110,6 +110,7 @@ const char* name_of(end_reason why) {
     case end_reason::shutdown: return "shutdown";
     case end_reason::credential_expired: return "credential_expired";
     case end_reason::revoked: return "revoked";
+    case end_reason::admin: return "admin";
   }
   return "closed";
 }
@@ -124,6 +125,7 @@ std::atomic<std::uint64_t>& closed_counter(relay::worker_counters& c, end_reason
     case end_reason::shutdown: return c.closed_shutdown;
     case end_reason::credential_expired: return c.closed_credential_expired;
     case end_reason::revoked: return c.closed_revoked;
+    case end_reason::admin: return c.closed_admin;
   }
   return c.closed_connection;
 }
@@ -249,10 +251,6 @@ void housekeep(context& ctx, slot_index slot, const now_t& now) {
 }  // namespace detail
 
 using detail::context;
-
-struct worker_core::impl : context {
-  using context::context;
-};
 
 worker_core::worker_core(std::shared_ptr<const shared_state> shared, relay::io_port& io,
                          relay::worker_counters& counters, unsigned worker_index)

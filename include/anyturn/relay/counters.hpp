@@ -72,7 +72,8 @@ namespace anyturn::relay {
   X(closed_connection, "allocations ended: their TCP/TLS connection closed")            \
   X(closed_shutdown, "allocations ended: the server stopped")                           \
   X(closed_credential_expired, "allocations ended: their REST credential expired (auth.enforce_expiry)") \
-  X(closed_revoked, "allocations ended: their credential was revoked")
+  X(closed_revoked, "allocations ended: their credential was revoked")                    \
+  X(closed_admin, "allocations ended by the admin API (DELETE /admin/sessions)")
 
 // What one worker counted for one tenant (X(name, help)).
 #define ANYTURN_TENANT_COUNTERS(X)                                       \

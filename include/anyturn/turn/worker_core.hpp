@@ -23,6 +23,8 @@
 #include <anyturn/stun/message.hpp>
 #include <anyturn/turn/fleet_signals.hpp>
 #include <anyturn/turn/quota.hpp>
+#include <anyturn/turn/session_id.hpp>
+#include <anyturn/turn/sessions.hpp>
 #include <anyturn/turn/usage.hpp>
 
 #include <cstdint>
@@ -142,6 +144,20 @@ class worker_core {
   // every slot, so never call it on the forwarding path.
   void for_each_allocation(
       const std::function<void(const relay::allocation&, std::string_view user)>& visit) const;
+
+  // ---- the admin API (sessions.cpp); worker thread, never per packet ----
+  // One step of a listing: walks at most `max_slots` slots from `from_slot`
+  // and returns at most `max_sessions` sessions that match `filter`.
+  [[nodiscard]] session_page list_sessions(const session_filter& filter, std::uint32_t from_slot,
+                                           std::size_t max_sessions, std::size_t max_slots,
+                                           const relay::now_t& now) const;
+  // Ends the allocation `id` names (reason "admin"). False: none (another
+  // worker's id, a free slot, or a later allocation in that slot).
+  bool end_session(const session_id& id, const relay::now_t& now);
+  // One step of a bulk end: ends the matching allocations among at most
+  // `max_slots` slots from `from_slot` (reason "admin").
+  session_page end_sessions(const session_filter& filter, std::uint32_t from_slot,
+                            std::size_t max_slots, const relay::now_t& now);
 
  private:
   struct impl;
