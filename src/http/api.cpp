@@ -6,6 +6,8 @@
 #include <anyturn/http/api.hpp>
 #include <anyturn/http/json.hpp>
 
+#include "replies.hpp"
+
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/status.hpp>
 #include <boost/beast/http/verb.hpp>
@@ -71,6 +73,9 @@ bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
+}  // namespace
+
+// The answers shared with admin_sessions.cpp (replies.hpp).
 response make_response(const request& req, bhttp::status status, std::string_view content_type,
                        std::string body) {
   response res{status, req.version()};
@@ -101,6 +106,8 @@ response method_not_allowed(const request& req, std::string_view allow) {
   res.set(bhttp::field::allow, allow);
   return res;
 }
+
+namespace {
 
 // A user id given by an API client: it becomes part of a STUN USERNAME.
 bool valid_user_id(std::string_view u) {
@@ -215,6 +222,8 @@ void append_string_array(std::string& out, const std::vector<std::string>& items
   out += ']';
 }
 
+}  // namespace
+
 // The request body as a flat JSON object (an empty body is {}), or nullopt
 // and the 400 that says why not in `error`.
 std::optional<json::object> read_body(const request& req, std::optional<response>& error) {
@@ -228,6 +237,8 @@ std::optional<json::object> read_body(const request& req, std::optional<response
   }
   return obj;
 }
+
+namespace {
 
 bool given(const json::value* v) { return v != nullptr && v->type != json::value::kind::null; }
 
@@ -372,6 +383,7 @@ std::string_view api::route_label(std::string_view target) {
                              route_admin_undrain, route_admin_status}) {
     if (path == r) return r;
   }
+  if (const auto r = sessions_route_label(path)) return *r;
   if (const auto cf = parse_cf_path(path)) return cf->generate ? route_cf_generate : route_cf_revoke;
   return route_other;
 }
@@ -410,6 +422,7 @@ response api::do_handle(const request& req, std::string_view path, std::string_v
     if (!get) return method_not_allowed(req, "GET");
     return metrics_page(req);
   }
+  if (is_sessions_route(path)) return admin_sessions(req, path, query, client);
   if (path.starts_with("/admin/")) return admin(req, path, client);
   if (const auto cf = parse_cf_path(path)) {
     cloudflare_target target;
@@ -770,14 +783,7 @@ void api::admin_failed(std::string_view client, std::int64_t t) {
   fb.tokens = std::max(0.0, fb.tokens - 1);
 }
 
-response api::admin(const request& req, std::string_view path, std::string_view client) {
-  const bool drain = path == route_admin_drain;
-  const bool undrain = path == route_admin_undrain;
-  const bool status = path == route_admin_status;
-  if (!drain && !undrain && !status) return json_error(req, bhttp::status::not_found, "not found");
-  if (status && req.method() != bhttp::verb::get) return method_not_allowed(req, "GET");
-  if (!status && req.method() != bhttp::verb::post) return method_not_allowed(req, "POST");
-
+std::optional<response> api::admin_refusal(const request& req, std::string_view client) {
   const std::int64_t t = now();
   if (admin_blocked(client, t)) {
     {
@@ -804,6 +810,18 @@ response api::admin(const request& req, std::string_view path, std::string_view 
                                                 : "Bearer realm=\"anyturn-admin\", error=\"invalid_token\"");
     return res;
   }
+  return std::nullopt;
+}
+
+response api::admin(const request& req, std::string_view path, std::string_view client) {
+  const bool drain = path == route_admin_drain;
+  const bool undrain = path == route_admin_undrain;
+  const bool status = path == route_admin_status;
+  if (!drain && !undrain && !status) return json_error(req, bhttp::status::not_found, "not found");
+  if (status && req.method() != bhttp::verb::get) return method_not_allowed(req, "GET");
+  if (!status && req.method() != bhttp::verb::post) return method_not_allowed(req, "POST");
+
+  if (auto refused = admin_refusal(req, client)) return std::move(*refused);
 
   try {
     if (status) {

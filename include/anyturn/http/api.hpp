@@ -93,6 +93,14 @@ class api {
   response cloudflare_generate(const request& req, std::size_t tenant);
   response cloudflare_revoke(const request& req, std::size_t tenant, std::string_view username);
   response admin(const request& req, std::string_view path, std::string_view client);
+  // The admin key check (failure limit first): the 429 or 401, or nothing.
+  std::optional<response> admin_refusal(const request& req, std::string_view client);
+  // admin_sessions.cpp: /admin/sessions[/{id}] and /admin/revoke.
+  static bool is_sessions_route(std::string_view path);
+  static std::optional<std::string_view> sessions_route_label(std::string_view path);
+  response admin_sessions(const request& req, std::string_view path, std::string_view query,
+                          std::string_view client);
+  response admin_revoke(const request& req);
   response unauthorised(const request& req, bool missing);
   response metrics_page(const request& req);
   // Checks `username` belongs to `tenant`; the error response when not.

@@ -10,6 +10,7 @@
 
 #include <anyturn/auth/revocations.hpp>
 #include <anyturn/metrics/registry.hpp>
+#include <anyturn/turn/sessions.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -87,6 +88,15 @@ struct server_config {
   // publishes it to the fleet. Called on an HTTP thread; must be
   // thread-safe. Empty: the revoke routes answer 501.
   std::function<void(const auth::revocation&)> revoke;
+  // The sessions API (docs/admin.md; app::session_admin): GET
+  // /admin/sessions lists one page; DELETE /admin/sessions/{id} ends one
+  // allocation (false: the id names none, 404); DELETE /admin/sessions?user=
+  // ends every match and returns how many. Called on an HTTP thread; they
+  // wait for the workers and throw when one does not answer in time (503).
+  // Empty: those routes answer 501.
+  std::function<turn::session_listing(const turn::session_query&)> list_sessions;
+  std::function<bool(const turn::session_id&)> end_session;
+  std::function<std::size_t(const turn::session_filter&)> end_sessions;
 
   // /readyz: true when the TURN listeners are up and the server is not
   // draining. Called on an HTTP thread; must be thread-safe and quick.
