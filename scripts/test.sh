@@ -85,6 +85,15 @@ scripts/setup.sh
 # The browser test's playwright-core, pinned by its lockfile (never a browser
 # download: it drives Debian's /usr/bin/chromium).
 npm ci --prefix tests/interop/browser --no-audit --no-fund --loglevel=error
+# The container test's base images (debootstrap from the Debian mirror,
+# minutes on a cold machine, waiting on the network rather than the CPU):
+# started now so it overlaps the build; the test waits for it (a lock).
+base_image_pid=""
+if ((EUID == 0)) && [[ -x tests/package/base_image.sh ]]; then
+  mkdir -p build
+  tests/package/base_image.sh >build/base-image.log 2>&1 &
+  base_image_pid=$!
+fi
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DANYTURN_BUILD_TESTS=ON \
   -DANYTURN_BUILD_BROWSER_TESTS=ON -DANYTURN_REQUIRE_BROWSER_TESTS=ON \
   "-DANYTURN_BROWSER_TRANSPORTS=udp;tcp;tls"
@@ -98,6 +107,13 @@ if ctest --test-dir build --output-on-failure --no-tests=error -j"$jobs"; then
 else
   results+=("ctest: FAILED")
   failed=1
+fi
+
+if [[ -n "$base_image_pid" ]]; then
+  # Over by now (the container test waited for its lock); its result is
+  # that test's to judge, this only makes sure nothing outlives the script.
+  wait "$base_image_pid" || true
+  echo "test.sh: $(tail -n 1 build/base-image.log)"
 fi
 
 if [[ -f scripts/fuzz.sh ]]; then

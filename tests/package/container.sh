@@ -26,8 +26,6 @@ skip() {
   exit 77
 }
 
-cache="${ANYTURN_TEST_CACHE:-/var/cache/anyturn-test}"
-mirror="${ANYTURN_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 image="localhost/anyturn-container-test:$$"
 t_start=$SECONDS
 
@@ -44,33 +42,14 @@ container_cleanup() {
 }
 trap 'rc=$?; for p in "${started_pids[@]}"; do stop_pid "$p"; done; container_cleanup; (exit $rc); cleanup' EXIT
 
-# ---- 1. the base images (cached) ----
+# ---- 1. the base images (cached; scripts/test.sh may have started this) ----
 t0=$SECONDS
-base_state=warm
-if ! podman image exists debian:bookworm || ! podman image exists debian:bookworm-slim; then
-  mkdir -p "$cache"
-  tarball="$cache/bookworm-minbase.tar"
-  if [[ ! -s "$tarball" ]]; then
-    base_state=cold
-    rootfs="$cache/rootfs.tmp"
-    rm -rf "$rootfs"
-    log "debootstrap --variant=minbase bookworm $rootfs $mirror"
-    if ! debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1; then
-      rm -rf "$rootfs"
-      skip "debootstrap cannot work here: $(tail -n 3 "$work/debootstrap.log" | tr '\n' ' ')"
-    fi
-    rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
-    tar -C "$rootfs" --numeric-owner -cf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
-    rm -rf "$rootfs"
-  else
-    base_state="cached tarball"
-  fi
-  podman import "$tarball" debian:bookworm >"$work/import.log" 2>&1 ||
-    skip "podman import cannot work here: $(tail -n 3 "$work/import.log")"
-  podman tag debian:bookworm debian:bookworm-slim
-fi
+base_rc=0
+base_line="$(bash "$here/base_image.sh" 2>"$work/base-image.err")" || base_rc=$?
+if ((base_rc == 77)); then skip "$(tail -n 1 "$work/base-image.err")"; fi
+((base_rc == 0)) || fail "the base images failed: $(tail -n 5 "$work/base-image.err")"
 t_base=$((SECONDS - t0))
-log "base images debian:bookworm and debian:bookworm-slim: $base_state ($t_base s)"
+log "$base_line; waited $t_base s"
 
 # ---- 2. the .deb and the image ----
 t0=$SECONDS
@@ -144,5 +123,5 @@ log "GET /healthz: 200"
 stop_server
 t_run=$((SECONDS - t0))
 
-log "times: base images $t_base s ($base_state), cpack $t_deb s, podman build $t_build s, chroot run $t_run s, total $((SECONDS - t_start)) s"
+log "times: base images $t_base s (${base_line}), cpack $t_deb s, podman build $t_build s, chroot run $t_run s, total $((SECONDS - t_start)) s"
 log "PASS"
