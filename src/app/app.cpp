@@ -3,6 +3,7 @@
 #include <anyturn/app/drain.hpp>
 #include <anyturn/app/sd_notify.hpp>
 #include <anyturn/app/secrets.hpp>
+#include <anyturn/app/session_admin.hpp>
 #include <anyturn/app/side.hpp>
 #include <anyturn/app/tls_setup.hpp>
 #include <anyturn/config/cli.hpp>
@@ -235,6 +236,13 @@ struct server_app::impl {
     h.draining = [this] { return drain.draining(); };
     h.allocations = [this] { return live_allocations(); };
     h.revoke = [this](const auth::revocation& r) { revoke(r); };
+    // The sessions API: bounded steps posted to the workers (session_admin).
+    std::vector<net::worker*> session_workers;
+    for (const auto& w : workers) session_workers.push_back(w.get());
+    auto sessions = std::make_shared<const session_admin>(std::move(session_workers));
+    h.list_sessions = [sessions](const turn::session_query& q) { return sessions->list(q); };
+    h.end_session = [sessions](const turn::session_id& id) { return sessions->end(id); };
+    h.end_sessions = [sessions](const turn::session_filter& f) { return sessions->end_matching(f); };
     h.ready = [this] {
       return listening.load(std::memory_order_acquire) && !stopping.load(std::memory_order_acquire) &&
              !drain.draining();

@@ -182,7 +182,7 @@ std::optional<cli_options> parse_cli(int argc, const char* const* argv,
     } else {
       for (const auto& p : positionals) {
         errors.push_back("unexpected argument '" + p +
-                         "' (the commands are check-config and credentials)");
+                         "' (the commands are check-config, credentials and ctl)");
       }
     }
   }
@@ -366,6 +366,9 @@ std::string usage() {
   anyturn check-config FILE [flags]      load FILE, apply the flags, validate, exit
   anyturn credentials (--secret S | --secret-file F) [--user U] [--ttl T] [--tenant ID] [--json]
                                          print TURN REST credentials (offline)
+  anyturn ctl [--url URL] [--key KEY | --key-file F] [--json] COMMAND
+                                         the admin API: sessions, disconnect, revoke,
+                                         drain, undrain, reload, status (anyturn ctl --help)
   anyturn --help | --version
 
 Flags override the config file (see docs/configuration.md): a repeatable

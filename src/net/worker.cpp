@@ -341,6 +341,13 @@ std::vector<stun::endpoint> worker::tls_listener_endpoints() const {
 
 void worker::set_tls_context(tls_context_ptr ctx) { impl_->set_tls_context(std::move(ctx)); }
 
+void worker::post_to_core(std::function<void(turn::worker_core&, const relay::now_t&)> job) {
+  asio::post(impl_->ioc_, [this, job = std::move(job)] {
+    if (impl_->stopping_) return;
+    job(*impl_->core_, read_clock());
+  });
+}
+
 void worker::run() { impl_->run(); }
 
 void worker::stop() { impl_->stop(); }

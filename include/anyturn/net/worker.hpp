@@ -39,6 +39,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <system_error>
@@ -126,6 +127,12 @@ class worker {
   // Any thread: new TLS handshakes use `ctx` from now on; connections that
   // already started keep theirs (SIGHUP certificate reload).
   void set_tls_context(tls_context_ptr ctx);
+
+  // Any thread: runs `job` on this worker's thread, between rounds, with its
+  // TURN core and the loop's clock (the admin API's listing and ending of
+  // sessions). The worker relays nothing while a job runs: keep each one
+  // bounded. A job posted once the worker stops is dropped unrun.
+  void post_to_core(std::function<void(turn::worker_core&, const relay::now_t&)> job);
 
   // Runs the event loop on the calling thread until stop().
   void run();
