@@ -2,6 +2,7 @@
 
 #include <anyturn/app/ctl.hpp>
 #include <anyturn/app/side.hpp>
+#include <anyturn/common/log_format.hpp>
 #include <anyturn/config/cli.hpp>
 
 #include <spdlog/sinks/stdout_sinks.h>
@@ -13,10 +14,13 @@
 
 namespace anyturn::app {
 
-void setup_logging(const std::string& level) {
+void setup_logging(const std::string& level, const std::string& format) {
   auto logger = spdlog::get("anyturn");
   if (!logger) logger = spdlog::stderr_logger_mt("anyturn");
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l [%t] %v");
+  // Synchronous on purpose: the formatter reads the calling thread's log
+  // fields (common::log_context).
+  logger->set_formatter(
+      common::make_log_formatter(common::parse_log_format(format).value_or(common::log_format::text)));
   logger->set_level(spdlog::level::from_str(level));
   logger->flush_on(spdlog::level::warn);
   spdlog::set_default_logger(logger);
@@ -88,7 +92,7 @@ int run_main(int argc, const char* const* argv, std::ostream& out, std::ostream&
     print_errors(err, errors);
     return 1;
   }
-  setup_logging(cfg->log_level);
+  setup_logging(cfg->log_level, cfg->log_format);
   server_app app(*cfg);
   std::string error;
   if (!app.start(error)) {

@@ -22,6 +22,7 @@ enum class flag {
   threads, log_level, tls_listen, tls_cert, tls_key, http_listen, api_key, udp_coalesce_us,
   max_allocations_per_user, external_ip, anycast_ip, unicast_ip, alternate_domain, node_id, redis,
   drain_alternate, drain_timeout, admin_key, no_enforce_expiry, help, version,
+  log_format,
 };
 
 struct flag_spec {
@@ -30,7 +31,7 @@ struct flag_spec {
   bool takes_value;
 };
 
-constexpr std::array<flag_spec, 31> flags = {{
+constexpr std::array<flag_spec, 32> flags = {{
     {"--config", flag::config, true},
     {"--listen", flag::listen, true},
     {"--relay-ip", flag::relay_ip, true},
@@ -42,6 +43,7 @@ constexpr std::array<flag_spec, 31> flags = {{
     {"--deny-peer", flag::deny_peer, true},
     {"--threads", flag::threads, true},
     {"--log-level", flag::log_level, true},
+    {"--log-format", flag::log_format, true},
     {"--tls-listen", flag::tls_listen, true},
     {"--tls-cert", flag::tls_cert, true},
     {"--tls-key", flag::tls_key, true},
@@ -136,6 +138,7 @@ std::optional<cli_options> parse_cli(int argc, const char* const* argv,
       case flag::deny_peer: opts.deny_peer.push_back(std::move(v)); break;
       case flag::threads: opts.threads = std::move(v); break;
       case flag::log_level: opts.log_level = std::move(v); break;
+      case flag::log_format: opts.log_format = std::move(v); break;
       case flag::tls_listen: opts.tls_listen.push_back(std::move(v)); break;
       case flag::tls_cert: opts.tls_cert = std::move(v); break;
       case flag::tls_key: opts.tls_key = std::move(v); break;
@@ -290,6 +293,7 @@ std::optional<server_config> resolve(const cli_options& opts, std::vector<std::s
     }
   }
   if (opts.log_level) cfg.log_level = *opts.log_level;
+  if (opts.log_format) cfg.log_format = *opts.log_format;
   if (!opts.tls_listen.empty()) {  // replaces the file's list
     std::vector<stun::endpoint> listen;
     for (const auto& text : opts.tls_listen) {
@@ -391,6 +395,7 @@ flag replaces the file's whole list. Every flag takes its value as
                             peers.deny; the built-in denials stay)
   --threads N               worker threads, 0 = one per core
   --log-level LEVEL         trace, debug, info, warn, error, critical, off
+  --log-format text|json    log lines as text or one JSON object each (log.format)
   --tls-listen ADDR:PORT    TLS listener, repeatable (replaces tls.listen)
   --tls-cert FILE           PEM certificate chain for TLS (replaces tls.cert)
   --tls-key FILE            PEM private key for TLS (replaces tls.key)

@@ -765,6 +765,9 @@ bool validate(const server_config& cfg, std::vector<std::string>& errors) {
     errors.push_back("log_level: expected one of trace, debug, info, warn, error, critical, off, got '" +
                      cfg.log_level + "'");
   }
+  if (cfg.log_format != "text" && cfg.log_format != "json") {
+    errors.push_back("log.format: expected text or json, got '" + cfg.log_format + "'");
+  }
   if (cfg.software.size() > max_software_bytes) {
     errors.push_back("software: at most " + std::to_string(max_software_bytes) + " bytes, got " +
                      std::to_string(cfg.software.size()));

@@ -55,7 +55,7 @@ class loader {
   void root(const YAML::Node& doc, server_config& cfg) {
     for_each_key(doc, "", {"listen", "relay", "realm", "auth", "lifetimes", "peers", "threads",
                            "log_level", "software", "limits", "tls", "streams", "state_dir", "http",
-                           "fleet", "tenants", "usage_log"},
+                           "fleet", "tenants", "usage_log", "log"},
                  [&](const std::string& key, const YAML::Node& v, const std::string& path) {
                    if (key == "listen") listen(v, path, cfg.listen);
                    else if (key == "relay") relay(v, path, cfg.relay);
@@ -74,10 +74,19 @@ class loader {
                    else if (key == "fleet") fleet(v, path, cfg.fleet);
                    else if (key == "tenants") tenants(v, path, cfg.tenants);
                    else if (key == "usage_log") string(v, path, cfg.usage_log);
+                   else if (key == "log") log(v, path, cfg);
                  });
   }
 
  private:
+  // log: {format: text|json} (validate() checks the value).
+  void log(const YAML::Node& node, const std::string& path, server_config& cfg) {
+    for_each_key(node, path, {"format"},
+                 [&](const std::string& key, const YAML::Node& v, const std::string& p) {
+                   if (key == "format") string(v, p, cfg.log_format);
+                 });
+  }
+
   void error(std::string message) {
     errors_.push_back(std::move(message));
     ++count_;

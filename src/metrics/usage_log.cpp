@@ -96,7 +96,18 @@ usage_log::~usage_log() {
 
 std::size_t usage_log::format(const turn::usage_record& r, char* out, std::size_t size) noexcept {
   line_writer w(out, size);
-  w.raw("{\"tenant\":");
+  w.raw("{");
+  if (r.session) {  // the allocation's id, as in the log lines and the admin API
+    // session_id::str() without its std::string: 16 lower-case hex digits.
+    static constexpr char hex[] = "0123456789abcdef";
+    char id[16];
+    std::uint64_t v = r.session->packed();
+    for (int i = 15; i >= 0; --i, v >>= 4) id[i] = hex[v & 0xF];
+    w.raw("\"session\":");
+    w.str(std::string_view(id, sizeof id));
+    w.raw(",");
+  }
+  w.raw("\"tenant\":");
   w.str(r.tenant);
   w.raw(",\"user\":");
   w.str(r.user);

@@ -3,6 +3,8 @@
 // memory housekeeping, and the public `worker` methods.
 #include "worker_impl.hpp"
 
+#include <anyturn/common/log_context.hpp>
+
 #include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
@@ -245,6 +247,8 @@ std::vector<stun::endpoint> worker::impl::tls_listener_endpoints() const {
 
 void worker::impl::run() {
   owner_ = std::this_thread::get_id();
+  // Every log line of this thread carries "worker" (common::log_context).
+  common::this_thread_log_fields().worker = static_cast<int>(index_);
   if (coalesce_ns_ > 0) {
     // The default 50 us timer slack would stretch every window by up to
     // that much; a tenth of the window keeps it close.

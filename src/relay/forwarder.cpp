@@ -1,9 +1,12 @@
 #include <anyturn/relay/forwarder.hpp>
 
+#include <anyturn/common/log_context.hpp>
+
 #include <spdlog/spdlog.h>
 
 #include <array>
 #include <cstring>
+#include <string>
 
 namespace anyturn::relay {
 
@@ -96,9 +99,15 @@ void forwarder::forward_to_peer(allocation& a, const relay_side& side, const stu
   if (!io_.send_to_peer(side.id, peer, parts, dont_fragment)) {
     bump(counters_.relay_send_failed);
     std::uint64_t suppressed = 0;
-    if (relay_send_log_.allow(now.mono_ms, suppressed))
-      spdlog::warn("relay: relay socket {} refused a datagram to {} ({} similar suppressed)",
-                   side.address.to_string(), peer.to_string(), suppressed);
+    if (relay_send_log_.allow(now.mono_ms, suppressed)) {
+      const std::string client = a.client.remote.to_string(), relay = side.address.to_string(),
+                        to = peer.to_string();
+      common::log_scope scope;
+      if (a.log_session != 0) scope.session(a.log_session);
+      scope.client(client).relay(relay).peer(to);
+      spdlog::warn("relay: relay socket {} refused a datagram to {} ({} similar suppressed)", relay,
+                   to, suppressed);
+    }
     return;
   }
   ++a.packets_to_peer;

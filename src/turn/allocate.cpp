@@ -1,6 +1,7 @@
 // Allocate (RFC 8656 §7.2, RFC 6156) and Refresh (§8.2). Each step of
 // §7.2 is a function; on_allocate runs them in the RFC's order.
 #include "context.hpp"
+#include "log_scope.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -240,9 +241,10 @@ void start_allocation(context& ctx, const request& r, slot_index slot, std::uniq
   auto& ts = ctx.tenant_stats(r.tenant);
   bump(ts.allocations_created);
   bump(ts.active[static_cast<std::size_t>(r.from.proto)]);
-  spdlog::info("allocation start: {} {} -> {} user={} relay={}{} lifetime={}s",
+  const allocation_log_scope log_scope(ctx, slot, *rec);  // session, user, tenant, client, relay
+  spdlog::info("allocation start: {} {} -> {} relay={}{} lifetime={}s",
                to_string(r.from.proto), r.from.remote.to_string(), r.from.local.to_string(),
-               s.username, rec->relays[0].address.to_string(),
+               rec->relays[0].address.to_string(),
                rec->relay_count > 1 ? "," + rec->relays[1].address.to_string() : std::string(),
                s.lifetime_s);
   ctx.table.insert(slot, std::move(rec));  // the table owns it from here; `s` stays valid
@@ -323,6 +325,9 @@ void on_allocate(context& ctx, request& r) {
   if (const auto expiry = ctx.enforced_expiry(r.username)) s.credential_expiry_s = *expiry;
 
   const slot_index slot = ctx.table.reserve();
+  rec->log_session = session_id_of(ctx, slot, s).packed();
+  // Lines about this allocation (a relay port that fails to bind) carry its id.
+  const allocation_log_scope log_scope(ctx, slot, *rec);
   bool v6_unavailable = false;
   if (const int code = open_relays(ctx, r, params, *rec, s, slot, v6_unavailable); code != 0) {
     ctx.table.cancel(slot);  // nothing was opened

@@ -5,6 +5,7 @@
 #include <anyturn/turn/worker_core.hpp>
 
 #include "context.hpp"
+#include "log_scope.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -69,12 +70,11 @@ void context::schedule(slot_index slot, std::int64_t deadline_ms) {
 namespace {
 
 // One usage record per ended allocation, for billing and abuse review.
-void write_usage(const context& ctx, const record& a, end_reason why, const now_t& now) {
+void write_usage(const context& ctx, slot_index slot, const record& a, end_reason why, const now_t& now) {
   const session& s = a.ses;
   usage_record rec;
-  rec.tenant = a.tenant_index() < ctx.shared->credentials->tenant_count()
-                   ? std::string_view(ctx.shared->credentials->tenant_id(a.tenant_index()))
-                   : std::string_view();
+  rec.session = session_id_of(ctx, slot, s);
+  rec.tenant = tenant_name(ctx, a.tenant_index());
   rec.user = s.username;
   rec.custom_identifier = auth::custom_identifier_of(s.username);
   rec.reason = name_of(why);
@@ -136,14 +136,17 @@ void context::free_allocation(slot_index slot, end_reason why, const now_t& now)
   record& a = *record_at(slot);
   const session& s = a.ses;
   bump(closed_counter(counters, why));
-  if (shared->usage) write_usage(*this, a, why, now);
-  release_relays(*this, a);  // an unredeemed reservation lives on until its own timer
-  spdlog::info(
-      "allocation end ({}): {} {} -> {} user={} duration={:.1f}s client->peer {} pkts {} B, "
-      "peer->client {} pkts {} B",
-      name_of(why), to_string(a.client.proto), a.client.remote.to_string(), a.client.local.to_string(),
-      s.username, static_cast<double>(now.mono_ms - s.started_ms) / 1000.0, a.packets_to_peer,
-      a.bytes_to_peer, a.packets_to_client, a.bytes_to_client);
+  {
+    const allocation_log_scope log_scope(*this, slot, a);  // before the relays go: relay=
+    if (shared->usage) write_usage(*this, slot, a, why, now);
+    release_relays(*this, a);  // an unredeemed reservation lives on until its own timer
+    spdlog::info(
+        "allocation end ({}): {} {} -> {} duration={:.1f}s client->peer {} pkts {} B, "
+        "peer->client {} pkts {} B",
+        name_of(why), to_string(a.client.proto), a.client.remote.to_string(), a.client.local.to_string(),
+        static_cast<double>(now.mono_ms - s.started_ms) / 1000.0, a.packets_to_peer,
+        a.bytes_to_peer, a.packets_to_client, a.bytes_to_client);
+  }
   release_quotas(*this, a.tenant_index(), s.username);
   count_duration(*this, std::max<std::int64_t>(0, now.mono_ms - s.started_ms));
   auto& ts = tenant_stats(a.tenant_index());

@@ -143,6 +143,8 @@ class KubernetesOverlays(unittest.TestCase):
                 self.assertEqual(bool(o.spec.get("hostNetwork", False)), o.host_network)
                 other = "StatefulSet" if o.kind == "DaemonSet" else "DaemonSet"
                 self.assertFalse([x for x in o.objs if x["kind"] == other], f"a stray {other}")
+                # JSON lines for the cluster's log pipeline (docs/logging.md).
+                self.assertEqual(o.config.get("log", {}).get("format"), "json")
                 if o.host_network:
                     # Cluster DNS still works for a pod on the node's network.
                     self.assertEqual(o.spec.get("dnsPolicy"), "ClusterFirstWithHostNet")

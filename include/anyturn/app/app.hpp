@@ -65,6 +65,7 @@ class server_app {
 int run_main(int argc, const char* const* argv, std::ostream& out, std::ostream& err);
 
 // One logger to stderr: time, level, thread id. `level` is a spdlog level name.
-void setup_logging(const std::string& level);
+// format: log.format, "text" or "json" (common::log_format).
+void setup_logging(const std::string& level, const std::string& format = "text");
 
 }  // namespace anyturn::app

@@ -34,6 +34,7 @@ struct cli_options {
   std::vector<std::string> deny_peer;    // --deny-peer CIDR
   std::optional<std::string> threads;    // --threads N
   std::optional<std::string> log_level;  // --log-level LEVEL
+  std::optional<std::string> log_format;  // --log-format text|json
   std::vector<std::string> tls_listen;   // --tls-listen ADDR:PORT
   std::optional<std::string> tls_cert;   // --tls-cert FILE
   std::optional<std::string> tls_key;    // --tls-key FILE

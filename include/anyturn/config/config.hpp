@@ -247,6 +247,9 @@ struct server_config {
   peer_config peers;
   unsigned threads = 0;                     // 0: one per core
   std::string log_level = "info";
+  // log.format / --log-format: "text" (one line for a terminal) or "json"
+  // (one JSON object per line, docs/logging.md).
+  std::string log_format = "text";
   std::string software = "anyturn";         // SOFTWARE attribute; empty: none
   std::uint32_t max_allocations_per_worker = 200000;  // beyond: 508 Insufficient Capacity
   std::uint32_t max_allocations_per_user = 100;       // 0 = no limit; beyond: 486

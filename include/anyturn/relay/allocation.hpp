@@ -158,6 +158,9 @@ struct allocation {
 
   client_ref client;
   std::uint32_t tenant = 0;  // index of this worker's tenant_counters block
+  // turn::session_id::packed() of this allocation, for the rare lines relay/
+  // logs about it (common::log_context); 0: none.
+  std::uint64_t log_session = 0;
   std::array<relay_side, 2> relays{};
   std::uint8_t relay_count = 0;
   std::vector<permission> permissions;          // sorted by IP

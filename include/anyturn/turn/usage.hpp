@@ -8,13 +8,17 @@
 
 #include <anyturn/stun/endpoint.hpp>
 #include <anyturn/relay/io.hpp>
+#include <anyturn/turn/session_id.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 namespace anyturn::turn {
 
 struct usage_record {
+  // The allocation's id (session_id.hpp), the "session" of its log lines.
+  std::optional<session_id> session;
   std::string_view tenant;   // "" for the default tenant
   std::string_view user;     // the username as authenticated
   // The credentials API's customIdentifier carried in a REST username

@@ -648,3 +648,26 @@ TEST(FleetFlags, ExternalIpWithAutoRelayAddress) {
 
 }  // namespace
 }  // namespace anyturn::config
+
+namespace anyturn::config {
+namespace {
+
+TEST(LogConfig, LogFormatFlagReplacesTheKey) {
+  std::vector<std::string> errors;
+  const std::string config_flag = "--config=" + example_path;
+  auto o = parse({config_flag.c_str(), "--log-format", "json"}, errors);
+  ASSERT_TRUE(o) << dump(errors);
+  EXPECT_EQ(o->log_format, std::optional<std::string>("json"));
+  auto cfg = resolve(*o, errors);
+  ASSERT_TRUE(cfg) << dump(errors);
+  EXPECT_EQ(cfg->log_format, "json");
+
+  o = parse({config_flag.c_str(), "--log-format=yaml"}, errors);
+  ASSERT_TRUE(o) << dump(errors);
+  EXPECT_FALSE(resolve(*o, errors));
+  EXPECT_TRUE(has_error(errors, "log.format: expected text or json, got 'yaml'")) << dump(errors);
+  EXPECT_NE(usage().find("--log-format text|json"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace anyturn::config

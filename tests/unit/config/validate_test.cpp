@@ -689,3 +689,22 @@ TEST(FleetConfig, AdminKeysAreLongUnpublishedAndNoTenantsKey) {
 
 }  // namespace
 }  // namespace anyturn::config
+
+namespace anyturn::config {
+namespace {
+
+TEST(LogConfig, FormatIsTextOrJson) {
+  server_config cfg = valid_config();
+  std::vector<std::string> errors;
+  for (const char* ok : {"text", "json"}) {
+    cfg.log_format = ok;
+    EXPECT_TRUE(validate(cfg, errors)) << ok << dump(errors);
+  }
+  cfg.log_format = "JSON";
+  EXPECT_FALSE(validate(cfg, errors));
+  EXPECT_TRUE(has_error(errors, "log.format: expected text or json, got 'JSON'")) << dump(errors);
+  EXPECT_EQ(errors.size(), 1u) << dump(errors);
+}
+
+}  // namespace
+}  // namespace anyturn::config

@@ -650,3 +650,33 @@ fleet:
 
 }  // namespace
 }  // namespace anyturn::config
+
+namespace anyturn::config {
+namespace {
+
+// log.format (docs/logging.md): text by default, json when set; an unknown
+// key under log is an error naming its path.
+TEST(LogConfig, FormatLoadsAndDefaultsToText) {
+  std::vector<std::string> errors;
+  auto cfg = load_yaml("realm: x\n", errors);
+  ASSERT_TRUE(cfg) << dump(errors);
+  EXPECT_EQ(cfg->log_format, "text");
+  cfg = load_yaml("log:\n  format: json\n", errors);
+  ASSERT_TRUE(cfg) << dump(errors);
+  EXPECT_EQ(cfg->log_format, "json");
+  EXPECT_FALSE(load_yaml("log:\n  formt: json\n", errors));
+  EXPECT_TRUE(has_error(errors, "log.formt: unknown key (expected one of: format)")) << dump(errors);
+  errors.clear();
+  EXPECT_FALSE(load_yaml("log:\n  format: [json]\n", errors));
+  EXPECT_TRUE(has_error(errors, "log.format")) << dump(errors);
+}
+
+TEST(LogConfig, ExampleConfigDocumentsTheFormat) {
+  std::vector<std::string> errors;
+  const auto cfg = load_file(example_path, errors);
+  ASSERT_TRUE(cfg) << dump(errors);
+  EXPECT_EQ(cfg->log_format, "text");
+}
+
+}  // namespace
+}  // namespace anyturn::config

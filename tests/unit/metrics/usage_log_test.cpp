@@ -57,6 +57,17 @@ TEST(UsageLog, FormatsOneJsonLine) {
             "\"packets_to_client\":4,\"bytes_to_client\":800,\"reason\":\"expired\"}\n");
 }
 
+// The allocation's id comes first, as the 16 hex digits of session_id::str()
+// (the "session" of its log lines); a record without one has no member.
+TEST(UsageLog, WritesTheSessionIdFirst) {
+  auto r = sample();
+  r.session = turn::session_id{3, 0x12345, 0xabcdef01};
+  std::array<char, 1024> buf{};
+  const std::string line(buf.data(), usage_log::format(r, buf.data(), buf.size()));
+  EXPECT_EQ(line.rfind("{\"session\":\"" + r.session->str() + "\",\"tenant\":\"acme\",", 0), 0u) << line;
+  EXPECT_NE(line.find("\"session\":\"03012345abcdef01\""), std::string::npos) << line;
+}
+
 // A credential minted with a customIdentifier carries it into the record
 // (auth::custom_identifier_of); without one the member is left out (above).
 TEST(UsageLog, WritesTheCustomIdentifierWhenTheRecordHasOne) {
