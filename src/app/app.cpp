@@ -2,6 +2,7 @@
 
 #include <anyturn/app/drain.hpp>
 #include <anyturn/app/sd_notify.hpp>
+#include <anyturn/app/reload.hpp>
 #include <anyturn/app/secrets.hpp>
 #include <anyturn/app/session_admin.hpp>
 #include <anyturn/app/side.hpp>
@@ -26,6 +27,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <mutex>
 #include <csignal>
 #include <stdexcept>
 #include <thread>
@@ -91,6 +93,13 @@ struct server_app::impl {
       shared->fleet = fleet;
       tenant_usage = shared->tenant_usage;
       shared->revocations = revocations;
+      // Config reloads: the workers switch to what is published here.
+      shared->revoke_removed = cfg.reload.revoke_removed;
+      config_board = std::make_shared<turn::config_board>(shared, thread_count);
+      shared->config = config_board;
+      current_state = shared;
+      running = cfg;
+      tenant_capacity = cfg.tenants.size() + reload_tenant_spare;
       if (cfg.fleet.drain_alternate) fleet->set_drain_target(static_drain_target(*cfg.fleet.drain_alternate));
       if (!cfg.usage_log.empty()) {
         // Opened before any worker exists and held by the shared state, so it
@@ -215,8 +224,25 @@ struct server_app::impl {
                 "1 while this node drains (new Allocates sent elsewhere, /readyz 503), else 0", {},
                 drain.draining() ? 1 : 0);
     });
+    registry.add_collector([this](metrics::sink& out) {
+      out.counter("anyturn_config_reloads_total",
+                  "Config reloads (SIGHUP, POST /admin/reload), by result: ok (applied), error "
+                  "(the file did not load or validate; nothing changed).",
+                  {{"result", "ok"}}, reloads_ok.load(std::memory_order_relaxed));
+      out.counter("anyturn_config_reloads_total",
+                  "Config reloads (SIGHUP, POST /admin/reload), by result: ok (applied), error "
+                  "(the file did not load or validate; nothing changed).",
+                  {{"result", "error"}}, reloads_error.load(std::memory_order_relaxed));
+      out.gauge("anyturn_config_generation",
+                "The config snapshot in force: 1 at start, one more for each applied reload.", {},
+                static_cast<double>(config_board->generation()));
+      out.gauge("anyturn_config_generation_switched",
+                "The oldest config generation a worker still runs on (equals "
+                "anyturn_config_generation once every worker switched).",
+                {}, static_cast<double>(config_board->switched()));
+    });
     registry.add_collector(metrics::build_info_collector());
-    if (usage) registry.add_collector(usage->collector());
+    if (usage) usage_collector = registry.add_collector(usage->collector());
 
     ice_urls_result urls = ice_urls_for(cfg, listeners, tls_listeners);
     if (urls.derived) {
@@ -243,6 +269,8 @@ struct server_app::impl {
     h.list_sessions = [sessions](const turn::session_query& q) { return sessions->list(q); };
     h.end_session = [sessions](const turn::session_id& id) { return sessions->end(id); };
     h.end_sessions = [sessions](const turn::session_filter& f) { return sessions->end_matching(f); };
+    h.reload = [this] { return reload("POST /admin/reload"); };
+    h.config_generation = [this] { return config_board->generation(); };
     h.ready = [this] {
       return listening.load(std::memory_order_acquire) && !stopping.load(std::memory_order_acquire) &&
              !drain.draining();
@@ -330,12 +358,13 @@ struct server_app::impl {
   // SIGHUP (main thread): read the certificate and key again and hand the
   // new context to every worker. Existing connections keep their session;
   // on any error the old context stays.
-  bool reload_tls(std::string& error) {
-    if (cfg.tls.listen.empty()) {
+  bool reload_tls(std::string& error) { return reload_tls(cfg, error); }
+  bool reload_tls(const config::server_config& from, std::string& error) {
+    if (from.tls.listen.empty()) {
       error = "no TLS listener is configured";
       return false;
     }
-    tls_material tls = load_tls_material(cfg, state_dir, error);
+    tls_material tls = load_tls_material(from, state_dir, error);
     if (!tls.context) return false;
     if (tls.development) log_tls_material(tls);
     tls_context = tls.context;
@@ -370,6 +399,10 @@ struct server_app::impl {
   // SIGHUP (main thread): reload the TLS certificate (when TLS is
   // configured) and reopen the usage log (after logrotate moved it).
   void on_sighup() {
+    if (reload_source && reload_source->config_path) {
+      reload("SIGHUP");
+      return;
+    }
     bool any = false;
     if (!cfg.tls.listen.empty()) {
       any = true;
@@ -388,6 +421,99 @@ struct server_app::impl {
       }
     }
     if (!any) spdlog::info("SIGHUP: nothing to reload (no TLS listener, no usage log)");
+  }
+
+  // SIGHUP (main thread) or POST /admin/reload (HTTP thread): re-read the
+  // config file, apply the command line over it, validate it in full, and
+  // publish one new snapshot; the workers switch on their next tick. A
+  // config that does not load or validate changes nothing.
+  http::reload_result reload(std::string_view cause) {
+    const std::lock_guard lock(reload_mutex);
+    http::reload_result result;
+    const auto fail = [&](std::vector<std::string> messages) {
+      reloads_error.fetch_add(1, std::memory_order_relaxed);
+      for (const auto& m : messages) spdlog::error("{}: config not reloaded: {}", cause, m);
+      spdlog::error("{}: config not reloaded ({} error{}); still running generation {}", cause,
+                    messages.size(), messages.size() == 1 ? "" : "s", config_board->generation());
+      result.ok = false;
+      result.messages = std::move(messages);
+      result.generation = config_board->generation();
+      return result;
+    };
+    if (!reload_source || !reload_source->config_path) {
+      return fail({"no config file to reload: the server was started without --config"});
+    }
+    std::vector<std::string> errors;
+    std::optional<config::server_config> next = config::resolve(*reload_source, errors);
+    if (!next) {
+      for (auto& e : errors) e = *reload_source->config_path + ": " + e;
+      return fail(std::move(errors));
+    }
+    provisioned_secrets secrets;
+    std::string error;
+    if (!provision_secrets(*next, state_dir, secrets, error)) return fail({"auth: " + error});
+    std::vector<std::string> ignored = keep_restart_only(running, *next);
+    if (!stabilise_tenants(running, *next, tenant_capacity, error)) return fail({error});
+    // The credentials API's tenants and keys, checked before anything changes.
+    std::vector<http::api_tenant> api_tenants;
+    if (http_server) {
+      http::server_config h = http_server_config(*next, {});
+      if (auto problems = http::validate(h); !problems.empty()) return fail(std::move(problems));
+      api_tenants = std::move(h.tenants);
+    }
+    net::tls_context_ptr new_tls;
+    if (!next->tls.listen.empty()) {
+      tls_material tls = load_tls_material(*next, state_dir, error);
+      if (!tls.context) return fail({"TLS: " + error});
+      new_tls = tls.context;
+    }
+    std::shared_ptr<metrics::usage_log> new_usage = usage;
+    std::shared_ptr<turn::shared_state> state;
+    try {
+      if (next->usage_log != running.usage_log) {
+        new_usage = next->usage_log.empty() ? nullptr : std::make_shared<metrics::usage_log>(next->usage_log);
+      }
+      state = reloaded_state(*current_state, *next);
+      state->usage = new_usage;
+    } catch (const std::exception& e) {
+      return fail({e.what()});
+    }
+
+    // Commit: nothing below can fail.
+    const std::uint64_t generation = config_board->publish(state);
+    current_state = state;
+    if (new_usage != usage) {
+      if (usage_collector) registry.remove_collector(*usage_collector);
+      usage_collector.reset();
+      if (new_usage) usage_collector = registry.add_collector(new_usage->collector());
+      usage = new_usage;  // the old file stays open while a worker's snapshot holds it
+    } else if (usage) {
+      if (const std::error_code ec = usage->reopen()) {
+        spdlog::error("{}: cannot reopen the usage log {}: {}; still writing to the old file", cause,
+                      usage->path(), ec.message());
+      }
+    }
+    if (new_tls) {
+      tls_context = new_tls;
+      for (auto& w : workers) w->set_tls_context(tls_context);
+    }
+    if (auto logger = spdlog::default_logger()) logger->set_level(spdlog::level::from_str(next->log_level));
+    if (http_server) http_server->replace_keys(std::move(api_tenants), next->http.admin_keys);
+    running = std::move(*next);
+    reloads_ok.fetch_add(1, std::memory_order_relaxed);
+    for (const auto& key : ignored) {
+      spdlog::warn("{}: '{}' changed but needs a restart; ignored (still using the old value)", cause, key);
+    }
+    spdlog::info("{}: config {} reloaded: generation {} ({} static user{}, {} REST secret{}, {} tenant{}){}",
+                 cause, *reload_source->config_path, generation, running.auth.users.size(),
+                 running.auth.users.size() == 1 ? "" : "s", running.auth.rest_secrets.size(),
+                 running.auth.rest_secrets.size() == 1 ? "" : "s", running.tenants.size(),
+                 running.tenants.size() == 1 ? "" : "s",
+                 ignored.empty() ? std::string() : fmt::format("; ignored: {}", fmt::join(ignored, ", ")));
+    result.ok = true;
+    result.ignored = std::move(ignored);
+    result.generation = generation;
+    return result;
   }
 
   // A revocation from the credentials API (HTTP thread): on this node at
@@ -729,6 +855,18 @@ struct server_app::impl {
   asio::signal_set signals{main_ioc};
   asio::steady_timer tick_timer{main_ioc};
   std::int64_t last_revocation_expiry_ms = 0;  // main thread
+  // Config reloads (one at a time, under reload_mutex): the command line to
+  // resolve again, the config and snapshot in force, and the board the
+  // workers switch by.
+  std::optional<config::cli_options> reload_source;
+  std::mutex reload_mutex;
+  config::server_config running;
+  std::shared_ptr<const turn::shared_state> current_state;
+  std::shared_ptr<turn::config_board> config_board;
+  std::size_t tenant_capacity = 0;
+  std::atomic<std::uint64_t> reloads_ok{0};
+  std::atomic<std::uint64_t> reloads_error{0};
+  std::optional<metrics::registry::collector_id> usage_collector;
   // Shared with the workers (turn::shared_state), the HTTP thread and the
   // fleet thread.
   std::shared_ptr<turn::fleet_signals> fleet = std::make_shared<turn::fleet_signals>();
@@ -767,6 +905,12 @@ bool server_app::start(std::string& error) { return impl_->start(error); }
 int server_app::wait() { return impl_->wait(); }
 
 void server_app::request_stop(int exit_code) { impl_->request_stop(exit_code); }
+
+void server_app::set_reload_source(config::cli_options source) {
+  impl_->reload_source = std::move(source);
+}
+
+http::reload_result server_app::reload(std::string_view cause) { return impl_->reload(cause); }
 
 std::vector<stun::endpoint> server_app::listeners() const {
   if (impl_->workers.empty()) return {};

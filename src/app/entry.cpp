@@ -94,6 +94,7 @@ int run_main(int argc, const char* const* argv, std::ostream& out, std::ostream&
   }
   setup_logging(cfg->log_level, cfg->log_format);
   server_app app(*cfg);
+  app.set_reload_source(*opts);
   std::string error;
   if (!app.start(error)) {
     spdlog::error("{}", error);

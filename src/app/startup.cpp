@@ -2,6 +2,7 @@
 // descriptor budget and limit, risky peer allowances.
 #include <anyturn/app/startup.hpp>
 
+#include <anyturn/app/reload.hpp>
 #include <anyturn/app/side.hpp>
 
 #include <anyturn/auth/credentials.hpp>
@@ -85,7 +86,9 @@ std::shared_ptr<turn::shared_state> make_shared_state(const config::server_confi
     tenant_limits = tenant_limits || t.max_allocations > 0;
     per_user_limits = per_user_limits || t.max_allocations_per_user > 0;
   }
-  if (tenant_limits) s->tenant_usage = std::make_shared<turn::tenant_quota>(s->tenants.size());
+  // Room for the tenants a config reload may add (their indices follow).
+  if (tenant_limits)
+    s->tenant_usage = std::make_shared<turn::tenant_quota>(s->tenants.size() + reload_tenant_spare);
   // A tenant's own per-user limit needs the table even when the global one is 0.
   if (per_user_limits)
     s->user_quotas = std::make_shared<turn::user_quota>(cfg.max_allocations_per_user);

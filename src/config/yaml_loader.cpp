@@ -55,7 +55,7 @@ class loader {
   void root(const YAML::Node& doc, server_config& cfg) {
     for_each_key(doc, "", {"listen", "relay", "realm", "auth", "lifetimes", "peers", "threads",
                            "log_level", "software", "limits", "tls", "streams", "state_dir", "http",
-                           "fleet", "tenants", "usage_log", "log"},
+                           "fleet", "tenants", "usage_log", "log", "reload"},
                  [&](const std::string& key, const YAML::Node& v, const std::string& path) {
                    if (key == "listen") listen(v, path, cfg.listen);
                    else if (key == "relay") relay(v, path, cfg.relay);
@@ -75,6 +75,14 @@ class loader {
                    else if (key == "tenants") tenants(v, path, cfg.tenants);
                    else if (key == "usage_log") string(v, path, cfg.usage_log);
                    else if (key == "log") log(v, path, cfg);
+                   else if (key == "reload") reload(v, path, cfg.reload);
+                 });
+  }
+
+  void reload(const YAML::Node& node, const std::string& path, reload_config& out) {
+    for_each_key(node, path, {"revoke_removed"},
+                 [&](const std::string&, const YAML::Node& v, const std::string& child) {
+                   boolean(v, child, out.revoke_removed);
                  });
   }
 

@@ -41,6 +41,7 @@ constexpr std::string_view route_revoke = "/api/v1/credentials/revoke";
 constexpr std::string_view route_admin_drain = "/admin/drain";
 constexpr std::string_view route_admin_undrain = "/admin/undrain";
 constexpr std::string_view route_admin_status = "/admin/status";
+constexpr std::string_view route_admin_reload = "/admin/reload";
 constexpr std::string_view route_cf_generate = "/v1/turn/keys/{key_id}/credentials/generate-ice-servers";
 constexpr std::string_view route_cf_revoke = "/v1/turn/keys/{key_id}/credentials/{username}/revoke";
 constexpr std::string_view route_other = "other";
@@ -309,6 +310,59 @@ api::api(const server_config& cfg)
     for (const std::string& key : cfg_.tenants[t].api_keys) keys_.push_back({sha256(key), t});
   }
   for (const std::string& key : cfg_.admin_keys) admin_keys_.push_back(sha256(key));
+  for (const api_tenant& t : cfg_.tenants) labels_.emplace_back(tenant_label(t));
+}
+
+void api::replace_keys(std::vector<api_tenant> tenants, std::vector<std::string> admin_keys) {
+  const std::lock_guard lock(pending_mutex_);
+  pending_keys_.emplace(std::move(tenants), std::move(admin_keys));
+  keys_pending_.store(true, std::memory_order_release);
+}
+
+void api::apply_pending_keys() {
+  const std::unique_lock keys_lock(keys_mutex_);
+  std::optional<std::pair<std::vector<api_tenant>, std::vector<std::string>>> next;
+  {
+    const std::lock_guard lock(pending_mutex_);
+    next.swap(pending_keys_);
+    keys_pending_.store(false, std::memory_order_release);
+  }
+  if (!next) return;
+  std::vector<api_tenant> old = std::move(cfg_.tenants);
+  cfg_.tenants = std::move(next->first);
+  cfg_.admin_keys = std::move(next->second);
+  keys_.clear();
+  for (std::size_t t = 0; t < cfg_.tenants.size(); ++t) {
+    for (const std::string& key : cfg_.tenants[t].api_keys) keys_.push_back({sha256(key), t});
+  }
+  admin_keys_.clear();
+  for (const std::string& key : cfg_.admin_keys) admin_keys_.push_back(sha256(key));
+  // The per-tenant counts follow their tenant id to its new index; a
+  // removed tenant's counts go away with it.
+  const auto index_of = [&](std::size_t old_index) -> std::optional<std::size_t> {
+    for (std::size_t t = 0; t < cfg_.tenants.size(); ++t) {
+      if (cfg_.tenants[t].id == old[old_index].id) return t;
+    }
+    return std::nullopt;
+  };
+  const std::lock_guard lock(stats_mutex_);
+  std::vector<std::uint64_t> issued(cfg_.tenants.size(), 0);
+  std::vector<std::uint64_t> revocations(cfg_.tenants.size(), 0);
+  std::map<std::pair<std::size_t, std::string>, std::uint64_t> custom;
+  for (std::size_t t = 0; t < old.size(); ++t) {
+    if (const auto to = index_of(t)) {
+      issued[*to] = issued_[t];
+      revocations[*to] = revocations_[t];
+    }
+  }
+  for (auto& [key, n] : custom_issued_) {
+    if (const auto to = index_of(key.first)) custom[{*to, key.second}] = n;
+  }
+  issued_ = std::move(issued);
+  revocations_ = std::move(revocations);
+  custom_issued_ = std::move(custom);
+  labels_.clear();
+  for (const api_tenant& t : cfg_.tenants) labels_.emplace_back(tenant_label(t));
 }
 
 std::int64_t api::now() const {
@@ -380,7 +434,7 @@ std::string_view api::route_label(std::string_view target) {
   const std::string_view path = target.substr(0, target.find('?'));
   for (std::string_view r : {route_metrics, route_healthz, route_readyz, route_ice_servers,
                              route_turn_credentials, route_revoke, route_admin_drain,
-                             route_admin_undrain, route_admin_status}) {
+                             route_admin_undrain, route_admin_status, route_admin_reload}) {
     if (path == r) return r;
   }
   if (const auto r = sessions_route_label(path)) return *r;
@@ -399,7 +453,11 @@ response api::handle(const request& req, std::string_view client) {
   const auto q = target.find('?');
   const std::string_view path = target.substr(0, q);
   const std::string_view query = q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
-  response res = do_handle(req, path, query, client);
+  if (keys_pending_.load(std::memory_order_acquire)) apply_pending_keys();
+  response res = [&] {
+    const std::shared_lock keys_lock(keys_mutex_);
+    return do_handle(req, path, query, client);
+  }();
   count_response(path, res.result_int());
   return res;
 }
@@ -817,7 +875,8 @@ response api::admin(const request& req, std::string_view path, std::string_view 
   const bool drain = path == route_admin_drain;
   const bool undrain = path == route_admin_undrain;
   const bool status = path == route_admin_status;
-  if (!drain && !undrain && !status) return json_error(req, bhttp::status::not_found, "not found");
+  const bool reload = path == route_admin_reload;
+  if (!drain && !undrain && !status && !reload) return json_error(req, bhttp::status::not_found, "not found");
   if (status && req.method() != bhttp::verb::get) return method_not_allowed(req, "GET");
   if (!status && req.method() != bhttp::verb::post) return method_not_allowed(req, "POST");
 
@@ -831,9 +890,16 @@ response api::admin(const request& req, std::string_view path, std::string_view 
       out += cfg_.draining && cfg_.draining() ? "true" : "false";
       out += ",\"allocations\":";
       out += cfg_.allocations ? std::to_string(cfg_.allocations()) : std::string("null");
+      out += ",\"uptime_s\":";
+      out += std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                std::chrono::steady_clock::now() - started_)
+                                .count());
+      out += ",\"config_generation\":";
+      out += cfg_.config_generation ? std::to_string(cfg_.config_generation()) : std::string("null");
       out += '}';
       return json_response(req, bhttp::status::ok, std::move(out));
     }
+    if (reload) return admin_reload(req);
     const auto& hook = drain ? cfg_.drain : cfg_.undrain;
     if (!hook) {
       return json_error(req, bhttp::status::not_implemented,
@@ -848,6 +914,33 @@ response api::admin(const request& req, std::string_view path, std::string_view 
   } catch (const std::exception&) {
     return json_error(req, bhttp::status::internal_server_error, "admin action failed");
   }
+}
+
+response api::admin_reload(const request& req) {
+  if (!cfg_.reload) {
+    return json_error(req, bhttp::status::not_implemented, "reload is not available on this server");
+  }
+  const reload_result r = cfg_.reload();
+  const auto strings = [](std::string& out, const std::vector<std::string>& list) {
+    out += '[';
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      if (i > 0) out += ',';
+      json::append_string(out, list[i]);
+    }
+    out += ']';
+  };
+  std::string out = "{\"ok\":";
+  out += r.ok ? "true" : "false";
+  if (!r.ok) {
+    out += ",\"error\":";
+    json::append_string(out, r.messages.empty() ? std::string("reload failed") : r.messages.front());
+  }
+  out += ",\"generation\":" + std::to_string(r.generation) + ",\"ignored\":";
+  strings(out, r.ignored);
+  out += ",\"messages\":";
+  strings(out, r.messages);
+  out += '}';
+  return json_response(req, r.ok ? bhttp::status::ok : bhttp::status::bad_request, std::move(out));
 }
 
 void api::collect(metrics::sink& s) const {
@@ -875,19 +968,19 @@ void api::collect(metrics::sink& s) const {
   for (std::size_t t = 0; t < issued_.size(); ++t) {
     s.counter("anyturn_http_credentials_issued_total",
               "TURN REST credentials issued by the API, by tenant.",
-              {{"tenant", tenant_label(cfg_.tenants[t])}}, issued_[t]);
+              {{"tenant", labels_[t]}}, issued_[t]);
   }
   for (const auto& [key, n] : custom_issued_) {
     s.counter("anyturn_http_credentials_custom_identifier_total",
               "Credentials issued with a customIdentifier, by tenant and identifier (the first "
               "100 distinct identifiers of the process; later ones count as \"other\").",
-              {{"tenant", tenant_label(cfg_.tenants[key.first])}, {"custom_identifier", key.second}},
+              {{"tenant", labels_[key.first]}, {"custom_identifier", key.second}},
               n);
   }
   for (std::size_t t = 0; t < revocations_.size(); ++t) {
     s.counter("anyturn_http_revocations_total",
               "Credential revocations accepted by the API (one credential or one user), by tenant.",
-              {{"tenant", tenant_label(cfg_.tenants[t])}}, revocations_[t]);
+              {{"tenant", labels_[t]}}, revocations_[t]);
   }
 }
 

@@ -487,6 +487,10 @@ void server::stop() {
   d.reserve_fd = -1;
 }
 
+void server::replace_keys(std::vector<api_tenant> tenants, std::vector<std::string> admin_keys) {
+  impl_->state->handler.replace_keys(std::move(tenants), std::move(admin_keys));
+}
+
 std::uint16_t server::port() const { return impl_->bound.port(); }
 std::string server::address() const { return impl_->bound.address().to_string(); }
 std::size_t server::connections() const {

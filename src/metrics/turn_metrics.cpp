@@ -72,6 +72,8 @@ constexpr std::array<counter_mapping, worker_counter_count> mappings{{
     {wc::closed_credential_expired, "closed_credential_expired", "anyturn_allocations_closed_total", "reason", "credential_expired"},
     {wc::closed_revoked, "closed_revoked", "anyturn_allocations_closed_total", "reason", "revoked"},
     {wc::closed_admin, "closed_admin", "anyturn_allocations_closed_total", "reason", "admin"},
+    {wc::closed_reloaded, "closed_reloaded", "anyturn_allocations_closed_total", "reason", "reloaded"},
+    {wc::reload_peers_removed, "reload_peers_removed", "anyturn_reload_peers_removed_total", {}, {}},
 }};
 
 constexpr bool mappings_in_order() {
@@ -163,7 +165,9 @@ constexpr family_help helps[] = {
     {"anyturn_allocations_total", "Allocation outcomes: creations, endings and refusals."},
     {"anyturn_allocations_closed_total",
      "Allocations ended, by reason: expired, deleted, closed (connection), shutdown, "
-     "credential_expired, revoked, admin."},
+     "credential_expired, revoked, admin, reloaded (a config reload removed the credential)."},
+    {"anyturn_reload_peers_removed_total",
+     "Permissions and channels removed because a config reload denied their peer."},
     {"anyturn_redirects_total",
      "Allocates answered 300 Try Alternate, by reason: anycast (to this node's unicast "
      "address), drain (to another node)."},

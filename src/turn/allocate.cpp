@@ -311,7 +311,8 @@ void on_allocate(context& ctx, request& r) {
   if (redirect_allocate(ctx, r)) return;  // fleet: anycast front door, drain (fleet.cpp)
   allocate_params params;
   if (const int code = read_params(r.msg, params); code != 0) return ctx.send_error(r, code);
-  if (!check_capacity(ctx, r) || !acquire_quotas(ctx, r)) return;
+  quota_hold hold;
+  if (!check_capacity(ctx, r) || !acquire_quotas(ctx, r, hold)) return;
 
   auto rec = std::make_unique<record>();
   rec->client = r.from;
@@ -321,6 +322,7 @@ void on_allocate(context& ctx, request& r) {
   s.username = std::string(r.username);
   s.key = *r.key;
   s.sha256 = r.sha256;
+  s.quota = hold;
   s.generation = ++ctx.generation_counter;
   if (const auto expiry = ctx.enforced_expiry(r.username)) s.credential_expiry_s = *expiry;
 
@@ -331,7 +333,7 @@ void on_allocate(context& ctx, request& r) {
   bool v6_unavailable = false;
   if (const int code = open_relays(ctx, r, params, *rec, s, slot, v6_unavailable); code != 0) {
     ctx.table.cancel(slot);  // nothing was opened
-    release_quotas(ctx, r.tenant, r.username);
+    release_quotas(ctx, r.tenant, r.username, hold);
     return ctx.send_error(r, code);
   }
   const record& started = *rec;

@@ -52,7 +52,7 @@ const char* reason_for(int code);
 
 // Why an allocation ended: its usage record's `reason` and the label of
 // anyturn_allocations_closed_total.
-enum class end_reason { expired, deleted, closed, shutdown, credential_expired, revoked, admin };
+enum class end_reason { expired, deleted, closed, shutdown, credential_expired, revoked, admin, reloaded };
 const char* name_of(end_reason why);
 
 // auth.enforce_expiry: an allocation ends when the mapped clock reaches its
@@ -104,8 +104,10 @@ struct context {
   context(std::shared_ptr<const shared_state> s, relay::io_port& io,
           relay::worker_counters& counters, unsigned worker);
 
+  // ---- the config snapshot in force (replaced on a tick after a reload) ----
+  std::shared_ptr<const shared_state> shared;
+  std::uint64_t config_seen = 0;  // its config_board generation (0: not looked yet)
   // ---- read-only after start ----
-  const std::shared_ptr<const shared_state> shared;
   relay::io_port& io;
   relay::worker_counters& counters;
   const unsigned worker;
@@ -165,6 +167,19 @@ struct context {
   void free_allocation(slot_index slot, end_reason why, const now_t& now);
 
   // ---- fleet rules (fleet.cpp) ----
+  // ---- config reloads (reload.cpp) ----
+  // Switches to the config board's snapshot when its generation moved on:
+  // ends the allocations whose credential it no longer accepts
+  // (shared->revoke_removed) and removes the permissions and channels of
+  // peers it now denies; then acknowledges the generation.
+  void sync_config(const now_t& now);
+  // Whether `rec`'s credential still authenticates under the snapshot in
+  // force: same tenant, and one of its keys is the key the client proved.
+  [[nodiscard]] bool still_accepted(const record& rec, const now_t& now) const;
+  // Whether the snapshot in force lets `rec` use `peer` (the check of
+  // CreatePermission and ChannelBind, without counting).
+  [[nodiscard]] bool peer_still_allowed(const relay::allocation& a, const stun::endpoint& peer) const;
+
   // Takes the board's snapshot when its generation moved on, and ends every
   // allocation of this worker whose credential it revokes (reason revoked).
   void sync_revocations(const now_t& now);
@@ -224,8 +239,11 @@ void on_create_permission(context& ctx, request& r);
 void on_channel_bind(context& ctx, request& r);
 // quota.cpp: counts the allocation against the tenant's and the user's
 // quota, or answers 486 and returns false.
-bool acquire_quotas(context& ctx, const request& r);
-void release_quotas(context& ctx, auth::tenant_index tenant, std::string_view username);
+// What was counted is recorded in `hold` (the limits may change on a reload
+// before the allocation ends; release takes back exactly what was taken).
+bool acquire_quotas(context& ctx, const request& r, quota_hold& hold);
+void release_quotas(context& ctx, auth::tenant_index tenant, std::string_view username,
+                    const quota_hold& hold);
 
 }  // namespace anyturn::turn::detail
 

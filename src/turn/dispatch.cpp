@@ -111,6 +111,7 @@ const char* name_of(end_reason why) {
     case end_reason::credential_expired: return "credential_expired";
     case end_reason::revoked: return "revoked";
     case end_reason::admin: return "admin";
+    case end_reason::reloaded: return "reloaded";
   }
   return "closed";
 }
@@ -126,6 +127,7 @@ std::atomic<std::uint64_t>& closed_counter(relay::worker_counters& c, end_reason
     case end_reason::credential_expired: return c.closed_credential_expired;
     case end_reason::revoked: return c.closed_revoked;
     case end_reason::admin: return c.closed_admin;
+    case end_reason::reloaded: return c.closed_reloaded;
   }
   return c.closed_connection;
 }
@@ -147,7 +149,7 @@ void context::free_allocation(slot_index slot, end_reason why, const now_t& now)
         static_cast<double>(now.mono_ms - s.started_ms) / 1000.0, a.packets_to_peer,
         a.bytes_to_peer, a.packets_to_client, a.bytes_to_client);
   }
-  release_quotas(*this, a.tenant_index(), s.username);
+  release_quotas(*this, a.tenant_index(), s.username, s.quota);
   count_duration(*this, std::max<std::int64_t>(0, now.mono_ms - s.started_ms));
   auto& ts = tenant_stats(a.tenant_index());
   bump(ts.allocations_ended);
@@ -317,6 +319,7 @@ void worker_core::on_client_closed(const relay::client_ref& client, const relay:
 void worker_core::on_tick(const relay::now_t& now) {
   context& ctx = *impl_;
   ctx.observe_clock(now);
+  ctx.sync_config(now);
   ctx.sync_revocations(now);
   ctx.wheel.advance(now.mono_ms / 1000, [&](const detail::timer_wheel::entry& e) {
     detail::record* rec = ctx.record_at(e.slot);
@@ -347,6 +350,8 @@ void worker_core::shutdown(const relay::now_t& now) {
 }
 
 std::size_t worker_core::allocation_count() const { return impl_->table.size(); }
+
+const shared_state& worker_core::shared() const { return *impl_->shared; }
 
 void worker_core::for_each_allocation(
     const std::function<void(const relay::allocation&, std::string_view user)>& visit) const {

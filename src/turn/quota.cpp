@@ -105,31 +105,41 @@ namespace anyturn::turn::detail {
 std::uint32_t context::user_limit(auth::tenant_index t) const {
   const auto* p = policy_of(t);
   if (p != nullptr && p->max_allocations_per_user != 0) return p->max_allocations_per_user;
+  if (shared->max_allocations_per_user) return *shared->max_allocations_per_user;
   return shared->user_quotas ? shared->user_quotas->limit() : 0;
 }
 
 // The tenant's concurrent allocations across workers, then the user's
 // (RFC 8656 §7.2 step 8's "allocation quota"), before any resource is taken.
-bool acquire_quotas(context& ctx, const request& r) {
+bool acquire_quotas(context& ctx, const request& r, quota_hold& hold) {
   const tenant_policy* policy = ctx.policy_of(r.tenant);
   const auto& tenants = ctx.shared->tenant_usage;
   const auto& users = ctx.shared->user_quotas;
+  hold = {};
   bool ok = !tenants || tenants->try_acquire(r.tenant, policy ? policy->max_allocations : 0);
-  if (ok && users && !users->try_acquire(user_quota::key_of(r.username), ctx.user_limit(r.tenant))) {
+  const std::uint32_t user_limit = users ? ctx.user_limit(r.tenant) : 0;
+  if (ok && users && !users->try_acquire(user_quota::key_of(r.username), user_limit)) {
     if (tenants) tenants->release(r.tenant);
     ok = false;
   }
-  if (ok) return true;
+  if (ok) {
+    hold.tenant = tenants != nullptr;
+    hold.user_limit = user_limit;
+    return true;
+  }
   bump(ctx.counters.allocations_failed_quota);
   bump(ctx.tenant_stats(r.tenant).quota_rejected);
   ctx.send_error(r, 486);
   return false;
 }
 
-void release_quotas(context& ctx, auth::tenant_index tenant, std::string_view username) {
-  if (ctx.shared->user_quotas)
-    ctx.shared->user_quotas->release(user_quota::key_of(username), ctx.user_limit(tenant));
-  if (ctx.shared->tenant_usage) ctx.shared->tenant_usage->release(tenant);
+void release_quotas(context& ctx, auth::tenant_index tenant, std::string_view username,
+                    const quota_hold& hold) {
+  // A reload keeps the quota objects (the app carries them over), so the
+  // ones in force are the ones the allocation was counted in.
+  if (ctx.shared->user_quotas && hold.user_limit != 0)
+    ctx.shared->user_quotas->release(user_quota::key_of(username), hold.user_limit);
+  if (ctx.shared->tenant_usage && hold.tenant) ctx.shared->tenant_usage->release(tenant);
 }
 
 }  // namespace anyturn::turn::detail

@@ -15,6 +15,13 @@
 
 namespace anyturn::turn::detail {
 
+// What an allocation counted against the quotas at Allocate: release gives
+// back exactly that, whatever a reload changed since.
+struct quota_hold {
+  std::uint32_t user_limit = 0;  // the per-user limit it was counted under (0: not counted)
+  bool tenant = false;           // counted in tenant_usage
+};
+
 struct session {
   // 8-byte fields first, then the smaller ones: no padding between them.
   std::string username;
@@ -31,6 +38,7 @@ struct session {
   std::uint32_t generation = 0;   // tells the slot's timer-wheel entries apart
   stun::transaction_id tid;       // of the Allocate that created it (retransmissions)
   auth::key_candidate key;        // the key the client proved; signs our responses
+  quota_hold quota;               // what Allocate counted against the quotas
   bool sha256 = false;            // the client used MESSAGE-INTEGRITY-SHA256
 };
 

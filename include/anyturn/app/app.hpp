@@ -9,13 +9,16 @@
 
 #include <anyturn/app/startup.hpp>
 #include <anyturn/app/summary.hpp>
+#include <anyturn/config/cli.hpp>
 #include <anyturn/config/config.hpp>
+#include <anyturn/http/server.hpp>
 #include <anyturn/turn/worker_core.hpp>
 
 #include <cstdint>
 #include <iosfwd>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace anyturn::app {
@@ -40,6 +43,15 @@ class server_app {
 
   // Any thread: makes wait() return with `exit_code`.
   void request_stop(int exit_code = 0);
+
+  // Where a reload (SIGHUP, POST /admin/reload) reads the config again: the
+  // command line the server was started with (its --config file, then its
+  // flags over it). Without one (or without --config), SIGHUP only reloads
+  // the TLS certificate and reopens the usage log, and /admin/reload
+  // answers 400. Call before start().
+  void set_reload_source(config::cli_options source);
+  // Re-reads and applies the config (any thread; one reload at a time).
+  http::reload_result reload(std::string_view cause);
 
   // Bound listener addresses (ephemeral ports resolved), after start():
   // UDP (and TCP on the same ports), and TLS.

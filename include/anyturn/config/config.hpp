@@ -239,6 +239,14 @@ struct auth_failure_limit {
 inline constexpr std::uint32_t max_limit_rate = 1'000'000;
 inline constexpr std::uint32_t max_limit_burst = 1'000'000;
 
+// reload.*: what a config reload (SIGHUP, POST /admin/reload) does to live
+// allocations (docs/configuration.md, "Reloading the configuration").
+struct reload_config {
+  // A user, REST secret or tenant the reloaded file no longer has (or a
+  // changed password) ends the allocations made with it (reason "reloaded").
+  bool revoke_removed = true;
+};
+
 struct server_config {
   std::vector<stun::endpoint> listen;       // UDP listeners, and TCP unless streams.tcp is off
   relay_config relay;
@@ -278,6 +286,7 @@ struct server_config {
   // One JSON line per ended allocation, appended; reopened on SIGHUP.
   // Empty: no usage records.
   std::string usage_log;
+  reload_config reload;  // reload.*
 };
 
 // Parses a YAML document. On failure returns nullopt and appends one message

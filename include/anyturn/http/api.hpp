@@ -18,6 +18,8 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <shared_mutex>
+#include <chrono>
 #include <optional>
 #include <set>
 #include <string>
@@ -64,6 +66,10 @@ class api {
   // server's parser limits); counts it like handle() does.
   void count_response(std::string_view route, unsigned code);
 
+  // A config reload: tenants and admin keys to use from the next request
+  // on (applied when no request is being handled). Any thread.
+  void replace_keys(std::vector<api_tenant> tenants, std::vector<std::string> admin_keys);
+
   // Whether the Authorization header value carries one of the admin keys
   // (same constant-time comparison as authorise()).
   [[nodiscard]] bool authorise_admin(std::string_view authorization) const;
@@ -101,6 +107,7 @@ class api {
   response admin_sessions(const request& req, std::string_view path, std::string_view query,
                           std::string_view client);
   response admin_revoke(const request& req);
+  response admin_reload(const request& req);
   response unauthorised(const request& req, bool missing);
   response metrics_page(const request& req);
   // Checks `username` belongs to `tenant`; the error response when not.
@@ -125,7 +132,19 @@ class api {
     std::int64_t last = 0;
   };
 
-  server_config cfg_;  // copy; never changes after construction
+  // Applies replace_keys()'s pending tenants and keys (takes keys_mutex_
+  // exclusively, so only outside a request).
+  void apply_pending_keys();
+
+  server_config cfg_;  // copy; only tenants and admin_keys change (replace_keys)
+  // Held shared while a request is handled, exclusively while a reload's
+  // tenants and keys replace cfg_.tenants, keys_ and admin_keys_.
+  std::shared_mutex keys_mutex_;
+  std::mutex pending_mutex_;
+  std::optional<std::pair<std::vector<api_tenant>, std::vector<std::string>>> pending_keys_;
+  std::atomic<bool> keys_pending_{false};
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  std::vector<std::string> labels_;  // tenant label by index (under stats_mutex_)
   std::vector<tenant_keys> keys_;
   std::vector<std::array<std::uint8_t, 32>> admin_keys_;
 

@@ -57,6 +57,16 @@ struct http_limits {
   std::size_t max_connections = 256;         // more are closed at accept
 };
 
+// What POST /admin/reload (and SIGHUP) did: the config generation in force
+// afterwards, the keys whose change needs a restart (ignored), and the
+// errors of a config that did not validate (ok false: nothing changed).
+struct reload_result {
+  bool ok = false;
+  std::vector<std::string> messages;
+  std::vector<std::string> ignored;
+  std::uint64_t generation = 0;
+};
+
 struct server_config {
   std::string address = "127.0.0.1";  // IPv4 or IPv6 literal to listen on
   std::uint16_t port = 9641;          // 0: an ephemeral port (see server::port())
@@ -97,6 +107,13 @@ struct server_config {
   std::function<turn::session_listing(const turn::session_query&)> list_sessions;
   std::function<bool(const turn::session_id&)> end_session;
   std::function<std::size_t(const turn::session_filter&)> end_sessions;
+  // POST /admin/reload: re-reads the config file and applies it (200), or
+  // changes nothing and says why (400). Called on an HTTP thread; it may
+  // replace this server's tenants and keys (replace_keys) before returning.
+  // Empty: /admin/reload answers 501.
+  std::function<reload_result()> reload;
+  // GET /admin/status: the config generation in force. Empty: null.
+  std::function<std::uint64_t()> config_generation;
 
   // /readyz: true when the TURN listeners are up and the server is not
   // draining. Called on an HTTP thread; must be thread-safe and quick.
@@ -136,6 +153,10 @@ class server {
   [[nodiscard]] std::string address() const;
   // Open connections right now.
   [[nodiscard]] std::size_t connections() const;
+  // A config reload: the credentials API's tenants and the admin keys from
+  // now on (requests already being handled finish with the old ones). Any
+  // thread; `tenants` must pass validate() like the config's.
+  void replace_keys(std::vector<api_tenant> tenants, std::vector<std::string> admin_keys);
 
  private:
   struct impl;

@@ -291,6 +291,18 @@ struct allocation {
       next = std::min(next, c.expires_ms > now_ms ? c.expires_ms : c.expires_ms + channel_cooldown_ms);
     return next;
   }
+  // Removes every permission and channel whose peer `denied(peer)` says no
+  // to (a config reload denied its range: at once, no cool-down). Returns
+  // how many it removed. For a permission the peer has port 0.
+  template <typename Denied>
+  std::size_t forget_peers_if(Denied denied) {
+    const std::size_t before = permissions.size() + channels.size();
+    std::erase_if(permissions, [&](const permission& p) { return denied(p.ip); });
+    std::erase_if(channels, [&](const channel& c) { return denied(c.peer); });
+    const std::size_t removed = before - permissions.size() - channels.size();
+    if (removed > 0) index_channel_peers();
+    return removed;
+  }
   // Forgets the permissions and channels of family `f` (its relayed address
   // was released, RFC 8656 §8).
   void forget_family(stun::address_family f) {

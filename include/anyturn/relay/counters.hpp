@@ -73,7 +73,9 @@ namespace anyturn::relay {
   X(closed_shutdown, "allocations ended: the server stopped")                           \
   X(closed_credential_expired, "allocations ended: their REST credential expired (auth.enforce_expiry)") \
   X(closed_revoked, "allocations ended: their credential was revoked")                    \
-  X(closed_admin, "allocations ended by the admin API (DELETE /admin/sessions)")
+  X(closed_admin, "allocations ended by the admin API (DELETE /admin/sessions)")         \
+  X(closed_reloaded, "allocations ended: a config reload removed their user, secret or tenant") \
+  X(reload_peers_removed, "permissions and channels removed: a config reload denied their peer")
 
 // What one worker counted for one tenant (X(name, help)).
 #define ANYTURN_TENANT_COUNTERS(X)                                       \

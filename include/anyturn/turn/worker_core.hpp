@@ -21,6 +21,7 @@
 #include <anyturn/relay/own_addresses.hpp>
 #include <anyturn/relay/port_pool.hpp>
 #include <anyturn/stun/message.hpp>
+#include <anyturn/turn/config_board.hpp>
 #include <anyturn/turn/fleet_signals.hpp>
 #include <anyturn/turn/quota.hpp>
 #include <anyturn/turn/session_id.hpp>
@@ -30,6 +31,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -91,6 +93,14 @@ struct shared_state {
   // Revoked credentials; each worker polls the generation on its tick.
   // Null: nothing is ever revoked.
   std::shared_ptr<const auth::revocation_board> revocations;
+  // Config reloads: the board the app publishes new snapshots on (each
+  // worker polls its generation on the tick and switches; a weak pointer,
+  // since the board holds the snapshots). Expired: the config never changes.
+  std::weak_ptr<config_board> config;
+  // reload.revoke_removed: on a switch, an allocation whose credential the
+  // new snapshot no longer accepts (user, secret or tenant removed, password
+  // changed) ends, reason "reloaded".
+  bool revoke_removed = true;
   // auth.enforce_expiry: a REST credential's allocations end at its expiry.
   bool enforce_expiry = true;
 
@@ -103,6 +113,9 @@ struct shared_state {
   // limits.allocation, for a tenant index with no policy (`tenants` empty).
   relay::allocation_limits allocation_limits;
   std::shared_ptr<user_quota> user_quotas; // per user across workers; beyond: 486 (may be null)
+  // limits.max_allocations_per_user after a reload (the table above keeps
+  // its start-up limit); nullopt: user_quotas->limit().
+  std::optional<std::uint32_t> max_allocations_per_user;
   // Tenants, index = auth::tenant_index; empty means one default tenant
   // without limits. tenant_usage counts their allocations across workers.
   std::vector<tenant_policy> tenants;
@@ -139,6 +152,8 @@ class worker_core {
   void shutdown(const relay::now_t& now);
 
   [[nodiscard]] std::size_t allocation_count() const;
+  // The snapshot this worker runs on (it changes on a tick after a reload).
+  [[nodiscard]] const shared_state& shared() const;
   // Calls `visit` with every allocation of this worker and the user that
   // made it. For invariant checks (tests, the state-machine fuzzer); walks
   // every slot, so never call it on the forwarding path.
