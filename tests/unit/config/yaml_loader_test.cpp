@@ -676,6 +676,28 @@ TEST(LogConfig, ExampleConfigDocumentsTheFormat) {
   const auto cfg = load_file(example_path, errors);
   ASSERT_TRUE(cfg) << dump(errors);
   EXPECT_EQ(cfg->log_format, "text");
+// ----------------------------------------------------- reload.*
+namespace anyturn::config {
+namespace {
+
+TEST(ReloadConfig, RevokeRemovedDefaultsToTrueAndLoads) {
+  std::vector<std::string> errors;
+  EXPECT_TRUE(defaults().reload.revoke_removed);
+  auto example = load_file(example_path, errors);
+  ASSERT_TRUE(example) << dump(errors);
+  EXPECT_TRUE(example->reload.revoke_removed);
+  auto off = load_yaml("reload:\n  revoke_removed: false\n", errors);
+  ASSERT_TRUE(off) << dump(errors);
+  EXPECT_FALSE(off->reload.revoke_removed);
+}
+
+TEST(ReloadConfig, BadValueAndUnknownKeyNameTheirPath) {
+  std::vector<std::string> errors;
+  EXPECT_FALSE(load_yaml("reload:\n  revoke_removed: maybe\n", errors));
+  EXPECT_TRUE(has_error(errors, "reload.revoke_removed")) << dump(errors);
+  errors.clear();
+  EXPECT_FALSE(load_yaml("reload:\n  revoke: true\n", errors));
+  EXPECT_TRUE(has_error(errors, "reload.revoke")) << dump(errors);
 }
 
 }  // namespace
