@@ -138,12 +138,13 @@ TEST(server_app_reload, bad_config_keeps_the_old_good_one_applies) {
   config::cli_options source;
   source.config_path = path;
   // What test_config() sets that a file cannot: as flags would.
-  source.listen = {"127.0.0.1:0"};
+  // (Port 0 does not validate; a changed listener is restart-only, ignored.)
+  source.listen = {"127.0.0.1:3478"};
   source.relay_ip = {"127.0.0.1"};
   source.relay_ports = "62000-62099";
   source.realm = "test";
   source.threads = "2";
-  source.http_listen = "127.0.0.1:0";
+  source.http_listen = "127.0.0.1:9641";
   source.allow_peer = {"127.0.0.0/8"};
   app.set_reload_source(source);
   std::string error;

@@ -145,6 +145,7 @@ TEST_F(Reload, QuotaIsReleasedUnderTheLimitItWasTakenWith) {
   EXPECT_EQ(quotas->count("alice"), 1u);
   // ... and the first one gives back exactly what it took.
   const auto c = client();
+  learn_nonce(c);  // nonces are bound to the client's address
   auto r = send(c, build(stun::method::refresh, new_tid(),
                          [](stun::message_builder& b) { b.add_u32(attr::lifetime, 0); }, "alice",
                          "wonderland"));
