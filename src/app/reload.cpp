@@ -52,6 +52,7 @@ std::vector<std::string> keep_restart_only(const config::server_config& running,
   keep(running.auth.offer_sha256, next.auth.offer_sha256, "auth.offer_sha256", ignored);
   keep(running.lifetimes.nonce, next.lifetimes.nonce, "lifetimes.nonce", ignored);
   keep(running.state_dir, next.state_dir, "state_dir", ignored);
+  keep(running.log_format, next.log_format, "log.format", ignored);
   keep(running.max_allocations_per_worker, next.max_allocations_per_worker,
        "limits.max_allocations_per_worker", ignored);
   keep(running.udp_socket_buffer, next.udp_socket_buffer, "limits.udp_socket_buffer", ignored);

@@ -676,6 +676,11 @@ TEST(LogConfig, ExampleConfigDocumentsTheFormat) {
   const auto cfg = load_file(example_path, errors);
   ASSERT_TRUE(cfg) << dump(errors);
   EXPECT_EQ(cfg->log_format, "text");
+}
+
+}  // namespace
+}  // namespace anyturn::config
+
 // ----------------------------------------------------- reload.*
 namespace anyturn::config {
 namespace {
