@@ -269,7 +269,12 @@ struct server_app::impl {
     h.list_sessions = [sessions](const turn::session_query& q) { return sessions->list(q); };
     h.end_session = [sessions](const turn::session_id& id) { return sessions->end(id); };
     h.end_sessions = [sessions](const turn::session_filter& f) { return sessions->end_matching(f); };
-    h.reload = [this] { return reload("POST /admin/reload"); };
+    h.reload = [this] {  // HTTP thread; notify.send is safe from any thread
+      notify.reloading();
+      auto result = reload("POST /admin/reload");
+      notify.ready(notify_status());
+      return result;
+    };
     h.config_generation = [this] { return config_board->generation(); };
     h.ready = [this] {
       return listening.load(std::memory_order_acquire) && !stopping.load(std::memory_order_acquire) &&
