@@ -21,8 +21,8 @@ enum class flag {
   config, listen, relay_ip, relay_ports, realm, user, auth_secret, allow_peer, deny_peer,
   threads, log_level, tls_listen, tls_cert, tls_key, http_listen, api_key, udp_coalesce_us,
   max_allocations_per_user, external_ip, anycast_ip, unicast_ip, alternate_domain, node_id, redis,
-  drain_alternate, drain_timeout, admin_key, no_enforce_expiry, help, version,
-  log_format,
+  drain_alternate, drain_timeout, admin_key, no_enforce_expiry, proxy_protocol, proxy_trusted, help,
+  version, log_format,
 };
 
 struct flag_spec {
@@ -31,7 +31,7 @@ struct flag_spec {
   bool takes_value;
 };
 
-constexpr std::array<flag_spec, 32> flags = {{
+constexpr std::array<flag_spec, 34> flags = {{
     {"--config", flag::config, true},
     {"--listen", flag::listen, true},
     {"--relay-ip", flag::relay_ip, true},
@@ -61,6 +61,8 @@ constexpr std::array<flag_spec, 32> flags = {{
     {"--drain-timeout", flag::drain_timeout, true},
     {"--admin-key", flag::admin_key, true},
     {"--no-enforce-expiry", flag::no_enforce_expiry, false},
+    {"--proxy-protocol", flag::proxy_protocol, false},
+    {"--proxy-trusted", flag::proxy_trusted, true},
     {"--help", flag::help, false},
     {"-h", flag::help, false},
     {"--version", flag::version, false},
@@ -84,6 +86,16 @@ std::optional<cli_options> parse_cli(int argc, const char* const* argv,
   bool help = false;
   bool want_version = false;
   std::vector<std::string> positionals;
+  // The listener --proxy-protocol and --proxy-trusted apply to: the last
+  // --listen (or --tls-listen) so far.
+  cli_listener_proxy* last_listener = nullptr;
+  auto proxy_target = [&](std::string_view name) {
+    if (last_listener == nullptr) {
+      errors.push_back(std::string(name) +
+                       ": applies to the --listen or --tls-listen before it; give that first");
+    }
+    return last_listener;
+  };
 
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i] != nullptr ? argv[i] : "";
@@ -109,7 +121,9 @@ std::optional<cli_options> parse_cli(int argc, const char* const* argv,
       }
       if (spec->id == flag::help) help = true;
       else if (spec->id == flag::version) want_version = true;
-      else opts.no_enforce_expiry = true;
+      else if (spec->id == flag::proxy_protocol) {
+        if (auto* l = proxy_target(name)) l->enabled = true;
+      } else opts.no_enforce_expiry = true;
       continue;
     }
     if (!value) {
@@ -128,7 +142,10 @@ std::optional<cli_options> parse_cli(int argc, const char* const* argv,
         if (opts.config_path) errors.push_back("--config: given more than once");
         else opts.config_path = std::move(v);
         break;
-      case flag::listen: opts.listen.push_back(std::move(v)); break;
+      case flag::listen:
+        opts.listen.push_back(std::move(v));
+        last_listener = &opts.listen_proxy.emplace_back();
+        break;
       case flag::relay_ip: opts.relay_ip.push_back(std::move(v)); break;
       case flag::relay_ports: opts.relay_ports = std::move(v); break;
       case flag::realm: opts.realm = std::move(v); break;
@@ -139,7 +156,13 @@ std::optional<cli_options> parse_cli(int argc, const char* const* argv,
       case flag::threads: opts.threads = std::move(v); break;
       case flag::log_level: opts.log_level = std::move(v); break;
       case flag::log_format: opts.log_format = std::move(v); break;
-      case flag::tls_listen: opts.tls_listen.push_back(std::move(v)); break;
+      case flag::tls_listen:
+        opts.tls_listen.push_back(std::move(v));
+        last_listener = &opts.tls_listen_proxy.emplace_back();
+        break;
+      case flag::proxy_trusted:
+        if (auto* l = proxy_target(name)) l->trusted.push_back(std::move(v));
+        break;
       case flag::tls_cert: opts.tls_cert = std::move(v); break;
       case flag::tls_key: opts.tls_key = std::move(v); break;
       case flag::http_listen: opts.http_listen = std::move(v); break;
@@ -156,6 +179,7 @@ std::optional<cli_options> parse_cli(int argc, const char* const* argv,
       case flag::drain_timeout: opts.drain_timeout = std::move(v); break;
       case flag::admin_key: opts.admin_keys.push_back(std::move(v)); break;
       case flag::no_enforce_expiry:
+      case flag::proxy_protocol:
       case flag::help:
       case flag::version: break;  // no value; handled above
     }
@@ -194,6 +218,26 @@ std::optional<cli_options> parse_cli(int argc, const char* const* argv,
   return opts;
 }
 
+namespace {
+
+// --proxy-protocol / --proxy-trusted of each --listen (or --tls-listen).
+std::vector<proxy_protocol_config> proxy_settings(const std::vector<cli_listener_proxy>& given,
+                                                  std::vector<std::string>& errors) {
+  std::vector<proxy_protocol_config> out;
+  for (const auto& g : given) {
+    proxy_protocol_config pp;
+    pp.enabled = g.enabled;
+    for (const auto& text : g.trusted) {
+      if (auto c = detail::parse_cidr(text)) pp.trusted.push_back(*c);
+      else errors.push_back(detail::expected("--proxy-trusted", detail::expect_cidr, text));
+    }
+    out.push_back(std::move(pp));
+  }
+  return out;
+}
+
+}  // namespace
+
 std::optional<server_config> resolve(const cli_options& opts, std::vector<std::string>& errors) {
   using detail::expected;
   const auto before = errors.size();
@@ -210,6 +254,7 @@ std::optional<server_config> resolve(const cli_options& opts, std::vector<std::s
       else errors.push_back(expected("--listen", detail::expect_listen, text));
     }
     cfg.listen = std::move(listen);
+    cfg.listen_proxy = proxy_settings(opts.listen_proxy, errors);
   }
   if (!opts.relay_ip.empty()) {  // replaces the file's list
     std::vector<stun::endpoint> ips;
@@ -301,6 +346,7 @@ std::optional<server_config> resolve(const cli_options& opts, std::vector<std::s
       else errors.push_back(expected("--tls-listen", detail::expect_listen, text));
     }
     cfg.tls.listen = std::move(listen);
+    cfg.tls.listen_proxy = proxy_settings(opts.tls_listen_proxy, errors);
   }
   if (opts.tls_cert) cfg.tls.cert = *opts.tls_cert;
   if (opts.tls_key) cfg.tls.key = *opts.tls_key;
@@ -397,6 +443,11 @@ flag replaces the file's whole list. Every flag takes its value as
   --log-level LEVEL         trace, debug, info, warn, error, critical, off
   --log-format text|json    log lines as text or one JSON object each (log.format)
   --tls-listen ADDR:PORT    TLS listener, repeatable (replaces tls.listen)
+  --proxy-protocol          the --listen or --tls-listen before it takes a PROXY
+                            protocol v1/v2 header first on every TCP/TLS connection
+                            (UDP is unaffected); needs --proxy-trusted
+  --proxy-trusted CIDR      load balancer source range allowed to send that header,
+                            repeatable; applies to the --listen/--tls-listen before it
   --tls-cert FILE           PEM certificate chain for TLS (replaces tls.cert)
   --tls-key FILE            PEM private key for TLS (replaces tls.key)
   --http-listen ADDR:PORT   metrics/health/credentials-API HTTP server address

@@ -105,6 +105,29 @@ void check_tls(const server_config& cfg, std::vector<std::string>& errors) {
   }
 }
 
+// PROXY protocol entries: streams only, and only from named source ranges
+// (a header from anybody else would let any client claim any address).
+void check_proxy_protocol(const std::vector<proxy_protocol_config>& proxy, std::size_t listeners,
+                          std::string_view path, bool streams, std::vector<std::string>& errors) {
+  if (proxy.size() > listeners) {
+    errors.push_back(std::string(path) + ": more PROXY protocol settings than listeners");
+  }
+  for (std::size_t i = 0; i < proxy.size(); ++i) {
+    const auto& pp = proxy[i];
+    if (!pp.enabled) continue;
+    if (pp.trusted.empty()) {
+      errors.push_back(idx(path, i) +
+                       ".trusted: proxy_protocol needs the load balancers' source ranges (a "
+                       "non-empty list of CIDRs; --proxy-trusted)");
+    }
+    if (!streams) {
+      errors.push_back(idx(path, i) +
+                       ".proxy_protocol: needs streams.tcp (PROXY protocol is for TCP; UDP is "
+                       "unaffected)");
+    }
+  }
+}
+
 void check_streams(const stream_config& s, std::vector<std::string>& errors) {
   if (s.tls_handshake_timeout == 0) {
     errors.push_back("streams.tls_handshake_timeout: must be greater than 0");
@@ -749,6 +772,8 @@ bool validate(const server_config& cfg, std::vector<std::string>& errors) {
   check_external_ips(cfg.relay, errors);
   check_lifetimes(cfg.lifetimes, errors);
   check_tls(cfg, errors);
+  check_proxy_protocol(cfg.listen_proxy, cfg.listen.size(), "listen", cfg.streams.tcp, errors);
+  check_proxy_protocol(cfg.tls.listen_proxy, cfg.tls.listen.size(), "tls.listen", true, errors);
   check_streams(cfg.streams, errors);
   check_auth(cfg, errors);
   check_http(cfg, errors);

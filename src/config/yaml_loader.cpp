@@ -57,7 +57,7 @@ class loader {
                            "log_level", "software", "limits", "tls", "streams", "state_dir", "http",
                            "fleet", "tenants", "usage_log", "log", "reload"},
                  [&](const std::string& key, const YAML::Node& v, const std::string& path) {
-                   if (key == "listen") listen(v, path, cfg.listen);
+                   if (key == "listen") listen(v, path, cfg.listen, cfg.listen_proxy);
                    else if (key == "relay") relay(v, path, cfg.relay);
                    else if (key == "realm") string(v, path, cfg.auth.realm);
                    else if (key == "auth") auth(v, path, cfg.auth, cfg.lifetimes);
@@ -202,13 +202,56 @@ class loader {
   }
 
   // ---- sections ----
-  void listen(const YAML::Node& node, const std::string& path, std::vector<stun::endpoint>& out) {
+  // A list of "ADDR:PORT" strings or maps {address, proxy_protocol, trusted}
+  // (PROXY protocol on that entry's stream listener).
+  void listen(const YAML::Node& node, const std::string& path, std::vector<stun::endpoint>& out,
+              std::vector<proxy_protocol_config>& proxy) {
     std::vector<stun::endpoint> parsed;
-    string_list(node, path, [&](const std::string& text, const std::string& child) {
-      if (auto ep = detail::parse_listen(text)) parsed.push_back(*ep);
-      else error(expected(child, detail::expect_listen, text));
-    });
+    std::vector<proxy_protocol_config> parsed_proxy;
+    if (!node.IsNull() && !node.IsSequence()) {
+      error(path + ": expected a list of addresses, got " + describe(node));
+      return;
+    }
+    for (std::size_t i = 0; i < (node.IsNull() ? 0 : node.size()); ++i) {
+      const std::string child = index(path, i);
+      const YAML::Node item = node[i];
+      std::string text;
+      proxy_protocol_config pp;
+      bool have_address = false;
+      if (item.IsMap()) {
+        for_each_key(item, child, {"address", "proxy_protocol", "trusted"},
+                     [&](const std::string& key, const YAML::Node& v, const std::string& sub) {
+                       if (key == "address") {
+                         if (!scalar(v, sub, detail::expect_listen, text)) return;
+                         have_address = true;
+                         if (!detail::parse_listen(text)) error(expected(sub, detail::expect_listen, text));
+                       } else if (key == "proxy_protocol") {
+                         boolean(v, sub, pp.enabled);
+                       } else {
+                         cidrs(v, sub, pp.trusted);
+                       }
+                     });
+        if (!have_address) {
+          error(child + ".address: missing (a listen entry written as a map needs its address)");
+          continue;
+        }
+      } else if (!scalar(item, child, "ADDR:PORT or a map {address, proxy_protocol, trusted}", text)) {
+        continue;
+      }
+      auto ep = detail::parse_listen(text);
+      if (!ep) {
+        if (!item.IsMap()) error(expected(child, detail::expect_listen, text));
+        continue;
+      }
+      parsed.push_back(*ep);
+      parsed_proxy.push_back(std::move(pp));
+    }
+    // Keep the proxy list only as long as its last enabled entry.
+    while (!parsed_proxy.empty() && !parsed_proxy.back().enabled && parsed_proxy.back().trusted.empty()) {
+      parsed_proxy.pop_back();
+    }
     out = std::move(parsed);
+    proxy = std::move(parsed_proxy);
   }
 
   void relay(const YAML::Node& node, const std::string& path, relay_config& out) {
@@ -574,7 +617,7 @@ class loader {
   void tls(const YAML::Node& node, const std::string& path, tls_config& out) {
     for_each_key(node, path, {"listen", "cert", "key"},
                  [&](const std::string& key, const YAML::Node& v, const std::string& child) {
-                   if (key == "listen") listen(v, child, out.listen);
+                   if (key == "listen") listen(v, child, out.listen, out.listen_proxy);
                    else if (key == "cert") string(v, child, out.cert);
                    else string(v, child, out.key);
                  });

@@ -21,6 +21,13 @@ namespace anyturn::config {
 
 enum class command { run, check_config, help, version };
 
+// --proxy-protocol and --proxy-trusted CIDR apply to the --listen or
+// --tls-listen just before them.
+struct cli_listener_proxy {
+  bool enabled = false;              // --proxy-protocol
+  std::vector<std::string> trusted;  // --proxy-trusted CIDR, repeatable
+};
+
 struct cli_options {
   command cmd = command::run;
   std::optional<std::string> config_path;
@@ -36,6 +43,8 @@ struct cli_options {
   std::optional<std::string> log_level;  // --log-level LEVEL
   std::optional<std::string> log_format;  // --log-format text|json
   std::vector<std::string> tls_listen;   // --tls-listen ADDR:PORT
+  std::vector<cli_listener_proxy> listen_proxy;      // one per --listen
+  std::vector<cli_listener_proxy> tls_listen_proxy;  // one per --tls-listen
   std::optional<std::string> tls_cert;   // --tls-cert FILE
   std::optional<std::string> tls_key;    // --tls-key FILE
   std::optional<std::string> http_listen;  // --http-listen ADDR:PORT

@@ -71,9 +71,21 @@ struct peer_config {
   std::vector<auth::cidr> deny;
 };
 
+// PROXY protocol (v1 and v2) on one stream listener: a `listen` or
+// `tls.listen` entry written as a map {address, proxy_protocol, trusted}
+// (--proxy-protocol, --proxy-trusted). Streams only: the UDP socket of a
+// `listen` address is unaffected. docs/configuration.md, "Behind a TCP load
+// balancer (PROXY protocol)".
+struct proxy_protocol_config {
+  bool enabled = false;              // proxy_protocol: every connection starts with a header
+  std::vector<auth::cidr> trusted;   // source ranges allowed to send one; required when enabled
+};
+
 // TLS listeners and their certificate (RFC 8656 §3.1 TURN over TLS).
 struct tls_config {
   std::vector<stun::endpoint> listen;  // "tls.listen" / --tls-listen
+  // PROXY protocol per entry of `listen`, by index (shorter: the rest have none).
+  std::vector<proxy_protocol_config> listen_proxy;
   std::string cert;                    // PEM chain file, leaf first; empty: self-signed (development)
   std::string key;                     // PEM private key file; set together with cert
 };
@@ -249,6 +261,9 @@ struct reload_config {
 
 struct server_config {
   std::vector<stun::endpoint> listen;       // UDP listeners, and TCP unless streams.tcp is off
+  // PROXY protocol on the TCP listener of each `listen` entry, by index
+  // (shorter: the rest have none).
+  std::vector<proxy_protocol_config> listen_proxy;
   relay_config relay;
   lifetime_config lifetimes;
   auth_config auth;

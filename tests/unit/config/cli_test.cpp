@@ -646,6 +646,44 @@ TEST(FleetFlags, ExternalIpWithAutoRelayAddress) {
   EXPECT_EQ(resolved[0].private_ip, std::optional(cfg->relay.ips[0]));
 }
 
+// ------------------------------------------------------------- PROXY protocol
+
+TEST(CliParse, ProxyProtocolAppliesToThePrecedingListener) {
+  std::vector<std::string> errors;
+  auto o = parse({"--listen", "127.0.0.1:3478", "--listen", "127.0.0.1:3479", "--proxy-protocol",
+                  "--proxy-trusted", "10.0.0.0/8", "--proxy-trusted=192.0.2.1", "--tls-listen",
+                  "127.0.0.1:5349", "--proxy-protocol", "--proxy-trusted", "10.0.0.0/8"},
+                 errors);
+  ASSERT_TRUE(o) << dump(errors);
+  auto cfg = resolve(*o, errors);
+  ASSERT_TRUE(cfg) << dump(errors);
+  ASSERT_EQ(cfg->listen_proxy.size(), 2u);
+  EXPECT_FALSE(cfg->listen_proxy[0].enabled);
+  EXPECT_TRUE(cfg->listen_proxy[1].enabled);
+  ASSERT_EQ(cfg->listen_proxy[1].trusted.size(), 2u);
+  EXPECT_EQ(cfg->listen_proxy[1].trusted[1].to_string(), "192.0.2.1/32");
+  ASSERT_EQ(cfg->tls.listen_proxy.size(), 1u);
+  EXPECT_TRUE(cfg->tls.listen_proxy[0].enabled);
+}
+
+TEST(CliParse, ProxyProtocolErrors) {
+  std::vector<std::string> errors;
+  EXPECT_FALSE(parse({"--proxy-protocol", "--listen", "127.0.0.1:3478"}, errors));
+  EXPECT_TRUE(has_error(errors, "--proxy-protocol: applies to the --listen")) << dump(errors);
+
+  errors.clear();
+  auto o = parse({"--listen", "127.0.0.1:3478", "--proxy-protocol"}, errors);
+  ASSERT_TRUE(o) << dump(errors);
+  EXPECT_FALSE(resolve(*o, errors));
+  EXPECT_TRUE(has_error(errors, "listen[0].trusted: proxy_protocol needs")) << dump(errors);
+
+  errors.clear();
+  o = parse({"--listen", "127.0.0.1:3478", "--proxy-protocol", "--proxy-trusted", "nope"}, errors);
+  ASSERT_TRUE(o) << dump(errors);
+  EXPECT_FALSE(resolve(*o, errors));
+  EXPECT_TRUE(has_error(errors, "--proxy-trusted")) << dump(errors);
+}
+
 }  // namespace
 }  // namespace anyturn::config
 

@@ -687,6 +687,42 @@ TEST(FleetConfig, AdminKeysAreLongUnpublishedAndNoTenantsKey) {
   }
 }
 
+// ----------------------------------------------------- PROXY protocol
+
+TEST(ConfigValidate, ProxyProtocolNeedsTrustedSourcesAndStreams) {
+  server_config cfg = valid_config();
+  cfg.listen_proxy.resize(1);
+  cfg.listen_proxy[0].enabled = true;
+  std::vector<std::string> errors;
+  EXPECT_FALSE(validate(cfg, errors));
+  EXPECT_TRUE(has_error(errors, "listen[0].trusted: proxy_protocol needs")) << dump(errors);
+
+  cfg.listen_proxy[0].trusted.push_back(*auth::cidr::parse("10.0.0.0/8"));
+  errors.clear();
+  EXPECT_TRUE(validate(cfg, errors)) << dump(errors);
+
+  // PROXY is for streams: a listen entry with it needs TCP on.
+  cfg.streams.tcp = false;
+  errors.clear();
+  EXPECT_FALSE(validate(cfg, errors));
+  EXPECT_TRUE(has_error(errors, "listen[0].proxy_protocol: needs streams.tcp")) << dump(errors);
+
+  server_config tls = valid_config();
+  tls.tls.listen.push_back(ep("127.0.0.1:5349"));
+  tls.tls.listen_proxy.resize(1);
+  tls.tls.listen_proxy[0].enabled = true;
+  errors.clear();
+  EXPECT_FALSE(validate(tls, errors));
+  EXPECT_TRUE(has_error(errors, "tls.listen[0].trusted")) << dump(errors);
+
+  // Trusted ranges without proxy_protocol are harmless.
+  server_config off = valid_config();
+  off.listen_proxy.resize(1);
+  off.listen_proxy[0].trusted.push_back(*auth::cidr::parse("10.0.0.0/8"));
+  errors.clear();
+  EXPECT_TRUE(validate(off, errors)) << dump(errors);
+}
+
 }  // namespace
 }  // namespace anyturn::config
 

@@ -648,6 +648,63 @@ fleet:
   EXPECT_EQ(errors.size(), 11u) << dump(errors);
 }
 
+// ----------------------------------------------------- PROXY protocol listeners
+
+TEST(ConfigLoad, ListenEntriesMayBeMapsWithProxyProtocol) {
+  std::vector<std::string> errors;
+  const auto cfg = load_yaml(R"(
+listen:
+  - "127.0.0.1:3478"
+  - address: "127.0.0.1:3479"
+    proxy_protocol: true
+    trusted: ["10.0.0.0/8", "2001:db8::/32"]
+tls:
+  listen:
+    - address: "127.0.0.1:5349"
+      proxy_protocol: true
+      trusted: ["192.0.2.10"]
+    - "127.0.0.1:5350"
+)", errors);
+  ASSERT_TRUE(cfg) << dump(errors);
+  ASSERT_EQ(cfg->listen.size(), 2u);
+  EXPECT_EQ(cfg->listen[1], ep("127.0.0.1:3479"));
+  ASSERT_EQ(cfg->listen_proxy.size(), 2u);
+  EXPECT_FALSE(cfg->listen_proxy[0].enabled);
+  EXPECT_TRUE(cfg->listen_proxy[1].enabled);
+  ASSERT_EQ(cfg->listen_proxy[1].trusted.size(), 2u);
+  EXPECT_EQ(cfg->listen_proxy[1].trusted[0].to_string(), "10.0.0.0/8");
+  ASSERT_EQ(cfg->tls.listen.size(), 2u);
+  ASSERT_EQ(cfg->tls.listen_proxy.size(), 1u);  // trailing plain entries need none
+  EXPECT_TRUE(cfg->tls.listen_proxy[0].enabled);
+  EXPECT_EQ(cfg->tls.listen_proxy[0].trusted[0].to_string(), "192.0.2.10/32");
+  EXPECT_TRUE(validate(*cfg, errors)) << dump(errors);
+}
+
+TEST(ConfigLoad, PlainListenHasNoProxyProtocol) {
+  std::vector<std::string> errors;
+  const auto cfg = load_yaml("listen: [\"127.0.0.1:3478\"]\n", errors);
+  ASSERT_TRUE(cfg) << dump(errors);
+  EXPECT_TRUE(cfg->listen_proxy.empty());
+}
+
+TEST(ConfigLoad, ListenMapErrorsNameTheirKeyPath) {
+  std::vector<std::string> errors;
+  const auto cfg = load_yaml(R"(
+listen:
+  - proxy_protocol: true
+  - address: "127.0.0.1:3479"
+    proxy_protocol: maybe
+    trusted: ["10.0.0.0/33"]
+  - address: "127.0.0.1:3480"
+    proxy: true
+)", errors);
+  EXPECT_FALSE(cfg);
+  EXPECT_TRUE(has_error(errors, "listen[0].address: missing")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "listen[1].proxy_protocol")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "listen[1].trusted[0]")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "listen[2].proxy: unknown key")) << dump(errors);
+}
+
 }  // namespace
 }  // namespace anyturn::config
 
