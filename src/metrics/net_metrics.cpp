@@ -48,6 +48,10 @@ constexpr std::array<net_counter_mapping, net_counter_count> net_mappings{{
     {"handed_off_out", "anyturn_worker_handoff_total", "direction", "out"},
     {"handed_off_in", "anyturn_worker_handoff_total", "direction", "in"},
     {"handoff_dropped", "anyturn_dropped_packets_total", "reason", "handoff_queue_full"},
+    {"proxy_accepted", "anyturn_proxy_protocol_accepted_total", {}, {}},
+    {"proxy_rejected_untrusted", "anyturn_proxy_protocol_rejected_total", "reason", "untrusted"},
+    {"proxy_rejected_malformed", "anyturn_proxy_protocol_rejected_total", "reason", "malformed"},
+    {"proxy_rejected_timeout", "anyturn_proxy_protocol_rejected_total", "reason", "timeout"},
 }};
 
 constexpr std::array<std::string_view, net_counter_count> net_names{{
@@ -95,6 +99,10 @@ constexpr family_help net_helps[] = {
     {"anyturn_udp_gso_datagrams_total", "Datagrams sent inside UDP GSO messages."},
     {"anyturn_worker_handoff_total",
      "UDP datagrams passed between workers because another worker owns their allocation."},
+    {"anyturn_proxy_protocol_accepted_total",
+     "PROXY protocol headers accepted on proxy listeners (the client address taken from them)."},
+    {"anyturn_proxy_protocol_rejected_total",
+     "Connections to proxy listeners refused or closed: untrusted source, malformed header, timeout."},
 };
 constexpr std::string_view net_help_for(std::string_view family) { return detail::help_in(net_helps, family); }
 constexpr bool every_net_family_has_help() {

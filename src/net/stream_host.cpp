@@ -62,7 +62,9 @@ void connection_table::close_all() {
 
 }  // namespace detail
 
-std::error_code worker::impl::open_stream_listener(const stun::endpoint& ep, bool tls, std::string& what) {
+std::error_code worker::impl::open_stream_listener(const stun::endpoint& ep, bool tls,
+                                                   const config::proxy_protocol_config* proxy,
+                                                   std::string& what) {
   const char* kind = tls ? "tls" : "tcp";
   auto fail = [&](const char* step) {
     std::error_code ec = last_error();
@@ -107,6 +109,10 @@ std::error_code worker::impl::open_stream_listener(const stun::endpoint& ep, boo
   fd.release();
   l.bound = *bound_ep;
   l.tls = tls;
+  if (proxy != nullptr) {
+    l.proxy = true;
+    l.trusted = proxy->trusted;
+  }
   return {};
 }
 
@@ -153,22 +159,30 @@ void worker::impl::on_accepted(std::size_t li, tcp::socket socket) {
   const auto local = endpoint_of(socket.local_endpoint(ec));
   if (ec || !local) return;
 
-  if (options_.connections) {
-    const auto verdict = options_.connections->try_acquire(*remote);
-    if (verdict != connection_limiter::verdict::accepted) {
-      const bool total = verdict == connection_limiter::verdict::over_total;
-      bump(total ? io_counters_.connections_refused_total : io_counters_.connections_refused_per_ip);
+  if (l.proxy) {
+    // Only the load balancers may say who the client is.
+    bool trusted = false;
+    for (const auto& range : l.trusted) trusted = trusted || range.contains(*remote);
+    if (!trusted) {
+      bump(io_counters_.proxy_rejected_untrusted);
       std::uint64_t suppressed = 0;
-      if (limit_log_.allow(read_clock().mono_ms, suppressed)) {
-        spdlog::warn("worker {}: refused a {} connection from {}: {} ({} similar suppressed)", index_,
-                     l.tls ? "TLS" : "TCP", remote->to_string(),
-                     total ? fmt::format("{} connections in total (streams.max_connections)",
-                                         options_.connections->max_total())
-                           : fmt::format("{} connections from this address "
-                                         "(streams.max_connections_per_ip)",
-                                         options_.connections->max_per_ip()),
+      if (proxy_log_.allow(read_clock().mono_ms, suppressed)) {
+        spdlog::warn("worker {}: refused a {} connection from {} to the PROXY protocol listener {}: "
+                     "not a trusted source ({} similar suppressed)",
+                     index_, l.tls ? "TLS" : "TCP", remote->to_string(), l.bound.to_string(),
                      suppressed);
       }
+      socket.set_option(asio::socket_base::linger(true, 0), ec);
+      socket.close(ec);
+      return;
+    }
+  }
+  // A proxy listener's connection is counted against the limits once its
+  // header named the client (on_proxy_header): its source is the balancer.
+  if (options_.connections && !l.proxy) {
+    const auto verdict = options_.connections->try_acquire(*remote);
+    if (verdict != connection_limiter::verdict::accepted) {
+      refuse_connection(l, *remote, verdict);
       // Reset rather than FIN: no TIME_WAIT left behind by a flood.
       socket.set_option(asio::socket_base::linger(true, 0), ec);
       socket.close(ec);
@@ -178,7 +192,7 @@ void worker::impl::on_accepted(std::size_t li, tcp::socket socket) {
   // The new connection's fixed cost comes out of the unauthenticated budget.
   const std::uint64_t admitted = l.tls ? tls_connection_cost : tcp_connection_cost;
   if (options_.unauth_memory && !options_.unauth_memory->try_charge(admitted)) {
-    if (options_.connections) options_.connections->release(*remote);
+    if (options_.connections && !l.proxy) options_.connections->release(*remote);
     bump(io_counters_.unauth_memory_closes);
     std::uint64_t suppressed = 0;
     if (limit_log_.allow(read_clock().mono_ms, suppressed)) {
@@ -202,13 +216,53 @@ void worker::impl::on_accepted(std::size_t li, tcp::socket socket) {
   ref.local = *local;
   stream_session& session = connections_.add([&](std::uint64_t id) {
     ref.connection = id;
-    return stream_session::make(*this, std::move(socket), ref, l.tls ? tls_ : nullptr, charged);
+    return stream_session::make(*this, std::move(socket), ref, l.tls ? tls_ : nullptr, charged, l.proxy);
   });
+  session.limiter_held = options_.connections && !l.proxy;
   bump(io_counters_.connections_accepted);
   bump(io_counters_.connections_open);
   spdlog::debug("worker {}: {} connection {} from {} to {}", index_, relay::to_string(ref.proto),
                 ref.connection, ref.remote.to_string(), ref.local.to_string());
   session.start();
+}
+
+void worker::impl::refuse_connection(const stream_listener& l, const stun::endpoint& client,
+                                     connection_limiter::verdict verdict) {
+  const bool total = verdict == connection_limiter::verdict::over_total;
+  bump(total ? io_counters_.connections_refused_total : io_counters_.connections_refused_per_ip);
+  std::uint64_t suppressed = 0;
+  if (limit_log_.allow(read_clock().mono_ms, suppressed)) {
+    spdlog::warn("worker {}: refused a {} connection from {}: {} ({} similar suppressed)", index_,
+                 l.tls ? "TLS" : "TCP", client.to_string(),
+                 total ? fmt::format("{} connections in total (streams.max_connections)",
+                                     options_.connections->max_total())
+                       : fmt::format("{} connections from this address "
+                                     "(streams.max_connections_per_ip)",
+                                     options_.connections->max_per_ip()),
+                 suppressed);
+  }
+}
+
+bool worker::impl::on_proxy_header(stream_session& s, const proxy_header& header) {
+  // LOCAL, UNKNOWN and AF_UNSPEC (the balancer's own health checks): the
+  // connection's own source is the client.
+  const stun::endpoint client = header.has_address ? stun::unmap_v4(header.source) : s.ref().remote;
+  const std::string balancer = s.ref().remote.to_string();
+  if (options_.connections) {
+    const auto verdict = options_.connections->try_acquire(client);
+    if (verdict != connection_limiter::verdict::accepted) {
+      refuse_connection(stream_listeners_[s.ref().listener], client, verdict);
+      s.close(close_reason::refused);
+      return false;
+    }
+  }
+  s.set_client(client);
+  s.limiter_held = options_.connections != nullptr;
+  bump(io_counters_.proxy_accepted);
+  spdlog::debug("worker {}: {} connection {} via {}: PROXY v{} header, client {}", index_,
+                relay::to_string(s.ref().proto), s.ref().connection, balancer, header.version,
+                client.to_string());
+  return true;
 }
 
 void worker::impl::send_to_stream(const relay::client_ref& to, relay::fragments data) {
@@ -251,7 +305,7 @@ void worker::impl::on_stream_closed(stream_session& s, close_reason why) {
   const std::shared_ptr<stream_session> keep = connections_.remove(ref.connection, s);
   // RFC 8656 §3.1: the allocation lives as long as its connection.
   core_->on_client_closed(ref, read_clock());
-  if (options_.connections) options_.connections->release(ref.remote);
+  if (options_.connections && s.limiter_held) options_.connections->release(ref.remote);
   io_counters_.connections_open.store(
       io_counters_.connections_open.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
   count_close(ref, why, s.close_error());
@@ -293,6 +347,15 @@ void worker::impl::count_close(const relay::client_ref& ref, close_reason why,
     case close_reason::io_error:
       counter = &io_counters_.stream_io_errors;
       break;
+    case close_reason::proxy_malformed:
+      counter = &io_counters_.proxy_rejected_malformed;
+      limiter = &proxy_log_;
+      break;
+    case close_reason::proxy_timeout:
+      counter = &io_counters_.proxy_rejected_timeout;
+      limiter = &proxy_log_;
+      break;
+    case close_reason::refused:  // counted when refused
     case close_reason::peer_closed:
     case close_reason::shutdown:
       break;

@@ -6,6 +6,7 @@
 
 #include "stream_session.hpp"
 
+#include <anyturn/auth/peer_policy.hpp>
 #include <anyturn/stun/endpoint.hpp>
 
 #include <boost/asio/io_context.hpp>
@@ -27,6 +28,10 @@ struct stream_listener {
   boost::asio::steady_timer retry;  // back-off after an accept error
   stun::endpoint bound;
   bool tls = false;
+  // PROXY protocol: every connection starts with a header, and only these
+  // source ranges may send one (anybody else is refused at accept).
+  bool proxy = false;
+  std::vector<auth::cidr> trusted;
 };
 
 // The connections a worker accepted. The table holds the one owning pointer

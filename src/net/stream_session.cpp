@@ -51,6 +51,9 @@ const char* to_string(close_reason r) {
     case close_reason::first_message_timeout: return "no complete STUN message in time";
     case close_reason::unauth_memory: return "unauthenticated connections' memory budget spent";
     case close_reason::shutdown: return "shutdown";
+    case close_reason::proxy_malformed: return "malformed PROXY protocol header";
+    case close_reason::proxy_timeout: return "no complete PROXY protocol header in time";
+    case close_reason::refused: return "refused";
   }
   return "?";
 }
@@ -202,6 +205,84 @@ void stream_session::arm_first_message_timer() {
   });
 }
 
+void stream_session::start() {
+  if (!proxy_pending_) {
+    start_transport();
+    return;
+  }
+  if (!charge(max_proxy_header)) {
+    close(close_reason::unauth_memory);
+    return;
+  }
+  proxy_buf_.resize(max_proxy_header);
+  arm_timer(host_.settings().proxy_header_timeout, close_reason::proxy_timeout);
+  wait_proxy_header();
+}
+
+void stream_session::wait_proxy_header() {
+  raw_socket().async_wait(tcp::socket::wait_read,
+                          [this, self = shared_from_this()](const boost::system::error_code& ec) {
+                            if (state_ == state::closed || !proxy_pending_) return;
+                            if (ec) {
+                              close(is_peer_close(ec) ? close_reason::peer_closed : close_reason::io_error,
+                                    ec);
+                              return;
+                            }
+                            on_proxy_readable();
+                          });
+}
+
+// Peeks at what arrived and consumes exactly the bytes that belong to the
+// header: while it is incomplete every byte seen does (the parser promises
+// that), and once it is complete, its size. What follows stays in the socket.
+void stream_session::on_proxy_readable() {
+  const int fd = raw_socket().native_handle();
+  auto receive = [&](std::size_t n, int flags) {
+    ssize_t rc;
+    do {
+      rc = ::recv(fd, proxy_buf_.data() + proxy_have_, n, flags | MSG_DONTWAIT);
+    } while (rc < 0 && errno == EINTR);
+    return rc;
+  };
+  const ssize_t peeked = receive(proxy_buf_.size() - proxy_have_, MSG_PEEK);
+  if (peeked == 0) {
+    close(close_reason::peer_closed, asio::error::eof);
+    return;
+  }
+  if (peeked < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      wait_proxy_header();
+      return;
+    }
+    const boost::system::error_code ec(errno, boost::system::system_category());
+    close(is_peer_close(ec) ? close_reason::peer_closed : close_reason::io_error, ec);
+    return;
+  }
+  const std::size_t seen = proxy_have_ + static_cast<std::size_t>(peeked);
+  const proxy_header header = parse_proxy_header(std::span(proxy_buf_.data(), seen));
+  if (header.status == proxy_status::malformed) {
+    close(close_reason::proxy_malformed);
+    return;
+  }
+  const std::size_t take = header.status == proxy_status::complete ? header.size - proxy_have_
+                                                                   : static_cast<std::size_t>(peeked);
+  if (receive(take, 0) != static_cast<ssize_t>(take)) {  // peeked bytes are there to take
+    close(close_reason::io_error);
+    return;
+  }
+  proxy_have_ += take;
+  if (header.status == proxy_status::need_more) {
+    wait_proxy_header();
+    return;
+  }
+  proxy_pending_ = false;
+  cancel_timer();
+  std::vector<std::byte>().swap(proxy_buf_);
+  uncharge(max_proxy_header);
+  if (!host_.on_proxy_header(*this, header)) return;  // the host closed it
+  if (state_ == state::handshaking) start_transport();
+}
+
 void stream_session::do_read() {
   if (state_ != state::open) return;
   const std::size_t max_size = host_.settings().max_message_size;
@@ -292,7 +373,7 @@ class tcp_session final : public stream_session {
   tcp_session(stream_host& host, tcp::socket socket, const relay::client_ref& ref, std::uint64_t admitted)
       : stream_session(host, socket.get_executor(), ref, admitted), socket_(std::move(socket)) {}
 
-  void start() override {
+  void start_transport() override {
     boost::system::error_code ec;
     socket_.native_non_blocking(true, ec);  // the direct sendmsg below never blocks
     if (ec) {
@@ -304,6 +385,8 @@ class tcp_session final : public stream_session {
   }
 
  private:
+  tcp::socket& raw_socket() override { return socket_; }
+
   void read_some(std::span<std::byte> into) override {
     socket_.async_read_some(asio::buffer(into.data(), into.size()),
                             [this, self = shared_from_this()](const boost::system::error_code& ec,
@@ -448,8 +531,8 @@ class tls_session final : public stream_session {
     SSL_set_mode(stream_.native_handle(), SSL_MODE_RELEASE_BUFFERS);
   }
 
-  void start() override {
-    // Both clocks start at accept.
+  void start_transport() override {
+    // Both clocks start at accept (after the PROXY header, if any).
     arm_first_message_timer();
     arm_timer(host_.settings().handshake_timeout, close_reason::handshake_timeout);
     stream_.async_handshake(ssl::stream_base::server,
@@ -465,6 +548,8 @@ class tls_session final : public stream_session {
   }
 
  private:
+  tcp::socket& raw_socket() override { return stream_.next_layer(); }
+
   void read_some(std::span<std::byte> into) override {
     stream_.async_read_some(asio::buffer(into.data(), into.size()),
                             [this, self = shared_from_this()](const boost::system::error_code& ec,
@@ -546,9 +631,12 @@ class tls_session final : public stream_session {
 
 std::shared_ptr<stream_session> stream_session::make(stream_host& host, tcp::socket socket,
                                                      const relay::client_ref& ref, tls_context_ptr tls,
-                                                     std::uint64_t admitted) {
-  if (tls) return std::make_shared<tls_session>(host, std::move(socket), ref, std::move(tls), admitted);
-  return std::make_shared<tcp_session>(host, std::move(socket), ref, admitted);
+                                                     std::uint64_t admitted, bool proxy) {
+  std::shared_ptr<stream_session> s;
+  if (tls) s = std::make_shared<tls_session>(host, std::move(socket), ref, std::move(tls), admitted);
+  else s = std::make_shared<tcp_session>(host, std::move(socket), ref, admitted);
+  s->proxy_pending_ = proxy;
+  return s;
 }
 
 }  // namespace anyturn::net::detail

@@ -26,6 +26,15 @@
 // close_notify_wait) for the client's; when the client sends close_notify
 // first, the session answers it.
 //
+// On a listener with the PROXY protocol (proxy_protocol.hpp) the session
+// first reads the header, before the TLS handshake or any STUN byte, within
+// proxy_header_timeout: it peeks at what has arrived and consumes exactly
+// the header's bytes, so the client's own bytes stay in the socket for the
+// TLS layer or the framing. The host then gets the header
+// (on_proxy_header), and the client address in it is the session's client
+// from then on (ref().remote). A malformed header closes the connection
+// (close_reason::proxy_malformed), as does the timeout (proxy_timeout).
+//
 // Ownership: the worker's connection table holds the one owning pointer;
 // pending Asio operations hold shared_from_this() until they complete.
 // Everything runs on the worker's thread. After close() the session never
@@ -34,6 +43,7 @@
 
 #include <anyturn/net/byte_ring.hpp>
 #include <anyturn/net/connection_limiter.hpp>
+#include <anyturn/net/proxy_protocol.hpp>
 #include <anyturn/net/tls.hpp>
 #include <anyturn/relay/io.hpp>
 
@@ -62,6 +72,9 @@ enum class close_reason {
   first_message_timeout,  // no complete STUN message within first_message_timeout
   unauth_memory,      // not authenticated, and the unauthenticated memory budget is spent
   shutdown,           // the worker stops
+  proxy_malformed,    // the PROXY protocol header is malformed
+  proxy_timeout,      // no complete PROXY protocol header within proxy_header_timeout
+  refused,            // the host refused the client the PROXY header named (counted by the host)
 };
 const char* to_string(close_reason r);
 
@@ -74,6 +87,8 @@ struct stream_settings {
   std::chrono::milliseconds first_message_timeout{10'000};
   // How long a closing TLS session waits for the client's close_notify.
   std::chrono::milliseconds close_notify_wait{1'000};
+  // From accept to a complete PROXY protocol header (proxy listeners only).
+  std::chrono::milliseconds proxy_header_timeout{5'000};
 };
 
 // Most bytes queued toward a client that has not authenticated yet (a few
@@ -102,6 +117,14 @@ class stream_host {
   // which outlives the session's place in the table; the worker's stop
   // waits for these (at most close_notify_wait).
   virtual void tls_closing(int delta) { (void)delta; }
+  // A session of a proxy listener read its PROXY header. The host admits
+  // the client it names (set_client) and returns true, or closes the
+  // session and returns false.
+  virtual bool on_proxy_header(stream_session& s, const proxy_header& header) {
+    (void)s;
+    (void)header;
+    return true;
+  }
 };
 
 class stream_session : public std::enable_shared_from_this<stream_session> {
@@ -110,17 +133,19 @@ class stream_session : public std::enable_shared_from_this<stream_session> {
 
   // A plain TCP session, or a TLS one when `tls` is set. `admitted` bytes
   // (tcp_connection_cost or tls_connection_cost) were charged to the host's
-  // unauth_budget() for it already; the session credits them back.
+  // unauth_budget() for it already; the session credits them back. With
+  // `proxy`, the stream starts with a PROXY protocol header.
   static std::shared_ptr<stream_session> make(stream_host& host, tcp::socket socket,
                                               const relay::client_ref& ref, tls_context_ptr tls,
-                                              std::uint64_t admitted);
+                                              std::uint64_t admitted, bool proxy = false);
 
   virtual ~stream_session();
   stream_session(const stream_session&) = delete;
   stream_session& operator=(const stream_session&) = delete;
 
-  // Starts the handshake (TLS) or reading (TCP), and the first timer.
-  virtual void start() = 0;
+  // Reads the PROXY header first (proxy listeners), then starts the
+  // handshake (TLS) or reading (TCP), and the first timer.
+  void start();
 
   // Queues a message for the client, whole or not at all. False when the
   // session is not open or its write queue has no room (the message is
@@ -148,6 +173,12 @@ class stream_session : public std::enable_shared_from_this<stream_session> {
   [[nodiscard]] std::size_t read_buffer_size() const { return read_.size(); }
   // Set once the host logged a full queue for this session.
   bool queue_full_logged = false;
+  // Set while the host's connection_limiter counts this connection (for
+  // ref().remote): a proxy listener's session is counted once its header
+  // named the client.
+  bool limiter_held = false;
+  // The client a PROXY header named (the host calls it from on_proxy_header).
+  void set_client(const stun::endpoint& client) { ref_.remote = client; }
 
  protected:
   // closing: an error was seen inside a call from the TURN core; the close
@@ -158,6 +189,10 @@ class stream_session : public std::enable_shared_from_this<stream_session> {
                  const relay::client_ref& ref, std::uint64_t admitted);
 
   // ---- what TCP and TLS do differently ----
+  // Starts the handshake (TLS) or reading (TCP), and the first timer.
+  virtual void start_transport() = 0;
+  // The TCP socket under the session (the PROXY header is read from it).
+  virtual tcp::socket& raw_socket() = 0;
   // Reads into `into`; completes with on_read.
   virtual void read_some(std::span<std::byte> into) = 0;
   // Called after bytes were appended to an idle queue: start writing.
@@ -185,6 +220,9 @@ class stream_session : public std::enable_shared_from_this<stream_session> {
   void arm_timer(std::chrono::milliseconds after, close_reason on_expiry);
   void cancel_timer();
   void arm_first_message_timer();
+  // The PROXY header: wait until bytes arrive, then take what belongs to it.
+  void wait_proxy_header();
+  void on_proxy_readable();
   void became_authenticated();
   // Charges `bytes` to the unauthenticated budget (always true once
   // authenticated, or without a budget).
@@ -209,6 +247,9 @@ class stream_session : public std::enable_shared_from_this<stream_session> {
   boost::asio::steady_timer first_timer_;  // first_message_timeout
   bool got_first_message_ = false;
   bool authenticated_ = false;
+  bool proxy_pending_ = false;  // a PROXY header is still to be read
+  std::vector<std::byte> proxy_buf_;  // its bytes so far (charged to the budget)
+  std::size_t proxy_have_ = 0;
   bool readable_ = false;  // wait_readable() completed: allocate and read
   // The unauthenticated budget while not authenticated (null afterwards),
   // and what this session holds charged to it.

@@ -37,6 +37,8 @@ worker_options worker_options::from_config(const config::server_config& cfg) {
   o.socket_buffer = cfg.udp_socket_buffer;
   o.tcp = cfg.streams.tcp;
   o.tls_listen = cfg.tls.listen;
+  o.listen_proxy = cfg.listen_proxy;
+  o.tls_listen_proxy = cfg.tls.listen_proxy;
   o.max_message_size = cfg.streams.max_message_size;
   o.write_queue_size = cfg.streams.write_queue_size;
   o.tls_handshake_timeout = std::chrono::seconds{cfg.streams.tls_handshake_timeout};
@@ -67,6 +69,7 @@ worker_options sanitized(worker_options o) {
   if (o.tls_handshake_timeout.count() <= 0) o.tls_handshake_timeout = std::chrono::seconds{10};
   if (o.idle_timeout.count() <= 0) o.idle_timeout = std::chrono::seconds{30};
   if (o.first_message_timeout.count() <= 0) o.first_message_timeout = std::chrono::seconds{10};
+  if (o.proxy_header_timeout.count() <= 0) o.proxy_header_timeout = std::chrono::seconds{5};
   return o;
 }
 
@@ -77,6 +80,7 @@ detail::stream_settings settings_of(const worker_options& o) {
   s.handshake_timeout = o.tls_handshake_timeout;
   s.idle_timeout = o.idle_timeout;
   s.first_message_timeout = o.first_message_timeout;
+  s.proxy_header_timeout = o.proxy_header_timeout;
   return s;
 }
 
@@ -149,13 +153,18 @@ std::error_code worker::impl::open(std::string& what) {
     what = "tls listeners configured without a TLS context";
     return fail(std::make_error_code(std::errc::invalid_argument));
   }
-  for (const auto& ep : options_.listen) {
+  auto proxy_of = [](const std::vector<config::proxy_protocol_config>& v, std::size_t i) {
+    return i < v.size() && v[i].enabled ? &v[i] : nullptr;
+  };
+  for (std::size_t i = 0; i < options_.listen.size(); ++i) {
+    const auto& ep = options_.listen[i];
     // UDP and TCP share the port. With port 0 the UDP socket picks one,
     // and if TCP finds that port taken, both try again with another.
     for (int attempt = 0;; ++attempt) {
       if (std::error_code ec = open_listener(ep, what)) return fail(ec);
       if (!options_.tcp) break;
-      const std::error_code ec = open_stream_listener(listeners_.back().bound, false, what);
+      const std::error_code ec =
+          open_stream_listener(listeners_.back().bound, false, proxy_of(options_.listen_proxy, i), what);
       if (!ec) break;
       if (ep.port == 0 && ec == std::errc::address_in_use && attempt < 20) {
         listeners_.pop_back();
@@ -164,8 +173,11 @@ std::error_code worker::impl::open(std::string& what) {
       return fail(ec);
     }
   }
-  for (const auto& ep : options_.tls_listen) {
-    if (std::error_code ec = open_stream_listener(ep, true, what)) return fail(ec);
+  for (std::size_t i = 0; i < options_.tls_listen.size(); ++i) {
+    if (std::error_code ec = open_stream_listener(options_.tls_listen[i], true,
+                                                  proxy_of(options_.tls_listen_proxy, i), what)) {
+      return fail(ec);
+    }
   }
   return {};
 }

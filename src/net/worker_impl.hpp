@@ -153,7 +153,8 @@ struct worker::impl final : private relay::io_port, private detail::stream_host 
 
   // ---- streams (stream_host.cpp) ----
 
-  std::error_code open_stream_listener(const stun::endpoint& ep, bool tls, std::string& what);
+  std::error_code open_stream_listener(const stun::endpoint& ep, bool tls,
+                                       const config::proxy_protocol_config* proxy, std::string& what);
   void arm_accept(std::size_t li);
   void on_accept_error(std::size_t li, const boost::system::error_code& ec);
   static std::optional<stun::endpoint> endpoint_of(const tcp::endpoint& ep);
@@ -170,6 +171,10 @@ struct worker::impl final : private relay::io_port, private detail::stream_host 
   void on_stream_frame(detail::stream_session& s, stun::bytes_view frame, const relay::now_t& now) override;
   void on_stream_ready(detail::stream_session& s) override;
   void on_stream_closed(detail::stream_session& s, detail::close_reason why) override;
+  bool on_proxy_header(detail::stream_session& s, const proxy_header& header) override;
+  // Counts and logs a refused connection (limits), and resets it.
+  void refuse_connection(const detail::stream_listener& l, const stun::endpoint& client,
+                         connection_limiter::verdict verdict);
   void tls_closing(int delta) override { tls_closing_ += delta; }
   // The last step of do_stop: stops the loop once no TLS session is still
   // exchanging close_notify, or at `deadline`.
@@ -245,6 +250,7 @@ struct worker::impl final : private relay::io_port, private detail::stream_host 
   common::log_limiter handshake_log_;
   common::log_limiter idle_log_;
   common::log_limiter queue_log_;
+  common::log_limiter proxy_log_;  // PROXY protocol refusals
 
   // Last: destroyed first, while the sockets it may close still exist.
   std::unique_ptr<turn::worker_core> core_;

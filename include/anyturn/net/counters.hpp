@@ -41,7 +41,11 @@ namespace anyturn::net {
   X(gso_datagrams, "datagrams sent inside UDP GSO messages")                                      \
   X(handed_off_out, "UDP datagrams passed to the worker that owns their allocation")            \
   X(handed_off_in, "UDP datagrams received from another worker for an allocation owned here")   \
-  X(handoff_dropped, "UDP datagrams for another worker's allocation dropped: its queue was full or it stopped")
+  X(handoff_dropped, "UDP datagrams for another worker's allocation dropped: its queue was full or it stopped") \
+  X(proxy_accepted, "PROXY protocol headers accepted on proxy listeners")                         \
+  X(proxy_rejected_untrusted, "proxy listener connections refused: source not in trusted")        \
+  X(proxy_rejected_malformed, "proxy listener connections closed: malformed PROXY header")        \
+  X(proxy_rejected_timeout, "proxy listener connections closed: no PROXY header in time")
 
 struct net_counters {
 #define ANYTURN_DECLARE_NET_COUNTER(name, help) std::atomic<std::uint64_t> name{0};

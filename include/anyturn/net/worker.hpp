@@ -85,6 +85,12 @@ struct worker_options {
   // ---- streams (TCP and TLS) ----
   bool tcp = true;                          // a TCP listener on every `listen` address
   std::vector<stun::endpoint> tls_listen;   // TLS listeners (port 0: ephemeral)
+  // PROXY protocol on the TCP listener of listen[i] / on tls_listen[i]
+  // (shorter vectors: the rest have none).
+  std::vector<config::proxy_protocol_config> listen_proxy;
+  std::vector<config::proxy_protocol_config> tls_listen_proxy;
+  // From accept to a complete PROXY header.
+  std::chrono::milliseconds proxy_header_timeout{5'000};
   tls_context_ptr tls;                      // required when tls_listen is not empty
   std::size_t max_message_size = 65552;     // longer frames close the connection
   std::size_t write_queue_size = 262144;    // bytes queued per connection; beyond: dropped
