@@ -209,7 +209,8 @@ class loader {
     std::vector<stun::endpoint> parsed;
     std::vector<proxy_protocol_config> parsed_proxy;
     if (!node.IsNull() && !node.IsSequence()) {
-      error(path + ": expected a list of addresses, got " + describe(node));
+      error(path + ": expected a list of strings or maps {address, proxy_protocol, trusted}, got " +
+            describe(node));
       return;
     }
     for (std::size_t i = 0; i < (node.IsNull() ? 0 : node.size()); ++i) {

@@ -332,7 +332,7 @@ relay: []
 )";
   std::vector<std::string> errors;
   EXPECT_FALSE(load_yaml(yaml, errors));
-  EXPECT_TRUE(has_error(errors, "listen: expected a list of strings, got '0.0.0.0:3478'")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "listen: expected a list of strings or maps {address, proxy_protocol, trusted}, got '0.0.0.0:3478'")) << dump(errors);
   EXPECT_TRUE(has_error(errors, "realm: expected a string, got a list")) << dump(errors);
   EXPECT_TRUE(has_error(errors, "threads: expected an integer in 0..4294967295, got 'many'")) << dump(errors);
   EXPECT_TRUE(has_error(errors, "lifetimes.permission: expected an integer")) << dump(errors);
