@@ -99,6 +99,10 @@ bool stream_client::connect(std::chrono::milliseconds timeout) {
   ::getsockname(fd_, reinterpret_cast<sockaddr*>(&ss), &got);
   local_ = from_sockaddr(ss);
   closed_ = false;
+  if (!options_.preamble.empty() && !send_plain(options_.preamble)) {
+    error_ = "sending the preamble failed";
+    return false;
+  }
   if (!options_.tls) return true;
 
   ssl_ = std::make_unique<ssl_state>();

@@ -33,6 +33,7 @@ class stream_client {
     int receive_buffer = 0;         // SO_RCVBUF before connect; 0 = system default
     bool handshake = true;          // TLS: run the handshake in connect()
     std::optional<stun::endpoint> bind;  // local address to connect from (port 0: any)
+    bytes preamble;  // written to the TCP socket right after connect, before TLS (a PROXY header)
   };
 
   stream_client(stun::endpoint server, options o);

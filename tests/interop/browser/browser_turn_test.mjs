@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util';
 
 import { gather_only, relay_exchange } from './page_checks.mjs';
 import {
-  close_browser, free_port, make_nss_db, make_tls_material, own_children, relay_port_window, server_command,
+  close_browser, free_port, haproxy_command, make_nss_db, make_tls_material, own_children, relay_port_window, server_command,
   server_instances, server_process, wait_ready,
 } from './servers.mjs';
 
@@ -61,6 +61,9 @@ function usage() {
   --tls-trust MODE       nss: trust a throwaway CA in a fresh NSS DB (default, needs certutil)
                          ignore: start Chromium with --ignore-certificate-errors
   --messages N           DataChannel messages each way (default: 20)
+  --via-haproxy          TCP and TLS go through haproxy (mode tcp, send-proxy-v2) to
+                         anyturn listeners with --proxy-protocol (anyturn only)
+  --haproxy PATH         haproxy executable (default: /usr/sbin/haproxy)
   --keep                 keep the temporary directory (also: ANYTURN_KEEP_LOGS=1)
   -h, --help             this text`;
 }
@@ -76,6 +79,8 @@ function parse_options(argv) {
       chromium: { type: 'string', default: process.env.CHROMIUM_BIN || '/usr/bin/chromium' },
       'tls-trust': { type: 'string', default: 'nss' },
       messages: { type: 'string', default: '20' },
+      'via-haproxy': { type: 'boolean', default: false },
+      haproxy: { type: 'string', default: '/usr/sbin/haproxy' },
       keep: { type: 'boolean', default: Boolean(process.env.ANYTURN_KEEP_LOGS) },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -92,6 +97,8 @@ function parse_options(argv) {
   if (!['nss', 'ignore'].includes(values['tls-trust'])) errors.push(`--tls-trust: expected nss or ignore, got '${values['tls-trust']}'`);
   const messages = Number(values.messages);
   if (!Number.isInteger(messages) || messages < 1 || messages > 1000) errors.push('--messages: expected an integer in 1..1000');
+  if (values['via-haproxy'] && values.server !== 'anyturn') errors.push('--via-haproxy: anyturn only');
+  if (values['via-haproxy'] && !fs.existsSync(values.haproxy)) errors.push(`haproxy not found: ${values.haproxy} (apt-get install haproxy)`);
   if (positionals.length > 1) errors.push(`unexpected arguments: ${positionals.slice(1).join(' ')}`);
 
   let binary;
@@ -119,6 +126,8 @@ function parse_options(argv) {
     tls_trust: values['tls-trust'],
     messages,
     keep: values.keep,
+    via_haproxy: values['via-haproxy'],
+    haproxy: values.haproxy,
   };
 }
 
@@ -272,13 +281,27 @@ async function main(opts, state) {
     const window = { low: relay.low + i * slice, high: relay.low + (i + 1) * slice - 1 };
     const command = server_command(opts.server, opts.binary, {
       port, tls_port, http_port, relay: window, realm: REALM, user: USER, password: secrets.password, secret: secrets.secret,
-      tls_files, families: served,
+      tls_files, families: served, proxy: opts.via_haproxy,
     }, state.workdir);
     log(`server: ${opts.server} [${served.join('+')}] ${command.file} (listen 127.0.0.1:${port}`
       + `${tls_port ? `, tls 127.0.0.1:${tls_port}` : ''}, relay ${window.low}-${window.high})`);
     const server = new server_process(command, path.join(state.workdir, `server-${served.join('-')}.log`));
     state.servers.push(server);
     const instance = { server, port_of: { udp: port, tcp: port, tls: tls_port }, listener_problem: {} };
+    if (opts.via_haproxy) {
+      // TCP and TLS through haproxy; UDP straight to anyturn.
+      const routes = [];
+      for (const t of opts.transports.filter((x) => x !== 'udp')) {
+        const front = await free_port(taken);
+        taken.add(front);
+        routes.push({ listen: front, backend: instance.port_of[t] });
+        instance.port_of[t] = front;
+      }
+      const proxy = new server_process(haproxy_command(opts.haproxy, routes, state.workdir),
+                                       path.join(state.workdir, 'haproxy.log'));
+      state.servers.push(proxy);
+      log(`haproxy (pid ${proxy.pid}): ${routes.map((r) => `127.0.0.1:${r.listen} -> ${r.backend}`).join(', ')} with send-proxy-v2`);
+    }
     for (const f of served) instance_of[f] = instance;
 
     const ready = await wait_ready(server, 'udp', port, SERVER_START_MS);
@@ -436,7 +459,7 @@ if (failed) {
     console.log(tail);
   }
 }
-print_summary(state.results, `TURN in Chromium against ${opts.server} (${opts.transports.join(', ')}), ${Math.round(performance.now() - started)} ms`);
+print_summary(state.results, `TURN in Chromium against ${opts.server}${opts.via_haproxy ? ' behind haproxy (PROXY v2)' : ''} (${opts.transports.join(', ')}), ${Math.round(performance.now() - started)} ms`);
 if (fatal) console.log(`FAIL: ${fatal.message}`);
 remove_workdir(state, opts);
 process.exit(state.interrupted ? state.interrupted.code : failed ? 1 : 0);

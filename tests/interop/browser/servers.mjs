@@ -162,10 +162,13 @@ export function server_instances(kind) {
 /// window, the credential families it serves, the credentials and (when TLS
 /// runs) the certificate.
 export function server_command(kind, binary, cfg, workdir) {
-  const { port, tls_port, http_port, relay, realm, user, password, secret, tls_files, families } = cfg;
+  const { port, tls_port, http_port, relay, realm, user, password, secret, tls_files, families, proxy } = cfg;
   if (kind === 'anyturn') {
+    // Behind haproxy (proxy): TCP and TLS connections start with a PROXY
+    // header, accepted from 127.0.0.1 (haproxy) only.
+    const proxy_args = proxy ? ['--proxy-protocol', '--proxy-trusted', '127.0.0.1/32'] : [];
     const args = [
-      '--listen', `127.0.0.1:${port}`,
+      '--listen', `127.0.0.1:${port}`, ...proxy_args,
       '--relay-ip', '127.0.0.1',
       '--relay-ports', `${relay.low}-${relay.high}`,
       '--realm', realm,
@@ -176,7 +179,10 @@ export function server_command(kind, binary, cfg, workdir) {
       '--log-level', 'info',
     ];
     if (http_port) args.push('--http-listen', `127.0.0.1:${http_port}`);
-    if (tls_port) args.push('--tls-listen', `127.0.0.1:${tls_port}`, '--tls-cert', tls_files.cert, '--tls-key', tls_files.key);
+    if (tls_port) {
+      args.push('--tls-listen', `127.0.0.1:${tls_port}`, ...proxy_args, '--tls-cert', tls_files.cert,
+                '--tls-key', tls_files.key);
+    }
     // Its state directory (the generated nonce key) stays in the workdir.
     const env = { ...process.env, XDG_STATE_HOME: `${workdir}/state` };
     return { file: binary, args, env };
@@ -198,6 +204,29 @@ export function server_command(kind, binary, cfg, workdir) {
     return { file: binary, args };
   }
   throw new Error(`unknown server kind '${kind}'`);
+}
+
+/// haproxy in TCP mode in front of anyturn: each of `routes` ({ listen,
+/// backend }) forwards a loopback port to a loopback backend port with a
+/// PROXY protocol v2 header (send-proxy-v2); TLS passes through untouched.
+/// Returns the command for server_process (foreground, -db).
+export function haproxy_command(binary, routes, workdir) {
+  const lines = [
+    'global',
+    '  maxconn 512',
+    'defaults',
+    '  mode tcp',
+    '  timeout connect 5s',
+    '  timeout client 60s',
+    '  timeout server 60s',
+  ];
+  for (const [i, r] of routes.entries()) {
+    lines.push(`frontend f${i}`, `  bind 127.0.0.1:${r.listen}`, `  default_backend b${i}`);
+    lines.push(`backend b${i}`, `  server anyturn 127.0.0.1:${r.backend} send-proxy-v2`);
+  }
+  const config = path.join(workdir, 'haproxy.cfg');
+  fs.writeFileSync(config, `${lines.join('\n')}\n`);
+  return { file: binary, args: ['-f', config, '-db'] };
 }
 
 /// PIDs of this process's live children, from /proc (Linux). Used to learn

@@ -464,6 +464,117 @@ TEST(stream_worker, tls_client_close_notify_is_answered) {
 // OpenSSL allocates with malloc, which this counter does not see; it keeps
 // its record buffers once the client authenticated (SSL_MODE_RELEASE_BUFFERS
 // is cleared then).
+// ---- PROXY protocol listeners
+
+// A PROXY v2 header (PROXY, TCP over IPv4) naming `client`.
+bytes proxy_v2(const stun::endpoint& client) {
+  bytes out = {std::byte{0x0D}, std::byte{0x0A}, std::byte{0x0D}, std::byte{0x0A}, std::byte{0x00},
+               std::byte{0x0D}, std::byte{0x0A}, std::byte{0x51}, std::byte{0x55}, std::byte{0x49},
+               std::byte{0x54}, std::byte{0x0A}, std::byte{0x21}, std::byte{0x11}, std::byte{0x00},
+               std::byte{12}};
+  for (std::size_t i = 0; i < 4; ++i) out.push_back(std::byte{client.ip[i]});
+  for (std::uint8_t b : {127, 0, 0, 1}) out.push_back(std::byte{b});
+  out.push_back(std::byte{static_cast<std::uint8_t>(client.port >> 8)});
+  out.push_back(std::byte{static_cast<std::uint8_t>(client.port & 0xFF)});
+  out.push_back(std::byte{0x0D});
+  out.push_back(std::byte{0x96});
+  return out;
+}
+
+worker_options proxy_options(const char* trusted) {
+  worker_options o = stream_options();
+  config::proxy_protocol_config pp;
+  pp.enabled = true;
+  pp.trusted.push_back(*auth::cidr::parse(trusted));
+  o.listen_proxy = {pp};
+  return o;
+}
+
+std::optional<stun::endpoint> mapped_of(const std::optional<bytes>& m) {
+  if (!m) return std::nullopt;
+  auto v = stun::parse_message(*m);
+  if (!v) return std::nullopt;
+  auto a = v->find(attr::xor_mapped_address);
+  if (!a) return std::nullopt;
+  auto ep = stun::decode_address(*a, v->tid(), true);
+  if (!ep) return std::nullopt;
+  return *ep;
+}
+
+const stun::endpoint header_client = stun::endpoint::v4(0xC6336407u, 40000);  // 198.51.100.7
+
+TEST(stream_worker, a_proxy_header_in_pieces_names_the_client_and_leaves_the_stream_intact) {
+  running w(proxy_options("127.0.0.0/8"));
+  client c(w.udp_tcp());
+  ASSERT_TRUE(c.connected());
+  const bytes header = proxy_v2(header_client);
+  // Half the header, a pause, then the rest with the first request behind it
+  // in the same segment: the request must not be taken as header bytes.
+  ASSERT_TRUE(c.send(stun::bytes_view(header).first(10)));
+  std::this_thread::sleep_for(50ms);
+  bytes rest(header.begin() + 10, header.end());
+  const bytes binding = request(stun::method::binding, 1);
+  rest.insert(rest.end(), binding.begin(), binding.end());
+  ASSERT_TRUE(c.send(rest));
+  EXPECT_EQ(mapped_of(c.receive()), header_client);
+  EXPECT_EQ(read(w.get().io_counters().proxy_accepted), 1u);
+  // The allocation is made for the header's client too.
+  ASSERT_TRUE(allocate(c));
+}
+
+TEST(stream_worker, a_proxy_header_from_an_untrusted_source_is_refused_and_counted) {
+  running w(proxy_options("10.0.0.0/8"));
+  client c(w.udp_tcp());
+  ASSERT_TRUE(c.connected());
+  c.send(proxy_v2(header_client));
+  EXPECT_TRUE(c.closed_by_server());
+  EXPECT_TRUE(eventually([&] { return read(w.get().io_counters().proxy_rejected_untrusted) == 1; }));
+  EXPECT_EQ(read(w.get().io_counters().proxy_accepted), 0u);
+}
+
+TEST(stream_worker, a_malformed_or_late_proxy_header_closes_and_counts) {
+  worker_options o = proxy_options("127.0.0.0/8");
+  o.proxy_header_timeout = 200ms;
+  running w(o);
+  client plain(w.udp_tcp());  // a STUN request where the header belongs
+  client partial(w.udp_tcp());
+  ASSERT_TRUE(plain.connected() && partial.connected());
+  ASSERT_TRUE(plain.send(request(stun::method::binding, 1)));
+  ASSERT_TRUE(partial.send(stun::bytes_view(proxy_v2(header_client)).first(20)));
+  EXPECT_TRUE(plain.closed_by_server());
+  EXPECT_TRUE(partial.closed_by_server());
+  EXPECT_TRUE(eventually([&] { return read(w.get().io_counters().proxy_rejected_malformed) == 1; }));
+  EXPECT_TRUE(eventually([&] { return read(w.get().io_counters().proxy_rejected_timeout) == 1; }));
+  EXPECT_TRUE(eventually([&] { return read(w.get().io_counters().connections_open) == 0; }));
+}
+
+TEST(stream_worker, the_per_address_limit_counts_the_proxy_headers_client) {
+  worker_options o = proxy_options("127.0.0.0/8");
+  o.connections = std::make_shared<connection_limiter>(0, 1);
+  running w(o);
+  client first(w.udp_tcp());
+  client second(w.udp_tcp());
+  client other(w.udp_tcp());
+  ASSERT_TRUE(first.connected() && second.connected() && other.connected());
+  bytes hello = proxy_v2(header_client);
+  const bytes binding = request(stun::method::binding, 1);
+  hello.insert(hello.end(), binding.begin(), binding.end());
+  ASSERT_TRUE(first.send(hello));
+  EXPECT_EQ(mapped_of(first.receive()), header_client);
+  // All three come from 127.0.0.1; the limit of 1 is per header client.
+  second.send(hello);
+  EXPECT_TRUE(second.closed_by_server());
+  EXPECT_TRUE(eventually([&] { return read(w.get().io_counters().connections_refused_per_ip) == 1; }));
+  const stun::endpoint another = stun::endpoint::v4(0xC6336408u, 1);
+  bytes other_hello = proxy_v2(another);
+  other_hello.insert(other_hello.end(), binding.begin(), binding.end());
+  ASSERT_TRUE(other.send(other_hello));
+  EXPECT_EQ(mapped_of(other.receive()), another);
+  // Closing gives the header client's count back.
+  first.close();
+  EXPECT_TRUE(eventually([&] { return o.connections->count(header_client) == 0; }));
+}
+
 class stream_wire {
  public:
   stream_wire(const stun::endpoint& server, bool tls) {
