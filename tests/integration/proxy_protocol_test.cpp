@@ -57,8 +57,9 @@ class proxy_server {
     if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
     dir_ = tmpl;
     std::string error;
-    auto pem = net::make_self_signed({stun::endpoint::v4(0x7F000001u, 0)}, {"localhost"},
-                                     std::chrono::hours{24}, error);
+    const std::vector<stun::endpoint> ips{stun::endpoint::v4(0x7F000001u, 0)};
+    const std::vector<std::string> dns{"localhost"};
+    auto pem = net::make_self_signed(ips, dns, std::chrono::hours{24}, error);
     if (!pem) throw std::runtime_error("make_self_signed: " + error);
     std::ofstream(dir_ / "cert.pem") << pem->certificate;
     std::ofstream(dir_ / "key.pem") << pem->private_key;
@@ -160,7 +161,9 @@ TEST(proxy_protocol, untrusted_source_and_malformed_headers_are_closed_and_count
     o.bind = untrusted;
     o.preamble = proxy_v2(real_client, server.tcp());
     stream_client c(tls_on ? server.tls() : server.tcp(), o);
-    if (c.connect()) EXPECT_TRUE(c.wait_closed(std::chrono::seconds{3}));
+    if (c.connect()) {
+      EXPECT_TRUE(c.wait_closed(std::chrono::seconds{3}));
+    }
   }
   // Not a header at all (a plain STUN Binding request), and a broken v1 line.
   auto plain = server.connect(false, {});
