@@ -33,6 +33,8 @@ std::vector<std::string> keep_restart_only(const config::server_config& running,
                                            config::server_config& next) {
   std::vector<std::string> ignored;
   keep(running.listen, next.listen, "listen", ignored);
+  // PROXY protocol is set on the listeners when they open.
+  keep(running.listen_proxy, next.listen_proxy, "listen[].proxy_protocol", ignored);
   keep(running.relay.ips, next.relay.ips, "relay.ips", ignored);
   next.relay.ips_auto = running.relay.ips_auto;
   if (running.relay.port_min != next.relay.port_min || running.relay.port_max != next.relay.port_max) {
@@ -46,6 +48,7 @@ std::vector<std::string> keep_restart_only(const config::server_config& running,
   }
   keep(running.threads, next.threads, "threads", ignored);
   keep(running.tls.listen, next.tls.listen, "tls.listen", ignored);
+  keep(running.tls.listen_proxy, next.tls.listen_proxy, "tls.listen[].proxy_protocol", ignored);
   keep(running.auth.realm, next.auth.realm, "realm", ignored);
   keep(running.auth.nonce_keys, next.auth.nonce_keys, "auth.nonce_keys", ignored);
   keep(running.auth.nonce_max_skew, next.auth.nonce_max_skew, "auth.nonce_max_skew", ignored);

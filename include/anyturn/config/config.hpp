@@ -79,6 +79,7 @@ struct peer_config {
 struct proxy_protocol_config {
   bool enabled = false;              // proxy_protocol: every connection starts with a header
   std::vector<auth::cidr> trusted;   // source ranges allowed to send one; required when enabled
+  friend bool operator==(const proxy_protocol_config&, const proxy_protocol_config&) = default;
 };
 
 // TLS listeners and their certificate (RFC 8656 §3.1 TURN over TLS).

@@ -24,6 +24,7 @@ TEST(keep_restart_only, names_and_undoes_every_restart_only_change) {
   const config::server_config running = test_config();
   config::server_config next = running;
   next.listen = {ep("127.0.0.1:3478")};
+  next.tls.listen_proxy = {{true, {*auth::cidr::parse("10.0.0.0/8")}}};
   next.relay.port_max = 62199;
   next.threads = 4;
   next.streams.idle_timeout = 99;
@@ -39,9 +40,11 @@ TEST(keep_restart_only, names_and_undoes_every_restart_only_change) {
   next.max_allocations_per_user = 3;
 
   const auto ignored = keep_restart_only(running, next);
-  EXPECT_EQ(ignored, (std::vector<std::string>{"listen", "relay.ports", "threads", "realm", "streams",
+  EXPECT_EQ(ignored, (std::vector<std::string>{"listen", "relay.ports", "threads",
+                                               "tls.listen[].proxy_protocol", "realm", "streams",
                                                "http.listen", "fleet"}));
   EXPECT_EQ(next.listen, running.listen);
+  EXPECT_EQ(next.tls.listen_proxy, running.tls.listen_proxy);
   EXPECT_EQ(next.relay.port_max, running.relay.port_max);
   EXPECT_EQ(next.threads, running.threads);
   EXPECT_EQ(next.streams.idle_timeout, running.streams.idle_timeout);

@@ -346,6 +346,8 @@ TEST_F(FleetNode, StartsWithoutRedisAndConnectsWhenItAppears) {
   ASSERT_TRUE(redis_.start(port)) << redis_.log();
   ASSERT_TRUE(wait_until([&] { return a->n->redis_up(); }, 4s)) << "backoff is capped at 2 s";
   EXPECT_TRUE(wait_until([&] { return a->n->leased(1).has_value(); }));
+  // The directory is read once a second, apart from the lease: wait for it.
+  EXPECT_TRUE(wait_until([&] { return a->metrics().find("anyturn_fleet_nodes 1") != std::string::npos; }));
   const auto text = a->metrics();
   for (const char* series :
        {"anyturn_fleet_redis_up 1", R"(anyturn_fleet_redis_errors_total{op="connect"})", "anyturn_fleet_nodes 1",
