@@ -209,7 +209,7 @@ std::optional<cli_options> parse_cli(int argc, const char* const* argv,
     } else {
       for (const auto& p : positionals) {
         errors.push_back("unexpected argument '" + p +
-                         "' (the commands are check-config, credentials and ctl)");
+                         "' (the commands are check-config, credentials, ctl and probe)");
       }
     }
   }
@@ -419,6 +419,9 @@ std::string usage() {
   anyturn ctl [--url URL] [--key KEY | --key-file F] [--json] COMMAND
                                          the admin API: sessions, disconnect, revoke,
                                          drain, undrain, reload, status (anyturn ctl --help)
+  anyturn probe URL... [--user U --password P | --secret S] [--json]
+                                         check a STUN/TURN service end to end over
+                                         udp, tcp or tls (anyturn probe --help)
   anyturn --help | --version
 
 Flags override the config file (see docs/configuration.md): a repeatable

@@ -3,6 +3,7 @@
 
 #include <boost/json.hpp>
 
+#include <cstdint>
 #include <cstdio>
 #include <sstream>
 
@@ -10,6 +11,10 @@ namespace anyturn::probe {
 namespace {
 
 double ms(std::chrono::nanoseconds d) { return static_cast<double>(d.count()) / 1e6; }
+// JSON carries whole microseconds: integers read better than 1.69714406E2.
+std::int64_t us(std::chrono::nanoseconds d) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(d).count();
+}
 
 std::string ms_text(std::chrono::nanoseconds d) {
   char buf[32];
@@ -62,7 +67,7 @@ std::string format_json(const report& r) {
   o["url"] = r.url;
   o["success"] = r.success;
   o["error"] = r.error.empty() ? bj::value(nullptr) : bj::value(r.error);
-  o["duration_ms"] = ms(r.duration);
+  o["duration_us"] = us(r.duration);
   o["server"] = r.server;
   bj::array resolved;
   for (const auto& a : r.resolved) resolved.emplace_back(a);
@@ -77,7 +82,7 @@ std::string format_json(const report& r) {
     bj::object po;
     po["phase"] = std::string(phase_name(p.which));
     po["ok"] = p.ok;
-    po["duration_ms"] = ms(p.duration);
+    po["duration_us"] = us(p.duration);
     if (!p.ok) po["error"] = p.error;
     phases.emplace_back(std::move(po));
   }
@@ -86,9 +91,9 @@ std::string format_json(const report& r) {
   o["received"] = r.received;
   o["loss"] = r.loss;
   if (r.rtt) {
-    o["rtt_ms"] = bj::object{{"p50", ms(r.rtt->p50)}, {"p99", ms(r.rtt->p99)}, {"max", ms(r.rtt->max)}};
+    o["rtt_us"] = bj::object{{"p50", us(r.rtt->p50)}, {"p99", us(r.rtt->p99)}, {"max", us(r.rtt->max)}};
   } else {
-    o["rtt_ms"] = nullptr;
+    o["rtt_us"] = nullptr;
   }
   return bj::serialize(o);
 }

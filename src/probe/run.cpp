@@ -169,6 +169,11 @@ bool relay(connection& a, connection& b, const options& o, report& r, clock::tim
   frame in;
   while (got_a < o.count) {
     const auto now = clock::now();
+    if (sent < o.count && now >= deadline) {
+      f.timed_out = true;
+      return false;
+    }
+    if (sent == o.count && now >= stop_at) break;
     if (sent < o.count && now >= next_send) {
       put_u32(payload.data(), magic);
       put_u32(payload.data() + 4, sent);
@@ -180,12 +185,6 @@ bool relay(connection& a, connection& b, const options& o, report& r, clock::tim
       ++sent;
       next_send = now + o.interval;
       if (sent == o.count) stop_at = std::min(deadline, clock::now() + grace);
-      continue;
-    }
-    if (sent == o.count && now >= stop_at) break;
-    if (sent < o.count && now >= deadline) {
-      f.timed_out = true;
-      return false;
     }
     const auto until = sent < o.count ? std::min(next_send, deadline) : stop_at;
     pollfd fds[2] = {{a.fd(), POLLIN, 0}, {b.fd(), POLLIN, 0}};
@@ -204,7 +203,7 @@ bool relay(connection& a, connection& b, const options& o, report& r, clock::tim
     rf = {};
     while (a.receive(in, clock::now(), rf)) {
       const auto seq = our_packet(in, o.size, o.count);
-      if (!seq || at_a[*seq]) continue;
+      if (!seq || *seq >= sent || at_a[*seq]) continue;
       at_a[*seq] = true;
       ++got_a;
       rtts.push_back(clock::now() - sent_at[*seq]);

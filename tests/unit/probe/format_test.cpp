@@ -76,12 +76,14 @@ TEST(format_json, one_line_with_every_field) {
   EXPECT_EQ(v.at("sent").to_number<int>(), 20);
   EXPECT_EQ(v.at("received").to_number<int>(), 20);
   EXPECT_DOUBLE_EQ(v.at("loss").to_number<double>(), 0.0);
-  EXPECT_DOUBLE_EQ(v.at("rtt_ms").at("p50").to_number<double>(), 0.25);
-  EXPECT_DOUBLE_EQ(v.at("rtt_ms").at("max").to_number<double>(), 1.2);
+  EXPECT_EQ(v.at("rtt_us").at("p50").as_int64(), 250);
+  EXPECT_EQ(v.at("rtt_us").at("p99").as_int64(), 900);
+  EXPECT_EQ(v.at("rtt_us").at("max").as_int64(), 1200);
+  EXPECT_EQ(v.at("duration_us").as_int64(), 12000);
   const auto& phases = v.at("phases").as_array();
   ASSERT_EQ(phases.size(), 8u);
   EXPECT_EQ(phases[0].at("phase").as_string(), "resolve");
-  EXPECT_DOUBLE_EQ(phases[0].at("duration_ms").to_number<double>(), 1.5);
+  EXPECT_EQ(phases[0].at("duration_us").as_int64(), 1500);
   EXPECT_EQ(phases[7].at("phase").as_string(), "deallocate");
 }
 
@@ -89,7 +91,7 @@ TEST(format_json, a_failure_names_the_phase) {
   const auto v = boost::json::parse(format_json(failed())).as_object();
   EXPECT_FALSE(v.at("success").as_bool());
   EXPECT_EQ(v.at("error").as_string(), "allocate: 441 Wrong Credentials");
-  EXPECT_TRUE(v.at("rtt_ms").is_null());
+  EXPECT_TRUE(v.at("rtt_us").is_null());
   const auto& last = v.at("phases").as_array().back();
   EXPECT_EQ(last.at("phase").as_string(), "allocate");
   EXPECT_FALSE(last.at("ok").as_bool());
