@@ -75,6 +75,12 @@ stun::endpoint socket_address::endpoint() const {
 connection::~connection() { close(); }
 
 void connection::close() {
+  // A TLS session ends with close_notify (one non-blocking attempt: the
+  // probe never waits for the server's answer).
+  if (ssl_ != nullptr && SSL_is_init_finished(ssl_) == 1) {
+    SSL_shutdown(ssl_);
+    ERR_clear_error();
+  }
   if (ssl_ != nullptr) SSL_free(ssl_);
   if (ctx_ != nullptr) SSL_CTX_free(ctx_);
   ssl_ = nullptr;
@@ -216,6 +222,9 @@ bool connection::fill(clock::time_point until, failure& f) {
       }
       if (e == SSL_ERROR_ZERO_RETURN) return fail(f, "the server closed the connection");
       const std::string why = openssl_error();
+      if (why == "unexpected eof while reading") {
+        return fail(f, "the server closed the connection (without close_notify)");
+      }
       return fail(f, "TLS read failed" + (why.empty() ? std::string(": connection closed") : ": " + why));
     }
     const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);

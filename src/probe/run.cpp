@@ -8,6 +8,8 @@
 #include <anyturn/probe/probe.hpp>
 
 #include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
 
 #include <algorithm>
 #include <cmath>
@@ -300,7 +302,41 @@ void probe_turn(const target& t, const options& o, report& r, phases& ph,
   r.success = true;
 }
 
+// OpenSSL writes to its socket with write(), which raises SIGPIPE when the
+// server has closed the connection; the default action would end the whole
+// process (the daemon, for /probe). The signal is blocked in this thread for
+// the probe's duration, and one raised meanwhile is taken off the thread's
+// pending set before the old mask comes back.
+class sigpipe_blocker {
+ public:
+  sigpipe_blocker() {
+    sigemptyset(&pipe_);
+    sigaddset(&pipe_, SIGPIPE);
+    sigset_t pending;
+    sigemptyset(&pending);
+    ::sigpending(&pending);
+    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+    ::pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
+  }
+  ~sigpipe_blocker() {
+    if (!was_pending_) {
+      const timespec zero{};
+      while (::sigtimedwait(&pipe_, nullptr, &zero) == SIGPIPE) {
+      }
+    }
+    ::pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  sigpipe_blocker(const sigpipe_blocker&) = delete;
+  sigpipe_blocker& operator=(const sigpipe_blocker&) = delete;
+
+ private:
+  sigset_t pipe_{};
+  sigset_t old_{};
+  bool was_pending_ = false;
+};
+
 report run_checked(const target& t, const options& given) {
+  const sigpipe_blocker no_sigpipe;
   options o = given;  // the bounds hold whoever calls
   o.count = std::clamp(o.count, 1u, max_count);
   o.size = std::clamp(o.size, min_size, max_size);
