@@ -14,7 +14,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
+#include <span>
 #include <functional>
 #include <thread>
 #include <vector>
@@ -191,6 +193,54 @@ TEST(run, stale_nonce_is_retried_once_and_the_reason_loses_its_nul) {
   EXPECT_EQ(r.error, "allocate: 441 Wrong Credentials");
   EXPECT_EQ(authed.load(), 2);
   EXPECT_EQ(r.software, "scripted 1.0");
+}
+
+// A 401 that offers PASSWORD-ALGORITHMS (RFC 8489 §9.2.4, as anyturn's does
+// by default): the list is echoed unchanged with PASSWORD-ALGORITHM MD5.
+std::vector<std::byte> challenge_with_algorithms(const stun::message_view& req,
+                                                 std::span<const stun::password_algorithm> algs) {
+  std::vector<std::byte> out(512);
+  stun::message_builder b(out, req.method(), stun::message_class::error_response, req.tid());
+  b.add_error_code(401, "Unauthorized");
+  b.add_string(attr::realm, "example.org");
+  b.add_string(attr::nonce, "n1");
+  b.add_password_algorithms(algs);
+  out.resize(b.finish()->size());
+  return out;
+}
+
+TEST(run, password_algorithms_are_echoed_with_md5_chosen) {
+  static constexpr std::array offer{stun::password_algorithm::sha256, stun::password_algorithm::md5};
+  std::atomic<bool> echoed{false};
+  scripted_udp_server server([&](const stun::message_view& req, std::vector<std::byte>& out) {
+    if (!req.has(attr::message_integrity)) {
+      out = challenge_with_algorithms(req, offer);
+      return;
+    }
+    const auto list = req.find(attr::password_algorithms);
+    const auto alg = req.find(attr::password_algorithm);
+    std::array<std::uint16_t, 4> got{};
+    const auto n = list ? stun::decode_password_algorithms(*list, got) : stun::result<std::size_t>(stun::codec_error::attribute_missing);
+    echoed = n && *n == 2 && got[0] == 2 && got[1] == 1 && alg &&
+             *stun::decode_password_algorithm(*alg) == stun::password_algorithm::md5;
+    out = error_response(req, 486, "Allocation Quota Reached");
+  });
+  options o = quick();
+  o.auth = credentials{"alice", "pw"};
+  const auto r = run(udp_target(scheme::turn, server.port()), o);
+  EXPECT_TRUE(echoed.load());
+  EXPECT_EQ(r.error, "allocate: 486 Allocation Quota Reached");
+}
+
+TEST(run, a_server_offering_only_sha256_is_refused_with_a_reason) {
+  static constexpr std::array offer{stun::password_algorithm::sha256};
+  scripted_udp_server server([&](const stun::message_view& req, std::vector<std::byte>& out) {
+    out = challenge_with_algorithms(req, offer);
+  });
+  options o = quick();
+  o.auth = credentials{"alice", "pw"};
+  const auto r = run(udp_target(scheme::turn, server.port()), o);
+  EXPECT_EQ(r.error, "allocate: the server does not offer MD5 in PASSWORD-ALGORITHMS");
 }
 
 TEST(run, never_throws_and_bounds_bad_options) {
