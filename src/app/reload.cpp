@@ -87,6 +87,7 @@ std::vector<std::string> keep_restart_only(const config::server_config& running,
   }
   keep(running.http.enabled, next.http.enabled, "http.enabled", ignored);
   keep(running.http.listen, next.http.listen, "http.listen", ignored);
+  keep(running.http.test_page, next.http.test_page, "http.test_page", ignored);
   if (running.http.tls_cert != next.http.tls_cert || running.http.tls_key != next.http.tls_key) {
     ignored.emplace_back("http.tls_cert");
     next.http.tls_cert = running.http.tls_cert;

@@ -22,7 +22,7 @@ enum class flag {
   threads, log_level, tls_listen, tls_cert, tls_key, http_listen, api_key, udp_coalesce_us,
   max_allocations_per_user, external_ip, anycast_ip, unicast_ip, alternate_domain, node_id, redis,
   drain_alternate, drain_timeout, admin_key, no_enforce_expiry, proxy_protocol, proxy_trusted, help,
-  version, log_format,
+  version, log_format, test_page,
 };
 
 struct flag_spec {
@@ -31,7 +31,7 @@ struct flag_spec {
   bool takes_value;
 };
 
-constexpr std::array<flag_spec, 34> flags = {{
+constexpr std::array<flag_spec, 35> flags = {{
     {"--config", flag::config, true},
     {"--listen", flag::listen, true},
     {"--relay-ip", flag::relay_ip, true},
@@ -61,6 +61,7 @@ constexpr std::array<flag_spec, 34> flags = {{
     {"--drain-timeout", flag::drain_timeout, true},
     {"--admin-key", flag::admin_key, true},
     {"--no-enforce-expiry", flag::no_enforce_expiry, false},
+    {"--test-page", flag::test_page, false},
     {"--proxy-protocol", flag::proxy_protocol, false},
     {"--proxy-trusted", flag::proxy_trusted, true},
     {"--help", flag::help, false},
@@ -123,6 +124,8 @@ std::optional<cli_options> parse_cli(int argc, const char* const* argv,
       else if (spec->id == flag::version) want_version = true;
       else if (spec->id == flag::proxy_protocol) {
         if (auto* l = proxy_target(name)) l->enabled = true;
+      } else if (spec->id == flag::test_page) {
+        opts.test_page = true;
       } else opts.no_enforce_expiry = true;
       continue;
     }
@@ -179,6 +182,7 @@ std::optional<cli_options> parse_cli(int argc, const char* const* argv,
       case flag::drain_timeout: opts.drain_timeout = std::move(v); break;
       case flag::admin_key: opts.admin_keys.push_back(std::move(v)); break;
       case flag::no_enforce_expiry:
+      case flag::test_page:
       case flag::proxy_protocol:
       case flag::help:
       case flag::version: break;  // no value; handled above
@@ -403,6 +407,7 @@ std::optional<server_config> resolve(const cli_options& opts, std::vector<std::s
     }
   }
   if (!opts.admin_keys.empty()) cfg.http.admin_keys = opts.admin_keys;  // never echoed
+  if (opts.test_page) cfg.http.test_page = true;
 
   // Cross-field checks only make sense on a config that parsed cleanly.
   if (!base || errors.size() != before) return std::nullopt;
@@ -469,6 +474,8 @@ flag replaces the file's whole list. Every flag takes its value as
   --admin-key KEY           bearer key of /admin/* (drain, undrain) on the HTTP
                             server, repeatable, at least 16 characters, not a
                             tenant's key (replaces http.admin_keys)
+  --test-page               serve the browser self-test page /test and
+                            POST /admin/test-link (http.test_page: true)
 
 Fleet (docs/fleet.md):
   --external-ip PUBLIC[/PRIVATE]

@@ -172,6 +172,10 @@ std::vector<std::string> warnings(const server_config& cfg) {
                   "address to this node's unicast address get no name to check its certificate "
                   "against (RFC 8489 §14.16), and may refuse it");
   }
+  if (cfg.http.test_page && cfg.http.enabled && cfg.http.admin_keys.empty() && !api_keys) {
+    out.push_back("http.test_page is on but neither http.admin_keys nor an API key is set: "
+                  "nobody can get credentials for the /test page");
+  }
   if (!cfg.http.admin_keys.empty() && !cfg.http.enabled) {
     out.push_back("http.admin_keys are configured but http.enabled is false: /admin/* is off");
   }

@@ -559,6 +559,9 @@ void check_http(const server_config& cfg, std::vector<std::string>& errors) {
                                         h.turn_urls[i]));
     }
   }
+  if (h.test_page && !h.enabled) {
+    errors.push_back("http.test_page: needs the HTTP server, but http.enabled is false");
+  }
   if (!h.stun_urls.empty() && h.turn_urls.empty()) {
     // Both empty: derived at start-up. Only STUN URLs would hand clients
     // credentials without a TURN server to use them on.

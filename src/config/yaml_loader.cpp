@@ -395,7 +395,8 @@ class loader {
 
   void http(const YAML::Node& node, const std::string& path, http_config& out) {
     for_each_key(node, path,
-                 {"enabled", "listen", "tls", "max_ttl", "default_ttl", "urls", "admin_keys"},
+                 {"enabled", "listen", "tls", "max_ttl", "default_ttl", "urls", "admin_keys",
+                  "test_page"},
                  [&](const std::string& key, const YAML::Node& v, const std::string& child) {
                    if (key == "enabled") {
                      boolean(v, child, out.enabled);
@@ -415,6 +416,8 @@ class loader {
                      uint(v, child, out.default_ttl);
                    } else if (key == "admin_keys") {
                      strings(v, child, out.admin_keys);
+                   } else if (key == "test_page") {
+                     boolean(v, child, out.test_page);
                    } else {
                      for_each_key(v, child, {"stun", "turn"},
                                   [&](const std::string& k, const YAML::Node& uv, const std::string& p) {

@@ -62,6 +62,7 @@ struct cli_options {
   std::optional<std::string> drain_timeout;  // --drain-timeout SECONDS
   std::vector<std::string> admin_keys;       // --admin-key KEY
   bool no_enforce_expiry = false;            // --no-enforce-expiry
+  bool test_page = false;                    // --test-page
 };
 
 // `anyturn credentials ...`: offline minting of TURN REST credentials

@@ -128,6 +128,10 @@ struct http_config {
   // http.admin_keys / --admin-key: bearer keys of /admin/* (drain, undrain,
   // ...). Separate from every tenant's API keys. Empty: /admin/* answers 401.
   std::vector<std::string> admin_keys;
+  // http.test_page / --test-page: serve the browser self-test page /test,
+  // POST /test/credentials and POST /admin/test-link (docs/probe.md). Off:
+  // those routes answer 404.
+  bool test_page = false;
 };
 
 // fleet.*: this node as a member of a fleet (docs/fleet.md). Everything off

@@ -709,3 +709,22 @@ TEST(LogConfig, LogFormatFlagReplacesTheKey) {
 
 }  // namespace
 }  // namespace anyturn::config
+
+namespace anyturn::config {
+namespace {
+
+TEST(TestPage, FlagTurnsThePageOn) {
+  std::vector<std::string> errors;
+  auto cfg = resolve_args({"--user", "a:b", "--admin-key", "admin-key-77e1c0d9b8a7f6e5"}, errors);
+  ASSERT_TRUE(cfg) << dump(errors);
+  EXPECT_FALSE(cfg->http.test_page);
+  cfg = resolve_args({"--user", "a:b", "--admin-key", "admin-key-77e1c0d9b8a7f6e5", "--test-page"}, errors);
+  ASSERT_TRUE(cfg) << dump(errors);
+  EXPECT_TRUE(cfg->http.test_page);
+  errors.clear();
+  EXPECT_FALSE(parse({"--test-page=yes"}, errors));
+  EXPECT_TRUE(has_error(errors, "--test-page: takes no value")) << dump(errors);
+}
+
+}  // namespace
+}  // namespace anyturn::config

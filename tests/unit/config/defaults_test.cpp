@@ -214,3 +214,25 @@ TEST(FleetConfig, WarnsAboutAdminKeysOverCleartextAndOffHttp) {
 
 }  // namespace
 }  // namespace anyturn::config
+
+namespace anyturn::config {
+namespace {
+
+TEST(TestPage, WarnsWhenNobodyCanGetALink) {
+  server_config cfg = valid_config();
+  cfg.http.test_page = true;
+  auto w = warnings(cfg);
+  const auto warned = [&] {
+    return std::any_of(w.begin(), w.end(), [](const std::string& s) {
+      return s.find("http.test_page is on but neither http.admin_keys nor an API key is set") !=
+             std::string::npos;
+    });
+  };
+  EXPECT_TRUE(warned());
+  cfg.http.admin_keys = {"admin-key-77e1c0d9b8a7f6e5"};
+  w = warnings(cfg);
+  EXPECT_FALSE(warned());
+}
+
+}  // namespace
+}  // namespace anyturn::config

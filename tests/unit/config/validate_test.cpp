@@ -744,3 +744,20 @@ TEST(LogConfig, FormatIsTextOrJson) {
 
 }  // namespace
 }  // namespace anyturn::config
+
+namespace anyturn::config {
+namespace {
+
+TEST(TestPage, NeedsTheHttpServer) {
+  server_config cfg = valid_config();
+  cfg.http.test_page = true;
+  std::vector<std::string> errors;
+  EXPECT_TRUE(validate(cfg, errors)) << dump(errors);
+  cfg.http.enabled = false;
+  EXPECT_FALSE(validate(cfg, errors));
+  EXPECT_TRUE(has_error(errors, "http.test_page: needs the HTTP server, but http.enabled is false"))
+      << dump(errors);
+}
+
+}  // namespace
+}  // namespace anyturn::config

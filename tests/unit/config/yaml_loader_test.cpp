@@ -764,3 +764,28 @@ TEST(ReloadConfig, BadValueAndUnknownKeyNameTheirPath) {
 
 }  // namespace
 }  // namespace anyturn::config
+
+namespace anyturn::config {
+namespace {
+
+TEST(TestPage, LoadsOffByDefaultAndNamesItsPath) {
+  std::vector<std::string> errors;
+  auto cfg = load_yaml("listen: [\"127.0.0.1:3478\"]\nrelay: {ips: [\"127.0.0.1\"]}\n", errors);
+  ASSERT_TRUE(cfg) << dump(errors);
+  EXPECT_FALSE(cfg->http.test_page);
+  cfg = load_yaml("listen: [\"127.0.0.1:3478\"]\nrelay: {ips: [\"127.0.0.1\"]}\nhttp: {test_page: true}\n", errors);
+  ASSERT_TRUE(cfg) << dump(errors);
+  EXPECT_TRUE(cfg->http.test_page);
+  EXPECT_TRUE(validate(*cfg, errors)) << dump(errors);
+  errors.clear();
+  EXPECT_FALSE(load_yaml("http: {test_page: maybe}\n", errors));
+  EXPECT_TRUE(has_error(errors, "http.test_page")) << dump(errors);
+  // The shipped example leaves it off.
+  errors.clear();
+  const auto example = load_file(example_path, errors);
+  ASSERT_TRUE(example) << dump(errors);
+  EXPECT_FALSE(example->http.test_page);
+}
+
+}  // namespace
+}  // namespace anyturn::config
