@@ -118,6 +118,8 @@ http::server_config http_server_config(const config::server_config& cfg, http::i
   h.threads = 1;
   h.urls = std::move(urls);
   h.admin_keys = cfg.http.admin_keys;
+  h.test_page = cfg.http.test_page;
+  if (h.test_page && !cfg.auth.rest_secrets.empty()) h.test_page_secret = cfg.auth.rest_secrets.front();
   auto add = [&](const std::string& id, const std::vector<std::string>& keys,
                  const std::vector<std::string>& secrets) {
     if (keys.empty()) return;  // this tenant does not use the API

@@ -438,6 +438,7 @@ std::string_view api::route_label(std::string_view target) {
     if (path == r) return r;
   }
   if (const auto r = sessions_route_label(path)) return *r;
+  if (const auto r = test_route_label(path)) return *r;
   if (const auto cf = parse_cf_path(path)) return cf->generate ? route_cf_generate : route_cf_revoke;
   return route_other;
 }
@@ -481,6 +482,7 @@ response api::do_handle(const request& req, std::string_view path, std::string_v
     return metrics_page(req);
   }
   if (is_sessions_route(path)) return admin_sessions(req, path, query, client);
+  if (is_test_route(path)) return test_route(req, path, client);
   if (path.starts_with("/admin/")) return admin(req, path, client);
   if (const auto cf = parse_cf_path(path)) {
     cloudflare_target target;
@@ -981,6 +983,22 @@ void api::collect(metrics::sink& s) const {
     s.counter("anyturn_http_revocations_total",
               "Credential revocations accepted by the API (one credential or one user), by tenant.",
               {{"tenant", labels_[t]}}, revocations_[t]);
+  }
+  if (cfg_.test_page) {
+    const test_links::totals links = test_links_.counts();
+    constexpr std::string_view links_help =
+        "One-time /test page links: issued by POST /admin/test-link, and what POST "
+        "/test/credentials made of a token (redeemed, expired, reused, invalid).";
+    const std::array<std::pair<std::string_view, std::uint64_t>, 5> by_result{{
+        {"issued", links.issued},
+        {"redeemed", links.redeemed},
+        {"expired", links.expired},
+        {"reused", links.reused},
+        {"invalid", links.invalid},
+    }};
+    for (const auto& [result, n] : by_result) {
+      s.counter("anyturn_http_test_links_total", links_help, {{"result", result}}, n);
+    }
   }
 }
 

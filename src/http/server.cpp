@@ -228,6 +228,9 @@ std::vector<std::string> validate(const server_config& cfg) {
   if (cfg.tls && (cfg.tls->certificate_chain.empty() || cfg.tls->private_key.empty())) {
     add_error(errors, "tls", "needs both a certificate chain and a private key file");
   }
+  if (cfg.test_page && cfg.test_page_secret.empty()) {
+    add_error(errors, "test_page_secret", "required when test_page is on");
+  }
   std::vector<std::string_view> ids;
   for (std::size_t i = 0; i < cfg.tenants.size(); ++i) {
     const api_tenant& t = cfg.tenants[i];

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <anyturn/http/server.hpp>
+#include <anyturn/http/test_page.hpp>
 #include <anyturn/metrics/registry.hpp>
 
 #include <boost/beast/http/message.hpp>
@@ -60,7 +61,8 @@ class api {
   // anyturn_http_admin_auth_failures_total{reason},
   // anyturn_http_credentials_issued_total{tenant},
   // anyturn_http_credentials_custom_identifier_total{tenant,custom_identifier},
-  // anyturn_http_revocations_total{tenant}.
+  // anyturn_http_revocations_total{tenant},
+  // anyturn_http_test_links_total{result} (with http.test_page).
   void collect(metrics::sink& s) const;
   // Another response was produced outside handle() (e.g. 413 from the
   // server's parser limits); counts it like handle() does.
@@ -108,6 +110,12 @@ class api {
                           std::string_view client);
   response admin_revoke(const request& req);
   response admin_reload(const request& req);
+  // test_page.cpp: GET /test, POST /test/credentials, POST /admin/test-link.
+  static bool is_test_route(std::string_view path);
+  static std::optional<std::string_view> test_route_label(std::string_view path);
+  response test_route(const request& req, std::string_view path, std::string_view client);
+  response test_credentials(const request& req);
+  response admin_test_link(const request& req, std::string_view client);
   response unauthorised(const request& req, bool missing);
   response metrics_page(const request& req);
   // Checks `username` belongs to `tenant`; the error response when not.
@@ -160,6 +168,8 @@ class api {
   // (tenant, customIdentifier or "other") -> credentials issued.
   std::map<std::pair<std::size_t, std::string>, std::uint64_t> custom_issued_;
   std::set<std::string, std::less<>> custom_labels_;  // at most max_custom_identifier_labels
+
+  test_links test_links_;  // the /test page's one-time link tokens
 
   std::mutex admin_mutex_;
   std::map<std::string, failure_bucket, std::less<>> admin_failures_;

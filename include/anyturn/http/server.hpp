@@ -115,6 +115,15 @@ struct server_config {
   // GET /admin/status: the config generation in force. Empty: null.
   std::function<std::uint64_t()> config_generation;
 
+  // http.test_page (docs/probe.md): GET /test (the browser self-test page),
+  // POST /test/credentials (a one-time link token for credentials) and
+  // POST /admin/test-link (admin key: a new link). Off: the three answer 404.
+  bool test_page = false;
+  // The REST secret that signs the page's credentials (the default tenant's
+  // first auth.secrets entry, generated when none is set, so it works with
+  // static users only too). Required when test_page is on.
+  std::string test_page_secret;
+
   // /readyz: true when the TURN listeners are up and the server is not
   // draining. Called on an HTTP thread; must be thread-safe and quick.
   // Empty: always ready.
