@@ -291,7 +291,9 @@ constexpr std::string_view page_head = R"html(<!doctype html>
   table { border-collapse: collapse; width: 100%; margin-top: 1em; }
   th, td { text-align: left; border-bottom: 1px solid #e3e7eb; padding: .45em .6em; vertical-align: top; }
   th { background: #eef1f4; font-weight: 600; }
-  td.url, td.pair { font-family: ui-monospace, monospace; font-size: .9em; word-break: break-all; }
+  td.url, td.pair { font-family: ui-monospace, monospace; font-size: .9em; overflow-wrap: anywhere; }
+  td.url { white-space: nowrap; }
+  td.rtt { white-space: nowrap; }
   tr[data-status="pass"] td.status { color: #1a7f37; font-weight: 700; }
   tr[data-status="fail"] td.status { color: #b3261e; font-weight: 700; }
   tr[data-status="running"] td.status { color: #9a6700; }
@@ -446,7 +448,9 @@ constexpr std::string_view page_script = R"js(
     let gathered = 0;
     let timer = null;
     const onError = (e) => {
-      if (errors.length < 8) errors.push({ code: e.errorCode, text: e.errorText, url: e.url });
+      // The same error from both peers, or on every retry, is shown once.
+      const seen = errors.some((x) => x.code === e.errorCode && x.text === e.errorText && x.url === e.url);
+      if (!seen && errors.length < 8) errors.push({ code: e.errorCode, text: e.errorText, url: e.url });
     };
     a.onicecandidateerror = onError;
     b.onicecandidateerror = onError;
