@@ -60,12 +60,15 @@ sanitized_run() {  # mode: address,undefined | thread
   fi
   t0=$SECONDS
   local rc=0
+  rm -f "$build/Testing/Temporary/LastTestsFailed.log" "$build/ci-failures.txt"
   ctest --test-dir "$build" -L "$labels" --output-on-failure --no-tests=error \
     -j"${SANITIZE_TEST_JOBS:-2}" --timeout 300 || rc=1
+  scripts/ctest_failures.sh "$build" >"$build/ci-failures.txt" || true
   local tested=$((SECONDS - t0))
   if compgen -G "$logs/*" >/dev/null; then
     echo "test.sh: sanitizer reports in $logs:" >&2
     for f in "$logs"/*; do echo "--- $f" >&2; head -n 60 "$f" >&2; done
+    for f in "$logs"/*; do echo "--- sanitizer report $f"; head -n 30 "$f"; done >>"$build/ci-failures.txt"
     rc=1
   fi
   local verdict=PASSED
@@ -102,11 +105,15 @@ cmake --build build -j"$jobs"
 results=()
 failed=0
 
+# build/ci-failures.txt: what failed, each with the end of its output;
+# .ci/run prints it again last, where a truncated CI log still shows it.
+rm -f build/Testing/Temporary/LastTestsFailed.log build/ci-failures.txt
 if ctest --test-dir build --output-on-failure --no-tests=error -j"$jobs"; then
   results+=("ctest: passed")
 else
   results+=("ctest: FAILED")
   failed=1
+  scripts/ctest_failures.sh build >build/ci-failures.txt || true
 fi
 
 if [[ -n "$base_image_pid" ]]; then
@@ -117,11 +124,12 @@ if [[ -n "$base_image_pid" ]]; then
 fi
 
 if [[ -f scripts/fuzz.sh ]]; then
-  if bash scripts/fuzz.sh 15; then
+  if bash scripts/fuzz.sh 15 2>&1 | tee build/fuzz.log; then
     results+=("fuzz: passed")
   else
     results+=("fuzz: FAILED")
     failed=1
+    { echo "--- FAILED: scripts/fuzz.sh 15"; tail -n 40 build/fuzz.log; } >>build/ci-failures.txt
   fi
 else
   results+=("fuzz: no scripts/fuzz.sh")
