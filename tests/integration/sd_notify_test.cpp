@@ -124,61 +124,70 @@ TEST_F(SdNotify, ReadyFirstThenStatusWatchdogReloadAndStop) {
 
   // READY=1 is the first thing the daemon says, and when it came the UDP
   // listener answered a Binding (daemon::start) and the side server answers.
-  auto ready = systemd_.next(2s);
-  ASSERT_TRUE(ready) << "no notification within 2 s of the first Binding answer";
+  auto ready = systemd_.next(5s);
+  ASSERT_TRUE(ready) << "no notification within 5 s of the first Binding answer";
   EXPECT_EQ(*ready, "READY=1\nSTATUS=0 allocations");
   auto health = http_request(daemon_->http_port(), "GET", "/healthz");
   ASSERT_TRUE(health);
   EXPECT_EQ(health->status, 200);
 
-  // Watchdog: WATCHDOG_USEC=1 s, so a ping every 0.5 s while the workers tick.
-  const auto t0 = clock::now();
-  ASSERT_TRUE(systemd_.until("WATCHDOG=1", 2s)) << "no watchdog ping";
-  ASSERT_TRUE(systemd_.until("WATCHDOG=1", 2s)) << "no second watchdog ping";
-  const auto two_pings = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - t0);
-  std::cout << "[ sd_notify ] two watchdog pings within " << two_pings.count() << " ms\n";
-  EXPECT_LT(two_pings, 1500ms) << "pings at half of WATCHDOG_USEC";
+  // Watchdog: WATCHDOG_USEC=1 s, so a ping every 0.5 s while the workers
+  // tick. Five pings; the median gap must be under the 1 s systemd would
+  // wait (one late gap on a loaded machine is not what this checks).
+  ASSERT_TRUE(systemd_.until("WATCHDOG=1", 3s)) << "no watchdog ping";
+  std::vector<std::chrono::milliseconds> gaps;
+  auto last = clock::now();
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(systemd_.until("WATCHDOG=1", 3s)) << "watchdog ping " << i + 2 << " missing";
+    const auto now = clock::now();
+    gaps.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(now - last));
+    last = now;
+  }
+  std::sort(gaps.begin(), gaps.end());
+  std::cout << "[ sd_notify ] watchdog gaps (ms, sorted):";
+  for (const auto g : gaps) std::cout << ' ' << g.count();
+  std::cout << '\n';
+  EXPECT_LT(gaps[gaps.size() / 2], 1000ms) << "pings at half of WATCHDOG_USEC";
 
   // STATUS= follows the allocation count.
   turn_client c(daemon_->address());
   c.set_credentials({"alice", "wonderland-secret"});
   auto allocated = c.allocate();
   ASSERT_TRUE(allocated && allocated->is_success()) << describe(allocated);
-  EXPECT_TRUE(systemd_.until("STATUS=1 allocation", 2s)) << "STATUS did not count the allocation";
+  EXPECT_TRUE(systemd_.until("STATUS=1 allocation", 5s)) << "STATUS did not count the allocation";
 
   // SIGHUP: RELOADING=1 (with MONOTONIC_USEC), then READY=1.
   ASSERT_TRUE(daemon_->signal(SIGHUP));
-  auto reloading = systemd_.until("RELOADING=1", 2s);
+  auto reloading = systemd_.until("RELOADING=1", 5s);
   ASSERT_TRUE(reloading) << "no RELOADING=1 after SIGHUP";
   EXPECT_NE(reloading->find("\nMONOTONIC_USEC="), std::string::npos) << *reloading;
-  auto reloaded = systemd_.until("READY=1", 2s);
+  auto reloaded = systemd_.until("READY=1", 5s);
   ASSERT_TRUE(reloaded) << "no READY=1 after the reload";
   EXPECT_EQ(*reloaded, "READY=1\nSTATUS=1 allocation");
 
   // SIGTERM: STOPPING=1, then a clean exit.
   ASSERT_TRUE(daemon_->signal(SIGTERM));
-  EXPECT_TRUE(systemd_.until("STOPPING=1", 2s)) << "no STOPPING=1 after SIGTERM";
-  EXPECT_EQ(daemon_->stop(), 0);
+  EXPECT_TRUE(systemd_.until("STOPPING=1", 5s)) << "no STOPPING=1 after SIGTERM";
+  // That one SIGTERM ends the process (no second one from stop()).
+  EXPECT_EQ(daemon_->wait_exit(10s), std::optional<int>(0));
 }
 
 TEST_F(SdNotify, DrainSaysStoppingAndDraining) {
   ASSERT_TRUE(start(251));
-  ASSERT_EQ(systemd_.next(2s).value_or(""), "READY=1\nSTATUS=0 allocations");
+  ASSERT_EQ(systemd_.next(5s).value_or(""), "READY=1\nSTATUS=0 allocations");
   turn_client c(daemon_->address());
   c.set_credentials({"alice", "wonderland-secret"});
   auto allocated = c.allocate();
   ASSERT_TRUE(allocated && allocated->is_success()) << describe(allocated);
 
   ASSERT_TRUE(daemon_->signal(SIGUSR1));
-  EXPECT_TRUE(systemd_.until("STOPPING=1", 2s)) << "no STOPPING=1 when the drain started";
-  EXPECT_TRUE(systemd_.until("STATUS=1 allocation, draining", 2s));
+  EXPECT_TRUE(systemd_.until("STOPPING=1", 5s)) << "no STOPPING=1 when the drain started";
+  EXPECT_TRUE(systemd_.until("STATUS=1 allocation, draining", 5s));
   // The last allocation ends: the process exits 0 by itself.
   auto gone = c.refresh(0);
   ASSERT_TRUE(gone && gone->is_success()) << describe(gone);
-  const auto deadline = clock::now() + 3s;
-  while (daemon_->running() && clock::now() < deadline) std::this_thread::sleep_for(20ms);
-  EXPECT_FALSE(daemon_->running()) << "the drain did not end with the last allocation";
-  EXPECT_EQ(daemon_->stop(), 0);
+  EXPECT_EQ(daemon_->wait_exit(5s), std::optional<int>(0))
+      << "the drain did not end with the last allocation";
 }
 
 TEST_F(SdNotify, WatchdogIsForTheNamedProcessOnly) {
@@ -186,7 +195,7 @@ TEST_F(SdNotify, WatchdogIsForTheNamedProcessOnly) {
   ::setenv("WATCHDOG_PID", "1", 1);
   ASSERT_TRUE(start(252));
   ::unsetenv("WATCHDOG_PID");
-  ASSERT_EQ(systemd_.next(2s).value_or(""), "READY=1\nSTATUS=0 allocations");
+  ASSERT_EQ(systemd_.next(5s).value_or(""), "READY=1\nSTATUS=0 allocations");
   EXPECT_FALSE(systemd_.until("WATCHDOG=1", 1500ms)) << "pinged for a watchdog meant for PID 1";
 }
 

@@ -340,4 +340,15 @@ int daemon::stop(std::chrono::milliseconds grace) {
   return -1;
 }
 
+std::optional<int> daemon::wait_exit(std::chrono::milliseconds limit) {
+  if (pid_ <= 0) return std::nullopt;
+  if (exit_status_) return exit_status_;
+  const auto deadline = clock::now() + limit;
+  do {
+    if (auto s = reap(false)) return s;
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  } while (clock::now() < deadline);
+  return std::nullopt;
+}
+
 }  // namespace anyturn::itest

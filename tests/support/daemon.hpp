@@ -94,6 +94,11 @@ class daemon {
   // stop), 128+signal when killed by a signal, or -1 if it had to be
   // SIGKILLed after the grace period.
   int stop(std::chrono::milliseconds grace = std::chrono::seconds{5});
+  // After a signal that stops the daemon by itself (SIGTERM, a drain):
+  // waits up to `limit` for it to exit, without signalling again (a second
+  // SIGTERM during its shutdown kills it the default way, as designed).
+  // The exit code as stop() gives it, or nullopt while it still runs.
+  std::optional<int> wait_exit(std::chrono::milliseconds limit);
 
  private:
   std::optional<int> reap(bool block);

@@ -106,7 +106,10 @@ TEST(FleetSignals, ConcurrentReadersNeverSeeATornTarget) {
   }
   for (int r = 0; r < 2; ++r) {
     threads.emplace_back([&] {
-      for (int i = 0; i < 300000 && (i % 1024 != 0 || std::chrono::steady_clock::now() < deadline);
+      // At least 4096 reads each, however late the thread starts on a
+      // loaded machine; then until 300,000 or the deadline.
+      for (int i = 0; i < 300000 && (i < 4096 || i % 1024 != 0 ||
+                                     std::chrono::steady_clock::now() < deadline);
            ++i) {
         const auto t = f.drain_target();
         reads.fetch_add(1);
