@@ -106,6 +106,9 @@ struct fixture {
       FUZZ_CHECK(r.tenant.empty() || r.tenant == "acme");
       ++revocations;
     };
+    // Issue 15: the /test page, its one-time links and their credentials.
+    cfg.test_page = true;
+    cfg.test_page_secret = "fuzz-test-page-secret-0123";
     api = std::make_unique<http::api>(cfg);
     collector = registry.add_collector([this](metrics::sink& s) { api->collect(s); });
   }
