@@ -187,6 +187,13 @@ credential_store::credential_store(std::string realm, std::vector<static_user> u
                        std::vector<tenant_credentials>{
                            tenant_credentials{"", std::move(users), std::move(rest_secrets)}}) {}
 
+bool is_probe_username(std::string_view username) noexcept {
+  std::int64_t expiry = 0;
+  const auto colon = username.find(':');
+  return colon != std::string_view::npos && username.substr(colon + 1) == probe_user &&
+         parse_rest_username(username, expiry) == rest_parse::ok;
+}
+
 credential_store::credential_store(std::string realm, std::vector<tenant_credentials> tenants)
     : realm_(std::move(realm)) {
   if (tenants.empty()) tenants.emplace_back();
@@ -282,7 +289,12 @@ lookup_status credential_store::lookup(std::string_view username, std::int64_t n
     const auto found = tenant_by_id_.find(user_part.substr(0, colon));
     if (found != tenant_by_id_.end()) tenant = found->second;
   }
-  const auto& secrets = tenants_[tenant].secrets;
+  // The node's own probe credential: its internal secret only.
+  const bool probe = !probe_secret_.empty() && is_probe_username(username);
+  const std::span<const std::string> secrets =
+      probe ? std::span<const std::string>(&probe_secret_, 1)
+            : std::span<const std::string>(tenants_[tenant].secrets);
+  if (probe) tenant = default_tenant;
   if (secrets.empty()) return lookup_status::unknown_user;
   if (expiry < now) return lookup_status::expired;
 

@@ -681,6 +681,86 @@ void check_fleet(const server_config& cfg, std::vector<std::string>& errors) {
   }
 }
 
+// "host:port" (IPv6 literal in brackets), the form of http.probe_targets.
+bool valid_probe_target(std::string_view t) {
+  std::string_view host;
+  std::string_view port;
+  if (t.starts_with('[')) {
+    const auto close = t.find(']');
+    if (close == std::string_view::npos || close + 1 >= t.size() || t[close + 1] != ':') return false;
+    host = t.substr(1, close - 1);
+    port = t.substr(close + 2);
+    if (host.find(':') == std::string_view::npos) return false;
+  } else {
+    const auto colon = t.rfind(':');
+    if (colon == std::string_view::npos) return false;
+    host = t.substr(0, colon);
+    port = t.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) return false;  // IPv6 needs brackets
+  }
+  if (host.empty() || host.size() > 253) return false;
+  for (const char c : host) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '-' || c == ':' || c == '_';
+    if (!ok) return false;
+  }
+  if (port.empty() || port.size() > 5) return false;
+  unsigned value = 0;
+  for (const char c : port) {
+    if (c < '0' || c > '9') return false;
+    value = value * 10 + static_cast<unsigned>(c - '0');
+  }
+  return value >= 1 && value <= 65535;
+}
+
+// http.probe_*: GET /probe's limits, its extra targets and their credentials.
+void check_probe(const http_probe_config& p, std::vector<std::string>& errors) {
+  if (p.max_concurrent < 1 || p.max_concurrent > max_probe_concurrent) {
+    errors.push_back("http.probe_max_concurrent: expected 1.." + std::to_string(max_probe_concurrent) +
+                     ", got " + std::to_string(p.max_concurrent));
+  }
+  if (p.max_count < 1 || p.max_count > max_probe_count) {
+    errors.push_back("http.probe_max_count: expected 1.." + std::to_string(max_probe_count) +
+                     " packets, got " + std::to_string(p.max_count));
+  }
+  if (p.timeout < 1 || p.timeout > max_probe_timeout) {
+    errors.push_back("http.probe_timeout: expected 1.." + std::to_string(max_probe_timeout) +
+                     " seconds, got " + std::to_string(p.timeout));
+  }
+  if (has_control_char(p.ca)) errors.push_back("http.probe_ca: must not contain control characters");
+  for (std::size_t i = 0; i < p.targets.size(); ++i) {
+    if (!valid_probe_target(p.targets[i])) {
+      errors.push_back(detail::expected(idx("http.probe_targets", i),
+                                        "host:port (a name or an IP; IPv6 in brackets)", p.targets[i]));
+    }
+    for (std::size_t j = 0; j < i; ++j) {
+      if (p.targets[j] == p.targets[i]) {
+        errors.push_back(idx("http.probe_targets", i) + ": repeats " + idx("http.probe_targets", j));
+        break;
+      }
+    }
+  }
+  for (std::size_t i = 0; i < p.credentials.size(); ++i) {
+    const probe_credential& c = p.credentials[i];
+    const std::string path = idx("http.probe_credentials", i);
+    if (std::find(p.targets.begin(), p.targets.end(), c.target) == p.targets.end()) {
+      errors.push_back(path + ".target: '" + c.target + "' is not one of http.probe_targets");
+    }
+    const bool user = !c.username.empty() || !c.password.empty();
+    if (user == !c.secret.empty()) {
+      errors.push_back(path + ": give either username and password, or secret");
+    } else if (user && (c.username.empty() || c.password.empty())) {
+      errors.push_back(path + ": username and password go together");
+    }
+    for (std::size_t j = 0; j < i; ++j) {
+      if (p.credentials[j].target == c.target) {
+        errors.push_back(path + ".target: already has credentials in " + idx("http.probe_credentials", j));
+        break;
+      }
+    }
+  }
+}
+
 // http.admin_keys: bearer keys of /admin/*. Long, not published, and none is
 // also a credentials-API key or a REST secret, so a tenant cannot drain the
 // node. Never echoed.
@@ -781,6 +861,7 @@ bool validate(const server_config& cfg, std::vector<std::string>& errors) {
   check_auth(cfg, errors);
   check_http(cfg, errors);
   check_admin_keys(cfg, errors);
+  check_probe(cfg.http.probe, errors);
   check_fleet(cfg, errors);
   if (has_control_char(cfg.usage_log)) {
     errors.push_back("usage_log: must not contain control characters");

@@ -396,7 +396,8 @@ class loader {
   void http(const YAML::Node& node, const std::string& path, http_config& out) {
     for_each_key(node, path,
                  {"enabled", "listen", "tls", "max_ttl", "default_ttl", "urls", "admin_keys",
-                  "test_page"},
+                  "test_page", "probe_max_concurrent", "probe_max_count", "probe_timeout", "probe_ca",
+                  "probe_targets", "probe_credentials"},
                  [&](const std::string& key, const YAML::Node& v, const std::string& child) {
                    if (key == "enabled") {
                      boolean(v, child, out.enabled);
@@ -418,6 +419,8 @@ class loader {
                      strings(v, child, out.admin_keys);
                    } else if (key == "test_page") {
                      boolean(v, child, out.test_page);
+                   } else if (key.starts_with("probe_")) {
+                     probe(key, v, child, out.probe);
                    } else {
                      for_each_key(v, child, {"stun", "turn"},
                                   [&](const std::string& k, const YAML::Node& uv, const std::string& p) {
@@ -425,6 +428,37 @@ class loader {
                                   });
                    }
                  });
+  }
+
+  // http.probe_* (GET /probe).
+  void probe(const std::string& key, const YAML::Node& v, const std::string& path,
+             http_probe_config& out) {
+    if (key == "probe_max_concurrent") {
+      uint(v, path, out.max_concurrent);
+    } else if (key == "probe_max_count") {
+      uint(v, path, out.max_count);
+    } else if (key == "probe_timeout") {
+      uint(v, path, out.timeout);
+    } else if (key == "probe_ca") {
+      string(v, path, out.ca);
+    } else if (key == "probe_targets") {
+      strings(v, path, out.targets);
+    } else {
+      list_of_maps(v, path, "{target, username, password} or {target, secret} maps",
+                   "target and username, password (or secret)", out.credentials,
+                   [&](const YAML::Node& entry, const std::string& child) {
+                     probe_credential c;
+                     for_each_key(entry, child, {"target", "username", "password", "secret"},
+                                  [&](const std::string& k, const YAML::Node& cv, const std::string& p) {
+                                    string(cv, p,
+                                           k == "target"     ? c.target
+                                           : k == "username" ? c.username
+                                           : k == "password" ? c.password
+                                                             : c.secret);
+                                  });
+                     return c;
+                   });
+    }
   }
 
   // A list whose entries are maps: null clears `out`; each map entry is

@@ -40,6 +40,14 @@ std::string rest_username(std::int64_t now, std::int64_t ttl, std::string_view u
 std::string_view custom_identifier_of(std::string_view username);
 inline constexpr std::size_t max_custom_identifier_bytes = 64;
 
+// The user part of the credentials a node mints for probing its own
+// listeners (GET /probe): "<expiry>:anyturn-probe", signed with the node's
+// internal probe secret (drawn at start-up, never in the config, never
+// logged). Only that secret signs it: the REST secrets do not.
+inline constexpr std::string_view probe_user = "anyturn-probe";
+// Whether `username` has the reserved form "<expiry>:anyturn-probe".
+bool is_probe_username(std::string_view username) noexcept;
+
 // Length of rest_password(): base64 of a 20-byte SHA-1 MAC, with padding.
 inline constexpr std::size_t rest_password_size = 28;
 
@@ -104,6 +112,11 @@ class credential_store {
   // all tenants. Throws std::invalid_argument otherwise.
   credential_store(std::string realm, std::vector<tenant_credentials> tenants);
 
+  // Start-up only (before the store is shared): `secret` (not empty) signs
+  // the usernames of the reserved form "<expiry>:anyturn-probe", checked
+  // against it alone as REST usernames of the default tenant (probe_user).
+  void set_probe_secret(std::string secret) { probe_secret_ = std::move(secret); }
+
   [[nodiscard]] const std::string& realm() const { return realm_; }
   [[nodiscard]] bool has_rest_secrets() const;
   [[nodiscard]] std::size_t tenant_count() const { return tenants_.size(); }
@@ -142,6 +155,7 @@ class credential_store {
   std::string realm_;
   std::vector<std::pair<std::string, user_entry>> users_;  // sorted by name
   std::vector<tenant_entry> tenants_;
+  std::string probe_secret_;  // empty: the probe form is an ordinary REST username
   std::unordered_map<std::string, tenant_index, string_hash, std::equal_to<>> tenant_by_id_;
 };
 

@@ -113,6 +113,33 @@ struct stream_config {
 // The side HTTP server: /metrics, /healthz, /readyz and the credentials API
 // (docs/metrics.md, docs/credentials-api.md). It runs on its own thread,
 // never on a relay worker.
+// http.probe_credentials[]: what /probe authenticates with at a target of
+// http.probe_targets: a long-term user (username, password) or a REST
+// secret (secret: the probe mints "<expiry>:anyturn-probe" for 60 s).
+struct probe_credential {
+  std::string target;  // "host:port", one of http.probe_targets
+  std::string username;
+  std::string password;
+  std::string secret;
+  friend bool operator==(const probe_credential&, const probe_credential&) = default;
+};
+
+// http.probe_*: GET /probe?target=URL (docs/probe.md).
+struct http_probe_config {
+  std::uint32_t max_concurrent = 2;  // http.probe_max_concurrent: probes at once; more: 429
+  std::uint32_t max_count = 50;      // http.probe_max_count: packets each way, at most
+  std::uint32_t timeout = 5;         // http.probe_timeout: seconds per probe (1..30)
+  std::string ca;                    // http.probe_ca: PEM bundle for turns: targets; empty: system store
+  // http.probe_targets: "host:port" targets allowed besides this node's own
+  // listeners.
+  std::vector<std::string> targets;
+  std::vector<probe_credential> credentials;  // http.probe_credentials
+  friend bool operator==(const http_probe_config&, const http_probe_config&) = default;
+};
+inline constexpr std::uint32_t max_probe_timeout = 30;
+inline constexpr std::uint32_t max_probe_concurrent = 64;
+inline constexpr std::uint32_t max_probe_count = 1000;  // probe::max_count
+
 struct http_config {
   bool enabled = true;
   stun::endpoint listen = stun::endpoint::v4(0x7F000001u, 9641);  // "http.listen" / --http-listen
@@ -132,6 +159,8 @@ struct http_config {
   // POST /test/credentials and POST /admin/test-link (docs/probe.md). Off:
   // those routes answer 404.
   bool test_page = false;
+  // GET /probe (docs/probe.md), behind the admin key.
+  http_probe_config probe;
 };
 
 // fleet.*: this node as a member of a fleet (docs/fleet.md). Everything off

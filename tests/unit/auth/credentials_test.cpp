@@ -4,7 +4,9 @@
 
 #include <array>
 #include <stdexcept>
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace anyturn::auth {
 namespace {
@@ -336,6 +338,65 @@ TEST(credentials, custom_identifier_of_reads_the_suffix_after_the_last_tilde) {
   EXPECT_EQ(custom_identifier_of("1700000600:u~" + longest), longest);
   EXPECT_EQ(custom_identifier_of("1700000600:u~" + longest + "x"), "");
   EXPECT_EQ(custom_identifier_of(""), "");
+}
+
+}  // namespace
+}  // namespace anyturn::auth
+
+namespace anyturn::auth {
+namespace {
+
+// The node's own probe credential ("<expiry>:anyturn-probe", GET /probe):
+// signed with the internal probe secret, and only with it.
+TEST(credentials, probe_username_form) {
+  EXPECT_TRUE(is_probe_username("1700000600:anyturn-probe"));
+  EXPECT_FALSE(is_probe_username("anyturn-probe"));
+  EXPECT_FALSE(is_probe_username("1700000600:anyturn-probe2"));
+  EXPECT_FALSE(is_probe_username("1700000600:acme:anyturn-probe"));
+  EXPECT_FALSE(is_probe_username("x:anyturn-probe"));
+  EXPECT_FALSE(is_probe_username("1234567890123456789:anyturn-probe"));
+}
+
+TEST(credentials, probe_secret_signs_the_probe_username_with_only_static_users) {
+  std::vector<tenant_credentials> tenants{{"", {{"alice", std::string("pw"), std::nullopt}}, {}}};
+  credential_store store(realm, tenants);
+  store.set_probe_secret("internal-probe-secret");
+  std::array<key_candidate, 4> out{};
+  std::size_t count = 0;
+  tenant_index tenant = 9;
+  const std::string name = "1700000060:anyturn-probe";
+  ASSERT_EQ(store.lookup(name, now, out, count, tenant), lookup_status::ok);
+  ASSERT_EQ(count, 1u);
+  EXPECT_EQ(tenant, default_tenant);
+  const std::string pw = rest_password("internal-probe-secret", name);
+  EXPECT_EQ(out[0].md5, derive_md5_key(name, realm, pw));
+  EXPECT_EQ(out[0].sha256, derive_sha256_key(name, realm, pw));
+  // Expired like any REST username; other REST usernames still unknown.
+  EXPECT_EQ(store.lookup("1699999999:anyturn-probe", now, out, count), lookup_status::expired);
+  EXPECT_EQ(store.lookup("1700000060:bob", now, out, count), lookup_status::unknown_user);
+  // The static user is untouched.
+  EXPECT_EQ(store.lookup("alice", now, out, count), lookup_status::ok);
+}
+
+TEST(credentials, probe_username_is_not_signed_by_the_rest_secrets) {
+  std::vector<tenant_credentials> tenants{{"", {}, {"rest1", "rest2"}}};
+  credential_store store(realm, tenants);
+  store.set_probe_secret("internal-probe-secret");
+  std::array<key_candidate, 4> out{};
+  std::size_t count = 0;
+  const std::string name = "1700000060:anyturn-probe";
+  ASSERT_EQ(store.lookup(name, now, out, count), lookup_status::ok);
+  ASSERT_EQ(count, 1u);  // one candidate: the probe secret's
+  const std::string pw = rest_password("internal-probe-secret", name);
+  EXPECT_EQ(out[0].md5, derive_md5_key(name, realm, pw));
+  EXPECT_NE(out[0].md5, derive_md5_key(name, realm, rest_password("rest1", name)));
+  // Ordinary REST usernames keep using the REST secrets.
+  ASSERT_EQ(store.lookup("1700000060:alice", now, out, count), lookup_status::ok);
+  EXPECT_EQ(count, 2u);
+  // Without a probe secret the form is an ordinary REST username.
+  credential_store plain(realm, tenants);
+  ASSERT_EQ(plain.lookup(name, now, out, count), lookup_status::ok);
+  EXPECT_EQ(count, 2u);
 }
 
 }  // namespace

@@ -761,3 +761,44 @@ TEST(TestPage, NeedsTheHttpServer) {
 
 }  // namespace
 }  // namespace anyturn::config
+
+namespace anyturn::config {
+namespace {
+
+TEST(ProbeConfig, ValidationNamesEveryProblem) {
+  server_config cfg = valid_config();
+  cfg.http.probe.targets = {"turn-2.example.com:3478", "127.0.0.2:3478", "[::1]:5349"};
+  cfg.http.probe.credentials = {{"turn-2.example.com:3478", "u", "p", ""},
+                                {"[::1]:5349", "", "", "s3cret"}};
+  std::vector<std::string> errors;
+  EXPECT_TRUE(validate(cfg, errors)) << dump(errors);
+
+  cfg.http.probe.max_concurrent = 0;
+  cfg.http.probe.max_count = 1001;
+  cfg.http.probe.timeout = 31;
+  cfg.http.probe.targets = {"no-port", "::1:3478", "host:0", "host:70000", "bad host:1", "ok:1", "ok:1"};
+  cfg.http.probe.credentials = {{"elsewhere:1", "u", "p", ""},
+                                {"ok:1", "u", "p", "s"},
+                                {"ok:1", "u", "", ""}};
+  errors.clear();
+  EXPECT_FALSE(validate(cfg, errors));
+  EXPECT_TRUE(has_error(errors, "http.probe_max_concurrent: expected 1..64, got 0")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "http.probe_max_count: expected 1..1000 packets, got 1001")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "http.probe_timeout: expected 1..30 seconds, got 31")) << dump(errors);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_TRUE(has_error(errors, "http.probe_targets[" + std::to_string(i) + "]: expected host:port"))
+        << i << dump(errors);
+  }
+  EXPECT_TRUE(has_error(errors, "http.probe_targets[6]: repeats http.probe_targets[5]")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "http.probe_credentials[0].target: 'elsewhere:1' is not one of "
+                                "http.probe_targets")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "http.probe_credentials[1]: give either username and password, or secret"))
+      << dump(errors);
+  EXPECT_TRUE(has_error(errors, "http.probe_credentials[2]: username and password go together"))
+      << dump(errors);
+  EXPECT_TRUE(has_error(errors, "http.probe_credentials[2].target: already has credentials in "
+                                "http.probe_credentials[1]")) << dump(errors);
+}
+
+}  // namespace
+}  // namespace anyturn::config

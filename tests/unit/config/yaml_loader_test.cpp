@@ -789,3 +789,64 @@ TEST(TestPage, LoadsOffByDefaultAndNamesItsPath) {
 
 }  // namespace
 }  // namespace anyturn::config
+
+namespace anyturn::config {
+namespace {
+
+// http.probe_* (GET /probe, docs/probe.md).
+TEST(ProbeConfig, LoadsEveryKeyAndDefaults) {
+  std::vector<std::string> errors;
+  const auto plain = load_yaml("listen: [\"127.0.0.1:3478\"]\n", errors);
+  ASSERT_TRUE(plain) << dump(errors);
+  EXPECT_EQ(plain->http.probe.max_concurrent, 2u);
+  EXPECT_EQ(plain->http.probe.max_count, 50u);
+  EXPECT_EQ(plain->http.probe.timeout, 5u);
+  EXPECT_TRUE(plain->http.probe.targets.empty());
+
+  const std::string yaml = R"(
+listen: ["127.0.0.1:3478"]
+auth:
+  users: [{name: alice, password: alice-pass-4bd2}]
+http:
+  probe_max_concurrent: 3
+  probe_max_count: 20
+  probe_timeout: 8
+  probe_ca: /etc/ssl/probe-ca.pem
+  probe_targets: ["turn-2.example.com:3478", "[2001:db8::2]:5349"]
+  probe_credentials:
+    - {target: "turn-2.example.com:3478", username: probe, password: probe-pass-61ac}
+    - {target: "[2001:db8::2]:5349", secret: other-rest-secret-0c1d}
+)";
+  const auto cfg = load_yaml(yaml, errors);
+  ASSERT_TRUE(cfg) << dump(errors);
+  EXPECT_TRUE(validate(*cfg, errors)) << dump(errors);
+  const http_probe_config& p = cfg->http.probe;
+  EXPECT_EQ(p.max_concurrent, 3u);
+  EXPECT_EQ(p.max_count, 20u);
+  EXPECT_EQ(p.timeout, 8u);
+  EXPECT_EQ(p.ca, "/etc/ssl/probe-ca.pem");
+  EXPECT_EQ(p.targets, (std::vector<std::string>{"turn-2.example.com:3478", "[2001:db8::2]:5349"}));
+  ASSERT_EQ(p.credentials.size(), 2u);
+  EXPECT_EQ(p.credentials[0].target, "turn-2.example.com:3478");
+  EXPECT_EQ(p.credentials[0].username, "probe");
+  EXPECT_EQ(p.credentials[0].password, "probe-pass-61ac");
+  EXPECT_EQ(p.credentials[1].secret, "other-rest-secret-0c1d");
+}
+
+TEST(ProbeConfig, LoaderErrorsNameTheirPath) {
+  const std::string yaml = R"(
+http:
+  probe_max_count: many
+  probe_targets: "one:3478"
+  probe_credentials: [{target: "a:1", user: x}, "b:2"]
+)";
+  std::vector<std::string> errors;
+  EXPECT_FALSE(load_yaml(yaml, errors));
+  EXPECT_TRUE(has_error(errors, "http.probe_max_count: expected an integer")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "http.probe_targets: expected a list of strings")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "http.probe_credentials[0].user: unknown key")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "http.probe_credentials[1]: expected a map")) << dump(errors);
+}
+
+}  // namespace
+}  // namespace anyturn::config
