@@ -5,6 +5,7 @@
 #include <anyturn/auth/revocations.hpp>
 #include <anyturn/http/api.hpp>
 #include <anyturn/http/json.hpp>
+#include <anyturn/http/probe_route.hpp>
 
 #include "replies.hpp"
 
@@ -21,6 +22,7 @@
 #include <cmath>
 #include <ctime>
 #include <exception>
+#include <future>
 #include <stdexcept>
 
 #ifndef ANYTURN_VERSION  // set by src/http/CMakeLists.txt
@@ -42,6 +44,7 @@ constexpr std::string_view route_admin_drain = "/admin/drain";
 constexpr std::string_view route_admin_undrain = "/admin/undrain";
 constexpr std::string_view route_admin_status = "/admin/status";
 constexpr std::string_view route_admin_reload = "/admin/reload";
+constexpr std::string_view route_probe = "/probe";  // probe_route.cpp
 constexpr std::string_view route_cf_generate = "/v1/turn/keys/{key_id}/credentials/generate-ice-servers";
 constexpr std::string_view route_cf_revoke = "/v1/turn/keys/{key_id}/credentials/{username}/revoke";
 constexpr std::string_view route_other = "other";
@@ -305,7 +308,10 @@ struct api::cloudflare_target {
 };
 
 api::api(const server_config& cfg)
-    : cfg_(cfg), issued_(cfg.tenants.size(), 0), revocations_(cfg.tenants.size(), 0) {
+    : cfg_(cfg),
+      issued_(cfg.tenants.size(), 0),
+      revocations_(cfg.tenants.size(), 0),
+      probe_runner_(std::make_shared<probe_runner>(cfg.probe.max_concurrent)) {
   for (std::size_t t = 0; t < cfg_.tenants.size(); ++t) {
     for (const std::string& key : cfg_.tenants[t].api_keys) keys_.push_back({sha256(key), t});
   }
@@ -434,7 +440,8 @@ std::string_view api::route_label(std::string_view target) {
   const std::string_view path = target.substr(0, target.find('?'));
   for (std::string_view r : {route_metrics, route_healthz, route_readyz, route_ice_servers,
                              route_turn_credentials, route_revoke, route_admin_drain,
-                             route_admin_undrain, route_admin_status, route_admin_reload}) {
+                             route_admin_undrain, route_admin_status, route_admin_reload,
+                             route_probe}) {
     if (path == r) return r;
   }
   if (const auto r = sessions_route_label(path)) return *r;
@@ -450,16 +457,28 @@ void api::count_response(std::string_view route, unsigned code) {
 }
 
 response api::handle(const request& req, std::string_view client) {
+  std::promise<response> later;
+  auto answer = later.get_future();
+  auto res = handle_async(req, client, [&later](response r) { later.set_value(std::move(r)); });
+  if (res) return std::move(*res);
+  response deferred = answer.get();
+  count_response(sv(req.target()).substr(0, sv(req.target()).find('?')), deferred.result_int());
+  return deferred;
+}
+
+std::optional<response> api::handle_async(const request& req, std::string_view client,
+                                          deliver_fn deliver) {
   const std::string_view target = sv(req.target());
   const auto q = target.find('?');
   const std::string_view path = target.substr(0, q);
   const std::string_view query = q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
   if (keys_pending_.load(std::memory_order_acquire)) apply_pending_keys();
-  response res = [&] {
+  std::optional<response> res = [&]() -> std::optional<response> {
     const std::shared_lock keys_lock(keys_mutex_);
+    if (path == route_probe) return probe_route(req, query, client, deliver);
     return do_handle(req, path, query, client);
   }();
-  count_response(path, res.result_int());
+  if (res) count_response(path, res->result_int());
   return res;
 }
 
@@ -979,6 +998,7 @@ void api::collect(metrics::sink& s) const {
               {{"tenant", labels_[key.first]}, {"custom_identifier", key.second}},
               n);
   }
+  collect_probes(s);
   for (std::size_t t = 0; t < revocations_.size(); ++t) {
     s.counter("anyturn_http_revocations_total",
               "Credential revocations accepted by the API (one credential or one user), by tenant.",

@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <mutex>
 #include <stdexcept>
 #include <system_error>
 #include <thread>
@@ -47,10 +48,23 @@ constexpr std::string_view shed_response =
     "Content-Length: 36\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
     "{\"error\":\"out of file descriptors\"}\n";
 
+// Deferred answers (GET /probe) come from probe threads and are posted to
+// their connection's strand while the gate is open; stop() closes it before
+// the io_context goes away, so no thread posts to a destroyed context.
+struct delivery_gate {
+  std::mutex mutex;
+  bool open = true;
+};
+
 // What every connection shares; kept alive by the sessions that use it.
 struct shared_state {
-  explicit shared_state(const server_config& cfg) : limits(cfg.limits), handler(cfg) {}
+  explicit shared_state(const server_config& cfg)
+      : limits(cfg.limits), deferred_limit(cfg.probe.timeout + std::chrono::seconds(10)), handler(cfg) {}
   http_limits limits;
+  // A deferred answer not there by then is given up (504): the probe's own
+  // timeout bounds it well before.
+  std::chrono::steady_clock::duration deferred_limit;
+  std::shared_ptr<delivery_gate> gate = std::make_shared<delivery_gate>();
   api handler;
   std::atomic<std::size_t> connections{0};
   std::atomic<std::uint64_t> accepted{0};
@@ -85,7 +99,9 @@ class session : public std::enable_shared_from_this<session<Stream>> {
 
   template <typename... Args>
   session(std::shared_ptr<shared_state> state, Args&&... stream_args)
-      : state_(std::move(state)), stream_(std::forward<Args>(stream_args)...) {}
+      : state_(std::move(state)),
+        stream_(std::forward<Args>(stream_args)...),
+        deferred_timer_(stream_.get_executor()) {}
 
   ~session() { state_->connections.fetch_sub(1, std::memory_order_relaxed); }
 
@@ -150,7 +166,43 @@ class session : public std::enable_shared_from_this<session<Stream>> {
       res.prepare_payload();
       return send(std::move(res));
     }
-    send(state_->handler.handle(parser_->get(), client_));
+    auto res = state_->handler.handle_async(parser_->get(), client_, deferred_delivery());
+    if (res) return send(std::move(*res));
+    // Deferred (GET /probe): nothing is read or written until the answer
+    // comes; the timer holds the session (and ends with the io_context).
+    waiting_ = true;
+    deferred_timer_.expires_after(state_->deferred_limit);
+    deferred_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+      if (ec || !self->waiting_) return;
+      self->waiting_ = false;
+      response res{bhttp::status::gateway_timeout, 11};
+      res.set(bhttp::field::server, "anyturn");
+      res.set(bhttp::field::content_type, "text/plain; charset=utf-8");
+      res.body() = "the probe did not finish in time\n";
+      res.keep_alive(false);
+      res.prepare_payload();
+      self->state_->handler.count_response("/probe", res.result_int());
+      self->send(std::move(res));
+    });
+  }
+
+  // The probe thread's way back: post the answer to this connection's
+  // strand, while the server still runs (the gate), and only to a session
+  // that still waits.
+  api::deliver_fn deferred_delivery() {
+    return [gate = state_->gate, ex = stream_.get_executor(),
+            weak = std::weak_ptr<session>(this->shared_from_this())](response res) {
+      const std::lock_guard lock(gate->mutex);
+      if (!gate->open) return;
+      asio::post(ex, [weak, res = std::move(res)]() mutable {
+        const auto self = weak.lock();
+        if (!self || !self->waiting_) return;
+        self->waiting_ = false;
+        self->deferred_timer_.cancel();
+        self->state_->handler.count_response("/probe", res.result_int());
+        self->send(std::move(res));
+      });
+    };
   }
 
   void send(response res) {
@@ -202,6 +254,8 @@ class session : public std::enable_shared_from_this<session<Stream>> {
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::shared_ptr<response> response_;
+  asio::steady_timer deferred_timer_;  // a deferred answer's time limit
+  bool waiting_ = false;               // for a deferred answer (on the strand)
   std::array<char, 4096> drain_buffer_{};
   std::size_t drained_ = 0;
   std::string client_;  // the peer's address (IPv6: its /64), for the admin failure limit
@@ -480,8 +534,16 @@ void server::stop() {
   auto& d = *impl_;
   if (!d.started || d.stopped) return;
   d.stopped = true;
+  {
+    // No probe thread posts an answer from now on.
+    const std::lock_guard lock(d.state->gate->mutex);
+    d.state->gate->open = false;
+  }
   d.ioc->stop();
   for (auto& t : d.threads) t.join();
+  // A running probe ends by its own timeout; wait that long, no longer (its
+  // thread shares nothing with this server but counters it keeps alive).
+  d.state->handler.wait_probes(d.cfg.probe.timeout + std::chrono::seconds(1));
   d.threads.clear();
   d.retry_timer.reset();
   d.acceptor.reset();

@@ -17,7 +17,9 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <shared_mutex>
 #include <chrono>
@@ -40,15 +42,32 @@ std::string rfc3339_utc(std::int64_t unix_seconds);
 // percent escape.
 std::optional<std::vector<std::pair<std::string, std::string>>> parse_query(std::string_view q);
 
+class probe_runner;
+
 class api {
  public:
+  // Receives a response that handle_async() could not give at once.
+  using deliver_fn = std::function<void(response)>;
+  // GET /probe's counters (shared with the probe threads).
+  struct probe_counts {
+    std::atomic<std::uint64_t> success{0}, failure{0}, refused{0}, rejected{0};
+  };
+
   // Precomputes key digests. `cfg` must be valid (see validate()).
   explicit api(const server_config& cfg);
 
   // `client` identifies the caller for the admin endpoints' failure limit
   // (the server passes the peer's IPv4 address, or its IPv6 /64); callers
   // that have none share one limit.
+  // A deferred route (GET /probe) blocks here until its answer comes.
   [[nodiscard]] response handle(const request& req, std::string_view client = {});
+  // Like handle(), but a slow route (GET /probe) returns nullopt and hands
+  // its response to `deliver` later, once, from a probe thread (counted
+  // then with count_response by whoever writes it).
+  [[nodiscard]] std::optional<response> handle_async(const request& req, std::string_view client,
+                                                     deliver_fn deliver);
+  // Waits for running probes, at most `limit`; whether none runs.
+  bool wait_probes(std::chrono::steady_clock::duration limit);
 
   // Index of the tenant owning the bearer token in an Authorization header
   // value, or nullopt. Compares SHA-256 digests with CRYPTO_memcmp against
@@ -116,6 +135,10 @@ class api {
   response test_route(const request& req, std::string_view path, std::string_view client);
   response test_credentials(const request& req);
   response admin_test_link(const request& req, std::string_view client);
+  // probe_route.cpp: GET /probe (nullopt: `deliver` gets the answer later).
+  std::optional<response> probe_route(const request& req, std::string_view query,
+                                      std::string_view client, deliver_fn& deliver);
+  void collect_probes(metrics::sink& s) const;
   response unauthorised(const request& req, bool missing);
   response metrics_page(const request& req);
   // Checks `username` belongs to `tenant`; the error response when not.
@@ -170,6 +193,8 @@ class api {
   std::set<std::string, std::less<>> custom_labels_;  // at most max_custom_identifier_labels
 
   test_links test_links_;  // the /test page's one-time link tokens
+  std::shared_ptr<probe_runner> probe_runner_;
+  std::shared_ptr<probe_counts> probe_counts_ = std::make_shared<probe_counts>();
 
   std::mutex admin_mutex_;
   std::map<std::string, failure_bucket, std::less<>> admin_failures_;

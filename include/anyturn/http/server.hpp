@@ -10,6 +10,7 @@
 
 #include <anyturn/auth/revocations.hpp>
 #include <anyturn/metrics/registry.hpp>
+#include <anyturn/probe/probe.hpp>
 #include <anyturn/turn/sessions.hpp>
 
 #include <chrono>
@@ -65,6 +66,38 @@ struct reload_result {
   std::vector<std::string> messages;
   std::vector<std::string> ignored;
   std::uint64_t generation = 0;
+};
+
+// GET /probe?target=URL (docs/probe.md, probe_route.hpp).
+struct probe_listener {
+  enum class kind { udp, tcp, tls };
+  std::string address;  // IP literal; 0.0.0.0 or :: matches the host's interface addresses
+  std::uint16_t port = 0;
+  kind type = kind::udp;
+};
+struct probe_target_credentials {
+  std::string target;  // "host:port", as in probe_settings::targets
+  std::string username, password;  // a long-term user, or
+  std::string secret;              // a REST secret (the probe mints a 60 s username)
+};
+struct probe_settings {
+  unsigned max_concurrent = 2;             // probes at once; more: 429
+  unsigned max_count = 50;                 // packets each way, at most (the query's count)
+  std::chrono::seconds timeout{5};         // one probe
+  std::string ca_file;                     // turns: trust; empty: the system store
+  std::vector<probe_listener> own;         // this node's TURN listeners
+  std::vector<std::string> targets;        // other allowed "host:port" (http.probe_targets)
+  std::vector<probe_target_credentials> credentials;  // for `targets` (http.probe_credentials)
+  // A fresh credential for this node's own listeners (the internal probe
+  // secret's "<expiry>:anyturn-probe"). Empty: own listeners answer 400.
+  std::function<probe::credentials()> self_credentials;
+  // Runs one probe, blocking (probe::run; tests inject a fake). Called on a
+  // probe thread, never an HTTP io thread. Empty: /probe answers 501.
+  std::function<probe::report(const probe::target&, const probe::options&)> run;
+  // A host name's addresses (IP literals). Empty: getaddrinfo.
+  std::function<std::vector<std::string>(const std::string&)> resolve;
+  // The host's interface addresses, for wildcard listeners. Empty: getifaddrs.
+  std::function<std::vector<std::string>()> interface_addresses;
 };
 
 struct server_config {
@@ -123,6 +156,8 @@ struct server_config {
   // first auth.secrets entry, generated when none is set, so it works with
   // static users only too). Required when test_page is on.
   std::string test_page_secret;
+  // GET /probe (admin key): limits, allowed targets and the probe itself.
+  probe_settings probe;
 
   // /readyz: true when the TURN listeners are up and the server is not
   // draining. Called on an HTTP thread; must be thread-safe and quick.
