@@ -83,6 +83,7 @@ struct server_app::impl {
       return false;
     }
     log_provisioned(secrets);
+    cfg.auth.probe_secret = new_probe_secret();  // GET /probe's own credentials; never logged
 
     std::shared_ptr<turn::shared_state> shared;
     try {
@@ -254,6 +255,7 @@ struct server_app::impl {
           all.empty() ? std::string("none") : fmt::format("{}", fmt::join(all, " ")));
     }
     http::server_config h = http_server_config(cfg, std::move(urls.urls));
+    h.probe = probe_settings_for(cfg, listeners, tls_listeners);
     h.registry = &registry;
     // /admin/* and the revoke routes (their keys: http.admin_keys, the
     // tenants' API keys). Each runs on the HTTP thread.

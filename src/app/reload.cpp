@@ -86,6 +86,8 @@ std::vector<std::string> keep_restart_only(const config::server_config& running,
     next.streams = running.streams;
   }
   keep(running.http.enabled, next.http.enabled, "http.enabled", ignored);
+  keep(running.http.probe, next.http.probe, "http.probe", ignored);
+  next.auth.probe_secret = running.auth.probe_secret;  // not a key: drawn once per process
   keep(running.http.listen, next.http.listen, "http.listen", ignored);
   keep(running.http.test_page, next.http.test_page, "http.test_page", ignored);
   if (running.http.tls_cert != next.http.tls_cert || running.http.tls_key != next.http.tls_key) {

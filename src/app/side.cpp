@@ -2,10 +2,13 @@
 // credential minting.
 #include <anyturn/app/side.hpp>
 
+#include <anyturn/auth/nonce.hpp>
 #include <anyturn/http/api.hpp>
 #include <anyturn/http/json.hpp>
+#include <anyturn/http/probe_route.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <optional>
 #include <utility>
 
@@ -134,6 +137,47 @@ http::server_config http_server_config(const config::server_config& cfg, http::i
   add("", cfg.auth.api_keys, cfg.auth.rest_secrets);
   for (const auto& t : cfg.tenants) add(t.id, t.api_keys, t.secrets);
   return h;
+}
+
+// ---- GET /probe ----
+
+http::probe_settings probe_settings_for(const config::server_config& cfg,
+                                        std::span<const stun::endpoint> listeners,
+                                        std::span<const stun::endpoint> tls_listeners) {
+  const config::http_probe_config& p = cfg.http.probe;
+  http::probe_settings s;
+  s.max_concurrent = p.max_concurrent;
+  s.max_count = p.max_count;
+  s.timeout = std::chrono::seconds(p.timeout);
+  s.ca_file = p.ca;
+  s.targets = p.targets;
+  for (const auto& c : p.credentials) s.credentials.push_back({c.target, c.username, c.password, c.secret});
+  using kind = http::probe_listener::kind;
+  for (const auto& l : listeners) {
+    s.own.push_back({l.ip_string(), l.port, kind::udp});
+    if (cfg.streams.tcp) s.own.push_back({l.ip_string(), l.port, kind::tcp});
+  }
+  for (const auto& l : tls_listeners) s.own.push_back({l.ip_string(), l.port, kind::tls});
+  if (!cfg.auth.probe_secret.empty()) {
+    s.self_credentials = [secret = cfg.auth.probe_secret] {
+      const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count();
+      return probe::rest_credentials(secret, auth::probe_user, http::probe_credential_ttl, now);
+    };
+  }
+  s.run = [](const probe::target& t, const probe::options& o) { return probe::run(t, o); };
+  return s;
+}
+
+std::string new_probe_secret() {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  for (const std::uint8_t b : auth::random_key(32)) {
+    out += digits[b >> 4];
+    out += digits[b & 0xf];
+  }
+  return out;
 }
 
 // ---- anyturn credentials ----

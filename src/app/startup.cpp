@@ -27,8 +27,9 @@ namespace anyturn::app {
 std::shared_ptr<turn::shared_state> make_shared_state(const config::server_config& cfg) {
   auto s = std::make_shared<turn::shared_state>();
   // Tenant index 0 is the default tenant (auth.*), k+1 is cfg.tenants[k].
-  s->credentials =
-      std::make_shared<const auth::credential_store>(cfg.auth.realm, tenant_credentials(cfg));
+  auto credentials = std::make_shared<auth::credential_store>(cfg.auth.realm, tenant_credentials(cfg));
+  credentials->set_probe_secret(cfg.auth.probe_secret);  // GET /probe's own credential
+  s->credentials = std::move(credentials);
   // app::provision_secrets fills auth.nonce_keys from the state directory
   // before this; a caller that skips it (tests) gets a per-process key.
   std::vector<std::vector<std::uint8_t>> keys;

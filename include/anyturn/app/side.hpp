@@ -54,6 +54,16 @@ ice_urls_result ice_urls_for(const config::server_config& cfg,
 // `ready` and `registry` are left for the caller.
 http::server_config http_server_config(const config::server_config& cfg, http::ice_urls urls);
 
+// GET /probe: http.probe_* and this node's bound listeners (`listeners`
+// serve UDP, and TCP when streams.tcp is on; `tls_listeners` TLS), the
+// credential it mints for itself from cfg.auth.probe_secret (60 s), and
+// probe::run.
+http::probe_settings probe_settings_for(const config::server_config& cfg,
+                                        std::span<const stun::endpoint> listeners,
+                                        std::span<const stun::endpoint> tls_listeners);
+// A fresh internal probe secret (64 hex digits from the OpenSSL CSPRNG).
+std::string new_probe_secret();
+
 // ---- anyturn credentials ----
 struct minted_credentials {
   std::string username;

@@ -64,6 +64,10 @@ struct auth_config {
   // outlives the credential (Allocate/Refresh grant at most the time left;
   // at the expiry it ends, reason credential_expired).
   bool enforce_expiry = true;
+  // Not a config key: the internal secret that signs this node's own probe
+  // credentials ("<expiry>:anyturn-probe", GET /probe). Drawn at start-up
+  // (app::new_probe_secret), kept across reloads, never loaded or logged.
+  std::string probe_secret;
 };
 
 struct peer_config {
