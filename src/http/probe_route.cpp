@@ -84,14 +84,17 @@ void append_number(std::string& out, double v) {
 
 double seconds(std::chrono::nanoseconds d) { return static_cast<double>(d.count()) / 1e9; }
 
-void family(std::string& out, std::string_view name, std::string_view help) {
+void family(std::string& out, std::string_view name, std::string_view help,
+            std::string_view type = "gauge") {
   out += "# HELP ";
   out += name;
   out += ' ';
   out += help;
   out += "\n# TYPE ";
   out += name;
-  out += " gauge\n";
+  out += ' ';
+  out += type;
+  out += '\n';
 }
 
 void sample(std::string& out, std::string_view name, std::string_view label, std::string_view value,
@@ -307,7 +310,8 @@ std::string probe_exposition(const probe::report& r) {
   if (r.rtt) {
     family(out, "anyturn_probe_rtt_seconds",
            "Round trips client -> relay -> relay -> client of the probe's packets: median, 99th "
-           "percentile and maximum, in seconds.");
+           "percentile and maximum, in seconds.",
+           "summary");  // a quantile label is a summary's (promtool check metrics)
     sample(out, "anyturn_probe_rtt_seconds", "quantile", "0.5", seconds(r.rtt->p50));
     sample(out, "anyturn_probe_rtt_seconds", "quantile", "0.99", seconds(r.rtt->p99));
     sample(out, "anyturn_probe_rtt_seconds", "quantile", "1", seconds(r.rtt->max));

@@ -75,7 +75,8 @@ target_decision decide_target(const probe::target& t, const probe_settings& sett
 // The Prometheus text exposition (version 0.0.4) of one report: probe_success,
 // probe_duration_seconds, anyturn_probe_phase_duration_seconds{phase},
 // anyturn_probe_rtt_seconds{quantile} and anyturn_probe_loss_ratio (when
-// packets were sent), every family with HELP and TYPE (gauges).
+// packets were sent), every family with HELP and TYPE: gauges, but the RTT
+// quantiles a summary (promtool accepts a quantile label only there).
 std::string probe_exposition(const probe::report& r);
 inline constexpr std::string_view probe_content_type = "text/plain; version=0.0.4; charset=utf-8";
 

@@ -207,7 +207,7 @@ TEST(probe_route, exposition_has_every_family_with_help_and_type) {
             "anyturn_probe_phase_duration_seconds{phase=\"relay\"} 0.2\n"
             "# HELP anyturn_probe_rtt_seconds Round trips client -> relay -> relay -> client of the "
             "probe's packets: median, 99th percentile and maximum, in seconds.\n"
-            "# TYPE anyturn_probe_rtt_seconds gauge\n"
+            "# TYPE anyturn_probe_rtt_seconds summary\n"
             "anyturn_probe_rtt_seconds{quantile=\"0.5\"} 0.0005\n"
             "anyturn_probe_rtt_seconds{quantile=\"0.99\"} 0.0009\n"
             "anyturn_probe_rtt_seconds{quantile=\"1\"} 0.001\n"
