@@ -120,8 +120,12 @@ class ProbeHttp : public ::testing::Test {
   }
 
   void TearDown() override {
-    if (node_) EXPECT_EQ(node_->stop(), 0) << node_->log();
-    if (remote_) EXPECT_EQ(remote_->stop(), 0) << remote_->log();
+    if (node_) {
+      EXPECT_EQ(node_->stop(), 0) << node_->log();
+    }
+    if (remote_) {
+      EXPECT_EQ(remote_->stop(), 0) << remote_->log();
+    }
     std::error_code ec;
     fs::remove_all(dir_, ec);
   }

@@ -50,7 +50,9 @@ class Probe : public ::testing::Test {
     ASSERT_TRUE(daemon_->start()) << daemon_->log();
   }
   static void TearDownTestSuite() {
-    if (daemon_) EXPECT_EQ(daemon_->stop(), 0) << daemon_->log();
+    if (daemon_) {
+      EXPECT_EQ(daemon_->stop(), 0) << daemon_->log();
+    }
     daemon_.reset();
     std::error_code ec;
     fs::remove_all(dir_, ec);
@@ -126,7 +128,7 @@ TEST_F(Probe, stun_binding_passes) {
 }
 
 TEST_F(Probe, wrong_password_fails_in_allocate) {
-  for (const std::string u : {"turn:127.0.0.1:" + port() + "?transport=udp",
+  for (const std::string& u : {"turn:127.0.0.1:" + port() + "?transport=udp",
                               "turn:127.0.0.1:" + port() + "?transport=tcp"}) {
     auto o = alice();
     o.auth->password = "not-the-password";
