@@ -4,6 +4,7 @@
 // connect, an untrusted certificate or another name in tls, a silent UDP socket with
 // "timeout after"; REST credentials minted from the daemon's secret pass.
 #include "daemon.hpp"
+#include "loopback_socket.hpp"
 
 #include <anyturn/net/tls.hpp>
 #include <anyturn/probe/probe.hpp>
@@ -142,15 +143,8 @@ TEST_F(Probe, wrong_password_fails_in_allocate) {
 }
 
 TEST_F(Probe, closed_port_fails_in_connect) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);  // bound, not listening
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  const auto r = probe::run(url("turn:127.0.0.1:" + std::to_string(ntohs(a.sin_port)) + "?transport=tcp"), alice());
-  ::close(fd);
+  const test::loopback_socket closed(SOCK_STREAM);  // bound, not listening
+  const auto r = probe::run(url("turn:127.0.0.1:" + closed.port_text() + "?transport=tcp"), alice());
   EXPECT_FALSE(r.success);
   EXPECT_EQ(r.error, "connect: connection refused");
   EXPECT_EQ(r.phases.back().which, probe::phase::connect);
@@ -178,17 +172,10 @@ TEST_F(Probe, name_mismatch_fails_in_tls) {
 }
 
 TEST_F(Probe, silent_udp_socket_times_out) {
-  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  const test::loopback_socket silent(SOCK_DGRAM);
   auto o = alice();
   o.timeout = 1s;
-  const auto r = probe::run(url("turn:127.0.0.1:" + std::to_string(ntohs(a.sin_port))), o);
-  ::close(fd);
+  const auto r = probe::run(url("turn:127.0.0.1:" + silent.port_text()), o);
   EXPECT_FALSE(r.success);
   EXPECT_EQ(r.error, "timeout after 1 s in allocate");
   EXPECT_LT(r.duration, 2s);

@@ -4,6 +4,8 @@
 #include <anyturn/app/probe_cmd.hpp>
 #include <anyturn/auth/credentials.hpp>
 
+#include "loopback_socket.hpp"
+
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
@@ -119,21 +121,14 @@ TEST(probe_cmd, exit_codes) {
   EXPECT_NE(out.find("--timeout-s"), std::string::npos);
 
   // A closed TCP port on loopback: exit 1, phase connect, in text and JSON.
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  const std::string url = "turn:127.0.0.1:" + std::to_string(ntohs(a.sin_port)) + "?transport=tcp";
+  const test::loopback_socket closed(SOCK_STREAM);
+  const std::string url = "turn:127.0.0.1:" + closed.port_text() + "?transport=tcp";
   EXPECT_EQ(exit_code({url.c_str(), "--timeout-s", "2"}, out, err), probe_failed);
   EXPECT_NE(out.find("FAIL"), std::string::npos) << out;
   EXPECT_NE(out.find("connect: connection refused"), std::string::npos) << out;
   EXPECT_EQ(exit_code({url.c_str(), url.c_str(), "--json"}, out, err), probe_failed);
   EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 2) << out;
   EXPECT_NE(out.find("\"error\":\"connect: connection refused\""), std::string::npos) << out;
-  ::close(fd);
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 #include <anyturn/auth/revocations.hpp>
 #include <anyturn/http/api.hpp>
 
+#include "json_member.hpp"
+
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/verb.hpp>
 
@@ -37,14 +39,7 @@ request make(bhttp::verb verb, std::string target, std::string body = {},
   return req;
 }
 
-// The value of a "key":"value" string member in the flat parts of a response.
-std::string string_member(const std::string& body, const std::string& key) {
-  const std::string k = "\"" + key + "\":\"";
-  const auto pos = body.find(k);
-  if (pos == std::string::npos) return {};
-  const auto start = pos + k.size();
-  return body.substr(start, body.find('"', start) - start);
-}
+using test::json_string_member;
 
 TEST(api, authorise_maps_keys_to_tenants) {
   const api a(test_config());
@@ -67,9 +62,9 @@ TEST(api, ice_servers_defaults_and_signature) {
   ASSERT_EQ(res.result_int(), 200u) << res.body();
   EXPECT_EQ(res[bhttp::field::content_type], "application/json");
   EXPECT_EQ(res[bhttp::field::cache_control], "no-store");
-  const std::string username = string_member(res.body(), "username");
+  const std::string username = json_string_member(res.body(), "username");
   EXPECT_EQ(username, "1700000300:acme:gen-id");  // default_ttl 300
-  EXPECT_EQ(string_member(res.body(), "credential"), auth::rest_password("acme-secret", username));
+  EXPECT_EQ(json_string_member(res.body(), "credential"), auth::rest_password("acme-secret", username));
   EXPECT_EQ(res.body(),
             "{\"iceServers\":[{\"urls\":[\"stun:turn.example.com:3478\"]},"
             "{\"urls\":[\"turn:turn.example.com:3478?transport=udp\"],\"username\":\"" +
@@ -82,10 +77,10 @@ TEST(api, ice_servers_body_validation) {
   auto post = [&](std::string body) {
     return a.handle(make(bhttp::verb::post, "/api/v1/ice-servers", std::move(body), "globex-key"));
   };
-  EXPECT_EQ(string_member(post("{\"ttl\": 60, \"user\": \"bob\"}").body(), "username"),
+  EXPECT_EQ(json_string_member(post("{\"ttl\": 60, \"user\": \"bob\"}").body(), "username"),
             "1700000060:globex:bob");
-  EXPECT_EQ(string_member(post("{\"ttl\": 1e9}").body(), "username"), "1700086400:globex:gen-id");
-  EXPECT_EQ(string_member(post("{\"user\": null, \"extra\": true}").body(), "username"),
+  EXPECT_EQ(json_string_member(post("{\"ttl\": 1e9}").body(), "username"), "1700086400:globex:gen-id");
+  EXPECT_EQ(json_string_member(post("{\"user\": null, \"extra\": true}").body(), "username"),
             "1700003600:globex:gen-id");
   for (const char* bad : {"{\"ttl\": 0}", "{\"ttl\": -5}", "{\"ttl\": 1.5}", "{\"ttl\": \"60\"}",
                           "{\"user\": 5}", "{\"user\": \"\"}", "{\"user\": \"a\\nb\"}", "{\"user\": \"a:b\"}",
@@ -163,7 +158,7 @@ TEST(api, default_tenant_usernames_have_no_tenant_part) {
   const response res = a.handle(
       make(bhttp::verb::post, "/api/v1/ice-servers", "{\"user\":\"u1\"}", "default-key"));
   ASSERT_EQ(res.result_int(), 200u) << res.body();
-  EXPECT_EQ(string_member(res.body(), "username"), "1700000060:u1");
+  EXPECT_EQ(json_string_member(res.body(), "username"), "1700000060:u1");
   metrics::sink s;
   a.collect(s);
   EXPECT_NE(s.text().find("anyturn_http_credentials_issued_total{tenant=\"default\"} 1\n"),
@@ -541,10 +536,10 @@ TEST(api_cloudflare, generate_ice_servers_shape) {
   EXPECT_EQ(auth::rest_user_of(username, "acme"), "gen-id~room-42");
 
   // No body: default ttl, no identifier. Huge ttl: capped at max_ttl (600).
-  EXPECT_EQ(string_member(a.handle(make(bhttp::verb::post, cf_generate_acme, "", "acme-key-1")).body(),
+  EXPECT_EQ(json_string_member(a.handle(make(bhttp::verb::post, cf_generate_acme, "", "acme-key-1")).body(),
                           "username"),
             "1700000300:acme:gen-id");
-  EXPECT_EQ(string_member(a.handle(make(bhttp::verb::post, cf_generate_acme, "{\"ttl\":86400}",
+  EXPECT_EQ(json_string_member(a.handle(make(bhttp::verb::post, cf_generate_acme, "{\"ttl\":86400}",
                                         "acme-key-1"))
                               .body(),
                           "username"),
@@ -554,7 +549,7 @@ TEST(api_cloudflare, generate_ice_servers_shape) {
                                      "/v1/turn/keys/default/credentials/generate-ice-servers",
                                      "{\"customIdentifier\":\"x\"}", "default-key"));
   ASSERT_EQ(def.result_int(), 201u) << def.body();
-  EXPECT_EQ(string_member(def.body(), "username"), "1700000060:gen-id~x");
+  EXPECT_EQ(json_string_member(def.body(), "username"), "1700000060:gen-id~x");
   const std::string text = metrics_text(a);
   EXPECT_TRUE(has_line(text, "anyturn_http_credentials_issued_total{tenant=\"acme\"} 3")) << text;
   EXPECT_TRUE(has_line(

@@ -4,6 +4,8 @@
 #include <anyturn/http/api.hpp>
 #include <anyturn/http/test_page.hpp>
 
+#include "json_member.hpp"
+
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/verb.hpp>
 
@@ -55,13 +57,7 @@ request make(bhttp::verb verb, std::string target, std::string bearer = {}, std:
   return req;
 }
 
-std::string string_member(const std::string& body, const std::string& key) {
-  const std::string k = "\"" + key + "\":\"";
-  const auto pos = body.find(k);
-  if (pos == std::string::npos) return {};
-  const auto start = pos + k.size();
-  return body.substr(start, body.find('"', start) - start);
-}
+using test::json_string_member;
 
 // ---- the table ----
 
@@ -236,16 +232,16 @@ TEST(test_page, link_then_credentials_once) {
   const response link = a.handle(make(bhttp::verb::post, "/admin/test-link", std::string(admin_key),
                                       "turn.example.com:9641"));
   ASSERT_EQ(link.result_int(), 201u) << link.body();
-  const std::string token = string_member(link.body(), "token");
+  const std::string token = json_string_member(link.body(), "token");
   ASSERT_EQ(token.size(), 64u);
-  EXPECT_EQ(string_member(link.body(), "url"), "http://turn.example.com:9641/test#token=" + token);
+  EXPECT_EQ(json_string_member(link.body(), "url"), "http://turn.example.com:9641/test#token=" + token);
   EXPECT_NE(link.body().find("\"expires_in\":600"), std::string::npos) << link.body();
 
   const response creds = a.handle(make(bhttp::verb::post, "/test/credentials", token));
   ASSERT_EQ(creds.result_int(), 200u) << creds.body();
-  const std::string username = string_member(creds.body(), "username");
+  const std::string username = json_string_member(creds.body(), "username");
   EXPECT_EQ(username, std::to_string(t0 + 600) + ":selftest-abcd");
-  EXPECT_EQ(string_member(creds.body(), "credential"), auth::rest_password("page-secret", username));
+  EXPECT_EQ(json_string_member(creds.body(), "credential"), auth::rest_password("page-secret", username));
   EXPECT_NE(creds.body().find("\"turns:turn.example.com:5349?transport=tcp\""), std::string::npos);
   EXPECT_EQ(creds.body().find("stun:"), std::string::npos);
 
@@ -260,7 +256,7 @@ TEST(test_page, link_then_credentials_once) {
 
   // Expired.
   const response link2 = a.handle(make(bhttp::verb::post, "/admin/test-link", std::string(admin_key)));
-  const std::string token2 = string_member(link2.body(), "token");
+  const std::string token2 = json_string_member(link2.body(), "token");
   clock.now->store(t0 + 601);
   const response late = a.handle(make(bhttp::verb::post, "/test/credentials", token2));
   EXPECT_EQ(late.result_int(), 401u);
@@ -308,7 +304,7 @@ TEST(test_page, odd_host_headers_fall_back_to_the_listen_address) {
   const response link = a.handle(make(bhttp::verb::post, "/admin/test-link", std::string(admin_key),
                                       "evil.example/\"><script>"));
   ASSERT_EQ(link.result_int(), 201u);
-  EXPECT_TRUE(string_member(link.body(), "url").starts_with("http://127.0.0.1:9641/test#token="))
+  EXPECT_TRUE(json_string_member(link.body(), "url").starts_with("http://127.0.0.1:9641/test#token="))
       << link.body();
 }
 
