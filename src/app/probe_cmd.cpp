@@ -2,6 +2,8 @@
 // as text blocks or JSON lines.
 #include <anyturn/app/probe_cmd.hpp>
 
+#include <anyturn/config/cli.hpp>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -69,12 +71,7 @@ std::optional<probe_invocation> parse_probe_cli(int argc, const char* const* arg
       urls.push_back(arg);
       continue;
     }
-    std::string_view name = arg;
-    std::optional<std::string_view> inline_value;
-    if (const auto eq = arg.find('='); eq != std::string_view::npos && arg.starts_with("--")) {
-      name = arg.substr(0, eq);
-      inline_value = arg.substr(eq + 1);
-    }
+    const auto [name, inline_value] = config::split_flag(arg);
     const auto flag_only = [&]() {
       if (inline_value) error = std::string(name) + " takes no value";
       return !inline_value;

@@ -15,6 +15,12 @@
 
 namespace anyturn::config {
 
+flag_parts split_flag(std::string_view arg) {
+  const auto eq = arg.find('=');
+  if (eq == std::string_view::npos || !arg.starts_with("--")) return {arg, std::nullopt};
+  return {arg.substr(0, eq), arg.substr(eq + 1)};
+}
+
 namespace {
 
 enum class flag {
@@ -104,12 +110,7 @@ std::optional<cli_options> parse_cli(int argc, const char* const* argv,
       positionals.emplace_back(arg);
       continue;
     }
-    std::string_view name = arg;
-    std::optional<std::string_view> value;
-    if (const auto eq = arg.find('='); eq != std::string_view::npos && arg.starts_with("--")) {
-      name = arg.substr(0, eq);
-      value = arg.substr(eq + 1);
-    }
+    auto [name, value] = split_flag(arg);
     const flag_spec* spec = find_flag(name);
     if (spec == nullptr) {
       errors.push_back("unknown flag '" + std::string(name) + "' (see --help)");
@@ -516,12 +517,7 @@ std::optional<credentials_options> parse_credentials_cli(int argc, const char* c
   bool have_secret = false;
   for (int i = 2; i < argc; ++i) {
     const std::string_view arg = argv[i] != nullptr ? argv[i] : "";
-    std::string_view name = arg;
-    std::optional<std::string_view> value;
-    if (const auto eq = arg.find('='); eq != std::string_view::npos && arg.starts_with("--")) {
-      name = arg.substr(0, eq);
-      value = arg.substr(eq + 1);
-    }
+    auto [name, value] = split_flag(arg);
     if (name == "--help" || name == "-h") {
       opts.help = true;
       continue;

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -75,6 +76,15 @@ struct credentials_options {
   bool json = false;        // --json
   bool help = false;        // --help
 };
+
+// "--name=value" -> ("--name", "value"); any other argument -> (itself, none).
+// The one split every anyturn command line uses (the daemon, `credentials`,
+// `probe`).
+struct flag_parts {
+  std::string_view name;
+  std::optional<std::string_view> value;
+};
+flag_parts split_flag(std::string_view arg);
 
 // True when argv names the credentials command (argv[1] == "credentials").
 bool is_credentials_command(int argc, const char* const* argv);
