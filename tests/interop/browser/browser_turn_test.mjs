@@ -22,7 +22,7 @@ import { parseArgs } from 'node:util';
 import { gather_only, relay_exchange } from './page_checks.mjs';
 import {
   close_browser, free_port, haproxy_command, make_nss_db, make_tls_material, own_children, relay_port_window, server_command,
-  server_instances, server_process, wait_ready,
+  install_exit_handlers, server_instances, server_process, wait_ready,
 } from './servers.mjs';
 
 const script_dir = path.dirname(fileURLToPath(import.meta.url));
@@ -407,32 +407,18 @@ function remove_workdir(state, opts) {
 const opts = parse_options(process.argv.slice(2));
 const state = { results: [], servers: [], browser: null, browser_pid: null, workdir: null, interrupted: null };
 
-process.on('exit', () => {
-  // Last resort when something skipped cleanup(): nothing async runs here.
-  for (const server of state.servers) server.kill_now();
-  if (state.browser && state.browser_pid) {
-    try {
-      process.kill(-state.browser_pid, 'SIGKILL');
-    } catch {
-      // Already gone.
-    }
-  }
-});
 // On SIGINT/SIGTERM: close the browser and stop the servers, which makes the
 // run in progress fail at once; the normal path below then prints the
 // summary and exits with 128+signal. A timer guards against a stuck path.
-for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]]) {
-  process.on(signal, () => {
-    if (state.interrupted) return;
-    state.interrupted = { signal, code };
-    log(`${signal}: stopping`);
-    cleanup(state);
-    setTimeout(() => {
-      remove_workdir(state, opts);
-      process.exit(code);
-    }, 8000).unref();
-  });
-}
+install_exit_handlers(state, (signal, code) => {
+  state.interrupted = { signal, code };
+  log(`${signal}: stopping`);
+  cleanup(state);
+  setTimeout(() => {
+    remove_workdir(state, opts);
+    process.exit(code);
+  }, 7000).unref();
+});
 
 let fatal = null;
 const started = performance.now();

@@ -27,7 +27,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { relay_exchange } from './page_checks.mjs';
-import { close_browser, make_nss_db, own_children } from './servers.mjs';
+import { close_browser, install_exit_handlers, make_nss_db, own_children } from './servers.mjs';
 
 const RUN_MS = 10_000;
 const SLACK_MS = 2_000;
@@ -160,20 +160,9 @@ async function cleanup(state) {
 
 const opts = parse(process.argv.slice(2));
 const state = { results: [], browser: null, browser_pid: null, workdir: null };
-process.on('exit', () => {
-  if (state.browser && state.browser_pid) {
-    try {
-      process.kill(-state.browser_pid, 'SIGKILL');
-    } catch {
-      // Already gone.
-    }
-  }
+install_exit_handlers(state, (signal, code) => {
+  cleanup(state).finally(() => process.exit(code));
 });
-for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]]) {
-  process.on(signal, () => {
-    cleanup(state).finally(() => process.exit(code));
-  });
-}
 let fatal = null;
 try {
   await Promise.race([main(opts, state), sleep(DEADLINE_MS).then(() => { throw new Error(`exceeded ${DEADLINE_MS} ms`); })]);

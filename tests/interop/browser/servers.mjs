@@ -413,3 +413,31 @@ export async function close_browser(state) {
   }
   state.browser = null;
 }
+
+// The process-level cleanup every browser script needs, installed once at
+// start. On 'exit' (nothing asynchronous runs any more) the servers in
+// state.servers and the browser's process group are killed, whatever path
+// led there. On the first SIGINT or SIGTERM, `on_signal(signal, code)` starts
+// the script's own orderly stop; if that has not ended the process after
+// `grace_ms`, it exits with `code` (128 + signal).
+export function install_exit_handlers(state, on_signal, grace_ms = 8000) {
+  process.on('exit', () => {
+    for (const server of state.servers ?? []) server.kill_now();
+    if (state.browser && state.browser_pid) {
+      try {
+        process.kill(-state.browser_pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+  });
+  let signalled = false;
+  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]]) {
+    process.on(signal, () => {
+      if (signalled) return;
+      signalled = true;
+      setTimeout(() => process.exit(code), grace_ms).unref();
+      on_signal(signal, code);
+    });
+  }
+}

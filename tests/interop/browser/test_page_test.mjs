@@ -24,7 +24,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 
 import {
-  close_browser, free_port, make_nss_db, make_tls_material, own_children, relay_port_window, server_process, wait_ready,
+  close_browser, free_port, install_exit_handlers, make_nss_db, make_tls_material, own_children, relay_port_window, server_process,
+  wait_ready,
 } from './servers.mjs';
 
 const SCRIPT_DEADLINE_MS = 80_000;
@@ -329,23 +330,10 @@ async function main(opts, state) {
 const opts = parse_options(process.argv.slice(2));
 const state = { servers: [], browser: null, browser_pid: null, workdir: null };
 
-process.on('exit', () => {
-  for (const server of state.servers) server.kill_now();
-  if (state.browser && state.browser_pid) {
-    try {
-      process.kill(-state.browser_pid, 'SIGKILL');
-    } catch {
-      // Already gone.
-    }
-  }
+install_exit_handlers(state, (signal, code) => {
+  log(`${signal}: stopping`);
+  close_browser(state).finally(() => Promise.all(state.servers.map((x) => x.stop())).finally(() => process.exit(code)));
 });
-for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]]) {
-  process.on(signal, () => {
-    log(`${signal}: stopping`);
-    close_browser(state).finally(() => Promise.all(state.servers.map((x) => x.stop())).finally(() => process.exit(code)));
-    setTimeout(() => process.exit(code), 8000).unref();
-  });
-}
 
 let fatal = null;
 const started = performance.now();
