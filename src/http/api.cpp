@@ -40,10 +40,6 @@ constexpr std::string_view route_readyz = "/readyz";
 constexpr std::string_view route_ice_servers = "/api/v1/ice-servers";
 constexpr std::string_view route_turn_credentials = "/api/v1/turn-credentials";
 constexpr std::string_view route_revoke = "/api/v1/credentials/revoke";
-constexpr std::string_view route_admin_drain = "/admin/drain";
-constexpr std::string_view route_admin_undrain = "/admin/undrain";
-constexpr std::string_view route_admin_status = "/admin/status";
-constexpr std::string_view route_admin_reload = "/admin/reload";
 constexpr std::string_view route_probe = "/probe";  // probe_route.cpp
 constexpr std::string_view route_cf_generate = "/v1/turn/keys/{key_id}/credentials/generate-ice-servers";
 constexpr std::string_view route_cf_revoke = "/v1/turn/keys/{key_id}/credentials/{username}/revoke";
@@ -439,11 +435,10 @@ std::optional<std::size_t> api::authorise(std::string_view authorization) const 
 std::string_view api::route_label(std::string_view target) {
   const std::string_view path = target.substr(0, target.find('?'));
   for (std::string_view r : {route_metrics, route_healthz, route_readyz, route_ice_servers,
-                             route_turn_credentials, route_revoke, route_admin_drain,
-                             route_admin_undrain, route_admin_status, route_admin_reload,
-                             route_probe}) {
+                             route_turn_credentials, route_revoke, route_probe}) {
     if (path == r) return r;
   }
+  if (const auto r = admin_route_label(path)) return *r;
   if (const auto r = sessions_route_label(path)) return *r;
   if (const auto r = test_route_label(path)) return *r;
   if (const auto cf = parse_cf_path(path)) return cf->generate ? route_cf_generate : route_cf_revoke;
@@ -502,7 +497,7 @@ response api::do_handle(const request& req, std::string_view path, std::string_v
   }
   if (is_sessions_route(path)) return admin_sessions(req, path, query, client);
   if (is_test_route(path)) return test_route(req, path, client);
-  if (path.starts_with("/admin/")) return admin(req, path, client);
+  if (path.starts_with("/admin/")) return admin(req, path, client);  // admin.cpp
   if (const auto cf = parse_cf_path(path)) {
     cloudflare_target target;
     target.generate = cf->generate;
@@ -820,148 +815,6 @@ response api::cloudflare_revoke(const request& req, std::size_t tenant_index,
   res.set(bhttp::field::cache_control, "no-store");
   res.keep_alive(req.keep_alive());
   return res;
-}
-
-bool api::admin_blocked(std::string_view client, std::int64_t t) {
-  const std::lock_guard lock(admin_mutex_);
-  auto refill = [t](failure_bucket& b) {
-    if (t > b.last) {
-      b.tokens = std::min(admin_failure_burst,
-                          b.tokens + static_cast<double>(t - b.last) /
-                                         static_cast<double>(admin_failure_refill_seconds));
-      b.last = t;
-    }
-  };
-  const auto it = admin_failures_.find(client);
-  if (it != admin_failures_.end()) {
-    refill(it->second);
-    return it->second.tokens < 1;
-  }
-  if (admin_failures_.size() < max_admin_failure_clients) return false;
-  refill(admin_overflow_);
-  return admin_overflow_.tokens < 1;
-}
-
-void api::admin_failed(std::string_view client, std::int64_t t) {
-  const std::lock_guard lock(admin_mutex_);
-  auto it = admin_failures_.find(client);
-  if (it == admin_failures_.end() && admin_failures_.size() >= max_admin_failure_clients) {
-    // Forget the clients whose bucket has refilled completely.
-    std::erase_if(admin_failures_, [t](const auto& kv) {
-      const failure_bucket& fb = kv.second;
-      return fb.tokens + static_cast<double>(t - fb.last) /
-                             static_cast<double>(admin_failure_refill_seconds) >=
-             admin_failure_burst;
-    });
-  }
-  if (it == admin_failures_.end() && admin_failures_.size() < max_admin_failure_clients) {
-    it = admin_failures_.emplace(std::string(client), failure_bucket{admin_failure_burst, t}).first;
-  }
-  failure_bucket& fb = it != admin_failures_.end() ? it->second : admin_overflow_;
-  if (fb.last == 0) fb.last = t;
-  fb.tokens = std::max(0.0, fb.tokens - 1);
-}
-
-std::optional<response> api::admin_refusal(const request& req, std::string_view client) {
-  const std::int64_t t = now();
-  if (admin_blocked(client, t)) {
-    {
-      const std::lock_guard lock(stats_mutex_);
-      ++admin_limited_;
-    }
-    response res = json_error(req, bhttp::status::too_many_requests,
-                              "too many failed admin authentications; retry later");
-    res.set(bhttp::field::retry_after, std::to_string(admin_failure_refill_seconds));
-    return res;
-  }
-  const auto header = req.find(bhttp::field::authorization);
-  const bool missing = header == req.end();
-  if (missing || !authorise_admin(sv(header->value()))) {
-    admin_failed(client, t);
-    {
-      const std::lock_guard lock(stats_mutex_);
-      ++(missing ? admin_missing_ : admin_invalid_);
-    }
-    response res = json_error(req, bhttp::status::unauthorized,
-                              missing ? "missing admin key" : "invalid admin key");
-    res.set(bhttp::field::www_authenticate, missing
-                                                ? "Bearer realm=\"anyturn-admin\""
-                                                : "Bearer realm=\"anyturn-admin\", error=\"invalid_token\"");
-    return res;
-  }
-  return std::nullopt;
-}
-
-response api::admin(const request& req, std::string_view path, std::string_view client) {
-  const bool drain = path == route_admin_drain;
-  const bool undrain = path == route_admin_undrain;
-  const bool status = path == route_admin_status;
-  const bool reload = path == route_admin_reload;
-  if (!drain && !undrain && !status && !reload) return json_error(req, bhttp::status::not_found, "not found");
-  if (status && req.method() != bhttp::verb::get) return method_not_allowed(req, "GET");
-  if (!status && req.method() != bhttp::verb::post) return method_not_allowed(req, "POST");
-
-  if (auto refused = admin_refusal(req, client)) return std::move(*refused);
-
-  try {
-    if (status) {
-      std::string out = "{\"version\":";
-      json::append_string(out, ANYTURN_VERSION);
-      out += ",\"draining\":";
-      out += cfg_.draining && cfg_.draining() ? "true" : "false";
-      out += ",\"allocations\":";
-      out += cfg_.allocations ? std::to_string(cfg_.allocations()) : std::string("null");
-      out += ",\"uptime_s\":";
-      out += std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                                std::chrono::steady_clock::now() - started_)
-                                .count());
-      out += ",\"config_generation\":";
-      out += cfg_.config_generation ? std::to_string(cfg_.config_generation()) : std::string("null");
-      out += '}';
-      return json_response(req, bhttp::status::ok, std::move(out));
-    }
-    if (reload) return admin_reload(req);
-    const auto& hook = drain ? cfg_.drain : cfg_.undrain;
-    if (!hook) {
-      return json_error(req, bhttp::status::not_implemented,
-                        drain ? "drain is not available on this server"
-                              : "undrain is not available on this server");
-    }
-    const bool changed = hook();
-    std::string out = drain ? "{\"draining\":true,\"changed\":" : "{\"draining\":false,\"changed\":";
-    out += changed ? "true" : "false";
-    out += '}';
-    return json_response(req, bhttp::status::ok, std::move(out));
-  } catch (const std::exception&) {
-    return json_error(req, bhttp::status::internal_server_error, "admin action failed");
-  }
-}
-
-response api::admin_reload(const request& req) {
-  if (!cfg_.reload) {
-    return json_error(req, bhttp::status::not_implemented, "reload is not available on this server");
-  }
-  const reload_result r = cfg_.reload();
-  const auto strings = [](std::string& out, const std::vector<std::string>& list) {
-    out += '[';
-    for (std::size_t i = 0; i < list.size(); ++i) {
-      if (i > 0) out += ',';
-      json::append_string(out, list[i]);
-    }
-    out += ']';
-  };
-  std::string out = "{\"ok\":";
-  out += r.ok ? "true" : "false";
-  if (!r.ok) {
-    out += ",\"error\":";
-    json::append_string(out, r.messages.empty() ? std::string("reload failed") : r.messages.front());
-  }
-  out += ",\"generation\":" + std::to_string(r.generation) + ",\"ignored\":";
-  strings(out, r.ignored);
-  out += ",\"messages\":";
-  strings(out, r.messages);
-  out += '}';
-  return json_response(req, r.ok ? bhttp::status::ok : bhttp::status::bad_request, std::move(out));
 }
 
 void api::collect(metrics::sink& s) const {

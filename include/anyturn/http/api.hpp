@@ -119,6 +119,8 @@ class api {
   response cloudflare(const request& req, const cloudflare_target& target);
   response cloudflare_generate(const request& req, std::size_t tenant);
   response cloudflare_revoke(const request& req, std::size_t tenant, std::string_view username);
+  // admin.cpp: /admin/status, /admin/drain, /admin/undrain, /admin/reload.
+  static std::optional<std::string_view> admin_route_label(std::string_view path);
   response admin(const request& req, std::string_view path, std::string_view client);
   // The admin key check (failure limit first): the 429 or 401, or nothing.
   std::optional<response> admin_refusal(const request& req, std::string_view client);
