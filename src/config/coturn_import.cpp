@@ -574,7 +574,7 @@ void importer::write_auth(std::ostringstream& y) const {
   if (users_.empty() && !rest) {
     y << "# No static user and no static-auth-secret: anyturn generates a REST secret into its state directory\n"
          "# at first start (docs/configuration.md). Add auth.users or auth.secrets for coturn's clients.\n";
-    return;
+    if (!nonce_lifetime_) return;
   }
   y << "auth:\n";
   if (!users_.empty()) {

@@ -12,7 +12,7 @@ namespace anyturn::config {
 
 namespace {
 
-using u128 = unsigned __int128;
+__extension__ typedef unsigned __int128 u128;
 
 struct ip_value {
   int family = AF_INET;  // AF_INET or AF_INET6

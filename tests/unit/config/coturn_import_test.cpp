@@ -143,17 +143,10 @@ TEST(coturn_import, defaults_listen_everywhere_and_keep_auto_relay) {
 TEST(coturn_import, peers_ranges_become_cidrs) {
   coturn_import_result r;
   const auto cfg = imported(
-      "denied-peer-ip=10.0.0.0-10.255.255.255
-denied-peer-ip=192.0.2.1-192.0.2.6
-"
-      "denied-peer-ip=fc00::-fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff
-"
-      "allowed-peer-ip=10.20.30.40-10.20.30.47
-allowed-peer-ip=10.20.31.5
-"
-      "no-loopback-peers
-no-multicast-peers
-",
+      "denied-peer-ip=10.0.0.0-10.255.255.255\ndenied-peer-ip=192.0.2.1-192.0.2.6\n"
+      "denied-peer-ip=fc00::-fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff\n"
+      "allowed-peer-ip=10.20.30.40-10.20.30.47\nallowed-peer-ip=10.20.31.5\n"
+      "no-loopback-peers\nno-multicast-peers\n",
       &r);
   EXPECT_EQ(count_cidrs(cfg.peers.deny, "10.0.0.0/8"), 1u);
   EXPECT_EQ(count_cidrs(cfg.peers.deny, "192.0.2.1/32"), 1u);
@@ -172,8 +165,7 @@ no-multicast-peers
 
 TEST(coturn_import, allow_loopback_peers_opens_loopback_with_a_note) {
   coturn_import_result r;
-  const auto cfg = imported("allow-loopback-peers
-", &r);
+  const auto cfg = imported("allow-loopback-peers\n", &r);
   EXPECT_EQ(count_cidrs(cfg.peers.allow, "127.0.0.0/8"), 1u);
   EXPECT_EQ(count_cidrs(cfg.peers.allow, "::1/128"), 1u);
   EXPECT_TRUE(has_note(r, "line 1: allow-loopback-peers"));
@@ -181,16 +173,8 @@ TEST(coturn_import, allow_loopback_peers_opens_loopback_with_a_note) {
 
 TEST(coturn_import, quotas_bandwidth_and_lifetimes) {
   const auto cfg = imported(
-      "user-quota=12
-total-quota=1200
-max-bps=3000000
-stale-nonce=300
-max-allocate-lifetime=300
-"
-      "permission-lifetime=200
-channel-lifetime=500
-relay-threads=3
-");
+      "user-quota=12\ntotal-quota=1200\nmax-bps=3000000\nstale-nonce=300\nmax-allocate-lifetime=300\n"
+      "permission-lifetime=200\nchannel-lifetime=500\nrelay-threads=3\n");
   EXPECT_EQ(cfg.max_allocations_per_user, 12u);
   EXPECT_EQ(cfg.max_allocations, 1200u);
   EXPECT_EQ(cfg.allocation_limits.bytes_per_second, 3000000u);
@@ -202,8 +186,7 @@ relay-threads=3
   EXPECT_EQ(cfg.threads, 3u);
   // max-bps below anyturn's floor is raised to it (and said so); 0 keeps anyturn's default.
   coturn_import_result r;
-  const auto low = imported("max-bps=1000
-", &r);
+  const auto low = imported("max-bps=1000\n", &r);
   EXPECT_EQ(low.allocation_limits.bytes_per_second, 65536u);
   EXPECT_TRUE(has(r.yaml, "anyturn's range is 65536..10^12")) << r.yaml;
   EXPECT_EQ(imported("max-bps=0\n").allocation_limits.bytes_per_second, server_config{}.allocation_limits.bytes_per_second);
@@ -232,7 +215,7 @@ TEST(coturn_import, second_listening_ip_is_the_rfc5780_other_address) {
   imported("listening-ip=10.0.0.7\nlistening-ip=10.0.0.8\n", &r);
   EXPECT_TRUE(has(r.yaml, "# stun: {other_ip: \"10.0.0.8\"}")) << r.yaml;
   imported("listening-ip=10.0.0.7\nlistening-ip=10.0.0.8\nno-rfc5780\n", &r);
-  EXPECT_FALSE(has(r.yaml, "other_ip")) << r.yaml;
+  EXPECT_FALSE(has(r.yaml, "# stun: {other_ip")) << r.yaml;
 }
 
 TEST(coturn_import, prometheus_software_and_verbosity) {
@@ -293,7 +276,7 @@ TEST(coturn_import, bad_lines_are_named_and_never_dropped_silently) {
       "frobnicate=1\n"
       "denied-peer-ip=10.0.0.9-10.0.0.1\n"
       "user=bob:0x1234\n"
-      "fingerprint=maybe\n"
+      "no-tcp=maybe\n"
       "listening-port=70000\n"
       "relay-ip=0.0.0.0\n",
       &r);
@@ -303,7 +286,7 @@ TEST(coturn_import, bad_lines_are_named_and_never_dropped_silently) {
   EXPECT_TRUE(has_note(r, "line 4: frobnicate: unknown coturn option"));
   EXPECT_TRUE(has_note(r, "line 5: denied-peer-ip: expected an IP address, a range"));
   EXPECT_TRUE(has_note(r, "line 6: user: user 'bob': a 0x key must be 32 hex characters"));
-  EXPECT_TRUE(has_note(r, "line 7: fingerprint: expected no value or a boolean"));
+  EXPECT_TRUE(has_note(r, "line 7: no-tcp: expected no value or a boolean"));
   EXPECT_TRUE(has_note(r, "line 8: listening-port: expected an integer in 1..65535"));
   EXPECT_TRUE(has_note(r, "line 9: relay-ip: expected a specific IP address"));
   EXPECT_EQ(r.notes.size(), 9u);
