@@ -21,6 +21,7 @@ case_name="${1:?usage: import_coturn.sh CASE SLOT}"
 slot="${2:?usage: import_coturn.sh CASE SLOT}"
 require_tool turnserver
 require_tool turnutils_uclient
+require_tool curl
 testdata="$here/../testdata/coturn"
 
 # ---- every example imports into a config check-config accepts ----
@@ -80,6 +81,16 @@ run_clients() {
   ((${received:-0} == 0)) || fail "$server: $received messages relayed with a wrong credential"
   grep -q 'Cannot complete Allocation' "$out" || ((rc != 0)) ||
     fail "$server: turnutils_uclient did not report a failed allocation for a wrong credential"
+  # ... refused for its credential: coturn logs it, anyturn counts it.
+  if [[ "$server" == coturn ]]; then
+    grep -qE 'credentials are incorrect|Cannot find credentials of user' "$work/turnserver-file.log" "$work/turnserver.log" ||
+      fail "coturn did not log the wrong credential as incorrect"
+  else
+    curl -sS --max-time 5 -o "$work/metrics.txt" "http://127.0.0.1:$http_port/metrics" || fail "no answer from /metrics"
+    bad="$(awk '$1 == "anyturn_auth_failures_total{reason=\"bad_integrity\"}" {print $2}' "$work/metrics.txt")"
+    awk -v n="${bad:-0}" 'BEGIN { exit !(n > 0) }' ||
+      fail "anyturn_auth_failures_total{reason=\"bad_integrity\"} is ${bad:-absent}, expected > 0"
+  fi
   log "$server: a wrong credential (${wrong% *}) refused"
 }
 
