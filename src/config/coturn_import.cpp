@@ -36,13 +36,43 @@ bool is_name_char(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
 }
 
+// The Unicode line breaks YAML knows besides CR and LF (NEL, LS, PS): inside
+// a comment they would end it, inside a double-quoted scalar they would be
+// folded. Their escape letter, or 0 when `s` does not start with one.
+char unicode_break(std::string_view s) {
+  if (s.starts_with("\xc2\x85")) return 'N';
+  if (s.starts_with("\xe2\x80\xa8")) return 'L';
+  if (s.starts_with("\xe2\x80\xa9")) return 'P';
+  return 0;
+}
+
+// Text from the file echoed in a YAML comment or a note: control characters
+// and line breaks become '?', so a value can never start a new YAML line.
+std::string printable(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto u = static_cast<unsigned char>(s[i]);
+    if (const char b = unicode_break(s.substr(i))) {
+      out += '?';
+      i += b == 'N' ? 1 : 2;
+    } else {
+      out += (u < 0x20 || u == 0x7f) ? '?' : s[i];
+    }
+  }
+  return out;
+}
+
 // YAML double-quoted scalar: every value goes out quoted, so passwords and
 // paths with ':', '#', quotes or leading spaces stay what they were.
 std::string quote(std::string_view s) {
   std::string out = "\"";
-  for (const char c : s) {
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
     const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
+    if (const char b = unicode_break(s.substr(i))) {
+      out += b == 'N' ? "\\u0085" : b == 'L' ? "\\u2028" : "\\u2029";
+      i += b == 'N' ? 1 : 2;
+    } else if (c == '"' || c == '\\') {
       out += '\\';
       out += c;
     } else if (u < 0x20 || u == 0x7f) {
@@ -196,13 +226,13 @@ class importer {
  private:
   void take(const option_line& line);
   void note(const option_line& o, const std::string& text) {
-    notes_.push_back("line " + std::to_string(o.line) + ": " + o.name + ": " + text);
+    notes_.push_back("line " + std::to_string(o.line) + ": " + o.name + ": " + printable(text));
   }
   // A YAML comment on an option that maps to no key.
   void comment(const option_line& o, std::string_view reason) {
     std::string shown = o.name;
     if (o.has_value && !o.value.empty()) shown += is_secret_name(o.name) ? "=<not shown>" : "=" + o.value;
-    comments_.push_back("# line " + std::to_string(o.line) + ": " + shown + "  -- " + std::string(reason));
+    comments_.push_back("# line " + std::to_string(o.line) + ": " + printable(shown) + "  -- " + printable(reason));
   }
   // A bad value: a note for stderr and a comment in the YAML, never dropped silently.
   void reject(const option_line& o, const std::string& why) {

@@ -95,6 +95,13 @@ TEST(coturn_import, passwords_with_yaml_specials_survive) {
   EXPECT_EQ(cfg.auth.users[0].password, pw);
 }
 
+TEST(coturn_import, line_breaks_and_controls_in_values_survive_quoting) {
+  const std::string pw = "a\tb\x01" "c\xc2\x85" "d\xe2\x80\xa8" "e\xe2\x80\xa9" "f\x7f";
+  const auto cfg = imported("user=frank:" + pw + "\n");
+  ASSERT_EQ(cfg.auth.users.size(), 1u);
+  EXPECT_EQ(cfg.auth.users[0].password, pw);
+}
+
 TEST(coturn_import, hex_keys_without_realm_get_a_warning_comment) {
   const auto r = import_coturn("user=bob:0x2db691371762b973a9e4f0d8d27e4e06\n");
   EXPECT_TRUE(has(r.yaml, "sets no realm")) << r.yaml;
@@ -361,6 +368,50 @@ TEST(coturn_import, tls_only_example) {
   for (const char* o : {": alternate-server=", ": no-tlsv1_2  --", ": cipher-list=", ": proc-user=", ": syslog  --",
                         ": alt-tls-listening-port="})
     EXPECT_TRUE(has(r.yaml, o)) << o;
+}
+
+// Property: whatever the file holds, the output is YAML that parses (values
+// may still fail validation, but never the YAML syntax), and the translator
+// never throws. Deterministic pseudo-random files of real option names and
+// hostile values.
+TEST(coturn_import, output_always_parses_as_yaml) {
+  const std::vector<std::string> names = {
+      "user", "realm", "static-auth-secret", "listening-ip", "relay-ip", "external-ip", "cert", "pkey",
+      "denied-peer-ip", "allowed-peer-ip", "log-file", "cli-password", "unknown-x", "min-port", "max-bps",
+      "prometheus", "no-tcp", "listening-port", "alternate-server", "stale-nonce"};
+  const std::vector<std::string> values = {
+      "", "\"", "\\", "a\"b", "#x", "x: y", "[1, 2]", "{a: b}", "'q'", "- item", "&anchor", "*alias", "!tag",
+      "%dir", "@", "`", "|", ">", "a\tb", "\x01\x02", "\xc3\xa9t\xc3\xa9", "10.0.0.1-10.0.0.9", "::1", "name:pw",
+      "name:0x0123456789abcdef0123456789ABCDEF", "0x", "99999999999999999999", "-1", " lead", "trail ", "\"\"",
+      "a\\\"b#c", "\xff\xfe", "a\rb: c", "x\xc2\x85y: z", "\xe2\x80\xa8k: v", "p\xe2\x80\xa9q: r"};
+  std::uint32_t state = 12345;
+  auto next = [&state] {
+    state ^= state << 13;
+    state ^= state >> 17;
+    state ^= state << 5;
+    return state;
+  };
+  for (int round = 0; round < 500; ++round) {
+    std::string conf;
+    const int lines = 1 + static_cast<int>(next() % 12);
+    for (int l = 0; l < lines; ++l) {
+      const auto& name = names[next() % names.size()];
+      const auto& value = values[next() % values.size()];
+      const char* sep[] = {"=", " ", " = ", "=\""};
+      conf += name + sep[next() % 4] + value + (next() % 7 == 0 ? "\r\n" : "\n");
+    }
+    coturn_import_result r;
+    ASSERT_NO_THROW(r = import_coturn(conf)) << conf;
+    std::vector<std::string> errors;
+    load_yaml(r.yaml, errors);
+    // No syntax error, and no key the translator did not write (a value that
+    // broke out of its line or its comment would add one).
+    for (const auto& e : errors) {
+      EXPECT_FALSE(e.starts_with("yaml") || has(e, "unknown key")) << e << "\n---- conf:\n" << conf << "---- yaml:\n"
+                                                                   << r.yaml;
+    }
+    if (HasFailure()) break;
+  }
 }
 
 }  // namespace
