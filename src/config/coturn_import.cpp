@@ -637,6 +637,10 @@ void importer::write_limits(std::ostringstream& y) const {
         << (bps != *max_bps_ ? " (anyturn's range is 65536..10^12)" : "") << ", each direction\n";
     }
   }
+  if (max_bps_ && *max_bps_ == 0) {
+    y << "# coturn: max-bps=0 (no limit). anyturn keeps its per-allocation abuse limit (12.5 MB/s each way);\n"
+         "# set limits.allocation.bytes_per_second: 0 for none.\n";
+  }
   if (allocation_max_ || permission_ || channel_) {
     y << "lifetimes:\n";
     if (allocation_max_) {

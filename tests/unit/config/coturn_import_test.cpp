@@ -196,7 +196,9 @@ TEST(coturn_import, quotas_bandwidth_and_lifetimes) {
   const auto low = imported("max-bps=1000\n", &r);
   EXPECT_EQ(low.allocation_limits.bytes_per_second, 65536u);
   EXPECT_TRUE(has(r.yaml, "anyturn's range is 65536..10^12")) << r.yaml;
-  EXPECT_EQ(imported("max-bps=0\n").allocation_limits.bytes_per_second, server_config{}.allocation_limits.bytes_per_second);
+  EXPECT_EQ(imported("max-bps=0\n", &r).allocation_limits.bytes_per_second,
+            server_config{}.allocation_limits.bytes_per_second);
+  EXPECT_TRUE(has(r.yaml, "# coturn: max-bps=0 (no limit)")) << r.yaml;
   // stale-nonce without a value is coturn's 600.
   EXPECT_EQ(imported("stale-nonce\n").lifetimes.nonce, 600u);
 }
