@@ -8,7 +8,6 @@
 #include <anyturn/config/coturn_import.hpp>
 
 #include <algorithm>
-#include <array>
 #include <cctype>
 #include <charconv>
 #include <cstdint>
@@ -118,6 +117,7 @@ bool is_address(std::string_view ip) {
 
 // Options whose value may be a credential: never echoed.
 bool is_secret_name(std::string_view name) {
+  if (name == "user") return true;  // NAME:PASSWORD
   for (const std::string_view part : {"pass", "pwd", "secret", "key", "db", "oauth"}) {
     if (name.find(part) != std::string_view::npos) return true;
   }
@@ -130,7 +130,7 @@ struct comment_only {
   std::string_view reason;
 };
 
-constexpr std::array<comment_only, 54> commented = {{
+constexpr comment_only commented[] = {
     {"lt-cred-mech", "nothing to set: anyturn always uses long-term credentials (static users and REST secrets together)"},
     {"fingerprint", "nothing to set: anyturn answers with FINGERPRINT whenever the request carried one (every coturn, browser and pion client does)"},
     {"no-cli", "nothing to set: anyturn has no telnet CLI; use `anyturn ctl` and the admin HTTP API (docs/admin.md)"},
@@ -185,9 +185,6 @@ constexpr std::array<comment_only, 54> commented = {{
     {"aux-server", "no counterpart: add the address to listen"},
     {"udp-self-balance", "no counterpart: anyturn spreads UDP over its workers with SO_REUSEPORT"},
     {"acme-redirect", "no counterpart: serve ACME challenges from a web server on port 80"},
-}};
-
-constexpr std::array<comment_only, 12> commented_more = {{
     {"max-allocate-timeout", "no counterpart: an Allocate is answered at once"},
     {"server-relay", "no counterpart"},
     {"no-udp-relay", "no counterpart: anyturn always relays UDP"},
@@ -200,13 +197,10 @@ constexpr std::array<comment_only, 12> commented_more = {{
     {"ne", "no counterpart: anyturn has one network engine (one io_context per worker, SO_REUSEPORT)"},
     {"prod", "nothing to set: anyturn's SOFTWARE carries no version"},
     {"verbose", "nothing to set: log_level info is the default"},
-}};
+};
 
 std::optional<std::string_view> comment_reason(std::string_view name) {
   for (const auto& c : commented) {
-    if (c.name == name) return c.reason;
-  }
-  for (const auto& c : commented_more) {
     if (c.name == name) return c.reason;
   }
   return std::nullopt;

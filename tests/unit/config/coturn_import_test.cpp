@@ -307,8 +307,10 @@ TEST(coturn_import, bad_lines_are_named_and_never_dropped_silently) {
 TEST(coturn_import, credentials_are_never_echoed_in_comments) {
   const auto r = import_coturn(
       "cli-password=Cli-Secret-Value-1\nredis-userdb=\"ip=127.0.0.1 password=Redis-Secret-Value-2\"\n"
-      "pkey-pwd=Key-Secret-Value-3\nsome-new-secret-option=Unknown-Secret-Value-4\n");
-  for (const char* s : {"Cli-Secret-Value-1", "Redis-Secret-Value-2", "Key-Secret-Value-3", "Unknown-Secret-Value-4"}) {
+      "pkey-pwd=Key-Secret-Value-3\nsome-new-secret-option=Unknown-Secret-Value-4\n"
+      "user=User-Secret-Value-5-without-colon\nuser=bob:0xUser-Secret-Value-6\n");
+  for (const char* s : {"Cli-Secret-Value-1", "Redis-Secret-Value-2", "Key-Secret-Value-3", "Unknown-Secret-Value-4",
+                        "User-Secret-Value-5", "User-Secret-Value-6"}) {
     EXPECT_FALSE(has(r.yaml, s)) << s;
     for (const auto& n : r.notes) EXPECT_FALSE(has(n, s)) << n;
   }
