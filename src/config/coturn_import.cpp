@@ -521,7 +521,11 @@ void importer::write_listeners(std::ostringstream& y) const {
   const bool tls = !no_tls_ && cert_.has_value();
   if (tls || cert_) {
     y << "tls:\n";
-    if (tls) y << "  listen: " << quoted_list(endpoints(ips, tls_port_)) << '\n';
+    if (tls) {
+      y << "  # coturn recognised TLS and plain TURN on each of its ports; anyturn serves TLS on these only, and\n"
+           "  # plain UDP/TCP on listen only: turns: URLs must name these ports, turn: URLs the listen ports.\n";
+      y << "  listen: " << quoted_list(endpoints(ips, tls_port_)) << '\n';
+    }
     else y << "  # coturn: no-tls. The certificate stays for DTLS.\n";
     y << "  cert: " << quote(*cert_) << '\n';
     y << "  key: " << quote(pkey_ ? *pkey_ : *cert_) << (pkey_ ? "" : "   # coturn: no pkey, so the key is in the cert file") << '\n';

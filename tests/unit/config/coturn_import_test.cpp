@@ -210,6 +210,7 @@ TEST(coturn_import, transports) {
   EXPECT_EQ(cfg.tls.listen.size(), 2u);
   EXPECT_EQ(cfg.tls.key, "/c.pem");  // no pkey: the key is in the cert file
   EXPECT_TRUE(has(r.yaml, "no-udp. anyturn always serves UDP")) << r.yaml;
+  EXPECT_TRUE(has(r.yaml, "coturn recognised TLS and plain TURN on each of its ports")) << r.yaml;
   EXPECT_FALSE(has(r.yaml, "dtls:")) << r.yaml;
 
   const auto no_tls = imported("no-tls\ncert=/c.pem\npkey=/k.pem\n", &r);
