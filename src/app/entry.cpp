@@ -1,6 +1,7 @@
 #include <anyturn/app/app.hpp>
 
 #include <anyturn/app/ctl.hpp>
+#include <anyturn/app/import_coturn_cmd.hpp>
 #include <anyturn/app/probe_cmd.hpp>
 #include <anyturn/app/side.hpp>
 #include <anyturn/common/log_format.hpp>
@@ -58,6 +59,7 @@ int run_main(int argc, const char* const* argv, std::ostream& out, std::ostream&
   if (config::is_credentials_command(argc, argv)) return run_credentials(argc, argv, out, err);
   if (is_ctl_command(argc, argv)) return run_ctl(argc, argv, std::getenv("ANYTURN_ADMIN_KEY"), out, err);
   if (is_probe_command(argc, argv)) return run_probe(argc, argv, out, err);
+  if (is_import_coturn_command(argc, argv)) return run_import_coturn(argc, argv, out, err);
   std::vector<std::string> errors;
   const auto opts = config::parse_cli(argc, argv, errors);
   if (!opts) {

@@ -428,6 +428,8 @@ std::string usage() {
   anyturn probe URL... [--user U --password P | --secret S] [--json]
                                          check a STUN/TURN service end to end over
                                          udp, tcp or tls (anyturn probe --help)
+  anyturn import-coturn FILE             print the anyturn YAML for a coturn
+                                         turnserver.conf (docs/coming-from-coturn.md)
   anyturn --help | --version
 
 Flags override the config file (see docs/configuration.md): a repeatable
