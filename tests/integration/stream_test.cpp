@@ -591,7 +591,7 @@ TEST(stream_tls, close_notify_both_ways) {
   auto r = idle->binding();
   ASSERT_TRUE(r && r->is_success());
   EXPECT_EQ(idle->wait_close_notify(std::chrono::seconds{4}), std::optional<bool>(true))
-      << "the server closed without close_notify (or not at all)";
+      << "the server closed without close_notify (or not at all): " << idle->close_detail();
   // The client closes: the server answers with its own.
   auto leaving = connected(server, true);
   r = leaving->binding();
@@ -604,7 +604,8 @@ TEST(stream_tls, close_notify_both_ways) {
   allocate(*held);
   ASSERT_TRUE(server.d().signal(SIGTERM));
   EXPECT_EQ(held->wait_close_notify(std::chrono::seconds{4}), std::optional<bool>(true))
-      << "shutdown closed the TLS connection without close_notify (or not at all)";
+      << "shutdown closed the TLS connection without close_notify (or not at all): "
+      << held->close_detail() << "\n" << server.d().log();
   // The daemon is already stopping: wait for it to exit on that one SIGTERM
   // (a second one could land in the middle of its shutdown).
   EXPECT_EQ(server.d().wait_exit(std::chrono::seconds{5}), std::optional<int>(0));

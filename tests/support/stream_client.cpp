@@ -191,10 +191,19 @@ bool stream_client::fill(std::chrono::milliseconds timeout) {
   if (ssl_) {
     std::size_t n = 0;
     if (SSL_read_ex(ssl_->ssl, buf.data(), buf.size(), &n) != 1) {
+      const int saved_errno = errno;
       const int err = SSL_get_error(ssl_->ssl, 0);
       if (err == SSL_ERROR_WANT_READ) return true;  // a record in pieces, or a post-handshake message
       close_notify_received_ = err == SSL_ERROR_ZERO_RETURN;
       closed_ = true;
+      if (close_notify_received_) {
+        close_detail_ = "close_notify";
+      } else {
+        char text[256] = "";
+        if (const unsigned long e = ERR_peek_error(); e != 0) ERR_error_string_n(e, text, sizeof text);
+        close_detail_ = "SSL_get_error " + std::to_string(err) + ", errno " + std::to_string(saved_errno) +
+                        " (" + std::strerror(saved_errno) + "), " + (text[0] != '\0' ? text : "no OpenSSL error");
+      }
       return false;
     }
     buffer_.insert(buffer_.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n));
@@ -204,6 +213,7 @@ bool stream_client::fill(std::chrono::milliseconds timeout) {
   if (n <= 0) {
     if (n < 0 && errno == EINTR) return true;
     closed_ = true;
+    close_detail_ = n == 0 ? "eof" : std::string("recv: ") + std::strerror(errno);
     return false;
   }
   buffer_.insert(buffer_.end(), buf.begin(), buf.begin() + n);

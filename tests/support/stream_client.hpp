@@ -64,6 +64,9 @@ class stream_client {
   // close_notify first, false when the connection ended without one;
   // nullopt when it is still open after `timeout`.
   std::optional<bool> wait_close_notify(std::chrono::milliseconds timeout);
+  // How the stream ended, for failure messages: "close_notify", or the
+  // SSL_get_error code, errno and OpenSSL's error queue; "eof" for TCP.
+  [[nodiscard]] const std::string& close_detail() const { return close_detail_; }
   // TLS: sends our close_notify, then waits for the server's answer. true
   // when it came within `timeout` (SSL_shutdown completed).
   bool shutdown_tls(std::chrono::milliseconds timeout);
@@ -103,6 +106,7 @@ class stream_client {
   std::string error_;
   bool closed_ = false;
   bool close_notify_received_ = false;  // TLS: the server's close_notify ended the stream
+  std::string close_detail_;            // close_detail()
 
   bytes buffer_;  // received, not yet framed
   std::deque<bytes> inbox_;
