@@ -95,9 +95,11 @@ failed() {  # target log artifacts
   echo "!! crash inputs copied to $build/crashes/" >&2
 }
 
-status=0
-summary=()
-for target in "${targets[@]}"; do
+# One target: its regression replay, the timed run and (--long) the merge.
+# Prints its report; returns non-zero when the target failed.
+run_target() {
+  local target="$1" name corpus artifacts regressions runs rate start_cov end_cov merged merged_cov
+  local -a dict
   name="${target%_fuzz}"
   corpus="$work/corpus-$name"
   artifacts="$work/artifacts-$name/"
@@ -111,7 +113,7 @@ for target in "${targets[@]}"; do
     if ! "$build/$target" "${dict[@]}" "$regressions"/* >"$work/$target.replay.log" 2>&1; then
       status=1
       failed "$target (regression replay)" "$work/$target.replay.log" "$artifacts"
-      continue
+      return 1
     fi
     echo "== $target: $(ls "$regressions" | wc -l) regression inputs pass"
   fi
@@ -121,7 +123,7 @@ for target in "${targets[@]}"; do
       -artifact_prefix="$artifacts" "$corpus" >"$work/$target.log" 2>&1; then
     status=1
     failed "$target" "$work/$target.log" "$artifacts"
-    continue
+    return 1
   fi
   runs="$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$work/$target.log" | grep -Eo '[0-9]+$')"
   rate="$(grep -Eo 'stat::average_exec_per_sec: *[0-9]+' "$work/$target.log" | grep -Eo '[0-9]+$')"
@@ -140,7 +142,7 @@ for target in "${targets[@]}"; do
         >"$work/$target.merge.log" 2>&1; then
       status=1
       failed "$target (merge)" "$work/$target.merge.log" "$artifacts"
-      continue
+      return 1
     fi
     merged_cov="$(grep -Eo 'MERGE-OUTER: [0-9]+ new files with [0-9]+ new features' "$work/$target.merge.log" | tail -n 1 || true)"
     echo "   minimized corpus: $(ls "$merged" | wc -l) inputs in $merged (${merged_cov:-merge done})"
@@ -149,11 +151,35 @@ for target in "${targets[@]}"; do
       cp "$merged/"* "$root/tests/fuzz/corpus/$name/"
       echo "   tests/fuzz/corpus/$name updated"
     fi
-    summary+=("$target: ${seconds}s, $runs executions ($rate/s), ${end_cov:-?}, corpus $(ls "$merged" | wc -l)")
+    echo "$target: ${seconds}s, $runs executions ($rate/s), ${end_cov:-?}, corpus $(ls "$merged" | wc -l)" >"$work/$target.summary"
   fi
+}
+
+# The smoke run takes two targets at a time (one per core; CI's machine has
+# two), each report printed whole when its target ends. --long runs one at a
+# time: its runs are the measurement.
+parallel="${FUZZ_PARALLEL:-2}"
+((long)) && parallel=1
+status=0
+pids=()
+names=()
+finish_oldest() {
+  wait "${pids[0]}" || status=1
+  cat "$work/${names[0]}.out"
+  pids=("${pids[@]:1}")
+  names=("${names[@]:1}")
+}
+for target in "${targets[@]}"; do
+  run_target "$target" >"$work/$target.out" 2>&1 &
+  pids+=("$!")
+  names+=("$target")
+  if ((${#pids[@]} >= parallel)); then finish_oldest; fi
 done
+while ((${#pids[@]})); do finish_oldest; done
 if ((long)); then
   echo "== summary"
-  printf '   %s\n' "${summary[@]}"
+  for target in "${targets[@]}"; do
+    [[ -f "$work/$target.summary" ]] && printf '   %s\n' "$(cat "$work/$target.summary")"
+  done
 fi
 exit "$status"
