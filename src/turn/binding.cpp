@@ -36,6 +36,17 @@ void on_binding(context& ctx, const request& r) {
         bump(ctx.counters.nat_changed);
       }
     }
+    // RESPONSE-PORT (§7.5): the answer goes to that port of the client's IP.
+    if (const auto port_attr = r.msg.find(attr::response_port)) {
+      const auto port = stun::decode_response_port(*port_attr);
+      if (!port || *port == 0) {
+        bump(ctx.counters.nat_refused);
+        return ctx.send_error(r, 400);
+      }
+      via.remote.port = *port;
+    }
+    // PADDING (§7.6) only makes the request large; the answer stays small
+    // (it is never padded, so it is never larger than the request).
   }
   auto b = ctx.begin(r, message_class::success_response);
   b.add_address(attr::xor_mapped_address, r.from.remote, true);
@@ -47,22 +58,23 @@ void on_binding(context& ctx, const request& r) {
   ctx.finish(r, b, false, &via);
 }
 
-// RFC 5780 §7.2: a Binding CHANGE-REQUEST is understood where the socket
-// has an alternate group; removes it from `unknown` then. Elsewhere, and
-// in any other method, it stays an unknown attribute (420).
+// RFC 5780 §7.2, §7.5, §7.6: a Binding's CHANGE-REQUEST, RESPONSE-PORT and
+// PADDING are understood where the socket has an alternate group; they are
+// removed from `unknown` then. Elsewhere, and in any other method, they stay
+// unknown attributes (420).
 std::size_t honour_change_request(context& ctx, const request& r, std::span<std::uint16_t> unknown,
                                   std::size_t n) {
+  const auto is_rfc5780 = [](std::uint16_t t) {
+    return t == attr::change_request || t == attr::response_port || t == attr::padding;
+  };
   const auto end = unknown.begin() + static_cast<std::ptrdiff_t>(n);
-  const auto it = std::find(unknown.begin(), end, attr::change_request);
-  if (it == end) return n;
-  if (static_cast<stun::method>(r.msg.method()) != stun::method::binding ||
-      !ctx.io.alternate(r.from, true, true)) {
-    if (static_cast<stun::method>(r.msg.method()) == stun::method::binding)
-      bump(ctx.counters.nat_refused);
+  if (std::none_of(unknown.begin(), end, is_rfc5780)) return n;
+  if (static_cast<stun::method>(r.msg.method()) != stun::method::binding) return n;
+  if (!ctx.io.alternate(r.from, true, true)) {
+    bump(ctx.counters.nat_refused);
     return n;
   }
-  std::copy(it + 1, end, it);
-  return n - 1;
+  return static_cast<std::size_t>(std::remove_if(unknown.begin(), end, is_rfc5780) - unknown.begin());
 }
 
 }  // namespace anyturn::turn::detail

@@ -229,9 +229,10 @@ struct context {
 // binding.cpp: Binding, with RFC 5780's attributes when the socket has an
 // alternate group (relay::io_port::alternate).
 void on_binding(context& ctx, const request& r);
-// The unknown-attribute check's exception: a Binding CHANGE-REQUEST is
-// understood where the socket has an alternate group; it is removed from
-// the first `n` of `unknown` then. Returns how many are left.
+// The unknown-attribute check's exception: a Binding's CHANGE-REQUEST,
+// RESPONSE-PORT and PADDING (RFC 5780) are understood where the socket has
+// an alternate group; they are removed from the first `n` of `unknown`
+// then. Returns how many are left.
 std::size_t honour_change_request(context& ctx, const request& r, std::span<std::uint16_t> unknown,
                                   std::size_t n);
 // auth.cpp: checks MESSAGE-INTEGRITY(-SHA256) against the user's keys;

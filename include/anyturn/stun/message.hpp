@@ -85,6 +85,10 @@ inline constexpr std::uint16_t reservation_token = 0x0022;
 // ICE (RFC 8445): a Binding request from an ICE agent may carry these; a
 // STUN server answers it like any Binding, so they count as understood.
 inline constexpr std::uint16_t priority = 0x0024;
+// RFC 5780 §7.5, §7.6: understood like CHANGE-REQUEST (Binding with an
+// alternate address only).
+inline constexpr std::uint16_t padding = 0x0026;
+inline constexpr std::uint16_t response_port = 0x0027;
 inline constexpr std::uint16_t use_candidate = 0x0025;
 // comprehension-optional (>= 0x8000)
 inline constexpr std::uint16_t additional_address_family = 0x8000;
@@ -228,6 +232,8 @@ struct change_request_value {
   friend bool operator==(const change_request_value&, const change_request_value&) = default;
 };
 result<change_request_value> decode_change_request(const attribute_view& a);
+// RESPONSE-PORT (RFC 5780 §7.5): a 16-bit port, then two bytes of padding.
+result<std::uint16_t> decode_response_port(const attribute_view& a);
 // PASSWORD-ALGORITHMS: writes up to out.size() algorithm numbers, returns count.
 result<std::size_t> decode_password_algorithms(const attribute_view& a, std::span<std::uint16_t> out);
 // UNKNOWN-ATTRIBUTES: writes up to out.size() types, returns count.
@@ -262,6 +268,7 @@ class message_builder {
   message_builder& add_password_algorithm(password_algorithm alg);
   message_builder& add_password_algorithms(std::span<const password_algorithm> algs);
   message_builder& add_change_request(bool change_ip, bool change_port);  // RFC 5780 §7.2
+  message_builder& add_response_port(std::uint16_t port);                 // RFC 5780 §7.5
   message_builder& add_flag(std::uint16_t type);  // zero-length (DONT-FRAGMENT)
   // Reserves a DATA attribute of `len` bytes and returns where to write it,
   // so payloads can be copied once (or empty span on failure).

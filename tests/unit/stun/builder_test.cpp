@@ -234,6 +234,21 @@ TEST(Builder, Rfc5780Attributes) {
             *endpoint::parse("[2001:db8::1]:3479"));
 }
 
+// RESPONSE-PORT (RFC 5780 §7.5): the port, then two bytes of padding.
+TEST(Builder, ResponsePort) {
+  const auto tid = tid_from("0102030405060708090a0b0c");
+  std::array<std::byte, 64> buf{};
+  auto built = message_builder(buf, m(method::binding), message_class::request, tid)
+                   .add_response_port(40001)
+                   .finish();
+  ASSERT_TRUE(built);
+  EXPECT_EQ(std::vector<std::byte>(built->begin(), built->end()),
+            from_hex("0001 0008 2112a442 0102030405060708090a0b0c 0027 0004 9c41 0000"));
+  auto parsed = parse_message(*built);
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(*decode_response_port(*parsed->find(attr::response_port)), 40001);
+}
+
 // CHANGE-REQUEST is four bytes; anything else is malformed. Bits other than
 // A and B are ignored (RFC 5780 §7.2 leaves them unused).
 TEST(Builder, ChangeRequestDecoderChecksSize) {

@@ -118,6 +118,44 @@ TEST_F(Rfc5780, StreamsKeepPlainBinding) {
   EXPECT_FALSE(r.has(attr::other_address));
 }
 
+// RESPONSE-PORT (§7.5) sends the answer to that port of the client's IP,
+// with CHANGE-REQUEST from the changed socket; PADDING (§7.6) is accepted
+// and not echoed. This is what turnutils_stunclient -f sends.
+TEST_F(Rfc5780, ResponsePortAndPadding) {
+  start_with_group();
+  const client_ref from = at(0);
+  auto r = send(from, build(stun::method::binding, new_tid(), [](stun::message_builder& b) {
+    b.add_response_port(40001);
+    b.add_change_request(true, true);
+  }));
+  ASSERT_EQ(r.cls(), message_class::success_response);
+  EXPECT_EQ(io_.to_client.back().to.remote, ep("203.0.113.10:40001"));
+  EXPECT_EQ(io_.to_client.back().to.listener, 3u);
+  EXPECT_EQ(*stun::decode_address(*r.find(attr::xor_mapped_address), r.tid(), true), from.remote);
+
+  const std::vector<std::byte> pad(1000);  // the fixture builds in 1500 bytes
+  r = send(from, build(stun::method::binding, new_tid(), [&](stun::message_builder& b) {
+    b.add_change_request(true, true);
+    b.add_bytes(attr::padding, pad);
+  }));
+  ASSERT_EQ(r.cls(), message_class::success_response);
+  EXPECT_FALSE(r.has(attr::padding));
+  EXPECT_EQ(io_.to_client.back().to.remote, from.remote);
+
+  r = send(from, build(stun::method::binding, new_tid(), [](stun::message_builder& b) {
+    b.add_u32(attr::response_port, 0);  // port 0
+  }));
+  EXPECT_EQ(error_of(r), 400);
+  EXPECT_EQ(counters_.nat_refused.load(), 1u);
+
+  // Without a group they are unknown attributes, as before.
+  io_.other_ip.reset();
+  r = send(from, build(stun::method::binding, new_tid(), [](stun::message_builder& b) {
+    b.add_response_port(40001);
+  }));
+  EXPECT_EQ(error_of(r), 420);
+}
+
 // CHANGE-REQUEST of the wrong size: 400, counted as refused.
 TEST_F(Rfc5780, MalformedChangeRequestGets400) {
   start_with_group();
