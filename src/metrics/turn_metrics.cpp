@@ -173,7 +173,8 @@ constexpr family_help helps[] = {
      "Permissions and channels removed because a config reload denied their peer."},
     {"anyturn_nat_discovery_total",
      "RFC 5780 Binding outcomes (stun.other_ip): changed (answered from the CHANGE-REQUEST's "
-     "address or port), refused (CHANGE-REQUEST without an alternate address, or malformed), "
+     "address or port), refused (CHANGE-REQUEST, RESPONSE-PORT or PADDING without an alternate "
+     "address, or malformed), "
      "not_binding (another request to an extra address, 400)."},
     {"anyturn_redirects_total",
      "Allocates answered 300 Try Alternate, by reason: anycast (to this node's unicast "
