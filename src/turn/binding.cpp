@@ -62,8 +62,8 @@ void on_binding(context& ctx, const request& r) {
 // PADDING are understood where the socket has an alternate group; they are
 // removed from `unknown` then. Elsewhere, and in any other method, they stay
 // unknown attributes (420).
-std::size_t honour_change_request(context& ctx, const request& r, std::span<std::uint16_t> unknown,
-                                  std::size_t n) {
+std::size_t honour_rfc5780_attributes(context& ctx, const request& r,
+                                      std::span<std::uint16_t> unknown, std::size_t n) {
   const auto is_rfc5780 = [](std::uint16_t t) {
     return t == attr::change_request || t == attr::response_port || t == attr::padding;
   };

@@ -233,8 +233,8 @@ void on_binding(context& ctx, const request& r);
 // RESPONSE-PORT and PADDING (RFC 5780) are understood where the socket has
 // an alternate group; they are removed from the first `n` of `unknown`
 // then. Returns how many are left.
-std::size_t honour_change_request(context& ctx, const request& r, std::span<std::uint16_t> unknown,
-                                  std::size_t n);
+std::size_t honour_rfc5780_attributes(context& ctx, const request& r,
+                                      std::span<std::uint16_t> unknown, std::size_t n);
 // auth.cpp: checks MESSAGE-INTEGRITY(-SHA256) against the user's keys;
 // answers the challenge or error itself and returns false when it fails.
 bool authenticate(context& ctx, request& r);

@@ -193,7 +193,7 @@ void on_request(context& ctx, const client_ref& from, const stun::message_view& 
   // Unknown comprehension-required attributes: 420 (RFC 8489 §6.3.1.1).
   std::array<std::uint16_t, 16> unknown{};
   std::size_t n = msg.unknown_required(unknown);
-  if (n > 0) n = honour_change_request(ctx, r, unknown, n);
+  if (n > 0) n = honour_rfc5780_attributes(ctx, r, unknown, n);
   if (n > 0) {
     if (!ctx.may_answer_unauthenticated(r)) return;
     auto b = ctx.begin(r, message_class::error_response);
