@@ -214,6 +214,11 @@ std::error_code worker::impl::open_nat_groups(std::string& what) {
     }
     listeners_[i].nat_group = group;
     nat_groups_.push_back(members);
+    if (index_ == 0) {
+      spdlog::info("RFC 5780: udp listener {} also answers Binding on {}, {} and {}", a.to_string(),
+                   listeners_[members[1]].bound.to_string(), listeners_[members[2]].bound.to_string(),
+                   listeners_[members[3]].bound.to_string());
+    }
   }
   return {};
 }
