@@ -51,6 +51,9 @@ void on_binding(context& ctx, const request& r) {
   auto b = ctx.begin(r, message_class::success_response);
   b.add_address(attr::xor_mapped_address, r.from.remote, true);
   if (other) {
+    // MAPPED-ADDRESS beside XOR-MAPPED-ADDRESS lets the client detect an
+    // ALG that rewrites addresses in payloads (RFC 5780 §4.6).
+    b.add_address(attr::mapped_address, r.from.remote, false);
     b.add_address(attr::response_origin, via.local, false);
     b.add_address(attr::other_address, other->local, false);
   }

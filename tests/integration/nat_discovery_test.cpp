@@ -161,6 +161,7 @@ TEST_F(NatDiscovery, ChangeRequestAnswersFromTheRightSocket) {
       const stun::endpoint origin = socket_of(reached ^ c.flip);
       EXPECT_EQ(got->from, origin) << "asked " << socket_of(reached).to_string() << " flip " << c.flip;
       EXPECT_EQ(plain(*parsed, attr::response_origin), origin);
+      EXPECT_EQ(plain(*parsed, attr::mapped_address), client.local());
       EXPECT_EQ(plain(*parsed, attr::other_address), socket_of(reached ^ 3U));
       EXPECT_EQ(*stun::decode_address(*parsed->find(attr::xor_mapped_address), parsed->tid(), true),
                 client.local());

@@ -63,6 +63,8 @@ grep -qF "Response origin: : 127.0.0.1:$server_port" "$out" ||
 grep -qF "Response origin: : 127.0.0.2:$other_port" "$out" ||
   fail "no answer came from 127.0.0.2:$other_port (CHANGE-REQUEST ip+port)"
 grep -qF "NAT with Endpoint Independent Mapping!" "$out" || fail "natdiscovery found no mapping behaviour"
+# MAPPED-ADDRESS beside XOR-MAPPED-ADDRESS: its ALG check (as against coturn).
+grep -qF "No ALG: Mapped == XOR-Mapped" "$out" || fail "natdiscovery could not compare MAPPED-ADDRESS"
 grep -qF "NAT with Endpoint Independent Filtering!" "$out" || fail "natdiscovery found no filtering behaviour"
 log "natdiscovery: other address 127.0.0.2:$other_port, endpoint-independent mapping and filtering"
 

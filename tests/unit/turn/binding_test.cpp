@@ -64,6 +64,7 @@ TEST_F(Rfc5780, ChangeRequestPicksTheSocketAndTheAttributesFollow) {
       EXPECT_EQ(via.local, io_.group_socket(reached ^ c.flip));
       EXPECT_EQ(via.remote, from.remote);
       EXPECT_EQ(*stun::decode_address(*r.find(attr::xor_mapped_address), r.tid(), true), from.remote);
+      EXPECT_EQ(plain_address(r, attr::mapped_address), from.remote);
       EXPECT_EQ(plain_address(r, attr::response_origin), io_.group_socket(reached ^ c.flip));
       EXPECT_EQ(plain_address(r, attr::other_address), io_.group_socket(reached ^ 3U));
       if (c.flip != 0) ++changed;
@@ -93,6 +94,7 @@ TEST_F(Rfc5780, WithoutAnAlternateChangeRequestGets420) {
   ASSERT_EQ(r.cls(), message_class::success_response);
   EXPECT_FALSE(r.has(attr::other_address));
   EXPECT_FALSE(r.has(attr::response_origin));
+  EXPECT_FALSE(r.has(attr::mapped_address));
   r = send(client(), binding(std::pair{true, false}));
   EXPECT_EQ(error_of(r), 420);
   std::array<std::uint16_t, 4> types{};
