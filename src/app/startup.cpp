@@ -142,6 +142,7 @@ std::shared_ptr<const relay::own_addresses> own_addresses_of(
   for (const auto& e : cfg.listen) add(e);
   for (const auto& e : cfg.tls.listen) add(e);
   if (cfg.http.enabled) add(cfg.http.listen);
+  if (cfg.stun.other_ip) add(*cfg.stun.other_ip);  // RFC 5780's extra sockets
   for (const auto& e : external) add(e);
   std::vector<relay::own_addresses::relay_range> ranges;
   for (const auto& r : relays) {

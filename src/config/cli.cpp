@@ -28,7 +28,7 @@ enum class flag {
   threads, log_level, tls_listen, tls_cert, tls_key, http_listen, api_key, udp_coalesce_us,
   max_allocations_per_user, external_ip, anycast_ip, unicast_ip, alternate_domain, node_id, redis,
   drain_alternate, drain_timeout, admin_key, no_enforce_expiry, proxy_protocol, proxy_trusted, help,
-  version, log_format, test_page,
+  version, log_format, test_page, other_ip,
 };
 
 struct flag_spec {
@@ -37,7 +37,7 @@ struct flag_spec {
   bool takes_value;
 };
 
-constexpr std::array<flag_spec, 35> flags = {{
+constexpr std::array<flag_spec, 36> flags = {{
     {"--config", flag::config, true},
     {"--listen", flag::listen, true},
     {"--relay-ip", flag::relay_ip, true},
@@ -66,6 +66,7 @@ constexpr std::array<flag_spec, 35> flags = {{
     {"--drain-alternate", flag::drain_alternate, true},
     {"--drain-timeout", flag::drain_timeout, true},
     {"--admin-key", flag::admin_key, true},
+    {"--other-ip", flag::other_ip, true},
     {"--no-enforce-expiry", flag::no_enforce_expiry, false},
     {"--test-page", flag::test_page, false},
     {"--proxy-protocol", flag::proxy_protocol, false},
@@ -182,6 +183,7 @@ std::optional<cli_options> parse_cli(int argc, const char* const* argv,
       case flag::drain_alternate: opts.drain_alternate = std::move(v); break;
       case flag::drain_timeout: opts.drain_timeout = std::move(v); break;
       case flag::admin_key: opts.admin_keys.push_back(std::move(v)); break;
+      case flag::other_ip: opts.other_ip = std::move(v); break;
       case flag::no_enforce_expiry:
       case flag::test_page:
       case flag::proxy_protocol:
@@ -409,6 +411,10 @@ std::optional<server_config> resolve(const cli_options& opts, std::vector<std::s
   }
   if (!opts.admin_keys.empty()) cfg.http.admin_keys = opts.admin_keys;  // never echoed
   if (opts.test_page) cfg.http.test_page = true;
+  if (opts.other_ip) {  // checked against the listeners by validate()
+    if (auto ip = detail::parse_ip(*opts.other_ip)) cfg.stun.other_ip = *ip;
+    else errors.push_back(expected("--other-ip", detail::expect_ip, *opts.other_ip));
+  }
 
   // Cross-field checks only make sense on a config that parsed cleanly.
   if (!base || errors.size() != before) return std::nullopt;
@@ -479,6 +485,9 @@ flag replaces the file's whole list. Every flag takes its value as
                             tenant's key (replaces http.admin_keys)
   --test-page               serve the browser self-test page /test and
                             POST /admin/test-link (http.test_page: true)
+  --other-ip ADDR           RFC 5780 NAT discovery: a second address of this
+                            host; UDP listeners also answer Binding on it and
+                            on port+1 of both (stun.other_ip)
 
 Fleet (docs/fleet.md):
   --external-ip PUBLIC[/PRIVATE]

@@ -848,6 +848,72 @@ std::vector<external_ip> resolve_external_ips(const relay_config& relay) {
   return out;
 }
 
+// stun.other_ip (RFC 5780): a literal, specific address of a family that has
+// listeners, none of them a wildcard or on that address; the three extra
+// UDP sockets of each listener must not collide with another UDP socket.
+void check_other_ip(const server_config& cfg, std::vector<std::string>& errors) {
+  if (!cfg.stun.other_ip) return;
+  const stun::endpoint& other = *cfg.stun.other_ip;
+  const std::string key = "stun.other_ip";
+  const std::string ip = other.ip_string();
+  if (is_unspecified(other)) {
+    errors.push_back(key + ": " + ip + " is a wildcard; name one address of this host");
+    return;
+  }
+  bool family_listens = false;
+  for (std::size_t i = 0; i < cfg.listen.size(); ++i) {
+    const auto& l = cfg.listen[i];
+    if (l.family != other.family) continue;
+    family_listens = true;
+    if (is_unspecified(l)) {
+      errors.push_back(key + ": " + idx("listen", i) + " (" + l.to_string() +
+                       ") is a wildcard; RFC 5780 needs listeners on named addresses of " + ip +
+                       "'s family");
+      return;
+    }
+    if (l.same_ip(other)) {
+      errors.push_back(key + ": " + ip + " is the address of " + idx("listen", i) +
+                       "; it must be a different address of this host");
+      return;
+    }
+  }
+  if (!family_listens) {
+    errors.push_back(key + ": no listen address of " + ip + "'s family (IPv" +
+                     (other.is_v4() ? "4" : "6") + ")");
+    return;
+  }
+  // Every UDP socket the listeners open, to find collisions.
+  const auto relay_holds = [&](const stun::endpoint& ep) {
+    if (ep.port < cfg.relay.port_min || ep.port > cfg.relay.port_max) return false;
+    return std::any_of(cfg.relay.ips.begin(), cfg.relay.ips.end(), [&](const stun::endpoint& r) {
+      return r.family == ep.family && (r.same_ip(ep) || is_unspecified(r));
+    });
+  };
+  for (std::size_t i = 0; i < cfg.listen.size(); ++i) {
+    const auto& a = cfg.listen[i];
+    if (a.family != other.family) continue;
+    if (a.port == 65535) {
+      errors.push_back(key + ": " + idx("listen", i) + " (" + a.to_string() +
+                       ") has no port+1 for RFC 5780");
+      continue;
+    }
+    for (int member = 1; member < 4; ++member) {
+      stun::endpoint ep = (member & 2) != 0 ? other : a;
+      ep.port = static_cast<std::uint16_t>(a.port + (member & 1));
+      for (std::size_t j = 0; j < cfg.listen.size(); ++j) {
+        if (cfg.listen[j] == ep) {
+          errors.push_back(key + ": " + idx("listen", i) + " needs UDP " + ep.to_string() +
+                           ", which " + idx("listen", j) + " uses");
+        }
+      }
+      if (relay_holds(ep)) {
+        errors.push_back(key + ": " + idx("listen", i) + " needs UDP " + ep.to_string() +
+                         ", inside relay.ports on a relay address");
+      }
+    }
+  }
+}
+
 bool validate(const server_config& cfg, std::vector<std::string>& errors) {
   const auto before = errors.size();
   check_listen(cfg, errors);
@@ -863,6 +929,7 @@ bool validate(const server_config& cfg, std::vector<std::string>& errors) {
   check_admin_keys(cfg, errors);
   check_probe(cfg.http.probe, errors);
   check_fleet(cfg, errors);
+  check_other_ip(cfg, errors);
   if (has_control_char(cfg.usage_log)) {
     errors.push_back("usage_log: must not contain control characters");
   }

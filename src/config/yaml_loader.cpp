@@ -55,7 +55,7 @@ class loader {
   void root(const YAML::Node& doc, server_config& cfg) {
     for_each_key(doc, "", {"listen", "relay", "realm", "auth", "lifetimes", "peers", "threads",
                            "log_level", "software", "limits", "tls", "streams", "state_dir", "http",
-                           "fleet", "tenants", "usage_log", "log", "reload"},
+                           "fleet", "tenants", "usage_log", "log", "reload", "stun"},
                  [&](const std::string& key, const YAML::Node& v, const std::string& path) {
                    if (key == "listen") listen(v, path, cfg.listen, cfg.listen_proxy);
                    else if (key == "relay") relay(v, path, cfg.relay);
@@ -76,6 +76,19 @@ class loader {
                    else if (key == "usage_log") string(v, path, cfg.usage_log);
                    else if (key == "log") log(v, path, cfg);
                    else if (key == "reload") reload(v, path, cfg.reload);
+                   else if (key == "stun") stun_section(v, path, cfg.stun);
+                 });
+  }
+
+  // stun: {other_ip: ADDR} (RFC 5780; validate() checks it against `listen`).
+  void stun_section(const YAML::Node& node, const std::string& path, stun_config& out) {
+    for_each_key(node, path, {"other_ip"},
+                 [&](const std::string&, const YAML::Node& v, const std::string& child) {
+                   std::string text;
+                   string(v, child, text);
+                   if (text.empty()) return;
+                   if (auto ip = detail::parse_ip(text)) out.other_ip = *ip;
+                   else error(expected(child, detail::expect_ip, text));
                  });
   }
 

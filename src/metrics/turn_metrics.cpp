@@ -74,6 +74,9 @@ constexpr std::array<counter_mapping, worker_counter_count> mappings{{
     {wc::closed_admin, "closed_admin", "anyturn_allocations_closed_total", "reason", "admin"},
     {wc::closed_reloaded, "closed_reloaded", "anyturn_allocations_closed_total", "reason", "reloaded"},
     {wc::reload_peers_removed, "reload_peers_removed", "anyturn_reload_peers_removed_total", {}, {}},
+    {wc::nat_changed, "nat_changed", "anyturn_nat_discovery_total", "result", "changed"},
+    {wc::nat_refused, "nat_refused", "anyturn_nat_discovery_total", "result", "refused"},
+    {wc::nat_not_binding, "nat_not_binding", "anyturn_nat_discovery_total", "result", "not_binding"},
 }};
 
 constexpr bool mappings_in_order() {
@@ -168,6 +171,11 @@ constexpr family_help helps[] = {
      "credential_expired, revoked, admin, reloaded (a config reload removed the credential)."},
     {"anyturn_reload_peers_removed_total",
      "Permissions and channels removed because a config reload denied their peer."},
+    {"anyturn_nat_discovery_total",
+     "RFC 5780 Binding outcomes (stun.other_ip): changed (answered from the CHANGE-REQUEST's "
+     "address or port), refused (CHANGE-REQUEST, RESPONSE-PORT or PADDING without an alternate "
+     "address, or malformed), "
+     "not_binding (another request to an extra address, 400)."},
     {"anyturn_redirects_total",
      "Allocates answered 300 Try Alternate, by reason: anycast (to this node's unicast "
      "address), drain (to another node)."},

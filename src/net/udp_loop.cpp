@@ -399,6 +399,26 @@ void worker::impl::deliver_for_test(const relay::client_ref& from, stun::bytes_v
   batch_.end_round();
 }
 
+std::optional<relay::client_ref> worker::impl::alternate(const relay::client_ref& c, bool change_ip,
+                                                          bool change_port) {
+  assert_owner();
+  if (c.proto != relay::transport::udp || c.listener >= listeners_.size()) return std::nullopt;
+  const detail::udp_listener& l = listeners_[c.listener];
+  if (l.nat_group < 0) return std::nullopt;
+  const std::uint32_t member = l.nat_member ^ (change_ip ? 2U : 0U) ^ (change_port ? 1U : 0U);
+  const std::uint32_t target = nat_groups_[static_cast<std::size_t>(l.nat_group)][member];
+  if (!listeners_[target].fd.is_open()) return std::nullopt;  // stopping
+  relay::client_ref out = c;
+  out.listener = target;
+  out.local = listeners_[target].bound;
+  return out;
+}
+
+bool worker::impl::binding_only(const relay::client_ref& c) {
+  return c.proto == relay::transport::udp && c.listener < listeners_.size() &&
+         listeners_[c.listener].nat_member != 0;
+}
+
 void worker::impl::send_to_client(const relay::client_ref& to, relay::fragments data) {
   assert_owner();
   if (to.proto != relay::transport::udp) {

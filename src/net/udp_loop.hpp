@@ -50,6 +50,11 @@ struct udp_listener {
   bool wildcard = false;   // bound to 0.0.0.0 / ::, so replies carry PKTINFO
   bool ready = false;      // on the ready list
   std::uint32_t drops_seen = 0;
+  // RFC 5780 (worker_options::other_ip): the index of its group in
+  // worker::impl::nat_groups_ (-1: none) and its place in it: bit 0 the
+  // port P+1, bit 1 the other IP (0: the configured listener itself).
+  std::int32_t nat_group = -1;
+  std::uint32_t nat_member = 0;
 };
 
 // A socket's cumulative drop count (SO_RXQ_OVFL, SK_MEMINFO_DROPS): counts

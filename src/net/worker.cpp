@@ -48,6 +48,7 @@ worker_options worker_options::from_config(const config::server_config& cfg) {
   o.udp_coalesce = std::chrono::microseconds{cfg.udp_coalesce_us};
   o.udp_gso = cfg.udp_gso;
   o.udp_busy_poll = std::chrono::microseconds{cfg.udp_busy_poll_us};
+  o.other_ip = cfg.stun.other_ip;
   return o;
 }
 
@@ -147,6 +148,7 @@ std::error_code worker::impl::open(std::string& what) {
   auto fail = [&](std::error_code ec) {
     listeners_.clear();
     stream_listeners_.clear();
+    nat_groups_.clear();
     return ec;
   };
   if (!options_.tls_listen.empty() && !tls_) {
@@ -173,10 +175,49 @@ std::error_code worker::impl::open(std::string& what) {
       return fail(ec);
     }
   }
+  configured_listeners_ = listeners_.size();
+  if (options_.other_ip) {
+    if (std::error_code ec = open_nat_groups(what)) return fail(ec);
+  }
   for (std::size_t i = 0; i < options_.tls_listen.size(); ++i) {
     if (std::error_code ec = open_stream_listener(options_.tls_listen[i], true,
                                                   proxy_of(options_.tls_listen_proxy, i), what)) {
       return fail(ec);
+    }
+  }
+  return {};
+}
+
+std::error_code worker::impl::open_nat_groups(std::string& what) {
+  const stun::endpoint& other = *options_.other_ip;
+  for (std::size_t i = 0; i < configured_listeners_; ++i) {
+    const stun::endpoint a = listeners_[i].bound;
+    // A wildcard has no one address to pair with OTHER (config validation
+    // refuses it); a listener of the other family keeps plain Binding.
+    if (a.family != other.family || listeners_[i].wildcard) continue;
+    if (a.port == 65535) {
+      what = fmt::format("stun.other_ip: udp listener {} has no port+1", a.to_string());
+      return std::make_error_code(std::errc::invalid_argument);
+    }
+    const auto group = static_cast<std::int32_t>(nat_groups_.size());
+    std::array<std::uint32_t, 4> members{static_cast<std::uint32_t>(i)};
+    for (std::uint32_t member = 1; member < 4; ++member) {
+      stun::endpoint ep = (member & 2U) != 0 ? other : a;
+      ep.port = static_cast<std::uint16_t>(a.port + (member & 1U));
+      members[member] = static_cast<std::uint32_t>(listeners_.size());
+      if (std::error_code ec = open_listener(ep, what)) {
+        what = "stun.other_ip: " + what;
+        return ec;
+      }
+      listeners_.back().nat_group = group;
+      listeners_.back().nat_member = member;
+    }
+    listeners_[i].nat_group = group;
+    nat_groups_.push_back(members);
+    if (index_ == 0) {
+      spdlog::info("RFC 5780: udp listener {} also answers Binding on {}, {} and {}", a.to_string(),
+                   listeners_[members[1]].bound.to_string(), listeners_[members[2]].bound.to_string(),
+                   listeners_[members[3]].bound.to_string());
     }
   }
   return {};
@@ -244,8 +285,9 @@ std::error_code worker::impl::open_listener(const stun::endpoint& ep, std::strin
 
 std::vector<stun::endpoint> worker::impl::listener_endpoints() const {
   std::vector<stun::endpoint> out;
-  out.reserve(listeners_.size());
-  for (const auto& l : listeners_) out.push_back(l.bound);
+  out.reserve(configured_listeners_);
+  for (std::size_t i = 0; i < configured_listeners_ && i < listeners_.size(); ++i)
+    out.push_back(listeners_[i].bound);
   return out;
 }
 

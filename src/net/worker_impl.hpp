@@ -28,6 +28,7 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <array>
 #include <atomic>
 #include <cassert>
 #include <cstddef>
@@ -53,6 +54,8 @@ struct worker::impl final : private relay::io_port, private detail::stream_host 
   // Start-up (any thread, before run): every listener, UDP first.
   std::error_code open(std::string& what);
   std::error_code open_listener(const stun::endpoint& ep, std::string& what);
+  // RFC 5780: the three extra UDP sockets of every listener of other_ip's family.
+  std::error_code open_nat_groups(std::string& what);
   std::vector<stun::endpoint> listener_endpoints() const;
   std::vector<stun::endpoint> tls_listener_endpoints() const;
 
@@ -148,6 +151,11 @@ struct worker::impl final : private relay::io_port, private detail::stream_host 
 
   // io_port
   bool hand_off(const relay::client_ref& from, stun::bytes_view data, const relay::now_t& now) override;
+
+  // io_port, RFC 5780 (udp_loop.cpp)
+  std::optional<relay::client_ref> alternate(const relay::client_ref& c, bool change_ip,
+                                             bool change_port) override;
+  bool binding_only(const relay::client_ref& c) override;
   void own(const relay::client_ref& c) override;
   void disown(const relay::client_ref& c) override;
 
@@ -192,7 +200,12 @@ struct worker::impl final : private relay::io_port, private detail::stream_host 
   // Everything below is owned by the worker thread.
   boost::asio::io_context ioc_;  // declared before every I/O object: destroyed last
   boost::asio::steady_timer timer_;
-  std::vector<detail::udp_listener> listeners_;  // does not change after open()
+  // Does not change after open(): the configured listeners first, in config
+  // order, then the RFC 5780 extra sockets.
+  std::vector<detail::udp_listener> listeners_;
+  std::size_t configured_listeners_ = 0;
+  // RFC 5780 groups: listeners_ indices by nat_member (A:P, A:P+1, OTHER:P, OTHER:P+1).
+  std::vector<std::array<std::uint32_t, 4>> nat_groups_;
   detail::relay_socket_table relays_;
   bool stopping_ = false;
   int tls_closing_ = 0;  // TLS sessions in their close_notify exchange

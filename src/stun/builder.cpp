@@ -178,6 +178,15 @@ message_builder& message_builder::add_address_family(std::uint16_t type, address
   return *this;
 }
 
+message_builder& message_builder::add_change_request(bool change_ip, bool change_port) {
+  const std::uint32_t flags = (change_ip ? 0x4U : 0U) | (change_port ? 0x2U : 0U);
+  return add_u32(attr::change_request, flags);
+}
+
+message_builder& message_builder::add_response_port(std::uint16_t port) {
+  return add_u32(attr::response_port, std::uint32_t{port} << 16);
+}
+
 message_builder& message_builder::add_even_port(bool reserve) {
   if (!enter_stage(0)) return *this;
   auto v = attr_header(attr::even_port, 1);

@@ -300,6 +300,18 @@ result<address_family> decode_address_family(const attribute_view& a) {
   return *family;
 }
 
+result<change_request_value> decode_change_request(const attribute_view& a) {
+  if (a.value.size() != 4) return codec_error::bad_attribute_value;
+  const unsigned flags = std::to_integer<unsigned>(a.value[3]);
+  return change_request_value{(flags & 0x4U) != 0, (flags & 0x2U) != 0};
+}
+
+result<std::uint16_t> decode_response_port(const attribute_view& a) {
+  if (a.value.size() != 4) return codec_error::bad_attribute_value;
+  return static_cast<std::uint16_t>((std::to_integer<unsigned>(a.value[0]) << 8) |
+                                    std::to_integer<unsigned>(a.value[1]));
+}
+
 result<bool> decode_even_port(const attribute_view& a) {
   // RFC 8656 §18.6: one byte, R in the top bit, the rest RFFU.
   if (a.value.size() != 1) return codec_error::bad_attribute_value;

@@ -2,7 +2,8 @@
 //
 // worker_core owns one context. The handlers, one file per method family,
 // are free functions over it:
-//   dispatch.cpp    entry points, Binding, 420/400, tick, allocation end
+//   dispatch.cpp    entry points, 420/400, tick, allocation end
+//   binding.cpp     Binding, RFC 5780 (stun.other_ip)
 //   auth.cpp        long-term credentials (RFC 8489 §9.2) and the
 //                   retransmission cache (§6.3.1)
 //   allocate.cpp    Allocate and Refresh (RFC 8656 §7, §8)
@@ -209,7 +210,9 @@ struct context {
   bool send_challenge(const request& r, int code);
   // Signs (when authenticated), fingerprints (when the client did), sends and
   // remembers the answer for retransmissions.
-  void finish(const request& r, stun::message_builder& b, bool cacheable);
+  // `via`: the socket to answer from (RFC 5780 CHANGE-REQUEST), else r.from.
+  void finish(const request& r, stun::message_builder& b, bool cacheable,
+              const client_ref* via = nullptr);
   // An answer to a client that proved no key (r.key unset): no SOFTWARE
   // (optional, RFC 8489 §14.14: the answer stays small), never cached (the
   // same request gets the same answer anyway), never signed.
@@ -223,6 +226,15 @@ struct context {
 };
 
 // ---- handlers ----
+// binding.cpp: Binding, with RFC 5780's attributes when the socket has an
+// alternate group (relay::io_port::alternate).
+void on_binding(context& ctx, const request& r);
+// The unknown-attribute check's exception: a Binding's CHANGE-REQUEST,
+// RESPONSE-PORT and PADDING (RFC 5780) are understood where the socket has
+// an alternate group; they are removed from the first `n` of `unknown`
+// then. Returns how many are left.
+std::size_t honour_rfc5780_attributes(context& ctx, const request& r,
+                                      std::span<std::uint16_t> unknown, std::size_t n);
 // auth.cpp: checks MESSAGE-INTEGRITY(-SHA256) against the user's keys;
 // answers the challenge or error itself and returns false when it fails.
 bool authenticate(context& ctx, request& r);

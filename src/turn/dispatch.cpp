@@ -178,14 +178,6 @@ void drop_unparsed(context& ctx, const client_ref& from, std::error_code error, 
   }
 }
 
-// ------------------------------------------------ RFC 8489 §3, Binding
-void on_binding(context& ctx, const request& r) {
-  auto b = ctx.begin(r, message_class::success_response);
-  b.add_address(attr::xor_mapped_address, r.from.remote, true);
-  bump(ctx.counters.responses_success);
-  ctx.finish(r, b, false);
-}
-
 void on_request(context& ctx, const client_ref& from, const stun::message_view& msg,
                 const now_t& now) {
   request r{from, msg, now};
@@ -200,7 +192,9 @@ void on_request(context& ctx, const client_ref& from, const stun::message_view& 
   }
   // Unknown comprehension-required attributes: 420 (RFC 8489 §6.3.1.1).
   std::array<std::uint16_t, 16> unknown{};
-  if (const std::size_t n = msg.unknown_required(unknown); n > 0) {
+  std::size_t n = msg.unknown_required(unknown);
+  if (n > 0) n = honour_rfc5780_attributes(ctx, r, unknown, n);
+  if (n > 0) {
     if (!ctx.may_answer_unauthenticated(r)) return;
     auto b = ctx.begin(r, message_class::error_response);
     b.add_error_code(420, reason_for(420));
@@ -208,6 +202,11 @@ void on_request(context& ctx, const client_ref& from, const stun::message_view& 
     bump(ctx.counters.responses_error);
     ctx.finish_unsigned(r, b);
     return;
+  }
+  // The extra sockets of stun.other_ip answer Binding only (RFC 5780).
+  if (method != stun::method::binding && from.proto == transport::udp && ctx.io.binding_only(from)) {
+    bump(ctx.counters.nat_not_binding);
+    return ctx.send_error(r, 400);
   }
   switch (method) {
     case stun::method::binding:

@@ -96,7 +96,8 @@ void context::finish_unsigned(const request& r, stun::message_builder& b) {
   send_to_client(r.from, *out);
 }
 
-void context::finish(const request& r, stun::message_builder& b, bool cacheable) {
+void context::finish(const request& r, stun::message_builder& b, bool cacheable,
+                     const client_ref* via) {
   if (!shared->software.empty()) b.add_string(attr::software, shared->software);
   if (r.key != nullptr) {
     // The answer is signed like the request: the same integrity attribute,
@@ -116,7 +117,7 @@ void context::finish(const request& r, stun::message_builder& b, bool cacheable)
                   out.error.message());
     return;
   }
-  send_to_client(r.from, *out);
+  send_to_client(via != nullptr ? *via : r.from, *out);
   if (cacheable) cache.store(r.from, r.msg.tid(), *out, r.now.mono_ms);
 }
 

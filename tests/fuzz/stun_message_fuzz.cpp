@@ -93,6 +93,16 @@ void round_trip_attribute(const message_view& msg, const attribute_view& a) {
     auto back = rebuild_one(buf, tid, attr::even_port, [&](message_builder& b) { b.add_even_port(*r); });
     FUZZ_CHECK(*decode_even_port(back) == *r);
   }
+  if (auto c = decode_change_request(a)) {  // RFC 5780: the flags round-trip
+    auto back = rebuild_one(buf, tid, attr::change_request,
+                            [&](message_builder& b) { b.add_change_request(c->change_ip, c->change_port); });
+    FUZZ_CHECK(*decode_change_request(back) == *c);
+  }
+  if (auto p = decode_response_port(a)) {
+    auto back = rebuild_one(buf, tid, attr::response_port,
+                            [&](message_builder& b) { b.add_response_port(*p); });
+    FUZZ_CHECK(*decode_response_port(back) == *p);
+  }
   if (auto t = decode_reservation_token(a)) {
     auto back = rebuild_one(buf, tid, attr::reservation_token,
                             [&](message_builder& b) { b.add_reservation_token(*t); });

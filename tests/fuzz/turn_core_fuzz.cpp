@@ -104,7 +104,8 @@ struct fake_io final : relay::io_port {
   std::vector<std::vector<std::byte>> to_client;
   bool broken = false;  // the core misused the seam
 
-  void send_to_client(const client_ref&, relay::fragments data) override {
+  void send_to_client(const client_ref& to, relay::fragments data) override {
+    if (to.proto == relay::transport::udp && to.listener > 3) broken = true;  // no such socket
     std::vector<std::byte> out;
     for (auto p : data) out.insert(out.end(), p.begin(), p.end());
     if (to_client.size() < 64) to_client.push_back(std::move(out));
@@ -119,6 +120,19 @@ struct fake_io final : relay::io_port {
   }
   void close_relay(relay::relay_id id) override {
     if (open.erase(id) != 1) broken = true;  // closing what is not open
+  }
+  // RFC 5780: the IPv4 UDP listener 192.0.2.1:3478 heads a group with
+  // 192.0.2.2 (listener index bit 0: port+1, bit 1: the other IP).
+  std::optional<client_ref> alternate(const client_ref& c, bool change_ip, bool change_port) override {
+    if (c.proto != relay::transport::udp || !c.local.is_v4() || c.listener > 3) return std::nullopt;
+    client_ref out = c;
+    out.listener = c.listener ^ (change_ip ? 2U : 0U) ^ (change_port ? 1U : 0U);
+    out.local = stun::endpoint::v4((out.listener & 2U) != 0 ? 0xC0000202u : 0xC0000201u,
+                                   static_cast<std::uint16_t>(3478 + (out.listener & 1U)));
+    return out;
+  }
+  bool binding_only(const client_ref& c) override {
+    return c.proto == relay::transport::udp && c.local.is_v4() && c.listener != 0;
   }
   bool send_to_peer(relay::relay_id id, const stun::endpoint& peer, relay::fragments, bool) override {
     if (!open.count(id)) broken = true;  // sending from a closed socket
@@ -330,6 +344,11 @@ class harness {
     if (mask & 0x0100) b.add_flag(attr::dont_fragment);
     if (mask & 0x0200) b.add_u32(static_cast<std::uint16_t>(0x0030 + in.byte() % 8), 0);  // unknown, comprehension-required
     if (mask & 0x0400) b.add_string(attr::software, "fuzz");
+    if (mask & 0x4000) {  // RFC 5780 (the fake io's listener group)
+      const std::uint8_t x = in.byte();
+      b.add_change_request((x & 1) != 0, (x & 2) != 0);
+      if ((x & 4) != 0) b.add_response_port(static_cast<std::uint16_t>(x < 128 ? 0 : 40000 + x));
+    }
 
     // Authentication: which user, which nonce, which key.
     const auto all = users();

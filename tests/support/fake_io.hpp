@@ -60,6 +60,27 @@ struct fake_io final : relay::io_port {
     if (record) to_peer.push_back({id, peer, concat(data), df});
     return true;
   }
+  // RFC 5780 groups (io_port::alternate): with `other_ip` set, UDP
+  // listeners 0-3 are one group around `primary` (A:P): bit 0 of the index
+  // is port P+1, bit 1 the other IP. Listeners 1-3 serve Binding only.
+  std::optional<stun::endpoint> primary, other_ip;
+  stun::endpoint group_socket(std::uint32_t index) const {
+    stun::endpoint e = (index & 2U) != 0 ? *other_ip : *primary;
+    e.port = static_cast<std::uint16_t>(primary->port + ((index & 1U) != 0 ? 1 : 0));
+    return e;
+  }
+  std::optional<relay::client_ref> alternate(const relay::client_ref& c, bool change_ip,
+                                             bool change_port) override {
+    if (!other_ip || c.proto != relay::transport::udp || c.listener > 3) return std::nullopt;
+    relay::client_ref out = c;
+    out.listener = c.listener ^ (change_ip ? 2U : 0U) ^ (change_port ? 1U : 0U);
+    out.local = group_socket(out.listener);
+    return out;
+  }
+  bool binding_only(const relay::client_ref& c) override {
+    return other_ip && c.proto == relay::transport::udp && c.listener >= 1 && c.listener <= 3;
+  }
+
   std::optional<relay::relay_id> relay_with_port(std::uint16_t port) const {
     for (const auto& [id, ep] : open)
       if (ep.port == port) return id;

@@ -64,6 +64,7 @@ struct cli_options {
   std::vector<std::string> admin_keys;       // --admin-key KEY
   bool no_enforce_expiry = false;            // --no-enforce-expiry
   bool test_page = false;                    // --test-page
+  std::optional<std::string> other_ip;       // --other-ip ADDR
 };
 
 // `anyturn credentials ...`: offline minting of TURN REST credentials

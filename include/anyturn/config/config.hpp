@@ -297,6 +297,14 @@ struct reload_config {
   bool revoke_removed = true;
 };
 
+// stun.* / --other-ip: RFC 5780 NAT behaviour discovery. other_ip is a
+// second address of this host (port 0): every UDP listener A:P of its
+// family also listens on A:P+1, OTHER:P and OTHER:P+1 (Binding only), and
+// Binding answers OTHER-ADDRESS, RESPONSE-ORIGIN and CHANGE-REQUEST.
+struct stun_config {
+  std::optional<stun::endpoint> other_ip;  // "stun.other_ip" / --other-ip
+};
+
 struct server_config {
   std::vector<stun::endpoint> listen;       // UDP listeners, and TCP unless streams.tcp is off
   // PROXY protocol on the TCP listener of each `listen` entry, by index
@@ -340,6 +348,8 @@ struct server_config {
   // Empty: no usage records.
   std::string usage_log;
   reload_config reload;  // reload.*
+  // Last: the member's name hides namespace anyturn::stun inside this struct.
+  stun_config stun;  // stun.*
 };
 
 // Parses a YAML document. On failure returns nullopt and appends one message

@@ -41,6 +41,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -81,6 +82,12 @@ struct worker_options {
   // holds the port: another process using SO_REUSEPORT under the same user
   // would otherwise silently share our traffic. Set for the first worker.
   bool probe_exclusive = false;
+
+  // RFC 5780 (stun.other_ip; port 0): every UDP listener A:P of its family
+  // that is not a wildcard also gets UDP sockets on A:P+1, OTHER:P and
+  // OTHER:P+1 (Binding only; see relay::io_port::alternate). Not in
+  // listener_endpoints().
+  std::optional<stun::endpoint> other_ip;
 
   // ---- streams (TCP and TLS) ----
   bool tcp = true;                          // a TCP listener on every `listen` address

@@ -75,7 +75,10 @@ namespace anyturn::relay {
   X(closed_revoked, "allocations ended: their credential was revoked")                    \
   X(closed_admin, "allocations ended by the admin API (DELETE /admin/sessions)")         \
   X(closed_reloaded, "allocations ended: a config reload removed their user, secret or tenant") \
-  X(reload_peers_removed, "permissions and channels removed: a config reload denied their peer")
+  X(reload_peers_removed, "permissions and channels removed: a config reload denied their peer") \
+  X(nat_changed, "Binding CHANGE-REQUESTs answered from another address or port (RFC 5780)") \
+  X(nat_refused, "Binding RFC 5780 attributes refused: 420 without stun.other_ip, 400 malformed") \
+  X(nat_not_binding, "requests other than Binding to an RFC 5780 extra address, answered 400")
 
 // What one worker counted for one tenant (X(name, help)).
 #define ANYTURN_TENANT_COUNTERS(X)                                       \

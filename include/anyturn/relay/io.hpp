@@ -9,6 +9,7 @@
 #include <anyturn/stun/message.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <system_error>
 
@@ -81,6 +82,22 @@ class io_port {
   // This worker now owns / no longer owns the allocation of UDP 5-tuple `c`.
   virtual void own(const client_ref& /*c*/) {}
   virtual void disown(const client_ref& /*c*/) {}
+
+  // ---- RFC 5780 NAT behaviour discovery (stun.other_ip; UDP only) ----
+  // With stun.other_ip each UDP listener A:P of that family heads a group of
+  // four sockets of this worker: A:P, A:P+1, OTHER:P and OTHER:P+1. Returns
+  // the client_ref that answers `c` from the group's socket whose IP
+  // (change_ip) and/or port (change_port) differ from the one `c` reached:
+  // its `listener` and `local` name that socket, so send_to_client(result)
+  // sends from it. nullopt: `c`'s socket is in no group (no other_ip, a
+  // family without it, a stream). Called for Binding requests only.
+  virtual std::optional<client_ref> alternate(const client_ref& /*c*/, bool /*change_ip*/,
+                                              bool /*change_port*/) {
+    return std::nullopt;
+  }
+  // Whether `c` reached one of a group's three extra sockets (A:P+1,
+  // OTHER:P, OTHER:P+1), which serve Binding only.
+  virtual bool binding_only(const client_ref& /*c*/) { return false; }
 };
 
 }  // namespace anyturn::relay

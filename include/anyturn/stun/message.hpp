@@ -58,6 +58,10 @@ message_class type_class(std::uint16_t type);
 // ---- attribute types ----
 namespace attr {
 inline constexpr std::uint16_t mapped_address = 0x0001;
+// RFC 5780 §7.2: comprehension-required, yet not known() here: only a
+// Binding request to a server with an alternate address honours it; every
+// other request answers it with 420 like any unknown attribute.
+inline constexpr std::uint16_t change_request = 0x0003;
 inline constexpr std::uint16_t username = 0x0006;
 inline constexpr std::uint16_t message_integrity = 0x0008;
 inline constexpr std::uint16_t error_code = 0x0009;
@@ -81,6 +85,10 @@ inline constexpr std::uint16_t reservation_token = 0x0022;
 // ICE (RFC 8445): a Binding request from an ICE agent may carry these; a
 // STUN server answers it like any Binding, so they count as understood.
 inline constexpr std::uint16_t priority = 0x0024;
+// RFC 5780 §7.5, §7.6: understood like CHANGE-REQUEST (Binding with an
+// alternate address only).
+inline constexpr std::uint16_t padding = 0x0026;
+inline constexpr std::uint16_t response_port = 0x0027;
 inline constexpr std::uint16_t use_candidate = 0x0025;
 // comprehension-optional (>= 0x8000)
 inline constexpr std::uint16_t additional_address_family = 0x8000;
@@ -93,6 +101,8 @@ inline constexpr std::uint16_t alternate_server = 0x8023;
 inline constexpr std::uint16_t fingerprint = 0x8028;
 inline constexpr std::uint16_t ice_controlled = 0x8029;
 inline constexpr std::uint16_t ice_controlling = 0x802A;
+inline constexpr std::uint16_t response_origin = 0x802B;  // RFC 5780 §7.3, plain address
+inline constexpr std::uint16_t other_address = 0x802C;    // RFC 5780 §7.4, plain address
 
 constexpr bool comprehension_required(std::uint16_t type) { return type < 0x8000; }
 // True for every comprehension-required attribute this codec understands.
@@ -214,6 +224,16 @@ result<std::uint64_t> decode_reservation_token(const attribute_view& a);
 struct address_error_value { address_family family; int code = 0; std::string_view reason; };
 result<address_error_value> decode_address_error_code(const attribute_view& a);
 result<password_algorithm> decode_password_algorithm(const attribute_view& a);
+// CHANGE-REQUEST (RFC 5780 §7.2): four bytes, flags A (change IP, 0x4) and
+// B (change port, 0x2) in the last; the other bits are ignored.
+struct change_request_value {
+  bool change_ip = false;
+  bool change_port = false;
+  friend bool operator==(const change_request_value&, const change_request_value&) = default;
+};
+result<change_request_value> decode_change_request(const attribute_view& a);
+// RESPONSE-PORT (RFC 5780 §7.5): a 16-bit port, then two bytes of padding.
+result<std::uint16_t> decode_response_port(const attribute_view& a);
 // PASSWORD-ALGORITHMS: writes up to out.size() algorithm numbers, returns count.
 result<std::size_t> decode_password_algorithms(const attribute_view& a, std::span<std::uint16_t> out);
 // UNKNOWN-ATTRIBUTES: writes up to out.size() types, returns count.
@@ -247,6 +267,8 @@ class message_builder {
   message_builder& add_address_error_code(address_family family, int code, std::string_view reason);
   message_builder& add_password_algorithm(password_algorithm alg);
   message_builder& add_password_algorithms(std::span<const password_algorithm> algs);
+  message_builder& add_change_request(bool change_ip, bool change_port);  // RFC 5780 §7.2
+  message_builder& add_response_port(std::uint16_t port);                 // RFC 5780 §7.5
   message_builder& add_flag(std::uint16_t type);  // zero-length (DONT-FRAGMENT)
   // Reserves a DATA attribute of `len` bytes and returns where to write it,
   // so payloads can be copied once (or empty span on failure).

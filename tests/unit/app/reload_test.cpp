@@ -31,6 +31,7 @@ TEST(keep_restart_only, names_and_undoes_every_restart_only_change) {
   next.http.listen = ep("127.0.0.1:9999");
   next.fleet.drain_timeout = 10;
   next.auth.realm = "other";
+  next.stun.other_ip = ep("127.0.0.2:0");
   // Reloadable: kept as given.
   next.lifetimes.permission = 120;
   next.peers.deny = {*auth::cidr::parse("198.51.100.0/24")};
@@ -41,7 +42,8 @@ TEST(keep_restart_only, names_and_undoes_every_restart_only_change) {
 
   const auto ignored = keep_restart_only(running, next);
   EXPECT_EQ(ignored, (std::vector<std::string>{"listen", "relay.ports", "threads",
-                                               "tls.listen[].proxy_protocol", "realm", "streams",
+                                               "tls.listen[].proxy_protocol", "stun.other_ip", "realm",
+                                               "streams",
                                                "http.listen", "fleet"}));
   EXPECT_EQ(next.listen, running.listen);
   EXPECT_EQ(next.tls.listen_proxy, running.tls.listen_proxy);
@@ -51,6 +53,7 @@ TEST(keep_restart_only, names_and_undoes_every_restart_only_change) {
   EXPECT_EQ(next.http.listen, running.http.listen);
   EXPECT_EQ(next.fleet.drain_timeout, running.fleet.drain_timeout);
   EXPECT_EQ(next.auth.realm, running.auth.realm);
+  EXPECT_EQ(next.stun.other_ip, running.stun.other_ip);
   EXPECT_EQ(next.lifetimes.permission, 120u);
   EXPECT_EQ(next.peers.deny.size(), 1u);
   EXPECT_EQ(next.log_level, "debug");

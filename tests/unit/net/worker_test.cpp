@@ -52,6 +52,59 @@ TEST(worker, answers_binding_with_xor_mapped_address_and_stops_promptly) {
   EXPECT_EQ(read(w.get().counters().packets_received), 1u);
 }
 
+// stun.other_ip (RFC 5780): three more UDP sockets per listener, kept out
+// of listener_endpoints(), and io_port::alternate maps each socket of the
+// group to the one with the IP and/or port flipped.
+TEST(worker, other_ip_opens_the_rfc5780_group) {
+  worker_options o = loopback_options();
+  o.other_ip = stun::endpoint::v4(0x7F000002, 0);
+  worker w(0, make_shared_state(), o);
+  std::string what;
+  ASSERT_FALSE(w.open(what)) << what;
+  const auto listeners = w.listener_endpoints();
+  ASSERT_EQ(listeners.size(), 1u);
+  const stun::endpoint a = listeners[0];
+  const auto socket_of = [&](unsigned member) {
+    return stun::endpoint::v4((member & 2U) != 0 ? 0x7F000002 : 0x7F000001,
+                              static_cast<std::uint16_t>(a.port + (member & 1U)));
+  };
+  relay::io_port& io = w.io_for_test();
+  relay::client_ref c;
+  c.remote = loopback(40000);
+  c.local = a;
+  EXPECT_FALSE(io.binding_only(c));
+  const auto other = io.alternate(c, true, true);
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->local, socket_of(3));
+  EXPECT_EQ(other->remote, c.remote);
+  EXPECT_TRUE(io.binding_only(*other));
+  EXPECT_EQ(io.alternate(c, false, true)->local, socket_of(1));
+  EXPECT_EQ(io.alternate(c, true, false)->local, socket_of(2));
+  EXPECT_EQ(io.alternate(*other, true, true)->local, a);
+  EXPECT_EQ(io.alternate(*other, true, true)->listener, 0u);
+  relay::client_ref stream = c;
+  stream.proto = relay::transport::tcp;
+  EXPECT_FALSE(io.alternate(stream, true, true));
+
+  // Without other_ip: no group.
+  worker plain(1, make_shared_state(), loopback_options());
+  ASSERT_FALSE(plain.open(what)) << what;
+  EXPECT_FALSE(plain.io_for_test().alternate(c, true, true));
+}
+
+// A socket of the group that cannot bind fails open(), naming the key.
+TEST(worker, other_ip_port_taken_fails_open) {
+  udp_socket holder(stun::endpoint::v4(0x7F000002, 0));
+  worker_options o = loopback_options();
+  o.listen = {loopback(holder.local().port)};  // OTHER:P is taken
+  o.tcp = false;
+  o.other_ip = stun::endpoint::v4(0x7F000002, 0);
+  worker w(0, make_shared_state(), o);
+  std::string what;
+  EXPECT_TRUE(w.open(what));
+  EXPECT_NE(what.find("stun.other_ip"), std::string::npos) << what;
+}
+
 TEST(worker, stop_before_run_makes_run_return) {
   worker w(0, make_shared_state(), loopback_options());
   std::string what;

@@ -189,6 +189,89 @@ TEST(Builder, AlternateServerAndDomain) {
   EXPECT_EQ(decode_error_code(*parsed->find(attr::error_code))->code, 300);
 }
 
+// RFC 5780 §7.2-7.4: CHANGE-REQUEST's flags byte for each combination,
+// and RESPONSE-ORIGIN / OTHER-ADDRESS as plain (not XORed) addresses.
+TEST(Builder, Rfc5780Attributes) {
+  const auto tid = tid_from("0102030405060708090a0b0c");
+  std::array<std::byte, 256> buf{};
+  const struct {
+    bool ip, port;
+    const char* wire;
+  } cases[] = {{false, false, "0003 0004 00000000"},
+               {false, true, "0003 0004 00000002"},
+               {true, false, "0003 0004 00000004"},
+               {true, true, "0003 0004 00000006"}};
+  for (const auto& c : cases) {
+    auto built = message_builder(buf, m(method::binding), message_class::request, tid)
+                     .add_change_request(c.ip, c.port)
+                     .finish();
+    ASSERT_TRUE(built);
+    const auto expected = from_hex(std::string("0001 0008 2112a442 0102030405060708090a0b0c ") + c.wire);
+    EXPECT_EQ(std::vector<std::byte>(built->begin(), built->end()), expected) << c.wire;
+    auto parsed = parse_message(*built);
+    ASSERT_TRUE(parsed);
+    const auto flags = decode_change_request(*parsed->find(attr::change_request));
+    ASSERT_TRUE(flags);
+    EXPECT_EQ(flags->change_ip, c.ip);
+    EXPECT_EQ(flags->change_port, c.port);
+  }
+
+  auto built = message_builder(buf, m(method::binding), message_class::success_response, tid)
+                   .add_address(attr::response_origin, *endpoint::parse("127.0.0.2:3479"), false)
+                   .add_address(attr::other_address, *endpoint::parse("[2001:db8::1]:3479"), false)
+                   .finish();
+  ASSERT_TRUE(built);
+  const auto expected = from_hex(
+      "0101 0024 2112a442 0102030405060708090a0b0c"
+      "802b 0008 0001 0d97 7f000002"
+      "802c 0014 0002 0d97 20010db8000000000000000000000001");
+  EXPECT_EQ(std::vector<std::byte>(built->begin(), built->end()), expected);
+  auto parsed = parse_message(*built);
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(*decode_address(*parsed->find(attr::response_origin), parsed->tid(), false),
+            *endpoint::parse("127.0.0.2:3479"));
+  EXPECT_EQ(*decode_address(*parsed->find(attr::other_address), parsed->tid(), false),
+            *endpoint::parse("[2001:db8::1]:3479"));
+}
+
+// RESPONSE-PORT (RFC 5780 §7.5): the port, then two bytes of padding.
+TEST(Builder, ResponsePort) {
+  const auto tid = tid_from("0102030405060708090a0b0c");
+  std::array<std::byte, 64> buf{};
+  auto built = message_builder(buf, m(method::binding), message_class::request, tid)
+                   .add_response_port(40001)
+                   .finish();
+  ASSERT_TRUE(built);
+  EXPECT_EQ(std::vector<std::byte>(built->begin(), built->end()),
+            from_hex("0001 0008 2112a442 0102030405060708090a0b0c 0027 0004 9c41 0000"));
+  auto parsed = parse_message(*built);
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(*decode_response_port(*parsed->find(attr::response_port)), 40001);
+}
+
+// CHANGE-REQUEST is four bytes; anything else is malformed. Bits other than
+// A and B are ignored (RFC 5780 §7.2 leaves them unused).
+TEST(Builder, ChangeRequestDecoderChecksSize) {
+  const auto tid = tid_from("0102030405060708090a0b0c");
+  std::array<std::byte, 64> buf{};
+  const std::array<std::byte, 2> short_value{};
+  auto built = message_builder(buf, m(method::binding), message_class::request, tid)
+                   .add_bytes(attr::change_request, short_value)
+                   .finish();
+  ASSERT_TRUE(built);
+  auto parsed = parse_message(*built);
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(decode_change_request(*parsed->find(attr::change_request)).error,
+            make_error_code(codec_error::bad_attribute_value));
+  built = message_builder(buf, m(method::binding), message_class::request, tid)
+              .add_u32(attr::change_request, 0xFFFFFFFDU)  // every bit but B
+              .finish();
+  parsed = parse_message(*built);
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(*decode_change_request(*parsed->find(attr::change_request)),
+            (change_request_value{true, false}));
+}
+
 TEST(Builder, EmptyKeyIsAKey) {
   std::array<std::byte, 128> buf{};
   auto built = message_builder(buf, m(method::binding), message_class::request, round_trip_tid)
