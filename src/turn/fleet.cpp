@@ -100,6 +100,7 @@ std::uint16_t port_for(const alternate_node& n, transport t) {
     case transport::udp: return n.udp_port;
     case transport::tcp: return n.tcp_port;
     case transport::tls: return n.tls_port;
+    case transport::dtls: return 0;  // nodes advertise no DTLS port: no redirect
   }
   return 0;
 }

@@ -109,6 +109,11 @@ struct worker_options {
   // The workers' indices must be their queue indices.
   std::shared_ptr<handoff_group> handoff;
 
+  // ---- DTLS (TURN over DTLS 1.2 on UDP; needs `tls` for the certificate) ----
+  std::vector<stun::endpoint> dtls_listen;  // DTLS listeners (port 0: ephemeral)
+  std::chrono::milliseconds dtls_handshake_timeout{10'000};  // cookie returned -> handshake done
+  std::chrono::milliseconds dtls_idle_timeout{900'000};      // no record from the client: closed
+
   // Everything but `tls`, `connections`, `handoff` and `probe_exclusive`, which the
   // caller supplies (`unauth_memory` is made here: every worker's copy shares it).
   static worker_options from_config(const config::server_config& cfg);
@@ -129,9 +134,12 @@ class worker {
   [[nodiscard]] std::vector<stun::endpoint> listener_endpoints() const;
   // The TLS listeners' bound addresses, in config order.
   [[nodiscard]] std::vector<stun::endpoint> tls_listener_endpoints() const;
+  // The DTLS listeners' bound addresses, in config order.
+  [[nodiscard]] std::vector<stun::endpoint> dtls_listener_endpoints() const;
 
-  // Any thread: new TLS handshakes use `ctx` from now on; connections that
-  // already started keep theirs (SIGHUP certificate reload).
+  // Any thread: new TLS and DTLS handshakes use `ctx` (its certificate and
+  // key) from now on; connections and sessions that already started keep
+  // theirs (SIGHUP certificate reload).
   void set_tls_context(tls_context_ptr ctx);
 
   // Any thread: runs `job` on this worker's thread, between rounds, with its
