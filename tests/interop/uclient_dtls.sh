@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# coturn's turnutils_uclient over DTLS (-S without -t) against anyturn's
+# --dtls-listen, with turnutils_peer as the UDP echo peer on loopback. Usage:
+#   uclient_dtls.sh CASE SLOT
+#     channel   ChannelData, long-term credentials
+#     send      Send/Data indications (-s), TURN REST secret (-W)
+# 10 clients, each also making uclient's extra RTCP allocation; zero loss
+# and tot_recv_msgs == tot_send_msgs are required. The server runs without
+# tls.cert (the generated development certificate, in a temporary state
+# directory). Afterwards /metrics must show a DTLS handshake per client,
+# every one after a HelloVerifyRequest (cookie_sent), and no DTLS session
+# left open once the clients are gone.
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=lib.sh
+source "$here/lib.sh"
+
+case_name="${1:?usage: uclient_dtls.sh CASE SLOT}"
+slot="${2:?usage: uclient_dtls.sh CASE SLOT}"
+require_tool turnutils_uclient
+
+user=alice
+password=wonderland
+secret="interop-rest-secret-$RANDOM$RANDOM"
+clients=10
+messages=50
+
+dtls_port="$(free_port)"
+server_args=(--relay-ip 127.0.0.1 --relay-ports "$(relay_range "$slot")" --realm anyturn.test
+  --user "$user:$password" --auth-secret "$secret" --threads 2 --allow-peer 127.0.0.1/32
+  --dtls-listen "127.0.0.1:$dtls_port")
+client_args=(-S -m "$clients" -n "$messages" -l 160 -z 5 -X)
+case "$case_name" in
+  channel) client_args+=(-u "$user" -w "$password") ;;
+  send) client_args+=(-s -u "$user" -W "$secret") ;;
+  *) fail "unknown case $case_name" ;;
+esac
+
+start_server "${server_args[@]}" --log-level debug
+start_peer
+
+metric() {  # metric SERIES: its value in /metrics (0 when absent)
+  curl -s --max-time 3 "http://127.0.0.1:$http_port/metrics" |
+    awk -v s="$1" '$1 == s { v = $2 } END { print (v == "" ? 0 : v) }'
+}
+
+out="$work/uclient.log"
+start_uclient "$out" "${client_args[@]}" -p "$dtls_port" -e 127.0.0.1 -r "$peer_port" 127.0.0.1
+finish_uclient "$out"
+require_zero_loss $((clients * messages))
+
+ok="$(metric 'anyturn_dtls_handshakes_total{result="ok"}')"
+cookies="$(metric 'anyturn_dtls_handshakes_total{result="cookie_sent"}')"
+failed="$(metric 'anyturn_dtls_handshakes_total{result="failed"}')"
+log "server: dtls handshakes ok=$ok cookie_sent=$cookies failed=$failed"
+((ok >= clients)) || fail "only $ok DTLS handshakes completed, expected at least $clients"
+((cookies >= ok)) || fail "$ok handshakes but only $cookies HelloVerifyRequests: a session skipped the cookie"
+
+# uclient closes its sessions with close_notify on exit: none stays open.
+open=""
+for ((i = 0; i < 50; i++)); do
+  open="$(metric anyturn_dtls_sessions_open)"
+  [[ "$open" == 0 ]] && break
+  sleep 0.1
+done
+log "server: dtls sessions open after the run: $open"
+[[ "$open" == 0 ]] || fail "$open DTLS sessions still open after every client left"
+
+stop_server
+grep -q 'SELF-SIGNED' "$server_log" || fail "the development certificate was not announced"
+grep -qE 'allocation start: dtls ' "$server_log" || fail "no allocation was made over DTLS"
+log "PASS"
