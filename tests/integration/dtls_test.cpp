@@ -13,6 +13,7 @@
 #include <openssl/ssl.h>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <thread>
