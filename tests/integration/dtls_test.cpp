@@ -2,15 +2,22 @@
 // a handshake (with its cookie exchange) and an Allocate relaying both ways
 // with unpadded ChannelData; garbage datagrams and a ClientHello without a
 // cookie leave no session behind (HelloVerifyRequest smaller than the
-// ClientHello: no amplification); the handshake and idle timeouts.
+// ClientHello: no amplification); the handshake and idle timeouts; the
+// per-address session limit; the certificate reloaded on SIGHUP.
 #include "daemon.hpp"
 #include "dtls_client.hpp"
 #include "turn_client.hpp"
 
 #include <gtest/gtest.h>
 
+#include <anyturn/net/tls.hpp>
+
 #include <openssl/bio.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <csignal>
 
 #include <cstdio>
 #include <cstring>
@@ -30,7 +37,9 @@ const credentials alice{"alice", "wonderland-dtls-1", false};
 // certificate, and an optional config file for the dtls.* timeouts.
 class dtls_server {
  public:
-  dtls_server(unsigned slot, const std::string& config_yaml = {}) : ports_(relay_ports_for_slot(slot)) {
+  dtls_server(unsigned slot, const std::string& config_yaml = {},
+              const std::vector<std::string>& extra_args = {})
+      : ports_(relay_ports_for_slot(slot)) {
     dtls_port_ = free_port(false);
     daemon::options o;
     o.args = {"--relay-ip", "127.0.0.1", "--relay-ports", ports_.flag(), "--user",
@@ -42,6 +51,7 @@ class dtls_server {
       o.args.push_back("--config");
       o.args.push_back(config_path_);
     }
+    o.args.insert(o.args.end(), extra_args.begin(), extra_args.end());
     daemon_ = std::make_unique<daemon>(o);
   }
   ~dtls_server() {
@@ -277,6 +287,82 @@ TEST(dtls, idle_session_is_closed_and_its_allocation_freed) {
   EXPECT_EQ(server.metric(sessions_open), 0);
   EXPECT_EQ(server.metric("anyturn_allocations_active{transport=\"dtls\"}"), 0);
   server.stop();
+}
+
+TEST(dtls, sessions_count_against_the_per_address_limit) {
+  dtls_server server(44, "streams:\n  max_connections_per_ip: 1\n");
+  ASSERT_TRUE(server.start()) << server.d().log();
+  dtls_client first(server.dtls());
+  ASSERT_TRUE(first.connect()) << first.last_error();
+  // A second session from 127.0.0.1: refused once its cookie checks out.
+  dtls_client second(server.dtls());
+  EXPECT_FALSE(second.connect(1500ms));
+  EXPECT_GE(server.metric(result("limit")), 1);
+  EXPECT_EQ(server.metric(sessions_open), 1);
+  // The first session still works; once it ends, the address may open another.
+  first.set_credentials(alice);
+  auto alloc = first.allocate();
+  EXPECT_TRUE(alloc && alloc->is_success()) << describe(alloc);
+  first.shutdown();
+  ASSERT_TRUE(server.metric_becomes(sessions_open, 0, 3s));
+  dtls_client third(server.dtls());
+  EXPECT_TRUE(third.connect()) << third.last_error();
+  server.stop();
+}
+
+// The DER of the first certificate in a PEM text.
+std::string der_of(const std::string& pem) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  if (cert == nullptr) return {};
+  unsigned char* der = nullptr;
+  const int len = i2d_X509(cert, &der);
+  std::string out(reinterpret_cast<const char*>(der), static_cast<std::size_t>(std::max(len, 0)));
+  OPENSSL_free(der);
+  X509_free(cert);
+  return out;
+}
+
+TEST(dtls, sighup_reloads_the_certificate_for_new_handshakes) {
+  const fs::path dir = fs::temp_directory_path() / ("anyturn-dtls-cert-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::vector<stun::endpoint> ips{v4_loopback()};
+  const std::vector<std::string> dns{"localhost"};
+  std::string error;
+  auto one = net::make_self_signed(ips, dns, std::chrono::hours{24}, error);
+  auto two = net::make_self_signed(ips, dns, std::chrono::hours{24}, error);
+  ASSERT_TRUE(one && two) << error;
+  const std::string cert = (dir / "cert.pem").string();
+  const std::string key = (dir / "key.pem").string();
+  std::ofstream(cert) << one->certificate;
+  std::ofstream(key) << one->private_key;
+
+  dtls_server server(45, {}, {"--tls-cert", cert, "--tls-key", key});
+  ASSERT_TRUE(server.start()) << server.d().log();
+  dtls_client before(server.dtls());
+  ASSERT_TRUE(before.connect()) << before.last_error();
+  EXPECT_EQ(before.peer_certificate_der(), der_of(one->certificate));
+
+  std::ofstream(cert, std::ios::trunc) << two->certificate;
+  std::ofstream(key, std::ios::trunc) << two->private_key;
+  ASSERT_TRUE(server.d().signal(SIGHUP));
+  const auto deadline = clock::now() + 5s;
+  while (server.d().log().find("TLS: reloaded") == std::string::npos && clock::now() < deadline) {
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_NE(server.d().log().find("TLS: reloaded"), std::string::npos) << server.d().log();
+  std::this_thread::sleep_for(200ms);  // the workers take the new context between rounds
+
+  dtls_client after(server.dtls());
+  ASSERT_TRUE(after.connect()) << after.last_error();
+  EXPECT_EQ(after.peer_certificate_der(), der_of(two->certificate));
+  // The session that started before keeps working.
+  before.set_credentials(alice);
+  auto alloc = before.allocate();
+  EXPECT_TRUE(alloc && alloc->is_success()) << describe(alloc);
+  server.stop();
+  fs::remove_all(dir);
 }
 
 }  // namespace

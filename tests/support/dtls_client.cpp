@@ -4,6 +4,7 @@
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -121,6 +122,19 @@ bool dtls_client::connect(std::chrono::milliseconds timeout) {
       DTLSv1_handle_timeout(ssl_->ssl);
     }
   }
+}
+
+std::string dtls_client::peer_certificate_der() const {
+  if (!connected_) return {};
+  X509* cert = SSL_get1_peer_certificate(ssl_->ssl);
+  if (cert == nullptr) return {};
+  unsigned char* der = nullptr;
+  const int len = i2d_X509(cert, &der);
+  std::string out;
+  if (len > 0) out.assign(reinterpret_cast<const char*>(der), static_cast<std::size_t>(len));
+  OPENSSL_free(der);
+  X509_free(cert);
+  return out;
 }
 
 bool dtls_client::send_plain(stun::bytes_view data) {

@@ -31,6 +31,8 @@ class dtls_client {
   bool connect(std::chrono::milliseconds timeout = std::chrono::seconds{5});
   [[nodiscard]] const std::string& last_error() const { return error_; }
   [[nodiscard]] const stun::endpoint& local() const { return local_; }
+  // The server's certificate (DER) after connect(); empty without one.
+  [[nodiscard]] std::string peer_certificate_der() const;
 
   void set_credentials(credentials c) { credentials_ = std::move(c); }
 
