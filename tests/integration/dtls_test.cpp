@@ -176,6 +176,21 @@ TEST(dtls, handshake_allocate_and_relay_both_ways) {
   EXPECT_EQ(data->channel, 0x4001);
   EXPECT_EQ(to_string(data->payload), "world!!");
 
+  // A full-size media packet both ways: one record each, past the
+  // handshake's 1200-byte fragment size.
+  const bytes big(1400, std::byte{0x5A});
+  bytes big_cd(4 + big.size());
+  stun::write_channel_data_header(big_cd, 0x4001, static_cast<std::uint16_t>(big.size()));
+  std::memcpy(big_cd.data() + 4, big.data(), big.size());
+  ASSERT_TRUE(c.send_record(big_cd));
+  auto got_big = peer.recv(2s);
+  ASSERT_TRUE(got_big);
+  EXPECT_EQ(got_big->data, big);
+  peer.send_to(*relayed, big);
+  auto rec_big = c.recv_record(2s);
+  ASSERT_TRUE(rec_big) << "the server could not send a 1404-byte record";
+  EXPECT_EQ(rec_big->size(), 4u + big.size());
+
   EXPECT_GE(server.metric(result("ok")), 1);
   EXPECT_GE(server.metric(result("cookie_sent")), 1) << "the handshake went through a HelloVerifyRequest";
   EXPECT_EQ(server.metric(sessions_open), 1);
