@@ -463,11 +463,12 @@ void dtls_server::close(session& s, dtls_close why, const relay::now_t& now) {
   if (s.dead) return;
   s.dead = true;
   s.link->in_size = 0;
-  if (s.established && why != dtls_close::error && why != dtls_close::peer_closed) {
-    SSL_shutdown(s.ssl);  // close_notify, through the link
-  } else if (why == dtls_close::peer_closed) {
-    SSL_shutdown(s.ssl);  // answers the client's close_notify
-  }
+  // close_notify, through the link: when we end the session, and as the
+  // answer to the client's. Not to a client that restarted (it holds no
+  // keys of the old session any more), nor after a fatal error.
+  const bool notify = why == dtls_close::idle_timeout || why == dtls_close::shutdown ||
+                      why == dtls_close::peer_closed;
+  if (s.established && notify) SSL_shutdown(s.ssl);
   ERR_clear_error();
   switch (why) {
     case dtls_close::handshake_failed: bump(counters_.dtls_handshake_failures); break;
