@@ -24,6 +24,12 @@
 // made over it; when the connection closes, the allocation ends at once.
 // Connection limits are counted across workers by a shared, lock-free
 // connection_limiter.
+//
+// DTLS: every `dtls_listen` address gets a UDP socket per worker
+// (SO_REUSEPORT), read by the UDP loop; its datagrams go to the worker's
+// DTLS server (stateless cookie exchange, then one session per client
+// address), whose decrypted records reach the core like a UDP client's.
+// DTLS sessions count against the same connection_limiter.
 #pragma once
 
 #include <anyturn/config/config.hpp>
