@@ -118,8 +118,9 @@ class dtls_server {
   static relay::client_ref key_of(std::uint32_t listener, const stun::endpoint& remote);
   ssl_st* new_ssl(dtls_link& link, std::string& error);
   listen_slot& listener_slot(std::uint32_t listener);
-  // The stateless path. `existing`: an established session of this address
-  // that sent a new ClientHello (it is replaced once the cookie checks out).
+  // The stateless path (DTLSv1_listen on the listener's SSL object), also
+  // for a new ClientHello from the address of an established session: that
+  // session is replaced only once the new cookie checks out (promote()).
   void listen(std::uint32_t listener, const stun::endpoint& remote, const stun::endpoint& local,
               stun::bytes_view data, const relay::now_t& now);
   void promote(listen_slot& slot, const relay::client_ref& key, const relay::now_t& now);
