@@ -3,7 +3,7 @@
 // with unpadded ChannelData; garbage datagrams and a ClientHello without a
 // cookie leave no session behind (HelloVerifyRequest smaller than the
 // ClientHello: no amplification); the handshake and idle timeouts; the
-// per-address session limit; the certificate reloaded on SIGHUP.
+// per-address session limit; the certificate reloaded on SIGHUP; IPv6.
 #include "daemon.hpp"
 #include "dtls_client.hpp"
 #include "turn_client.hpp"
@@ -19,6 +19,7 @@
 
 #include <csignal>
 
+#include <array>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -302,6 +303,34 @@ TEST(dtls, idle_session_is_closed_and_its_allocation_freed) {
   EXPECT_EQ(server.metric(sessions_open), 0);
   EXPECT_EQ(server.metric("anyturn_allocations_active{transport=\"dtls\"}"), 0);
   server.stop();
+}
+
+TEST(dtls, ipv6_handshake_and_allocate) {
+  if (!ipv6_loopback_usable()) GTEST_SKIP() << "::1 is not usable here";
+  const port_range ports = relay_ports_for_slot(46);
+  const std::uint16_t port = free_port(true);
+  daemon::options o;
+  o.ipv6 = true;
+  o.args = {"--relay-ip", "::1", "--relay-ports", ports.flag(), "--user", alice.username + ":" + alice.password,
+            "--allow-peer", "::1/128", "--dtls-listen", "[::1]:" + std::to_string(port)};
+  daemon d(o);
+  ASSERT_TRUE(d.start()) << d.log();
+  std::array<std::uint8_t, 16> loopback{};
+  loopback[15] = 1;
+  dtls_client c(stun::endpoint::v6(loopback, port));
+  ASSERT_TRUE(c.connect()) << c.last_error() << "\n" << d.log();
+  c.set_credentials(alice);
+  auto alloc = c.request(stun::method::allocate, [](stun::message_builder& b) {
+    b.add_requested_transport(17);
+    b.add_address_family(stun::attr::requested_address_family, stun::address_family::ipv6);
+  });
+  ASSERT_TRUE(alloc && alloc->is_success()) << describe(alloc);
+  const auto relayed = alloc->address(stun::attr::xor_relayed_address);
+  ASSERT_TRUE(relayed);
+  EXPECT_FALSE(relayed->is_v4());
+  EXPECT_EQ(alloc->address(stun::attr::xor_mapped_address), c.local());
+  c.shutdown();
+  EXPECT_EQ(d.stop(), 0) << d.log();
 }
 
 TEST(dtls, sessions_count_against_the_per_address_limit) {
