@@ -113,7 +113,7 @@ struct server_app::impl {
       return false;
     }
 
-    if (!cfg.tls.listen.empty()) {
+    if (!cfg.tls.listen.empty() || !cfg.dtls.listen.empty()) {
       tls_material tls = load_tls_material(cfg, state_dir, error);
       if (!tls.context) {
         error = "TLS: " + error;
@@ -127,7 +127,7 @@ struct server_app::impl {
     // ports); the others join the same addresses, ephemeral ports resolved.
     net::worker_options base = net::worker_options::from_config(cfg);
     base.tls = tls_context;
-    if (cfg.streams.tcp || !cfg.tls.listen.empty()) {
+    if (cfg.streams.tcp || !cfg.tls.listen.empty() || !cfg.dtls.listen.empty()) {
       base.connections = std::make_shared<net::connection_limiter>(
           cfg.streams.max_connections, cfg.streams.max_connections_per_ip);
     }
@@ -367,8 +367,8 @@ struct server_app::impl {
   // on any error the old context stays.
   bool reload_tls(std::string& error) { return reload_tls(cfg, error); }
   bool reload_tls(const config::server_config& from, std::string& error) {
-    if (from.tls.listen.empty()) {
-      error = "no TLS listener is configured";
+    if (from.tls.listen.empty() && from.dtls.listen.empty()) {
+      error = "no TLS or DTLS listener is configured";
       return false;
     }
     tls_material tls = load_tls_material(from, state_dir, error);
@@ -411,7 +411,7 @@ struct server_app::impl {
       return;
     }
     bool any = false;
-    if (!cfg.tls.listen.empty()) {
+    if (!cfg.tls.listen.empty() || !cfg.dtls.listen.empty()) {
       any = true;
       std::string error;
       if (!reload_tls(error)) {
@@ -469,7 +469,7 @@ struct server_app::impl {
       api_tenants = std::move(h.tenants);
     }
     net::tls_context_ptr new_tls;
-    if (!next->tls.listen.empty()) {
+    if (!next->tls.listen.empty() || !next->dtls.listen.empty()) {
       tls_material tls = load_tls_material(*next, state_dir, error);
       if (!tls.context) return fail({"TLS: " + error});
       new_tls = tls.context;
@@ -725,6 +725,7 @@ struct server_app::impl {
     std::vector<std::string> names;
     for (const auto& l : listeners) names.push_back((cfg.streams.tcp ? "udp+tcp " : "udp ") + l.to_string());
     for (const auto& l : tls_listeners) names.push_back("tls " + l.to_string());
+    for (const auto& l : cfg.dtls.listen) names.push_back("dtls " + l.to_string());
     spdlog::info("listening on {} ({} worker thread{}, SO_REUSEPORT)", fmt::join(names, ", "),
                  thread_count, thread_count == 1 ? "" : "s");
     std::vector<std::string> relays;

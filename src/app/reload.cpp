@@ -50,6 +50,9 @@ std::vector<std::string> keep_restart_only(const config::server_config& running,
   keep(running.tls.listen, next.tls.listen, "tls.listen", ignored);
   keep(running.tls.listen_proxy, next.tls.listen_proxy, "tls.listen[].proxy_protocol", ignored);
   keep(running.stun.other_ip, next.stun.other_ip, "stun.other_ip", ignored);  // its sockets open at start
+  keep(running.dtls.listen, next.dtls.listen, "dtls.listen", ignored);
+  keep(running.dtls.handshake_timeout, next.dtls.handshake_timeout, "dtls.handshake_timeout", ignored);
+  keep(running.dtls.idle_timeout, next.dtls.idle_timeout, "dtls.idle_timeout", ignored);
   keep(running.auth.realm, next.auth.realm, "realm", ignored);
   keep(running.auth.nonce_keys, next.auth.nonce_keys, "auth.nonce_keys", ignored);
   keep(running.auth.nonce_max_skew, next.auth.nonce_max_skew, "auth.nonce_max_skew", ignored);

@@ -141,6 +141,7 @@ std::shared_ptr<const relay::own_addresses> own_addresses_of(
   };
   for (const auto& e : cfg.listen) add(e);
   for (const auto& e : cfg.tls.listen) add(e);
+  for (const auto& e : cfg.dtls.listen) add(e);
   if (cfg.http.enabled) add(cfg.http.listen);
   if (cfg.stun.other_ip) add(*cfg.stun.other_ip);  // RFC 5780's extra sockets
   for (const auto& e : external) add(e);
@@ -164,9 +165,9 @@ std::uint64_t required_descriptors(const config::server_config& cfg, unsigned th
   // Per worker: its UDP, TCP and TLS listeners plus epoll, eventfd, timerfd
   // and a spare; then one per stream connection.
   const std::uint64_t listeners =
-      cfg.listen.size() * (cfg.streams.tcp ? 2 : 1) + cfg.tls.listen.size();
+      cfg.listen.size() * (cfg.streams.tcp ? 2 : 1) + cfg.tls.listen.size() + cfg.dtls.listen.size();
   const std::uint64_t per_worker = listeners + 4;
-  const bool streams = cfg.streams.tcp || !cfg.tls.listen.empty();
+  const bool streams = cfg.streams.tcp || !cfg.tls.listen.empty() || !cfg.dtls.listen.empty();
   const std::uint64_t connections = streams ? cfg.streams.max_connections : 0;
   return relay_ports * cfg.relay.ips.size() + per_worker * threads + connections + 64;
 }

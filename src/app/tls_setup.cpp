@@ -48,6 +48,7 @@ certificate_names development_certificate_names(const config::server_config& cfg
   };
   for (const auto& ep : cfg.listen) consider(ep);
   for (const auto& ep : cfg.tls.listen) consider(ep);
+  for (const auto& ep : cfg.dtls.listen) consider(ep);
   for (const auto& ep : cfg.relay.ips) add_ip(names.ips, ep);
   if (wildcard) {
     for (const auto& a : config::host_interface_addresses()) {

@@ -28,7 +28,7 @@ enum class flag {
   threads, log_level, tls_listen, tls_cert, tls_key, http_listen, api_key, udp_coalesce_us,
   max_allocations_per_user, external_ip, anycast_ip, unicast_ip, alternate_domain, node_id, redis,
   drain_alternate, drain_timeout, admin_key, no_enforce_expiry, proxy_protocol, proxy_trusted, help,
-  version, log_format, test_page, other_ip,
+  version, log_format, test_page, other_ip, dtls_listen,
 };
 
 struct flag_spec {
@@ -53,6 +53,7 @@ constexpr std::array<flag_spec, 36> flags = {{
     {"--tls-listen", flag::tls_listen, true},
     {"--tls-cert", flag::tls_cert, true},
     {"--tls-key", flag::tls_key, true},
+    {"--dtls-listen", flag::dtls_listen, true},
     {"--http-listen", flag::http_listen, true},
     {"--api-key", flag::api_key, true},
     {"--udp-coalesce-us", flag::udp_coalesce_us, true},
@@ -170,6 +171,10 @@ std::optional<cli_options> parse_cli(int argc, const char* const* argv,
         break;
       case flag::tls_cert: opts.tls_cert = std::move(v); break;
       case flag::tls_key: opts.tls_key = std::move(v); break;
+      case flag::dtls_listen:
+        opts.dtls_listen.push_back(std::move(v));
+        last_listener = nullptr;  // no PROXY protocol on DTLS
+        break;
       case flag::http_listen: opts.http_listen = std::move(v); break;
       case flag::api_key: opts.api_keys.push_back(std::move(v)); break;
       case flag::udp_coalesce_us: opts.udp_coalesce_us = std::move(v); break;
@@ -357,6 +362,14 @@ std::optional<server_config> resolve(const cli_options& opts, std::vector<std::s
   }
   if (opts.tls_cert) cfg.tls.cert = *opts.tls_cert;
   if (opts.tls_key) cfg.tls.key = *opts.tls_key;
+  if (!opts.dtls_listen.empty()) {  // replaces the file's list
+    std::vector<stun::endpoint> listen;
+    for (const auto& text : opts.dtls_listen) {
+      if (auto ep = detail::parse_listen(text)) listen.push_back(*ep);
+      else errors.push_back(expected("--dtls-listen", detail::expect_listen, text));
+    }
+    cfg.dtls.listen = std::move(listen);
+  }
   if (opts.http_listen) {
     if (auto ep = detail::parse_listen(*opts.http_listen)) {
       cfg.http.listen = *ep;
@@ -467,6 +480,8 @@ flag replaces the file's whole list. Every flag takes its value as
                             repeatable; applies to the --listen/--tls-listen before it
   --tls-cert FILE           PEM certificate chain for TLS (replaces tls.cert)
   --tls-key FILE            PEM private key for TLS (replaces tls.key)
+  --dtls-listen ADDR:PORT   DTLS 1.2 listener on UDP, repeatable (replaces
+                            dtls.listen; uses the TLS certificate)
   --http-listen ADDR:PORT   metrics/health/credentials-API HTTP server address
                             (replaces http.listen; default 127.0.0.1:9641)
   --api-key KEY             credentials-API bearer key of the default tenant,

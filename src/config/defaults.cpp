@@ -39,6 +39,9 @@ bool listened_on(const server_config& cfg, const stun::endpoint& ip) {
   for (const auto& l : cfg.tls.listen) {
     if (covers(l)) return true;
   }
+  for (const auto& l : cfg.dtls.listen) {
+    if (covers(l)) return true;
+  }
   return false;
 }
 
@@ -130,9 +133,9 @@ std::vector<std::string> warnings(const server_config& cfg) {
         "directory (rest-secret) at its first start; mint credentials from that file or the "
         "credentials API");
   }
-  if (!cfg.tls.listen.empty() && cfg.tls.cert.empty()) {
+  if ((!cfg.tls.listen.empty() || !cfg.dtls.listen.empty()) && cfg.tls.cert.empty()) {
     out.push_back(
-        "tls.cert is not set: TLS uses a self-signed certificate generated in the state directory, "
+        "tls.cert is not set: TLS (and DTLS) uses a self-signed certificate generated in the state directory, "
         "which browsers and other clients do not trust; for development only");
   }
   bool api_keys = !cfg.auth.api_keys.empty();

@@ -105,6 +105,39 @@ void check_tls(const server_config& cfg, std::vector<std::string>& errors) {
   }
 }
 
+// DTLS listeners: UDP sockets of their own, so never the port of a `listen`
+// address (with SO_REUSEPORT both would bind and split the datagrams).
+void check_dtls(const server_config& cfg, std::vector<std::string>& errors) {
+  const auto& dtls = cfg.dtls;
+  for (std::size_t i = 0; i < dtls.listen.size(); ++i) {
+    const auto& ep = dtls.listen[i];
+    const std::string path = idx("dtls.listen", i);
+    if (ep.port == 0) errors.push_back(path + ": port must not be 0");
+    for (std::size_t j = 0; j < i; ++j) {
+      if (dtls.listen[j] == ep) {
+        errors.push_back(path + ": " + ep.to_string() + " is already listed as " + idx("dtls.listen", j));
+        break;
+      }
+    }
+    for (std::size_t j = 0; j < cfg.listen.size(); ++j) {
+      const auto& l = cfg.listen[j];
+      if (l.port != ep.port || l.family != ep.family) continue;
+      if (l == ep || is_unspecified(l) || is_unspecified(ep)) {
+        errors.push_back(path + ": " + ep.to_string() + " overlaps " + idx("listen", j) + " (" +
+                         l.to_string() + "), which serves plain UDP on that port; use another port");
+        break;
+      }
+    }
+  }
+  if (dtls.handshake_timeout == 0 || dtls.handshake_timeout > 300) {
+    errors.push_back("dtls.handshake_timeout: expected 1..300 seconds, got " +
+                     std::to_string(dtls.handshake_timeout));
+  }
+  if (dtls.idle_timeout == 0 || dtls.idle_timeout > 86400) {
+    errors.push_back("dtls.idle_timeout: expected 1..86400 seconds, got " + std::to_string(dtls.idle_timeout));
+  }
+}
+
 // PROXY protocol entries: streams only, and only from named source ranges
 // (a header from anybody else would let any client claim any address).
 void check_proxy_protocol(const std::vector<proxy_protocol_config>& proxy, std::size_t listeners,
@@ -921,6 +954,7 @@ bool validate(const server_config& cfg, std::vector<std::string>& errors) {
   check_external_ips(cfg.relay, errors);
   check_lifetimes(cfg.lifetimes, errors);
   check_tls(cfg, errors);
+  check_dtls(cfg, errors);
   check_proxy_protocol(cfg.listen_proxy, cfg.listen.size(), "listen", cfg.streams.tcp, errors);
   check_proxy_protocol(cfg.tls.listen_proxy, cfg.tls.listen.size(), "tls.listen", true, errors);
   check_streams(cfg.streams, errors);

@@ -54,7 +54,7 @@ class loader {
 
   void root(const YAML::Node& doc, server_config& cfg) {
     for_each_key(doc, "", {"listen", "relay", "realm", "auth", "lifetimes", "peers", "threads",
-                           "log_level", "software", "limits", "tls", "streams", "state_dir", "http",
+                           "log_level", "software", "limits", "tls", "dtls", "streams", "state_dir", "http",
                            "fleet", "tenants", "usage_log", "log", "reload", "stun"},
                  [&](const std::string& key, const YAML::Node& v, const std::string& path) {
                    if (key == "listen") listen(v, path, cfg.listen, cfg.listen_proxy);
@@ -68,6 +68,7 @@ class loader {
                    else if (key == "software") string(v, path, cfg.software);
                    else if (key == "limits") limits(v, path, cfg);
                    else if (key == "tls") tls(v, path, cfg.tls);
+                   else if (key == "dtls") dtls(v, path, cfg.dtls);
                    else if (key == "streams") streams(v, path, cfg.streams);
                    else if (key == "state_dir") string(v, path, cfg.state_dir);
                    else if (key == "http") http(v, path, cfg.http);
@@ -671,6 +672,21 @@ class loader {
                    if (key == "listen") listen(v, child, out.listen, out.listen_proxy);
                    else if (key == "cert") string(v, child, out.cert);
                    else string(v, child, out.key);
+                 });
+  }
+
+  void dtls(const YAML::Node& node, const std::string& path, dtls_config& out) {
+    for_each_key(node, path, {"listen", "handshake_timeout", "idle_timeout"},
+                 [&](const std::string& key, const YAML::Node& v, const std::string& child) {
+                   if (key == "listen") {
+                     std::vector<proxy_protocol_config> proxy;
+                     listen(v, child, out.listen, proxy);
+                     if (!proxy.empty()) error(child + ": proxy_protocol is for TCP listeners; DTLS takes addresses only");
+                   } else if (key == "handshake_timeout") {
+                     uint(v, child, out.handshake_timeout);
+                   } else {
+                     uint(v, child, out.idle_timeout);
+                   }
                  });
   }
 

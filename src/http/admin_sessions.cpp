@@ -59,6 +59,7 @@ std::string_view transport_name(relay::transport t) {
     case relay::transport::udp: return "udp";
     case relay::transport::tcp: return "tcp";
     case relay::transport::tls: return "tls";
+    case relay::transport::dtls: return "dtls";
   }
   return "udp";
 }

@@ -52,6 +52,15 @@ constexpr std::array<net_counter_mapping, net_counter_count> net_mappings{{
     {"proxy_rejected_untrusted", "anyturn_proxy_protocol_rejected_total", "reason", "untrusted"},
     {"proxy_rejected_malformed", "anyturn_proxy_protocol_rejected_total", "reason", "malformed"},
     {"proxy_rejected_timeout", "anyturn_proxy_protocol_rejected_total", "reason", "timeout"},
+    {"dtls_handshakes", "anyturn_dtls_handshakes_total", "result", "ok"},
+    {"dtls_handshake_failures", "anyturn_dtls_handshakes_total", "result", "failed"},
+    {"dtls_handshake_timeouts", "anyturn_dtls_handshakes_total", "result", "timeout"},
+    {"dtls_cookies_sent", "anyturn_dtls_handshakes_total", "result", "cookie_sent"},
+    {"dtls_bad_cookies", "anyturn_dtls_handshakes_total", "result", "bad_cookie"},
+    {"dtls_refused_limit", "anyturn_dtls_handshakes_total", "result", "limit"},
+    {"dtls_garbage", "anyturn_dropped_packets_total", "reason", "dtls_garbage"},
+    {"dtls_idle_timeouts", "anyturn_dtls_sessions_closed_total", "reason", "idle_timeout"},
+    {"dtls_session_errors", "anyturn_dtls_sessions_closed_total", "reason", "error"},
 }};
 
 constexpr std::array<std::string_view, net_counter_count> net_names{{
@@ -103,6 +112,10 @@ constexpr family_help net_helps[] = {
      "PROXY protocol headers accepted on proxy listeners (the client address taken from them)."},
     {"anyturn_proxy_protocol_rejected_total",
      "Connections to proxy listeners refused or closed: untrusted source, malformed header, timeout."},
+    {"anyturn_dtls_handshakes_total",
+     "DTLS handshakes by result: ok, failed, timeout, cookie_sent (HelloVerifyRequest), bad_cookie, limit."},
+    {"anyturn_dtls_sessions_closed_total",
+     "DTLS sessions closed by the server, by reason (normal closes are not counted)."},
 };
 constexpr std::string_view net_help_for(std::string_view family) { return detail::help_in(net_helps, family); }
 constexpr bool every_net_family_has_help() {
@@ -122,6 +135,7 @@ registry::collector net_metrics(std::vector<const net::net_counters*> workers) {
     std::array<std::uint64_t, net_counter_count> totals{};
     std::uint64_t connections_open = 0;
     std::uint64_t relay_sockets_open = 0;
+    std::uint64_t dtls_sessions_open = 0;
     for (const net::net_counters* w : workers) {
       if (w == nullptr) continue;
       for (std::size_t i = 0; i < net_members.size(); ++i) {
@@ -129,9 +143,12 @@ registry::collector net_metrics(std::vector<const net::net_counters*> workers) {
       }
       connections_open += w->connections_open.load(std::memory_order_relaxed);
       relay_sockets_open += w->relay_sockets_open.load(std::memory_order_relaxed);
+      dtls_sessions_open += w->dtls_sessions_open.load(std::memory_order_relaxed);
     }
     s.gauge("anyturn_connections_open", "TCP and TLS client connections open now.", {},
             connections_open);
+    s.gauge("anyturn_dtls_sessions_open", "DTLS sessions open now (handshaking or established).", {},
+            dtls_sessions_open);
     s.gauge("anyturn_relay_sockets_open", "Relay sockets open now (one per relayed address).", {},
             relay_sockets_open);
     for (std::size_t i = 0; i < net_mappings.size(); ++i) {

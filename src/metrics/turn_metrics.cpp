@@ -212,7 +212,7 @@ constexpr bool every_family_has_help() {
 }
 static_assert(every_family_has_help(), "add a HELP text for each family");
 
-constexpr std::array<std::string_view, 3> transport_names{"udp", "tcp", "tls"};
+constexpr std::array<std::string_view, 4> transport_names{"udp", "tcp", "tls", "dtls"};
 
 }  // namespace
 

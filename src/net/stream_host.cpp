@@ -375,7 +375,10 @@ void worker::impl::count_close(const relay::client_ref& ref, close_reason why,
 }
 
 void worker::impl::set_tls_context(tls_context_ptr ctx) {
-  asio::post(ioc_, [this, ctx = std::move(ctx)]() mutable { tls_ = std::move(ctx); });
+  asio::post(ioc_, [this, ctx = std::move(ctx)]() mutable {
+    tls_ = std::move(ctx);
+    if (dtls_) update_dtls_context();
+  });
 }
 
 }  // namespace anyturn::net

@@ -377,6 +377,11 @@ bool worker::impl::drain_listener(std::size_t li, std::size_t& round_budget) {
       if (l.wildcard && info.local && info.local->family == l.bound.family) {
         from.local.ip = info.local->ip;
       }
+      if (l.dtls) {
+        dtls_->on_datagram(from.listener, from.remote, from.local, batch_.datagram(i), now);
+        if (stopping_) return false;
+        continue;
+      }
       core_->on_client_packet(from, batch_.datagram(i), now);
       if (stopping_) return false;
     }
@@ -421,6 +426,10 @@ bool worker::impl::binding_only(const relay::client_ref& c) {
 
 void worker::impl::send_to_client(const relay::client_ref& to, relay::fragments data) {
   assert_owner();
+  if (to.proto == relay::transport::dtls) {
+    if (!dtls_ || !dtls_->send(to, data)) bump(counters_.client_send_failed);
+    return;
+  }
   if (to.proto != relay::transport::udp) {
     send_to_stream(to, data);
     return;

@@ -48,6 +48,7 @@ struct udp_listener {
   unique_fd fd;
   stun::endpoint bound;    // address and resolved port
   bool wildcard = false;   // bound to 0.0.0.0 / ::, so replies carry PKTINFO
+  bool dtls = false;       // a DTLS listener: datagrams go to the worker's dtls_server
   bool ready = false;      // on the ready list
   std::uint32_t drops_seen = 0;
   // RFC 5780 (worker_options::other_ip): the index of its group in

@@ -49,6 +49,9 @@ worker_options worker_options::from_config(const config::server_config& cfg) {
   o.udp_gso = cfg.udp_gso;
   o.udp_busy_poll = std::chrono::microseconds{cfg.udp_busy_poll_us};
   o.other_ip = cfg.stun.other_ip;
+  o.dtls_listen = cfg.dtls.listen;
+  o.dtls_handshake_timeout = std::chrono::seconds{cfg.dtls.handshake_timeout};
+  o.dtls_idle_timeout = std::chrono::seconds{cfg.dtls.idle_timeout};
   return o;
 }
 
@@ -71,6 +74,8 @@ worker_options sanitized(worker_options o) {
   if (o.idle_timeout.count() <= 0) o.idle_timeout = std::chrono::seconds{30};
   if (o.first_message_timeout.count() <= 0) o.first_message_timeout = std::chrono::seconds{10};
   if (o.proxy_header_timeout.count() <= 0) o.proxy_header_timeout = std::chrono::seconds{5};
+  if (o.dtls_handshake_timeout.count() <= 0) o.dtls_handshake_timeout = std::chrono::seconds{10};
+  if (o.dtls_idle_timeout.count() <= 0) o.dtls_idle_timeout = std::chrono::seconds{900};
   return o;
 }
 
@@ -136,6 +141,7 @@ worker::impl::~impl() {
   // Connections first (they release their limiter counts and end their
   // allocations), then the core: its destructor may still close relays.
   connections_.close_all();
+  dtls_.reset();  // without callbacks: the core goes next and ends every allocation
   core_.reset();
   for (relay::relay_id id = 0; id < relays_.size(); ++id) close_relay_socket(id);
 }
@@ -151,8 +157,8 @@ std::error_code worker::impl::open(std::string& what) {
     nat_groups_.clear();
     return ec;
   };
-  if (!options_.tls_listen.empty() && !tls_) {
-    what = "tls listeners configured without a TLS context";
+  if ((!options_.tls_listen.empty() || !options_.dtls_listen.empty()) && !tls_) {
+    what = "tls or dtls listeners configured without a TLS context";
     return fail(std::make_error_code(std::errc::invalid_argument));
   }
   auto proxy_of = [](const std::vector<config::proxy_protocol_config>& v, std::size_t i) {
@@ -185,6 +191,7 @@ std::error_code worker::impl::open(std::string& what) {
       return fail(ec);
     }
   }
+  if (std::error_code ec = open_dtls_listeners(what)) return fail(ec);
   return {};
 }
 
@@ -286,8 +293,9 @@ std::error_code worker::impl::open_listener(const stun::endpoint& ep, std::strin
 std::vector<stun::endpoint> worker::impl::listener_endpoints() const {
   std::vector<stun::endpoint> out;
   out.reserve(configured_listeners_);
-  for (std::size_t i = 0; i < configured_listeners_ && i < listeners_.size(); ++i)
-    out.push_back(listeners_[i].bound);
+  for (std::size_t i = 0; i < configured_listeners_ && i < listeners_.size(); ++i) {
+    if (!listeners_[i].dtls) out.push_back(listeners_[i].bound);
+  }
   return out;
 }
 
@@ -324,6 +332,8 @@ void worker::impl::do_stop() {
   assert_owner();
   if (stopping_) return;
   if (inbox_ != nullptr) inbox_->close();  // nobody hands us more
+  // DTLS sessions send close_notify while their sockets are still open.
+  if (dtls_) dtls_->close_all(read_clock());
   core_->shutdown(read_clock());
   stopping_ = true;
   boost::system::error_code ignored;
@@ -357,6 +367,7 @@ void worker::impl::arm_tick() {
     const relay::now_t now = read_clock();
     heartbeat_.store(heartbeat_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     core_->on_tick(now);
+    if (dtls_) dtls_->on_tick(now);
     relays_.check_drops();
     relays_.compact();
     maybe_trim(now);
@@ -395,6 +406,10 @@ std::vector<stun::endpoint> worker::listener_endpoints() const { return impl_->l
 
 std::vector<stun::endpoint> worker::tls_listener_endpoints() const {
   return impl_->tls_listener_endpoints();
+}
+
+std::vector<stun::endpoint> worker::dtls_listener_endpoints() const {
+  return impl_->dtls_listener_endpoints();
 }
 
 void worker::set_tls_context(tls_context_ptr ctx) { impl_->set_tls_context(std::move(ctx)); }

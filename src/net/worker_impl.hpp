@@ -17,6 +17,7 @@
 #include <anyturn/net/address.hpp>
 #include <anyturn/net/send_queue.hpp>
 
+#include "dtls_server.hpp"
 #include "posix.hpp"
 #include "relay_sockets.hpp"
 #include "stream_host.hpp"
@@ -43,7 +44,7 @@
 
 namespace anyturn::net {
 
-struct worker::impl final : private relay::io_port, private detail::stream_host {
+struct worker::impl final : private relay::io_port, private detail::stream_host, private detail::dtls_host {
   using tcp = boost::asio::ip::tcp;
 
   // ---- the shell (worker.cpp) ----
@@ -184,6 +185,20 @@ struct worker::impl final : private relay::io_port, private detail::stream_host 
   void refuse_connection(const detail::stream_listener& l, const stun::endpoint& client,
                          connection_limiter::verdict verdict);
   void tls_closing(int delta) override { tls_closing_ += delta; }
+  // ---- DTLS (dtls_host.cpp) ----
+
+  // open(): a UDP listener per dtls_listen address and the DTLS server.
+  std::error_code open_dtls_listeners(std::string& what);
+  std::vector<stun::endpoint> dtls_listener_endpoints() const;
+  // The DTLS server takes the certificate of tls_ (start-up, SIGHUP).
+  void update_dtls_context();
+
+  // dtls_host
+  void dtls_send(std::uint32_t listener, const stun::endpoint& to, const stun::endpoint& local,
+                 stun::bytes_view datagram) override;
+  void dtls_deliver(const relay::client_ref& from, stun::bytes_view record, const relay::now_t& now) override;
+  void dtls_closed(const relay::client_ref& ref, const relay::now_t& now) override;
+
   // The last step of do_stop: stops the loop once no TLS session is still
   // exchanging close_notify, or at `deadline`.
   void finish_stop(std::chrono::steady_clock::time_point deadline);
@@ -264,6 +279,10 @@ struct worker::impl final : private relay::io_port, private detail::stream_host 
   common::log_limiter idle_log_;
   common::log_limiter queue_log_;
   common::log_limiter proxy_log_;  // PROXY protocol refusals
+
+  // TURN over DTLS (null without dtls_listen): its sessions, listening
+  // objects and cookie secret.
+  std::unique_ptr<detail::dtls_server> dtls_;
 
   // Last: destroyed first, while the sockets it may close still exist.
   std::unique_ptr<turn::worker_core> core_;

@@ -135,10 +135,11 @@ void forwarder::on_peer_packet(relay_id id, const stun::endpoint& peer, bytes_vi
   const auto* ch = a->channel_by_peer(peer);
   if (ch != nullptr && ch->expires_ms > now.mono_ms) {
     // ChannelData: a 4-byte header in front of the payload, padded to 4
-    // bytes on streams (§12.5); over UDP the padding is not needed.
+    // bytes on streams (§12.5); over UDP and DTLS the padding is not needed.
     std::array<std::byte, stun::channel_data_header_size> header{};
     stun::write_channel_data_header(header, ch->number, static_cast<std::uint16_t>(data.size()));
-    const std::size_t pad = a->client.proto == transport::udp ? 0 : stun::padding_of(data.size());
+    const bool datagram = a->client.proto == transport::udp || a->client.proto == transport::dtls;
+    const std::size_t pad = datagram ? 0 : stun::padding_of(data.size());
     const std::array<bytes_view, 3> parts{bytes_view(header), data, bytes_view(zeros.data(), pad)};
     io_.send_to_client(a->client, std::span(parts.data(), pad ? 3 : 2));
   } else {

@@ -9,6 +9,7 @@ const char* to_string(transport t) {
     case transport::udp: return "udp";
     case transport::tcp: return "tcp";
     case transport::tls: return "tls";
+    case transport::dtls: return "dtls";
   }
   return "?";
 }

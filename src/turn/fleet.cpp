@@ -100,6 +100,7 @@ std::uint16_t port_for(const alternate_node& n, transport t) {
     case transport::udp: return n.udp_port;
     case transport::tcp: return n.tcp_port;
     case transport::tls: return n.tls_port;
+    case transport::dtls: return 0;  // nodes advertise no DTLS port: no redirect
   }
   return 0;
 }
@@ -144,9 +145,9 @@ bool redirect_allocate(context& ctx, request& r) {
     stun::endpoint to = u;
     to.port = local.port;
     bump(ctx.counters.redirects_anycast);
-    send_try_alternate(ctx, r, to,
-                       r.from.proto == transport::tls ? std::string_view(ctx.shared->alternate_domain)
-                                                      : std::string_view());
+    // (D)TLS clients check the certificate against ALTERNATE-DOMAIN.
+    const bool secure = r.from.proto == transport::tls || r.from.proto == transport::dtls;
+    send_try_alternate(ctx, r, to, secure ? std::string_view(ctx.shared->alternate_domain) : std::string_view());
     return true;
   }
   return false;

@@ -32,6 +32,7 @@ std::optional<relay::transport> parse_transport(std::string_view text) {
   if (text == "udp") return relay::transport::udp;
   if (text == "tcp") return relay::transport::tcp;
   if (text == "tls") return relay::transport::tls;
+  if (text == "dtls") return relay::transport::dtls;
   return std::nullopt;
 }
 

@@ -48,6 +48,7 @@ struct cli_options {
   std::vector<cli_listener_proxy> tls_listen_proxy;  // one per --tls-listen
   std::optional<std::string> tls_cert;   // --tls-cert FILE
   std::optional<std::string> tls_key;    // --tls-key FILE
+  std::vector<std::string> dtls_listen;  // --dtls-listen ADDR:PORT
   std::optional<std::string> http_listen;  // --http-listen ADDR:PORT
   std::vector<std::string> api_keys;     // --api-key KEY (default tenant)
   std::optional<std::string> udp_coalesce_us;  // --udp-coalesce-us N

@@ -95,6 +95,15 @@ struct tls_config {
   std::string key;                     // PEM private key file; set together with cert
 };
 
+// DTLS 1.2 listeners (TURN over DTLS, RFC 8656 §3.1) on UDP. They use the
+// TLS certificate (tls.cert / tls.key or the development one) and count
+// their sessions against streams.max_connections(_per_ip).
+struct dtls_config {
+  std::vector<stun::endpoint> listen;  // "dtls.listen" / --dtls-listen
+  std::uint32_t handshake_timeout = 10;  // seconds from a returned cookie to a finished handshake
+  std::uint32_t idle_timeout = 900;      // seconds without a datagram from the client: closed
+};
+
 // Protections of the stream transports (TCP and TLS). Each violation is
 // counted and logged (rate-limited).
 struct stream_config {
@@ -334,6 +343,7 @@ struct server_config {
   unauthenticated_limit unauthenticated_per_source;  // limits.unauthenticated_per_source
   auth_failure_limit auth_failures;                  // limits.auth_failures
   tls_config tls;
+  dtls_config dtls;
   stream_config streams;
   // Where the server keeps state it creates itself (the development TLS
   // certificate). Empty: $XDG_STATE_HOME/anyturn, else ~/.local/state/anyturn,

@@ -70,8 +70,8 @@ struct counter_mapping {
 std::span<const counter_mapping> counter_mappings();
 
 // Active allocations of one worker split by the client's transport, indexed
-// by relay::transport (udp, tcp, tls).
-using transport_split = std::array<std::uint64_t, 3>;
+// by relay::transport (udp, tcp, tls, dtls).
+using transport_split = std::array<std::uint64_t, 4>;
 
 #define ANYTURN_COUNTER_ONE(name, help) +1
 inline constexpr std::size_t tenant_counter_count = 0 ANYTURN_TENANT_COUNTERS(ANYTURN_COUNTER_ONE);

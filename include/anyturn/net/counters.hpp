@@ -45,7 +45,16 @@ namespace anyturn::net {
   X(proxy_accepted, "PROXY protocol headers accepted on proxy listeners")                         \
   X(proxy_rejected_untrusted, "proxy listener connections refused: source not in trusted")        \
   X(proxy_rejected_malformed, "proxy listener connections closed: malformed PROXY header")        \
-  X(proxy_rejected_timeout, "proxy listener connections closed: no PROXY header in time")
+  X(proxy_rejected_timeout, "proxy listener connections closed: no PROXY header in time")       \
+  X(dtls_handshakes, "DTLS handshakes completed")                                                 \
+  X(dtls_handshake_failures, "DTLS handshakes that failed after the cookie was returned")         \
+  X(dtls_handshake_timeouts, "DTLS handshakes not done within dtls.handshake_timeout")            \
+  X(dtls_cookies_sent, "HelloVerifyRequests sent (ClientHellos without a valid cookie)")          \
+  X(dtls_bad_cookies, "ClientHellos with a cookie that did not verify")                           \
+  X(dtls_refused_limit, "DTLS sessions refused: streams.max_connections(_per_ip) reached")        \
+  X(dtls_garbage, "datagrams to a DTLS listener dropped: not a DTLS handshake, no session")       \
+  X(dtls_idle_timeouts, "DTLS sessions closed after dtls.idle_timeout without a record")          \
+  X(dtls_session_errors, "DTLS sessions closed by a fatal DTLS error or alert")
 
 struct net_counters {
 #define ANYTURN_DECLARE_NET_COUNTER(name, help) std::atomic<std::uint64_t> name{0};
@@ -53,6 +62,7 @@ struct net_counters {
 #undef ANYTURN_DECLARE_NET_COUNTER
   std::atomic<std::uint64_t> relay_sockets_open{0};  // gauge
   std::atomic<std::uint64_t> connections_open{0};    // gauge: TCP and TLS
+  std::atomic<std::uint64_t> dtls_sessions_open{0};  // gauge: DTLS sessions, handshaking or not
 };
 
 }  // namespace anyturn::net

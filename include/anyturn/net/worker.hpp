@@ -24,6 +24,12 @@
 // made over it; when the connection closes, the allocation ends at once.
 // Connection limits are counted across workers by a shared, lock-free
 // connection_limiter.
+//
+// DTLS: every `dtls_listen` address gets a UDP socket per worker
+// (SO_REUSEPORT), read by the UDP loop; its datagrams go to the worker's
+// DTLS server (stateless cookie exchange, then one session per client
+// address), whose decrypted records reach the core like a UDP client's.
+// DTLS sessions count against the same connection_limiter.
 #pragma once
 
 #include <anyturn/config/config.hpp>
@@ -116,6 +122,11 @@ struct worker_options {
   // The workers' indices must be their queue indices.
   std::shared_ptr<handoff_group> handoff;
 
+  // ---- DTLS (TURN over DTLS 1.2 on UDP; needs `tls` for the certificate) ----
+  std::vector<stun::endpoint> dtls_listen;  // DTLS listeners (port 0: ephemeral)
+  std::chrono::milliseconds dtls_handshake_timeout{10'000};  // cookie returned -> handshake done
+  std::chrono::milliseconds dtls_idle_timeout{900'000};      // no record from the client: closed
+
   // Everything but `tls`, `connections`, `handoff` and `probe_exclusive`, which the
   // caller supplies (`unauth_memory` is made here: every worker's copy shares it).
   static worker_options from_config(const config::server_config& cfg);
@@ -136,9 +147,12 @@ class worker {
   [[nodiscard]] std::vector<stun::endpoint> listener_endpoints() const;
   // The TLS listeners' bound addresses, in config order.
   [[nodiscard]] std::vector<stun::endpoint> tls_listener_endpoints() const;
+  // The DTLS listeners' bound addresses, in config order.
+  [[nodiscard]] std::vector<stun::endpoint> dtls_listener_endpoints() const;
 
-  // Any thread: new TLS handshakes use `ctx` from now on; connections that
-  // already started keep theirs (SIGHUP certificate reload).
+  // Any thread: new TLS and DTLS handshakes use `ctx` (its certificate and
+  // key) from now on; connections and sessions that already started keep
+  // theirs (SIGHUP certificate reload).
   void set_tls_context(tls_context_ptr ctx);
 
   // Any thread: runs `job` on this worker's thread, between rounds, with its

@@ -100,7 +100,7 @@ struct alignas(64) tenant_counters {
 #define ANYTURN_DECLARE_COUNTER(name, help) std::atomic<std::uint64_t> name{0};
   ANYTURN_TENANT_COUNTERS(ANYTURN_DECLARE_COUNTER)
 #undef ANYTURN_DECLARE_COUNTER
-  std::array<std::atomic<std::uint64_t>, 3> active{};  // gauge, by relay::transport
+  std::array<std::atomic<std::uint64_t>, 4> active{};  // gauge, by relay::transport
 };
 
 // Upper bounds (seconds) of the allocation-duration histogram buckets; one

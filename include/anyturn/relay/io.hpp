@@ -15,7 +15,7 @@
 
 namespace anyturn::relay {
 
-enum class transport : std::uint8_t { udp = 0, tcp = 1, tls = 2 };
+enum class transport : std::uint8_t { udp = 0, tcp = 1, tls = 2, dtls = 3 };
 const char* to_string(transport t);
 
 // The client side of a 5-tuple, as the net layer saw it.

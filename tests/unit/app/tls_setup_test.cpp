@@ -12,6 +12,7 @@
 #include "app_config.hpp"
 #include "temp_dir.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -82,6 +83,14 @@ TEST(tls_setup, development_certificate_is_created_once_and_reused) {
   ASSERT_TRUE(third.context) << error;
   EXPECT_TRUE(third.generated);
   EXPECT_NE(third.note.find("192.0.2.77"), std::string::npos) << third.note;
+}
+
+TEST(tls_setup, development_certificate_names_the_dtls_listeners) {
+  config::server_config cfg = test::test_config();
+  cfg.dtls.listen = {ep("192.0.2.55:5349")};
+  const auto names = development_certificate_names(cfg);
+  EXPECT_NE(std::find(names.ips.begin(), names.ips.end(), ep("192.0.2.55:0")), names.ips.end())
+      << "a DTLS client checks the same certificate";
 }
 
 TEST(tls_setup, configured_files_are_used_and_errors_reported) {

@@ -436,6 +436,23 @@ TEST(ConfigStreams, TlsFlags) {
   EXPECT_NE(usage().find("--tls-listen ADDR:PORT"), std::string::npos);
 }
 
+TEST(ConfigDtls, DtlsListenFlag) {
+  std::vector<std::string> errors;
+  auto cfg = resolve_args({"--user", "a:b", "--dtls-listen", "127.0.0.1:5349", "--dtls-listen=[::1]:5350"},
+                          errors);
+  ASSERT_TRUE(cfg) << dump(errors);
+  EXPECT_EQ(cfg->dtls.listen, (std::vector{ep("127.0.0.1:5349"), ep("[::1]:5350")}));
+
+  errors.clear();
+  EXPECT_FALSE(resolve_args({"--user", "a:b", "--dtls-listen", "nonsense"}, errors));
+  EXPECT_TRUE(has_error(errors, "--dtls-listen: expected ADDR:PORT")) << dump(errors);
+  // PROXY protocol is for TCP: it cannot follow a --dtls-listen.
+  errors.clear();
+  (void)parse({"--dtls-listen", "127.0.0.1:5349", "--proxy-protocol"}, errors);
+  EXPECT_TRUE(has_error(errors, "--proxy-protocol")) << dump(errors);
+  EXPECT_NE(usage().find("--dtls-listen ADDR:PORT"), std::string::npos);
+}
+
 TEST(SideFlags, HttpListenAndApiKeys) {
   std::vector<std::string> errors;
   auto cfg = resolve_args({"--user", "a:b", "--auth-secret", "test-rest-secret-0001", "--http-listen", "127.0.0.1:9999",

@@ -335,6 +335,31 @@ TEST(ConfigStreams, ValidationCatchesEveryStreamProblem) {
   EXPECT_TRUE(validate(ok, errors)) << dump(errors);
 }
 
+TEST(ConfigDtls, ValidationCatchesEveryDtlsProblem) {
+  server_config cfg = valid_config();
+  cfg.listen = {ep("0.0.0.0:3478")};
+  cfg.dtls.listen = {ep("127.0.0.1:3478"), ep("127.0.0.1:0"), ep("127.0.0.1:0")};
+  cfg.dtls.handshake_timeout = 0;
+  cfg.dtls.idle_timeout = 86401;
+  std::vector<std::string> errors;
+  EXPECT_FALSE(validate(cfg, errors));
+  EXPECT_TRUE(has_error(errors, "dtls.listen[0]: 127.0.0.1:3478 overlaps listen[0] (0.0.0.0:3478), which serves plain UDP"))
+      << dump(errors);
+  EXPECT_TRUE(has_error(errors, "dtls.listen[1]: port must not be 0")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "dtls.listen[2]: 127.0.0.1:0 is already listed as dtls.listen[1]")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "dtls.handshake_timeout: expected 1..300 seconds, got 0")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "dtls.idle_timeout: expected 1..86400 seconds, got 86401")) << dump(errors);
+
+  // Another port, or the same port in the other family, is fine; DTLS may
+  // share a port number with a TLS (TCP) listener.
+  server_config ok = valid_config();
+  ok.listen = {ep("0.0.0.0:3478")};
+  ok.tls.listen = {ep("0.0.0.0:5349")};
+  ok.dtls.listen = {ep("0.0.0.0:5349"), ep("[::1]:3478")};
+  errors.clear();
+  EXPECT_TRUE(validate(ok, errors)) << dump(errors);
+}
+
 TEST(SideConfig, HttpChecks) {
   server_config cfg = valid_config();
   cfg.http.listen = ep("0.0.0.0:3478");  // the TURN TCP listener's port

@@ -848,5 +848,29 @@ http:
   EXPECT_TRUE(has_error(errors, "http.probe_credentials[1]: expected a map")) << dump(errors);
 }
 
+TEST(ConfigDtls, DtlsSectionLoadsAndRejectsWhatItCannotUse) {
+  std::vector<std::string> errors;
+  auto cfg = load_yaml(R"(
+dtls:
+  listen: ["127.0.0.1:5350", "[::1]:5350"]
+  handshake_timeout: 7
+  idle_timeout: 120
+)", errors);
+  ASSERT_TRUE(cfg) << dump(errors);
+  EXPECT_EQ(cfg->dtls.listen, (std::vector{ep("127.0.0.1:5350"), ep("[::1]:5350")}));
+  EXPECT_EQ(cfg->dtls.handshake_timeout, 7u);
+  EXPECT_EQ(cfg->dtls.idle_timeout, 120u);
+  EXPECT_EQ(defaults().dtls.idle_timeout, 900u);
+  EXPECT_TRUE(defaults().dtls.listen.empty());
+
+  errors.clear();
+  EXPECT_FALSE(load_yaml("dtls: {listen: [{address: \"127.0.0.1:5350\", proxy_protocol: true, trusted: [10.0.0.0/8]}]}\n",
+                         errors));
+  EXPECT_TRUE(has_error(errors, "dtls.listen: proxy_protocol is for TCP listeners")) << dump(errors);
+  errors.clear();
+  EXPECT_FALSE(load_yaml("dtls: {cookie_secret: x}\n", errors));
+  EXPECT_TRUE(has_error(errors, "dtls.cookie_secret")) << dump(errors);
+}
+
 }  // namespace
 }  // namespace anyturn::config

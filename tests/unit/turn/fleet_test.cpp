@@ -138,6 +138,12 @@ TEST_F(Fleet, AnycastOverTlsAddsAlternateDomainAndKeepsTheTransportPort) {
   ASSERT_EQ(error_of(r), 300);
   EXPECT_EQ(alternate_of(r), ep("198.51.100.50:443"));
   EXPECT_FALSE(r.has(attr::alternate_domain)) << "TCP is not TLS";
+
+  // DTLS clients check the certificate too.
+  r = try_allocate(client_on("192.0.2.1:5350", transport::dtls, "203.0.113.12:40000"));
+  ASSERT_EQ(error_of(r), 300);
+  EXPECT_EQ(alternate_of(r), ep("198.51.100.50:5350"));
+  EXPECT_TRUE(r.has(attr::alternate_domain)) << "DTLS carries ALTERNATE-DOMAIN like TLS";
 }
 
 TEST_F(Fleet, AnycastPicksTheUnicastAddressOfTheClientsFamily) {
