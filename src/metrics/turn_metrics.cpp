@@ -74,6 +74,15 @@ constexpr std::array<counter_mapping, worker_counter_count> mappings{{
     {wc::closed_admin, "closed_admin", "anyturn_allocations_closed_total", "reason", "admin"},
     {wc::closed_reloaded, "closed_reloaded", "anyturn_allocations_closed_total", "reason", "reloaded"},
     {wc::reload_peers_removed, "reload_peers_removed", "anyturn_reload_peers_removed_total", {}, {}},
+    {wc::tcp_relay_accepted, "tcp_relay_accepted", "anyturn_tcp_relay_connections_total", "result", "accepted"},
+    {wc::tcp_relay_no_permission, "tcp_relay_no_permission", "anyturn_tcp_relay_connections_total", "result", "no_permission"},
+    {wc::tcp_relay_connected, "tcp_relay_connected", "anyturn_tcp_relay_connections_total", "result", "connected"},
+    {wc::tcp_relay_connect_failed, "tcp_relay_connect_failed", "anyturn_tcp_relay_connections_total", "result", "connect_failed"},
+    {wc::tcp_relay_exists, "tcp_relay_exists", "anyturn_tcp_relay_connections_total", "result", "already_exists"},
+    {wc::tcp_relay_bound, "tcp_relay_bound", "anyturn_tcp_relay_connections_total", "result", "bound"},
+    {wc::tcp_relay_bind_failed, "tcp_relay_bind_failed", "anyturn_tcp_relay_connections_total", "result", "bind_failed"},
+    {wc::tcp_relay_timeout, "tcp_relay_timeout", "anyturn_tcp_relay_connections_total", "result", "timeout"},
+    {wc::tcp_relay_handed_off, "tcp_relay_handed_off", "anyturn_tcp_relay_connections_total", "result", "handed_off"},
 }};
 
 constexpr bool mappings_in_order() {
@@ -177,6 +186,8 @@ constexpr family_help helps[] = {
     {"anyturn_peer_denied_total", "Permissions or channels refused (403), by reason: policy (the peer address policy), self (the server's own address)."},
     {"anyturn_allocation_limit_rejections_total",
      "CreatePermission/ChannelBind refused with 508 by limits.allocation, by reason."},
+    {"anyturn_tcp_relay_connections_total",
+     "TCP relay (RFC 6062) peer connections, Connect and ConnectionBind outcomes, by result."},
     {"anyturn_relayed_packets_total", "Packets relayed, by direction."},
     {"anyturn_relayed_bytes_total", "Application payload bytes relayed, by direction."},
     {"anyturn_relay_port_refused_total",

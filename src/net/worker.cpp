@@ -315,6 +315,7 @@ void worker::impl::arm_tick() {
     const relay::now_t now = read_clock();
     heartbeat_.store(heartbeat_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     core_->on_tick(now);
+    tcp_relay_tick(now);
     relays_.check_drops();
     relays_.compact();
     maybe_trim(now);

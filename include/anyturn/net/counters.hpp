@@ -53,6 +53,7 @@ struct net_counters {
 #undef ANYTURN_DECLARE_NET_COUNTER
   std::atomic<std::uint64_t> relay_sockets_open{0};  // gauge
   std::atomic<std::uint64_t> connections_open{0};    // gauge: TCP and TLS
+  std::atomic<std::uint64_t> tcp_relay_peers_open{0};  // gauge: RFC 6062 peer connections
 };
 
 }  // namespace anyturn::net

@@ -75,7 +75,16 @@ namespace anyturn::relay {
   X(closed_revoked, "allocations ended: their credential was revoked")                    \
   X(closed_admin, "allocations ended by the admin API (DELETE /admin/sessions)")         \
   X(closed_reloaded, "allocations ended: a config reload removed their user, secret or tenant") \
-  X(reload_peers_removed, "permissions and channels removed: a config reload denied their peer")
+  X(reload_peers_removed, "permissions and channels removed: a config reload denied their peer") \
+  X(tcp_relay_accepted, "TCP relay: peer connections accepted (ConnectionAttempt sent)")        \
+  X(tcp_relay_no_permission, "TCP relay: peer connections or Connects refused: no permission or the peer policy") \
+  X(tcp_relay_connected, "TCP relay: Connect requests that connected to the peer")             \
+  X(tcp_relay_connect_failed, "TCP relay: Connect requests answered 447 (refused, unreachable, timeout)") \
+  X(tcp_relay_exists, "TCP relay: Connect requests answered 446 (connection already exists)")   \
+  X(tcp_relay_bound, "TCP relay: ConnectionBind requests that made a data connection")          \
+  X(tcp_relay_bind_failed, "TCP relay: ConnectionBind requests refused (unknown or expired id, wrong user, control connection)") \
+  X(tcp_relay_timeout, "TCP relay: peer connections closed unbound after 30 s")                 \
+  X(tcp_relay_handed_off, "TCP relay: ConnectionBind connections moved to the worker that owns the allocation")
 
 // What one worker counted for one tenant (X(name, help)).
 #define ANYTURN_TENANT_COUNTERS(X)                                       \
