@@ -92,6 +92,9 @@ void on_connection_bind(context& ctx, request& r) {
   // §5.4: on a new connection, never on the control connection (nor UDP).
   if (r.from.proto == transport::udp || ctx.table.contains(r.from))
     return refuse(400, "not on a new TCP connection");
+  // Data connections are spliced between plain sockets; a TLS session
+  // cannot leave its stream (docs/architecture.md, "TCP relay").
+  if (r.from.proto == transport::tls) return refuse(400, "TLS data connections are not supported");
   const auto cid = connection_id_of(r.msg);
   if (!cid) return refuse(400, "no CONNECTION-ID");
   const relay::relay_id id = ctx.io.tcp_unbound(*cid);

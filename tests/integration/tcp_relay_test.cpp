@@ -349,7 +349,7 @@ TEST_F(tcp_relay_test, SlowReaderBackPressureLosesNothing) {
   const int rbuf = 64 * 1024;
   ::setsockopt(data->native_handle(), SOL_SOCKET, SO_RCVBUF, &rbuf, sizeof rbuf);
 
-  constexpr std::size_t total = 64u << 20;  // 64 MiB, far more than any buffer
+  constexpr std::size_t total = 128u << 20;  // 128 MiB, far more than any buffer
   auto byte_at = [](std::size_t i) { return static_cast<char>((i * 131 + i / 977) & 0xFF); };
   ::fcntl(peer.fd, F_SETFL, ::fcntl(peer.fd, F_GETFL) | O_NONBLOCK);
   std::size_t written = 0;
