@@ -8,6 +8,7 @@
 // connections.
 #include "daemon.hpp"
 #include "stream_client.hpp"
+#include "temp_dir.hpp"
 #include "turn_client.hpp"
 
 #include <gtest/gtest.h>
@@ -17,6 +18,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <regex>
+#include <sstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -128,7 +132,7 @@ class tcp_relay_test : public ::testing::Test {
     daemon::options o;
     o.args = {"--relay-ip", "127.0.0.1", "--relay-ports", ports_.flag(), "--user",
               alice.username + ":" + alice.password, "--allow-peer", "127.0.0.0/8", "--threads", "2",
-              "--log-level", "debug"};
+              "--log-level", "debug", "--config", config_path()};
     server_ = std::make_unique<daemon>(o);
     ASSERT_TRUE(server_->start()) << server_->log();
   }
@@ -136,6 +140,20 @@ class tcp_relay_test : public ::testing::Test {
     if (server_) {
       EXPECT_EQ(server_->stop(), 0) << server_->log();
     }
+  }
+
+  // A config file with only usage_log (the usage records, one per ended allocation).
+  std::string config_path() {
+    const auto p = files_.path() / "anyturn.yaml";
+    std::ofstream(p) << "usage_log: \"" << usage_path() << "\"\n";
+    return p.string();
+  }
+  [[nodiscard]] std::string usage_path() const { return (files_.path() / "usage.jsonl").string(); }
+  std::string usage_records() const {
+    std::ifstream in(usage_path());
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
   }
 
   std::unique_ptr<stream_client> client() {
@@ -201,6 +219,7 @@ class tcp_relay_test : public ::testing::Test {
     return 36;
   }
 
+  anyturn::test::temp_dir files_{"anyturn-tcp-relay"};
   port_range ports_ = relay_ports_for_slot(slot_of_this_test());
   std::unique_ptr<daemon> server_;
 };
@@ -255,6 +274,14 @@ TEST_F(tcp_relay_test, PeerInitiatedNeedsAPermissionThenRelaysBothWays) {
   ASSERT_TRUE(m.has_value());
   EXPECT_GE(metric_value(m->body, "anyturn_relayed_bytes_total{direction=\"to_peer\"}").value_or(0), 15);
   EXPECT_GE(metric_value(m->body, "anyturn_relayed_bytes_total{direction=\"to_client\"}").value_or(0), 25);
+  // And in the allocation's usage record (written when it ended).
+  std::smatch match;
+  const std::string records = usage_records();
+  ASSERT_TRUE(std::regex_search(records, match,
+                                std::regex(R"(\"bytes_to_peer\":(\d+).*\"bytes_to_client\":(\d+).*\"reason\":\"deleted\")")))
+      << records;
+  EXPECT_EQ(std::stoull(match[1].str()), 15u);
+  EXPECT_EQ(std::stoull(match[2].str()), 25u);
 }
 
 TEST_F(tcp_relay_test, ClientInitiatedConnectAndItsRefusals) {
