@@ -83,6 +83,7 @@ constexpr std::array<counter_mapping, worker_counter_count> mappings{{
     {wc::tcp_relay_bind_failed, "tcp_relay_bind_failed", "anyturn_tcp_relay_connections_total", "result", "bind_failed"},
     {wc::tcp_relay_timeout, "tcp_relay_timeout", "anyturn_tcp_relay_connections_total", "result", "timeout"},
     {wc::tcp_relay_handed_off, "tcp_relay_handed_off", "anyturn_tcp_relay_connections_total", "result", "handed_off"},
+    {wc::tcp_relay_over_limit, "tcp_relay_over_limit", "anyturn_tcp_relay_connections_total", "result", "over_limit"},
 }};
 
 constexpr bool mappings_in_order() {

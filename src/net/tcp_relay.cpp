@@ -160,6 +160,12 @@ void worker::impl::on_peer_accepted(const std::shared_ptr<tcp_relay_listener>& l
   boost::system::error_code ec;
   const auto remote = endpoint_of(socket.remote_endpoint(ec));
   if (ec || !remote) return;  // gone already
+  if (l->conns.size() >= detail::max_tcp_relay_connections) {
+    bump(counters_.tcp_relay_over_limit);
+    socket.set_option(asio::socket_base::linger(true, 0), ec);
+    socket.close(ec);
+    return;
+  }
   const relay::now_t now = read_clock();
   auto c = std::make_shared<tcp_relay_conn>(ioc_);
   c->cid = tcp_relays_.new_id(index_);
@@ -197,6 +203,10 @@ std::uint32_t worker::impl::tcp_connect(relay::relay_id id, const stun::endpoint
   const auto it = tcp_relays_.listeners.find(id);
   if (it == tcp_relays_.listeners.end() || peer.is_v4() != it->second->bound.is_v4()) return 0;
   const std::shared_ptr<tcp_relay_listener> l = it->second;
+  if (l->conns.size() >= detail::max_tcp_relay_connections) {
+    bump(counters_.tcp_relay_over_limit);
+    return 0;
+  }
   // From the relayed address itself (RFC 6062 §5.2), next to its listener.
   fd_guard fd{::socket(domain_of(peer), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)};
   if (fd.fd < 0) return 0;

@@ -36,6 +36,9 @@ namespace anyturn::net::detail {
 inline constexpr std::int64_t tcp_bind_timeout_ms = 30'000;
 // How long a Connect's TCP connect may take before 447.
 inline constexpr std::int64_t tcp_connect_timeout_ms = 10'000;
+// Peer connections one TCP relay holds at most (connecting, unbound or
+// bound); past it a peer is reset and a Connect gets 447.
+inline constexpr std::size_t max_tcp_relay_connections = 256;
 
 // One direction of a data connection: bytes in flight between two sockets.
 struct splice_pipe {

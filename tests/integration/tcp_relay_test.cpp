@@ -208,15 +208,15 @@ class tcp_relay_test : public ::testing::Test {
         .value_or(-1);
   }
 
-  // Each test its own relay slot (30-35): ctest runs them in parallel.
+  // Each test its own relay slot (30-36): ctest runs them in parallel.
   static unsigned slot_of_this_test() {
     const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
     const char* order[] = {"PeerInitiated", "ClientInitiated", "BadConnectionBinds", "SlowReader",
-                           "BindsOnEither", "UnboundPeer"};
+                           "BindsOnEither", "UnboundPeer", "ARelayHolds"};
     for (unsigned i = 0; i < std::size(order); ++i) {
       if (name.rfind(order[i], 0) == 0) return 30 + i;
     }
-    return 36;
+    return 39;
   }
 
   anyturn::test::temp_dir files_{"anyturn-tcp-relay"};
@@ -463,6 +463,26 @@ TEST_F(tcp_relay_test, BindsOnEitherWorkerReachTheOwner) {
   EXPECT_GE(metric("bound"), pairs);
   // With 16 connections over 2 workers, some were accepted by the other one.
   EXPECT_GE(metric("handed_off"), 1);
+}
+
+// A relay holds at most 256 peer connections: the next peer is reset.
+TEST_F(tcp_relay_test, ARelayHoldsAtMost256PeerConnections) {
+  auto control = client();
+  const stun::endpoint relayed = allocate_tcp(*control);
+  ASSERT_TRUE(control->create_permission(v4_loopback(1))->is_success());
+  std::vector<tcp_fd> peers;
+  for (int i = 0; i < 256; ++i) {
+    peers.push_back(connect_to(relayed));
+    ASSERT_GE(peers.back().fd, 0);
+  }
+  // Each got its ConnectionAttempt before the next one is judged.
+  for (int i = 0; i < 256; ++i) ASSERT_TRUE(attempt(*control).has_value()) << "attempt " << i;
+  tcp_fd extra = connect_to(relayed);
+  ASSERT_GE(extra.fd, 0);
+  EXPECT_TRUE(wait_closed(extra.fd, 3s));
+  EXPECT_FALSE(wait_closed(peers.back().fd, 200ms));
+  EXPECT_EQ(metric("over_limit"), 1);
+  EXPECT_EQ(metric("accepted"), 256);
 }
 
 // RFC 6062 §5.3: a peer connection nobody binds is closed after 30 s.

@@ -84,7 +84,8 @@ namespace anyturn::relay {
   X(tcp_relay_bound, "TCP relay: ConnectionBind requests that made a data connection")          \
   X(tcp_relay_bind_failed, "TCP relay: ConnectionBind requests refused (unknown or expired id, wrong user, control connection)") \
   X(tcp_relay_timeout, "TCP relay: peer connections closed unbound after 30 s")                 \
-  X(tcp_relay_handed_off, "TCP relay: ConnectionBind connections moved to the worker that owns the allocation")
+  X(tcp_relay_handed_off, "TCP relay: ConnectionBind connections moved to the worker that owns the allocation") \
+  X(tcp_relay_over_limit, "TCP relay: peer connections or Connects refused: the relay holds its maximum of connections")
 
 // What one worker counted for one tenant (X(name, help)).
 #define ANYTURN_TENANT_COUNTERS(X)                                       \
