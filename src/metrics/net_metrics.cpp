@@ -136,6 +136,7 @@ registry::collector net_metrics(std::vector<const net::net_counters*> workers) {
     std::uint64_t connections_open = 0;
     std::uint64_t relay_sockets_open = 0;
     std::uint64_t dtls_sessions_open = 0;
+    std::uint64_t tcp_relay_peers_open = 0;
     for (const net::net_counters* w : workers) {
       if (w == nullptr) continue;
       for (std::size_t i = 0; i < net_members.size(); ++i) {
@@ -144,6 +145,7 @@ registry::collector net_metrics(std::vector<const net::net_counters*> workers) {
       connections_open += w->connections_open.load(std::memory_order_relaxed);
       relay_sockets_open += w->relay_sockets_open.load(std::memory_order_relaxed);
       dtls_sessions_open += w->dtls_sessions_open.load(std::memory_order_relaxed);
+      tcp_relay_peers_open += w->tcp_relay_peers_open.load(std::memory_order_relaxed);
     }
     s.gauge("anyturn_connections_open", "TCP and TLS client connections open now.", {},
             connections_open);
@@ -151,6 +153,9 @@ registry::collector net_metrics(std::vector<const net::net_counters*> workers) {
             dtls_sessions_open);
     s.gauge("anyturn_relay_sockets_open", "Relay sockets open now (one per relayed address).", {},
             relay_sockets_open);
+    s.gauge("anyturn_tcp_relay_peer_connections_open",
+            "TCP relay (RFC 6062) peer connections open now, bound or waiting for ConnectionBind.", {},
+            tcp_relay_peers_open);
     for (std::size_t i = 0; i < net_mappings.size(); ++i) {
       const auto& m = net_mappings[i];
       if (m.label_name.empty()) {

@@ -77,6 +77,16 @@ constexpr std::array<counter_mapping, worker_counter_count> mappings{{
     {wc::nat_changed, "nat_changed", "anyturn_nat_discovery_total", "result", "changed"},
     {wc::nat_refused, "nat_refused", "anyturn_nat_discovery_total", "result", "refused"},
     {wc::nat_not_binding, "nat_not_binding", "anyturn_nat_discovery_total", "result", "not_binding"},
+    {wc::tcp_relay_accepted, "tcp_relay_accepted", "anyturn_tcp_relay_connections_total", "result", "accepted"},
+    {wc::tcp_relay_no_permission, "tcp_relay_no_permission", "anyturn_tcp_relay_connections_total", "result", "no_permission"},
+    {wc::tcp_relay_connected, "tcp_relay_connected", "anyturn_tcp_relay_connections_total", "result", "connected"},
+    {wc::tcp_relay_connect_failed, "tcp_relay_connect_failed", "anyturn_tcp_relay_connections_total", "result", "connect_failed"},
+    {wc::tcp_relay_exists, "tcp_relay_exists", "anyturn_tcp_relay_connections_total", "result", "already_exists"},
+    {wc::tcp_relay_bound, "tcp_relay_bound", "anyturn_tcp_relay_connections_total", "result", "bound"},
+    {wc::tcp_relay_bind_failed, "tcp_relay_bind_failed", "anyturn_tcp_relay_connections_total", "result", "bind_failed"},
+    {wc::tcp_relay_timeout, "tcp_relay_timeout", "anyturn_tcp_relay_connections_total", "result", "timeout"},
+    {wc::tcp_relay_handed_off, "tcp_relay_handed_off", "anyturn_tcp_relay_connections_total", "result", "handed_off"},
+    {wc::tcp_relay_over_limit, "tcp_relay_over_limit", "anyturn_tcp_relay_connections_total", "result", "over_limit"},
 }};
 
 constexpr bool mappings_in_order() {
@@ -185,6 +195,8 @@ constexpr family_help helps[] = {
     {"anyturn_peer_denied_total", "Permissions or channels refused (403), by reason: policy (the peer address policy), self (the server's own address)."},
     {"anyturn_allocation_limit_rejections_total",
      "CreatePermission/ChannelBind refused with 508 by limits.allocation, by reason."},
+    {"anyturn_tcp_relay_connections_total",
+     "TCP relay (RFC 6062) peer connections, Connect and ConnectionBind outcomes, by result."},
     {"anyturn_relayed_packets_total", "Packets relayed, by direction."},
     {"anyturn_relayed_bytes_total", "Application payload bytes relayed, by direction."},
     {"anyturn_relay_port_refused_total",

@@ -51,6 +51,12 @@ void worker::impl::drain_inbox(std::size_t& budget) {
     batch_.take_slot();
     --budget;
     bump(io_counters_.handed_off_in);
+    if (from.proto == relay::transport::tcp && size <= options_.datagram_size) {
+      // A stream connection (its descriptor) and its ConnectionBind (RFC 6062).
+      adopt_stream(from, stun::bytes_view(dst, size));
+      if (stopping_) break;
+      continue;
+    }
     if (from.listener >= listeners_.size() || size > options_.datagram_size) {
       bump(counters_.malformed_dropped);
       continue;

@@ -228,6 +228,7 @@ std::error_code worker::impl::open_relay(relay::relay_id id, const stun::endpoin
 
 void worker::impl::close_relay(relay::relay_id id) {
   assert_owner();
+  if (close_tcp_relay(id)) return;  // a TCP allocation's listener (tcp_relay.cpp)
   if (id < relays_.size()) close_relay_socket(id);
 }
 

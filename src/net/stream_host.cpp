@@ -356,6 +356,7 @@ void worker::impl::count_close(const relay::client_ref& ref, close_reason why,
       limiter = &proxy_log_;
       break;
     case close_reason::refused:  // counted when refused
+    case close_reason::moved:
     case close_reason::peer_closed:
     case close_reason::shutdown:
       break;

@@ -54,6 +54,7 @@ const char* to_string(close_reason r) {
     case close_reason::proxy_malformed: return "malformed PROXY protocol header";
     case close_reason::proxy_timeout: return "no complete PROXY protocol header in time";
     case close_reason::refused: return "refused";
+    case close_reason::moved: return "moved (RFC 6062 data connection or another worker)";
   }
   return "?";
 }
@@ -158,6 +159,30 @@ void stream_session::close_later(close_reason why, const boost::system::error_co
   state_ = state::closing;  // no more sends or reads until the close
   asio::post(timer_.get_executor(),
              [this, self = shared_from_this(), why, error] { close(why, error); });
+}
+
+int stream_session::detach(std::vector<std::byte>& unread, std::vector<std::byte>& unsent) {
+  if (state_ != state::open) return -1;
+  const int fd = release_socket();
+  if (fd < 0) return -1;
+  unread.assign(read_.begin() + static_cast<std::ptrdiff_t>(begin_),
+                read_.begin() + static_cast<std::ptrdiff_t>(end_));
+  begin_ = end_;
+  const auto segs = queue_.readable();
+  unsent.assign(segs.first.begin(), segs.first.end());
+  unsent.insert(unsent.end(), segs.second.begin(), segs.second.end());
+  queue_.consume(queue_.size());
+  close_later(close_reason::moved);
+  return fd;
+}
+
+void stream_session::start_adopted(stun::bytes_view frame) {
+  state_ = state::open;
+  got_first_message_ = true;
+  host_.on_stream_frame(*this, frame, host_.now());
+  if (state_ != state::open) return;
+  if (relays_ == 0) arm_timer(host_.settings().idle_timeout, close_reason::idle_timeout);
+  do_read();
 }
 
 void stream_session::relay_opened() {
@@ -386,6 +411,12 @@ class tcp_session final : public stream_session {
 
  private:
   tcp::socket& raw_socket() override { return socket_; }
+
+  int release_socket() override {
+    boost::system::error_code ec;
+    const int fd = socket_.release(ec);  // leaves the reactor; pending operations end
+    return ec ? -1 : fd;
+  }
 
   void read_some(std::span<std::byte> into) override {
     socket_.async_read_some(asio::buffer(into.data(), into.size()),

@@ -75,6 +75,7 @@ enum class close_reason {
   proxy_malformed,    // the PROXY protocol header is malformed
   proxy_timeout,      // no complete PROXY protocol header within proxy_header_timeout
   refused,            // the host refused the client the PROXY header named (counted by the host)
+  moved,              // the socket left the session: an RFC 6062 data connection, or another worker's
 };
 const char* to_string(close_reason r);
 
@@ -157,6 +158,17 @@ class stream_session : public std::enable_shared_from_this<stream_session> {
   void close(close_reason why, const boost::system::error_code& error = {});
   [[nodiscard]] const boost::system::error_code& close_error() const { return close_error_; }
 
+  // Plain TCP, open: takes the socket out of the session (RFC 6062: it
+  // becomes a data connection, or moves to another worker) and returns its
+  // descriptor, with the bytes read past the frame being handled (`unread`)
+  // and those still queued toward the client (`unsent`). The session reads
+  // no more and closes a moment later (close_reason::moved). -1: it cannot
+  // (TLS, not open).
+  int detach(std::vector<std::byte>& unread, std::vector<std::byte>& unsent);
+  // A plain TCP connection another worker moved here: opens the session,
+  // hands `frame` (its first message) to the host as if read, then reads on.
+  void start_adopted(stun::bytes_view frame);
+
   // The host tells when an allocation of this connection opened or closed a
   // relay socket: a connection holding none is closed after idle_timeout.
   // The first relay socket also means the client authenticated.
@@ -207,6 +219,8 @@ class stream_session : public std::enable_shared_from_this<stream_session> {
   virtual bool wait_readable() { return false; }
   // The client authenticated (TLS: keep the record buffers from now on).
   virtual void on_authenticated() {}
+  // Releases the socket without closing it (plain TCP); -1 otherwise.
+  virtual int release_socket() { return -1; }
 
   // ---- shared by both ----
   void become_open();

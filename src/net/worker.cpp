@@ -368,6 +368,7 @@ void worker::impl::arm_tick() {
     heartbeat_.store(heartbeat_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     core_->on_tick(now);
     if (dtls_) dtls_->on_tick(now);
+    tcp_relay_tick(now);
     relays_.check_drops();
     relays_.compact();
     maybe_trim(now);

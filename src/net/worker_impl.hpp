@@ -22,6 +22,7 @@
 #include "relay_sockets.hpp"
 #include "stream_host.hpp"
 #include "stream_session.hpp"
+#include "tcp_relay.hpp"
 #include "udp_loop.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -160,6 +161,31 @@ struct worker::impl final : private relay::io_port, private detail::stream_host,
   void own(const relay::client_ref& c) override;
   void disown(const relay::client_ref& c) override;
 
+  // ---- TCP relay allocations, RFC 6062 (tcp_relay.cpp) ----
+
+  // io_port
+  std::error_code open_tcp_relay(relay::relay_id id, const stun::endpoint& bind) override;
+  bool tcp_peer_exists(relay::relay_id id, const stun::endpoint& peer) override;
+  std::uint32_t tcp_connect(relay::relay_id id, const stun::endpoint& peer) override;
+  relay::relay_id tcp_unbound(std::uint32_t cid) override;
+  bool tcp_bind(std::uint32_t cid, const relay::client_ref& data) override;
+  bool hand_off_stream(const relay::client_ref& from, unsigned owner, stun::bytes_view message) override;
+
+  // Closes TCP relay `id` and its connections; false when `id` is none.
+  bool close_tcp_relay(relay::relay_id id);
+  void arm_relay_accept(const std::shared_ptr<detail::tcp_relay_listener>& l);
+  void on_peer_accepted(const std::shared_ptr<detail::tcp_relay_listener>& l, tcp::socket socket);
+  void on_connect_done(const std::shared_ptr<detail::tcp_relay_conn>& c, const boost::system::error_code& ec);
+  // Moves bytes one way (up: client -> peer) as far as the sockets and the
+  // pipe allow, then waits for what it needs.
+  void pump(const std::shared_ptr<detail::tcp_relay_conn>& c, bool up);
+  void close_tcp_conn(const std::shared_ptr<detail::tcp_relay_conn>& c);
+  // Tick: connects and unbound connections past their deadline.
+  void tcp_relay_tick(const relay::now_t& now);
+  // A stream connection another worker moved here (inbox.cpp): `data` is
+  // its ConnectionBind and any bytes the client sent after it.
+  void adopt_stream(const relay::client_ref& from, stun::bytes_view data);
+
   // ---- streams (stream_host.cpp) ----
 
   std::error_code open_stream_listener(const stun::endpoint& ep, bool tls,
@@ -261,6 +287,11 @@ struct worker::impl final : private relay::io_port, private detail::stream_host,
   handoff_queue* inbox_ = nullptr;
   bool inbox_ready_ = false;     // the queue may hold datagrams
   bool draining_inbox_ = false;  // inside drain_inbox: never hand on
+
+  // TCP relay allocations (RFC 6062), and the bytes a moved connection
+  // brought along past its ConnectionBind (adopt_stream -> tcp_bind).
+  detail::tcp_relay_table tcp_relays_;
+  std::vector<std::byte> adopted_extra_;
 
   // Memory housekeeping (maybe_trim).
   std::uint64_t peak_open_ = 0;

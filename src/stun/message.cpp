@@ -139,6 +139,7 @@ bool attr::known(std::uint16_t type) {
     case userhash:
     case xor_mapped_address:
     case reservation_token:
+    case connection_id:
     case priority:
     case use_candidate:
     case additional_address_family:

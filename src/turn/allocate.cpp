@@ -18,6 +18,7 @@ using stun::message_class;
 namespace {
 
 constexpr std::uint8_t proto_udp = 17;
+constexpr std::uint8_t proto_tcp = 6;  // RFC 6062
 constexpr std::int64_t reservation_ms = 30'000;  // §7.2: about 30 s
 constexpr std::uint64_t token_bits = 0x00FFFFFFFFFFFFFFULL;  // below the pool index
 
@@ -28,6 +29,7 @@ struct allocate_params {
   bool even_port = false;
   bool reserve_next = false;  // EVEN-PORT with R=1
   std::uint64_t redeem_token = 0;
+  bool tcp = false;           // REQUESTED-TRANSPORT TCP (RFC 6062): a listening relay
 };
 
 enum class open_mode { any, even, even_reserve, exact };
@@ -54,17 +56,25 @@ std::uint32_t within_credential(const session& s, const now_t& now, std::uint32_
 
 // Steps 3-7: REQUESTED-TRANSPORT, DONT-FRAGMENT, the address families,
 // RESERVATION-TOKEN and EVEN-PORT. Returns 0, or the error code to answer.
-int read_params(const stun::message_view& msg, allocate_params& p) {
+int read_params(const stun::message_view& msg, transport over, allocate_params& p) {
   const auto rt_attr = msg.find(attr::requested_transport);
   if (!rt_attr) return 400;
   const auto rt = stun::decode_requested_transport(*rt_attr);
   if (!rt) return 400;
-  if (*rt != proto_udp) return 442;  // TCP relaying (RFC 6062) is not offered
+  if (*rt != proto_udp && *rt != proto_tcp) return 442;
   // Step 4: DONT-FRAGMENT is supported, nothing to check.
   const auto token_attr = msg.find(attr::reservation_token);
   const auto even_attr = msg.find(attr::even_port);
   const auto raf_attr = msg.find(attr::requested_address_family);
   const auto aaf_attr = msg.find(attr::additional_address_family);
+  if (*rt == proto_tcp) {
+    // RFC 6062 §5.1: only over TCP or TLS (a UDP client cannot bind data
+    // connections); no DONT-FRAGMENT, EVEN-PORT or RESERVATION-TOKEN; one
+    // address family.
+    if (over == transport::udp) return 442;
+    if (msg.has(attr::dont_fragment) || token_attr || even_attr || aaf_attr) return 400;
+    p.tcp = true;
+  }
   if (token_attr && (even_attr || raf_attr || aaf_attr)) return 400;
   if (raf_attr && aaf_attr) return 400;
   if (raf_attr) {
@@ -116,7 +126,7 @@ constexpr std::size_t max_bind_attempts = 256;
 // taken by someone else. A reservation token is returned in `token_out`.
 bool open_relay(context& ctx, relay::allocation& a, slot_index slot, std::uint8_t pool_index,
                 open_mode mode, std::uint16_t exact_port, std::uint64_t& token_out,
-                std::int64_t now_ms) {
+                std::int64_t now_ms, bool tcp = false) {
   const auto& addr = ctx.shared->relays[pool_index];
   auto& pool = *addr.ports;
   for (std::size_t attempt = 0; attempt < max_bind_attempts; ++attempt) {
@@ -134,7 +144,7 @@ bool open_relay(context& ctx, relay::allocation& a, slot_index slot, std::uint8_
     stun::endpoint bind = addr.ip;
     bind.port = *port;
     const relay::relay_id id = ctx.table.take_relay_id(slot);
-    const std::error_code ec = ctx.io.open_relay(id, bind);
+    const std::error_code ec = tcp ? ctx.io.open_tcp_relay(id, bind) : ctx.io.open_relay(id, bind);
     if (!ec) {
       a.relays[a.relay_count++] = relay::relay_side{id, bind, pool_index};
       if (token != 0) token_out = (std::uint64_t{pool_index} << 56) | token;
@@ -159,12 +169,13 @@ bool open_relay(context& ctx, relay::allocation& a, slot_index slot, std::uint8_
 // allocations rotate over the addresses, and an address whose range is
 // full is skipped, so several addresses add capacity.
 bool open_in_family(context& ctx, relay::allocation& a, slot_index slot, stun::address_family f,
-                    open_mode mode, std::uint64_t& token_out, std::int64_t now_ms) {
+                    open_mode mode, std::uint64_t& token_out, std::int64_t now_ms,
+                    bool tcp = false) {
   const std::size_t n = ctx.shared->relays.size();
   for (std::size_t k = 0; k < n; ++k) {
     const std::size_t i = (ctx.relay_cursor + k) % n;
     if (ctx.shared->relays[i].ip.family != f) continue;
-    if (open_relay(ctx, a, slot, static_cast<std::uint8_t>(i), mode, 0, token_out, now_ms)) {
+    if (open_relay(ctx, a, slot, static_cast<std::uint8_t>(i), mode, 0, token_out, now_ms, tcp)) {
       ctx.relay_cursor = i + 1;
       return true;
     }
@@ -195,7 +206,7 @@ int open_relays(context& ctx, const request& r, const allocate_params& p, relay:
     const open_mode mode = !p.even_port ? open_mode::any
                            : p.reserve_next ? open_mode::even_reserve
                                             : open_mode::even;
-    ok = open_in_family(ctx, a, slot, p.family, mode, s.reservation_token, now_ms);
+    ok = open_in_family(ctx, a, slot, p.family, mode, s.reservation_token, now_ms, p.tcp);
   }
   if (!ok) {
     bump(ctx.counters.allocations_failed_ports);
@@ -310,7 +321,8 @@ void on_allocate(context& ctx, request& r) {
   if (answer_existing(ctx, r)) return;  // step 2
   if (redirect_allocate(ctx, r)) return;  // fleet: anycast front door, drain (fleet.cpp)
   allocate_params params;
-  if (const int code = read_params(r.msg, params); code != 0) return ctx.send_error(r, code);
+  if (const int code = read_params(r.msg, r.from.proto, params); code != 0)
+    return ctx.send_error(r, code);
   quota_hold hold;
   if (!check_capacity(ctx, r) || !acquire_quotas(ctx, r, hold)) return;
 
@@ -322,6 +334,7 @@ void on_allocate(context& ctx, request& r) {
   s.username = std::string(r.username);
   s.key = *r.key;
   s.sha256 = r.sha256;
+  s.tcp_relay = params.tcp;
   s.quota = hold;
   s.generation = ++ctx.generation_counter;
   if (const auto expiry = ctx.enforced_expiry(r.username)) s.credential_expiry_s = *expiry;

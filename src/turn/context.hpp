@@ -101,6 +101,19 @@ struct reservation {
   std::int64_t expires_ms;
 };
 
+// A Connect (RFC 6062 §5.2) waiting for its TCP connect: enough to answer
+// it later, signed like the request.
+struct pending_connect {
+  std::uint32_t cid = 0;
+  client_ref from;
+  std::vector<std::byte> message;  // the request, re-parsed to answer it
+  auth::key_candidate key;
+  bool sha256 = false;
+  bool sha256_key = false;
+  std::string username;
+  auth::tenant_index tenant = auth::default_tenant;
+};
+
 struct context {
   context(std::shared_ptr<const shared_state> s, relay::io_port& io,
           relay::worker_counters& counters, unsigned worker);
@@ -121,6 +134,7 @@ struct context {
   timer_wheel wheel;
   response_cache cache;
   std::vector<reservation> reservations;
+  std::vector<pending_connect> connects;  // RFC 6062 Connects in progress (few)
   common::xorshift64 rng;  // which free relay port to try first
   common::log_limiter malformed_log{1, 1000};
   common::log_limiter fingerprint_log{1, 1000};
@@ -247,8 +261,20 @@ void release_relays(context& ctx, relay::allocation& a);
 // 300 Try Alternate or 508 and returns true, or returns false (serve it).
 bool redirect_allocate(context& ctx, request& r);
 // permission.cpp
+// The peer checks of CreatePermission, ChannelBind and Connect: family
+// (443), the server's own addresses and the peer policy (403). 0 when the
+// peer may be used; `own` says it is an own address (a live relay port
+// with `port_known`, else a relay IP).
+int check_peer(context& ctx, const relay::allocation& a, const stun::endpoint& peer, bool port_known,
+               bool& own);
 void on_create_permission(context& ctx, request& r);
 void on_channel_bind(context& ctx, request& r);
+// tcp_relay.cpp (RFC 6062)
+void on_connect(context& ctx, request& r);
+void on_connection_bind(context& ctx, request& r);
+// A ConnectionBind for another worker's connection id over a stream:
+// moved there before authentication (true), else handled here.
+bool hand_off_connection_bind(context& ctx, const client_ref& from, const stun::message_view& msg);
 // quota.cpp: counts the allocation against the tenant's and the user's
 // quota, or answers 486 and returns false.
 // What was counted is recorded in `hold` (the limits may change on a reload

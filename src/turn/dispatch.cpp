@@ -228,6 +228,14 @@ void on_request(context& ctx, const client_ref& from, const stun::message_view& 
       bump(ctx.counters.channel_bind_requests);
       if (authenticate(ctx, r)) on_channel_bind(ctx, r);
       return;
+    case stun::method::connect:  // RFC 6062 (tcp_relay.cpp)
+      if (authenticate(ctx, r)) on_connect(ctx, r);
+      return;
+    case stun::method::connection_bind:
+      // Another worker's connection: that worker authenticates and answers.
+      if (hand_off_connection_bind(ctx, from, msg)) return;
+      if (authenticate(ctx, r)) on_connection_bind(ctx, r);
+      return;
     default:
       return ctx.send_error(r, 400);  // unknown method (RFC 8489 §6.3.1)
   }
@@ -333,6 +341,8 @@ void worker_core::on_tick(const relay::now_t& now) {
     ctx.shared->relays[res.pool].ports->cancel(res.token);
     return true;
   });
+  // Connects whose allocation ended meanwhile: nobody to answer.
+  std::erase_if(ctx.connects, [&](const detail::pending_connect& p) { return !ctx.table.contains(p.from); });
   ctx.table.shrink_if_sparse();
 }
 

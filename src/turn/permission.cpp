@@ -11,34 +11,6 @@ using stun::message_class;
 
 namespace {
 
-// Peer address checks shared by CreatePermission and ChannelBind: family
-// (443), the server's own addresses and the operator's peer policy (403).
-// Returns 0 when the peer may be used; `own` says it is an own address.
-// An own address (not opened by peers.allow: those are not in the set) is
-// a peer only where another allocation of this server can be: with the port
-// known (ChannelBind), a live relay port; for a permission (per IP), a relay
-// IP. Then the built-in denies do not apply (a loopback or private relay
-// address still relays between allocations); the operator's deny list does.
-int check_peer(context& ctx, const relay::allocation& a, const stun::endpoint& peer,
-               bool port_known, bool& own) {
-  if (a.relay_for(peer.family) == nullptr) return 443;
-  const auto verdict = ctx.shared->peers->check(peer);
-  const auto* self = ctx.shared->own.get();
-  if (self != nullptr && verdict != auth::peer_verdict::denied_operator && self->contains(peer)) {
-    if (!(port_known ? self->is_relay_port(peer) : self->is_relay_ip(peer))) {
-      bump(ctx.counters.peer_denied_self);
-      return 403;
-    }
-    own = true;
-    return 0;
-  }
-  if (!auth::is_allowed(verdict)) {
-    bump(ctx.counters.peer_denied);
-    return 403;
-  }
-  return 0;
-}
-
 // limits.allocation for `fresh` new peer IPs: max_peers, then the rate of
 // new permissions. Returns 0, or 508 (RFC 8656 allows it for
 // CreatePermission and ChannelBind), counted per reason and tenant.
@@ -69,6 +41,34 @@ void install_permission(context& ctx, const owned_allocation& o, const stun::end
 }
 
 }  // namespace
+
+// Peer address checks shared by CreatePermission and ChannelBind: family
+// (443), the server's own addresses and the operator's peer policy (403).
+// Returns 0 when the peer may be used; `own` says it is an own address.
+// An own address (not opened by peers.allow: those are not in the set) is
+// a peer only where another allocation of this server can be: with the port
+// known (ChannelBind), a live relay port; for a permission (per IP), a relay
+// IP. Then the built-in denies do not apply (a loopback or private relay
+// address still relays between allocations); the operator's deny list does.
+int check_peer(context& ctx, const relay::allocation& a, const stun::endpoint& peer,
+               bool port_known, bool& own) {
+  if (a.relay_for(peer.family) == nullptr) return 443;
+  const auto verdict = ctx.shared->peers->check(peer);
+  const auto* self = ctx.shared->own.get();
+  if (self != nullptr && verdict != auth::peer_verdict::denied_operator && self->contains(peer)) {
+    if (!(port_known ? self->is_relay_port(peer) : self->is_relay_ip(peer))) {
+      bump(ctx.counters.peer_denied_self);
+      return 403;
+    }
+    own = true;
+    return 0;
+  }
+  if (!auth::is_allowed(verdict)) {
+    bump(ctx.counters.peer_denied);
+    return 403;
+  }
+  return 0;
+}
 
 // ------------------------------------------------------ RFC 8656 §10.2
 void on_create_permission(context& ctx, request& r) {

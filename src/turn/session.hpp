@@ -40,6 +40,7 @@ struct session {
   auth::key_candidate key;        // the key the client proved; signs our responses
   quota_hold quota;               // what Allocate counted against the quotas
   bool sha256 = false;            // the client used MESSAGE-INTEGRITY-SHA256
+  bool tcp_relay = false;         // REQUESTED-TRANSPORT TCP (RFC 6062): its relay listens for TCP
 };
 
 // What turn/ puts in an allocation_table slot: both halves of an allocation.

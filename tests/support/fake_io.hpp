@@ -11,6 +11,7 @@
 #include <optional>
 #include <set>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 namespace anyturn::test {
@@ -54,6 +55,7 @@ struct fake_io final : relay::io_port {
   void close_relay(relay::relay_id id) override {
     EXPECT_EQ(open.count(id), 1u);
     open.erase(id);
+    tcp_open.erase(id);
   }
   bool send_to_peer(relay::relay_id id, const stun::endpoint& peer, relay::fragments data, bool df) override {
     ++peer_sends;
@@ -79,6 +81,44 @@ struct fake_io final : relay::io_port {
   }
   bool binding_only(const relay::client_ref& c) override {
     return other_ip && c.proto == relay::transport::udp && c.listener >= 1 && c.listener <= 3;
+  }
+  // ---- TCP relay allocations (RFC 6062) ----
+  std::map<relay::relay_id, stun::endpoint> tcp_open;  // listening relays
+  std::map<std::uint32_t, relay::relay_id> tcp_waiting;  // unbound connections
+  std::map<std::uint32_t, relay::client_ref> tcp_bound;  // bound: the data connection
+  std::vector<std::pair<relay::relay_id, stun::endpoint>> tcp_connects;
+  std::vector<unsigned> streams_moved;  // hand_off_stream's owners
+  std::uint32_t next_cid = 0x00000100;
+  bool refuse_connect = false;
+  std::error_code open_tcp_relay(relay::relay_id id, const stun::endpoint& bind) override {
+    if (ports_in_use_elsewhere.count(bind.port)) return std::make_error_code(std::errc::address_in_use);
+    open[id] = bind;
+    tcp_open[id] = bind;
+    return {};
+  }
+  bool tcp_peer_exists(relay::relay_id id, const stun::endpoint& peer) override {
+    for (const auto& [rid, p] : tcp_connects)
+      if (rid == id && p == peer) return true;
+    return false;
+  }
+  std::uint32_t tcp_connect(relay::relay_id id, const stun::endpoint& peer) override {
+    if (refuse_connect) return 0;
+    tcp_connects.emplace_back(id, peer);
+    tcp_waiting[++next_cid] = id;
+    return next_cid;
+  }
+  relay::relay_id tcp_unbound(std::uint32_t cid) override {
+    const auto it = tcp_waiting.find(cid);
+    return it == tcp_waiting.end() ? relay::no_relay : it->second;
+  }
+  bool tcp_bind(std::uint32_t cid, const relay::client_ref& data) override {
+    if (tcp_waiting.erase(cid) == 0) return false;
+    tcp_bound[cid] = data;
+    return true;
+  }
+  bool hand_off_stream(const relay::client_ref&, unsigned owner, stun::bytes_view) override {
+    streams_moved.push_back(owner);
+    return true;
   }
 
   std::optional<relay::relay_id> relay_with_port(std::uint16_t port) const {

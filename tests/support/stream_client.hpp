@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <sys/types.h>
@@ -92,6 +93,11 @@ class stream_client {
   std::optional<relayed_data> recv_data(std::chrono::milliseconds timeout = response_timeout);
 
   void close();
+
+  // RFC 6062 data connections: after ConnectionBind the stream carries raw
+  // bytes. The socket (plain TCP), and the bytes received but not framed.
+  [[nodiscard]] int native_handle() const { return fd_; }
+  bytes take_unframed() { return std::exchange(buffer_, {}); }
 
  private:
   bool fill(std::chrono::milliseconds timeout);  // reads more bytes into buffer_

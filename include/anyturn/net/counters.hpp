@@ -63,6 +63,7 @@ struct net_counters {
   std::atomic<std::uint64_t> relay_sockets_open{0};  // gauge
   std::atomic<std::uint64_t> connections_open{0};    // gauge: TCP and TLS
   std::atomic<std::uint64_t> dtls_sessions_open{0};  // gauge: DTLS sessions, handshaking or not
+  std::atomic<std::uint64_t> tcp_relay_peers_open{0};  // gauge: RFC 6062 peer connections
 };
 
 }  // namespace anyturn::net

@@ -78,7 +78,17 @@ namespace anyturn::relay {
   X(reload_peers_removed, "permissions and channels removed: a config reload denied their peer") \
   X(nat_changed, "Binding CHANGE-REQUESTs answered from another address or port (RFC 5780)") \
   X(nat_refused, "Binding RFC 5780 attributes refused: 420 without stun.other_ip, 400 malformed") \
-  X(nat_not_binding, "requests other than Binding to an RFC 5780 extra address, answered 400")
+  X(nat_not_binding, "requests other than Binding to an RFC 5780 extra address, answered 400") \
+  X(tcp_relay_accepted, "TCP relay: peer connections accepted (ConnectionAttempt sent)")        \
+  X(tcp_relay_no_permission, "TCP relay: peer connections or Connects refused: no permission or the peer policy") \
+  X(tcp_relay_connected, "TCP relay: Connect requests that connected to the peer")             \
+  X(tcp_relay_connect_failed, "TCP relay: Connect requests answered 447 (refused, unreachable, timeout)") \
+  X(tcp_relay_exists, "TCP relay: Connect requests answered 446 (connection already exists)")   \
+  X(tcp_relay_bound, "TCP relay: ConnectionBind requests that made a data connection")          \
+  X(tcp_relay_bind_failed, "TCP relay: ConnectionBind requests refused (unknown or expired id, wrong user, control connection)") \
+  X(tcp_relay_timeout, "TCP relay: peer connections closed unbound after 30 s")                 \
+  X(tcp_relay_handed_off, "TCP relay: ConnectionBind connections moved to the worker that owns the allocation") \
+  X(tcp_relay_over_limit, "TCP relay: peer connections or Connects refused: the relay holds its maximum of connections")
 
 // What one worker counted for one tenant (X(name, help)).
 #define ANYTURN_TENANT_COUNTERS(X)                                       \

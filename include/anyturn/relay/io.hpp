@@ -98,6 +98,35 @@ class io_port {
   // Whether `c` reached one of a group's three extra sockets (A:P+1,
   // OTHER:P, OTHER:P+1), which serve Binding only.
   virtual bool binding_only(const client_ref& /*c*/) { return false; }
+  // ---- TCP relay allocations (RFC 6062) ----
+  // The net layer owns the sockets and the table of peer connections; the
+  // core decides (permissions, peer policy, credentials) and answers.
+  // A CONNECTION-ID: the owning worker's index in the top 8 bits.
+  // Binds and listens on `bind` (relay IP and exact port) as relay `id`.
+  // close_relay(id) closes it and every peer and data connection of it.
+  virtual std::error_code open_tcp_relay(relay_id /*id*/, const stun::endpoint& /*bind*/) {
+    return std::make_error_code(std::errc::operation_not_supported);
+  }
+  // Whether relay `id` has a connection (pending or bound) to `peer` (446).
+  virtual bool tcp_peer_exists(relay_id /*id*/, const stun::endpoint& /*peer*/) { return false; }
+  // Connect (§5.2): starts a non-blocking connect from relay `id` to
+  // `peer`; the outcome comes back through worker_core::on_tcp_connected
+  // with the id returned here. 0: it could not even start (447 at once).
+  virtual std::uint32_t tcp_connect(relay_id /*id*/, const stun::endpoint& /*peer*/) { return 0; }
+  // The relay of connection `cid` when it waits for its ConnectionBind on
+  // this worker; no_relay otherwise (unknown, expired or bound already).
+  virtual relay_id tcp_unbound(std::uint32_t /*cid*/) { return no_relay; }
+  // ConnectionBind succeeded (§5.4): after the answer already sent on it,
+  // stream connection `data` carries connection `cid`'s bytes both ways.
+  virtual bool tcp_bind(std::uint32_t /*cid*/, const client_ref& /*data*/) { return false; }
+  // ConnectionBind reached a worker other than the owner of `cid`: moves
+  // the stream connection `from` (with `message`, the ConnectionBind) to the
+  // owning worker, which handles the message as if it had read it. False:
+  // it cannot move (TLS, no hand-off queues, queue full); the core answers.
+  virtual bool hand_off_stream(const client_ref& /*from*/, unsigned /*owner*/,
+                               stun::bytes_view /*message*/) {
+    return false;
+  }
 };
 
 }  // namespace anyturn::relay

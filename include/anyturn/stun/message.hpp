@@ -41,6 +41,10 @@ enum class method : std::uint16_t {
   data = 0x007,
   create_permission = 0x008,
   channel_bind = 0x009,
+  // RFC 6062 (TCP relay allocations)
+  connect = 0x00A,
+  connection_bind = 0x00B,
+  connection_attempt = 0x00C,
 };
 
 enum class message_class : std::uint8_t {
@@ -82,6 +86,7 @@ inline constexpr std::uint16_t password_algorithm = 0x001D;
 inline constexpr std::uint16_t userhash = 0x001E;
 inline constexpr std::uint16_t xor_mapped_address = 0x0020;
 inline constexpr std::uint16_t reservation_token = 0x0022;
+inline constexpr std::uint16_t connection_id = 0x002A;  // RFC 6062 §6.2.1, 32 bits
 // ICE (RFC 8445): a Binding request from an ICE agent may carry these; a
 // STUN server answers it like any Binding, so they count as understood.
 inline constexpr std::uint16_t priority = 0x0024;

@@ -143,6 +143,20 @@ class worker_core {
   // A datagram that arrived on relay socket `id` from `peer`.
   void on_peer_packet(relay::relay_id id, const stun::endpoint& peer, stun::bytes_view data,
                       const relay::now_t& now);
+  // ---- TCP relay allocations (RFC 6062; tcp_relay.cpp) ----
+  // A peer connected to TCP relay `id`. With a live permission for its IP
+  // that the peer policy allows, sends ConnectionAttempt with `cid` to the
+  // client and returns true; false: the net layer closes it (counted).
+  bool on_peer_connection(relay::relay_id id, const stun::endpoint& peer, std::uint32_t cid,
+                          const relay::now_t& now);
+  // The connect that Connect `cid` started succeeded (the success answer
+  // with CONNECTION-ID) or failed (447). False when nobody waits for it any
+  // more (the allocation ended): the net layer drops the connection.
+  bool on_tcp_connected(std::uint32_t cid, bool ok, const relay::now_t& now);
+  // Bytes a data connection of TCP relay `id` relayed: counted in the
+  // allocation (usage record) and the relayed-bytes counters.
+  void on_tcp_relayed(relay::relay_id id, std::uint64_t to_peer, std::uint64_t to_client);
+
   // A stream connection closed: its allocation, if any, ends now.
   void on_client_closed(const relay::client_ref& client, const relay::now_t& now);
   // Called at least once a second: expires allocations, permissions,
