@@ -49,7 +49,8 @@ std::vector<std::string> keep_restart_only(const config::server_config& running,
   keep(running.threads, next.threads, "threads", ignored);
   keep(running.tls.listen, next.tls.listen, "tls.listen", ignored);
   keep(running.tls.listen_proxy, next.tls.listen_proxy, "tls.listen[].proxy_protocol", ignored);
-  keep(running.stun.other_ip, next.stun.other_ip, "stun.other_ip", ignored);  // its sockets open at start
+  keep(running.stun.other_ip, next.stun.other_ip, "stun.other_ip", ignored);
+  keep(running.relay.tcp, next.relay.tcp, "relay.tcp", ignored);  // its sockets open at start
   keep(running.dtls.listen, next.dtls.listen, "dtls.listen", ignored);
   keep(running.dtls.handshake_timeout, next.dtls.handshake_timeout, "dtls.handshake_timeout", ignored);
   keep(running.dtls.idle_timeout, next.dtls.idle_timeout, "dtls.idle_timeout", ignored);

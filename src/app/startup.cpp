@@ -65,6 +65,7 @@ std::shared_ptr<turn::shared_state> make_shared_state(const config::server_confi
   }
   s->alternate_domain = cfg.fleet.alternate_domain;
   s->enforce_expiry = cfg.auth.enforce_expiry;
+  s->tcp_relay = cfg.relay.tcp;
   s->own = own_addresses_of(cfg, config::host_interface_addresses(), *s->peers, s->relays,
                             fleet_addresses(cfg));
   s->allocation_lifetime_default = cfg.lifetimes.allocation_default;

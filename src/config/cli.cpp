@@ -28,7 +28,7 @@ enum class flag {
   threads, log_level, tls_listen, tls_cert, tls_key, http_listen, api_key, udp_coalesce_us,
   max_allocations_per_user, external_ip, anycast_ip, unicast_ip, alternate_domain, node_id, redis,
   drain_alternate, drain_timeout, admin_key, no_enforce_expiry, proxy_protocol, proxy_trusted, help,
-  version, log_format, test_page, other_ip, dtls_listen,
+  version, log_format, test_page, other_ip, dtls_listen, no_tcp_relay,
 };
 
 struct flag_spec {
@@ -37,7 +37,7 @@ struct flag_spec {
   bool takes_value;
 };
 
-constexpr std::array<flag_spec, 37> flags = {{
+constexpr std::array<flag_spec, 38> flags = {{
     {"--config", flag::config, true},
     {"--listen", flag::listen, true},
     {"--relay-ip", flag::relay_ip, true},
@@ -69,6 +69,7 @@ constexpr std::array<flag_spec, 37> flags = {{
     {"--admin-key", flag::admin_key, true},
     {"--other-ip", flag::other_ip, true},
     {"--no-enforce-expiry", flag::no_enforce_expiry, false},
+    {"--no-tcp-relay", flag::no_tcp_relay, false},
     {"--test-page", flag::test_page, false},
     {"--proxy-protocol", flag::proxy_protocol, false},
     {"--proxy-trusted", flag::proxy_trusted, true},
@@ -129,6 +130,8 @@ std::optional<cli_options> parse_cli(int argc, const char* const* argv,
         if (auto* l = proxy_target(name)) l->enabled = true;
       } else if (spec->id == flag::test_page) {
         opts.test_page = true;
+      } else if (spec->id == flag::no_tcp_relay) {
+        opts.no_tcp_relay = true;
       } else opts.no_enforce_expiry = true;
       continue;
     }
@@ -190,6 +193,7 @@ std::optional<cli_options> parse_cli(int argc, const char* const* argv,
       case flag::admin_key: opts.admin_keys.push_back(std::move(v)); break;
       case flag::other_ip: opts.other_ip = std::move(v); break;
       case flag::no_enforce_expiry:
+      case flag::no_tcp_relay:
       case flag::test_page:
       case flag::proxy_protocol:
       case flag::help:
@@ -381,6 +385,7 @@ std::optional<server_config> resolve(const cli_options& opts, std::vector<std::s
   // The default tenant's keys; never echoed.
   if (!opts.api_keys.empty()) cfg.auth.api_keys = opts.api_keys;
   if (opts.no_enforce_expiry) cfg.auth.enforce_expiry = false;
+  if (opts.no_tcp_relay) cfg.relay.tcp = false;
 
   // The fleet. Checked against relay.ips by validate(), after --relay-ip.
   if (!opts.external_ips.empty()) {
@@ -495,6 +500,8 @@ flag replaces the file's whole list. Every flag takes its value as
                             limit)
   --no-enforce-expiry       let allocations made with a TURN REST credential
                             outlive its expiry (auth.enforce_expiry: false)
+  --no-tcp-relay            refuse TCP relay allocations (RFC 6062) with 442
+                            (relay.tcp: false)
   --admin-key KEY           bearer key of /admin/* (drain, undrain) on the HTTP
                             server, repeatable, at least 16 characters, not a
                             tenant's key (replaces http.admin_keys)

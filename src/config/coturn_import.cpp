@@ -176,7 +176,7 @@ constexpr comment_only commented[] = {
     {"no-stun", "no counterpart: anyturn always answers Binding requests"},
     {"server-name", "no counterpart: the server is named by realm (and software)"},
     {"no-stun-backward-compatibility", "nothing to set: anyturn implements STUN as RFC 5389/8489 define it"},
-    {"response-origin-only-with-rfc5780", "nothing to set: RESPONSE-ORIGIN comes with RFC 5780 (stun.other_ip, being added)"},
+    {"response-origin-only-with-rfc5780", "nothing to set: anyturn sends RESPONSE-ORIGIN only with RFC 5780 (stun.other_ip)"},
     {"allocation-default-address-family", "no counterpart: the relay family follows REQUESTED-ADDRESS-FAMILY, IPv4 when absent (RFC 8656)"},
     {"keep-address-family", "nothing to set: anyturn follows RFC 8656 (REQUESTED-ADDRESS-FAMILY, IPv4 when absent)"},
     {"check-origin-consistency", "no counterpart: anyturn ignores ORIGIN"},
@@ -188,7 +188,6 @@ constexpr comment_only commented[] = {
     {"max-allocate-timeout", "no counterpart: an Allocate is answered at once"},
     {"server-relay", "no counterpart"},
     {"no-udp-relay", "no counterpart: anyturn always relays UDP"},
-    {"no-tcp-relay", "nothing to set yet: RFC 6062 TCP relay allocations are being added to anyturn"},
     {"tcp-proxy-port", "no counterpart as an option: write the listen entry as a map with proxy_protocol: true and trusted: [the balancer's CIDRs] (docs/configuration.md, PROXY protocol)"},
     {"bps-capacity", "no counterpart: no server-wide bandwidth cap; limits.allocation.bytes_per_second and tenants[].quotas.bandwidth limit each allocation"},
     {"prometheus-username-labels", "no counterpart: per-user metrics are not exported; usage records (usage_log) name the user"},
@@ -263,6 +262,7 @@ class importer {
   std::optional<std::uint64_t> user_quota_, total_quota_, max_bps_;
   std::optional<std::string> cert_, pkey_;
   bool no_udp_ = false, no_tcp_ = false, no_tls_ = false, no_dtls_ = false, no_rfc5780_ = false;
+  bool no_tcp_relay_ = false;
   std::optional<std::uint64_t> nonce_lifetime_;
   std::optional<std::uint64_t> allocation_max_, permission_, channel_;
   bool prometheus_ = false;
@@ -390,7 +390,7 @@ void importer::take(const option_line& line) {
   } else if (n == "tls-listening-port") {
     if (const auto p = port(o)) tls_port_ = *p;
   } else if (n == "alt-listening-port" || n == "alt-tls-listening-port") {
-    comment(o, "no counterpart: coturn's second port for RFC 5780; anyturn with stun.other_ip (being added) answers on port+1 of both addresses itself");
+    comment(o, "no counterpart: coturn's second port for RFC 5780; anyturn with stun.other_ip answers on port+1 of both addresses itself");
   } else if (n == "relay-ip") {
     if (!is_address(o.value) || is_unspecified(o.value))
       return reject(o, "expected a specific IP address (not 0.0.0.0 or ::)");
@@ -468,7 +468,9 @@ void importer::take(const option_line& line) {
     no_dtls_ = flag(o).value_or(no_dtls_);
   } else if (n == "no-rfc5780") {
     no_rfc5780_ = flag(o).value_or(no_rfc5780_);
-    comment(o, "nothing to set: anyturn answers RFC 5780 NAT discovery only with stun.other_ip (being added)");
+    comment(o, "nothing to set: anyturn answers RFC 5780 NAT discovery only with stun.other_ip");
+  } else if (n == "no-tcp-relay") {
+    no_tcp_relay_ = flag(o).value_or(no_tcp_relay_);
   } else if (n == "alternate-server" || n == "tls-alternate-server") {
     comment(o, "no counterpart for always redirecting: anyturn sends 300 Try Alternate from an anycast address to "
                "the node's own (fleet.anycast_ips, fleet.unicast_ips) and, while draining, to fleet.drain_alternate "
@@ -518,15 +520,23 @@ void importer::write_listeners(std::ostringstream& y) const {
     y << "# coturn: no-udp. anyturn always serves UDP on `listen` (no switch): block it in the firewall.\n";
   y << "listen: " << quoted_list(endpoints(ips, listening_port_)) << '\n';
   if (no_tcp_) y << "streams:\n  tcp: false   # coturn: no-tcp\n";
-  const bool tls = !no_tls_ && cert_.has_value();
+  // anyturn serves one protocol per TCP port: TLS on the listen port clashes.
+  const bool tls_port_clash = tls_port_ == listening_port_ && !no_tcp_;
+  const bool tls = !no_tls_ && cert_.has_value() && !tls_port_clash;
   if (tls || cert_) {
     y << "tls:\n";
+    if (!no_tls_ && tls_port_clash) {
+      y << "  # coturn served TLS on its listening-port too; anyturn needs a TCP port of its own for TLS\n"
+           "  # (or streams.tcp: false). Pick one and uncomment:\n"
+           "  # listen: "
+        << quoted_list(endpoints(ips, tls_port_ == 5349 ? 5350 : 5349)) << '\n';
+    }
     if (tls) {
       y << "  # coturn recognised TLS and plain TURN on each of its ports; anyturn serves TLS on these only, and\n"
            "  # plain UDP/TCP on listen only: turns: URLs must name these ports, turn: URLs the listen ports.\n";
       y << "  listen: " << quoted_list(endpoints(ips, tls_port_)) << '\n';
     }
-    else y << "  # coturn: no-tls. The certificate stays for DTLS.\n";
+    else if (no_tls_) y << "  # coturn: no-tls. The certificate stays for DTLS.\n";
     y << "  cert: " << quote(*cert_) << '\n';
     y << "  key: " << quote(pkey_ ? *pkey_ : *cert_) << (pkey_ ? "" : "   # coturn: no pkey, so the key is in the cert file") << '\n';
   } else if (!no_tls_ || !no_dtls_) {
@@ -537,9 +547,16 @@ void importer::write_listeners(std::ostringstream& y) const {
       << quoted_list(endpoints(ips, tls_port_)) << ", cert: \"/path/fullchain.pem\", key: \"/path/privkey.pem\"}\n";
   }
   if (cert_ && !no_dtls_) {
-    y << "# coturn serves DTLS on its TLS port (no-dtls is not set). Enable once on anyturn >= the DTLS release:\n"
-         "# dtls: {listen: "
-      << quoted_list(endpoints(ips, tls_port_)) << "}\n";
+    if (tls_port_ == listening_port_ && !no_udp_) {
+      // anyturn runs one transport per UDP port: the port serves plain UDP here.
+      y << "# coturn also served DTLS on its TLS port, which is the listen port here; anyturn runs one protocol per\n"
+           "# UDP port. To serve DTLS, give it a port of its own:\n"
+           "# dtls: {listen: "
+        << quoted_list(endpoints(ips, tls_port_ == 5349 ? 5350 : 5349)) << "}\n";
+    } else {
+      y << "dtls:\n  listen: " << quoted_list(endpoints(ips, tls_port_))
+        << "   # coturn: DTLS on the TLS port (no-dtls is not set); tls.cert and tls.key serve it\n";
+    }
   }
   // RFC 5780: coturn uses a second listening address as the OTHER-ADDRESS.
   if (!no_rfc5780_ && listening_ips_.size() >= 2) {
@@ -548,8 +565,9 @@ void importer::write_listeners(std::ostringstream& y) const {
       return is_ipv6(ip) == is_ipv6(first) && !is_unspecified(ip);
     });
     if (other != listening_ips_.end() && !is_unspecified(first)) {
-      y << "# coturn answers RFC 5780 NAT discovery with its second listening address. Enable once on anyturn >= the\n"
-           "# RFC 5780 release (it listens on that address and port+1 itself; keep or drop it in listen as the release says):\n"
+      y << "# coturn answered RFC 5780 NAT discovery with its second listening address. anyturn does with\n"
+           "# stun.other_ip, which then serves only Binding (on port and port+1): remove that address from listen\n"
+           "# (and tls.listen) and set it here, or leave it as it is to keep serving TURN on it:\n"
            "# stun: {other_ip: "
         << quote(*other) << "}\n";
     }
@@ -577,7 +595,7 @@ void importer::write_relay(std::ostringstream& y) const {
       ips.push_back(priv);
     }
   }
-  const bool any = !ips.empty() || !external_ips_.empty() || min_port_ || max_port_;
+  const bool any = !ips.empty() || !external_ips_.empty() || min_port_ || max_port_ || no_tcp_relay_;
   if (ips.empty()) {
     y << "# relay.ips is left at anyturn's \"auto\": the first IPv4 interface address. coturn relayed on every\n"
          "# address of the host: list the addresses (IPv6 too) if clients need more than one.\n";
@@ -589,6 +607,7 @@ void importer::write_relay(std::ostringstream& y) const {
   if (min_port_ || max_port_) {
     y << "  ports: \"" << min_port_.value_or(49152) << '-' << max_port_.value_or(65535) << "\"\n";
   }
+  if (no_tcp_relay_) y << "  tcp: false   # coturn: no-tcp-relay (RFC 6062 TCP relay allocations get 442)\n";
 }
 
 void importer::write_auth(std::ostringstream& y) const {

@@ -943,6 +943,15 @@ void check_other_ip(const server_config& cfg, std::vector<std::string>& errors) 
         errors.push_back(key + ": " + idx("listen", i) + " needs UDP " + ep.to_string() +
                          ", inside relay.ports on a relay address");
       }
+      // Two UDP sockets of one process on one port (SO_REUSEPORT) would
+      // split its datagrams between DTLS and Binding.
+      for (std::size_t j = 0; j < cfg.dtls.listen.size(); ++j) {
+        const auto& d = cfg.dtls.listen[j];
+        if (d.family == ep.family && d.port == ep.port && (d.same_ip(ep) || is_unspecified(d))) {
+          errors.push_back(key + ": " + idx("listen", i) + " needs UDP " + ep.to_string() + ", which " +
+                           idx("dtls.listen", j) + " (" + d.to_string() + ") uses");
+        }
+      }
     }
   }
 }

@@ -270,10 +270,12 @@ class loader {
   }
 
   void relay(const YAML::Node& node, const std::string& path, relay_config& out) {
-    for_each_key(node, path, {"ips", "external_ips", "ports"},
+    for_each_key(node, path, {"ips", "external_ips", "ports", "tcp"},
                  [&](const std::string& key, const YAML::Node& v, const std::string& child) {
                    if (key == "ips") {
                      relay_ips(v, child, out);
+                   } else if (key == "tcp") {
+                     boolean(v, child, out.tcp);
                    } else if (key == "external_ips") {
                      external_ips(v, child, out.external_ips);
                    } else {

@@ -68,10 +68,10 @@ int read_params(const stun::message_view& msg, transport over, allocate_params& 
   const auto raf_attr = msg.find(attr::requested_address_family);
   const auto aaf_attr = msg.find(attr::additional_address_family);
   if (*rt == proto_tcp) {
-    // RFC 6062 §5.1: only over TCP or TLS (a UDP client cannot bind data
-    // connections); no DONT-FRAGMENT, EVEN-PORT or RESERVATION-TOKEN; one
-    // address family.
-    if (over == transport::udp) return 442;
+    // RFC 6062 §5.1: only over TCP or TLS (a UDP or DTLS client cannot bind
+    // data connections); no DONT-FRAGMENT, EVEN-PORT or RESERVATION-TOKEN;
+    // one address family.
+    if (over != transport::tcp && over != transport::tls) return 442;
     if (msg.has(attr::dont_fragment) || token_attr || even_attr || aaf_attr) return 400;
     p.tcp = true;
   }
@@ -323,6 +323,7 @@ void on_allocate(context& ctx, request& r) {
   allocate_params params;
   if (const int code = read_params(r.msg, r.from.proto, params); code != 0)
     return ctx.send_error(r, code);
+  if (params.tcp && !ctx.shared->tcp_relay) return ctx.send_error(r, 442);  // relay.tcp: false
   quota_hold hold;
   if (!check_capacity(ctx, r) || !acquire_quotas(ctx, r, hold)) return;
 

@@ -75,7 +75,7 @@ void on_connect(context& ctx, request& r) {
 
 // ------------------------------------------------------ RFC 6062 §5.4
 bool hand_off_connection_bind(context& ctx, const client_ref& from, const stun::message_view& msg) {
-  if (from.proto == transport::udp) return false;
+  if (from.proto != transport::tcp) return false;  // only plain TCP moves (TLS and datagrams answer here)
   const auto cid = connection_id_of(msg);
   if (!cid || owner_of(*cid) == ctx.worker) return false;
   if (!ctx.io.hand_off_stream(from, owner_of(*cid), msg.raw())) return false;
@@ -89,8 +89,9 @@ void on_connection_bind(context& ctx, request& r) {
     spdlog::debug("turn: ConnectionBind from {} refused ({}): {}", r.from.remote.to_string(), code, why);
     ctx.send_error(r, code);
   };
-  // §5.4: on a new connection, never on the control connection (nor UDP).
-  if (r.from.proto == transport::udp || ctx.table.contains(r.from))
+  // §5.4: on a new connection, never on the control connection (nor UDP or DTLS).
+  const bool stream = r.from.proto == transport::tcp || r.from.proto == transport::tls;
+  if (!stream || ctx.table.contains(r.from))
     return refuse(400, "not on a new TCP connection");
   // Data connections are spliced between plain sockets; a TLS session
   // cannot leave its stream (docs/architecture.md, "TCP relay").

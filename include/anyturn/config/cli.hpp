@@ -64,6 +64,7 @@ struct cli_options {
   std::optional<std::string> drain_timeout;  // --drain-timeout SECONDS
   std::vector<std::string> admin_keys;       // --admin-key KEY
   bool no_enforce_expiry = false;            // --no-enforce-expiry
+  bool no_tcp_relay = false;                 // --no-tcp-relay
   bool test_page = false;                    // --test-page
   std::optional<std::string> other_ip;       // --other-ip ADDR
 };

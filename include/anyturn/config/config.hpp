@@ -35,6 +35,9 @@ struct relay_config {
   std::uint16_t port_min = 49152;
   std::uint16_t port_max = 65535;
   bool ips_auto = false;                  // "auto" was given: ips holds the detected IPv4
+  // relay.tcp: TCP relay allocations (RFC 6062, REQUESTED-TRANSPORT TCP)
+  // are offered; false (--no-tcp-relay): an Allocate asking for one gets 442.
+  bool tcp = true;
 };
 
 struct lifetime_config {

@@ -103,6 +103,8 @@ struct shared_state {
   bool revoke_removed = true;
   // auth.enforce_expiry: a REST credential's allocations end at its expiry.
   bool enforce_expiry = true;
+  // relay.tcp: TCP relay allocations (RFC 6062) are offered; else 442.
+  bool tcp_relay = true;
 
   std::uint32_t allocation_lifetime_default = 600;
   std::uint32_t allocation_lifetime_max = 3600;

@@ -743,5 +743,29 @@ TEST(TestPage, FlagTurnsThePageOn) {
   EXPECT_TRUE(has_error(errors, "--test-page: takes no value")) << dump(errors);
 }
 
+// relay.tcp (RFC 6062 TCP relay allocations): on by default, off in the
+// file or with --no-tcp-relay; a non-boolean is an error naming the key.
+TEST(CliResolve, RelayTcpFromTheFileAndNoTcpRelay) {
+  std::vector<std::string> errors;
+  auto cfg = resolve_args({"--auth-secret", "test-rest-secret-0001"}, errors);
+  ASSERT_TRUE(cfg) << dump(errors);
+  EXPECT_TRUE(cfg->relay.tcp);
+  cfg = resolve_args({"--auth-secret", "test-rest-secret-0001", "--no-tcp-relay"}, errors);
+  ASSERT_TRUE(cfg) << dump(errors);
+  EXPECT_FALSE(cfg->relay.tcp);
+  const std::string off = write_config_file("relay-tcp-off", "relay:\n  tcp: false\n");
+  cfg = resolve_args({"--config", off.c_str(), "--auth-secret", "test-rest-secret-0001"}, errors);
+  ASSERT_TRUE(cfg) << dump(errors);
+  EXPECT_FALSE(cfg->relay.tcp);
+  const std::string bad = write_config_file("relay-tcp-bad", "relay:\n  tcp: sometimes\n");
+  EXPECT_FALSE(resolve_args({"--config", bad.c_str(), "--auth-secret", "test-rest-secret-0001"}, errors));
+  EXPECT_TRUE(std::any_of(errors.begin(), errors.end(),
+                          [](const std::string& e) { return e.find("relay.tcp") != std::string::npos; }))
+      << dump(errors);
+  errors.clear();
+  EXPECT_FALSE(parse({"--no-tcp-relay=1"}, errors));
+  EXPECT_TRUE(has_error(errors, "--no-tcp-relay: takes no value")) << dump(errors);
+}
+
 }  // namespace
 }  // namespace anyturn::config

@@ -212,12 +212,28 @@ TEST(coturn_import, transports) {
   EXPECT_TRUE(has(r.yaml, "no-udp. anyturn always serves UDP")) << r.yaml;
   EXPECT_TRUE(has(r.yaml, "coturn recognised TLS and plain TURN on each of its ports")) << r.yaml;
   EXPECT_FALSE(has(r.yaml, "dtls:")) << r.yaml;
+  EXPECT_TRUE(cfg.dtls.listen.empty());
 
+  // coturn serves DTLS on its TLS port with the same certificate.
   const auto no_tls = imported("no-tls\ncert=/c.pem\npkey=/k.pem\n", &r);
   EXPECT_TRUE(no_tls.tls.listen.empty());
   EXPECT_EQ(no_tls.tls.cert, "/c.pem");
-  // DTLS (being added) comes out as a comment with the contract key.
+  EXPECT_EQ(texts(no_tls.dtls.listen), (std::vector<std::string>{"0.0.0.0:5349", "[::]:5349"}));
+  // A TLS port that is also the listen port: TLS (over TCP) and DTLS (over
+  // UDP) each need a port of their own, written as comments.
+  auto same = imported("listening-port=443\ntls-listening-port=443\ncert=/c.pem\n", &r);
+  EXPECT_TRUE(same.dtls.listen.empty());
+  EXPECT_TRUE(same.tls.listen.empty());
+  EXPECT_EQ(same.tls.cert, "/c.pem");
+  EXPECT_TRUE(has(r.yaml, "  # listen: [\"0.0.0.0:5349\", \"[::]:5349\"]")) << r.yaml;
   EXPECT_TRUE(has(r.yaml, "# dtls: {listen: [\"0.0.0.0:5349\", \"[::]:5349\"]}")) << r.yaml;
+  same = imported("no-tcp\nlistening-port=443\ntls-listening-port=443\ncert=/c.pem\n", &r);
+  EXPECT_EQ(texts(same.tls.listen), (std::vector<std::string>{"0.0.0.0:443", "[::]:443"}));
+  EXPECT_TRUE(same.dtls.listen.empty());
+  // RFC 6062 off in coturn: off in anyturn.
+  EXPECT_TRUE(imported("listening-port=3478\n").relay.tcp);
+  EXPECT_FALSE(imported("no-tcp-relay\n", &r).relay.tcp);
+  EXPECT_TRUE(has(r.yaml, "  tcp: false   # coturn: no-tcp-relay")) << r.yaml;
 }
 
 TEST(coturn_import, second_listening_ip_is_the_rfc5780_other_address) {
@@ -369,7 +385,7 @@ TEST(coturn_import, tls_only_example) {
   ASSERT_EQ(cfg.relay.external_ips.size(), 1u);
   EXPECT_EQ(cfg.http.listen.to_string(), "0.0.0.0:9641");
   EXPECT_TRUE(has(r.yaml, "# stun: {other_ip: \"10.0.0.8\"}")) << r.yaml;
-  EXPECT_TRUE(has(r.yaml, "# dtls: {listen: [\"10.0.0.7:443\", \"10.0.0.8:443\"]}")) << r.yaml;
+  EXPECT_EQ(texts(cfg.dtls.listen), (std::vector<std::string>{"10.0.0.7:443", "10.0.0.8:443"}));
   for (const char* o : {": alternate-server=", ": no-tlsv1_2  --", ": cipher-list=", ": proc-user=", ": syslog  --",
                         ": alt-tls-listening-port="})
     EXPECT_TRUE(has(r.yaml, o)) << o;

@@ -101,5 +101,19 @@ TEST(StunOtherIp, RefusesPortsInsideTheRelayRange) {
       << dump(errors);
 }
 
+// A DTLS listener on one of the extra sockets' ports would share it (both
+// SO_REUSEPORT): refused, naming both entries.
+TEST(StunOtherIp, RefusesADtlsListenerOnAnExtraSocket) {
+  server_config cfg = with_other_ip({ep("192.0.2.1:3478")}, "192.0.2.2");
+  cfg.dtls.listen = {ep("0.0.0.0:3479")};
+  std::vector<std::string> errors;
+  EXPECT_FALSE(validate(cfg, errors));
+  EXPECT_TRUE(has_error(errors, "stun.other_ip: listen[0] needs UDP 192.0.2.1:3479, which dtls.listen[0] (0.0.0.0:3479) uses"))
+      << dump(errors);
+  cfg.dtls.listen = {ep("192.0.2.1:5349")};
+  errors.clear();
+  EXPECT_TRUE(validate(cfg, errors)) << dump(errors);
+}
+
 }  // namespace
 }  // namespace anyturn::config

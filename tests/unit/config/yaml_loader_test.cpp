@@ -293,7 +293,7 @@ lifetimes: {allocation: 10}
   std::vector<std::string> errors;
   EXPECT_FALSE(load_yaml(yaml, errors));
   EXPECT_TRUE(has_error(errors, "relm: unknown key")) << dump(errors);
-  EXPECT_TRUE(has_error(errors, "relay.prots: unknown key (expected one of: ips, external_ips, ports)")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "relay.prots: unknown key (expected one of: ips, external_ips, ports, tcp)")) << dump(errors);
   EXPECT_TRUE(has_error(errors, "auth.users[1].passwrd: unknown key")) << dump(errors);
   EXPECT_TRUE(has_error(errors, "lifetimes.allocation: unknown key")) << dump(errors);
   EXPECT_EQ(errors.size(), 4u) << dump(errors);

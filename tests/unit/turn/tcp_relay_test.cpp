@@ -45,7 +45,16 @@ TEST_F(TcpRelayCore, TcpAllocationsOnlyOverStreamsAndWithoutUdpOptions) {
   learn_nonce(udp);
   auto r = send(udp, build(stun::method::allocate, new_tid(), requested_tcp, "alice", "wonderland"));
   EXPECT_EQ(error_of(r), 442);
+  // DTLS is a datagram transport too: no data connection could be bound.
+  client_ref dtls = stream(9, "203.0.113.11:40000");
+  dtls.proto = transport::dtls;
+  learn_nonce(dtls);
+  r = send(dtls, build(stun::method::allocate, new_tid(), requested_tcp, "alice", "wonderland"));
+  EXPECT_EQ(error_of(r), 442);
+  r = connection_bind(dtls, 0x00000101);
+  EXPECT_EQ(error_of(r), 400) << "ConnectionBind over DTLS";
   const auto c = stream(7);
+  learn_nonce(c);
   r = send(c, build(stun::method::allocate, new_tid(), [](auto& b) {
     b.add_requested_transport(6);
     b.add_even_port(false);
@@ -57,6 +66,20 @@ TEST_F(TcpRelayCore, TcpAllocationsOnlyOverStreamsAndWithoutUdpOptions) {
   const auto relayed = allocate_tcp(c);
   EXPECT_NE(relayed.port, 0);
   EXPECT_EQ(io_.tcp_open.size(), 1u) << "a listening relay, not a UDP one";
+}
+
+// relay.tcp: false (--no-tcp-relay): TCP allocations get 442, UDP ones work.
+TEST_F(TcpRelayCore, RelayTcpFalseRefusesTcpAllocationsWith442) {
+  start();
+  shared_->tcp_relay = false;  // the core reads the shared state per request
+  const auto c = stream(7);
+  learn_nonce(c);
+  auto r = send(c, build(stun::method::allocate, new_tid(), requested_tcp, "alice", "wonderland"));
+  EXPECT_EQ(error_of(r), 442);
+  EXPECT_TRUE(io_.tcp_open.empty());
+  r = send(c, build(stun::method::allocate, new_tid(), [](auto& b) { b.add_requested_transport(17); },
+                    "alice", "wonderland"));
+  EXPECT_EQ(r.cls(), message_class::success_response) << "error " << error_of(r);
 }
 
 TEST_F(TcpRelayCore, ConnectNeedsAPermissionThenAnswersWhenTheConnectEnds) {
