@@ -1,4 +1,5 @@
 #include "dtls_server.hpp"
+#include "tls_common.hpp"
 
 #include <anyturn/common/log_limiter.hpp>
 
@@ -34,24 +35,6 @@ bool is_handshake_record(stun::bytes_view d) {
 bool is_client_hello(stun::bytes_view d) {
   return is_handshake_record(d) && d[3] == std::byte{0} && d[4] == std::byte{0} &&
          static_cast<std::uint8_t>(d[record_header]) == client_hello;
-}
-
-std::string openssl_error_text() {
-  const unsigned long e = ERR_get_error();
-  ERR_clear_error();
-  if (e == 0) return "no detail";
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof buf);
-  return buf;
-}
-
-int on_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
-            unsigned int inlen, void*) {
-  const std::string_view chosen = select_alpn({in, inlen});
-  if (chosen.empty()) return SSL_TLSEXT_ERR_NOACK;
-  *out = reinterpret_cast<const unsigned char*>(chosen.data());
-  *outlen = static_cast<unsigned char>(chosen.size());
-  return SSL_TLSEXT_ERR_OK;
 }
 
 }  // namespace
@@ -232,7 +215,7 @@ bool dtls_server::set_context(const tls_context_ptr& tls, std::string& error) {
                   (chain == nullptr || SSL_CTX_set1_chain(ctx.get(), chain) == 1) &&
                   SSL_CTX_check_private_key(ctx.get()) == 1;
   if (!ok) {
-    error = "cannot build the DTLS context: " + openssl_error_text();
+    error = "cannot build the DTLS context: " + openssl_error("no detail");
     return false;
   }
   SSL_CTX_set_options(ctx.get(), SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
@@ -268,7 +251,7 @@ SSL* dtls_server::new_ssl(dtls_link& link, std::string& error) {
   BIO* bio = ssl != nullptr ? BIO_new(link_method()) : nullptr;
   if (bio == nullptr) {
     if (ssl != nullptr) SSL_free(ssl);
-    error = openssl_error_text();
+    error = openssl_error("no detail");
     return nullptr;
   }
   BIO_set_data(bio, &link);

@@ -1,5 +1,7 @@
 #include <anyturn/net/tls.hpp>
 
+#include "tls_common.hpp"
+
 #include <boost/asio/ssl/context.hpp>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -19,6 +21,8 @@
 namespace anyturn::net {
 
 namespace ssl = boost::asio::ssl;
+using detail::on_alpn;
+using detail::openssl_error;
 
 namespace {
 
@@ -42,25 +46,6 @@ using x509_ptr = std::unique_ptr<X509, free_x509>;
 using pkey_ptr = std::unique_ptr<EVP_PKEY, free_pkey>;
 using ext_ptr = std::unique_ptr<X509_EXTENSION, free_ext>;
 using bn_ptr = std::unique_ptr<BIGNUM, free_bn>;
-
-// The newest OpenSSL error as text (and the queue cleared), or `fallback`.
-std::string openssl_error(std::string_view fallback) {
-  const unsigned long e = ERR_get_error();
-  ERR_clear_error();
-  if (e == 0) return std::string(fallback);
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof buf);
-  return buf;
-}
-
-int on_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
-            unsigned int inlen, void*) {
-  const std::string_view chosen = select_alpn({in, inlen});
-  if (chosen.empty()) return SSL_TLSEXT_ERR_NOACK;  // no ALPN: still served
-  *out = reinterpret_cast<const unsigned char*>(chosen.data());
-  *outlen = static_cast<unsigned char>(chosen.size());
-  return SSL_TLSEXT_ERR_OK;
-}
 
 // TLS 1.2+ only, forward-secret AEAD suites for 1.2, ALPN, no renegotiation.
 tls_context_ptr base_context(std::string& error) {
@@ -114,6 +99,28 @@ std::string bio_text(BIO* b) {
 }
 
 }  // namespace
+
+namespace detail {
+
+std::string openssl_error(std::string_view fallback) {
+  const unsigned long e = ERR_get_error();
+  ERR_clear_error();
+  if (e == 0) return std::string(fallback);
+  char buf[256];
+  ERR_error_string_n(e, buf, sizeof buf);
+  return buf;
+}
+
+int on_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+            unsigned int inlen, void*) {
+  const std::string_view chosen = select_alpn({in, inlen});
+  if (chosen.empty()) return SSL_TLSEXT_ERR_NOACK;  // no ALPN: still served
+  *out = reinterpret_cast<const unsigned char*>(chosen.data());
+  *outlen = static_cast<unsigned char>(chosen.size());
+  return SSL_TLSEXT_ERR_OK;
+}
+
+}  // namespace detail
 
 std::string_view select_alpn(std::span<const unsigned char> offer) {
   // Wire format (RFC 7301 §3.1): a sequence of length-prefixed names.
