@@ -21,9 +21,13 @@ stun::endpoint peer(int i) {
 TEST(hostile_limits, permission_spraying_stops_at_max_peers) {
   server_options so;
   so.allow_peers = {"127.0.0.1/32", "127.2.0.0/16"};
-  // The permission rate is not what this test is about.
+  // The permission rate is not what this test is about: a bucket of
+  // max_peers tokens never runs dry, however fast the spray (with the default
+  // burst of 32, a spray faster than 32 new peers per millisecond met the
+  // rate limit before max_peers).
   so.config_yaml = "limits:\n  allocation:\n    max_peers: " + std::to_string(max_peers) +
-                   "\n    permissions_per_second: 1000000\n";
+                   "\n    permissions_per_second: 1000000\n    permission_burst: " + std::to_string(max_peers) +
+                   "\n";
   server s(so);
   ASSERT_TRUE(s.start()) << s.d().log();
 
