@@ -25,8 +25,8 @@ inline std::int64_t mono_ns() {
 
 inline relay::now_t read_clock() {
   using namespace std::chrono;
-  return {duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count(),
-          duration_cast<seconds>(system_clock::now().time_since_epoch()).count()};
+  const std::int64_t wall_ms = duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+  return {duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count(), wall_ms / 1000, wall_ms};
 }
 
 inline std::error_code last_error() { return {errno, std::system_category()}; }

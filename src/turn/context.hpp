@@ -56,12 +56,18 @@ const char* reason_for(int code);
 enum class end_reason { expired, deleted, closed, shutdown, credential_expired, revoked, admin, reloaded };
 const char* name_of(end_reason why);
 
-// auth.enforce_expiry: an allocation ends when the mapped clock reaches its
-// REST credential's expiry less this much. The wheel checks in whole seconds
-// (a deadline is checked up to 1 s + one 250 ms tick after it), so aiming
-// half a second early ends it within [-0.5 s, +0.75 s] of the expiry, plus
-// the error of the wall-clock estimate (context::unix_ms, ±1/2 tick).
-inline constexpr std::int64_t credential_end_lead_ms = 500;
+// auth.enforce_expiry: an allocation ends at its REST credential's expiry,
+// on the first tick at or after it (within one 250 ms tick). The timer
+// wheel checks in whole seconds (up to 1 s + one tick late), so it is armed
+// this much before the expiry; a check that finds the expiry less than that
+// ahead puts the allocation on context::imminent, which every tick checks.
+inline constexpr std::int64_t credential_end_lead_ms = 1'500;
+
+// An allocation whose REST credential ends within credential_end_lead_ms.
+struct imminent_end {
+  std::uint32_t slot;
+  std::uint32_t generation;
+};
 
 // A key (an array of bytes or chars) as the bytes the codec signs with.
 template <typename T, std::size_t N>
@@ -134,6 +140,7 @@ struct context {
   timer_wheel wheel;
   response_cache cache;
   std::vector<reservation> reservations;
+  std::vector<imminent_end> imminent;  // credential ends checked on every tick (few)
   std::vector<pending_connect> connects;  // RFC 6062 Connects in progress (few)
   common::xorshift64 rng;  // which free relay port to try first
   common::log_limiter malformed_log{1, 1000};

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <limits>
 
 namespace anyturn::turn {
 
@@ -246,8 +247,7 @@ void on_request(context& ctx, const client_ref& from, const stun::message_view& 
 // the next check (RFC 8656 §7, §9, §12).
 void housekeep(context& ctx, slot_index slot, const now_t& now) {
   record& rec = *ctx.record_at(slot);
-  const std::int64_t credential_check_ms = rec.ses.credential_end_ms - credential_end_lead_ms;
-  if (credential_check_ms <= now.mono_ms) {
+  if (rec.ses.credential_end_ms <= now.mono_ms) {
     ctx.free_allocation(slot, end_reason::credential_expired, now);
     return;
   }
@@ -255,6 +255,15 @@ void housekeep(context& ctx, slot_index slot, const now_t& now) {
     ctx.free_allocation(slot, end_reason::expired, now);
     bump(ctx.counters.allocations_expired);
     return;
+  }
+  std::int64_t credential_check_ms = rec.ses.credential_end_ms - credential_end_lead_ms;
+  if (credential_check_ms <= now.mono_ms) {
+    // Less than the wheel's precision left: every tick checks it from now on.
+    if (!rec.ses.imminent) {
+      rec.ses.imminent = true;
+      ctx.imminent.push_back({slot, rec.ses.generation});
+    }
+    credential_check_ms = std::numeric_limits<std::int64_t>::max();
   }
   ctx.schedule(slot, rec.expire(now.mono_ms, std::min(rec.ses.expires_ms, credential_check_ms)));
 }
@@ -334,6 +343,14 @@ void worker_core::on_tick(const relay::now_t& now) {
       return;
     rec->ses.scheduled_s = -1;
     detail::housekeep(ctx, e.slot, now);
+  });
+  // REST credentials ending within the wheel's precision: at the expiry.
+  std::erase_if(ctx.imminent, [&](const detail::imminent_end& e) {
+    const detail::record* rec = ctx.record_at(e.slot);
+    if (rec == nullptr || rec->ses.generation != e.generation) return true;  // ended meanwhile
+    if (rec->ses.credential_end_ms > now.mono_ms) return false;
+    ctx.free_allocation(e.slot, detail::end_reason::credential_expired, now);
+    return true;
   });
   // Reservations nobody redeemed in time give their port back.
   std::erase_if(ctx.reservations, [&](const detail::reservation& res) {

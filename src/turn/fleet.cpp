@@ -57,6 +57,7 @@ void context::observe_clock(const now_t& now) {
 
 std::int64_t context::unix_ms(const now_t& now) const {
   const std::int64_t whole = now.unix_s * 1000;
+  if (now.unix_ms != 0) return std::clamp(now.unix_ms, whole, whole + 999);  // read with the seconds
   if (!unix_offset_known) return whole + 500;
   // Kept inside the second the caller read, whatever the clocks did since.
   return std::clamp(now.mono_ms + unix_offset_ms, whole, whole + 999);

@@ -30,6 +30,7 @@ struct session {
   std::int64_t started_ms = 0;
   std::int64_t started_unix_ms = 0;
   std::int64_t scheduled_s = -1;  // deadline of its live timer-wheel entry
+  bool imminent = false;          // on context::imminent (credential end near)
   // auth.enforce_expiry: the REST credential's expiry (unix seconds; 0:
   // none) and when it comes on the monotonic clock (max: never).
   std::int64_t credential_expiry_s = 0;

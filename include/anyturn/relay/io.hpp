@@ -46,6 +46,10 @@ inline constexpr relay_id no_relay = 0xFFFFFFFFu;
 struct now_t {
   std::int64_t mono_ms = 0;  // monotonic milliseconds: lifetimes and timers
   std::int64_t unix_s = 0;   // wall clock seconds: REST expiry and nonces
+  // The same wall clock reading in milliseconds (unix_s * 1000 + the part
+  // of the second); 0 when the caller has only seconds: the core then
+  // estimates the part of the second from its ticks.
+  std::int64_t unix_ms = 0;
 };
 
 // A message to send, in up to four pieces (header, attributes, payload,

@@ -383,10 +383,12 @@ TEST_F(Fleet, CredentialInItsExpirySecondIsRefusedAsExpired) {
 }
 
 // Real clocks: the wall clock's second starts at any phase of the
-// monotonic one, and the worker ticks every 250 ms. The allocation of a
-// 5-second credential ends within 1 s of the expiry, with its usage record
-// and counter.
-TEST_F(Fleet, AllocationEndsWithinOneSecondOfItsCredentialsExpiry) {
+// monotonic one, and the worker ticks every 250 ms. With the wall clock in
+// whole seconds only (now_t::unix_ms 0), the core estimates the part of the
+// second from its ticks: the allocation of a 5-second credential ends within
+// that estimate's error of the first tick after the expiry, with its usage
+// record and counter.
+TEST_F(Fleet, AllocationEndsNearItsCredentialsExpiryWithTheEstimatedSecond) {
   for (const std::int64_t phase : {0, 1, 250, 499, 500, 750, 999}) {
     for (const std::int64_t tick_offset : {0, 90, 180}) {
       SCOPED_TRACE("phase " + std::to_string(phase) + " tick offset " + std::to_string(tick_offset));
@@ -423,8 +425,60 @@ TEST_F(Fleet, AllocationEndsWithinOneSecondOfItsCredentialsExpiry) {
         if (core_->allocation_count() == 0) ended_ms = unix0_ms + t;
       }
       ASSERT_GE(ended_ms, 0) << "the allocation never ended";
-      EXPECT_LE(ended_ms, expiry_ms + 1000) << "late by " << ended_ms - expiry_ms << " ms";
-      EXPECT_GE(ended_ms, expiry_ms - 1000) << "early by " << expiry_ms - ended_ms << " ms";
+      // The part of the second is estimated from the ticks (±1/2 tick).
+      EXPECT_LE(ended_ms, expiry_ms + 250 + 125) << "late by " << ended_ms - expiry_ms << " ms";
+      EXPECT_GE(ended_ms, expiry_ms - 125) << "early by " << expiry_ms - ended_ms << " ms";
+      ASSERT_EQ(usage->rows.size(), 1u);
+      EXPECT_EQ(usage->rows[0].reason, "credential_expired");
+      EXPECT_EQ(usage->rows[0].user, cred.user);
+      EXPECT_EQ(counters_.closed_credential_expired.load(), closed_before + 1);
+    }
+  }
+}
+
+// The same with the wall clock read in milliseconds (now_t::unix_ms, as the
+// workers read it): the allocation ends on the first tick at or after the
+// expiry, never before it and at most one tick (250 ms) after.
+TEST_F(Fleet, AllocationEndsAtItsCredentialsExpiryOnTheNextTick) {
+  for (const std::int64_t phase : {0, 1, 250, 499, 500, 750, 999}) {
+    for (const std::int64_t tick_offset : {0, 90, 180}) {
+      SCOPED_TRACE("phase " + std::to_string(phase) + " tick offset " + std::to_string(tick_offset));
+      start();
+      auto usage = std::make_shared<recording_usage>();
+      shared_->usage = usage;
+      const std::uint64_t closed_before = counters_.closed_credential_expired.load();
+      const std::int64_t mono0 = 5'000'000 + tick_offset;
+      const std::int64_t unix0_ms = 1'800'000'000'000 + phase;  // the true wall clock
+      std::int64_t t = 0;
+      auto set_clock = [&] {
+        now_.mono_ms = mono0 + t;
+        now_.unix_s = (unix0_ms + t) / 1000;
+        now_.unix_ms = unix0_ms + t;
+      };
+      auto tick = [&] {
+        t += 250;
+        set_clock();
+        core_->on_tick(now_);
+      };
+      for (int i = 0; i < 8; ++i) tick();  // the worker has been running
+      t += 100;
+      set_clock();
+      const auto cred = rest(now_.unix_s + 5);
+      const std::int64_t expiry_ms = (now_.unix_s + 5) * 1000;
+      const auto c = client();
+      learn_nonce(c);
+      auto r = send(c, build(stun::method::allocate, new_tid(), requested_udp, cred.user.c_str(),
+                             cred.password.c_str()));
+      ASSERT_EQ(r.cls(), message_class::success_response) << error_of(r);
+      EXPECT_LE(*stun::decode_u32(*r.find(attr::lifetime)), 5u);
+      std::int64_t ended_ms = -1;
+      for (int i = 0; i < 60 && ended_ms < 0; ++i) {
+        tick();
+        if (core_->allocation_count() == 0) ended_ms = unix0_ms + t;
+      }
+      ASSERT_GE(ended_ms, 0) << "the allocation never ended";
+      EXPECT_LT(ended_ms, expiry_ms + 250) << "late by " << ended_ms - expiry_ms << " ms";
+      EXPECT_GE(ended_ms, expiry_ms) << "early by " << expiry_ms - ended_ms << " ms";
       ASSERT_EQ(usage->rows.size(), 1u);
       EXPECT_EQ(usage->rows[0].reason, "credential_expired");
       EXPECT_EQ(usage->rows[0].user, cred.user);
