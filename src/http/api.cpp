@@ -25,10 +25,6 @@
 #include <future>
 #include <stdexcept>
 
-#ifndef ANYTURN_VERSION  // set by src/http/CMakeLists.txt
-#define ANYTURN_VERSION "unknown"
-#endif
-
 namespace anyturn::http {
 namespace bhttp = boost::beast::http;
 

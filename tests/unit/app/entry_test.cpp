@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "run_main.hpp"
+
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -11,18 +13,8 @@
 namespace anyturn::app {
 namespace {
 
-struct result {
-  int code;
-  std::string out;
-  std::string err;
-};
-
-result run(std::vector<const char*> args) {
-  args.insert(args.begin(), "anyturn");
-  std::ostringstream out, err;
-  const int code = run_main(static_cast<int>(args.size()), args.data(), out, err);
-  return {code, out.str(), err.str()};
-}
+using test::run;
+using result = test::run_result;
 
 std::string write_temp(const std::string& text) {
   std::string path = ::testing::TempDir() + "anyturn_entry_test_" + std::to_string(::getpid()) + ".yaml";
