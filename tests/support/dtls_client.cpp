@@ -200,13 +200,7 @@ bytes dtls_client::build_request(stun::method m, const attribute_writer& attrs, 
   stun::message_builder b(buf, static_cast<std::uint16_t>(m), stun::message_class::request,
                           turn_client::random_tid());
   if (attrs) attrs(b);
-  if (authenticate && credentials_ && md5_key_) {
-    b.add_string(stun::attr::username, credentials_->username);
-    b.add_string(stun::attr::realm, realm_);
-    b.add_string(stun::attr::nonce, nonce_);
-    b.add_message_integrity(stun::bytes_view(reinterpret_cast<const std::byte*>(md5_key_->data()),
-                                             md5_key_->size()));
-  }
+  if (authenticate) auth_.sign(b);
   b.add_fingerprint();
   auto done = b.finish();
   if (!done) throw std::runtime_error("build_request: " + done.error.message());
@@ -235,21 +229,7 @@ std::optional<stun_message> dtls_client::exchange(const bytes& request, std::chr
 
 std::optional<stun_message> dtls_client::request(stun::method m, const attribute_writer& attrs,
                                                  std::chrono::milliseconds timeout) {
-  bool signed_request = credentials_ && md5_key_;
-  auto response = exchange(build_request(m, attrs, signed_request), timeout);
-  for (int retry = 0; retry < 2 && response && credentials_ && response->is_error(); ++retry) {
-    const int code = response->error_code();
-    if (!((code == 401 && !signed_request) || code == 438)) break;
-    auto realm = response->string(stun::attr::realm);
-    auto nonce = response->string(stun::attr::nonce);
-    if (!realm || !nonce) break;
-    realm_ = *realm;
-    nonce_ = *nonce;
-    md5_key_ = auth::derive_md5_key(credentials_->username, realm_, credentials_->password);
-    signed_request = true;
-    response = exchange(build_request(m, attrs, true), timeout);
-  }
-  return response;
+  return auth_.request([&](bool sign) { return exchange(build_request(m, attrs, sign), timeout); });
 }
 
 std::optional<stun_message> dtls_client::allocate() {

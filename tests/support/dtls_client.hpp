@@ -7,6 +7,7 @@
 // (garbage, a bare ClientHello) to probe the stateless listener.
 #pragma once
 
+#include "long_term_auth.hpp"
 #include "turn_client.hpp"
 
 #include <anyturn/stun/message.hpp>
@@ -34,7 +35,7 @@ class dtls_client {
   // The server's certificate (DER) after connect(); empty without one.
   [[nodiscard]] std::string peer_certificate_der() const;
 
-  void set_credentials(credentials c) { credentials_ = std::move(c); }
+  void set_credentials(credentials c) { auth_.set_credentials(std::move(c)); }
 
   // Straight onto the UDP socket, no DTLS.
   bool send_plain(stun::bytes_view data);
@@ -69,10 +70,7 @@ class dtls_client {
   bool connected_ = false;
   bool closed_ = false;
   std::deque<bytes> inbox_;
-  std::optional<credentials> credentials_;
-  std::string realm_;
-  std::string nonce_;
-  std::optional<auth::md5_key> md5_key_;
+  long_term_auth auth_;
 };
 
 }  // namespace anyturn::itest

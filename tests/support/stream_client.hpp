@@ -9,6 +9,7 @@
 // transport, not PKI); ALPN can be offered.
 #pragma once
 
+#include "long_term_auth.hpp"
 #include "turn_client.hpp"
 
 #include <anyturn/stun/message.hpp>
@@ -48,7 +49,7 @@ class stream_client {
   [[nodiscard]] std::string alpn_selected() const;  // empty when none
   [[nodiscard]] const stun::endpoint& local() const { return local_; }
 
-  void set_credentials(credentials c) { credentials_ = std::move(c); }
+  void set_credentials(credentials c) { auth_.set_credentials(std::move(c)); }
 
   // Raw writes: through TLS when TLS is on. False once the connection broke.
   bool send_raw(stun::bytes_view data);
@@ -117,10 +118,7 @@ class stream_client {
   bytes buffer_;  // received, not yet framed
   std::deque<bytes> inbox_;
 
-  std::optional<credentials> credentials_;
-  std::string realm_;
-  std::string nonce_;
-  std::optional<auth::md5_key> md5_key_;
+  long_term_auth auth_;
 };
 
 // VmRSS of a process in KiB (from /proc/PID/status), 0 if unreadable.
