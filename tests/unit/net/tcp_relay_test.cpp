@@ -54,7 +54,7 @@ TEST(tcp_relay_table, a_pipe_is_a_bounded_buffer) {
 TEST(worker_io, a_tcp_relay_listens_until_closed) {
   worker w(0, make_shared_state(), loopback_options());
   relay::io_port& io = w.io_for_test();
-  const std::uint16_t port = free_port();
+  const std::uint16_t port = free_tcp_port();
   ASSERT_FALSE(io.open_tcp_relay(5, stun::endpoint::v4(0x7F000001u, port)));
   EXPECT_TRUE(accepts(port));
   // Unknown ids: nothing waits for a bind, nothing to bind, no peer.

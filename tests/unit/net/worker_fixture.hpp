@@ -20,6 +20,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -30,6 +31,8 @@
 #include <thread>
 #include <vector>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -163,6 +166,32 @@ inline std::uint64_t read(const std::atomic<std::uint64_t>& c) { return c.load(s
 inline std::uint16_t free_port() {
   udp_socket s;
   return s.local().port;
+}
+
+// A loopback TCP port that is free now, from 12000-12999: below the kernel's
+// ephemeral range (and the integration tests' blocks), so no client socket of
+// a parallel test is handed it before the caller binds it, as can happen to
+// free_port's ephemeral port. free_port() when the range covers that block.
+inline std::uint16_t free_tcp_port() {
+  unsigned lo = 32768, hi = 60999;
+  if (std::FILE* f = std::fopen("/proc/sys/net/ipv4/ip_local_port_range", "r")) {
+    if (std::fscanf(f, "%u %u", &lo, &hi) != 2) lo = 32768, hi = 60999;
+    std::fclose(f);
+  }
+  if (!(12999 < lo || 12000 > hi)) return free_port();
+  static std::mt19937 rng{std::random_device{}()};
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    const auto port = static_cast<std::uint16_t>(12000 + rng() % 1000);
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(port);
+    sin.sin_addr.s_addr = htonl(0x7F000001u);
+    const bool ok = ::bind(fd, reinterpret_cast<const sockaddr*>(&sin), sizeof sin) == 0;
+    ::close(fd);
+    if (ok) return port;
+  }
+  return free_port();
 }
 
 struct turn_client {
