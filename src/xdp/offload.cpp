@@ -175,6 +175,10 @@ std::unique_ptr<offload> offload::open(const options& opt, std::string& error) {
 offload::offload(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 offload::~offload() = default;
 
+int offload::program_fd_for_test() const {
+  return bpf_program__fd(impl_->shared->skel->progs.anyturn_relay);
+}
+
 std::unique_ptr<relay::fast_path> offload::port() { return detail::make_port(impl_->shared); }
 
 const std::vector<attached_interface>& offload::interfaces() const { return impl_->ifaces; }

@@ -359,8 +359,9 @@ static __always_inline int to_peer(struct xdp_md *ctx, const struct parsed *p) {
   __u32 l4 = p->l4;
   if (l4 > 64) return XDP_PASS;
   __u8 *payload = data + l4 + sizeof(struct udphdr);
-  if ((void *)(payload + 4) > end) return XDP_PASS;
-  if ((payload[0] & 0xc0) != 0x40) return -1; /* not ChannelData: maybe from a peer */
+  /* Not ChannelData (too short, or not 0x4000..0x7FFF): maybe from a peer. */
+  if ((void *)(payload + 4) > end) return -1;
+  if ((payload[0] & 0xc0) != 0x40) return -1;
   struct at_c2p_key key = {};
   key.family = p->family;
   __builtin_memcpy(&key.channel, payload, 2);
@@ -371,6 +372,7 @@ static __always_inline int to_peer(struct xdp_md *ctx, const struct parsed *p) {
   struct at_chan *found = bpf_map_lookup_elem(&chan_to_peer, &key);
   if (!found) return -1;
   struct at_chan c = *found;
+  if (c.family != p->family) return XDP_PASS; /* user space never installs one */
   __be16 ch_number, ch_length;
   __builtin_memcpy(&ch_number, payload, 2);
   __builtin_memcpy(&ch_length, payload + 2, 2);
@@ -432,6 +434,7 @@ static __always_inline int to_client(struct xdp_md *ctx, const struct parsed *p)
   struct at_chan *found = bpf_map_lookup_elem(&chan_to_client, &key);
   if (!found) return XDP_PASS;
   struct at_chan c = *found;
+  if (c.family != p->family) return XDP_PASS;
   __u32 len = p->udp_len - sizeof(struct udphdr);
   __u32 new_udp_len = p->udp_len + 4;
   if (new_udp_len > 0xffff - sizeof(struct ipv6hdr)) {
