@@ -409,6 +409,21 @@ TEST_F(RelayBpf, PassesWithoutANeighbourEntry) {
   EXPECT_EQ(fallbacks(fallback::no_route), before + 1);
 }
 
+// bpf_fib_lookup answers only where forwarding is on (the loader warns).
+TEST_F(RelayBpf, PassesWhenForwardingIsOffOnTheIngressInterface) {
+  const auto c = channel();
+  install(c);
+  ASSERT_EQ(std::system("sysctl -qw net.ipv4.conf.xa0.forwarding=0"), 0);
+  const auto before = fallbacks(fallback::no_route);
+  const auto in = from_client(c, test::channel_data(0x4001, test::pattern(20))).build();
+  const auto r = run(in);
+  ASSERT_EQ(std::system("sysctl -qw net.ipv4.conf.xa0.forwarding=1"), 0);
+  EXPECT_EQ(r.action, XDP_PASS);
+  EXPECT_EQ(r.out, in);
+  EXPECT_EQ(fallbacks(fallback::no_route), before + 1);
+  EXPECT_EQ(run(in).action, XDP_TX);
+}
+
 TEST_F(RelayBpf, TokenBucketsDropABurstOverTheLimitAndCountIt) {
   const auto c = channel();
   relay::fast_limits l;
