@@ -40,6 +40,7 @@ std::int64_t mono_ms() {
 struct run_result {
   int action = -1;
   frame out;
+  friend bool operator==(const run_result&, const run_result&) = default;
 };
 
 class RelayBpf : public ::testing::Test {
@@ -56,7 +57,11 @@ class RelayBpf : public ::testing::Test {
         "ip -n {ns} link add xa0 address 02:00:00:00:01:01 type veth peer name xa1",
         "ip -n {ns} link add xb0 address 02:00:00:00:01:11 type veth peer name xb1",
         "ip -n {ns} link set xa0 up", "ip -n {ns} link set xa1 up",
+        "ip -n {ns} link add xc0 address 02:00:00:00:01:21 type veth peer name xc1",
         "ip -n {ns} link set xb0 up", "ip -n {ns} link set xb1 up",
+        "ip -n {ns} link set xc0 up", "ip -n {ns} link set xc1 up",
+        "ip -n {ns} addr add 10.79.0.1/24 dev xc0",
+        "ip -n {ns} neigh replace 10.79.0.3 lladdr 02:00:00:00:00:23 dev xc0 nud permanent",
         "ip -n {ns} addr add 10.77.0.1/24 dev xa0",
         "ip -n {ns} addr add fd77::1/64 dev xa0 nodad",
         "ip -n {ns} addr add 10.78.0.1/24 dev xb0",
@@ -73,6 +78,9 @@ class RelayBpf : public ::testing::Test {
     }
     ingress_ = static_cast<int>(if_nametoindex("xa0"));
     options opt;
+    // xb0 is an egress for redirects (tx_ports); xc0 is not attached.
+    opt.interfaces = {"xb0"};
+    opt.mode = attach_mode::generic;
     opt.max_channels = 8;
     opt.max_allocations = 8;
     std::string error;
@@ -289,6 +297,25 @@ TEST_F(RelayBpf, PassesUnknownChannelsAndTuplesUntouched) {
   EXPECT_EQ(r.out, stun);
 }
 
+TEST_F(RelayBpf, PassesOnceTheChannelOrTheAllocationIsRemoved) {
+  const auto c = channel();
+  auto h = install(c);
+  const auto to_peer = from_client(c, test::channel_data(0x4001, test::pattern(12))).build();
+  const auto to_client = from_peer(c, test::pattern(12)).build();
+  EXPECT_EQ(run(to_peer).action, XDP_TX);
+  port_->remove_channel(h, c);
+  EXPECT_EQ(run(to_peer).action, XDP_PASS);
+  EXPECT_EQ(run(to_client).action, XDP_PASS);
+  ASSERT_TRUE(port_->put_channel(h, c));
+  EXPECT_EQ(run(to_client).action, XDP_TX);
+  const auto last = port_->remove_allocation(h);
+  EXPECT_EQ(last.packets_to_peer, 1u);
+  EXPECT_EQ(last.packets_to_client, 1u);
+  EXPECT_EQ(last.bytes_to_client, 12u);
+  EXPECT_EQ(run(to_peer).action, XDP_PASS);
+  EXPECT_EQ(run(to_client), (run_result{XDP_PASS, to_client}));
+}
+
 TEST_F(RelayBpf, PassesTruncatedChannelData) {
   const auto c = channel();
   const auto h = install(c);
@@ -395,6 +422,36 @@ TEST_F(RelayBpf, RedirectsWhenTheEgressIsAnotherInterface) {
   EXPECT_TRUE(std::equal(far_peer_mac.begin(), far_peer_mac.end(), r.out.begin()));
   const auto s = offload_->read_stats();
   EXPECT_GE(s.packets[static_cast<std::size_t>(direction::to_peer)][static_cast<std::size_t>(action::redirect)], 1u);
+}
+
+TEST_F(RelayBpf, PassesWhenTheEgressIsNotAnAttachedInterface) {
+  auto c = channel();
+  c.peer = v4("10.79.0.3:60000");
+  install(c);
+  const auto before = fallbacks(fallback::no_route);
+  const auto in = from_client(c, test::channel_data(0x4001, test::pattern(20))).build();
+  const auto r = run(in);
+  EXPECT_EQ(r.action, XDP_PASS);
+  EXPECT_EQ(r.out, in);
+  EXPECT_EQ(fallbacks(fallback::no_route), before + 1);
+}
+
+TEST_F(RelayBpf, PassesWhatExceedsTheEgressMtu) {
+  auto c = channel();
+  c.peer = v4("10.78.0.3:60000");
+  const auto h = install(c);
+  ASSERT_EQ(std::system("ip link set dev xb0 mtu 120"), 0);
+  const auto before = fallbacks(fallback::too_big);
+  const auto fits = from_client(c, test::channel_data(0x4001, test::pattern(92))).build();
+  const auto big = from_client(c, test::channel_data(0x4001, test::pattern(93))).build();
+  const int fits_action = run(fits).action;
+  const auto r = run(big);
+  ASSERT_EQ(std::system("ip link set dev xb0 mtu 1500"), 0);
+  EXPECT_EQ(fits_action, XDP_REDIRECT) << "20 + 8 + 92 = 120 bytes fit";
+  EXPECT_EQ(r.action, XDP_PASS);
+  EXPECT_EQ(r.out, big);
+  EXPECT_EQ(fallbacks(fallback::too_big), before + 1);
+  EXPECT_EQ(port_->totals(h).packets_to_peer, 1u);
 }
 
 TEST_F(RelayBpf, PassesWithoutANeighbourEntry) {
