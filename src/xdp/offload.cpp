@@ -160,10 +160,13 @@ std::unique_ptr<offload> offload::open(const options& opt, std::string& error) {
       fd = attach(prog_fd, ifindex, used);
     }
     if (fd < 0) {
-      error = "xdp: cannot attach to " + name + ": " + errno_text(-fd);
-      if (opt.mode == attach_mode::native && (fd == -EOPNOTSUPP || fd == -EINVAL))
-        error += " (the driver has no native XDP: use xdp.mode generic or auto)";
-      if (fd == -EBUSY) error += " (another XDP program is attached)";
+      error = "xdp: cannot attach to " + name + ": ";
+      if (opt.mode == attach_mode::native && fd == -EOPNOTSUPP) {
+        error += "driver has no native XDP (use xdp.mode generic or auto)";
+      } else {
+        error += errno_text(-fd);
+        if (fd == -EBUSY) error += " (another XDP program is attached)";
+      }
       return nullptr;
     }
     p->links.push_back(fd);
