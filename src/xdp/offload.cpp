@@ -14,6 +14,9 @@
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <string_view>
 #include <cstring>
 #include <ctime>
 #include <fstream>
@@ -92,7 +95,7 @@ namespace {
 
 std::string errno_text(int err) {
   std::string s = std::strerror(err);
-  if (err == EPERM || err == EACCES) s += " (needs CAP_BPF and CAP_NET_ADMIN)";
+  if (err == EPERM) s += " (needs CAP_BPF and CAP_NET_ADMIN)";
   return s;
 }
 
@@ -110,6 +113,18 @@ void warn_without_forwarding(const std::string& name) {
   }
 }
 
+// libbpf's messages (the verifier's log when a load fails) at debug level.
+int libbpf_log(enum libbpf_print_level level, const char* format, va_list args) {
+  if (level == LIBBPF_DEBUG || !spdlog::should_log(spdlog::level::debug)) return 0;
+  char line[1024];
+  const int n = std::vsnprintf(line, sizeof(line), format, args);
+  if (n <= 0) return n;
+  std::string_view text(line, std::min(static_cast<std::size_t>(n), sizeof(line) - 1));
+  if (!text.empty() && text.back() == '\n') text.remove_suffix(1);
+  spdlog::debug("xdp: libbpf: {}", text);
+  return n;
+}
+
 // Attaches the program to one interface; returns the link fd or -errno.
 int attach(int prog_fd, int ifindex, attach_mode mode) {
   LIBBPF_OPTS(bpf_link_create_opts, opts);
@@ -124,7 +139,7 @@ std::unique_ptr<offload> offload::open(const options& opt, std::string& error) {
   auto p = std::make_unique<impl>();
   p->shared = std::make_shared<detail::shared>();
   auto& s = *p->shared;
-  libbpf_set_print(nullptr);  // the verifier's log is long; errors are reported below
+  libbpf_set_print(libbpf_log);
   s.skel = anyturn_relay_bpf__open();
   if (s.skel == nullptr) {
     error = "xdp: cannot open the BPF program: " + errno_text(errno);
