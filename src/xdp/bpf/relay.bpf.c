@@ -1,3 +1,5 @@
+/* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-only
+ * (the kernel loads it under GPL-2.0: bpf_fib_lookup is a GPL-only helper) */
 /* anyturn XDP offload: forwards the UDP traffic of established TURN
  * channels without user space (docs/architecture.md, "Kernel fast path").
  *
