@@ -32,6 +32,7 @@ TEST(keep_restart_only, names_and_undoes_every_restart_only_change) {
   next.fleet.drain_timeout = 10;
   next.auth.realm = "other";
   next.stun.other_ip = ep("127.0.0.2:0");
+  next.xdp.interfaces = {"eth0"};
   // Reloadable: kept as given.
   next.lifetimes.permission = 120;
   next.peers.deny = {*auth::cidr::parse("198.51.100.0/24")};
@@ -42,7 +43,7 @@ TEST(keep_restart_only, names_and_undoes_every_restart_only_change) {
 
   const auto ignored = keep_restart_only(running, next);
   EXPECT_EQ(ignored, (std::vector<std::string>{"listen", "relay.ports", "threads",
-                                               "tls.listen[].proxy_protocol", "stun.other_ip", "realm",
+                                               "tls.listen[].proxy_protocol", "stun.other_ip", "xdp", "realm",
                                                "streams",
                                                "http.listen", "fleet"}));
   EXPECT_EQ(next.listen, running.listen);
@@ -54,6 +55,7 @@ TEST(keep_restart_only, names_and_undoes_every_restart_only_change) {
   EXPECT_EQ(next.fleet.drain_timeout, running.fleet.drain_timeout);
   EXPECT_EQ(next.auth.realm, running.auth.realm);
   EXPECT_EQ(next.stun.other_ip, running.stun.other_ip);
+  EXPECT_EQ(next.xdp, running.xdp);
   EXPECT_EQ(next.lifetimes.permission, 120u);
   EXPECT_EQ(next.peers.deny.size(), 1u);
   EXPECT_EQ(next.log_level, "debug");
