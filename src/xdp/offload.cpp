@@ -133,6 +133,8 @@ std::unique_ptr<offload> offload::open(const options& opt, std::string& error) {
   bpf_map__set_max_entries(s.skel->maps.chan_to_peer, std::max<std::uint32_t>(opt.max_channels, 1));
   bpf_map__set_max_entries(s.skel->maps.chan_to_client, std::max<std::uint32_t>(opt.max_channels, 1));
   bpf_map__set_max_entries(s.skel->maps.allocations, std::max<std::uint32_t>(opt.max_allocations, 1));
+  bpf_map__set_max_entries(s.skel->maps.tx_ports,
+                           std::max<std::uint32_t>(static_cast<std::uint32_t>(opt.interfaces.size()), 1));
   if (int rc = anyturn_relay_bpf__load(s.skel); rc != 0) {
     error = "xdp: cannot load the BPF program: " + errno_text(-rc);
     return nullptr;
@@ -165,6 +167,13 @@ std::unique_ptr<offload> offload::open(const options& opt, std::string& error) {
       return nullptr;
     }
     p->links.push_back(fd);
+    const auto key = static_cast<std::uint32_t>(ifindex);
+    bpf_devmap_val port{};
+    port.ifindex = key;
+    if (bpf_map_update_elem(bpf_map__fd(s.skel->maps.tx_ports), &key, &port, BPF_ANY) != 0) {
+      error = "xdp: cannot add " + name + " to the redirect map: " + errno_text(errno);
+      return nullptr;
+    }
     p->ifaces.push_back({name, ifindex, used});
     warn_without_forwarding(name);
     spdlog::info("xdp: attached to {} (ifindex {}, {} mode)", name, ifindex, to_string(used));
@@ -174,6 +183,10 @@ std::unique_ptr<offload> offload::open(const options& opt, std::string& error) {
 
 offload::offload(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 offload::~offload() = default;
+
+int offload::program_fd_for_test() const {
+  return bpf_program__fd(impl_->shared->skel->progs.anyturn_relay);
+}
 
 std::unique_ptr<relay::fast_path> offload::port() { return detail::make_port(impl_->shared); }
 

@@ -106,6 +106,9 @@ class offload {
   [[nodiscard]] stats read_stats() const;
   [[nodiscard]] const std::vector<attached_interface>& interfaces() const;
 
+  // The loaded program's file descriptor, for BPF_PROG_TEST_RUN in tests.
+  [[nodiscard]] int program_fd_for_test() const;
+
   struct impl;
 
  private:

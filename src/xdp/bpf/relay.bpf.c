@@ -1,6 +1,11 @@
 /* anyturn XDP offload: forwards the UDP traffic of established TURN
  * channels without user space (docs/architecture.md, "Kernel fast path").
  *
+ * Egress: bpf_fib_lookup (as the kernel would route the rewritten packet:
+ * forwarding must be on for the ingress interface); XDP_TX when it is the
+ * ingress interface, else a redirect through tx_ports when it is another
+ * attached interface, else the packet passes up.
+ *
  *  client -> peer: ChannelData on a listener port whose (client, listener,
  *    channel) is in chan_to_peer: strip the 4-byte header and any zero
  *    padding, rewrite to relay -> peer, transmit.
@@ -53,6 +58,15 @@ struct {
   __type(key, __u64);
   __type(value, struct at_alloc);
 } allocations SEC(".maps");
+
+/* The interfaces the program is attached to (the loader fills it): the only
+ * egress a packet is redirected to. */
+struct {
+  __uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct bpf_devmap_val);
+} tx_ports SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -153,12 +167,13 @@ static __always_inline int parse(struct xdp_md *ctx, struct parsed *p) {
   return -1;
 }
 
-/* Refills `b` to `now` and says whether it holds `n` tokens (nothing taken). */
-static __always_inline int bucket_has(struct at_bucket *b, __u64 n, __u64 now) {
+/* relay::token_bucket's take(), on the nanosecond clock: refills `b` to
+ * `now`, then takes `n` tokens, or returns 0 and takes none. */
+static __always_inline int bucket_take(struct at_bucket *b, __u64 n, __u64 now) {
   if (b->rate == 0) return 1;
   if (now > b->last_ns) {
     __u64 elapsed = now - b->last_ns;
-    if (elapsed >= b->burst_nano / b->rate) {
+    if (elapsed >= b->burst_nano / b->rate) { /* a refill from empty takes no longer */
       b->nano = b->burst_nano;
     } else {
       __u64 filled = b->nano + elapsed * b->rate;
@@ -166,54 +181,32 @@ static __always_inline int bucket_has(struct at_bucket *b, __u64 n, __u64 now) {
     }
     b->last_ns = now;
   }
-  return b->nano >= n * 1000000000ULL;
+  __u64 need = n * 1000000000ULL;
+  if (b->nano < need) return 0;
+  b->nano -= need;
+  return 1;
 }
 
-static __always_inline void bucket_take(struct at_bucket *b, __u64 n) {
-  if (b->rate != 0) b->nano -= n * 1000000000ULL;
-}
-
-/* Applies the allocation's buckets to one packet of `bytes` payload bytes
- * and counts it: 1 forwarded, 0 dropped (counted), -1 no allocation. */
+/* Applies the allocation's limits to one packet of `bytes` payload bytes in
+ * the order relay::forwarder::within_limits does (the packet bucket, the
+ * byte bucket, then the shared bandwidth; a bucket passed keeps what it
+ * gave) and counts it: 1 forwarded, 0 dropped (counted), -1 no allocation. */
 static __always_inline int charge(__u64 handle, __u32 dir, __u64 bytes, __u64 now) {
   struct at_alloc *a = bpf_map_lookup_elem(&allocations, &handle);
   if (!a) return -1;
-  int ok = 1;
+  int ok = 0;
+  __u32 d = dir == AT_TO_PEER ? 0 : 1;
   bpf_spin_lock(&a->lock);
-  if (dir == AT_TO_PEER) {
-    if (!bucket_has(&a->pkt[0], 1, now)) {
-      a->packet_rate_dropped += 1;
-      ok = 0;
-    } else if (!bucket_has(&a->byt[0], bytes, now)) {
-      a->byte_rate_dropped += 1;
-      ok = 0;
-    }
-  } else {
-    if (!bucket_has(&a->pkt[1], 1, now)) {
-      a->packet_rate_dropped += 1;
-      ok = 0;
-    } else if (!bucket_has(&a->byt[1], bytes, now)) {
-      a->byte_rate_dropped += 1;
-      ok = 0;
-    }
-  }
-  if (ok && !bucket_has(&a->bw, bytes, now)) {
+  if (!bucket_take(&a->pkt[d], 1, now)) {
+    a->packet_rate_dropped += 1;
+  } else if (!bucket_take(&a->byt[d], bytes, now)) {
+    a->byte_rate_dropped += 1;
+  } else if (!bucket_take(&a->bw, bytes, now)) {
     a->bandwidth_dropped += 1;
-    ok = 0;
-  }
-  if (ok) {
-    if (dir == AT_TO_PEER) {
-      bucket_take(&a->pkt[0], 1);
-      bucket_take(&a->byt[0], bytes);
-      a->packets[0] += 1;
-      a->bytes[0] += bytes;
-    } else {
-      bucket_take(&a->pkt[1], 1);
-      bucket_take(&a->byt[1], bytes);
-      a->packets[1] += 1;
-      a->bytes[1] += bytes;
-    }
-    bucket_take(&a->bw, bytes);
+  } else {
+    a->packets[d] += 1;
+    a->bytes[d] += bytes;
+    ok = 1;
   }
   bpf_spin_unlock(&a->lock);
   return ok;
@@ -316,7 +309,7 @@ static __always_inline int finish(struct xdp_md *ctx, __u32 dir, const struct bp
     return XDP_TX;
   }
   count(dir, AT_ACTION_REDIRECT, -1);
-  return bpf_redirect(fib->ifindex, 0);
+  return bpf_redirect_map(&tx_ports, fib->ifindex, 0);
 }
 
 /* The checks every known entry passes through before its rewrite: expiry,
@@ -337,6 +330,10 @@ static __always_inline int admit(struct xdp_md *ctx, const struct parsed *p, con
   __u32 ip_len = new_udp_len + (c->family == AT_FAMILY_V4 ? sizeof(struct iphdr)
                                                           : sizeof(struct ipv6hdr));
   int reason = route(ctx, c, ip_len, fib);
+  if (!reason && fib->ifindex != ctx->ingress_ifindex) {
+    __u32 egress = fib->ifindex;
+    if (!bpf_map_lookup_elem(&tx_ports, &egress)) reason = AT_FB_NO_ROUTE; /* not an XDP interface */
+  }
   if (reason) {
     count(dir, AT_ACTION_PASS, reason);
     return XDP_PASS;
@@ -359,8 +356,9 @@ static __always_inline int to_peer(struct xdp_md *ctx, const struct parsed *p) {
   __u32 l4 = p->l4;
   if (l4 > 64) return XDP_PASS;
   __u8 *payload = data + l4 + sizeof(struct udphdr);
-  if ((void *)(payload + 4) > end) return XDP_PASS;
-  if ((payload[0] & 0xc0) != 0x40) return -1; /* not ChannelData: maybe from a peer */
+  /* Not ChannelData (too short, or not 0x4000..0x7FFF): maybe from a peer. */
+  if ((void *)(payload + 4) > end) return -1;
+  if ((payload[0] & 0xc0) != 0x40) return -1;
   struct at_c2p_key key = {};
   key.family = p->family;
   __builtin_memcpy(&key.channel, payload, 2);
@@ -371,6 +369,7 @@ static __always_inline int to_peer(struct xdp_md *ctx, const struct parsed *p) {
   struct at_chan *found = bpf_map_lookup_elem(&chan_to_peer, &key);
   if (!found) return -1;
   struct at_chan c = *found;
+  if (c.family != p->family) return XDP_PASS; /* user space never installs one */
   __be16 ch_number, ch_length;
   __builtin_memcpy(&ch_number, payload, 2);
   __builtin_memcpy(&ch_length, payload + 2, 2);
@@ -432,6 +431,7 @@ static __always_inline int to_client(struct xdp_md *ctx, const struct parsed *p)
   struct at_chan *found = bpf_map_lookup_elem(&chan_to_client, &key);
   if (!found) return XDP_PASS;
   struct at_chan c = *found;
+  if (c.family != p->family) return XDP_PASS;
   __u32 len = p->udp_len - sizeof(struct udphdr);
   __u32 new_udp_len = p->udp_len + 4;
   if (new_udp_len > 0xffff - sizeof(struct ipv6hdr)) {
