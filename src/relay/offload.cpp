@@ -12,6 +12,14 @@ bool same_entry(const fast_channel& a, const fast_channel& b) {
          a.dont_fragment == b.dont_fragment;
 }
 
+// An address the program cannot key or rewrite with (a wildcard the net
+// layer could not resolve to the datagram's destination).
+bool unspecified(const stun::endpoint& e) {
+  const std::size_t n = e.is_v4() ? 4 : 16;
+  return std::all_of(e.ip.begin(), e.ip.begin() + static_cast<std::ptrdiff_t>(n),
+                     [](std::uint8_t b) { return b == 0; });
+}
+
 fast_counts minus(const fast_counts& now, const fast_counts& before) {
   // A fast path that restarted its counters (never expected) folds nothing
   // negative: what it reports below the folded total is taken as new.
@@ -50,13 +58,13 @@ fast_limits limits_of(const allocation& a) {
 std::vector<fast_channel> offloadable(const allocation& a, std::int64_t now_ms,
                                       std::int64_t not_after_ms) {
   std::vector<fast_channel> out;
-  if (a.client.proto != transport::udp || not_after_ms <= now_ms) return out;
+  if (a.client.proto != transport::udp || not_after_ms <= now_ms || unspecified(a.client.local)) return out;
   for (const channel& ch : a.channels) {
     if (ch.expires_ms <= now_ms || ch.own_peer) continue;  // cooling down; own address: user space checks it per packet
     const permission* p = a.find_permission(ch.peer);
     if (p == nullptr || p->expires_ms <= now_ms) continue;
     const relay_side* side = a.relay_for(ch.peer.family);
-    if (side == nullptr) continue;
+    if (side == nullptr || unspecified(side->address)) continue;
     fast_channel c;
     c.client = a.client;
     c.relay = side->address;

@@ -49,6 +49,9 @@ TEST_F(Offload, OnlyBoundChannelsWithALivePermissionOfARelayedFamilyQualify) {
   a_.bind_channel(0x4002, own, now_ + 600'000, true);
   EXPECT_EQ(offload::offloadable(a_, now_, never_).size(), 1u);
   EXPECT_TRUE(offload::offloadable(a_, now_ + 300'000, never_).empty()) << "permission expired";
+  a_.client.local = ep("0.0.0.0:3478");
+  EXPECT_TRUE(offload::offloadable(a_, now_, never_).empty()) << "a wildcard the program cannot key by";
+  a_.client.local = ep("192.0.2.1:3478");
   a_.client.proto = transport::dtls;
   EXPECT_TRUE(offload::offloadable(a_, now_, never_).empty()) << "not UDP";
 }
