@@ -98,11 +98,14 @@ TEST_F(TurnOffload, RefreshZeroRemovesBeforeTheAnswer) {
   fast_.only()->totals.packets_to_peer = 3;
   fast_.only()->totals.bytes_to_peer = 300;
   io_.to_client.clear();
+  std::size_t answers_when_removed = 99;
+  fast_.on_remove_allocation = [&] { answers_when_removed = io_.to_client.size(); };
   const std::size_t calls_before = fast_.calls.size();
   core_->on_client_packet(c, build(stun::method::refresh, new_tid(),
                                    [&](auto& b) { b.add_u32(attr::lifetime, 0); }, "alice", "wonderland"),
                           now_);
   ASSERT_EQ(io_.to_client.size(), 1u);
+  EXPECT_EQ(answers_when_removed, 0u) << "removed from the fast path before the answer went out";
   EXPECT_TRUE(fast_.allocations.empty());
   ASSERT_EQ(fast_.calls.size(), calls_before + 1);
   EXPECT_EQ(fast_.calls.back().what, "remove_allocation");
