@@ -178,6 +178,35 @@ TEST_F(TurnOffload, AllocationExpiryRemoves) {
   EXPECT_TRUE(fast_.allocations.empty());
 }
 
+TEST_F(TurnOffload, DroppingOneFamilyOfADualAllocationRemovesItsChannels) {
+  options o;
+  o.with_v6 = true;
+  start_offload(o);
+  const auto c = client();
+  learn_nonce(c);
+  auto r = send(c, build(stun::method::allocate, new_tid(),
+                         [](auto& b) {
+                           b.add_requested_transport(17);
+                           b.add_address_family(attr::additional_address_family, stun::address_family::ipv6);
+                         },
+                         "alice", "wonderland"));
+  ASSERT_EQ(r.cls(), message_class::success_response) << error_of(r);
+  const auto v6peer = ep("[2606:4700::1111]:5000");
+  ASSERT_EQ(bind_channel(c, 0x4000, peer_).cls(), message_class::success_response);
+  ASSERT_EQ(bind_channel(c, 0x4001, v6peer).cls(), message_class::success_response);
+  ASSERT_NE(fast_.channel(0x4001), nullptr);
+  EXPECT_EQ(fast_.channel(0x4001)->relay.ip_string(), "2001:db8::7");
+  r = send(c, build(stun::method::refresh, new_tid(),
+                    [](auto& b) {
+                      b.add_u32(attr::lifetime, 0);
+                      b.add_address_family(attr::requested_address_family, stun::address_family::ipv6);
+                    },
+                    "alice", "wonderland"));
+  ASSERT_EQ(r.cls(), message_class::success_response) << error_of(r);
+  EXPECT_EQ(fast_.channel(0x4001), nullptr) << "the IPv6 side is gone";
+  EXPECT_NE(fast_.channel(0x4000), nullptr) << "the IPv4 side stays";
+}
+
 TEST_F(TurnOffload, StreamClientsAreNeverOffloaded) {
   start_offload();
   auto c = client();
