@@ -16,7 +16,7 @@ clients=10
 messages=200
 peer_port=3480
 start_server "${xdp_flags[@]}" --allow-peer "$TOPO_PEER4/32" --threads 2
-grep -q . "$server_log" && log "$(grep -i xdp "$server_log" | head -n 3)"
+log "$(grep -m 2 " xdp" "$server_log" || true)"
 metrics "$work/before.txt"
 [[ "$(metric "$work/before.txt" anyturn_xdp_attached)" == 1 ]] || fail "anyturn_xdp_attached is not 1"
 
