@@ -20,6 +20,7 @@ import signal
 import socket
 import struct
 import sys
+import threading
 import time
 import urllib.request
 
@@ -293,53 +294,71 @@ def case_expired_permission():
 
 
 def stop(action):
-    """1 packet/ms client -> peer over a channel; at about 1 s, `action`; from
-    100 ms after it nothing arrives at the peer and the program's to_peer
-    counters stop. Prints the gap between the action and the last packet the
-    peer got."""
+    """1 packet/ms client -> peer over a channel; at about 1 s, `action` (on a
+    thread of its own: the sender keeps its pace); from 100 ms after the
+    action began nothing arrives at the peer and the program's to_peer
+    counters stop. Prints the stop gap: how long after the action began the
+    last datagram that still reached the peer was sent."""
     peer_sock = peer_socket()
     peer_sock.setblocking(False)
     t = established(peer_sock)
-    arrivals = []
     interval, total_s, act_at = 0.001, 2.0, 1.0
+    sent_at = []  # monotonic send time per sequence number
+    arrivals = []  # (monotonic arrival time, sequence number)
     start = time.monotonic()
     acted = None
+    took = []
+    worker = None
     at_100ms = None
-    seq = 0
-    while True:
-        now = time.monotonic()
-        if now - start >= total_s or seq >= 3000:
-            break
-        if acted is None and now - start >= act_at:
-            acted = time.monotonic()
-            action(t)
-            say(f"{action.__name__} took {1000 * (time.monotonic() - acted):.1f} ms")
-        if acted is not None and at_100ms is None and now - acted >= 0.1:
-            at_100ms = xdp_forwarded(metrics(), "to_peer")
-        t.channel_data(0x4000, struct.pack("!I", seq) + b"x" * 96)
-        seq += 1
+
+    def act():
+        began = time.monotonic()
+        action(t)
+        took.append(time.monotonic() - began)
+
+    def receive():
         while True:
             try:
-                peer_sock.recvfrom(2048)
-                arrivals.append(time.monotonic())
+                data, _ = peer_sock.recvfrom(2048)
             except BlockingIOError:
-                break
-        pause = start + seq * interval - time.monotonic()
+                return
+            arrivals.append((time.monotonic(), struct.unpack("!I", data[:4])[0]))
+
+    while len(sent_at) < 3000:
+        now = time.monotonic()
+        if now - start >= total_s:
+            break
+        if acted is None and now - start >= act_at:
+            acted = now
+            worker = threading.Thread(target=act)
+            worker.start()
+        if acted is not None and at_100ms is None and now - acted >= 0.1:
+            at_100ms = xdp_forwarded(metrics(), "to_peer")
+        t.channel_data(0x4000, struct.pack("!I", len(sent_at)) + b"x" * 96)
+        sent_at.append(time.monotonic())
+        receive()
+        pause = start + len(sent_at) * interval - time.monotonic()
         if pause > 0:
             time.sleep(pause)
-    for _ in drain(peer_sock, 0.3):
-        arrivals.append(time.monotonic())
+    worker.join(10)
+    time.sleep(0.3)
+    receive()
     end_count = xdp_forwarded(metrics(), "to_peer")
-    after = [a for a in arrivals if a >= acted]
-    gap_ms = 1000 * (max(after) - acted) if after else 0.0
-    late = [a for a in arrivals if a > acted + 0.1]
-    say(f"{action.__name__}: {seq} sent, {len(arrivals)} arrived, last one {gap_ms:.1f} ms after the action, "
-        f"{len(late)} later than 100 ms; xdp to_peer at +100 ms {at_100ms:.0f}, at the end {end_count:.0f}")
+    delivered_after = [sent_at[n] - acted for _, n in arrivals if sent_at[n] >= acted]
+    gap_ms = 1000 * max(delivered_after) if delivered_after else 0.0
+    late = [a for a, _ in arrivals if a > acted + 0.1]
+    sent_after = sum(1 for x in sent_at if x >= acted)
+    say(f"{action.__name__} (took {1000 * took[0]:.1f} ms): {len(sent_at)} sent, {len(arrivals)} arrived; "
+        f"of {sent_after} sent after the action began, {len(delivered_after)} arrived, the last one sent "
+        f"{gap_ms:.1f} ms after it; {len(late)} arrived later than 100 ms; xdp to_peer at +100 ms {at_100ms:.0f}, "
+        f"at the end {end_count:.0f}")
     print(f"STOP_GAP_MS {gap_ms:.1f}")
     if late:
         fail(f"{len(late)} packets reached the peer more than 100 ms after the action")
     if end_count != at_100ms:
         fail(f"the program forwarded {end_count - at_100ms:.0f} packets to the peer more than 100 ms after the action")
+    if len(arrivals) < 900:
+        fail(f"only {len(arrivals)} packets arrived before the action: the channel did not carry the load")
 
 
 def refresh0(t):
