@@ -283,8 +283,12 @@ def case_expired_permission():
         xdp_forwarded(after, "to_client") - xdp_forwarded(before, "to_client")
     dropped = sum(delta(after, before, f'anyturn_dropped_packets_total{{reason="{r}"}}')
                   for r in ("no_permission", "unbound_channel"))
+    passed = sum(delta(after, before, f'anyturn_xdp_packets_total{{direction="{d}",action="pass"}}')
+                 for d in ("to_peer", "to_client"))
+    expired = delta(after, before, 'anyturn_xdp_fallbacks_total{reason="expired"}')
     say(f"after the permission expired: peer got {len(at_peer)}, client got {len(at_client)}, "
-        f"xdp forwarded +{fwd:.0f}, dropped (no_permission/unbound_channel) +{dropped:.0f} of {2 * n}")
+        f"xdp forwarded +{fwd:.0f}, passed up +{passed:.0f} (fallbacks expired +{expired:.0f}), "
+        f"dropped by user space (no_permission/unbound_channel) +{dropped:.0f} of {2 * n}")
     if at_peer or at_client:
         fail("data was relayed over an expired permission")
     if fwd:
@@ -496,15 +500,18 @@ def case_bandwidth():
     after = metrics()
     dropped = delta(after, before, 'anyturn_dropped_packets_total{reason="packet_rate"}')
     fwd = xdp_forwarded(after, "to_peer") - xdp_forwarded(before, "to_peer")
+    in_program = delta(after, before, 'anyturn_xdp_packets_total{direction="to_peer",action="drop"}')
     limit = rate * (1 + took) + 2
     say(f"burst of {burst} in {1000 * took:.0f} ms at a limit of {rate}/s: peer got {len(got)}, "
-        f"packet_rate drops +{dropped:.0f}, xdp forwarded +{fwd:.0f}")
+        f"packet_rate drops +{dropped:.0f} (dropped by the program: {in_program:.0f}), xdp forwarded +{fwd:.0f}")
     if len(got) > limit or len(got) < rate * 0.9:
         fail(f"delivered {len(got)}, expected about {rate} (at most {limit:.0f})")
     if dropped < burst - len(got) - 2:
         fail(f"only {dropped:.0f} drops counted for {burst - len(got)} packets not delivered")
     if fwd < len(got) * 0.9:
         fail("the burst did not take the fast path")
+    if in_program < (burst - len(got)) * 0.9:
+        fail("the program did not apply the packet rate limit itself")
 
 
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}
