@@ -20,7 +20,8 @@
 #    XDP program would rewrite incrementally into a wrong one;
 #  - run an XDP_PASS program (src/xdp/bpf/xdp_pass.bpf.o, $ANYTURN_XDP_PASS_OBJ),
 #    or, when it is not given or cannot attach, GRO: a veth end receives
-#    frames sent with XDP_TX or redirected to it only then.
+#    frames sent with XDP_TX or redirected to it only then. TOPO_FORCE_GRO=1
+#    takes GRO even when the program is there.
 # Neighbour entries are static (no ARP/ND on the first packets, which the
 # XDP program would pass up while the neighbour is unresolved) and IPv6
 # addresses skip duplicate address detection.
@@ -82,7 +83,7 @@ _topo_mac() {
 # _topo_peer_end NS IF: XDP_PASS on the interface, else GRO.
 _topo_peer_end() {
   local ns=$1 ifname=$2
-  if [[ -n "${ANYTURN_XDP_PASS_OBJ:-}" && -f "$ANYTURN_XDP_PASS_OBJ" ]] &&
+  if [[ -z "${TOPO_FORCE_GRO:-}" && -n "${ANYTURN_XDP_PASS_OBJ:-}" && -f "$ANYTURN_XDP_PASS_OBJ" ]] &&
     ip -n "$ns" link set dev "$ifname" xdpdrv obj "$ANYTURN_XDP_PASS_OBJ" sec xdp 2>/dev/null; then
     TOPO_PEER_END=xdp_pass
     return 0
