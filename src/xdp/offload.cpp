@@ -14,6 +14,9 @@
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <string_view>
 #include <cstring>
 #include <ctime>
 #include <fstream>
@@ -92,22 +95,48 @@ namespace {
 
 std::string errno_text(int err) {
   std::string s = std::strerror(err);
-  if (err == EPERM || err == EACCES) s += " (needs CAP_BPF and CAP_NET_ADMIN)";
+  if (err == EPERM) s += " (needs CAP_BPF and CAP_NET_ADMIN)";
   return s;
 }
 
-// bpf_fib_lookup only answers on an interface with forwarding enabled: the
-// program then passes every packet up (counted as no_route).
-void warn_without_forwarding(const std::string& name) {
+// bpf_fib_lookup answers only for an interface with forwarding on. The
+// program asks its lookups as from loopback, so loopback's forwarding is
+// turned on (in this network namespace) and the attached interfaces' own
+// forwarding is left as it is: off, the host routes nothing that arrives
+// on them. Without it every packet of an installed channel goes up to user
+// space (counted as no_route), so a failure is logged, not fatal.
+void enable_lookup_forwarding() {
   for (const char* family : {"ipv4", "ipv6"}) {
-    std::ifstream f(std::string("/proc/sys/net/") + family + "/conf/" + name + "/forwarding");
-    int on = 1;
-    if (f >> on && on == 0) {
-      spdlog::warn("xdp: {} forwarding is off on {}: the offload's route lookups fail and its "
-                   "packets go through user space (sysctl net.{}.conf.{}.forwarding=1)",
-                   family, name, family, name);
+    const std::string path = std::string("/proc/sys/net/") + family + "/conf/lo/forwarding";
+    int on = 0;
+    {
+      std::ifstream f(path);
+      if (!(f >> on)) continue;  // no such family here (ipv6 disabled)
+    }
+    if (on != 0) continue;
+    std::ofstream out(path);
+    if (out << 1 << std::flush) {
+      spdlog::info("xdp: set net.{}.conf.lo.forwarding=1 for the program's route lookups "
+                   "(the attached interfaces' forwarding is unchanged)",
+                   family);
+    } else {
+      spdlog::warn("xdp: cannot set net.{}.conf.lo.forwarding=1: the offload's route lookups fail "
+                   "and its packets go through user space",
+                   family);
     }
   }
+}
+
+// libbpf's messages (the verifier's log when a load fails) at debug level.
+int libbpf_log(enum libbpf_print_level level, const char* format, va_list args) {
+  if (level == LIBBPF_DEBUG || !spdlog::should_log(spdlog::level::debug)) return 0;
+  char line[1024];
+  const int n = std::vsnprintf(line, sizeof(line), format, args);
+  if (n <= 0) return n;
+  std::string_view text(line, std::min(static_cast<std::size_t>(n), sizeof(line) - 1));
+  if (!text.empty() && text.back() == '\n') text.remove_suffix(1);
+  spdlog::debug("xdp: libbpf: {}", text);
+  return n;
 }
 
 // Attaches the program to one interface; returns the link fd or -errno.
@@ -124,7 +153,7 @@ std::unique_ptr<offload> offload::open(const options& opt, std::string& error) {
   auto p = std::make_unique<impl>();
   p->shared = std::make_shared<detail::shared>();
   auto& s = *p->shared;
-  libbpf_set_print(nullptr);  // the verifier's log is long; errors are reported below
+  libbpf_set_print(libbpf_log);
   s.skel = anyturn_relay_bpf__open();
   if (s.skel == nullptr) {
     error = "xdp: cannot open the BPF program: " + errno_text(errno);
@@ -135,6 +164,7 @@ std::unique_ptr<offload> offload::open(const options& opt, std::string& error) {
   bpf_map__set_max_entries(s.skel->maps.allocations, std::max<std::uint32_t>(opt.max_allocations, 1));
   bpf_map__set_max_entries(s.skel->maps.tx_ports,
                            std::max<std::uint32_t>(static_cast<std::uint32_t>(opt.interfaces.size()), 1));
+  if (const unsigned lo = if_nametoindex("lo"); lo != 0) s.skel->rodata->lookup_ifindex = lo;
   if (int rc = anyturn_relay_bpf__load(s.skel); rc != 0) {
     error = "xdp: cannot load the BPF program: " + errno_text(-rc);
     return nullptr;
@@ -160,10 +190,13 @@ std::unique_ptr<offload> offload::open(const options& opt, std::string& error) {
       fd = attach(prog_fd, ifindex, used);
     }
     if (fd < 0) {
-      error = "xdp: cannot attach to " + name + ": " + errno_text(-fd);
-      if (opt.mode == attach_mode::native && (fd == -EOPNOTSUPP || fd == -EINVAL))
-        error += " (the driver has no native XDP: use xdp.mode generic or auto)";
-      if (fd == -EBUSY) error += " (another XDP program is attached)";
+      error = "xdp: cannot attach to " + name + ": ";
+      if (opt.mode == attach_mode::native && fd == -EOPNOTSUPP) {
+        error += "driver has no native XDP (use xdp.mode generic or auto)";
+      } else {
+        error += errno_text(-fd);
+        if (fd == -EBUSY) error += " (another XDP program is attached)";
+      }
       return nullptr;
     }
     p->links.push_back(fd);
@@ -175,9 +208,9 @@ std::unique_ptr<offload> offload::open(const options& opt, std::string& error) {
       return nullptr;
     }
     p->ifaces.push_back({name, ifindex, used});
-    warn_without_forwarding(name);
     spdlog::info("xdp: attached to {} (ifindex {}, {} mode)", name, ifindex, to_string(used));
   }
+  enable_lookup_forwarding();
   return std::unique_ptr<offload>(new offload(std::move(p)));
 }
 

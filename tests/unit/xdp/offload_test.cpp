@@ -4,6 +4,10 @@
 #include "netns.hpp"
 
 #include <bpf/libbpf.h>
+#include <linux/capability.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <linux/if_link.h>
 #include <net/if.h>
 
@@ -37,6 +41,44 @@ TEST(offload, opening_on_a_missing_interface_fails_with_its_name) {
   EXPECT_EQ(error, "xdp: cannot attach to anyturn-nope9: No such device");
 }
 
+// In a child without any capability: can_load says no, and open names the
+// capabilities it needs.
+TEST(offload, without_capabilities_says_what_it_needs) {
+  std::string why;
+  if (!can_load(why)) GTEST_SKIP() << why;
+  int out[2];
+  ASSERT_EQ(pipe(out), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    close(out[0]);
+    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct none[2] = {};
+    if (syscall(SYS_capset, &header, none) != 0) _exit(2);
+    std::string text;
+    if (can_load(text)) _exit(3);
+    options opt;
+    opt.interfaces = {"lo"};
+    std::string error;
+    if (offload::open(opt, error) != nullptr) _exit(4);
+    text += "\n" + error;
+    if (write(out[1], text.data(), text.size()) != static_cast<ssize_t>(text.size())) _exit(5);
+    _exit(0);
+  }
+  close(out[1]);
+  std::string text;
+  char buf[512];
+  for (ssize_t n; (n = read(out[0], buf, sizeof(buf))) > 0;) text.append(buf, static_cast<std::size_t>(n));
+  close(out[0]);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(text,
+            "cannot load an XDP program: Operation not permitted (needs CAP_BPF and CAP_NET_ADMIN)\n"
+            "xdp: cannot load the BPF program: Operation not permitted (needs CAP_BPF and CAP_NET_ADMIN)");
+}
+
 class attach_fixture : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -44,7 +86,8 @@ class attach_fixture : public ::testing::Test {
     if (!can_load(why)) GTEST_SKIP() << why;
     ns_ = std::make_unique<test::scoped_netns>(std::vector<std::string>{
         "ip -n {ns} link add xt0 type veth peer name xt1",
-        "ip -n {ns} link set xt0 up", "ip -n {ns} link set xt1 up"});
+        "ip -n {ns} link set xt0 up", "ip -n {ns} link set xt1 up",
+        "ip -n {ns} link set lo up"});
     if (!ns_->ok()) GTEST_SKIP() << "cannot set up the test namespace: " << ns_->failed_command();
   }
   std::unique_ptr<test::scoped_netns> ns_;
@@ -78,9 +121,23 @@ TEST_F(attach_fixture, generic_mode_attaches_and_a_second_offload_is_refused) {
   EXPECT_EQ(off->interfaces()[0].mode, attach_mode::generic);
   auto second = offload::open(opt, error);
   EXPECT_EQ(second, nullptr);
-  EXPECT_NE(error.find("xdp: cannot attach to xt1: "), std::string::npos) << error;
+  EXPECT_EQ(error, "xdp: cannot attach to xt1: Device or resource busy (another XDP program is attached)");
   off.reset();
   EXPECT_EQ(attached_program(static_cast<int>(if_nametoindex("xt1"))), 0u);
+}
+
+TEST_F(attach_fixture, native_mode_names_a_driver_without_native_xdp_and_auto_falls_back) {
+  options opt;
+  opt.interfaces = {"lo"};  // the loopback driver has no native XDP
+  opt.mode = attach_mode::native;
+  std::string error;
+  EXPECT_EQ(offload::open(opt, error), nullptr);
+  EXPECT_EQ(error, "xdp: cannot attach to lo: driver has no native XDP (use xdp.mode generic or auto)");
+  opt.mode = attach_mode::automatic;
+  auto off = offload::open(opt, error);
+  ASSERT_NE(off, nullptr) << error;
+  EXPECT_EQ(off->interfaces()[0].mode, attach_mode::generic);
+  EXPECT_NE(attached_program(static_cast<int>(if_nametoindex("lo"))), 0u);
 }
 
 TEST_F(attach_fixture, xdp_pass_attaches_with_ip_link) {
