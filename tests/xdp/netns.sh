@@ -10,9 +10,9 @@
 # only their own /24 and /64: they have no route to each other, so the kernel
 # of the server namespace never gets a packet to forward between them, and
 # whatever reaches the other side was relayed by anyturn (user space or its
-# XDP program). Forwarding is nevertheless switched on in the server
-# namespace: bpf_fib_lookup(), which the XDP program uses to find the egress
-# interface and MACs, answers "forwarding disabled" without it.
+# XDP program). Forwarding stays off on the server's interfaces as well (the
+# program asks its route lookups as from loopback, and anyturn's loader turns
+# on loopback's forwarding only).
 #
 # The client and peer ends:
 #  - send with tx checksum offload off: a locally generated UDP packet on a
@@ -109,7 +109,7 @@ topo_up() {
   done
   _topo_run ip -n "$s" link add "$TOPO_SERVER_CLIENT_IF" type veth peer name "$TOPO_CLIENT_IF" netns "$c" || return 1
   _topo_run ip -n "$s" link add "$TOPO_SERVER_PEER_IF" type veth peer name "$TOPO_PEER_IF" netns "$x" || return 1
-  _topo_run ip netns exec "$s" sysctl -qw net.ipv4.conf.all.forwarding=1 net.ipv6.conf.all.forwarding=1 || return 1
+  _topo_run ip netns exec "$s" sysctl -qw net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0 || return 1
 
   _topo_run ip -n "$c" addr add "$TOPO_CLIENT4/24" dev "$TOPO_CLIENT_IF" || return 1
   _topo_run ip -n "$c" addr add "$TOPO_CLIENT6/64" dev "$TOPO_CLIENT_IF" nodad || return 1

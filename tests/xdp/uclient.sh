@@ -70,5 +70,13 @@ log "relayed by user space: to_peer=$user_to_peer to_client=$user_to_client"
 ((user_to_peer * 10 <= sent && user_to_client * 10 <= sent)) ||
   fail "user space relayed $user_to_peer/$user_to_client of $sent packets: most did not take the fast path"
 
+# The kernel forwarded none of it: the server's veths kept forwarding off.
+for ifname in "$TOPO_SERVER_CLIENT_IF" "$TOPO_SERVER_PEER_IF"; do
+  for family in ipv4 ipv6; do
+    [[ "$(in_ns server cat "/proc/sys/net/$family/conf/$ifname/forwarding")" == 0 ]] ||
+      fail "$family forwarding is on for $ifname"
+  done
+done
+
 stop_server
 log "PASS: $sent messages each way, 0 lost; XDP redirected $redirect_to_peer to peers, $redirect_to_client to clients"
