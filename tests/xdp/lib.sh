@@ -88,6 +88,11 @@ in_ns() {
   esac
 }
 
+# The listener (client side) and relay address (peer side); IPv4 unless the
+# test sets them (LISTEN_ADDRESS in brackets for IPv6).
+LISTEN_ADDRESS="$TOPO_SERVER_CLIENT4"
+RELAY_IP="$TOPO_SERVER_PEER4"
+
 # start_server ARGS...: anyturn in the server namespace, listening on the
 # client side, relaying from the peer side, with its HTTP server on the
 # namespace's loopback; waits until /metrics answers. ARGS come last (they
@@ -96,7 +101,7 @@ start_server() {
   export XDG_STATE_HOME="$work/state"
   log "anyturn $*"
   ip netns exec "$TOPO_SERVER_NS" "$ANYTURN_BINARY" \
-    --listen "$TOPO_SERVER_CLIENT4:$SERVER_PORT" --relay-ip "$TOPO_SERVER_PEER4" \
+    --listen "$LISTEN_ADDRESS:$SERVER_PORT" --relay-ip "$RELAY_IP" \
     --relay-ports "$RELAY_PORTS" --http-listen "127.0.0.1:$HTTP_PORT" --realm anyturn.test \
     --user "$TURN_USER:$TURN_PASSWORD" --admin-key "$ADMIN_KEY" "$@" >"$server_log" 2>&1 &
   server_pid=$!

@@ -3,7 +3,8 @@
 # XDP on both server veths (native), to turnutils_peer in the peer namespace,
 # over channels: zero loss, and the XDP counters show the packets took the
 # fast path (both directions redirected between the veths), while user
-# space relayed only a small part of them.
+# space relayed only a small part of them. Usage: uclient.sh [4|6] (the
+# address family of the client, relay and peer; default 4).
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=lib.sh
 source "$here/lib.sh"
@@ -15,12 +16,21 @@ xdp_setup
 clients=10
 messages=200
 peer_port=3480
-start_server "${xdp_flags[@]}" --allow-peer "$TOPO_PEER4/32" --threads 2
+family="${1:-4}"
+case "$family" in
+  4) server_ip=$TOPO_SERVER_CLIENT4 peer_ip=$TOPO_PEER4 family_flag=-X host_len=32 ;;
+  6)
+    server_ip=$TOPO_SERVER_CLIENT6 peer_ip=$TOPO_PEER6 family_flag=-x host_len=128
+    LISTEN_ADDRESS="[$TOPO_SERVER_CLIENT6]" RELAY_IP=$TOPO_SERVER_PEER6
+    ;;
+  *) fail "usage: uclient.sh [4|6]" ;;
+esac
+start_server "${xdp_flags[@]}" --allow-peer "$peer_ip/$host_len" --threads 2
 log "$(grep -m 2 " xdp" "$server_log" || true)"
 metrics "$work/before.txt"
 [[ "$(metric "$work/before.txt" anyturn_xdp_attached)" == 1 ]] || fail "anyturn_xdp_attached is not 1"
 
-ip netns exec "$TOPO_PEER_NS" turnutils_peer -L "$TOPO_PEER4" -p "$peer_port" >"$work/peer.log" 2>&1 &
+ip netns exec "$TOPO_PEER_NS" turnutils_peer -L "$peer_ip" -p "$peer_port" >"$work/peer.log" 2>&1 &
 started_pids+=($!)
 for ((i = 0; i < 50; i++)); do
   in_ns peer ss -H -uln "sport = :$peer_port" | grep -q . && break
@@ -28,11 +38,11 @@ for ((i = 0; i < 50; i++)); do
 done
 
 out="$work/uclient.log"
-log "turnutils_uclient -m $clients -n $messages (channels)"
+log "turnutils_uclient -m $clients -n $messages $family_flag (channels, IPv$family)"
 rc=0
-timeout 90 ip netns exec "$TOPO_CLIENT_NS" turnutils_uclient -m "$clients" -n "$messages" -l 160 -z 5 -X \
-  -u "$TURN_USER" -w "$TURN_PASSWORD" -p "$SERVER_PORT" -e "$TOPO_PEER4" -r "$peer_port" \
-  "$TOPO_SERVER_CLIENT4" >"$out" 2>&1 || rc=$?
+timeout 90 ip netns exec "$TOPO_CLIENT_NS" turnutils_uclient -m "$clients" -n "$messages" -l 160 -z 5 "$family_flag" \
+  -u "$TURN_USER" -w "$TURN_PASSWORD" -p "$SERVER_PORT" -e "$peer_ip" -r "$peer_port" \
+  "$server_ip" >"$out" 2>&1 || rc=$?
 ((rc != 124)) || fail "turnutils_uclient did not finish within 90 s"
 tail -n 6 "$out"
 sent="$(grep -oE 'tot_send_msgs=[0-9]+' "$out" | tail -n 1 | cut -d= -f2 || true)"
