@@ -4,7 +4,7 @@
 #  1. anyturn with --xdp on both server veths (native) shows the program on
 #     them; after kill -9 neither veth has an XDP program (the BPF links die
 #     with the process: nothing keeps forwarding for allocations that no
-#     longer exist);
+#     longer exist), nor after a clean exit (SIGTERM);
 #  2. --xdp nosuch0 --xdp-mode auto: starts, logs why XDP is off, serves,
 #     anyturn_xdp_attached 0;
 #  3. --xdp nosuch0 --xdp-mode native: fails to start, with a message that
@@ -36,6 +36,16 @@ for ((i = 0; i < 50; i++)); do
 done
 [[ -n "$gone_after" ]] || fail "an XDP program is still attached 5 s after kill -9: $(in_ns server ip link show)"
 log "after kill -9: no XDP program on the server veths (checked after ${gone_after} ms)"
+
+# 1b. A clean exit (SIGTERM) detaches too.
+server_log="$work/anyturn-term.log"
+start_server "${xdp_flags[@]}" --allow-peer "$TOPO_PEER4/32"
+has_xdp "$TOPO_SERVER_CLIENT_IF" || fail "no XDP program on $TOPO_SERVER_CLIENT_IF after the restart"
+stop_server
+if has_xdp "$TOPO_SERVER_CLIENT_IF" || has_xdp "$TOPO_SERVER_PEER_IF"; then
+  fail "an XDP program is still attached after a clean exit"
+fi
+log "after SIGTERM (exit 0): no XDP program on the server veths"
 
 # 2. auto mode on a missing interface: runs without.
 server_log="$work/anyturn-auto.log"
