@@ -30,6 +30,7 @@ import turn_client as tc  # noqa: E402  (STUN/TURN messages and the long-term cl
 CHANNEL_BIND = 0x009
 A_CHANNEL_NUMBER = 0x000C
 CLONE_NEWNET = 0x40000000
+SO_TIMESTAMPNS = 35
 
 ENV = os.environ
 CLIENT_NS, SERVER_NS, PEER_NS = ENV["TOPO_CLIENT_NS"], ENV["TOPO_SERVER_NS"], ENV["TOPO_PEER_NS"]
@@ -304,12 +305,14 @@ def stop(action):
     counters stop. Prints the stop gap: how long after the action began the
     last datagram that still reached the peer was sent."""
     peer_sock = peer_socket()
-    peer_sock.setblocking(False)
     t = established(peer_sock)
+    peer_sock.setblocking(False)
+    # Arrival times are the kernel's (SO_TIMESTAMPNS, CLOCK_REALTIME), so a
+    # stall of this loop does not make an early packet look late.
+    peer_sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     interval, total_s, act_at = 0.001, 2.0, 1.0
-    sent_at = []  # monotonic send time per sequence number
-    arrivals = []  # (monotonic arrival time, sequence number)
-    start = time.monotonic()
+    sent_at = []  # send time (CLOCK_REALTIME) per sequence number
+    arrivals = []  # (kernel arrival time, sequence number)
     acted = None
     took = []
     worker = None
@@ -327,13 +330,19 @@ def stop(action):
     def receive():
         while True:
             try:
-                data, _ = peer_sock.recvfrom(2048)
+                data, anc, _, _ = peer_sock.recvmsg(2048, socket.CMSG_SPACE(16))
             except BlockingIOError:
                 return
-            arrivals.append((time.monotonic(), struct.unpack("!I", data[:4])[0]))
+            at = time.time()
+            for level, kind, value in anc:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= 16:
+                    sec, nsec = struct.unpack("qq", value[:16])
+                    at = sec + nsec / 1e9
+            arrivals.append((at, struct.unpack("!I", data[:4])[0]))
 
+    start = time.time()
     while len(sent_at) < 3000:
-        now = time.monotonic()
+        now = time.time()
         if now - start >= total_s:
             break
         if acted is None and now - start >= act_at:
@@ -343,9 +352,9 @@ def stop(action):
         if acted is not None and at_100ms is None and now - acted >= 0.1:
             at_100ms = xdp_forwarded(metrics(), "to_peer")
         t.channel_data(0x4000, struct.pack("!I", len(sent_at)) + b"x" * 96)
-        sent_at.append(time.monotonic())
+        sent_at.append(time.time())
         receive()
-        pause = start + len(sent_at) * interval - time.monotonic()
+        pause = start + len(sent_at) * interval - time.time()
         if pause > 0:
             time.sleep(pause)
     worker.join(10)
@@ -357,10 +366,11 @@ def stop(action):
     delivered_after = [sent_at[n] - acted for _, n in arrivals if sent_at[n] >= acted]
     gap_ms = 1000 * max(delivered_after) if delivered_after else 0.0
     late = [a for a, _ in arrivals if a > acted + 0.1]
+    last_arrival_ms = 1000 * max(0.0, max(a for a, _ in arrivals) - acted)
     sent_after = sum(1 for x in sent_at if x >= acted)
     say(f"{action.__name__} (took {1000 * took[0]:.1f} ms): {len(sent_at)} sent, {len(arrivals)} arrived; "
         f"of {sent_after} sent after the action began, {len(delivered_after)} arrived, the last one sent "
-        f"{gap_ms:.1f} ms after it; {len(late)} arrived later than 100 ms; xdp to_peer at +100 ms {at_100ms:.0f}, "
+        f"{gap_ms:.1f} ms after it, the last arrival {last_arrival_ms:.1f} ms after it; {len(late)} arrived later than 100 ms; xdp to_peer at +100 ms {at_100ms:.0f}, "
         f"at the end {end_count:.0f}")
     print(f"STOP_GAP_MS {gap_ms:.1f}")
     if late:
