@@ -51,7 +51,7 @@ TOPO_SERVER_CLIENT6=fd00:71:1::1
 TOPO_SERVER_PEER6=fd00:71:2::1
 TOPO_PEER6=fd00:71:2::2
 TOPO_PEER_END=""
-declare -a topo_created=()
+topo_created=()  # global even when sourced inside a function
 
 _topo_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 

@@ -74,9 +74,13 @@ log "xdp to_peer redirect=$redirect_to_peer (all forwarded $xdp_to_peer), to_cli
 ((relayed_to_peer >= sent && relayed_to_client >= sent)) ||
   fail "anyturn_relayed_packets_total ($relayed_to_peer/$relayed_to_client) misses packets the program forwarded"
 # User space itself relayed at most a tenth: the rest never reached it.
+# (anyturn_relayed_packets_total includes what the program forwarded; the
+# workers' wake-ups count only what user space read.)
 user_to_peer=$((relayed_to_peer - xdp_to_peer))
 user_to_client=$((relayed_to_client - xdp_to_client))
-log "relayed by user space: to_peer=$user_to_peer to_client=$user_to_client"
+wakeups=$(delta 'anyturn_worker_wakeups_total{cause="socket"}')
+log "relayed by user space: to_peer=$user_to_peer to_client=$user_to_client; worker wake-ups: $wakeups"
+((wakeups * 4 <= sent)) || fail "the workers woke up $wakeups times for $sent packets each way"
 ((user_to_peer * 10 <= sent && user_to_client * 10 <= sent)) ||
   fail "user space relayed $user_to_peer/$user_to_client of $sent packets: most did not take the fast path"
 
