@@ -11,6 +11,7 @@
 #                       and again with XDP off
 #   map_full            xdp.max_channels 1, two channels: both relayed, map_full
 #   bandwidth           limits.allocation.packets_per_second 200, a burst
+#   hairpin             a peer on the client's side: XDP_TX both ways
 # Usage: cases.sh CASE
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=lib.sh
@@ -30,16 +31,28 @@ write_config() {
   printf 'peers:\n  allow: [%s]\n  deny: [%s]\nusage_log: %s\n%b' "$1" "$2" "$usage_log" "$3" >"$config"
 }
 extra=""
+HAIRPIN_PEER_IP=10.71.1.3
+allow="\"$TOPO_PEER4/32\""
 case "$case_name" in
   expired_permission) extra='lifetimes:\n  permission: 2\n' ;;
   map_full) extra='xdp:\n  max_channels: 1\n' ;;
   bandwidth) extra='limits:\n  allocation:\n    packets_per_second: 200\n' ;;
+  hairpin)
+    # A second address on the client's veth is the peer; it reaches the
+    # relay address through the server.
+    in_ns client ip addr add "$HAIRPIN_PEER_IP/24" dev "$TOPO_CLIENT_IF" || fail "cannot add $HAIRPIN_PEER_IP"
+    in_ns client ip route add "$TOPO_SERVER_PEER4/32" via "$TOPO_SERVER_CLIENT4" || fail "no route to the relay address"
+    mac="$(in_ns client cat "/sys/class/net/$TOPO_CLIENT_IF/address")"
+    in_ns server ip neigh replace "$HAIRPIN_PEER_IP" lladdr "$mac" dev "$TOPO_SERVER_CLIENT_IF" nud permanent ||
+      fail "cannot add the neighbour entry"
+    allow="\"$TOPO_PEER4/32\", \"$HAIRPIN_PEER_IP/32\""
+    ;;
   send_indication | no_permission | stop_refresh | stop_revoke | stop_reload | accounting) ;;
   *) fail "unknown case $case_name" ;;
 esac
-write_config "\"$TOPO_PEER4/32\"" "" "$extra"
+write_config "$allow" "" "$extra"
 
-export TOPO_CLIENT_NS TOPO_SERVER_NS TOPO_PEER_NS TOPO_SERVER_CLIENT4 TOPO_CLIENT4 TOPO_PEER4 PEER2_IP
+export TOPO_CLIENT_NS TOPO_SERVER_NS TOPO_PEER_NS TOPO_SERVER_CLIENT4 TOPO_CLIENT4 TOPO_PEER4 PEER2_IP HAIRPIN_PEER_IP
 export SERVER_PORT HTTP_PORT TURN_USER TURN_PASSWORD ADMIN_KEY
 export USAGE_LOG="$usage_log" CONFIG="$config" PERMISSION_LIFETIME=2 RATE=200
 # The reload's file: the peer's range denied, nothing allowed.

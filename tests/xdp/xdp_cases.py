@@ -7,7 +7,7 @@ the peers' in the peer namespace, and /metrics is read in the server's).
     xdp_cases.py CASE
 
 CASE: send_indication, no_permission, expired_permission, stop_refresh,
-stop_revoke, stop_reload, accounting, map_full, bandwidth. The environment
+stop_revoke, stop_reload, accounting, map_full, bandwidth, hairpin. The environment
 (set by cases.sh) names the namespaces, addresses, ports, credentials and
 files. Prints what it measured; exits 1 with the reason when a check fails.
 """
@@ -98,8 +98,8 @@ def admin_post(path, body):
             return r.status, r.read().decode()
 
 
-def peer_socket(ip=PEER_IP):
-    with netns(PEER_NS):
+def peer_socket(ip=PEER_IP, ns=PEER_NS):
+    with netns(ns):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.bind((ip, 0))
     return s
@@ -529,6 +529,31 @@ def case_bandwidth():
         fail("the burst did not take the fast path")
     if in_program < (burst - len(got)) * 0.9:
         fail("the program did not apply the packet rate limit itself")
+
+
+def case_hairpin():
+    """A peer on the client's side (HAIRPIN_PEER_IP in the client namespace,
+    reaching the relay address through the server): both directions leave by
+    the interface they came in on, XDP_TX."""
+    peer_sock = peer_socket(ENV["HAIRPIN_PEER_IP"], CLIENT_NS)
+    t = established(peer_sock)
+    before = metrics()
+    n = 50
+    for i in range(n):
+        t.channel_data(0x4000, b"up-%02d" % i)
+    up = [d for d, _ in drain(peer_sock, 0.5)]
+    for i in range(n):
+        peer_sock.sendto(b"down-%02d" % i, t.relay)
+    down = channel_payloads(drain(t.sock, 0.5), 0x4000)
+    after = metrics()
+    tx = {d: delta(after, before, f'anyturn_xdp_packets_total{{direction="{d}",action="tx"}}')
+          for d in ("to_peer", "to_client")}
+    say(f"hairpin: peer got {len(up)}/{n}, client got {len(down)}/{n}; xdp tx to_peer +{tx['to_peer']:.0f}, "
+        f"to_client +{tx['to_client']:.0f}")
+    if sorted(up) != [b"up-%02d" % i for i in range(n)] or sorted(down) != [b"down-%02d" % i for i in range(n)]:
+        fail("datagrams were lost")
+    if tx["to_peer"] < n or tx["to_client"] < n:
+        fail("the program did not send them back out of the interface they came in on (XDP_TX)")
 
 
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}
