@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers of the XDP tests (sourced, not run): the topology of
 # netns.sh, the daemon in the server namespace with --xdp on both server
 # veths, /metrics read inside that namespace. Exit 77 (ctest's skip) with
@@ -116,6 +117,7 @@ start_server() {
 }
 
 # The XDP flags: native mode on both server veths.
+# shellcheck disable=SC2034  # used by the scripts that source this file
 xdp_flags=(--xdp "$TOPO_SERVER_CLIENT_IF" --xdp "$TOPO_SERVER_PEER_IF" --xdp-mode native)
 
 # metrics FILE: /metrics into FILE.

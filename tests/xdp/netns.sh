@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # the TOPO_* variables are for the caller
 # The XDP tests' network topology (sourced, not run; the benchmark sources it
 # too). Three namespaces and two veth pairs:
 #
@@ -163,8 +164,13 @@ topo_down_all() {
 
 # topo_install_trap: deletes the topologies on exit (for scripts without
 # their own EXIT trap; keeps the exit status).
+_topo_exit() {
+  local rc=$?
+  topo_down_all
+  exit "$rc"
+}
 topo_install_trap() {
-  trap 'rc=$?; topo_down_all; exit $rc' EXIT
+  trap _topo_exit EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
 }
