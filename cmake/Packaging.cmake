@@ -5,6 +5,8 @@
 #                                            state_dir /var/lib/anyturn; no usable credential
 #   /lib/systemd/system/anyturn.service      packaging/systemd/anyturn.service
 #   /usr/share/doc/anyturn/                  copyright, changelog.gz, README and docs
+#   /usr/share/doc/anyturn/examples/anyturn.service.d-xdp.conf
+#                                            packaging/systemd/xdp.conf (XDP drop-in)
 #   /usr/share/man/man1/anyturn.1.gz
 # and maintainer scripts from packaging/debian/ (postinst: the system user
 # `anyturn` and /var/lib/anyturn; postrm purge: both removed).
@@ -52,6 +54,10 @@ install(FILES ${_pkg}/debian/copyright ${_staging}/changelog.gz DESTINATION ${_d
 install(FILES ${PROJECT_SOURCE_DIR}/README.md ${PROJECT_SOURCE_DIR}/docs/packaging.md
               ${PROJECT_SOURCE_DIR}/docs/configuration.md ${PROJECT_SOURCE_DIR}/docs/metrics.md
         DESTINATION ${_doc})
+# The XDP fast path's page and the unit drop-in it asks for (docs/xdp.md).
+install(FILES ${PROJECT_SOURCE_DIR}/docs/xdp.md DESTINATION ${_doc})
+install(FILES ${_pkg}/systemd/xdp.conf DESTINATION ${_doc}/examples RENAME anyturn.service.d-xdp.conf
+        PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
 install(FILES ${_staging}/anyturn.1.gz DESTINATION share/man/man1)
 
 # cpack installs what is built already (in a test build: anyturn), without

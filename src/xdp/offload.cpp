@@ -95,7 +95,7 @@ namespace {
 
 std::string errno_text(int err) {
   std::string s = std::strerror(err);
-  if (err == EPERM) s += " (needs CAP_BPF and CAP_NET_ADMIN)";
+  if (err == EPERM) s += " (needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON)";
   return s;
 }
 
@@ -167,6 +167,9 @@ std::unique_ptr<offload> offload::open(const options& opt, std::string& error) {
   if (const unsigned lo = if_nametoindex("lo"); lo != 0) s.skel->rodata->lookup_ifindex = lo;
   if (int rc = anyturn_relay_bpf__load(s.skel); rc != 0) {
     error = "xdp: cannot load the BPF program: " + errno_text(-rc);
+    // The verifier allows the program's packet-pointer arithmetic only with
+    // CAP_PERFMON (or root); its reasons are in the debug log.
+    if (rc == -EACCES) error += " (the verifier needs CAP_PERFMON besides CAP_BPF and CAP_NET_ADMIN)";
     return nullptr;
   }
   s.chan_to_peer = bpf_map__fd(s.skel->maps.chan_to_peer);

@@ -47,5 +47,24 @@ fi
 sed 's/^WatchdogSec=/WatchdogSecs=/' "$work/anyturn.service" >"$work/bad.service"
 bad="$(systemd-analyze verify --man=no "$work/bad.service" 2>&1 || true)"
 [[ "$bad" == *WatchdogSecs* ]] || fail "systemd-analyze verify did not report a misspelt key: $bad"
-echo "systemd-analyze verify $unit: clean; TimeoutStopSec=$stop > --drain-timeout $drain"
+
+# The XDP drop-in (packaging/systemd/xdp.conf, docs/xdp.md) beside the unit:
+# verify reads drop-ins from the unit's directory, and the pair is clean. A
+# misspelt key in the drop-in is reported, so the drop-in was read.
+dropin="$(dirname "$unit")/xdp.conf"
+[[ -f "$dropin" ]] || fail "no $dropin"
+for setting in '^AmbientCapabilities=CAP_BPF CAP_NET_ADMIN CAP_PERFMON$' \
+  '^CapabilityBoundingSet=CAP_BPF CAP_NET_ADMIN CAP_PERFMON$' '^SystemCallFilter=bpf$'; do
+  grep -Eq "$setting" "$dropin" || fail "$dropin has no line matching $setting"
+done
+mkdir "$work/anyturn.service.d"
+cp "$dropin" "$work/anyturn.service.d/xdp.conf"
+if ! out="$(systemd-analyze verify --man=no "$work/anyturn.service" 2>&1)"; then
+  fail "systemd-analyze verify with the XDP drop-in: $out"
+fi
+[[ -z "$out" ]] || fail "systemd-analyze verify warns with the XDP drop-in: $out"
+printf 'AmbientCapabilitys=CAP_BPF\n' >>"$work/anyturn.service.d/xdp.conf"
+bad="$(systemd-analyze verify --man=no "$work/anyturn.service" 2>&1 || true)"
+[[ "$bad" == *AmbientCapabilitys* ]] || fail "verify did not read the drop-in (no word of its misspelt key): $bad"
+echo "systemd-analyze verify $unit: clean; TimeoutStopSec=$stop > --drain-timeout $drain; with xdp.conf: clean"
 echo PASS

@@ -120,8 +120,8 @@ class offload {
   std::unique_ptr<impl> impl_;
 };
 
-// Whether this process can load BPF programs at all (root or CAP_BPF and
-// CAP_NET_ADMIN, a kernel with BPF): tests skip with `why` when it cannot.
+// Whether this process can load BPF programs at all (root or CAP_BPF,
+// CAP_NET_ADMIN and CAP_PERFMON, a kernel with BPF): tests skip with `why` when it cannot.
 bool can_load(std::string& why);
 
 }  // namespace anyturn::xdp

@@ -5,6 +5,8 @@
 
 #include <bpf/libbpf.h>
 #include <linux/capability.h>
+#include <grp.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -75,8 +77,8 @@ TEST(offload, without_capabilities_says_what_it_needs) {
   ASSERT_TRUE(WIFEXITED(status));
   ASSERT_EQ(WEXITSTATUS(status), 0);
   EXPECT_EQ(text,
-            "cannot load an XDP program: Operation not permitted (needs CAP_BPF and CAP_NET_ADMIN)\n"
-            "xdp: cannot load the BPF program: Operation not permitted (needs CAP_BPF and CAP_NET_ADMIN)");
+            "cannot load an XDP program: Operation not permitted (needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON)\n"
+            "xdp: cannot load the BPF program: Operation not permitted (needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON)");
 }
 
 class attach_fixture : public ::testing::Test {
@@ -109,6 +111,76 @@ TEST_F(attach_fixture, attaches_natively_to_a_veth_and_detaches_on_destruction) 
   EXPECT_NE(attached_program(ifindex), 0u);
   off.reset();
   EXPECT_EQ(attached_program(ifindex), 0u) << "the program stays attached after ~offload";
+}
+
+// Runs `body` in a child that is uid/gid 65534 with exactly the
+// capabilities `caps0` (0-31) and `caps1` (32-63); returns its exit status.
+template <typename Body>
+int as_unprivileged(std::uint32_t caps0, std::uint32_t caps1, Body body) {
+  const pid_t child = fork();
+  if (child < 0) return -1;
+  if (child == 0) {
+    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) _exit(2);
+    if (setgroups(0, nullptr) != 0 || setresgid(65534, 65534, 65534) != 0 ||
+        setresuid(65534, 65534, 65534) != 0)
+      _exit(3);
+    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct caps[2] = {};
+    caps[0].effective = caps[0].permitted = caps0;
+    caps[1].effective = caps[1].permitted = caps1;
+    if (syscall(SYS_capset, &header, caps) != 0) _exit(4);
+    if (getuid() != 65534) _exit(5);
+    _exit(body());
+  }
+  int status = 0;
+  if (waitpid(child, &status, 0) != child || !WIFEXITED(status)) return -1;
+  return WEXITSTATUS(status);
+}
+
+// What docs/xdp.md promises a service manager: an unprivileged user with
+// CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON alone (systemd's
+// AmbientCapabilities; the verifier allows the program's packet-pointer
+// arithmetic only with CAP_PERFMON) loads the program, attaches it
+// natively, fills its maps and turns loopback's forwarding on for the
+// route lookups.
+TEST_F(attach_fixture, an_unprivileged_user_with_cap_bpf_net_admin_and_perfmon_attaches) {
+  const int ifindex = static_cast<int>(if_nametoindex("xt0"));
+  ASSERT_GT(ifindex, 0);
+  ASSERT_EQ(std::system("sysctl -qw net.ipv4.conf.lo.forwarding=0"), 0);
+  const int status = as_unprivileged(
+      1u << CAP_NET_ADMIN, (1u << (CAP_BPF - 32)) | (1u << (CAP_PERFMON - 32)), [ifindex] {
+        options opt;
+        opt.interfaces = {"xt0"};
+        opt.mode = attach_mode::native;
+        std::string error;
+        auto off = offload::open(opt, error);
+        if (!off) {
+          std::fprintf(stderr, "open: %s\n", error.c_str());
+          return 6;
+        }
+        if (off->interfaces().at(0).mode != attach_mode::native) return 7;
+        auto port = off->port();
+        if (port->add_allocation(relay::fast_limits{}) == relay::fast_path::no_handle) return 8;
+        if (off->read_stats().allocation_entries != 1) return 9;
+        if (test::read_sysctl("net/ipv4/conf/lo/forwarding") != "1") return 10;
+        return attached_program(ifindex) != 0 ? 0 : 11;
+      });
+  EXPECT_EQ(status, 0) << "2-5: dropping to uid 65534 with the three capabilities; 6-7: open; "
+                          "8-9: the allocation map; 10: lo forwarding; 11: not attached";
+  EXPECT_EQ(attached_program(ifindex), 0u) << "the program outlived the process";
+}
+
+// Without CAP_PERFMON the verifier refuses the program, and the error says so.
+TEST_F(attach_fixture, without_cap_perfmon_the_error_names_it) {
+  const int status = as_unprivileged(1u << CAP_NET_ADMIN, 1u << (CAP_BPF - 32), [] {
+    options opt;
+    opt.interfaces = {"xt0"};
+    std::string error;
+    if (offload::open(opt, error) != nullptr) return 6;
+    std::fprintf(stderr, "open: %s\n", error.c_str());
+    return error.find("needs CAP_PERFMON") != std::string::npos ? 0 : 7;
+  });
+  EXPECT_EQ(status, 0) << "6: opened without CAP_PERFMON; 7: the error does not name CAP_PERFMON";
 }
 
 TEST_F(attach_fixture, generic_mode_attaches_and_a_second_offload_is_refused) {
