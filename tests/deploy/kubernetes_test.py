@@ -34,6 +34,7 @@ OVERLAYS = {
     "daemonset": ("DaemonSet", True),
     "statefulset": ("StatefulSet", False),
     "servicemonitor": ("DaemonSet", True),
+    "xdp": ("DaemonSet", True),
 }
 
 TEST_SECRETS = {
@@ -275,6 +276,50 @@ class KubernetesOverlays(unittest.TestCase):
                              port_of(o.http_listen()))
         for name in ("daemonset", "statefulset"):
             self.assertFalse([x for x in self.overlays[name].objs if x["kind"] == "ServiceMonitor"])
+
+    def test_config_reader_is_its_writer(self):
+        # render-config writes the config 0600; the anyturn container must
+        # run as the same user to read it (root included: all capabilities
+        # but the added ones are dropped, so no CAP_DAC_OVERRIDE).
+        for o in self.overlays.values():
+            with self.subTest(overlay=o.name):
+                def user(c):
+                    return c.get("securityContext", {}).get(
+                        "runAsUser", o.spec.get("securityContext", {}).get("runAsUser"))
+                self.assertEqual(user(o.init), user(o.container))
+                for c in [o.init, o.container]:
+                    self.assertEqual(c["securityContext"]["capabilities"]["drop"], ["ALL"], c["name"])
+
+    def test_xdp(self):
+        o = self.overlays["xdp"]
+        self.assertEqual(arg_value(o.args, "--xdp-mode"), "auto")
+        self.assertTrue(arg_value(o.args, "--xdp"))
+        caps = o.container["securityContext"]["capabilities"]
+        self.assertEqual(sorted(caps["add"]), ["BPF", "NET_ADMIN", "PERFMON"])
+        self.assertFalse(o.container["securityContext"].get("privileged", False))
+        self.assertFalse(o.container["securityContext"]["allowPrivilegeEscalation"])
+        # Added capabilities reach root containers only.
+        self.assertEqual(o.container["securityContext"]["runAsUser"], 0)
+        fwd = next(c for c in o.spec["initContainers"] if c["name"] == "lo-forwarding")
+        script = " ".join(fwd["command"])
+        self.assertIn("/proc/sys/net/ipv4/conf/lo/forwarding", script)
+        self.assertIn("/proc/sys/net/ipv6/conf/lo/forwarding", script)
+        self.assertNotIn("conf/all/", script)
+        self.assertTrue(fwd["securityContext"]["privileged"])
+        self.assertIn("memory", fwd["resources"]["limits"])
+        # The daemon accepts the overlay's flags on the rendered config.
+        with tempfile.TemporaryDirectory() as tmp:
+            proc, rendered = run_init_script(o.script, o.template, TEST_SECRETS, tmp)
+            self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+            flags = [a for a in o.args if "$(" not in a and a not in ("--relay-ip", "--http-listen",
+                                                                      "--node-id", "--config",
+                                                                      "/run/anyturn/anyturn.yaml")]
+            check = subprocess.run([BINARY, "check-config", rendered] + flags,
+                                   capture_output=True, text=True, timeout=30)
+            self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+        # The other overlays add no capability.
+        for name in ("daemonset", "statefulset", "servicemonitor"):
+            self.assertNotIn("add", self.overlays[name].container["securityContext"]["capabilities"])
 
     def test_secret_holds_placeholders_only(self):
         for o in self.overlays.values():
