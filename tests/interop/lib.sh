@@ -14,36 +14,12 @@ server_port=""
 server_log=""
 http_port=""
 
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
-fail() {
-  log "FAIL: $*"
-  exit 1
-}
-
-stop_pid() {  # stop_pid PID: TERM, wait up to 5 s, then KILL
-  local pid=$1 i
-  kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for ((i = 0; i < 50; i++)); do
-    kill -0 "$pid" 2>/dev/null || return 0
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-}
+# shellcheck source=../support/procs.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../support/procs.sh"
 
 cleanup() {
-  local rc=$? pid
-  for pid in "${started_pids[@]}"; do stop_pid "$pid"; done
-  for pid in "${started_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if ((rc != 0)); then
-    local f
-    for f in "$work"/*.log; do
-      [[ -f "$f" ]] || continue
-      echo "---- $f (last 60 lines)"
-      tail -n 60 "$f"
-    done
-  fi
-  if [[ -z "${ANYTURN_KEEP_LOGS:-}" ]]; then rm -rf "$work"; else echo "logs kept in $work"; fi
+  local rc=$?
+  end_started_and_report "$rc" 60
   exit "$rc"
 }
 trap cleanup EXIT

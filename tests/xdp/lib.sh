@@ -26,41 +26,18 @@ TURN_USER=alice
 TURN_PASSWORD=wonderland-xdp-test
 ADMIN_KEY=xdp-test-admin-key-0123456789
 
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
-fail() {
-  log "FAIL: $*"
-  exit 1
-}
+# shellcheck source=../support/procs.sh
+source "$xdp_here/../support/procs.sh"
+
 skip() {
   echo "SKIP: $*"
   exit 77
 }
 
-stop_pid() {  # stop_pid PID [SIGNAL]: SIGNAL (TERM), wait up to 5 s, then KILL
-  local pid=$1 sig=${2:-TERM} i
-  kill -0 "$pid" 2>/dev/null || return 0
-  kill -"$sig" "$pid" 2>/dev/null || return 0
-  for ((i = 0; i < 50; i++)); do
-    kill -0 "$pid" 2>/dev/null || return 0
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-}
-
 xdp_cleanup() {
-  local rc=$? pid
-  for pid in "${started_pids[@]}"; do stop_pid "$pid"; done
-  for pid in "${started_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  local rc=$?
+  end_started_and_report "$rc" 40
   topo_down_all
-  if ((rc != 0 && rc != 77)); then
-    local f
-    for f in "$work"/*.log; do
-      [[ -f "$f" ]] || continue
-      echo "---- $f (last 40 lines)"
-      tail -n 40 "$f"
-    done
-  fi
-  if [[ -z "${ANYTURN_KEEP_LOGS:-}" ]]; then rm -rf "$work"; else echo "logs kept in $work"; fi
   exit "$rc"
 }
 trap xdp_cleanup EXIT
