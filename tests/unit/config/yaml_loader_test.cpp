@@ -347,7 +347,7 @@ relay: []
   EXPECT_TRUE(has_error(errors, "limits.udp_gro: expected true or false, got '1'")) << dump(errors);
   EXPECT_TRUE(has_error(errors, "software: expected a string, got a map")) << dump(errors);
   EXPECT_TRUE(has_error(errors, "relay: expected a map, got a list")) << dump(errors);
-  EXPECT_EQ(errors.size(), 13u) << dump(errors);
+  EXPECT_EQ(errors.size(), 14u) << dump(errors);
 }
 
 TEST(ConfigLoad, TopLevelMustBeAMap) {
