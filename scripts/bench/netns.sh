@@ -54,6 +54,10 @@ netns_up() {
   # ethtool -K IF tx off gro on (ethtool is not installed here).
   ip netns exec "$BENCH_NS_CLIENT" "$BENCH_IFCONF" bcli0 tx off gro on || return 1
   ip netns exec "$BENCH_NS_PEER" "$BENCH_IFCONF" bpeer0 tx off gro on || return 1
+  # GRO on the server's ends too, as on a real NIC: what limits.udp_gro
+  # receives coalesced (the XDP programs run before GRO).
+  ip netns exec "$BENCH_NS_SERVER" "$BENCH_IFCONF" bsrvc gro on || return 1
+  ip netns exec "$BENCH_NS_SERVER" "$BENCH_IFCONF" bsrvp gro on || return 1
   # bpf_fib_lookup answers only for interfaces that forward (otherwise
   # BPF_FIB_LKUP_RET_FWD_DISABLED). Nothing is routed between the client and
   # the peer namespaces: neither has a route to the other's subnet.

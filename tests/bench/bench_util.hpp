@@ -212,6 +212,26 @@ inline std::int64_t machine_work_ns() {
   return static_cast<std::int64_t>(work * (1'000'000'000ULL / static_cast<unsigned long long>(hz)));
 }
 
+// Work time (as machine_work_ns) of each CPU, in ns, from /proc/stat.
+inline std::vector<std::int64_t> cpu_work_ns() {
+  std::ifstream f("/proc/stat");
+  std::vector<std::int64_t> out;
+  std::string line;
+  const long hz = ::sysconf(_SC_CLK_TCK);
+  while (std::getline(f, line)) {
+    if (line.rfind("cpu", 0) != 0) break;
+    if (line.size() < 4 || line[3] == ' ') continue;  // the total
+    std::istringstream in(line);
+    std::string cpu;
+    unsigned long long v[8] = {};
+    in >> cpu;
+    for (auto& x : v) in >> x;
+    out.push_back(static_cast<std::int64_t>((v[0] + v[1] + v[2] + v[5] + v[6]) *
+                                            (1'000'000'000ULL / static_cast<unsigned long long>(hz))));
+  }
+  return out;
+}
+
 // ---- UDP GSO / GRO (Linux >= 5.0)
 
 inline constexpr int sol_udp = 17;        // SOL_UDP

@@ -321,9 +321,12 @@ struct server_probe {
   // softirq of every CPU, this generator and the server included).
   std::int64_t work0 = 0;
   double machine_work_ns = std::nan("");
+  std::vector<std::int64_t> cpus0;
+  std::vector<double> cpu_busy_pct;  // each CPU's busy % (which one saturated)
   void start() {
     wall0 = now_ns();
     work0 = anyturn::bench::machine_work_ns();
+    cpus0 = cpu_work_ns();
     self0 = self_cpu_ns();
     machine0 = machine_busy_ns();
     if (pid > 0) {
@@ -345,6 +348,11 @@ struct server_probe {
       }
     }
     machine_work_ns = static_cast<double>(anyturn::bench::machine_work_ns() - work0);
+    const std::vector<std::int64_t> cpus = cpu_work_ns();
+    cpu_busy_pct.clear();
+    for (std::size_t i = 0; i < cpus.size() && i < cpus0.size(); ++i) {
+      cpu_busy_pct.push_back(100.0 * static_cast<double>(cpus[i] - cpus0[i]) / static_cast<double>(wall));
+    }
     const double machine_pct = 100.0 * static_cast<double>(machine_busy_ns() - machine0) / static_cast<double>(wall);
     others_pct = std::max(0.0, machine_pct - gen_pct - (std::isnan(cpu_pct) ? 0.0 : cpu_pct));
   }
@@ -1126,6 +1134,7 @@ class generator {
     out.add("machine_minus_gen_ns_per_pkt",
             relayed > 0 ? (probe.machine_work_ns - gen_pct / 100.0 * window_s * sec) / relayed : std::nan(""));
     out.add("gso_gro", o_.gso_gro ? 1.0 : 0.0);
+    for (std::size_t i = 0; i < probe.cpu_busy_pct.size(); ++i) out.add("cpu" + std::to_string(i) + "_pct", probe.cpu_busy_pct[i]);
     if (o_.server_pid > 0) {
       if (auto rss = process_rss_kib(o_.server_pid)) out.add_int("server_rss_kib", *rss);
     }
