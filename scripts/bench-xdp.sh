@@ -142,14 +142,15 @@ stop_server() {
   server_pid=""
 }
 
-# Busy % of the whole machine over 0.5 s (other people's work included).
+# Busy % of the whole machine over 0.5 s, niced work (other people's builds)
+# left out.
 machine_busy_pct() {
   local a1 a2 a3 a4 a5 a6 a7 b1 b2 b3 b4 b5 b6 b7
   read -r _ a1 a2 a3 a4 a5 a6 a7 _ </proc/stat
   sleep 0.5
   read -r _ b1 b2 b3 b4 b5 b6 b7 _ </proc/stat
   local total=$(((b1 + b2 + b3 + b4 + b5 + b6 + b7) - (a1 + a2 + a3 + a4 + a5 + a6 + a7)))
-  local idle=$(((b4 + b5) - (a4 + a5)))
+  local idle=$(((b4 + b5 + b2) - (a4 + a5 + a2)))
   ((total > 0)) || { echo 0; return; }
   echo $((100 * (total - idle) / total))
 }

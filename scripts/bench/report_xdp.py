@@ -3,13 +3,15 @@
 
 usage: report_xdp.py RESULTS.jsonl
 
-CPU per relayed packet is taken over the whole machine from /proc/stat
-(user, system, irq, softirq of every CPU; each echoed packet is relayed
-twice), once with everything ("machine") and once without the load
-generator's own process time ("server side": the server process plus the
-kernel work no process is charged for, softirq included). Other people's
-jobs on the machine land in both; bench-xdp.sh waits for a quiet moment
-before each measurement and records how busy the machine was.
+CPU per relayed packet (each echoed packet is relayed twice), from
+/proc/stat and the processes' own CPU time:
+  relay   = the server process + irq/softirq of every CPU (the kernel's
+            packet work no process is charged for: NAPI, GRO, XDP programs;
+            the generator's receive side is in it too, the same for every
+            server) -- the figure the targets are judged on;
+  ours    = relay + the load generator's process;
+  machine = user + system + irq + softirq of every CPU (niced work, other
+            people's builds here, left out; their other jobs are not).
 """
 import json
 import statistics
@@ -57,7 +59,7 @@ def main():
     for r in rows:
         by.setdefault((r["scenario"], r["server"]), []).append(r)
     m = {}
-    print("| scenario | server | pkt/s | loss | machine CPU ns/pkt | server-side ns/pkt | server process ns/pkt "
+    print("| scenario | server | pkt/s | loss | relay CPU ns/pkt | ours ns/pkt | machine ns/pkt | server process ns/pkt "
           "| generator CPU % | server process CPU % | CPU0 / CPU1 % | saturated | machine busy before % | reps |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for sc, title in SCENARIOS.items():
@@ -69,10 +71,10 @@ def main():
             m[(sc, sv)] = {
                 "pps": med(r, "pps"),
                 "machine": med(r, "machine_cpu_ns_per_pkt"),
-                "side": med(r, "machine_minus_gen_ns_per_pkt"),
+                "relay": med(r, "relay_cpu_ns_per_pkt"),
             }
             print(f"| {title if first else ''} | {sv} | {fmt(med(r, 'pps'))} | {fmt(100 * med(r, 'loss'), 3)}% "
-                  f"| {fmt(med(r, 'machine_cpu_ns_per_pkt'))} | {fmt(med(r, 'machine_minus_gen_ns_per_pkt'))} "
+                  f"| {fmt(med(r, 'relay_cpu_ns_per_pkt'))} | {fmt(med(r, 'ours_cpu_ns_per_pkt'))} | {fmt(med(r, 'machine_cpu_ns_per_pkt'))} "
                   f"| {fmt(med(r, 'server_cpu_ns_per_pkt'))} | {fmt(med(r, 'gen_cpu_pct'), 1)} "
                   f"| {fmt(med(r, 'server_cpu_pct'), 1)} | {fmt(med(r, 'cpu0_pct'))} / {fmt(med(r, 'cpu1_pct'))} | {saturated(r)} "
                   f"| {fmt(med(r, 'busy_before_pct'))} | {len(r)} |")
@@ -87,27 +89,27 @@ def main():
         return f"{(y / x if invert else x / y):.2f}×"
 
     print()
-    print("| target | scenario | machine CPU | server side |")
+    print("| target | scenario | relay CPU | machine CPU |")
     print("|---|---|---|---|")
     for sc in ("c1_200", "c100_200"):
         # pkt/s per CPU-second = 1 / (CPU ns per packet): the ratio is inverted.
         print(f"| anyturn-xdp ≥ 3× anyturn's pkt/s per CPU-second | {sc} "
-              f"| {ratio((sc, 'anyturn-xdp'), (sc, 'anyturn'), 'machine', True)} "
-              f"| {ratio((sc, 'anyturn-xdp'), (sc, 'anyturn'), 'side', True)} |")
+              f"| {ratio((sc, 'anyturn-xdp'), (sc, 'anyturn'), 'relay', True)} "
+              f"| {ratio((sc, 'anyturn-xdp'), (sc, 'anyturn'), 'machine', True)} |")
     for sc in ("c1_200", "c100_200"):
         print(f"| anyturn-xdp ≥ 0.8× the XDP ceiling's pkt/s | {sc} "
               f"| {ratio((sc, 'anyturn-xdp'), (sc, 'ceiling-xdp'), 'pps')} | (pkt/s) |")
     print(f"| anyturn-xdp CPU per packet ≤ 0.3× coturn's at 5 k pkt/s | paced100 "
-          f"| {ratio(('paced100', 'anyturn-xdp'), ('paced100', 'coturn'), 'machine')} "
-          f"| {ratio(('paced100', 'anyturn-xdp'), ('paced100', 'coturn'), 'side')} |")
+          f"| {ratio(('paced100', 'anyturn-xdp'), ('paced100', 'coturn'), 'relay')} "
+          f"| {ratio(('paced100', 'anyturn-xdp'), ('paced100', 'coturn'), 'machine')} |")
     for sc in SCENARIOS:
         print(f"| anyturn with UDP_GRO: CPU per packet ≤ 0.5× coturn's | {sc} "
-              f"| {ratio((sc, 'anyturn-gro'), (sc, 'coturn'), 'machine')} "
-              f"| {ratio((sc, 'anyturn-gro'), (sc, 'coturn'), 'side')} |")
+              f"| {ratio((sc, 'anyturn-gro'), (sc, 'coturn'), 'relay')} "
+              f"| {ratio((sc, 'anyturn-gro'), (sc, 'coturn'), 'machine')} |")
     for sc in SCENARIOS:
         print(f"| (anyturn without UDP_GRO, for comparison) | {sc} "
-              f"| {ratio((sc, 'anyturn'), (sc, 'coturn'), 'machine')} "
-              f"| {ratio((sc, 'anyturn'), (sc, 'coturn'), 'side')} |")
+              f"| {ratio((sc, 'anyturn'), (sc, 'coturn'), 'relay')} "
+              f"| {ratio((sc, 'anyturn'), (sc, 'coturn'), 'machine')} |")
     for sc in ("c1_200", "c100_200"):
         print(f"| anyturn's pkt/s against the GSO/GRO ceiling (user space) | {sc} "
               f"| {ratio((sc, 'anyturn'), (sc, 'ceiling-gso'), 'pps')} (UDP_GRO: "

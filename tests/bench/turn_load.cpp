@@ -322,11 +322,14 @@ struct server_probe {
   std::int64_t work0 = 0;
   double machine_work_ns = std::nan("");
   std::vector<std::int64_t> cpus0;
+  std::int64_t irq0 = 0;
+  double irq_ns = std::nan("");  // irq + softirq of all CPUs during the window
   std::vector<double> cpu_busy_pct;  // each CPU's busy % (which one saturated)
   void start() {
     wall0 = now_ns();
     work0 = anyturn::bench::machine_work_ns();
     cpus0 = cpu_work_ns();
+    irq0 = machine_irq_ns();
     self0 = self_cpu_ns();
     machine0 = machine_busy_ns();
     if (pid > 0) {
@@ -348,6 +351,7 @@ struct server_probe {
       }
     }
     machine_work_ns = static_cast<double>(anyturn::bench::machine_work_ns() - work0);
+    irq_ns = static_cast<double>(machine_irq_ns() - irq0);
     const std::vector<std::int64_t> cpus = cpu_work_ns();
     cpu_busy_pct.clear();
     for (std::size_t i = 0; i < cpus.size() && i < cpus0.size(); ++i) {
@@ -1133,6 +1137,15 @@ class generator {
     out.add("machine_cpu_ns_per_pkt", relayed > 0 ? probe.machine_work_ns / relayed : std::nan(""));
     out.add("machine_minus_gen_ns_per_pkt",
             relayed > 0 ? (probe.machine_work_ns - gen_pct / 100.0 * window_s * sec) / relayed : std::nan(""));
+    // Robust against other people's jobs on the machine: the server process
+    // plus every CPU's irq and softirq time (the kernel's packet work no
+    // process is charged for: both sides' NAPI/GRO, the XDP programs), with
+    // and without this generator's own process time.
+    const double server_ns = std::isnan(server_cpu_ns) ? 0.0 : server_cpu_ns;
+    const double gen_ns = gen_pct / 100.0 * window_s * sec;
+    out.add("softirq_ns_per_pkt", relayed > 0 ? probe.irq_ns / relayed : std::nan(""));
+    out.add("relay_cpu_ns_per_pkt", relayed > 0 ? (server_ns + probe.irq_ns) / relayed : std::nan(""));
+    out.add("ours_cpu_ns_per_pkt", relayed > 0 ? (server_ns + gen_ns + probe.irq_ns) / relayed : std::nan(""));
     out.add("gso_gro", o_.gso_gro ? 1.0 : 0.0);
     for (std::size_t i = 0; i < probe.cpu_busy_pct.size(); ++i) out.add("cpu" + std::to_string(i) + "_pct", probe.cpu_busy_pct[i]);
     if (o_.server_pid > 0) {
