@@ -62,8 +62,9 @@ results="$work/results.jsonl"
 server_cpu=1 gen_cpu=0
 port=3478
 password="$(openssl rand -hex 12)"
-gro_config="$work/anyturn-gro.yaml"
+gro_config="$work/anyturn-gro.yaml" nogro_config="$work/anyturn-nogro.yaml"
 { cat "$root/tests/bench/anyturn-bench.yaml"; echo "  udp_gro: true"; } >"$gro_config"
+{ cat "$root/tests/bench/anyturn-bench.yaml"; echo "  udp_gro: false"; } >"$nogro_config"
 
 servers=(coturn anyturn anyturn-gro ceiling-gso ceiling-xdp)
 if ((use_xdp)) && "$anyturn_bin" --help 2>&1 | grep -q -- '--xdp'; then
@@ -103,8 +104,9 @@ start_server() {  # start_server NAME LOGFILE -> server_pid
         --log-file=stdout >"$logf" 2>&1 &
       ;;
     anyturn | anyturn-gro | anyturn-xdp)
-      local extra=(--config "$root/tests/bench/anyturn-bench.yaml")
-      [[ "$name" == anyturn-gro ]] && extra=(--config "$gro_config")
+      local extra=(--config "$nogro_config")
+      # anyturn-xdp: the defaults (UDP_GRO on) for what the program passes up.
+      [[ "$name" != anyturn ]] && extra=(--config "$gro_config")
       [[ "$name" == anyturn-xdp ]] && extra+=(--xdp "${BENCH_SERVER_IFACES[0]}" --xdp "${BENCH_SERVER_IFACES[1]}" --xdp-mode native)
       in_server "$anyturn_bin" "${extra[@]}" --listen "$BENCH_SERVER_IP:$port" --relay-ip "$BENCH_RELAY_IP" \
         --relay-ports 40000-49999 --user "bench:$password" --allow-peer "$BENCH_PEER_IP/32" --threads 1 \

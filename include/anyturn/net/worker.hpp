@@ -84,7 +84,7 @@ struct worker_options {
   // hand over several datagrams of one flow as one coalesced buffer, which
   // the loop splits (each segment one datagram). The receive arena's slots
   // then hold a whole coalesced buffer (64 KiB each).
-  bool udp_gro = false;
+  bool udp_gro = true;
   // After a round that read several datagrams, keep polling the sockets this
   // long before sleeping: under load the next datagram usually comes
   // sooner than a sleep and a wake-up take. 0: off.

@@ -115,8 +115,10 @@ TEST(worker_gro, splits_coalesced_receives_into_datagrams_both_ways) {
   EXPECT_EQ(read(io.gro_datagrams), 40u);
 }
 
-TEST(worker_gro, off_by_default_the_kernel_splits_and_nothing_is_counted) {
-  running_worker w(loopback_options());
+TEST(worker_gro, when_off_the_kernel_splits_and_nothing_is_counted) {
+  worker_options o = loopback_options();
+  o.udp_gro = false;
+  running_worker w(o);
   w.start();
   relay_gso_burst(w, 8, 100, 100);
   w.stop();
