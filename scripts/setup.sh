@@ -19,6 +19,7 @@ packages=(
   coturn prometheus python3 openssl iproute2 procps curl
   chromium libnss3-tools gnuplot-nox
   haproxy kubectl lintian fakeroot podman debootstrap systemd
+  clang libbpf-dev bpftool xdp-tools ethtool
 )
 # Node.js and npm drive the browser test (playwright-core). The machine image
 # ships them; install Debian's only where they are missing.

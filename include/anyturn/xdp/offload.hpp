@@ -71,7 +71,11 @@ inline constexpr std::size_t fallback_count = 0
 const char* to_string(fallback f);
 const char* help_of(fallback f);
 
-// The counters the metrics collector reads on a scrape.
+// The counters the metrics collector reads on a scrape. `packets` counts
+// only packets of installed channels (tx, redirect: forwarded; pass: passed
+// up for one of the program's fallback reasons, or in the moment between
+// removing an allocation and its channels; drop: over a limit); packets the
+// program does not know pass uncounted.
 struct stats {
   std::array<std::array<std::uint64_t, action_count>, direction_count> packets{};
   std::array<std::uint64_t, fallback_count> fallbacks{};
@@ -105,6 +109,9 @@ class offload {
 
   [[nodiscard]] stats read_stats() const;
   [[nodiscard]] const std::vector<attached_interface>& interfaces() const;
+
+  // The loaded program's file descriptor, for BPF_PROG_TEST_RUN in tests.
+  [[nodiscard]] int program_fd_for_test() const;
 
   struct impl;
 
