@@ -7,6 +7,7 @@
 #include <anyturn/app/session_admin.hpp>
 #include <anyturn/app/side.hpp>
 #include <anyturn/app/tls_setup.hpp>
+#include <anyturn/app/xdp_setup.hpp>
 #include <anyturn/config/cli.hpp>
 #include <anyturn/fleet/node.hpp>
 #include <anyturn/http/server.hpp>
@@ -15,6 +16,7 @@
 #include <anyturn/metrics/registry.hpp>
 #include <anyturn/metrics/turn_metrics.hpp>
 #include <anyturn/metrics/usage_log.hpp>
+#include <anyturn/metrics/xdp_metrics.hpp>
 #include <anyturn/net/worker.hpp>
 #include <anyturn/relay/owner_directory.hpp>
 
@@ -123,6 +125,10 @@ struct server_app::impl {
       tls_context = tls.context;
     }
 
+    // The kernel fast path, before any worker (each gets its own port).
+    xdp_offload = open_xdp(cfg.xdp, error);
+    if (!error.empty()) return false;
+
     // Worker 0 binds what the config says (and checks nobody else holds the
     // ports); the others join the same addresses, ephemeral ports resolved.
     net::worker_options base = net::worker_options::from_config(cfg);
@@ -153,6 +159,7 @@ struct server_app::impl {
         options.listen = resolved;
         options.tls_listen = resolved_tls;
       }
+      if (xdp_offload) options.fast_path = xdp_offload->port();
       auto w = std::make_unique<net::worker>(i, shared, std::move(options));
       std::string what;
       if (const std::error_code ec = w->open(what)) {
@@ -243,6 +250,10 @@ struct server_app::impl {
                 {}, static_cast<double>(config_board->switched()));
     });
     registry.add_collector(metrics::build_info_collector());
+    registry.add_collector(metrics::xdp_metrics([this]() -> std::optional<xdp::stats> {
+      if (!xdp_offload) return std::nullopt;
+      return xdp_offload->read_stats();
+    }));
     if (usage) usage_collector = registry.add_collector(usage->collector());
 
     ice_urls_result urls = ice_urls_for(cfg, listeners, tls_listeners);
@@ -399,6 +410,7 @@ struct server_app::impl {
       // Not ready from now on (/readyz answers 503) while the workers stop.
       stopping.store(true, std::memory_order_release);
       tick_timer.cancel();  // main_ioc.run() returns: nothing is left to wait for
+      publish_watch.cancel();
       spdlog::info("received {}, stopping", signal == SIGINT ? "SIGINT" : "SIGTERM");
     });
   }
@@ -488,6 +500,7 @@ struct server_app::impl {
 
     // Commit: nothing below can fail.
     const std::uint64_t generation = config_board->publish(state);
+    poke_workers();  // denied peers leave the fast path now, not on the next tick
     current_state = state;
     if (new_usage != usage) {
       if (usage_collector) registry.remove_collector(*usage_collector);
@@ -534,7 +547,31 @@ struct server_app::impl {
       fleet_node->publish_revocation(r);
     } else {
       revocations->add(r);
+      poke_workers();
     }
+  }
+
+  // Any thread: every worker applies a published reload or revocation now
+  // (worker_core::on_published) instead of on its next 250 ms tick, so the
+  // XDP program forwards nothing of what it ended within 100 ms.
+  void poke_workers() {
+    for (const auto& w : workers)
+      w->post_to_core([](turn::worker_core& core, const relay::now_t& now) { core.on_published(now); });
+  }
+
+  // Main thread, every 25 ms while the fast path is attached: revocations
+  // that reach the board from elsewhere (the fleet thread) are poked too.
+  void arm_publish_watch() {
+    publish_watch.expires_after(std::chrono::milliseconds(25));
+    publish_watch.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;
+      const std::uint64_t seen = revocations->generation();
+      if (seen != watched_revocations) {
+        watched_revocations = seen;
+        poke_workers();
+      }
+      arm_publish_watch();
+    });
   }
 
   // The fleet thread (fleet.redis): directory, fleet revocations, quota
@@ -769,6 +806,7 @@ struct server_app::impl {
       boost::system::error_code ignored;
       signals.cancel(ignored);
       tick_timer.cancel();
+      publish_watch.cancel();
     });
   }
 
@@ -776,12 +814,14 @@ struct server_app::impl {
     if (!started) return 1;
     arm_signals();
     arm_tick();
+    if (xdp_offload) arm_publish_watch();
     main_ioc.run();
     notify.stopping();
     // A second Ctrl-C now kills the process the default way.
     boost::system::error_code ignored;
     signals.clear(ignored);
     tick_timer.cancel();
+    publish_watch.cancel();
     stopping.store(true, std::memory_order_release);
     // Each worker frees its allocations (writing their usage records) before
     // its thread ends; the usage log outlives them all.
@@ -862,6 +902,8 @@ struct server_app::impl {
   asio::io_context main_ioc{1};
   asio::signal_set signals{main_ioc};
   asio::steady_timer tick_timer{main_ioc};
+  asio::steady_timer publish_watch{main_ioc};  // with XDP: revocations poked within 25 ms
+  std::uint64_t watched_revocations = 0;       // main thread
   std::int64_t last_revocation_expiry_ms = 0;  // main thread
   // Config reloads (one at a time, under reload_mutex): the command line to
   // resolve again, the config and snapshot in force, and the board the
@@ -888,6 +930,10 @@ struct server_app::impl {
   // context the workers were last given.
   std::filesystem::path state_dir;
   net::tls_context_ptr tls_context;
+  // The XDP offload (xdp.interfaces; null: off). Declared before `workers`:
+  // their fast-path ports use it, so it is destroyed, and the program
+  // detached, only after every worker stopped and was destroyed.
+  std::unique_ptr<xdp::offload> xdp_offload;
   // Each worker is run by exactly one of `threads`; the main thread only
   // calls their thread-safe stop() and reads their counters.
   std::vector<std::unique_ptr<net::worker>> workers;

@@ -50,6 +50,7 @@ std::vector<std::string> keep_restart_only(const config::server_config& running,
   keep(running.tls.listen, next.tls.listen, "tls.listen", ignored);
   keep(running.tls.listen_proxy, next.tls.listen_proxy, "tls.listen[].proxy_protocol", ignored);
   keep(running.stun.other_ip, next.stun.other_ip, "stun.other_ip", ignored);
+  keep(running.xdp, next.xdp, "xdp", ignored);  // the program is attached at start
   keep(running.relay.tcp, next.relay.tcp, "relay.tcp", ignored);  // its sockets open at start
   keep(running.dtls.listen, next.dtls.listen, "dtls.listen", ignored);
   keep(running.dtls.handshake_timeout, next.dtls.handshake_timeout, "dtls.handshake_timeout", ignored);

@@ -28,7 +28,7 @@ enum class flag {
   threads, log_level, tls_listen, tls_cert, tls_key, http_listen, api_key, udp_coalesce_us,
   max_allocations_per_user, external_ip, anycast_ip, unicast_ip, alternate_domain, node_id, redis,
   drain_alternate, drain_timeout, admin_key, no_enforce_expiry, proxy_protocol, proxy_trusted, help,
-  version, log_format, test_page, other_ip, dtls_listen, no_tcp_relay,
+  version, log_format, test_page, other_ip, dtls_listen, no_tcp_relay, xdp, xdp_mode,
 };
 
 struct flag_spec {
@@ -37,7 +37,7 @@ struct flag_spec {
   bool takes_value;
 };
 
-constexpr std::array<flag_spec, 38> flags = {{
+constexpr std::array<flag_spec, 40> flags = {{
     {"--config", flag::config, true},
     {"--listen", flag::listen, true},
     {"--relay-ip", flag::relay_ip, true},
@@ -68,6 +68,8 @@ constexpr std::array<flag_spec, 38> flags = {{
     {"--drain-timeout", flag::drain_timeout, true},
     {"--admin-key", flag::admin_key, true},
     {"--other-ip", flag::other_ip, true},
+    {"--xdp", flag::xdp, true},
+    {"--xdp-mode", flag::xdp_mode, true},
     {"--no-enforce-expiry", flag::no_enforce_expiry, false},
     {"--no-tcp-relay", flag::no_tcp_relay, false},
     {"--test-page", flag::test_page, false},
@@ -192,6 +194,8 @@ std::optional<cli_options> parse_cli(int argc, const char* const* argv,
       case flag::drain_timeout: opts.drain_timeout = std::move(v); break;
       case flag::admin_key: opts.admin_keys.push_back(std::move(v)); break;
       case flag::other_ip: opts.other_ip = std::move(v); break;
+      case flag::xdp: opts.xdp.push_back(std::move(v)); break;
+      case flag::xdp_mode: opts.xdp_mode = std::move(v); break;
       case flag::no_enforce_expiry:
       case flag::no_tcp_relay:
       case flag::test_page:
@@ -433,6 +437,9 @@ std::optional<server_config> resolve(const cli_options& opts, std::vector<std::s
     if (auto ip = detail::parse_ip(*opts.other_ip)) cfg.stun.other_ip = *ip;
     else errors.push_back(expected("--other-ip", detail::expect_ip, *opts.other_ip));
   }
+  // Checked by validate() under their keys' names, like the file's values.
+  if (!opts.xdp.empty()) cfg.xdp.interfaces = opts.xdp;
+  if (opts.xdp_mode) cfg.xdp.mode = *opts.xdp_mode;
 
   // Cross-field checks only make sense on a config that parsed cleanly.
   if (!base || errors.size() != before) return std::nullopt;
@@ -510,6 +517,11 @@ flag replaces the file's whole list. Every flag takes its value as
   --other-ip ADDR           RFC 5780 NAT discovery: a second address of this
                             host; UDP listeners also answer Binding on it and
                             on port+1 of both (stun.other_ip)
+  --xdp IFACE               offload established UDP channels to an XDP program
+                            on IFACE, repeatable (replaces xdp.interfaces;
+                            docs/xdp.md)
+  --xdp-mode MODE           native, generic or auto (xdp.mode; default auto:
+                            native, else generic, else run without)
 
 Fleet (docs/fleet.md):
   --external-ip PUBLIC[/PRIVATE]

@@ -759,6 +759,7 @@ bool validate(const server_config& cfg, std::vector<std::string>& errors) {
   check_probe(cfg.http.probe, errors);
   check_fleet(cfg, errors);
   check_other_ip(cfg, errors);
+  check_xdp(cfg.xdp, errors);
   if (has_control_char(cfg.usage_log)) {
     errors.push_back("usage_log: must not contain control characters");
   }

@@ -39,5 +39,7 @@ void check_proxy_protocol(const std::vector<proxy_protocol_config>& proxy, std::
                           std::string_view path, bool streams, std::vector<std::string>& errors);
 void check_streams(const stream_config& s, std::vector<std::string>& errors);
 void check_other_ip(const server_config& cfg, std::vector<std::string>& errors);
+// xdp.* (validate_xdp.cpp).
+void check_xdp(const xdp_config& xdp, std::vector<std::string>& errors);
 
 }  // namespace anyturn::config::detail

@@ -55,7 +55,7 @@ class loader {
   void root(const YAML::Node& doc, server_config& cfg) {
     for_each_key(doc, "", {"listen", "relay", "realm", "auth", "lifetimes", "peers", "threads",
                            "log_level", "software", "limits", "tls", "dtls", "streams", "state_dir", "http",
-                           "fleet", "tenants", "usage_log", "log", "reload", "stun"},
+                           "fleet", "tenants", "usage_log", "log", "reload", "stun", "xdp"},
                  [&](const std::string& key, const YAML::Node& v, const std::string& path) {
                    if (key == "listen") listen(v, path, cfg.listen, cfg.listen_proxy);
                    else if (key == "relay") relay(v, path, cfg.relay);
@@ -78,6 +78,19 @@ class loader {
                    else if (key == "log") log(v, path, cfg);
                    else if (key == "reload") reload(v, path, cfg.reload);
                    else if (key == "stun") stun_section(v, path, cfg.stun);
+                   else if (key == "xdp") xdp(v, path, cfg.xdp);
+                 });
+  }
+
+  // xdp: {interfaces: [IFACE...], mode, max_channels, max_allocations}
+  // (validate() checks the names, the mode and the sizes).
+  void xdp(const YAML::Node& node, const std::string& path, xdp_config& out) {
+    for_each_key(node, path, {"interfaces", "mode", "max_channels", "max_allocations"},
+                 [&](const std::string& key, const YAML::Node& v, const std::string& child) {
+                   if (key == "interfaces") strings(v, child, out.interfaces);
+                   else if (key == "mode") string(v, child, out.mode);
+                   else if (key == "max_channels") uint(v, child, out.max_channels);
+                   else if (key == "max_allocations") uint(v, child, out.max_allocations);
                  });
   }
 

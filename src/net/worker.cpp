@@ -129,7 +129,7 @@ worker::impl::impl(unsigned index, std::shared_ptr<const turn::shared_state> sha
       events_(options_.epoll_events),
       batch_(options_, index, counters_, io_counters_),
       core_(std::make_unique<turn::worker_core>(std::move(shared), static_cast<relay::io_port&>(*this),
-                                                counters_, index)) {
+                                                counters_, index, options_.fast_path.get())) {
   coalesce_ns_ = static_cast<std::int64_t>(options_.udp_coalesce.count()) * 1000;
   busy_poll_ns_ = static_cast<std::int64_t>(options_.udp_busy_poll.count()) * 1000;
   ready_.reserve(256);

@@ -376,6 +376,7 @@ void on_refresh(context& ctx, request& r) {
     if (remove && a.relay_count == 2) {
       // Dual allocation: delete only that family's relayed address.
       drop_family(ctx, a, *f);
+      ctx.offload_sync(owned->slot, r.now);
       auto b = ctx.begin(r, message_class::success_response);
       b.add_u32(attr::lifetime, static_cast<std::uint32_t>((s.expires_ms - r.now.mono_ms + 999) / 1000));
       return ctx.send_success(r, b);
@@ -391,6 +392,7 @@ void on_refresh(context& ctx, request& r) {
   s.lifetime_s = within_credential(s, r.now, granted_lifetime(ctx, r.msg));
   s.expires_ms = r.now.mono_ms + std::int64_t{s.lifetime_s} * 1000;
   ctx.schedule(owned->slot, s.expires_ms);  // a shorter lifetime than the armed check
+  ctx.offload_sync(owned->slot, r.now);     // the entries expire with the allocation
   b.add_u32(attr::lifetime, s.lifetime_s);
   ctx.send_success(r, b);
 }

@@ -122,7 +122,7 @@ struct pending_connect {
 
 struct context {
   context(std::shared_ptr<const shared_state> s, relay::io_port& io,
-          relay::worker_counters& counters, unsigned worker);
+          relay::worker_counters& counters, unsigned worker, relay::fast_path* fast = nullptr);
 
   // ---- the config snapshot in force (replaced on a tick after a reload) ----
   std::shared_ptr<const shared_state> shared;
@@ -131,6 +131,7 @@ struct context {
   relay::io_port& io;
   relay::worker_counters& counters;
   const unsigned worker;
+  relay::fast_path* const fast;  // the kernel fast path (XDP); null: none, user space forwards all
 
   // ---- this worker's state ----
   relay::allocation_table table;      // records (forwarding + session), by slot
@@ -142,6 +143,10 @@ struct context {
   std::vector<reservation> reservations;
   std::vector<imminent_end> imminent;  // credential ends checked on every tick (few)
   std::vector<pending_connect> connects;  // RFC 6062 Connects in progress (few)
+  // Allocations the fast path holds (slot and generation; stale ones are
+  // dropped on the fold), and the second of the last fold.
+  std::vector<imminent_end> offloaded;
+  std::int64_t folded_s = -1;
   common::xorshift64 rng;  // which free relay port to try first
   common::log_limiter malformed_log{1, 1000};
   common::log_limiter fingerprint_log{1, 1000};
@@ -187,6 +192,18 @@ struct context {
   // Ends the allocation in `slot`: usage record, log line, quotas, relays,
   // anyturn_allocations_closed_total{reason}.
   void free_allocation(slot_index slot, end_reason why, const now_t& now);
+
+  // ---- the kernel fast path (offload.cpp; no-ops without `fast`) ----
+  // After any change to the allocation in `slot` (channels, permissions,
+  // lifetime, relayed addresses): installs, updates or removes its
+  // channels in the fast path (relay::offload::sync).
+  void offload_sync(slot_index slot, const now_t& now);
+  // Once a second (the tick): folds the fast path's traffic into every
+  // offloaded allocation, the counters and the buckets.
+  void fold_offloaded(const now_t& now);
+  // At the end of the allocation in `slot` (free_allocation, before its
+  // usage record): removes it from the fast path and folds the rest.
+  void offload_end(slot_index slot, const now_t& now);
 
   // ---- fleet rules (fleet.cpp) ----
   // ---- config reloads (reload.cpp) ----

@@ -30,11 +30,12 @@ constexpr std::size_t failure_buckets_per_row = 4096;
 }  // namespace
 
 context::context(std::shared_ptr<const shared_state> s, relay::io_port& io,
-                 relay::worker_counters& counters, unsigned worker)
+                 relay::worker_counters& counters, unsigned worker, relay::fast_path* fast)
     : shared(std::move(s)),
       io(io),
       counters(counters),
       worker(worker),
+      fast(fast),
       forwarder(table, io, counters, 0xD1B54A32D192ED03ULL * (worker + 1), shared->own.get()),
       rng{0x9E3779B97F4A7C15ULL * (worker + 1) ^ reinterpret_cast<std::uintptr_t>(this)},
       unauth_answers(shared->unauthenticated_per_source.per_second,
@@ -139,6 +140,9 @@ void context::free_allocation(slot_index slot, end_reason why, const now_t& now)
   record& a = *record_at(slot);
   const session& s = a.ses;
   bump(closed_counter(counters, why));
+  // Out of the fast path first (it forwards nothing of it from here on),
+  // and its last traffic counted before the usage record.
+  offload_end(slot, now);
   {
     const allocation_log_scope log_scope(*this, slot, a);  // before the relays go: relay=
     if (shared->usage) write_usage(*this, slot, a, why, now);
@@ -266,6 +270,9 @@ void housekeep(context& ctx, slot_index slot, const now_t& now) {
     credential_check_ms = std::numeric_limits<std::int64_t>::max();
   }
   ctx.schedule(slot, rec.expire(now.mono_ms, std::min(rec.ses.expires_ms, credential_check_ms)));
+  // Expired permissions and channels leave the fast path too (their
+  // entries expired there already).
+  ctx.offload_sync(slot, now);
 }
 
 }  // namespace
@@ -274,8 +281,9 @@ void housekeep(context& ctx, slot_index slot, const now_t& now) {
 using detail::context;
 
 worker_core::worker_core(std::shared_ptr<const shared_state> shared, relay::io_port& io,
-                         relay::worker_counters& counters, unsigned worker_index)
-    : impl_(std::make_unique<impl>(std::move(shared), io, counters, worker_index)) {}
+                         relay::worker_counters& counters, unsigned worker_index,
+                         relay::fast_path* fast)
+    : impl_(std::make_unique<impl>(std::move(shared), io, counters, worker_index, fast)) {}
 
 worker_core::~worker_core() = default;
 
@@ -360,7 +368,16 @@ void worker_core::on_tick(const relay::now_t& now) {
   });
   // Connects whose allocation ended meanwhile: nobody to answer.
   std::erase_if(ctx.connects, [&](const detail::pending_connect& p) { return !ctx.table.contains(p.from); });
+  // The fast path's traffic, once a second (one map read per offloaded
+  // allocation).
+  ctx.fold_offloaded(now);
   ctx.table.shrink_if_sparse();
+}
+
+void worker_core::on_published(const relay::now_t& now) {
+  context& ctx = *impl_;
+  ctx.sync_config(now);
+  ctx.sync_revocations(now);
 }
 
 void worker_core::shutdown(const relay::now_t& now) {

@@ -95,6 +95,7 @@ void on_create_permission(context& ctx, request& r) {
     return ctx.send_error(r, code);
   // Every address passed: install them all, or none (§10.2).
   for (std::size_t i = 0; i < n; ++i) install_permission(ctx, *owned, peers[i], r.now.mono_ms);
+  ctx.offload_sync(owned->slot, r.now);  // a refreshed permission extends its channel's entry
   auto b = ctx.begin(r, message_class::success_response);
   ctx.send_success(r, b);
 }
@@ -132,6 +133,7 @@ void on_channel_bind(context& ctx, request& r) {
   a.bind_channel(*number, *peer, expires, own);
   ctx.schedule(owned->slot, expires);
   install_permission(ctx, *owned, *peer, r.now.mono_ms);
+  ctx.offload_sync(owned->slot, r.now);  // installed in the fast path before the answer
   auto b = ctx.begin(r, message_class::success_response);
   ctx.send_success(r, b);
 }

@@ -1,6 +1,7 @@
 // A worker's switch to a reloaded configuration (docs/configuration.md,
-// "Reloading the configuration"). Runs on the worker's 250 ms tick, never on
-// the forwarding path: the generation is one acquire load; only when it
+// "Reloading the configuration"). Runs on the worker's 250 ms tick, or at
+// once when the app posts worker_core::on_published; never on the
+// forwarding path: the generation is one acquire load; only when it
 // moved does the worker take the new snapshot (a shared_ptr copy under the
 // board's mutex) and walk its allocations once.
 #include "context.hpp"
@@ -37,8 +38,10 @@ void context::sync_config(const now_t& now) {
       continue;
     }
     if (peers_changed) {
-      peers_removed += rec->forget_peers_if(
+      const std::size_t removed = rec->forget_peers_if(
           [&](const stun::endpoint& peer) { return !peer_still_allowed(*rec, peer); });
+      if (removed > 0) offload_sync(s, now);  // out of the fast path at once
+      peers_removed += removed;
     }
   }
   if (peers_removed > 0) {

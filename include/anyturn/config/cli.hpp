@@ -67,6 +67,8 @@ struct cli_options {
   bool no_tcp_relay = false;                 // --no-tcp-relay
   bool test_page = false;                    // --test-page
   std::optional<std::string> other_ip;       // --other-ip ADDR
+  std::vector<std::string> xdp;              // --xdp IFACE (repeatable)
+  std::optional<std::string> xdp_mode;       // --xdp-mode native|generic|auto
 };
 
 // `anyturn credentials ...`: offline minting of TURN REST credentials

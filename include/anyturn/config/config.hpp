@@ -317,6 +317,18 @@ struct stun_config {
   std::optional<stun::endpoint> other_ip;  // "stun.other_ip" / --other-ip
 };
 
+// xdp.* / --xdp, --xdp-mode: the kernel fast path (docs/xdp.md), off while
+// `interfaces` is empty. Restart-only: a reload keeps the running values.
+struct xdp_config {
+  std::vector<std::string> interfaces;     // xdp.interfaces / --xdp IFACE (repeatable)
+  std::string mode = "auto";               // xdp.mode / --xdp-mode: native | generic | auto
+  std::uint32_t max_channels = 65'536;     // xdp.max_channels: entries of each channel map
+  std::uint32_t max_allocations = 16'384;  // xdp.max_allocations: entries of the allocation map
+  friend bool operator==(const xdp_config&, const xdp_config&) = default;
+};
+inline constexpr std::uint32_t max_xdp_map_entries = 4'194'304;  // xdp.max_channels/max_allocations
+inline constexpr std::size_t max_interface_name = 15;              // IFNAMSIZ - 1
+
 struct server_config {
   std::vector<stun::endpoint> listen;       // UDP listeners, and TCP unless streams.tcp is off
   // PROXY protocol on the TCP listener of each `listen` entry, by index
@@ -362,6 +374,7 @@ struct server_config {
   // Empty: no usage records.
   std::string usage_log;
   reload_config reload;  // reload.*
+  xdp_config xdp;        // xdp.*
   // Last: the member's name hides namespace anyturn::stun inside this struct.
   stun_config stun;  // stun.*
 };

@@ -39,6 +39,7 @@
 #include <anyturn/net/tls.hpp>
 #include <anyturn/stun/endpoint.hpp>
 #include <anyturn/relay/counters.hpp>
+#include <anyturn/relay/fast_path.hpp>
 #include <anyturn/relay/io.hpp>
 #include <anyturn/turn/worker_core.hpp>
 
@@ -126,13 +127,17 @@ struct worker_options {
   // whose 5-tuple another worker owns goes to that worker's queue in it.
   // The workers' indices must be their queue indices.
   std::shared_ptr<handoff_group> handoff;
+  // The kernel fast path (docs/xdp.md): this worker's own port of the XDP
+  // offload (each worker needs its own; the app sets it per worker, after
+  // copying the options). Null: none, user space forwards everything.
+  std::shared_ptr<relay::fast_path> fast_path;
 
   // ---- DTLS (TURN over DTLS 1.2 on UDP; needs `tls` for the certificate) ----
   std::vector<stun::endpoint> dtls_listen;  // DTLS listeners (port 0: ephemeral)
   std::chrono::milliseconds dtls_handshake_timeout{10'000};  // cookie returned -> handshake done
   std::chrono::milliseconds dtls_idle_timeout{900'000};      // no record from the client: closed
 
-  // Everything but `tls`, `connections`, `handoff` and `probe_exclusive`, which the
+  // Everything but `tls`, `connections`, `handoff`, `fast_path` and `probe_exclusive`, which the
   // caller supplies (`unauth_memory` is made here: every worker's copy shares it).
   static worker_options from_config(const config::server_config& cfg);
 };

@@ -17,6 +17,7 @@
 // never per packet.
 #pragma once
 
+#include <anyturn/relay/fast_path.hpp>
 #include <anyturn/relay/io.hpp>
 #include <anyturn/stun/message.hpp>
 
@@ -90,6 +91,13 @@ struct bandwidth_bucket {
     tokens -= static_cast<std::int64_t>(bytes);
     return true;
   }
+  // Charges `bytes` another path already sent under its own copy of this
+  // limit (the kernel fast path): never fails, empties the bucket at most.
+  void charge(std::uint64_t bytes, std::int64_t now_ms) {
+    if (rate == 0 || bytes == 0) return;
+    take(0, now_ms);  // refill to now
+    tokens = bytes >= static_cast<std::uint64_t>(tokens) ? 0 : tokens - static_cast<std::int64_t>(bytes);
+  }
 };
 
 // A token bucket of `rate` tokens a second holding at most `burst`, kept in
@@ -123,6 +131,27 @@ struct token_bucket {
     milli -= need;
     return true;
   }
+  // Charges `n` tokens another path already spent under its own copy of
+  // this limit (the kernel fast path): never fails, empties the bucket at most.
+  void charge(std::uint64_t n, std::int64_t now_ms) {
+    if (rate == 0 || n == 0) return;
+    take(0, now_ms);  // refill to now
+    const std::uint64_t have = static_cast<std::uint64_t>(milli);
+    milli = n >= have / 1000 ? 0 : milli - static_cast<std::int64_t>(n) * 1000;
+  }
+};
+
+// What the kernel fast path holds of one allocation (relay/offload.hpp keeps
+// it): its handle there, the channels it was given (installed, or refused
+// and left to user space until they change), and the totals folded so far.
+struct offload_state {
+  struct entry {
+    fast_channel channel;
+    bool installed = false;  // put_channel said yes (else user space forwards it)
+  };
+  fast_path::handle handle = fast_path::no_handle;
+  std::vector<entry> channels;  // sorted by channel number
+  fast_counts folded;           // the fast path's totals already counted here
 };
 
 // Packets and bytes a second in one direction.
@@ -174,6 +203,7 @@ struct allocation {
   direction_limit to_peer_limit, to_client_limit;
   std::uint64_t packets_to_peer = 0, bytes_to_peer = 0;
   std::uint64_t packets_to_client = 0, bytes_to_client = 0;
+  offload_state offload;  // the kernel fast path's part (relay/offload.hpp); control path only
 
   void start_limits(const allocation_limits& l, std::int64_t now_ms) {
     max_peers = l.max_peers;

@@ -17,6 +17,7 @@
 #include <anyturn/auth/revocations.hpp>
 #include <anyturn/relay/allocation.hpp>
 #include <anyturn/relay/counters.hpp>
+#include <anyturn/relay/fast_path.hpp>
 #include <anyturn/relay/io.hpp>
 #include <anyturn/relay/own_addresses.hpp>
 #include <anyturn/relay/port_pool.hpp>
@@ -134,8 +135,10 @@ struct shared_state {
 
 class worker_core {
  public:
+  // `fast`: this worker's port of the kernel fast path (the XDP offload),
+  // which must outlive the core; null: none (user space forwards everything).
   worker_core(std::shared_ptr<const shared_state> shared, relay::io_port& io, relay::worker_counters& counters,
-         unsigned worker_index);
+         unsigned worker_index, relay::fast_path* fast = nullptr);
   ~worker_core();
   worker_core(const worker_core&) = delete;
   worker_core& operator=(const worker_core&) = delete;
@@ -164,6 +167,11 @@ class worker_core {
   // Called at least once a second: expires allocations, permissions,
   // channels, reservations and cached responses.
   void on_tick(const relay::now_t& now);
+  // A config reload or a revocation was just published: applies it now
+  // instead of on the next tick (the main thread posts this to every
+  // worker, so that the fast path stops forwarding for what it ended or
+  // denied within 100 ms). Cheap when nothing changed.
+  void on_published(const relay::now_t& now);
   // Frees every allocation (clean stop).
   void shutdown(const relay::now_t& now);
 

@@ -11,8 +11,10 @@
 #include "app_config.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 namespace anyturn::app {
 namespace {
@@ -32,6 +34,7 @@ TEST(keep_restart_only, names_and_undoes_every_restart_only_change) {
   next.fleet.drain_timeout = 10;
   next.auth.realm = "other";
   next.stun.other_ip = ep("127.0.0.2:0");
+  next.xdp.interfaces = {"eth0"};
   // Reloadable: kept as given.
   next.lifetimes.permission = 120;
   next.peers.deny = {*auth::cidr::parse("198.51.100.0/24")};
@@ -42,7 +45,7 @@ TEST(keep_restart_only, names_and_undoes_every_restart_only_change) {
 
   const auto ignored = keep_restart_only(running, next);
   EXPECT_EQ(ignored, (std::vector<std::string>{"listen", "relay.ports", "threads",
-                                               "tls.listen[].proxy_protocol", "stun.other_ip", "realm",
+                                               "tls.listen[].proxy_protocol", "stun.other_ip", "xdp", "realm",
                                                "streams",
                                                "http.listen", "fleet"}));
   EXPECT_EQ(next.listen, running.listen);
@@ -54,6 +57,7 @@ TEST(keep_restart_only, names_and_undoes_every_restart_only_change) {
   EXPECT_EQ(next.fleet.drain_timeout, running.fleet.drain_timeout);
   EXPECT_EQ(next.auth.realm, running.auth.realm);
   EXPECT_EQ(next.stun.other_ip, running.stun.other_ip);
+  EXPECT_EQ(next.xdp, running.xdp);
   EXPECT_EQ(next.lifetimes.permission, 120u);
   EXPECT_EQ(next.peers.deny.size(), 1u);
   EXPECT_EQ(next.log_level, "debug");
@@ -180,6 +184,49 @@ TEST(server_app_reload, bad_config_keeps_the_old_good_one_applies) {
   const std::string after = app.render_metrics();
   EXPECT_NE(after.find("anyturn_config_reloads_total{result=\"ok\"} 1"), std::string::npos) << after;
   EXPECT_NE(after.find("anyturn_config_generation 2"), std::string::npos) << after;
+  app.request_stop(0);
+  EXPECT_EQ(app.wait(), 0);
+  std::filesystem::remove(path);
+}
+
+// A reload reaches every worker at once (server_app posts
+// worker_core::on_published), not on its next 250 ms tick: what the XDP
+// fast path's 100 ms contract needs. Three reloads each switch within 50 ms;
+// a worker's tick alone would meet that by chance less than 1% of the time.
+TEST(server_app_reload, workers_switch_at_once_not_on_their_tick) {
+  const std::string path = ::testing::TempDir() + "anyturn-app-reload-poke.yaml";
+  const auto write = [&](const std::string& text) { std::ofstream(path) << text; };
+  config::server_config cfg = test_config();
+  const std::string base = "state_dir: \"" + cfg.state_dir +
+                           "\"\nlimits:\n  udp_socket_buffer: 262144\nauth:\n  nonce_keys: [\"" +
+                           cfg.auth.nonce_keys.front() + "\"]\n";
+  write(base + "peers:\n  deny: [\"198.51.100.0/24\"]\n");
+  server_app app(cfg);
+  config::cli_options source;
+  source.config_path = path;
+  source.listen = {"127.0.0.1:3478"};
+  source.relay_ip = {"127.0.0.1"};
+  source.relay_ports = "62000-62099";
+  source.realm = "test";
+  source.threads = "2";
+  source.http_listen = "127.0.0.1:9641";
+  source.allow_peer = {"127.0.0.0/8"};
+  app.set_reload_source(source);
+  std::string error;
+  ASSERT_TRUE(app.start(error)) << error;
+  for (int i = 0; i < 3; ++i) {
+    write(base + "peers:\n  deny: [\"198.51.100." + std::to_string(i) + "/32\"]\n");
+    const auto r = app.reload("test");
+    ASSERT_TRUE(r.ok) << ::testing::PrintToString(r.messages);
+    const std::string want = "anyturn_config_generation_switched " + std::to_string(r.generation) + "\n";
+    const auto start = std::chrono::steady_clock::now();
+    while (app.render_metrics().find(want) == std::string::npos &&
+           std::chrono::steady_clock::now() - start < std::chrono::milliseconds(50)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    EXPECT_NE(app.render_metrics().find(want), std::string::npos)
+        << "reload " << i << ": the workers did not switch within 50 ms";
+  }
   app.request_stop(0);
   EXPECT_EQ(app.wait(), 0);
   std::filesystem::remove(path);
