@@ -16,7 +16,7 @@
 #   --no-xdp      leave anyturn --xdp out even when the binary has the flag
 #
 # Needs root (network namespaces, XDP). Scenarios: c1_200 (1 client, 200 B,
-# closed loop, 8 in flight), c100_200 (100 clients, 4 in flight each),
+# closed loop, 32 in flight), c100_200 (100 clients, 16 in flight each),
 # paced100 (100 clients at 50 pkt/s: 5,000 pkt/s). Every load is bounded
 # (--duration plus 1 s warm-up), every server has --max-seconds or is
 # killed by PID; the namespaces are deleted at exit.
@@ -75,8 +75,8 @@ fi
 [[ -n "$servers_only" ]] && IFS=, read -r -a servers <<<"$servers_only"
 
 declare -A scenario_args=(
-  [c1_200]="throughput --clients 1 --size 200 --inflight 8"
-  [c100_200]="throughput --clients 100 --size 200 --inflight 4"
+  [c1_200]="throughput --clients 1 --size 200 --inflight 32"
+  [c100_200]="throughput --clients 100 --size 200 --inflight 16"
   [paced100]="paced --clients 100 --size 200 --rate 50"
 )
 scenario_order=(c1_200 c100_200 paced100)

@@ -19,8 +19,8 @@ import sys
 
 SERVERS = ["coturn", "anyturn", "anyturn-gro", "anyturn-xdp", "ceiling-gso", "ceiling-xdp"]
 SCENARIOS = {
-    "c1_200": "1 client, 200 B, max rate (closed loop, 8 in flight)",
-    "c100_200": "100 clients, 200 B, max rate (4 in flight each)",
+    "c1_200": "1 client, 200 B, max rate (closed loop, 32 in flight)",
+    "c100_200": "100 clients, 200 B, max rate (16 in flight each)",
     "paced100": "100 clients paced at 50 pkt/s (5,000 pkt/s), 200 B",
 }
 
