@@ -99,16 +99,30 @@ std::string errno_text(int err) {
   return s;
 }
 
-// bpf_fib_lookup only answers on an interface with forwarding enabled: the
-// program then passes every packet up (counted as no_route).
-void warn_without_forwarding(const std::string& name) {
+// bpf_fib_lookup answers only for an interface with forwarding on. The
+// program asks its lookups as from loopback, so loopback's forwarding is
+// turned on (in this network namespace) and the attached interfaces' own
+// forwarding is left as it is: off, the host routes nothing that arrives
+// on them. Without it every packet of an installed channel goes up to user
+// space (counted as no_route), so a failure is logged, not fatal.
+void enable_lookup_forwarding() {
   for (const char* family : {"ipv4", "ipv6"}) {
-    std::ifstream f(std::string("/proc/sys/net/") + family + "/conf/" + name + "/forwarding");
-    int on = 1;
-    if (f >> on && on == 0) {
-      spdlog::warn("xdp: {} forwarding is off on {}: the offload's route lookups fail and its "
-                   "packets go through user space (sysctl net.{}.conf.{}.forwarding=1)",
-                   family, name, family, name);
+    const std::string path = std::string("/proc/sys/net/") + family + "/conf/lo/forwarding";
+    int on = 0;
+    {
+      std::ifstream f(path);
+      if (!(f >> on)) continue;  // no such family here (ipv6 disabled)
+    }
+    if (on != 0) continue;
+    std::ofstream out(path);
+    if (out << 1 << std::flush) {
+      spdlog::info("xdp: set net.{}.conf.lo.forwarding=1 for the program's route lookups "
+                   "(the attached interfaces' forwarding is unchanged)",
+                   family);
+    } else {
+      spdlog::warn("xdp: cannot set net.{}.conf.lo.forwarding=1: the offload's route lookups fail "
+                   "and its packets go through user space",
+                   family);
     }
   }
 }
@@ -150,6 +164,7 @@ std::unique_ptr<offload> offload::open(const options& opt, std::string& error) {
   bpf_map__set_max_entries(s.skel->maps.allocations, std::max<std::uint32_t>(opt.max_allocations, 1));
   bpf_map__set_max_entries(s.skel->maps.tx_ports,
                            std::max<std::uint32_t>(static_cast<std::uint32_t>(opt.interfaces.size()), 1));
+  if (const unsigned lo = if_nametoindex("lo"); lo != 0) s.skel->rodata->lookup_ifindex = lo;
   if (int rc = anyturn_relay_bpf__load(s.skel); rc != 0) {
     error = "xdp: cannot load the BPF program: " + errno_text(-rc);
     return nullptr;
@@ -193,9 +208,9 @@ std::unique_ptr<offload> offload::open(const options& opt, std::string& error) {
       return nullptr;
     }
     p->ifaces.push_back({name, ifindex, used});
-    warn_without_forwarding(name);
     spdlog::info("xdp: attached to {} (ifindex {}, {} mode)", name, ifindex, to_string(used));
   }
+  enable_lookup_forwarding();
   return std::unique_ptr<offload>(new offload(std::move(p)));
 }
 

@@ -1,10 +1,15 @@
+/* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-only
+ * (the kernel loads it under GPL-2.0: bpf_fib_lookup is a GPL-only helper) */
 /* anyturn XDP offload: forwards the UDP traffic of established TURN
  * channels without user space (docs/architecture.md, "Kernel fast path").
  *
- * Egress: bpf_fib_lookup (as the kernel would route the rewritten packet:
- * forwarding must be on for the ingress interface); XDP_TX when it is the
- * ingress interface, else a redirect through tx_ports when it is another
- * attached interface, else the packet passes up.
+ * Egress: bpf_fib_lookup (as the kernel would route the rewritten packet),
+ * asked as if the packet came in on `lookup_ifindex` (loopback: the lookup
+ * answers only for an interface with forwarding on, and turning it on for
+ * loopback alone keeps the host from routing what arrives on the real
+ * interfaces); XDP_TX when the egress is the ingress interface, else a
+ * redirect through tx_ports when it is another attached interface, else
+ * the packet passes up.
  *
  *  client -> peer: ChannelData on a listener port whose (client, listener,
  *    channel) is in chan_to_peer: strip the 4-byte header and any zero
@@ -38,6 +43,10 @@
 #define RELAY_TTL 64
 
 /* Sizes are set by the loader (bpf_map__set_max_entries) before load. */
+/* The interface the route lookups are asked from (set by the loader before
+ * load: loopback's ifindex). */
+const volatile __u32 lookup_ifindex = 1;
+
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 1);
@@ -221,7 +230,7 @@ static __always_inline int route(struct xdp_md *ctx, const struct at_chan *c, __
   fib->sport = c->src_port;
   fib->dport = c->dst_port;
   fib->tot_len = (__u16)ip_len;
-  fib->ifindex = ctx->ingress_ifindex;
+  fib->ifindex = lookup_ifindex;
   if (c->family == AT_FAMILY_V4) {
     fib->family = AF_INET;
     __builtin_memcpy(&fib->ipv4_src, c->src_ip, 4);

@@ -7,11 +7,25 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
 
 namespace anyturn::xdp::test {
+
+// A sysctl of the calling thread's network namespace ("net/ipv4/conf/lo/
+// forwarding"), as its file reads without the newline; "" when absent.
+inline std::string read_sysctl(const std::string& key) {
+  std::string value;
+  if (FILE* f = std::fopen(("/proc/sys/" + key).c_str(), "r")) {
+    char buf[64] = {};
+    if (std::fgets(buf, sizeof(buf), f) != nullptr) value = buf;
+    std::fclose(f);
+  }
+  while (!value.empty() && (value.back() == '\n' || value.back() == ' ')) value.pop_back();
+  return value;
+}
 
 class scoped_netns {
  public:

@@ -52,8 +52,6 @@ class RelayBpf : public ::testing::Test {
       return;
     }
     ns_ = std::make_unique<test::scoped_netns>(std::vector<std::string>{
-        "ip netns exec {ns} sysctl -qw net.ipv4.conf.all.forwarding=1 net.ipv6.conf.all.forwarding=1 "
-        "net.ipv4.conf.default.forwarding=1 net.ipv6.conf.default.forwarding=1",
         "ip -n {ns} link add xa0 address 02:00:00:00:01:01 type veth peer name xa1",
         "ip -n {ns} link add xb0 address 02:00:00:00:01:11 type veth peer name xb1",
         "ip -n {ns} link set xa0 up", "ip -n {ns} link set xa1 up",
@@ -466,15 +464,21 @@ TEST_F(RelayBpf, PassesWithoutANeighbourEntry) {
   EXPECT_EQ(fallbacks(fallback::no_route), before + 1);
 }
 
-// bpf_fib_lookup answers only where forwarding is on (the loader warns).
-TEST_F(RelayBpf, PassesWhenForwardingIsOffOnTheIngressInterface) {
+// The route lookups are asked as from loopback, whose forwarding the loader
+// turned on; the interfaces' own forwarding stays off (the host routes
+// nothing), and without loopback's every packet passes up.
+TEST_F(RelayBpf, LooksRoutesUpFromLoopbackWithTheInterfacesForwardingOff) {
   const auto c = channel();
   install(c);
-  ASSERT_EQ(std::system("sysctl -qw net.ipv4.conf.xa0.forwarding=0"), 0);
+  EXPECT_EQ(test::read_sysctl("net/ipv4/conf/all/forwarding"), "0");
+  EXPECT_EQ(test::read_sysctl("net/ipv4/conf/xa0/forwarding"), "0");
+  EXPECT_EQ(test::read_sysctl("net/ipv4/conf/lo/forwarding"), "1");
+  EXPECT_EQ(test::read_sysctl("net/ipv6/conf/lo/forwarding"), "1");
+  ASSERT_EQ(std::system("sysctl -qw net.ipv4.conf.lo.forwarding=0"), 0);
   const auto before = fallbacks(fallback::no_route);
   const auto in = from_client(c, test::channel_data(0x4001, test::pattern(20))).build();
   const auto r = run(in);
-  ASSERT_EQ(std::system("sysctl -qw net.ipv4.conf.xa0.forwarding=1"), 0);
+  ASSERT_EQ(std::system("sysctl -qw net.ipv4.conf.lo.forwarding=1"), 0);
   EXPECT_EQ(r.action, XDP_PASS);
   EXPECT_EQ(r.out, in);
   EXPECT_EQ(fallbacks(fallback::no_route), before + 1);

@@ -126,7 +126,6 @@ class RelayBpfTraffic : public ::testing::TestWithParam<traffic_case> {
     ns_ = std::make_unique<test::scoped_netns>(
         std::vector<std::string>{
             "ip netns add {ns}-c", "ip netns add {ns}-p",
-            "ip netns exec {ns} sysctl -qw net.ipv4.conf.all.forwarding=1 net.ipv6.conf.all.forwarding=1",
             "ip link add s0 netns {ns} address 02:00:00:00:02:01 type veth peer name c0 netns {ns}-c "
             "address 02:00:00:00:02:02",
             "ip link add s1 netns {ns} address 02:00:00:00:03:01 type veth peer name p0 netns {ns}-p "
