@@ -6,6 +6,7 @@
 #include <anyturn/relay/fast_path.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <tuple>
@@ -42,6 +43,7 @@ class fake_fast_path final : public relay::fast_path {
   }
   relay::fast_counts remove_allocation(handle h) override {
     calls.push_back({"remove_allocation", h, {}});
+    if (on_remove_allocation) on_remove_allocation();
     const auto it = allocations.find(h);
     if (it == allocations.end()) return {};
     const relay::fast_counts last = it->second.totals;
@@ -92,6 +94,8 @@ class fake_fast_path final : public relay::fast_path {
   std::map<handle, held> allocations;
   std::vector<call> calls;
   std::size_t totals_reads = 0;
+  // Called inside remove_allocation (a test checks what happened before it).
+  std::function<void()> on_remove_allocation;
 
  private:
   handle last_handle_ = 0;

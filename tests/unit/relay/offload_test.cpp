@@ -11,9 +11,9 @@ namespace {
 
 stun::endpoint ep(const char* text) { return *stun::endpoint::parse(text); }
 
-class Offload : public ::testing::Test {
+class RelayOffload : public ::testing::Test {
  protected:
-  Offload() {
+  RelayOffload() {
     counters_.tenants = std::vector<tenant_counters>(2);
     a_.client.proto = transport::udp;
     a_.client.remote = ep("203.0.113.10:40000");
@@ -31,7 +31,7 @@ class Offload : public ::testing::Test {
   const stun::endpoint peer_ = ep("93.184.216.34:5000");
 };
 
-TEST_F(Offload, OnlyBoundChannelsWithALivePermissionOfARelayedFamilyQualify) {
+TEST_F(RelayOffload, OnlyBoundChannelsWithALivePermissionOfARelayedFamilyQualify) {
   a_.bind_channel(0x4000, peer_, now_ + 600'000);
   EXPECT_TRUE(offload::offloadable(a_, now_, never_).empty()) << "no permission";
   a_.permit(peer_, now_ + 300'000);
@@ -56,7 +56,7 @@ TEST_F(Offload, OnlyBoundChannelsWithALivePermissionOfARelayedFamilyQualify) {
   EXPECT_TRUE(offload::offloadable(a_, now_, never_).empty()) << "not UDP";
 }
 
-TEST_F(Offload, SyncAddsLazilyUpdatesOnlyWhatChangedAndRemoves) {
+TEST_F(RelayOffload, SyncAddsLazilyUpdatesOnlyWhatChangedAndRemoves) {
   EXPECT_FALSE(offload::sync(a_, fp_, now_, never_).added);
   EXPECT_TRUE(fp_.calls.empty());
   a_.permit(peer_, now_ + 300'000);
@@ -78,7 +78,7 @@ TEST_F(Offload, SyncAddsLazilyUpdatesOnlyWhatChangedAndRemoves) {
   EXPECT_EQ(a_.offload.handle, fast_path::no_handle);
 }
 
-TEST_F(Offload, FoldReturnsDeltasAndAccountCountsEverywhere) {
+TEST_F(RelayOffload, FoldReturnsDeltasAndAccountCountsEverywhere) {
   a_.permit(peer_, now_ + 300'000);
   a_.bind_channel(0x4000, peer_, now_ + 600'000);
   offload::sync(a_, fp_, now_, never_);
@@ -101,7 +101,7 @@ TEST_F(Offload, FoldReturnsDeltasAndAccountCountsEverywhere) {
   EXPECT_EQ(counters_.tenants[0].bytes_to_peer.load(), 0u);
 }
 
-TEST_F(Offload, ChargeNeverFailsAndEmptiesAtMost) {
+TEST_F(RelayOffload, ChargeNeverFailsAndEmptiesAtMost) {
   token_bucket b;
   b.start(10, 10, now_);
   b.charge(25, now_);

@@ -11,7 +11,7 @@
 namespace anyturn::test {
 namespace {
 
-class Offload : public WorkerCore {
+class TurnOffload : public WorkerCore {
  protected:
   void start_offload(const options& o = {}) {
     start(o);
@@ -33,7 +33,7 @@ class Offload : public WorkerCore {
   std::shared_ptr<recording_usage> usage_;
 };
 
-TEST_F(Offload, ChannelBindInstallsTheChannelWithItsExpiryAndLimits) {
+TEST_F(TurnOffload, ChannelBindInstallsTheChannelWithItsExpiryAndLimits) {
   start_offload();
   const auto c = client();
   allocate(c);
@@ -58,7 +58,7 @@ TEST_F(Offload, ChannelBindInstallsTheChannelWithItsExpiryAndLimits) {
   EXPECT_EQ(fast_.count("add"), 1u);
 }
 
-TEST_F(Offload, RefreshesMoveTheExpiry) {
+TEST_F(TurnOffload, RefreshesMoveTheExpiry) {
   start_offload();
   const auto c = client();
   bound(c);
@@ -78,7 +78,7 @@ TEST_F(Offload, RefreshesMoveTheExpiry) {
   EXPECT_EQ(fast_.count("remove_channel"), 0u);
 }
 
-TEST_F(Offload, PermissionExpiryRemovesTheChannel) {
+TEST_F(TurnOffload, PermissionExpiryRemovesTheChannel) {
   start_offload();
   const auto c = client();
   bound(c);
@@ -91,18 +91,21 @@ TEST_F(Offload, PermissionExpiryRemovesTheChannel) {
   EXPECT_EQ(core_->allocation_count(), 1u);
 }
 
-TEST_F(Offload, RefreshZeroRemovesBeforeTheAnswer) {
+TEST_F(TurnOffload, RefreshZeroRemovesBeforeTheAnswer) {
   start_offload();
   const auto c = client();
   bound(c);
   fast_.only()->totals.packets_to_peer = 3;
   fast_.only()->totals.bytes_to_peer = 300;
   io_.to_client.clear();
+  std::size_t answers_when_removed = 99;
+  fast_.on_remove_allocation = [&] { answers_when_removed = io_.to_client.size(); };
   const std::size_t calls_before = fast_.calls.size();
   core_->on_client_packet(c, build(stun::method::refresh, new_tid(),
                                    [&](auto& b) { b.add_u32(attr::lifetime, 0); }, "alice", "wonderland"),
                           now_);
   ASSERT_EQ(io_.to_client.size(), 1u);
+  EXPECT_EQ(answers_when_removed, 0u) << "removed from the fast path before the answer went out";
   EXPECT_TRUE(fast_.allocations.empty());
   ASSERT_EQ(fast_.calls.size(), calls_before + 1);
   EXPECT_EQ(fast_.calls.back().what, "remove_allocation");
@@ -111,7 +114,7 @@ TEST_F(Offload, RefreshZeroRemovesBeforeTheAnswer) {
   EXPECT_EQ(usage_->rows[0].bp, 300u);
 }
 
-TEST_F(Offload, RevocationRemovesAtOnceThroughOnPublished) {
+TEST_F(TurnOffload, RevocationRemovesAtOnceThroughOnPublished) {
   start_offload();
   auto board = std::make_shared<auth::revocation_board>();
   shared_->revocations = board;
@@ -129,7 +132,7 @@ TEST_F(Offload, RevocationRemovesAtOnceThroughOnPublished) {
   EXPECT_EQ(usage_->rows[0].reason, "revoked");
 }
 
-TEST_F(Offload, PeerPolicyReloadRemovesTheDeniedPeersChannelAtOnce) {
+TEST_F(TurnOffload, PeerPolicyReloadRemovesTheDeniedPeersChannelAtOnce) {
   start_offload();
   auto board = std::make_shared<turn::config_board>(shared_, 1);
   shared_->config = board;
@@ -148,7 +151,7 @@ TEST_F(Offload, PeerPolicyReloadRemovesTheDeniedPeersChannelAtOnce) {
   EXPECT_EQ(core_->allocation_count(), 1u);
 }
 
-TEST_F(Offload, AdminDeleteShutdownAndConnectionCloseRemove) {
+TEST_F(TurnOffload, AdminDeleteShutdownAndConnectionCloseRemove) {
   start_offload();
   const auto a = client("203.0.113.10:40000");
   const auto b = client("203.0.113.11:40000");
@@ -164,7 +167,7 @@ TEST_F(Offload, AdminDeleteShutdownAndConnectionCloseRemove) {
   EXPECT_EQ(fast_.count("remove_allocation"), 2u);
 }
 
-TEST_F(Offload, AllocationExpiryRemoves) {
+TEST_F(TurnOffload, AllocationExpiryRemoves) {
   start_offload();
   shared_->allocation_lifetime_default = 30;
   const auto c = client();
@@ -175,7 +178,36 @@ TEST_F(Offload, AllocationExpiryRemoves) {
   EXPECT_TRUE(fast_.allocations.empty());
 }
 
-TEST_F(Offload, StreamClientsAreNeverOffloaded) {
+TEST_F(TurnOffload, DroppingOneFamilyOfADualAllocationRemovesItsChannels) {
+  options o;
+  o.with_v6 = true;
+  start_offload(o);
+  const auto c = client();
+  learn_nonce(c);
+  auto r = send(c, build(stun::method::allocate, new_tid(),
+                         [](auto& b) {
+                           b.add_requested_transport(17);
+                           b.add_address_family(attr::additional_address_family, stun::address_family::ipv6);
+                         },
+                         "alice", "wonderland"));
+  ASSERT_EQ(r.cls(), message_class::success_response) << error_of(r);
+  const auto v6peer = ep("[2606:4700::1111]:5000");
+  ASSERT_EQ(bind_channel(c, 0x4000, peer_).cls(), message_class::success_response);
+  ASSERT_EQ(bind_channel(c, 0x4001, v6peer).cls(), message_class::success_response);
+  ASSERT_NE(fast_.channel(0x4001), nullptr);
+  EXPECT_EQ(fast_.channel(0x4001)->relay.ip_string(), "2001:db8::7");
+  r = send(c, build(stun::method::refresh, new_tid(),
+                    [](auto& b) {
+                      b.add_u32(attr::lifetime, 0);
+                      b.add_address_family(attr::requested_address_family, stun::address_family::ipv6);
+                    },
+                    "alice", "wonderland"));
+  ASSERT_EQ(r.cls(), message_class::success_response) << error_of(r);
+  EXPECT_EQ(fast_.channel(0x4001), nullptr) << "the IPv6 side is gone";
+  EXPECT_NE(fast_.channel(0x4000), nullptr) << "the IPv4 side stays";
+}
+
+TEST_F(TurnOffload, StreamClientsAreNeverOffloaded) {
   start_offload();
   auto c = client();
   c.proto = transport::tcp;
@@ -187,7 +219,7 @@ TEST_F(Offload, StreamClientsAreNeverOffloaded) {
   EXPECT_TRUE(fast_.calls.empty());
 }
 
-TEST_F(Offload, OwnAddressPeersAreNotInstalled) {
+TEST_F(TurnOffload, OwnAddressPeersAreNotInstalled) {
   options o;
   o.own = {"198.51.100.7:0"};
   start_offload(o);
@@ -207,7 +239,7 @@ TEST_F(Offload, OwnAddressPeersAreNotInstalled) {
   EXPECT_EQ(io_.to_peer[0].peer, relayed_b);
 }
 
-TEST_F(Offload, FullMapLeavesTheChannelToUserSpace) {
+TEST_F(TurnOffload, FullMapLeavesTheChannelToUserSpace) {
   start_offload();
   fast_.max_channels = 0;
   const auto c = client();
@@ -227,7 +259,7 @@ TEST_F(Offload, FullMapLeavesTheChannelToUserSpace) {
   EXPECT_NE(fast_.channel(0x4000), nullptr);
 }
 
-TEST_F(Offload, FullAllocationMapLeavesEverythingToUserSpace) {
+TEST_F(TurnOffload, FullAllocationMapLeavesEverythingToUserSpace) {
   start_offload();
   fast_.max_allocations = 0;
   const auto c = client();
@@ -240,7 +272,7 @@ TEST_F(Offload, FullAllocationMapLeavesEverythingToUserSpace) {
   EXPECT_EQ(fast_.count("remove_allocation"), 0u);
 }
 
-TEST_F(Offload, FoldingCountsTheFastPathsTrafficExactlyOnce) {
+TEST_F(TurnOffload, FoldingCountsTheFastPathsTrafficExactlyOnce) {
   options o;
   o.tenants = true;
   start_offload(o);
@@ -294,7 +326,7 @@ TEST_F(Offload, FoldingCountsTheFastPathsTrafficExactlyOnce) {
   EXPECT_EQ(usage_->rows[0].bc, 4002u);
 }
 
-TEST_F(Offload, FoldingChargesTheUserSpaceBuckets) {
+TEST_F(TurnOffload, FoldingChargesTheUserSpaceBuckets) {
   options o;
   o.limits.packets_per_second = 10;
   o.limits.bytes_per_second = 0;
