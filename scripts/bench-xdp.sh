@@ -84,7 +84,7 @@ scenario_order=(c1_200 c100_200 paced100)
 
 server_pid=""
 cleanup() {
-  [[ -n "$server_pid" ]] && kill "$server_pid" 2>/dev/null || true
+  if [[ -n "$server_pid" ]]; then kill "$server_pid" 2>/dev/null || true; fi
   netns_down
 }
 trap cleanup EXIT
@@ -158,11 +158,11 @@ machine_busy_pct() {
 }
 
 run_one() {  # run_one REP SCENARIO SERVER
-  local rep=$1 sc=$2 sv=$3 raw="" pidarg=() busy i logf
+  local rep=$1 sc=$2 sv=$3 raw="" pidarg=() busy logf
   logf="$work/$sv-$sc-$rep.log"
   [[ "$sv" == ceiling-* ]] && raw="--raw"
   # A few seconds at most for other people's jobs to calm down.
-  for i in 1 2 3 4 5 6; do
+  for _ in 1 2 3 4 5 6; do
     busy=$(machine_busy_pct)
     ((busy <= 15)) && break
   done

@@ -21,6 +21,7 @@ BENCH_SERVER_IP=10.217.1.1
 BENCH_CLIENT_IP=10.217.1.2
 BENCH_RELAY_IP=10.217.2.1
 BENCH_PEER_IP=10.217.2.2
+# shellcheck disable=SC2034  # used by scripts/bench-xdp.sh
 BENCH_SERVER_IFACES=(bsrvc bsrvp)
 # anyturn-bench-ifconf (tests/bench/ifconf.cpp): set by the caller.
 BENCH_IFCONF=${BENCH_IFCONF:-build/tests/bench/anyturn-bench-ifconf}
