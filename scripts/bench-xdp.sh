@@ -122,8 +122,7 @@ start_server() {  # start_server NAME LOGFILE -> server_pid
       ;;
   esac
   server_pid=$!
-  local i
-  for i in $(seq 1 100); do
+  for _ in $(seq 1 100); do
     kill -0 "$server_pid" 2>/dev/null || return 1
     ip netns exec "$BENCH_NS_SERVER" ss -Huan "sport = :$port" 2>/dev/null | grep -q . && return 0
     sleep 0.05
@@ -134,8 +133,7 @@ start_server() {  # start_server NAME LOGFILE -> server_pid
 stop_server() {
   [[ -n "$server_pid" ]] || return 0
   kill "$server_pid" 2>/dev/null || true
-  local i
-  for i in $(seq 1 100); do
+  for _ in $(seq 1 100); do
     kill -0 "$server_pid" 2>/dev/null || break
     sleep 0.05
   done
