@@ -377,6 +377,12 @@ def main():
     w("")
     w("Reproduce: `scripts/bench.sh` (about 10 minutes), or `scripts/bench.sh --quick` (about 2 minutes). "
       "Raw JSON lines of every measurement are kept in `build-bench/bench-runs/<run>/results.jsonl`.")
+    # The veth benchmark with both ceilings (scripts/bench-xdp.sh) is run
+    # and written up on its own; its section is kept as it is.
+    xdp_section = os.path.join(os.path.dirname(a.analysis), "benchmark-xdp.md")
+    if os.path.exists(xdp_section):
+        w("")
+        w(open(xdp_section).read().rstrip())
 
     with open(a.out, "w") as f:
         f.write("\n".join(out) + "\n")

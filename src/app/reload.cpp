@@ -67,6 +67,7 @@ std::vector<std::string> keep_restart_only(const config::server_config& running,
   keep(running.udp_socket_buffer, next.udp_socket_buffer, "limits.udp_socket_buffer", ignored);
   keep(running.udp_coalesce_us, next.udp_coalesce_us, "limits.udp_coalesce_us", ignored);
   keep(running.udp_gso, next.udp_gso, "limits.udp_gso", ignored);
+  keep(running.udp_gro, next.udp_gro, "limits.udp_gro", ignored);
   keep(running.udp_busy_poll_us, next.udp_busy_poll_us, "limits.udp_busy_poll_us", ignored);
   if (running.unauthenticated_per_source.rate != next.unauthenticated_per_source.rate ||
       running.unauthenticated_per_source.burst != next.unauthenticated_per_source.burst) {

@@ -643,7 +643,7 @@ class loader {
   void limits(const YAML::Node& node, const std::string& path, server_config& out) {
     for_each_key(node, path,
                  {"max_allocations_per_worker", "max_allocations_per_user", "max_allocations",
-                  "allocation", "udp_socket_buffer", "udp_coalesce_us", "udp_gso",
+                  "allocation", "udp_socket_buffer", "udp_coalesce_us", "udp_gso", "udp_gro",
                   "udp_busy_poll_us", "unauthenticated_per_source", "auth_failures"},
                  [&](const std::string& key, const YAML::Node& v, const std::string& child) {
                    if (key == "max_allocations_per_worker") uint(v, child, out.max_allocations_per_worker);
@@ -657,6 +657,7 @@ class loader {
                    else if (key == "udp_socket_buffer") uint(v, child, out.udp_socket_buffer);
                    else if (key == "udp_coalesce_us") uint(v, child, out.udp_coalesce_us);
                    else if (key == "udp_gso") boolean(v, child, out.udp_gso);
+                   else if (key == "udp_gro") boolean(v, child, out.udp_gro);
                    else if (key == "unauthenticated_per_source") unauthenticated(v, child, out.unauthenticated_per_source);
                    else if (key == "auth_failures") auth_failures(v, child, out.auth_failures);
                    else uint(v, child, out.udp_busy_poll_us);

@@ -38,8 +38,8 @@ constexpr std::size_t drop_check_bytes = 64 * 1024;
 namespace detail {
 
 relay_socket_table::relay_socket_table(std::atomic<std::uint64_t>& open_count,
-                                       std::atomic<std::uint64_t>& kernel_drops)
-    : open_count_(open_count), kernel_drops_(kernel_drops) {
+                                       std::atomic<std::uint64_t>& kernel_drops, bool gro)
+    : open_count_(open_count), kernel_drops_(kernel_drops), gro_(gro) {
   drop_checks_.reserve(64);
 }
 
@@ -66,6 +66,7 @@ std::error_code relay_socket_table::open(relay::relay_id id, const stun::endpoin
     // IPv6 never fragments in the network and IPV6_DONTFRAG defaults to 0.
     set_int_option(fd.fd, IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT);
   }
+  if (gro_ && !enable_gro(fd.fd)) return last_error();
   const socket_address sa = to_sockaddr(bind);
   if (::bind(fd.fd, sa.data(), sa.size) != 0) return last_error();
 
@@ -155,7 +156,8 @@ bool worker::impl::drain_relay(relay::relay_id id, std::uint32_t generation, std
     if (!relays_.live(id, generation)) return false;
     const std::size_t want = std::min(options_.batch_size, budget);
     std::size_t first = 0;
-    const int n = batch_.receive(relays_[id].fd, want, false, first);
+    // Control messages only for UDP_GRO's segment size (see below on SO_RXQ_OVFL).
+    const int n = batch_.receive(relays_[id].fd, want, batch_.gro(), first);
     if (n < 0) {
       if (!would_block(errno)) {
         log_receive_error("relay", errno);
@@ -167,20 +169,31 @@ bool worker::impl::drain_relay(relay::relay_id id, std::uint32_t generation, std
     for (std::size_t i = first; i < first + static_cast<std::size_t>(n); ++i) {
       if (!relays_.live(id, generation)) return false;
       const msghdr& h = batch_.header(i);
-      const stun::bytes_view datagram = batch_.datagram(i);
-      bytes += datagram.size();
-      if ((h.msg_flags & MSG_TRUNC) != 0) {
+      bytes += batch_.datagram(i).size();
+      auto truncated = [&] {
         bump(io_counters_.peer_truncated);
         std::uint64_t suppressed = 0;
         if (truncated_log_.allow(now.mono_ms, suppressed)) {
           spdlog::warn("worker {}: dropped a peer datagram longer than {} bytes ({} similar suppressed)",
                        index_, options_.datagram_size, suppressed);
         }
+      };
+      if ((h.msg_flags & MSG_TRUNC) != 0) {
+        truncated();
         continue;
       }
       auto peer = from_sockaddr(static_cast<const sockaddr*>(h.msg_name), h.msg_namelen);
       if (!peer) continue;
-      core_->on_peer_packet(id, *peer, datagram, now);
+      // One datagram, or with UDP_GRO each segment of a coalesced one; the
+      // core may close this relay while it handles one.
+      batch_.for_each_datagram(i, [&](stun::bytes_view datagram) {
+        if (stopping_ || !relays_.live(id, generation)) return;
+        if (datagram.size() > options_.datagram_size) {
+          truncated();  // a slot holds more than datagram_size with UDP_GRO
+          return;
+        }
+        core_->on_peer_packet(id, *peer, datagram, now);
+      });
       if (stopping_) return false;
     }
     const auto got = static_cast<std::size_t>(n);

@@ -46,7 +46,9 @@ class relay_socket_table {
 
   // `open_count`: the gauge of open sockets, kept by open() and close();
   // `kernel_drops`: where check_drops() counts what the kernel dropped.
-  relay_socket_table(std::atomic<std::uint64_t>& open_count, std::atomic<std::uint64_t>& kernel_drops);
+  // `gro`: open every socket with UDP_GRO (worker_options::udp_gro).
+  relay_socket_table(std::atomic<std::uint64_t>& open_count, std::atomic<std::uint64_t>& kernel_drops,
+                     bool gro = false);
   ~relay_socket_table();  // closes the sockets still open
   relay_socket_table(const relay_socket_table&) = delete;
   relay_socket_table& operator=(const relay_socket_table&) = delete;
@@ -94,6 +96,7 @@ class relay_socket_table {
   std::uint32_t next_generation_ = 0;
   std::atomic<std::uint64_t>& open_count_;
   std::atomic<std::uint64_t>& kernel_drops_;
+  bool gro_ = false;
 };
 
 }  // namespace anyturn::net::detail

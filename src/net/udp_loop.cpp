@@ -39,7 +39,16 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <netinet/in.h>
+#include <netinet/udp.h>
 #include <time.h>
+
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
+#ifndef SOL_UDP
+#define SOL_UDP 17
+#endif
 
 namespace anyturn::net {
 
@@ -66,14 +75,35 @@ constexpr std::size_t busy_round_datagrams = 4;
 
 namespace detail {
 
+bool enable_gro(int fd) { return set_int_option(fd, SOL_UDP, UDP_GRO, 1) == 0; }
+
+std::size_t gro_segment_size(const msghdr& msg) {
+  auto* m = const_cast<msghdr*>(&msg);  // CMSG_NXTHDR only reads it
+  for (cmsghdr* c = CMSG_FIRSTHDR(m); c != nullptr; c = CMSG_NXTHDR(m, c)) {
+    if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+      int size = 0;
+      std::memcpy(&size, CMSG_DATA(c), sizeof size);
+      return size > 0 ? static_cast<std::size_t>(size) : 0;
+    }
+  }
+  return 0;
+}
+
+void udp_batch::count_gro(std::size_t datagrams) {
+  bump(io_counters_.gro_messages);
+  bump(io_counters_.gro_datagrams, datagrams);
+}
+
 udp_batch::udp_batch(const worker_options& options, unsigned worker_index,
                      relay::worker_counters& counters, net_counters& io_counters)
     : index_(worker_index),
       counters_(counters),
       io_counters_(io_counters),
       datagram_size_(options.datagram_size),
+      gro_(options.udp_gro),
+      slot_size_(gro_ ? std::max(gro_slot_size, datagram_size_) : datagram_size_),
       slots_(options.receive_arena),
-      data_(std::make_unique_for_overwrite<std::byte[]>(slots_ * datagram_size_)),
+      data_(std::make_unique_for_overwrite<std::byte[]>(slots_ * slot_size_)),
       headers_(slots_),
       iov_(slots_),
       names_(slots_),
@@ -81,14 +111,14 @@ udp_batch::udp_batch(const worker_options& options, unsigned worker_index,
       tx_(options.send_batch, options.send_batch * 256) {
   tx_.set_gso(options.udp_gso);
   for (std::size_t i = 0; i < slots_; ++i) {
-    iov_[i].iov_base = data_.get() + i * datagram_size_;
-    iov_[i].iov_len = datagram_size_;
+    iov_[i].iov_base = data_.get() + i * slot_size_;
+    iov_[i].iov_len = slot_size_;
     msghdr& h = headers_[i].msg_hdr;
     h.msg_iov = &iov_[i];
     h.msg_iovlen = 1;
   }
   // Payloads the core forwards point into the arena: queued, not copied.
-  tx_.set_stable_range(data_.get(), data_.get() + slots_ * datagram_size_);
+  tx_.set_stable_range(data_.get(), data_.get() + slots_ * slot_size_);
 }
 
 int udp_batch::receive(int fd, std::size_t want, bool with_control, std::size_t& first) {
@@ -348,7 +378,7 @@ bool worker::impl::drain_listener(std::size_t li, std::size_t& round_budget) {
   for (;;) {
     const std::size_t want = std::min(options_.batch_size, budget);
     std::size_t first = 0;
-    const int n = batch_.receive(fd, want, true, first);  // SO_RXQ_OVFL, PKTINFO
+    const int n = batch_.receive(fd, want, true, first);  // SO_RXQ_OVFL, PKTINFO, UDP_GRO
     if (n < 0) {
       if (would_block(errno)) return false;
       log_receive_error("listener", errno);
@@ -377,12 +407,17 @@ bool worker::impl::drain_listener(std::size_t li, std::size_t& round_budget) {
       if (l.wildcard && info.local && info.local->family == l.bound.family) {
         from.local.ip = info.local->ip;
       }
-      if (l.dtls) {
-        dtls_->on_datagram(from.listener, from.remote, from.local, batch_.datagram(i), now);
-        if (stopping_) return false;
-        continue;
-      }
-      core_->on_client_packet(from, batch_.datagram(i), now);
+      // One datagram, or with UDP_GRO each segment of a coalesced one.
+      batch_.for_each_datagram(i, [&](stun::bytes_view datagram) {
+        if (stopping_) return;
+        if (datagram.size() > options_.datagram_size) {
+          bump(counters_.malformed_dropped);  // as if truncated (see above)
+        } else if (l.dtls) {
+          dtls_->on_datagram(from.listener, from.remote, from.local, datagram, now);
+        } else {
+          core_->on_client_packet(from, datagram, now);
+        }
+      });
       if (stopping_) return false;
     }
     const auto got = static_cast<std::size_t>(n);

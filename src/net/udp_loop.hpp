@@ -43,6 +43,15 @@ constexpr std::uint32_t token_generation(std::uint64_t token) {
   return static_cast<std::uint32_t>(token >> 32);
 }
 
+// UDP_GRO (worker_options::udp_gro): a slot of the receive arena holds a
+// whole coalesced buffer, so the kernel never truncates one.
+inline constexpr std::size_t gro_slot_size = 64 * 1024;
+// Turns UDP_GRO on for `fd`; false (errno set) when the kernel refuses it.
+bool enable_gro(int fd);
+// The segment size of a coalesced receive (the UDP_GRO control message of
+// `msg`), or 0 when it carries one datagram.
+std::size_t gro_segment_size(const msghdr& msg);
+
 // A listening UDP socket, shared (SO_REUSEPORT) with the other workers.
 struct udp_listener {
   unique_fd fd;
@@ -96,8 +105,25 @@ class udp_batch {
   [[nodiscard]] stun::bytes_view datagram(std::size_t i) const {
     return {static_cast<const std::byte*>(iov_[i].iov_base), headers_[i].msg_len};
   }
+  // Calls f(datagram) for every datagram in slot `i`: the slot itself, or,
+  // for a coalesced UDP_GRO receive, each segment in order (every segment
+  // but the last is `gro_segment_size` long). Counts the coalesced ones.
+  template <class F>
+  void for_each_datagram(std::size_t i, F&& f) {
+    const stun::bytes_view all = datagram(i);
+    const std::size_t seg = gro_ ? gro_segment_size(headers_[i].msg_hdr) : 0;
+    if (seg == 0 || seg >= all.size()) {
+      f(all);
+      return;
+    }
+    std::size_t count = 0;
+    for (std::size_t off = 0; off < all.size(); off += seg, ++count) {
+      f(all.subspan(off, std::min(seg, all.size() - off)));
+    }
+    count_gro(count);
+  }
 
-  // The next free slot's buffer (datagram_size bytes) for a datagram copied
+  // The next free slot's buffer (at least datagram_size bytes) for a datagram copied
   // in, flushing first when none is left; take_slot() makes it used.
   [[nodiscard]] std::byte* free_slot() {
     if (used_ == slots_) {
@@ -108,6 +134,8 @@ class udp_batch {
   }
   void take_slot() { ++used_; }
   [[nodiscard]] std::size_t datagram_size() const { return datagram_size_; }
+  // UDP_GRO is on: receives need room for control messages.
+  [[nodiscard]] bool gro() const { return gro_; }
 
   // ---- rounds ----
 
@@ -160,11 +188,14 @@ class udp_batch {
   // other than a full buffer are logged, rate-limited.
   bool send_now(int fd, send_queue::direction dir, const stun::endpoint& to, relay::fragments data,
                 const stun::endpoint* source);
+  void count_gro(std::size_t datagrams);
 
   const unsigned index_;
   relay::worker_counters& counters_;
   net_counters& io_counters_;
   const std::size_t datagram_size_;
+  const bool gro_;
+  const std::size_t slot_size_;  // datagram_size_, or gro_slot_size with UDP_GRO
   const std::size_t slots_;
   std::size_t used_ = 0;
   std::unique_ptr<std::byte[]> data_;  // not zeroed: pages are touched only when used

@@ -47,6 +47,7 @@ worker_options worker_options::from_config(const config::server_config& cfg) {
   o.unauth_memory = std::make_shared<memory_budget>(cfg.streams.unauthenticated_memory);
   o.udp_coalesce = std::chrono::microseconds{cfg.udp_coalesce_us};
   o.udp_gso = cfg.udp_gso;
+  o.udp_gro = cfg.udp_gro;
   o.udp_busy_poll = std::chrono::microseconds{cfg.udp_busy_poll_us};
   o.other_ip = cfg.stun.other_ip;
   o.dtls_listen = cfg.dtls.listen;
@@ -121,7 +122,7 @@ worker::impl::impl(unsigned index, std::shared_ptr<const turn::shared_state> sha
       options_(sanitized(std::move(options))),
       ioc_(1),
       timer_(ioc_),
-      relays_(io_counters_.relay_sockets_open, counters_.kernel_drops),
+      relays_(io_counters_.relay_sockets_open, counters_.kernel_drops, options_.udp_gro),
       stream_settings_(settings_of(options_)),
       tls_(options_.tls),
       epoll_(ioc_, make_epoll()),
@@ -260,6 +261,7 @@ std::error_code worker::impl::open_listener(const stun::endpoint& ep, std::strin
         ep.to_string(), options_.socket_buffer, rcv, snd);
   }
   if (set_int_option(fd.fd, SOL_SOCKET, SO_RXQ_OVFL, 1) != 0) return fail("SO_RXQ_OVFL");
+  if (options_.udp_gro && !detail::enable_gro(fd.fd)) return fail("UDP_GRO");
   const bool wildcard = is_unspecified(ep);
   if (wildcard) {
     const int rc = ep.is_v4() ? set_int_option(fd.fd, IPPROTO_IP, IP_PKTINFO, 1)

@@ -11,9 +11,14 @@
 // Like anyturn, it runs N shared-nothing threads, each with its own
 // SO_REUSEPORT listener, epoll set, client table and relay sockets.
 //
+// --gso-gro makes it the user-space ceiling: every socket receives with
+// UDP_GRO, and a coalesced receive (a burst of one flow, all segments of
+// one size but the last) leaves as one UDP GSO message, its headers
+// stripped or prepended through an iovec per segment, never copied.
+//
 //   anyturn-bare-forwarder --listen 127.0.0.1:3478 [--relay-ip 127.0.0.4]
 //       [--relay-ports 61000-64999] [--threads 1] [--max-clients 100000]
-//       [--max-seconds 1800]
+//       [--max-seconds 1800] [--gso-gro]
 //
 // It stops on SIGINT/SIGTERM or after --max-seconds, and prints its
 // counters to stderr.
@@ -48,7 +53,13 @@ struct options {
   unsigned threads = 1;
   std::size_t max_clients = 100000;
   int max_seconds = 1800;
+  bool gso_gro = false;
 };
+
+// --gso-gro: coalesced receives per recvmmsg, and messages a worker keeps
+// towards clients before it flushes them.
+constexpr std::size_t gro_batch = 16;
+constexpr std::size_t gro_out_pool = 32;
 
 std::atomic<std::uint32_t> next_port{0};
 
@@ -100,6 +111,7 @@ struct relay_slot {
 
 struct counters {
   std::uint64_t to_peer = 0, to_client = 0, dropped = 0, registrations = 0;
+  std::uint64_t gso_sends = 0;  // --gso-gro: GSO messages sent
 };
 
 class worker {
@@ -117,6 +129,10 @@ class worker {
       std::cerr << "forwarder: bind " << to_string(opts_.listen) << ": " << std::strerror(errno) << "\n";
       return false;
     }
+    if (opts_.gso_gro && !enable_gro(listener_)) {
+      std::cerr << "forwarder: UDP_GRO: " << std::strerror(errno) << "\n";
+      return false;
+    }
     epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
     epoll_event ev{};
     ev.events = EPOLLIN;
@@ -124,6 +140,13 @@ class worker {
     ::epoll_ctl(epoll_, EPOLL_CTL_ADD, listener_, &ev);
     in_bufs_.resize(batch * buffer_size);
     out_bufs_.resize(out_pool * buffer_size);
+    if (opts_.gso_gro) {
+      in_bufs_.resize(gro_batch * gro_buffer);
+      out_bufs_.resize(gro_out_pool * gro_buffer);
+      gro_iov_.resize(gro_batch * (max_gso_segments + 1));
+      gro_out_iov_.resize(gro_out_pool * 2 * max_gso_segments);
+      gro_headers_.resize(gro_out_pool * max_gso_segments * 4);
+    }
     return true;
   }
 
@@ -133,13 +156,17 @@ class worker {
       const int n = ::epoll_wait(epoll_, events.data(), static_cast<int>(events.size()), 200);
       for (int i = 0; i < n; ++i) {
         const std::uint32_t tag = events[static_cast<std::size_t>(i)].data.u32;
-        if (tag == listener_tag) {
+        if (opts_.gso_gro) {
+          if (tag == listener_tag) on_listener_gro();
+          else on_relay_gro(tag);
+        } else if (tag == listener_tag) {
           on_listener();
         } else {
           on_relay(tag);
         }
       }
-      flush_to_clients();
+      if (opts_.gso_gro) flush_to_clients_gro();
+      else flush_to_clients();
     }
   }
 
@@ -206,6 +233,158 @@ class worker {
     }
   }
 
+  // client -> peer with --gso-gro: each coalesced receive leaves for the
+  // client's peer as one GSO message of the payloads (headers skipped).
+  void on_listener_gro() {
+    for (std::size_t round = 0; round < listener_reads; ++round) {
+      std::array<mmsghdr, gro_batch> msgs{};
+      std::array<iovec, gro_batch> iovs{};
+      std::array<sockaddr_in, gro_batch> from{};
+      std::array<segment_control, gro_batch> control{};
+      for (std::size_t i = 0; i < gro_batch; ++i) {
+        iovs[i] = {in_bufs_.data() + i * gro_buffer, gro_buffer};
+        msgs[i].msg_hdr.msg_iov = &iovs[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+        msgs[i].msg_hdr.msg_name = &from[i];
+        msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_in);
+        msgs[i].msg_hdr.msg_control = control[i].bytes;
+        msgs[i].msg_hdr.msg_controllen = sizeof control[i].bytes;
+      }
+      const int n = ::recvmmsg(listener_, msgs.data(), gro_batch, MSG_DONTWAIT, nullptr);
+      if (n <= 0) return;
+      std::array<mmsghdr, gro_batch> out{};
+      std::array<segment_control, gro_batch> out_control{};
+      std::array<std::uint64_t, gro_batch> weight{};
+      std::size_t count = 0, iov_used = 0;
+      int run_fd = -1;
+      std::size_t run_start = 0;
+      auto flush_run = [&] {
+        if (count > run_start) send_weighted(run_fd, out.data() + run_start, weight.data() + run_start,
+                                             count - run_start, stats_.to_peer);
+        run_start = count;
+      };
+      for (std::size_t i = 0; i < static_cast<std::size_t>(n); ++i) {
+        const auto* data = static_cast<const std::byte*>(iovs[i].iov_base);
+        const std::size_t len = msgs[i].msg_len;
+        const std::size_t seg = gro_size(msgs[i].msg_hdr);
+        const auto first = static_cast<std::uint8_t>(data[0]);
+        if (len < 4 || first < 0x40 || first > 0x7F || (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0) {
+          flush_run();
+          if (seg == 0) on_control(from[i], data, len);
+          else ++stats_.dropped;
+          continue;
+        }
+        const std::int64_t s = table_.find(client_table::key_of(from[i]));
+        if (s < 0 || (seg != 0 && seg <= 4)) {
+          ++stats_.dropped;
+          continue;
+        }
+        relay_slot& slot = slots_[static_cast<std::size_t>(s)];
+        if (slot.fd != run_fd) {
+          flush_run();
+          run_fd = slot.fd;
+        }
+        msghdr& m = out[count].msg_hdr;
+        m = {};
+        m.msg_iov = gro_iov_.data() + iov_used;
+        std::size_t segments = 0;
+        for_each_segment(data, len, seg, [&](const std::byte* p, std::size_t l) {
+          gro_iov_[iov_used++] = {const_cast<std::byte*>(p) + 4, l >= 4 ? l - 4 : 0};
+          ++segments;
+        });
+        m.msg_iovlen = segments;
+        m.msg_name = &slot.peer;
+        m.msg_namelen = sizeof(sockaddr_in);
+        if (segments > 1) set_gso(m, out_control[count], static_cast<std::uint16_t>(seg - 4));
+        weight[count] = segments;
+        ++count;
+      }
+      flush_run();
+      if (static_cast<std::size_t>(n) < gro_batch) return;
+    }
+  }
+
+  // peer -> client with --gso-gro: a coalesced receive from the peer goes to
+  // the client as one GSO message, a 4-byte header before each segment.
+  void on_relay_gro(std::uint32_t index) {
+    if (index >= slots_.size()) return;
+    relay_slot& slot = slots_[index];
+    for (std::size_t round = 0; round < relay_reads; ++round) {
+      if (gro_out_count_ + 4 > gro_out_pool) flush_to_clients_gro();
+      const std::size_t room = std::min(gro_batch, gro_out_pool - gro_out_count_);
+      std::array<mmsghdr, gro_batch> msgs{};
+      std::array<iovec, gro_batch> iovs{};
+      for (std::size_t i = 0; i < room; ++i) {
+        const std::size_t k = gro_out_count_ + i;
+        iovs[i] = {out_bufs_.data() + k * gro_buffer, gro_buffer};
+        msgs[i].msg_hdr.msg_iov = &iovs[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+        msgs[i].msg_hdr.msg_control = gro_out_control_[k].bytes;
+        msgs[i].msg_hdr.msg_controllen = sizeof gro_out_control_[k].bytes;
+      }
+      const int n = ::recvmmsg(slot.fd, msgs.data(), static_cast<unsigned>(room), MSG_DONTWAIT, nullptr);
+      if (n <= 0) return;
+      for (std::size_t i = 0; i < static_cast<std::size_t>(n); ++i) {
+        const std::size_t k = gro_out_count_ + i;
+        const std::size_t seg = gro_size(msgs[i].msg_hdr);
+        iovec* iov = gro_out_iov_.data() + k * 2 * max_gso_segments;
+        std::byte* hdr = gro_headers_.data() + k * max_gso_segments * 4;
+        std::size_t segments = 0;
+        for_each_segment(static_cast<const std::byte*>(iovs[i].iov_base), msgs[i].msg_len, seg,
+                         [&](const std::byte* p, std::size_t l) {
+                           if (segments == max_gso_segments) return;  // cannot happen (UDP_MAX_SEGMENTS)
+                           std::byte* h = hdr + segments * 4;
+                           h[0] = std::byte{forwarder::channel >> 8};
+                           h[1] = std::byte{forwarder::channel & 0xFF};
+                           h[2] = std::byte{static_cast<std::uint8_t>(l >> 8)};
+                           h[3] = std::byte{static_cast<std::uint8_t>(l & 0xFF)};
+                           iov[2 * segments] = {h, 4};
+                           iov[2 * segments + 1] = {const_cast<std::byte*>(p), l};
+                           ++segments;
+                         });
+        msghdr& m = gro_out_msgs_[k].msg_hdr;
+        m = {};
+        m.msg_iov = iov;
+        m.msg_iovlen = 2 * segments;
+        m.msg_name = &slot.client;
+        m.msg_namelen = sizeof(sockaddr_in);
+        if (segments > 1) set_gso(m, gro_out_control_[k], static_cast<std::uint16_t>(seg + 4));
+        gro_out_weight_[k] = segments;
+      }
+      gro_out_count_ += static_cast<std::size_t>(n);
+      if (static_cast<std::size_t>(n) < room) return;
+    }
+  }
+
+  void flush_to_clients_gro() {
+    if (gro_out_count_ == 0) return;
+    send_weighted(listener_, gro_out_msgs_.data(), gro_out_weight_.data(), gro_out_count_, stats_.to_client);
+    gro_out_count_ = 0;
+  }
+
+  // send_all for messages that carry `weight[i]` datagrams each.
+  void send_weighted(int fd, mmsghdr* msgs, const std::uint64_t* weight, std::size_t count, std::uint64_t& sent) {
+    std::size_t done = 0;
+    for (int attempts = 0; done < count && attempts < 8; ++attempts) {
+      const int n = ::sendmmsg(fd, msgs + done, static_cast<unsigned>(count - done), MSG_DONTWAIT);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+          stats_.dropped += weight[done];
+          ++done;
+          continue;
+        }
+        break;
+      }
+      for (std::size_t k = done; k < done + static_cast<std::size_t>(n); ++k) {
+        sent += weight[k];
+        if (weight[k] > 1) ++stats_.gso_sends;
+      }
+      done += static_cast<std::size_t>(n);
+    }
+    for (std::size_t k = done; k < count; ++k) stats_.dropped += weight[k];
+  }
+
   void on_control(const sockaddr_in& from, const std::byte* data, std::size_t len) {
     forwarder::control c;
     if (!forwarder::read_control(data, len, c) || c.op != forwarder::op_register) {
@@ -251,6 +430,14 @@ class worker {
   }
 
   int open_relay_socket() {
+    const int fd = open_relay_socket_plain();
+    if (fd >= 0 && opts_.gso_gro && !enable_gro(fd)) {
+      ::close(fd);
+      return -1;
+    }
+    return fd;
+  }
+  int open_relay_socket_plain() {
     sockaddr_in at = opts_.relay_ip;
     if (opts_.port_low == 0) {
       at.sin_port = 0;
@@ -341,13 +528,20 @@ class worker {
   std::array<mmsghdr, out_pool> out_msgs_{};
   std::array<iovec, out_pool> out_iov_{};
   std::size_t out_count_ = 0;
+  // --gso-gro
+  std::vector<iovec> gro_iov_, gro_out_iov_;
+  std::vector<std::byte> gro_headers_;
+  std::array<mmsghdr, gro_out_pool> gro_out_msgs_{};
+  std::array<segment_control, gro_out_pool> gro_out_control_{};
+  std::array<std::uint64_t, gro_out_pool> gro_out_weight_{};
+  std::size_t gro_out_count_ = 0;
   counters stats_;
 };
 
 int usage(const char* why) {
   std::cerr << "anyturn-bare-forwarder: " << why << "\n"
             << "usage: anyturn-bare-forwarder --listen IP:PORT [--relay-ip IP] [--relay-ports LOW-HIGH]\n"
-            << "         [--threads N] [--max-clients N] [--max-seconds S]\n";
+            << "         [--threads N] [--max-clients N] [--max-seconds S] [--gso-gro]\n";
   return 2;
 }
 
@@ -358,6 +552,10 @@ int run(int argc, char** argv) {
   o.relay_ip.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];
+    if (a == "--gso-gro") {
+      o.gso_gro = true;
+      continue;
+    }
     if (i + 1 >= argc) return usage("missing value");
     const std::string_view v = argv[++i];
     if (a == "--listen") {
@@ -407,9 +605,11 @@ int run(int argc, char** argv) {
     total.to_client += w->stats().to_client;
     total.dropped += w->stats().dropped;
     total.registrations += w->stats().registrations;
+    total.gso_sends += w->stats().gso_sends;
   }
   std::cerr << "anyturn-bare-forwarder: clients=" << total.registrations << " to_peer=" << total.to_peer
-            << " to_client=" << total.to_client << " dropped=" << total.dropped << "\n";
+            << " to_client=" << total.to_client << " dropped=" << total.dropped
+            << " gso_sends=" << total.gso_sends << "\n";
   return 0;
 }
 

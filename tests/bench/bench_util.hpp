@@ -8,12 +8,14 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -196,5 +198,137 @@ inline std::int64_t self_cpu_ns() {
   auto ns = [](const timeval& tv) { return std::int64_t{tv.tv_sec} * 1'000'000'000 + std::int64_t{tv.tv_usec} * 1000; };
   return ns(ru.ru_utime) + ns(ru.ru_stime);
 }
+
+// Busy CPU time of the whole machine doing work at normal priority (user,
+// system, irq, softirq; not nice, idle, iowait or steal) from /proc/stat,
+// in ns. Niced work is left out: on this shared machine that is other
+// people's builds (nice -n 10), never the benchmark's processes.
+inline std::int64_t machine_work_ns() {
+  std::ifstream f("/proc/stat");
+  std::string cpu;
+  unsigned long long v[8] = {};
+  f >> cpu;
+  for (auto& x : v) f >> x;
+  const unsigned long long work = v[0] + v[2] + v[5] + v[6];
+  const long hz = ::sysconf(_SC_CLK_TCK);
+  return static_cast<std::int64_t>(work * (1'000'000'000ULL / static_cast<unsigned long long>(hz)));
+}
+
+// Interrupt and softirq time of the whole machine (all CPUs) from
+// /proc/stat, in ns: the kernel's packet work that no process is charged for
+// (NAPI, GRO, XDP programs on veth, ...).
+inline std::int64_t machine_irq_ns() {
+  std::ifstream f("/proc/stat");
+  std::string cpu;
+  unsigned long long v[8] = {};
+  f >> cpu;
+  for (auto& x : v) f >> x;
+  const long hz = ::sysconf(_SC_CLK_TCK);
+  return static_cast<std::int64_t>((v[5] + v[6]) * (1'000'000'000ULL / static_cast<unsigned long long>(hz)));
+}
+
+// Work time (as machine_work_ns) of each CPU, in ns, from /proc/stat.
+inline std::vector<std::int64_t> cpu_work_ns() {
+  std::ifstream f("/proc/stat");
+  std::vector<std::int64_t> out;
+  std::string line;
+  const long hz = ::sysconf(_SC_CLK_TCK);
+  while (std::getline(f, line)) {
+    if (line.rfind("cpu", 0) != 0) break;
+    if (line.size() < 4 || line[3] == ' ') continue;  // the total
+    std::istringstream in(line);
+    std::string cpu;
+    unsigned long long v[8] = {};
+    in >> cpu;
+    for (auto& x : v) in >> x;
+    out.push_back(static_cast<std::int64_t>((v[0] + v[2] + v[5] + v[6]) *
+                                            (1'000'000'000ULL / static_cast<unsigned long long>(hz))));
+  }
+  return out;
+}
+
+// ---- UDP GSO / GRO (Linux >= 5.0)
+
+inline constexpr int sol_udp = 17;        // SOL_UDP
+inline constexpr int udp_segment = 103;   // UDP_SEGMENT
+inline constexpr int udp_gro = 104;       // UDP_GRO
+inline constexpr std::size_t max_gso_segments = 64;  // UDP_MAX_SEGMENTS
+inline constexpr std::size_t gro_buffer = 64 * 1024; // holds any coalesced receive
+
+inline bool enable_gro(int fd) {
+  const int one = 1;
+  return ::setsockopt(fd, sol_udp, udp_gro, &one, sizeof one) == 0;
+}
+
+// Room for one UDP_SEGMENT or UDP_GRO control message.
+struct alignas(cmsghdr) segment_control {
+  unsigned char bytes[CMSG_SPACE(sizeof(int))];
+};
+
+// Puts a UDP_SEGMENT control message of `segment` bytes into `msg`.
+inline void set_gso(msghdr& msg, segment_control& room, std::uint16_t segment) {
+  std::memset(room.bytes, 0, sizeof room.bytes);
+  msg.msg_control = room.bytes;
+  msg.msg_controllen = CMSG_SPACE(sizeof(std::uint16_t));
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = sol_udp;
+  c->cmsg_type = udp_segment;
+  c->cmsg_len = CMSG_LEN(sizeof segment);
+  std::memcpy(CMSG_DATA(c), &segment, sizeof segment);
+}
+
+// The segment size of a coalesced receive, or 0 (one datagram).
+inline std::size_t gro_size(msghdr& msg) {
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == sol_udp && c->cmsg_type == udp_gro) {
+      int size = 0;
+      std::memcpy(&size, CMSG_DATA(c), sizeof size);
+      return size > 0 ? static_cast<std::size_t>(size) : 0;
+    }
+  }
+  return 0;
+}
+
+// Calls f(data, len) for each datagram of a receive of `len` bytes whose
+// segment size is `seg` (0: one datagram).
+template <class F>
+void for_each_segment(const std::byte* data, std::size_t len, std::size_t seg, F&& f) {
+  if (seg == 0 || seg >= len) {
+    f(data, len);
+    return;
+  }
+  for (std::size_t off = 0; off < len; off += seg) f(data + off, std::min(seg, len - off));
+}
+
+// ---- network namespaces
+
+// While alive, sockets this thread opens belong to network namespace
+// /run/netns/NAME (ip netns); empty name: no change. ok() false: no switch.
+class netns_scope {
+ public:
+  explicit netns_scope(const std::string& name) {
+    if (name.empty()) {
+      ok_ = true;
+      return;
+    }
+    home_ = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    const int target = ::open(("/run/netns/" + name).c_str(), O_RDONLY | O_CLOEXEC);
+    ok_ = home_ >= 0 && target >= 0 && ::setns(target, CLONE_NEWNET) == 0;
+    if (target >= 0) ::close(target);
+  }
+  ~netns_scope() {
+    if (home_ >= 0) {
+      if (::setns(home_, CLONE_NEWNET) != 0) std::perror("setns back");
+      ::close(home_);
+    }
+  }
+  netns_scope(const netns_scope&) = delete;
+  netns_scope& operator=(const netns_scope&) = delete;
+  [[nodiscard]] bool ok() const { return ok_; }
+
+ private:
+  int home_ = -1;
+  bool ok_ = false;
+};
 
 }  // namespace anyturn::bench

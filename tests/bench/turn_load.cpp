@@ -78,6 +78,12 @@ struct options {
   std::uint32_t client_port_low = 0, client_port_high = 0;
   std::uint32_t lifetime = 0;  // 0: do not send LIFETIME
   double setup_timeout = 120;
+  // Cheaper per packet: UDP GSO for each client's burst, UDP GRO on the
+  // client and echo sockets (the echo returns a coalesced receive as one
+  // GSO message).
+  bool gso_gro = false;
+  std::string client_netns, peer_netns;  // ip netns names; empty: this one
+  in_addr peer_ip{htonl(INADDR_LOOPBACK)};
 };
 
 [[noreturn]] void usage(const std::string& why) {
@@ -103,6 +109,12 @@ MODE: throughput | paced | alloc-rate | memory
   --client-ips A-B|A,B    client source addresses (default 127.0.0.1)
   --client-ports LOW-HIGH client source ports (default: ephemeral)
   --lifetime S            LIFETIME in the Allocate (default: none)
+  --gso-gro               send each client's burst as one UDP GSO message and
+                          receive with UDP_GRO (the echo peer answers a
+                          coalesced receive with one GSO message)
+  --client-netns NAME     open the client sockets in network namespace NAME
+  --peer-netns NAME       open the echo peer sockets in network namespace NAME
+  --peer-ip A             the echo peer sockets' address (default 127.0.0.1)
 )";
   std::exit(2);
 }
@@ -160,6 +172,10 @@ options parse_options(int argc, char** argv) {
       o.raw = true;
       continue;
     }
+    if (a == "--gso-gro") {
+      o.gso_gro = true;
+      continue;
+    }
     if (i + 1 >= argc) usage(std::string("missing value for ") + std::string(a));
     const std::string_view v = argv[++i];
     if (a == "--server") {
@@ -185,6 +201,11 @@ options parse_options(int argc, char** argv) {
     else if (a == "--rounds") o.rounds = std::clamp<std::size_t>(to_size(v, "--rounds"), 1, 10);
     else if (a == "--lifetime") o.lifetime = static_cast<std::uint32_t>(to_size(v, "--lifetime"));
     else if (a == "--client-ips") o.client_ips = parse_ips(v);
+    else if (a == "--client-netns") o.client_netns = v;
+    else if (a == "--peer-netns") o.peer_netns = v;
+    else if (a == "--peer-ip") {
+      if (::inet_pton(AF_INET, std::string(v).c_str(), &o.peer_ip) != 1) usage("bad --peer-ip");
+    }
     else if (a == "--client-ports") {
       if (!parse_range(v, o.client_port_low, o.client_port_high) || o.client_port_high > 65535 ||
           o.client_port_low == 0)
@@ -296,8 +317,19 @@ struct server_probe {
   // CPU used by everything else on the machine during the window (one core
   // = 100%): other users' jobs steal from the server and the generator.
   double others_pct = std::nan("");
+  // The whole machine's work during the window (ns; user, system, irq,
+  // softirq of every CPU, this generator and the server included).
+  std::int64_t work0 = 0;
+  double machine_work_ns = std::nan("");
+  std::vector<std::int64_t> cpus0;
+  std::int64_t irq0 = 0;
+  double irq_ns = std::nan("");  // irq + softirq of all CPUs during the window
+  std::vector<double> cpu_busy_pct;  // each CPU's busy % (which one saturated)
   void start() {
     wall0 = now_ns();
+    work0 = anyturn::bench::machine_work_ns();
+    cpus0 = cpu_work_ns();
+    irq0 = machine_irq_ns();
     self0 = self_cpu_ns();
     machine0 = machine_busy_ns();
     if (pid > 0) {
@@ -317,6 +349,13 @@ struct server_probe {
         server_cpu_ns = static_cast<double>(*c - cpu0);
         cpu_pct = 100.0 * server_cpu_ns / static_cast<double>(wall);
       }
+    }
+    machine_work_ns = static_cast<double>(anyturn::bench::machine_work_ns() - work0);
+    irq_ns = static_cast<double>(machine_irq_ns() - irq0);
+    const std::vector<std::int64_t> cpus = cpu_work_ns();
+    cpu_busy_pct.clear();
+    for (std::size_t i = 0; i < cpus.size() && i < cpus0.size(); ++i) {
+      cpu_busy_pct.push_back(100.0 * static_cast<double>(cpus[i] - cpus0[i]) / static_cast<double>(wall));
     }
     const double machine_pct = 100.0 * static_cast<double>(machine_busy_ns() - machine0) / static_cast<double>(wall);
     others_pct = std::max(0.0, machine_pct - gen_pct - (std::isnan(cpu_pct) ? 0.0 : cpu_pct));
@@ -415,6 +454,11 @@ class generator {
       ::close(fd);
       return false;
     }
+    if (o_.gso_gro && !enable_gro(fd)) {
+      std::cerr << "anyturn-load: UDP_GRO: " << std::strerror(errno) << "\n";
+      ::close(fd);
+      return false;
+    }
     clients_[i].fd = fd;
     epoll_event ev{};
     ev.events = EPOLLIN;
@@ -451,8 +495,13 @@ class generator {
     for (std::size_t e = 0; e < n; ++e) {
       sockaddr_in at{};
       at.sin_family = AF_INET;
-      at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      at.sin_addr = o_.peer_ip;
       const int fd = open_udp(at, 8 << 20);
+      if (fd >= 0 && o_.gso_gro && !enable_gro(fd)) {
+        std::cerr << "anyturn-load: UDP_GRO: " << std::strerror(errno) << "\n";
+        ::close(fd);
+        return false;
+      }
       if (fd < 0) {
         std::cerr << "anyturn-load: echo socket: " << std::strerror(errno) << "\n";
         return false;
@@ -758,35 +807,59 @@ class generator {
   // ---------------- echo peer
   void drain_echo(std::uint32_t e) {
     const int fd = echo_fds_[e];
+    const std::size_t slot = rx_slot();
     for (int round = 0; round < 4; ++round) {
       std::array<mmsghdr, rx_batch> msgs{};
       std::array<iovec, rx_batch> iovs{};
       std::array<sockaddr_in, rx_batch> from{};
+      std::array<segment_control, rx_batch> control{};
       for (std::size_t i = 0; i < rx_batch; ++i) {
-        iovs[i] = {echo_buf_.data() + i * rx_buffer, rx_buffer};
+        iovs[i] = {echo_buf_.data() + i * slot, slot};
         msgs[i].msg_hdr.msg_iov = &iovs[i];
         msgs[i].msg_hdr.msg_iovlen = 1;
         msgs[i].msg_hdr.msg_name = &from[i];
         msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_in);
+        if (o_.gso_gro) {
+          msgs[i].msg_hdr.msg_control = control[i].bytes;
+          msgs[i].msg_hdr.msg_controllen = sizeof control[i].bytes;
+        }
       }
       const int n = ::recvmmsg(fd, msgs.data(), rx_batch, MSG_DONTWAIT, nullptr);
       if (n <= 0) return;
-      for (int i = 0; i < n; ++i) iovs[static_cast<std::size_t>(i)].iov_len = msgs[static_cast<std::size_t>(i)].msg_len;
+      // A coalesced receive goes back as one GSO message of the same segments.
+      std::array<std::uint64_t, rx_batch> count{};
+      for (int i = 0; i < n; ++i) {
+        auto& m = msgs[static_cast<std::size_t>(i)];
+        const std::size_t len = m.msg_len;
+        iovs[static_cast<std::size_t>(i)].iov_len = len;
+        const std::size_t seg = o_.gso_gro ? gro_size(m.msg_hdr) : 0;
+        count[static_cast<std::size_t>(i)] = seg == 0 || seg >= len ? 1 : (len + seg - 1) / seg;
+        if (count[static_cast<std::size_t>(i)] > 1) {
+          set_gso(m.msg_hdr, control[static_cast<std::size_t>(i)], static_cast<std::uint16_t>(seg));
+        } else {
+          m.msg_hdr.msg_control = nullptr;
+          m.msg_hdr.msg_controllen = 0;
+        }
+      }
       int done = 0;
       for (int attempt = 0; done < n && attempt < 4; ++attempt) {
         const int s = ::sendmmsg(fd, msgs.data() + done, static_cast<unsigned>(n - done), MSG_DONTWAIT);
         if (s < 0) {
           if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+          echo_dropped_ += count[static_cast<std::size_t>(done)];
           ++done;  // skip one that the kernel refuses
           continue;
         }
+        for (int k = done; k < done + s; ++k) echoed_ += count[static_cast<std::size_t>(k)];
         done += s;
       }
-      echo_dropped_ += static_cast<std::uint64_t>(n - done);
-      echoed_ += static_cast<std::uint64_t>(done);
+      for (int k = done; k < n; ++k) echo_dropped_ += count[static_cast<std::size_t>(k)];
       if (n < static_cast<int>(rx_batch)) return;
     }
   }
+
+  // Bytes per receive buffer: a whole coalesced receive with --gso-gro.
+  [[nodiscard]] std::size_t rx_slot() const { return o_.gso_gro ? gro_buffer : rx_buffer; }
 
   // ---------------- traffic
   // Sends `count` ChannelData packets; the timestamp is read here so a long
@@ -795,8 +868,10 @@ class generator {
     client& c = clients_[idx];
     const std::int64_t now = now_ns();
     count = std::min(count, tx_msgs_.size());
+    // With GSO the packets lie back to back and leave as one message.
+    const std::size_t stride = o_.gso_gro ? o_.size + 4 : max_payload + 4;
     for (std::size_t k = 0; k < count; ++k) {
-      std::byte* p = tx_buf_.data() + k * (max_payload + 4);
+      std::byte* p = tx_buf_.data() + k * stride;
       const auto len = static_cast<std::uint16_t>(o_.size);
       p[0] = std::byte{static_cast<std::uint8_t>(c.channel >> 8)};
       p[1] = std::byte{static_cast<std::uint8_t>(c.channel)};
@@ -813,6 +888,23 @@ class generator {
       tx_msgs_[k].msg_hdr.msg_iovlen = 1;
     }
     std::size_t done = 0;
+    if (o_.gso_gro && count > 1) {
+      iovec all{tx_buf_.data(), count * stride};
+      msghdr m{};
+      m.msg_iov = &all;
+      m.msg_iovlen = 1;
+      segment_control control;
+      set_gso(m, control, static_cast<std::uint16_t>(stride));
+      ssize_t rc;
+      do {
+        rc = ::sendmsg(c.fd, &m, MSG_DONTWAIT);
+      } while (rc < 0 && errno == EINTR);
+      if (rc > 0) {
+        done = count;
+      } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        ++send_errors_;
+      }
+    }
     for (int attempt = 0; done < count && attempt < 4; ++attempt) {
       const int s = ::sendmmsg(c.fd, tx_msgs_.data() + done, static_cast<unsigned>(count - done), MSG_DONTWAIT);
       if (s < 0) {
@@ -832,50 +924,63 @@ class generator {
     send_refused_ += count - sent;
   }
 
+  // One datagram back at client `idx`: true when it is one of its echoes.
+  bool on_echo(const client& c, std::uint32_t idx, const std::byte* p, std::size_t len, std::int64_t now) {
+    const auto first = static_cast<std::uint8_t>(p[0]);
+    if (first < 0x40 || first > 0x7F) {
+      ++stray_;  // a late STUN response, or something else
+      return false;
+    }
+    std::uint32_t magic = 0, who = 0;
+    std::int64_t sent_at = 0;
+    if (len < 4 + min_payload) {
+      ++corrupt_;
+      return false;
+    }
+    std::memcpy(&magic, p + 4, 4);
+    std::memcpy(&who, p + 8, 4);
+    std::memcpy(&sent_at, p + 20, 8);
+    const auto channel = static_cast<std::uint16_t>((std::to_integer<unsigned>(p[0]) << 8) |
+                                                    std::to_integer<unsigned>(p[1]));
+    if (magic != payload_magic || who != idx || len != o_.size + 4 || channel != c.channel) {
+      ++corrupt_;
+      return false;
+    }
+    ++total_received_;
+    if (now >= window_start_ && now < window_end_) ++window_delivered_;
+    if (sent_at >= window_start_ && sent_at < window_end_) {
+      ++window_returned_;
+      rtt_->add(now - sent_at);
+    }
+    return true;
+  }
+
   void on_client_traffic(std::uint32_t idx, std::int64_t now, bool closed_loop) {
     client& c = clients_[idx];
     std::size_t returned = 0;
+    const std::size_t slot = rx_slot();
     for (int round = 0; round < 4; ++round) {
       std::array<mmsghdr, rx_batch> msgs{};
       std::array<iovec, rx_batch> iovs{};
+      std::array<segment_control, rx_batch> control{};
       for (std::size_t i = 0; i < rx_batch; ++i) {
-        iovs[i] = {rx_buf_.data() + i * rx_buffer, rx_buffer};
+        iovs[i] = {rx_buf_.data() + i * slot, slot};
         msgs[i].msg_hdr.msg_iov = &iovs[i];
         msgs[i].msg_hdr.msg_iovlen = 1;
+        if (o_.gso_gro) {
+          msgs[i].msg_hdr.msg_control = control[i].bytes;
+          msgs[i].msg_hdr.msg_controllen = sizeof control[i].bytes;
+        }
       }
       const int n = ::recvmmsg(c.fd, msgs.data(), rx_batch, MSG_DONTWAIT, nullptr);
       if (n <= 0) break;
       now = now_ns();
       for (std::size_t i = 0; i < static_cast<std::size_t>(n); ++i) {
-        const std::byte* p = rx_buf_.data() + i * rx_buffer;
-        const std::size_t len = msgs[i].msg_len;
-        const auto first = static_cast<std::uint8_t>(p[0]);
-        if (first < 0x40 || first > 0x7F) {
-          ++stray_;  // a late STUN response, or something else
-          continue;
-        }
-        std::uint32_t magic = 0, who = 0;
-        std::int64_t sent_at = 0;
-        if (len < 4 + min_payload) {
-          ++corrupt_;
-          continue;
-        }
-        std::memcpy(&magic, p + 4, 4);
-        std::memcpy(&who, p + 8, 4);
-        std::memcpy(&sent_at, p + 20, 8);
-        const auto channel = static_cast<std::uint16_t>((std::to_integer<unsigned>(p[0]) << 8) |
-                                                        std::to_integer<unsigned>(p[1]));
-        if (magic != payload_magic || who != idx || len != o_.size + 4 || channel != c.channel) {
-          ++corrupt_;
-          continue;
-        }
-        ++returned;
-        ++total_received_;
-        if (now >= window_start_ && now < window_end_) ++window_delivered_;
-        if (sent_at >= window_start_ && sent_at < window_end_) {
-          ++window_returned_;
-          rtt_->add(now - sent_at);
-        }
+        const std::size_t seg = o_.gso_gro ? gro_size(msgs[i].msg_hdr) : 0;
+        for_each_segment(rx_buf_.data() + i * slot, msgs[i].msg_len, seg,
+                         [&](const std::byte* p, std::size_t len) {
+                           if (on_echo(c, idx, p, len, now)) ++returned;
+                         });
       }
       if (static_cast<std::size_t>(n) < rx_batch) break;
     }
@@ -888,10 +993,25 @@ class generator {
 
   int run_traffic() {
     const bool closed_loop = o_.mode == "throughput";
-    if (!open_clients(o_.clients) || !open_echo_peers()) return 1;
+    {
+      netns_scope ns(o_.client_netns);
+      if (!ns.ok()) {
+        std::cerr << "anyturn-load: cannot enter network namespace " << o_.client_netns << "\n";
+        return 1;
+      }
+      if (!open_clients(o_.clients)) return 1;
+    }
+    {
+      netns_scope ns(o_.peer_netns);
+      if (!ns.ok()) {
+        std::cerr << "anyturn-load: cannot enter network namespace " << o_.peer_netns << "\n";
+        return 1;
+      }
+      if (!open_echo_peers()) return 1;
+    }
     tx_buf_.resize(tx_msgs_.size() * (max_payload + 4));
-    rx_buf_.resize(rx_batch * rx_buffer);
-    echo_buf_.resize(rx_batch * rx_buffer);
+    rx_buf_.resize(rx_batch * rx_slot());
+    echo_buf_.resize(rx_batch * rx_slot());
 
     std::vector<std::uint32_t> all(o_.clients);
     for (std::size_t i = 0; i < all.size(); ++i) all[i] = static_cast<std::uint32_t>(i);
@@ -1011,6 +1131,23 @@ class generator {
     out.add("pps", pps).add("loss", loss).add("rtt_p50_us", p50).add("rtt_p99_us", p99);
     out.add("server_cpu_pct", server_pct).add("server_cpu_ns_per_pkt", ns_per_pkt).add("gen_cpu_pct", gen_pct);
     out.add("others_cpu_pct", probe.others_pct);
+    // Whole-machine CPU (softirq included) per relayed packet, and the same
+    // without this generator's own process time.
+    out.add("machine_cpu_pct", 100.0 * probe.machine_work_ns / (window_s * sec));
+    out.add("machine_cpu_ns_per_pkt", relayed > 0 ? probe.machine_work_ns / relayed : std::nan(""));
+    out.add("machine_minus_gen_ns_per_pkt",
+            relayed > 0 ? (probe.machine_work_ns - gen_pct / 100.0 * window_s * sec) / relayed : std::nan(""));
+    // Robust against other people's jobs on the machine: the server process
+    // plus every CPU's irq and softirq time (the kernel's packet work no
+    // process is charged for: both sides' NAPI/GRO, the XDP programs), with
+    // and without this generator's own process time.
+    const double server_ns = std::isnan(server_cpu_ns) ? 0.0 : server_cpu_ns;
+    const double gen_ns = gen_pct / 100.0 * window_s * sec;
+    out.add("softirq_ns_per_pkt", relayed > 0 ? probe.irq_ns / relayed : std::nan(""));
+    out.add("relay_cpu_ns_per_pkt", relayed > 0 ? (server_ns + probe.irq_ns) / relayed : std::nan(""));
+    out.add("ours_cpu_ns_per_pkt", relayed > 0 ? (server_ns + gen_ns + probe.irq_ns) / relayed : std::nan(""));
+    out.add("gso_gro", o_.gso_gro ? 1.0 : 0.0);
+    for (std::size_t i = 0; i < probe.cpu_busy_pct.size(); ++i) out.add("cpu" + std::to_string(i) + "_pct", probe.cpu_busy_pct[i]);
     if (o_.server_pid > 0) {
       if (auto rss = process_rss_kib(o_.server_pid)) out.add_int("server_rss_kib", *rss);
     }

@@ -40,6 +40,8 @@ namespace anyturn::metrics {
 //   anyturn_worker_busy_polls_total{result}          counter  hit, miss
 //   anyturn_udp_gso_messages_total                   counter
 //   anyturn_udp_gso_datagrams_total                  counter
+//   anyturn_udp_gro_messages_total                   counter
+//   anyturn_udp_gro_datagrams_total                  counter
 //   anyturn_worker_handoff_total{direction}          counter  out, in
 registry::collector net_metrics(std::vector<const net::net_counters*> workers);
 

@@ -39,6 +39,8 @@ namespace anyturn::net {
   X(busy_poll_misses, "busy polls that found nothing and went to sleep")                         \
   X(gso_messages, "UDP GSO messages sent (each carries several datagrams)")                       \
   X(gso_datagrams, "datagrams sent inside UDP GSO messages")                                      \
+  X(gro_messages, "coalesced UDP GRO buffers received (each carries several datagrams)")          \
+  X(gro_datagrams, "datagrams received inside coalesced UDP GRO buffers")                         \
   X(handed_off_out, "UDP datagrams passed to the worker that owns their allocation")            \
   X(handed_off_in, "UDP datagrams received from another worker for an allocation owned here")   \
   X(handoff_dropped, "UDP datagrams for another worker's allocation dropped: its queue was full or it stopped") \

@@ -81,6 +81,11 @@ struct worker_options {
   // Send runs of equal-size datagrams to one destination as one UDP GSO
   // (UDP_SEGMENT) message (see send_queue).
   bool udp_gso = true;
+  // Receive with UDP_GRO on the listeners and relay sockets: the kernel may
+  // hand over several datagrams of one flow as one coalesced buffer, which
+  // the loop splits (each segment one datagram). The receive arena's slots
+  // then hold a whole coalesced buffer (64 KiB each).
+  bool udp_gro = true;
   // After a round that read several datagrams, keep polling the sockets this
   // long before sleeping: under load the next datagram usually comes
   // sooner than a sleep and a wake-up take. 0: off.

@@ -86,7 +86,7 @@ threads: 4
 log_level: debug
 software: "my-turn 1.0"
 limits: {max_allocations_per_worker: 1000, max_allocations_per_user: 3, udp_socket_buffer: 65536,
-         udp_coalesce_us: 300, udp_gso: false, udp_busy_poll_us: 0,
+         udp_coalesce_us: 300, udp_gso: false, udp_gro: false, udp_busy_poll_us: 0,
          unauthenticated_per_source: {rate: 7, burst: 9},
          auth_failures: {per_source_per_minute: 6, per_source_burst: 4, per_user_per_minute: 30,
                          per_user_burst: 12}}
@@ -144,6 +144,7 @@ limits: {max_allocations_per_worker: 1000, max_allocations_per_user: 3, udp_sock
   EXPECT_EQ(cfg->udp_socket_buffer, 65536u);
   EXPECT_EQ(cfg->udp_coalesce_us, 300u);
   EXPECT_FALSE(cfg->udp_gso);
+  EXPECT_FALSE(cfg->udp_gro);
   EXPECT_EQ(cfg->udp_busy_poll_us, 0u);
 }
 
@@ -326,7 +327,7 @@ realm: [a, b]
 threads: many
 lifetimes: {permission: -1, channel: 1.5, allocation_max: 4294967296}
 auth: {offer_sha256: maybe, secrets: {a: b}, nonce_key: ~}
-limits: {udp_socket_buffer: "4M", udp_gso: sometimes}
+limits: {udp_socket_buffer: "4M", udp_gso: sometimes, udp_gro: 1}
 software: {}
 relay: []
 )";
@@ -343,9 +344,10 @@ relay: []
   EXPECT_TRUE(has_error(errors, "auth.nonce_key: expected a string, got null")) << dump(errors);
   EXPECT_TRUE(has_error(errors, "limits.udp_socket_buffer: expected an integer")) << dump(errors);
   EXPECT_TRUE(has_error(errors, "limits.udp_gso: expected true or false, got 'sometimes'")) << dump(errors);
+  EXPECT_TRUE(has_error(errors, "limits.udp_gro: expected true or false, got '1'")) << dump(errors);
   EXPECT_TRUE(has_error(errors, "software: expected a string, got a map")) << dump(errors);
   EXPECT_TRUE(has_error(errors, "relay: expected a map, got a list")) << dump(errors);
-  EXPECT_EQ(errors.size(), 13u) << dump(errors);
+  EXPECT_EQ(errors.size(), 14u) << dump(errors);
 }
 
 TEST(ConfigLoad, TopLevelMustBeAMap) {
