@@ -354,7 +354,7 @@ struct server_config {
   // Wake-up coalescing window of the UDP loop, microseconds; 0 = off.
   std::uint32_t udp_coalesce_us = 0;
   bool udp_gso = true;  // UDP GSO for runs of equal-size datagrams to one destination
-  bool udp_gro = true;  // UDP GRO (coalesced receive) on listeners and relay sockets
+  bool udp_gro = false;  // UDP GRO (coalesced receive) on listeners and relay sockets
   std::uint32_t udp_busy_poll_us = 20;  // busy polling after a busy round; 0 = off
   unauthenticated_limit unauthenticated_per_source;  // limits.unauthenticated_per_source
   auth_failure_limit auth_failures;                  // limits.auth_failures

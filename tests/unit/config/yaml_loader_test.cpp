@@ -86,7 +86,7 @@ threads: 4
 log_level: debug
 software: "my-turn 1.0"
 limits: {max_allocations_per_worker: 1000, max_allocations_per_user: 3, udp_socket_buffer: 65536,
-         udp_coalesce_us: 300, udp_gso: false, udp_gro: false, udp_busy_poll_us: 0,
+         udp_coalesce_us: 300, udp_gso: false, udp_gro: true, udp_busy_poll_us: 0,
          unauthenticated_per_source: {rate: 7, burst: 9},
          auth_failures: {per_source_per_minute: 6, per_source_burst: 4, per_user_per_minute: 30,
                          per_user_burst: 12}}
@@ -144,7 +144,7 @@ limits: {max_allocations_per_worker: 1000, max_allocations_per_user: 3, udp_sock
   EXPECT_EQ(cfg->udp_socket_buffer, 65536u);
   EXPECT_EQ(cfg->udp_coalesce_us, 300u);
   EXPECT_FALSE(cfg->udp_gso);
-  EXPECT_FALSE(cfg->udp_gro);
+  EXPECT_TRUE(cfg->udp_gro);
   EXPECT_EQ(cfg->udp_busy_poll_us, 0u);
 }
 
